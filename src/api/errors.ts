@@ -1,0 +1,33 @@
+// The one place that turns errors into HTTP responses for the native API:
+// JSON `{error: {code, message}}` with S3's codes where one fits.
+import { MeshError } from "../errors.ts";
+
+/** Body of every native API error. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** A JSON error response. */
+export function errorResponse(status: number, code: string, message: string): Response {
+  return Response.json({ error: { code, message } } satisfies ErrorBody, { status });
+}
+
+/** Map anything thrown by a route (or Elysia's own error codes) to a response. */
+export function toErrorResponse(code: string | number, error: unknown): Response {
+  if (error instanceof MeshError) return errorResponse(error.status, error.code, error.message);
+  switch (code) {
+    case "NOT_FOUND":
+      return errorResponse(404, "NotFound", "no such route");
+    case "VALIDATION":
+    case "PARSE":
+      return errorResponse(400, "InvalidRequest", shortMessage(error));
+    case "INVALID_COOKIE_SIGNATURE":
+      return errorResponse(400, "InvalidRequest", "invalid cookie");
+  }
+  return errorResponse(500, "InternalError", shortMessage(error));
+}
+
+function shortMessage(error: unknown): string {
+  const msg = error instanceof Error ? error.message : String(error);
+  return msg.length > 500 ? msg.slice(0, 500) + "..." : msg;
+}

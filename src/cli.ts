@@ -1,0 +1,63 @@
+// The `meshstore` command line. `bun run node [flags]` starts a peer and keeps it
+// running until SIGINT/SIGTERM.
+import { configFromArgs, NODE_FLAGS } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+import { startPeer } from "./peer.ts";
+
+function usage(): string {
+  const lines = Object.entries(NODE_FLAGS).map(([flag, f]) => `  --${(flag + " " + (flag === "bootstrap" ? "MULTIADDR" : "VALUE")).padEnd(26)} ${f.help} (env ${f.env}; default ${f.def})`);
+  return ["usage: bun run node [flags]", "", ...lines, "", "Port 0 in --http, --s3 or --p2p picks a free port."].join("\n");
+}
+
+async function runNode(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(usage());
+    return;
+  }
+  const peer = await startPeer(configFromArgs(argv));
+  console.log(`meshstore peer ${peer.peerId} ready p2p=${peer.multiaddrs().join(",")} http=${peer.httpUrl} s3=${peer.s3Url}`);
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`meshstore: ${sig}, stopping`);
+    await peer.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  dieWithLauncher();
+}
+
+/**
+ * `bun run node` runs this file as a child and forwards SIGINT/SIGTERM, but a SIGKILL of
+ * the launcher cannot be forwarded. So the peer follows its launcher's fate: when the
+ * launcher vanishes without a goodbye, the peer dies the same abrupt death.
+ */
+function dieWithLauncher(): void {
+  if (process.env.npm_lifecycle_event !== "node") return;
+  const launcher = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== launcher) process.kill(process.pid, "SIGKILL");
+  }, 250).unref();
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  switch (command) {
+    case "node":
+      return runNode(rest);
+    default:
+      console.error(`meshstore: unknown command "${command ?? ""}"\n\n${usage()}`);
+      process.exit(2);
+  }
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) {
+    console.error(`meshstore: ${err.message}\n(see bun run node --help)`);
+    process.exit(2);
+  }
+  console.error(`meshstore: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,209 @@
+// Typed peer configuration. Every field has a default; the CLI flags and the MESH_*
+// environment variables map onto the same object (flags win over the environment).
+import { multiaddr } from "@multiformats/multiaddr";
+import { parseArgs } from "node:util";
+import path from "node:path";
+import { ConfigError } from "./errors.ts";
+import type { LogLevel, LogSink } from "./util/log.ts";
+
+/** A host and TCP port; port 0 means "pick a free port". */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Liveness detection (SWIM-style probing and gossip). All times in milliseconds. */
+export interface MembershipConfig {
+  /** How often this peer probes one other member. */
+  probeIntervalMs: number;
+  /** How long a direct or indirect probe may take before it counts as missed. */
+  probeTimeoutMs: number;
+  /** How many other members are asked to probe a member that missed a direct probe. */
+  indirectProbes: number;
+  /** Consecutive missed probes before a member is suspected. */
+  suspectAfterMisses: number;
+  /** How long a member stays suspect before it is declared dead (`--dead-after`). */
+  deadAfterMs: number;
+  /** At most this many membership updates ride on each message. */
+  maxGossipPerMessage: number;
+  /** Each update is retransmitted `gossipMultiplier * ceil(log2(N + 1))` times. */
+  gossipMultiplier: number;
+  /** Every this many probe intervals, exchange the full member list with one member (push-pull). */
+  syncEveryProbes: number;
+  /** Every this many probe intervals, probe one dead member to notice it came back. */
+  deadProbeEveryProbes: number;
+  /** How often to look up the mesh's members in the DHT. */
+  discoveryIntervalMs: number;
+}
+
+/** Everything a peer needs to start. */
+export interface PeerConfig {
+  /** The peer's folder: identity key, chunks, index. */
+  dataDir: string;
+  /** libp2p listen multiaddrs. */
+  p2pListen: string[];
+  /** Native HTTP API, dashboard, metrics. */
+  http: HostPort;
+  /** S3-compatible API. */
+  s3: HostPort;
+  /** Multiaddrs (with /p2p/<id>) of peers to join through. */
+  bootstrap: string[];
+  /** Replication factor. */
+  rf: number;
+  /** Name of the mesh: peers provide and look up a DHT key derived from it. */
+  meshName: string;
+  /** How long after a peer is declared dead its data is re-replicated. */
+  repairDelayMs: number;
+  membership: MembershipConfig;
+  /** Label for log lines (defaults to the short peer id). */
+  logLabel?: string;
+  /** Lowest level logged (defaults to MESH_LOG, else warn). */
+  logLevel?: LogLevel;
+  /** Where log lines go (defaults to stderr). */
+  logSink?: LogSink;
+  /** Source of randomness for protocol choices (tests pass a seeded one). */
+  random?: () => number;
+}
+
+/** A partial config: any field may be omitted and gets its default. */
+export type PeerConfigInput = Partial<Omit<PeerConfig, "membership">> & { membership?: Partial<MembershipConfig> };
+
+/** Production membership timings. */
+export const DEFAULT_MEMBERSHIP: MembershipConfig = {
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 500,
+  indirectProbes: 2,
+  suspectAfterMisses: 1,
+  deadAfterMs: 10_000,
+  maxGossipPerMessage: 8,
+  gossipMultiplier: 3,
+  syncEveryProbes: 15,
+  deadProbeEveryProbes: 5,
+  discoveryIntervalMs: 10_000,
+};
+
+/** The embedded defaults: one peer, data under the current folder, HTTP on loopback. */
+export const DEFAULTS: Omit<PeerConfig, "membership"> = {
+  dataDir: "./meshstore-data",
+  p2pListen: ["/ip4/0.0.0.0/tcp/7400"],
+  http: { host: "127.0.0.1", port: 7480 },
+  s3: { host: "127.0.0.1", port: 7481 },
+  bootstrap: [],
+  rf: 3,
+  meshName: "meshstore",
+  repairDelayMs: 30_000,
+};
+
+/** Fill in defaults and validate. Throws ConfigError with a plain message. */
+export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
+  const cfg: PeerConfig = {
+    ...DEFAULTS,
+    ...stripUndefined(input),
+    membership: { ...DEFAULT_MEMBERSHIP, ...stripUndefined(input.membership ?? {}) },
+  };
+  cfg.dataDir = path.resolve(cfg.dataDir);
+  if (!Number.isInteger(cfg.rf) || cfg.rf < 1 || cfg.rf > 16) throw new ConfigError(`rf must be a whole number from 1 to 16, got ${cfg.rf}`);
+  for (const a of [...cfg.p2pListen, ...cfg.bootstrap]) parseMultiaddr(a);
+  for (const b of cfg.bootstrap) {
+    if (!b.includes("/p2p/")) throw new ConfigError(`bootstrap address must end with /p2p/<peer id>: ${b}`);
+  }
+  const m = cfg.membership;
+  if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
+  if (m.deadAfterMs <= 0 || cfg.repairDelayMs < 0) throw new ConfigError("dead-after must be positive and repair-delay not negative");
+  return cfg;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function parseMultiaddr(s: string) {
+  try {
+    return multiaddr(s);
+  } catch {
+    throw new ConfigError(`not a valid multiaddr: ${s}`);
+  }
+}
+
+/** Parse "HOST:PORT" (or ":PORT", or "PORT"). */
+export function parseHostPort(s: string, what: string): HostPort {
+  const m = /^(?:(.*):)?(\d{1,5})$/.exec(s.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`${what} must be HOST:PORT (port 0 picks a free one), got "${s}"`);
+  const host = m[1] === undefined || m[1] === "" ? "127.0.0.1" : m[1].replace(/^\[(.*)\]$/, "$1");
+  return { host, port };
+}
+
+function parseSeconds(s: string, what: string): number {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${what} must be a number of seconds, got "${s}"`);
+  return Math.round(n * 1000);
+}
+
+function parsePositiveInt(s: string, what: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${what} must be a whole number of at least 1, got "${s}"`);
+  return n;
+}
+
+/** The `bun run node` flags, shared by the CLI's help text and parser. */
+export const NODE_FLAGS = {
+  data: { type: "string", env: "MESH_DATA", help: "the peer's folder: identity key, chunks, index", def: DEFAULTS.dataDir },
+  p2p: { type: "string", env: "MESH_P2P", help: "libp2p listen multiaddr", def: DEFAULTS.p2pListen[0] },
+  http: { type: "string", env: "MESH_HTTP", help: "native HTTP API HOST:PORT", def: "127.0.0.1:7480" },
+  s3: { type: "string", env: "MESH_S3", help: "S3-compatible API HOST:PORT", def: "127.0.0.1:7481" },
+  bootstrap: { type: "string", env: "MESH_BOOTSTRAP", help: "peer to join through (repeatable; env: comma-separated)", def: "none" },
+  rf: { type: "string", env: "MESH_RF", help: "replication factor", def: String(DEFAULTS.rf) },
+  "dead-after": { type: "string", env: "MESH_DEAD_AFTER", help: "seconds a silent peer stays suspect before it is dead", def: String(DEFAULT_MEMBERSHIP.deadAfterMs / 1000) },
+  "repair-delay": { type: "string", env: "MESH_REPAIR_DELAY", help: "seconds after a peer is dead before its data is re-replicated", def: String(DEFAULTS.repairDelayMs / 1000) },
+} as const;
+
+/** Parse `bun run node` arguments and MESH_* variables into a config input. */
+export function configFromArgs(argv: string[], env: Record<string, string | undefined> = process.env): PeerConfigInput {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        data: { type: "string" },
+        p2p: { type: "string", multiple: true },
+        http: { type: "string" },
+        s3: { type: "string" },
+        bootstrap: { type: "string", multiple: true },
+        rf: { type: "string" },
+        "dead-after": { type: "string" },
+        "repair-delay": { type: "string" },
+      },
+    }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
+  }
+  const str = (flag: keyof typeof NODE_FLAGS): string | undefined => {
+    const v = values[flag];
+    if (typeof v === "string") return v;
+    return env[NODE_FLAGS[flag].env] || undefined;
+  };
+  const list = (flag: "p2p" | "bootstrap"): string[] | undefined => {
+    const v = values[flag];
+    if (Array.isArray(v) && v.length) return v;
+    const e = env[NODE_FLAGS[flag].env];
+    return e ? e.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
+  };
+  const input: PeerConfigInput = { membership: {} };
+  input.dataDir = str("data");
+  input.p2pListen = list("p2p");
+  input.bootstrap = list("bootstrap");
+  const http = str("http");
+  if (http) input.http = parseHostPort(http, "--http");
+  const s3 = str("s3");
+  if (s3) input.s3 = parseHostPort(s3, "--s3");
+  const rf = str("rf");
+  if (rf) input.rf = parsePositiveInt(rf, "--rf");
+  const dead = str("dead-after");
+  if (dead) input.membership!.deadAfterMs = parseSeconds(dead, "--dead-after");
+  const repair = str("repair-delay");
+  if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
+  return input;
+}

@@ -1,0 +1,153 @@
+// The member view: who is in the mesh and in which state, merged by SWIM's rules.
+// Pure state and rules, no I/O: the protocol (swim.ts) feeds it what it hears.
+//
+// Precedence for one member (inc = the member's incarnation, which only it raises):
+//   alive(i)   beats alive/suspect/dead with inc < i
+//   suspect(i) beats alive with inc <= i, suspect with inc < i
+//   dead(i)    beats alive/suspect with inc <= i
+// A member that hears itself suspected or declared dead refutes by raising its inc.
+
+/** Liveness states. */
+export type MemberState = "alive" | "suspect" | "dead";
+
+/** What peers tell each other about a member. */
+export interface MemberRecord {
+  id: string;
+  addrs: string[];
+  /** The member's native HTTP URL, for operators. */
+  http?: string;
+  state: MemberState;
+  inc: number;
+}
+
+/** A member as this peer sees it. */
+export interface Member extends MemberRecord {
+  /** Wall-clock ms when this peer last heard from or about it being alive. */
+  lastSeenMs: number;
+  /** Wall-clock ms when it entered its current state. */
+  stateSinceMs: number;
+}
+
+/** Called when a member's state changes (not on mere refreshes). */
+export type MemberChangeListener = (member: Member, previous: MemberState | undefined) => void;
+
+const RANK: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2 };
+
+/** Does `incoming` take precedence over `current`? */
+export function supersedes(incoming: Pick<MemberRecord, "state" | "inc">, current: Pick<MemberRecord, "state" | "inc">): boolean {
+  if (incoming.state === "alive") return incoming.inc > current.inc;
+  if (incoming.inc !== current.inc) return incoming.inc > current.inc;
+  return RANK[incoming.state] > RANK[current.state];
+}
+
+/** The member table of one peer, including itself. */
+export class MemberTable {
+  private readonly members = new Map<string, Member>();
+  private readonly listeners: MemberChangeListener[] = [];
+
+  constructor(
+    private selfRecord: MemberRecord,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** This peer's own record (always alive). */
+  get self(): MemberRecord {
+    return this.selfRecord;
+  }
+
+  /** Subscribe to state changes. */
+  onChange(listener: MemberChangeListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Every known member except this peer. */
+  others(): Member[] {
+    return [...this.members.values()];
+  }
+
+  /** One member, or undefined. */
+  get(id: string): Member | undefined {
+    return this.members.get(id);
+  }
+
+  /** Ids of members in one of the given states. */
+  idsIn(...states: MemberState[]): string[] {
+    return this.others()
+      .filter((m) => states.includes(m.state))
+      .map((m) => m.id);
+  }
+
+  /** Raise our incarnation above `inc` so that our alive record wins; returns the new self record. */
+  refute(inc: number): MemberRecord {
+    this.selfRecord = { ...this.selfRecord, inc: Math.max(this.selfRecord.inc, inc) + 1 };
+    return this.selfRecord;
+  }
+
+  /**
+   * Merge what we heard about a member. Returns the record to spread further when it
+   * changed our view (or our own refutation), otherwise undefined.
+   */
+  apply(rec: MemberRecord): MemberRecord | undefined {
+    if (rec.id === this.selfRecord.id) {
+      if (rec.state !== "alive" && rec.inc >= this.selfRecord.inc) return this.refute(rec.inc);
+      return undefined;
+    }
+    const now = this.clock();
+    const cur = this.members.get(rec.id);
+    if (!cur) {
+      this.set({ ...rec, lastSeenMs: rec.state === "alive" ? now : 0, stateSinceMs: now }, undefined);
+      return rec;
+    }
+    if (!supersedes(rec, cur)) {
+      if (rec.state === "alive" && rec.inc === cur.inc && cur.state === "alive") cur.lastSeenMs = now;
+      return undefined;
+    }
+    const addrs = rec.addrs.length ? rec.addrs : cur.addrs;
+    const next: Member = { ...cur, ...rec, addrs, stateSinceMs: rec.state === cur.state ? cur.stateSinceMs : now };
+    if (rec.state === "alive") next.lastSeenMs = now;
+    this.set(next, cur.state);
+    return { id: next.id, addrs: next.addrs, http: next.http, state: next.state, inc: next.inc };
+  }
+
+  /** Record direct contact with a member (it answered or called us). */
+  touch(id: string): void {
+    const m = this.members.get(id);
+    if (m && m.state === "alive") m.lastSeenMs = this.clock();
+  }
+
+  /** Suspect a member at its current incarnation; returns the record to spread, if it changed. */
+  suspect(id: string): MemberRecord | undefined {
+    const m = this.members.get(id);
+    if (!m || m.state !== "alive") return undefined;
+    return this.apply({ ...strip(m), state: "suspect" });
+  }
+
+  /** Declare a member dead at its current incarnation; returns the record to spread, if it changed. */
+  declareDead(id: string): MemberRecord | undefined {
+    const m = this.members.get(id);
+    if (!m || m.state === "dead") return undefined;
+    return this.apply({ ...strip(m), state: "dead" });
+  }
+
+  /** Members suspect for longer than `graceMs`. */
+  expiredSuspects(graceMs: number): string[] {
+    const now = this.clock();
+    return this.others()
+      .filter((m) => m.state === "suspect" && now - m.stateSinceMs >= graceMs)
+      .map((m) => m.id);
+  }
+
+  /** Every record, ourselves included, for a full-state exchange. */
+  records(): MemberRecord[] {
+    return [this.selfRecord, ...this.others().map(strip)];
+  }
+
+  private set(m: Member, previous: MemberState | undefined): void {
+    this.members.set(m.id, m);
+    if (previous !== m.state) for (const l of this.listeners) l(m, previous);
+  }
+}
+
+function strip(m: Member | MemberRecord): MemberRecord {
+  return { id: m.id, addrs: m.addrs, http: m.http, state: m.state, inc: m.inc };
+}

@@ -1,0 +1,83 @@
+// The libp2p node: TCP, noise (with a cipher that works on Bun), yamux, identify, ping,
+// and a LAN Kademlia DHT that accepts loopback and private addresses.
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@libp2p/crypto/keys";
+import { identify } from "@libp2p/identify";
+import type { Libp2p, PrivateKey } from "@libp2p/interface";
+import { kadDHT, removePublicAddressesMapper, type KadDHT } from "@libp2p/kad-dht";
+import { ping } from "@libp2p/ping";
+import { tcp } from "@libp2p/tcp";
+import { createLibp2p } from "libp2p";
+import { mkdir, open, rename, readFile } from "node:fs/promises";
+import path from "node:path";
+import type { LinkFilter } from "./link-filter.ts";
+import { noiseCrypto } from "./noise-crypto.ts";
+
+/** The services meshstore runs on libp2p. */
+export type MeshLibp2p = Libp2p<{ dht: KadDHT; identify: unknown; ping: unknown }>;
+
+/** The DHT protocol of meshstore meshes (kept apart from the public IPFS DHT). */
+export const DHT_PROTOCOL = "/meshstore/kad/1.0.0";
+
+const KEY_FILE = "peer.key";
+
+/** Load the peer's identity from the data folder, or create it on first start. */
+export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey> {
+  const file = path.join(dataDir, KEY_FILE);
+  try {
+    return privateKeyFromProtobuf(new Uint8Array(await readFile(file)));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`cannot read identity key ${file}: ${(err as Error).message}`);
+  }
+  const key = await generateKeyPair("Ed25519");
+  await mkdir(dataDir, { recursive: true });
+  // Written whole and fsynced before it is used: a crash never leaves a half key.
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, "w", 0o600);
+  await fh.writeFile(privateKeyToProtobuf(key));
+  await fh.sync();
+  await fh.close();
+  await rename(tmp, file);
+  return key;
+}
+
+/** Options for the libp2p node. */
+export interface Libp2pOptions {
+  privateKey: PrivateKey;
+  listen: string[];
+  filter: LinkFilter;
+}
+
+/** Create and start the libp2p node. */
+export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
+  const { filter } = opts;
+  const node = await createLibp2p({
+    privateKey: opts.privateKey,
+    addresses: { listen: opts.listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
+    streamMuxers: [yamux()],
+    connectionGater: {
+      // Loopback and private addresses are where meshes live; only partitions are denied.
+      denyDialMultiaddr: () => false,
+      denyDialPeer: (peerId) => filter.isBlocked(peerId.toString()),
+      denyInboundEncryptedConnection: (peerId) => filter.isBlocked(peerId.toString()),
+      denyOutboundEncryptedConnection: (peerId) => filter.isBlocked(peerId.toString()),
+    },
+    connectionManager: { maxConnections: 512 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: DHT_PROTOCOL,
+        clientMode: false,
+        peerInfoMapper: removePublicAddressesMapper,
+        allowQueryWithZeroPeers: true,
+        initialQuerySelfInterval: 500,
+      }),
+    },
+  });
+  await node.start();
+  return node as unknown as MeshLibp2p;
+}

@@ -1,0 +1,220 @@
+// One meshstore peer: the components bag. Parts start in order (identity, libp2p, RPC,
+// membership, discovery, HTTP) and stop in reverse; one AbortController ends every loop.
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr } from "@multiformats/multiaddr";
+import { mkdir } from "node:fs/promises";
+import { createNativeApi, type ClusterView } from "./api/native.ts";
+import { createS3Api } from "./api/s3.ts";
+import { resolveConfig, type HostPort, type PeerConfig, type PeerConfigInput } from "./config.ts";
+import { createDiscovery, type Discovery } from "./membership/discovery.ts";
+import { MemberTable, type MemberState } from "./membership/member-table.ts";
+import { createSwim, type Swim } from "./membership/swim.ts";
+import { createLinkFilter, type LinkFilter } from "./net/link-filter.ts";
+import { loadOrCreateIdentity, startLibp2p, type MeshLibp2p } from "./net/libp2p.ts";
+import { noiseCryptoName } from "./net/noise-crypto.ts";
+import { createRpc, type Rpc } from "./net/rpc.ts";
+import { createLogger, type Logger } from "./util/log.ts";
+import { sleep } from "./util/sleep.ts";
+
+/** A member as `/cluster/peers` shows it. */
+export interface PeerInfo {
+  id: string;
+  addrs: string[];
+  http?: string;
+  state: MemberState;
+  lastSeenMs: number;
+  incarnation: number;
+}
+
+/** A running peer. */
+export interface Peer extends ClusterView {
+  readonly config: PeerConfig;
+  readonly peerId: string;
+  readonly libp2p: MeshLibp2p;
+  readonly rpc: Rpc;
+  readonly table: MemberTable;
+  /** Peers whose links are cut (test partitions). */
+  readonly links: LinkFilter;
+  readonly httpUrl: string;
+  readonly s3Url: string;
+  /** libp2p addresses, each ending in /p2p/<id>. */
+  multiaddrs(): string[];
+  /** `/cluster/peers`. */
+  peers(): { self: PeerInfo; peers: PeerInfo[] };
+  /** `/cluster/status`. */
+  status(): Record<string, unknown>;
+  /** Cut links to these peers (replacing any earlier cut); hangs up open connections. */
+  partition(blocked: Iterable<string>): Promise<void>;
+  /** Graceful stop. */
+  stop(): Promise<void>;
+  /** Abrupt stop: no waiting for in-flight work, sockets dropped. */
+  kill(): Promise<void>;
+}
+
+type Server = { stop(force?: boolean): void | Promise<void>; port?: number };
+
+function listenHttp(app: { listen(o: object): unknown; server: Server | null }, hp: HostPort): Server & { port: number } {
+  app.listen({ hostname: hp.host, port: hp.port });
+  const server = app.server;
+  if (!server?.port && server?.port !== 0) throw new Error(`could not listen on ${hp.host}:${hp.port}`);
+  return server as Server & { port: number };
+}
+
+function urlOf(host: string, port: number): string {
+  const h = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  return `http://${h}:${port}`;
+}
+
+/** Start a peer with the same config the CLI takes. */
+export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
+  const config = resolveConfig(input);
+  await mkdir(config.dataDir, { recursive: true });
+  const privateKey = await loadOrCreateIdentity(config.dataDir);
+  const links = createLinkFilter();
+  const aborter = new AbortController();
+  const signal = aborter.signal;
+  const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, filter: links });
+  const peerId = libp2p.peerId.toString();
+  const log: Logger = createLogger(config.logLabel ?? peerId.slice(-6), config.logSink, config.logLevel);
+  const stops: Array<() => unknown> = [() => libp2p.stop()];
+  let stopped = false;
+
+  try {
+    const rpc = createRpc(libp2p, links, log.child("rpc"), signal);
+    await rpc.start();
+
+    const servers: Server[] = [];
+    const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status() });
+    const httpServer = listenHttp(nativeApp, config.http);
+    servers.push(httpServer);
+    const s3Server = listenHttp(createS3Api(), config.s3);
+    servers.push(s3Server);
+    const httpUrl = urlOf(config.http.host, httpServer.port);
+    const s3Url = urlOf(config.s3.host, s3Server.port);
+    stops.push(() => servers.forEach((s) => s.stop(true)));
+
+    const multiaddrs = () => libp2p.getMultiaddrs().map(String);
+    // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
+    const table = new MemberTable({ id: peerId, addrs: multiaddrs(), http: httpUrl, state: "alive", inc: Date.now() });
+    table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+
+    const swim: Swim = createSwim({
+      table,
+      rpc,
+      config: config.membership,
+      log: log.child("swim"),
+      random: config.random,
+      learnAddrs: async (id, addrs) => {
+        const ma = addrs.map((a) => multiaddr(a));
+        if (ma.length) await libp2p.peerStore.merge(peerIdFromString(id), { multiaddrs: ma });
+      },
+    });
+    swim.start();
+    stops.push(() => swim.stop());
+
+    const discovery: Discovery = createDiscovery({
+      libp2p,
+      table,
+      meshName: config.meshName,
+      intervalMs: config.membership.discoveryIntervalMs,
+      log: log.child("discovery"),
+      signal,
+      contact: (id) => swim.contact(id),
+    });
+    await discovery.start();
+    stops.push(() => discovery.stop());
+
+    const started = Date.now();
+    const joinLoop = bootstrapLoop(config, libp2p, swim, table, discovery, log, signal);
+
+    const peer: Peer = {
+      config,
+      peerId,
+      libp2p,
+      rpc,
+      table,
+      links,
+      httpUrl,
+      s3Url,
+      multiaddrs,
+      peers() {
+        const now = Date.now();
+        const info = (m: { id: string; addrs: string[]; http?: string; state: MemberState; inc: number }, lastSeenMs: number): PeerInfo => ({
+          id: m.id,
+          addrs: m.addrs,
+          http: m.http,
+          state: m.state,
+          lastSeenMs,
+          incarnation: m.inc,
+        });
+        return {
+          self: info(table.self, now),
+          peers: table
+            .others()
+            .sort((a, b) => a.id.localeCompare(b.id))
+            .map((m) => info(m, m.lastSeenMs)),
+        };
+      },
+      status() {
+        const others = table.others();
+        const count = (s: MemberState) => others.filter((m) => m.state === s).length;
+        const uptimeS = Math.max(1, (Date.now() - started) / 1000);
+        return {
+          peerId,
+          rf: config.rf,
+          peers: { alive: count("alive") + 1, suspect: count("suspect"), dead: count("dead"), known: others.length + 1 },
+          noiseCrypto: noiseCryptoName,
+          membership: { messagesSent: swim.messagesSent, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2) },
+          uptimeSeconds: Math.round(uptimeS),
+        };
+      },
+      async partition(blocked) {
+        for (const id of links.setBlocked(blocked)) await libp2p.hangUp(peerIdFromString(id)).catch(() => {});
+      },
+      stop: () => shutdown(false),
+      kill: () => shutdown(true),
+    };
+
+    async function shutdown(abrupt: boolean) {
+      if (stopped) return;
+      stopped = true;
+      aborter.abort();
+      if (!abrupt) await joinLoop.catch(() => {});
+      for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});
+    }
+
+    return peer;
+  } catch (err) {
+    aborter.abort();
+    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});
+    throw err;
+  }
+}
+
+/** Join through the bootstrap addresses, retrying until one answers; rejoin if we end up alone. */
+async function bootstrapLoop(config: PeerConfig, libp2p: MeshLibp2p, swim: Swim, table: MemberTable, discovery: Discovery, log: Logger, signal: AbortSignal): Promise<void> {
+  const retryMs = Math.max(200, config.membership.probeIntervalMs * 2);
+  let joined = config.bootstrap.length === 0;
+  while (!signal.aborted) {
+    const alone = table.idsIn("alive", "suspect").length === 0;
+    if (!joined || (alone && config.bootstrap.length)) {
+      for (const addr of config.bootstrap) {
+        try {
+          const ma = multiaddr(addr);
+          const id = ma.getComponents().find((c) => c.name === "p2p")?.value;
+          if (!id) continue;
+          await libp2p.dial(ma, { signal: AbortSignal.any([signal, AbortSignal.timeout(5000)]) });
+          if (await swim.sync(id)) {
+            if (!joined) log.info(`joined the mesh through ${id.slice(-6)}`);
+            joined = true;
+            void discovery.runOnce();
+            break;
+          }
+        } catch (err) {
+          log.debug(`bootstrap ${addr} failed: ${(err as Error).message}`);
+        }
+      }
+    }
+    await sleep(joined ? retryMs * 5 : retryMs, signal);
+  }
+}

@@ -1,0 +1,301 @@
+/**
+ * Local content-addressed chunk store.
+ *
+ * Chunks are immutable and named by the lowercase hex SHA-256 of their bytes.
+ * Layout: <dir>/<first 2 hex>/<id>, plus <dir>/tmp (in-progress writes) and
+ * <dir>/quarantine (chunks that failed verification on read).
+ */
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+
+/** Options for openChunkStore. */
+export interface ChunkStoreOptions {
+  /** Root folder of the store, e.g. <data>/chunks. */
+  dir: string;
+}
+
+/** Thrown when a stored chunk's bytes do not hash to its id (it has already been quarantined when thrown). */
+export class ChunkCorruptError extends Error {
+  /** Error code for programmatic checks. */
+  readonly code = "ChunkCorrupt";
+  /** Id of the corrupt chunk. */
+  readonly chunkId: string;
+  /** Where the corrupt file was moved to (null if another reader moved it first). */
+  readonly quarantinedAt: string | null;
+  constructor(chunkId: string, quarantinedAt: string | null) {
+    super(`chunk ${chunkId} is corrupt (content does not match its id); quarantined`);
+    this.name = "ChunkCorruptError";
+    this.chunkId = chunkId;
+    this.quarantinedAt = quarantinedAt;
+  }
+}
+
+/** Thrown by put() when the bytes do not hash to the given id. */
+export class BadDigestError extends Error {
+  /** Error code for programmatic checks. */
+  readonly code = "BadDigest";
+  /** The id the caller claimed. */
+  readonly expected: string;
+  /** The actual SHA-256 of the bytes. */
+  readonly actual: string;
+  constructor(expected: string, actual: string) {
+    super(`bad digest: expected ${expected}, got ${actual}`);
+    this.name = "BadDigestError";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Thrown when a string that is not a 64-char lowercase hex id is passed as a chunk id. */
+export class InvalidChunkIdError extends Error {
+  /** Error code for programmatic checks. */
+  readonly code = "InvalidChunkId";
+  constructor(id: unknown) {
+    super(`invalid chunk id: ${JSON.stringify(String(id)).slice(0, 100)}`);
+    this.name = "InvalidChunkIdError";
+  }
+}
+
+/** A peer's local store of immutable, content-addressed chunks. */
+export interface ChunkStore {
+  /** Root folder of the store. */
+  readonly dir: string;
+  /** Verify sha256(bytes) === id (BadDigestError, code "BadDigest", if not), then store durably; true if newly written, false if already present. */
+  put(id: string, bytes: Uint8Array): Promise<boolean>;
+  /** Read and verify; null if absent; on mismatch the file is quarantined and ChunkCorruptError thrown. */
+  get(id: string): Promise<Uint8Array | null>;
+  /** Read bytes [start, end) of a chunk WITHOUT verifying (clamped to the chunk size); null if absent. */
+  getRange(id: string, start: number, end: number): Promise<Uint8Array | null>;
+  /** Whether the chunk is stored (not verified). */
+  has(id: string): Promise<boolean>;
+  /** Size in bytes or null if absent. */
+  size(id: string): Promise<number | null>;
+  /** Remove a chunk; true if it was present. */
+  delete(id: string): Promise<boolean>;
+  /** Every stored chunk id (not temp or quarantined files). */
+  list(): AsyncIterable<string>;
+  /** Count and total bytes of stored chunks (scans the store). */
+  stats(): Promise<{ chunks: number; bytes: number }>;
+}
+
+const CHUNK_ID = /^[0-9a-f]{64}$/;
+const PREFIX = /^[0-9a-f]{2}$/;
+
+/** Lowercase hex SHA-256 of bytes. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return new Bun.CryptoHasher("sha256").update(bytes).digest("hex");
+}
+
+/** True if s is a valid chunk id (64 lowercase hex chars). */
+export function isChunkId(s: string): boolean {
+  return typeof s === "string" && CHUNK_ID.test(s);
+}
+
+function assertChunkId(id: string): void {
+  if (!isChunkId(id)) throw new InvalidChunkIdError(id);
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
+}
+
+/** fsync a directory so renames/creations inside it survive a crash. */
+async function fsyncDir(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Open (creating if needed) a chunk store rooted at opts.dir and discard leftovers of interrupted writes. */
+export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStore> {
+  const dir = opts.dir;
+  const tmpDir = join(dir, "tmp");
+  const quarantineDir = join(dir, "quarantine");
+
+  await mkdir(dir, { recursive: true });
+  // Anything in tmp was never renamed into place, so it is an incomplete write: drop it.
+  await rm(tmpDir, { recursive: true, force: true });
+  await mkdir(tmpDir, { recursive: true });
+  await mkdir(quarantineDir, { recursive: true });
+  // Pre-create all 256 fan-out folders so put() never has to make (and fsync) a new folder.
+  for (let i = 0; i < 256; i++) {
+    await mkdir(join(dir, i.toString(16).padStart(2, "0")), { recursive: true });
+  }
+  await fsyncDir(dir);
+
+  // Callers must validate ids before calling this (never build a path from an unvalidated string).
+  const chunkPath = (id: string) => join(dir, id.slice(0, 2), id);
+
+  // In-flight puts by id, so concurrent puts of one chunk in this process write it once.
+  const pending = new Map<string, Promise<boolean>>();
+
+  async function writeChunk(id: string, bytes: Uint8Array): Promise<boolean> {
+    const final = chunkPath(id);
+    if (await exists(final)) return false;
+    const tmp = join(tmpDir, `${id}.${crypto.randomUUID()}`);
+    const fh = await open(tmp, "wx");
+    try {
+      try {
+        let off = 0;
+        while (off < bytes.length) {
+          const { bytesWritten } = await fh.write(bytes, off, bytes.length - off, off);
+          off += bytesWritten;
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      // Atomic: readers see either no chunk or the complete, fsynced one. If another
+      // process raced us, rename just replaces the file with identical bytes.
+      await rename(tmp, final);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await fsyncDir(join(dir, id.slice(0, 2)));
+    return true;
+  }
+
+  async function exists(path: string): Promise<boolean> {
+    try {
+      await stat(path);
+      return true;
+    } catch (err) {
+      if (isErrno(err, "ENOENT")) return false;
+      throw err;
+    }
+  }
+
+  async function quarantine(id: string): Promise<string | null> {
+    const dest = join(quarantineDir, `${id}.${Date.now()}.${crypto.randomUUID().slice(0, 8)}`);
+    try {
+      await rename(chunkPath(id), dest);
+      return dest;
+    } catch (err) {
+      // A concurrent reader (or delete) already moved it away.
+      if (isErrno(err, "ENOENT")) return null;
+      throw err;
+    }
+  }
+
+  async function* list(): AsyncGenerator<string> {
+    for (const prefix of (await readdir(dir)).sort()) {
+      if (!PREFIX.test(prefix)) continue; // skips tmp/ and quarantine/
+      let names: string[];
+      try {
+        names = await readdir(join(dir, prefix));
+      } catch (err) {
+        if (isErrno(err, "ENOENT") || isErrno(err, "ENOTDIR")) continue;
+        throw err;
+      }
+      for (const name of names.sort()) {
+        if (isChunkId(name) && name.startsWith(prefix)) yield name;
+      }
+    }
+  }
+
+  return {
+    dir,
+
+    async put(id, bytes) {
+      assertChunkId(id);
+      const actual = sha256Hex(bytes);
+      if (actual !== id) throw new BadDigestError(id, actual);
+      const inFlight = pending.get(id);
+      if (inFlight) {
+        await inFlight;
+        return false;
+      }
+      const p = writeChunk(id, bytes).finally(() => pending.delete(id));
+      pending.set(id, p);
+      return p;
+    },
+
+    async get(id) {
+      assertChunkId(id);
+      let buf: Buffer;
+      try {
+        buf = await readFile(chunkPath(id));
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) return null;
+        throw err;
+      }
+      if (sha256Hex(buf) !== id) throw new ChunkCorruptError(id, await quarantine(id));
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    },
+
+    async getRange(id, start, end) {
+      assertChunkId(id);
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+        throw new RangeError(`invalid range [${start}, ${end})`);
+      }
+      let fh: FileHandle;
+      try {
+        fh = await open(chunkPath(id), "r");
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) return null;
+        throw err;
+      }
+      try {
+        const size = (await fh.stat()).size;
+        const from = Math.min(start, size);
+        const out = new Uint8Array(Math.min(end, size) - from);
+        let off = 0;
+        while (off < out.length) {
+          const { bytesRead } = await fh.read(out, off, out.length - off, from + off);
+          if (bytesRead === 0) break; // file shrank underneath us; return what we have
+          off += bytesRead;
+        }
+        return off === out.length ? out : out.subarray(0, off);
+      } finally {
+        await fh.close();
+      }
+    },
+
+    async has(id) {
+      assertChunkId(id);
+      return exists(chunkPath(id));
+    },
+
+    async size(id) {
+      assertChunkId(id);
+      try {
+        return (await stat(chunkPath(id))).size;
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) return null;
+        throw err;
+      }
+    },
+
+    async delete(id) {
+      assertChunkId(id);
+      try {
+        await unlink(chunkPath(id));
+        return true;
+      } catch (err) {
+        if (isErrno(err, "ENOENT")) return false;
+        throw err;
+      }
+    },
+
+    list,
+
+    async stats() {
+      let chunks = 0;
+      let bytes = 0;
+      for await (const id of list()) {
+        try {
+          bytes += (await stat(chunkPath(id))).size;
+          chunks++;
+        } catch (err) {
+          if (!isErrno(err, "ENOENT")) throw err; // deleted while scanning
+        }
+      }
+      return { chunks, bytes };
+    },
+  };
+}

@@ -1,0 +1,85 @@
+// `bun run node` as a user runs it: separate processes, real ports, SIGTERM and SIGKILL.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { runNodeExpectingExit, spawnPeer, type PeerProcess } from "../harness/process.ts";
+
+const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-cli-"));
+const spawned: PeerProcess[] = [];
+afterAll(() => {
+  for (const p of spawned) p.proc.kill("SIGKILL");
+  rmSync(root, { recursive: true, force: true });
+});
+const ANY_PORTS = ["--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0"];
+
+async function start(name: string, extra: string[] = []) {
+  const p = await spawnPeer(["--data", path.join(root, name), ...ANY_PORTS, ...extra]);
+  spawned.push(p);
+  return p;
+}
+
+async function views(p: PeerProcess): Promise<Map<string, string>> {
+  const body = (await (await fetch(`${p.http}/cluster/peers`)).json()) as { peers: Array<{ id: string; state: string }> };
+  return new Map(body.peers.map((m) => [m.id, m.state]));
+}
+
+async function until(what: string, check: () => Promise<boolean>, ms: number) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check().catch(() => false)) return;
+    await Bun.sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("bun run node", () => {
+  test("prints one ready line, answers /health, keeps its identity, and stops on SIGTERM", async () => {
+    const p = await start("single");
+    const health = await fetch(`${p.http}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: "ok", peerId: p.peerId });
+    expect(statSync(path.join(root, "single", "peer.key")).mode & 0o777).toBe(0o600);
+
+    const missing = await fetch(`${p.http}/no/such/route`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: { code: "NotFound", message: "no such route" } });
+
+    p.proc.kill("SIGTERM");
+    expect(await p.proc.exited).toBe(0);
+    const again = await start("single");
+    expect(again.peerId).toBe(p.peerId);
+    again.proc.kill("SIGTERM");
+    expect(await again.proc.exited).toBe(0);
+  }, 30_000);
+
+  test("bad flags give a clear message and a non-zero exit, never a stack trace", async () => {
+    for (const args of [["--bogus"], ["--rf", "many"], ["--http", "localhost:http"], ["--bootstrap", "/ip4/127.0.0.1/tcp/1"]]) {
+      const r = await runNodeExpectingExit(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toStartWith("meshstore: ");
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  }, 30_000);
+
+  test("three processes form a mesh, notice a kill -9, and welcome the peer back", async () => {
+    const fast = ["--dead-after", "2"];
+    const a = await start("a", fast);
+    const b = await start("b", [...fast, "--bootstrap", a.p2p[0]]);
+    const c = await start("c", [...fast, "--bootstrap", b.p2p[0]]);
+    const all = [a, b, c];
+    const seesAll = async (p: PeerProcess, state: string, ids: string[]) => {
+      const v = await views(p);
+      return ids.every((id) => v.get(id) === state);
+    };
+    await until("all alive", async () => (await Promise.all(all.map((p) => seesAll(p, "alive", all.filter((q) => q !== p).map((q) => q.peerId))))).every(Boolean), 15_000);
+
+    b.proc.kill("SIGKILL");
+    await b.proc.exited;
+    await until("b dead on a and c", async () => (await seesAll(a, "dead", [b.peerId])) && (await seesAll(c, "dead", [b.peerId])), 20_000);
+
+    const b2 = await start("b", [...fast, "--bootstrap", c.p2p[0]]);
+    expect(b2.peerId).toBe(b.peerId);
+    await until("b alive again on a and c", async () => (await seesAll(a, "alive", [b.peerId])) && (await seesAll(c, "alive", [b.peerId])), 15_000);
+  }, 90_000);
+});

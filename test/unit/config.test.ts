@@ -1,0 +1,31 @@
+import { describe, expect, test } from "bun:test";
+import { configFromArgs, parseHostPort, resolveConfig } from "../../src/config.ts";
+import { ConfigError } from "../../src/errors.ts";
+
+describe("config", () => {
+  test("defaults are the embedded single peer on loopback", () => {
+    const c = resolveConfig();
+    expect(c.http).toEqual({ host: "127.0.0.1", port: 7480 });
+    expect(c.s3).toEqual({ host: "127.0.0.1", port: 7481 });
+    expect(c.rf).toBe(3);
+    expect(c.bootstrap).toEqual([]);
+    expect(c.dataDir.endsWith("meshstore-data")).toBe(true);
+  });
+
+  test("flags win over environment variables, which win over defaults", () => {
+    const env = { MESH_HTTP: "127.0.0.1:9000", MESH_RF: "2", MESH_BOOTSTRAP: "/ip4/127.0.0.1/tcp/1/p2p/a,/ip4/127.0.0.1/tcp/2/p2p/b" };
+    const input = configFromArgs(["--http", ":0", "--dead-after", "2.5"], env);
+    expect(input.http).toEqual({ host: "127.0.0.1", port: 0 });
+    expect(input.rf).toBe(2);
+    expect(input.bootstrap).toHaveLength(2);
+    expect(input.membership?.deadAfterMs).toBe(2500);
+  });
+
+  test("bad values are ConfigErrors with plain messages", () => {
+    expect(() => configFromArgs(["--nope"])).toThrow(ConfigError);
+    expect(() => configFromArgs(["--rf", "zero"])).toThrow(/--rf must be a whole number/);
+    expect(() => parseHostPort("localhost:99999", "--http")).toThrow(/HOST:PORT/);
+    expect(() => resolveConfig({ bootstrap: ["/ip4/127.0.0.1/tcp/1"] })).toThrow(/\/p2p\//);
+    expect(() => resolveConfig({ p2pListen: ["not-an-addr"] })).toThrow(/multiaddr/);
+  });
+});

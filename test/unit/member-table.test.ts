@@ -1,0 +1,62 @@
+import { describe, expect, test } from "bun:test";
+import { MemberTable, supersedes, type MemberRecord } from "../../src/membership/member-table.ts";
+import { GossipQueue } from "../../src/membership/gossip-queue.ts";
+
+const rec = (id: string, state: MemberRecord["state"], inc: number): MemberRecord => ({ id, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${id}`], state, inc });
+
+describe("SWIM precedence", () => {
+  test("alive needs a higher incarnation to override anything", () => {
+    expect(supersedes({ state: "alive", inc: 2 }, { state: "dead", inc: 1 })).toBe(true);
+    expect(supersedes({ state: "alive", inc: 1 }, { state: "suspect", inc: 1 })).toBe(false);
+    expect(supersedes({ state: "alive", inc: 1 }, { state: "alive", inc: 1 })).toBe(false);
+  });
+  test("suspect and dead override alive at the same incarnation, dead overrides suspect", () => {
+    expect(supersedes({ state: "suspect", inc: 1 }, { state: "alive", inc: 1 })).toBe(true);
+    expect(supersedes({ state: "dead", inc: 1 }, { state: "suspect", inc: 1 })).toBe(true);
+    expect(supersedes({ state: "suspect", inc: 1 }, { state: "dead", inc: 1 })).toBe(false);
+    expect(supersedes({ state: "suspect", inc: 0 }, { state: "alive", inc: 1 })).toBe(false);
+  });
+});
+
+describe("MemberTable", () => {
+  test("learns members, spreads only real changes, and reports state transitions", () => {
+    let now = 1000;
+    const t = new MemberTable(rec("self", "alive", 5), () => now);
+    const changes: string[] = [];
+    t.onChange((m, prev) => changes.push(`${m.id}:${prev ?? "new"}->${m.state}`));
+    expect(t.apply(rec("a", "alive", 1))).toBeDefined();
+    expect(t.apply(rec("a", "alive", 1))).toBeUndefined();
+    expect(t.suspect("a")).toMatchObject({ state: "suspect", inc: 1 });
+    now += 500;
+    expect(t.expiredSuspects(1000)).toEqual([]);
+    now += 600;
+    expect(t.expiredSuspects(1000)).toEqual(["a"]);
+    expect(t.declareDead("a")).toMatchObject({ state: "dead" });
+    expect(t.apply(rec("a", "alive", 1))).toBeUndefined();
+    expect(t.apply(rec("a", "alive", 2))).toMatchObject({ state: "alive", inc: 2 });
+    expect(changes).toEqual(["a:new->alive", "a:alive->suspect", "a:suspect->dead", "a:dead->alive"]);
+  });
+
+  test("a peer refutes rumours of its own death by raising its incarnation", () => {
+    const t = new MemberTable(rec("self", "alive", 5));
+    expect(t.apply(rec("self", "suspect", 4))).toBeUndefined();
+    const refuted = t.apply(rec("self", "dead", 7));
+    expect(refuted).toMatchObject({ id: "self", state: "alive", inc: 8 });
+    expect(t.self.inc).toBe(8);
+  });
+});
+
+describe("GossipQueue", () => {
+  test("sends least-sent first, replaces older news, and drops after the limit", () => {
+    const q = new GossipQueue();
+    q.push(rec("a", "alive", 1));
+    q.push(rec("b", "alive", 1));
+    expect(q.take(1, 2).map((r) => r.id)).toEqual(["a"]);
+    expect(q.take(1, 2).map((r) => r.id)).toEqual(["b"]);
+    q.push(rec("a", "dead", 1));
+    expect(q.take(5, 2)).toEqual([rec("a", "dead", 1), rec("b", "alive", 1)]);
+    expect(q.size).toBe(1);
+    q.take(5, 2);
+    expect(q.size).toBe(0);
+  });
+});
