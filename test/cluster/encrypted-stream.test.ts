@@ -11,7 +11,7 @@ test("8 MiB through one encrypted stream arrives intact (sodium-native)", async 
 }, 30_000);
 
 test("8 MiB through one encrypted stream arrives intact (pure-JS fallback)", async () => {
-  const proc = Bun.spawn(["bun", "test/harness/stream-check.ts"], { env: { ...process.env, MESH_NOISE_CRYPTO: "pure-js" }, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, "test/harness/stream-check.ts"], { env: { ...process.env, MESH_NOISE_CRYPTO: "pure-js" }, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   const r = JSON.parse(out.trim().split("\n").pop() || "{}");
   if (code !== 0) console.error(err);

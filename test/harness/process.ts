@@ -16,7 +16,7 @@ const READY = /^meshstore peer (\S+) ready p2p=(\S+) http=(\S+) s3=(\S+)$/m;
 
 /** Start `bun run node` with `args` and wait (up to `timeoutMs`) for its ready line. */
 export async function spawnPeer(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<PeerProcess> {
-  const proc = Bun.spawn(["bun", "run", "--silent", "node", ...args], {
+  const proc = Bun.spawn([process.execPath, "run", "--silent", "node", ...args], {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, ...opts.env },
     stdin: "ignore",
@@ -51,7 +51,7 @@ export async function spawnPeer(args: string[], opts: { cwd?: string; env?: Reco
 
 /** Run `bun run node` expecting it to exit by itself; returns its exit code and output. */
 export async function runNodeExpectingExit(args: string[], cwd = process.cwd()): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn(["bun", "run", "--silent", "node", ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, "run", "--silent", "node", ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
