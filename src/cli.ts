@@ -2,7 +2,7 @@
 // running until SIGINT/SIGTERM.
 import { configFromArgs, NODE_FLAGS } from "./config.ts";
 import { ConfigError } from "./errors.ts";
-import { startPeer } from "./peer.ts";
+import { startPeer, type Peer } from "./peer.ts";
 
 function usage(): string {
   const lines = Object.entries(NODE_FLAGS).map(([flag, f]) => `  --${(flag + " " + (flag === "bootstrap" ? "MULTIADDR" : "VALUE")).padEnd(26)} ${f.help} (env ${f.env}; default ${f.def})`);
@@ -14,18 +14,25 @@ async function runNode(argv: string[]): Promise<void> {
     console.log(usage());
     return;
   }
-  const peer = await startPeer(configFromArgs(argv));
-  console.log(`meshstore peer ${peer.peerId} ready p2p=${peer.multiaddrs().join(",")} http=${peer.httpUrl} s3=${peer.s3Url}`);
+  const config = configFromArgs(argv);
+  // Handlers go in before anything starts, so a signal during start-up still stops cleanly.
+  let peer: Peer | undefined;
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) return;
     stopping = true;
     console.error(`meshstore: ${sig}, stopping`);
-    await peer.stop();
+    await peer?.stop();
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  peer = await startPeer(config);
+  if (stopping) {
+    await peer.stop();
+    process.exit(0);
+  }
+  console.log(`meshstore peer ${peer.peerId} ready p2p=${peer.multiaddrs().join(",")} http=${peer.httpUrl} s3=${peer.s3Url}`);
   dieWithLauncher();
 }
 

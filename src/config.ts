@@ -79,7 +79,7 @@ export const DEFAULT_MEMBERSHIP: MembershipConfig = {
   gossipMultiplier: 3,
   syncEveryProbes: 15,
   deadProbeEveryProbes: 5,
-  discoveryIntervalMs: 10_000,
+  discoveryIntervalMs: 30_000,
 };
 
 /** The embedded defaults: one peer, data under the current folder, HTTP on loopback. */

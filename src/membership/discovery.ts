@@ -3,12 +3,16 @@
 // any it does not know alive. This finds members beyond the bootstrap's neighbours and
 // lets a peer rejoin through anyone still in the DHT.
 import type { PeerId } from "@libp2p/interface";
+import type { SingleKadDHT } from "@libp2p/kad-dht";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
 import type { MeshLibp2p } from "../net/libp2p.ts";
 import type { Logger } from "../util/log.ts";
 import type { MemberTable } from "./member-table.ts";
+
+/** Provider records are refreshed this often (the DHT's own records live 48 h). */
+const REPROVIDE_MS = 10 * 60_000;
 
 /** The DHT key of a mesh. */
 export async function meshKey(meshName: string): Promise<CID> {
@@ -42,6 +46,14 @@ export function createDiscovery(deps: DiscoveryDeps): Discovery {
   let key: CID;
   let timer: ReturnType<typeof setInterval> | undefined;
   let running = false;
+  let providedAt = 0;
+  let providedToPeers = false;
+
+  /** Providing is a DHT-wide write (k peers), so it runs once the DHT has peers and then rarely. */
+  function needsProvide(): boolean {
+    if (!providedToPeers) return true;
+    return Date.now() - providedAt > REPROVIDE_MS;
+  }
 
   async function provide() {
     for await (const _ of libp2p.services.dht.provide(key, { signal: AbortSignal.any([signal, AbortSignal.timeout(deps.intervalMs)]) })) {
@@ -70,7 +82,15 @@ export function createDiscovery(deps: DiscoveryDeps): Discovery {
     if (running || signal.aborted) return;
     running = true;
     try {
-      await provide().catch((err) => log.debug(`provide failed: ${(err as Error).message}`));
+      if (needsProvide()) {
+        const hadPeers = ((libp2p.services.dht as SingleKadDHT).routingTable?.size ?? 0) > 0;
+        await provide()
+          .then(() => {
+            providedAt = Date.now();
+            providedToPeers = hadPeers;
+          })
+          .catch((err) => log.debug(`provide failed: ${(err as Error).message}`));
+      }
       await lookup().catch((err) => log.debug(`lookup failed: ${(err as Error).message}`));
     } finally {
       running = false;

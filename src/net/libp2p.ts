@@ -7,7 +7,7 @@ import { identify } from "@libp2p/identify";
 import type { Libp2p, PrivateKey } from "@libp2p/interface";
 import { kadDHT, removePublicAddressesMapper, type KadDHT } from "@libp2p/kad-dht";
 import { ping } from "@libp2p/ping";
-import { tcp } from "@libp2p/tcp";
+import { safeTcp } from "./safe-tcp.ts";
 import { createLibp2p } from "libp2p";
 import { mkdir, open, rename, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -55,7 +55,7 @@ export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
   const node = await createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen },
-    transports: [tcp()],
+    transports: [safeTcp()],
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionGater: {

@@ -119,6 +119,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])]);
       let stream: Stream | undefined;
       try {
+        // One protocol only: skip the extra negotiation round trip (optimistic select).
         stream = await libp2p.dialProtocol(toPeerId(peer), RPC_PROTOCOL, { signal });
         const s = stream;
         const onAbort = () => s.abort(new Error("rpc call aborted"));

@@ -18,7 +18,7 @@ export const TEST_MEMBERSHIP: Partial<MembershipConfig> = {
   deadAfterMs: 1500,
   syncEveryProbes: 10,
   deadProbeEveryProbes: 3,
-  discoveryIntervalMs: 1000,
+  discoveryIntervalMs: 5000,
 };
 
 /** Options for a test cluster. */
