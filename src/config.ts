@@ -54,6 +54,12 @@ export interface PeerConfig {
   meshName: string;
   /** How long after a peer is declared dead its data is re-replicated. */
   repairDelayMs: number;
+  /** Objects are cut into chunks of this many bytes. */
+  chunkSize: number;
+  /** Objects up to this size live inside their manifest instead of in chunks. */
+  inlineMaxBytes: number;
+  /** Number of object-index shards; one bucket's keys spread over all of them. */
+  indexShards: number;
   membership: MembershipConfig;
   /** Label for log lines (defaults to the short peer id). */
   logLabel?: string;
@@ -92,6 +98,9 @@ export const DEFAULTS: Omit<PeerConfig, "membership"> = {
   rf: 3,
   meshName: "meshstore",
   repairDelayMs: 30_000,
+  chunkSize: 4 * 1024 * 1024,
+  inlineMaxBytes: 16 * 1024,
+  indexShards: 32,
 };
 
 /** Fill in defaults and validate. Throws ConfigError with a plain message. */
@@ -107,6 +116,9 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   for (const b of cfg.bootstrap) {
     if (!b.includes("/p2p/")) throw new ConfigError(`bootstrap address must end with /p2p/<peer id>: ${b}`);
   }
+  if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > 64 * 1024 * 1024) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
+  if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
+  if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
   const m = cfg.membership;
   if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
   if (m.deadAfterMs <= 0 || cfg.repairDelayMs < 0) throw new ConfigError("dead-after must be positive and repair-delay not negative");

@@ -14,6 +14,14 @@ import { loadOrCreateIdentity, startLibp2p, type MeshLibp2p } from "./net/libp2p
 import { noiseCryptoName } from "./net/noise-crypto.ts";
 import { createRpc, type Rpc } from "./net/rpc.ts";
 import { createLogger, type Logger } from "./util/log.ts";
+import { createHlc, decodeTimestamp } from "./util/hlc.ts";
+import { openChunkStore } from "./store/chunk-store.ts";
+import { openIndexStore } from "./store/index-store.ts";
+import { createPlacement } from "./placement/placement.ts";
+import { createIndexClient } from "./metadata/index-client.ts";
+import { createChunkClient } from "./objects/chunk-client.ts";
+import { createObjectService } from "./objects/object-service.ts";
+import path from "node:path";
 import { sleep } from "./util/sleep.ts";
 
 /** A member as `/cluster/peers` shows it. */
@@ -54,7 +62,9 @@ export interface Peer extends ClusterView {
 type Server = { stop(force?: boolean): void | Promise<void>; port?: number };
 
 function listenHttp(app: { listen(o: object): unknown; server: Server | null }, hp: HostPort): Server & { port: number } {
-  app.listen({ hostname: hp.host, port: hp.port });
+  // Objects stream through in chunks, so the body limit is the object limit (5 TiB, as S3);
+  // the idle timeout is Bun's maximum so a slow client is not cut off mid-transfer.
+  app.listen({ hostname: hp.host, port: hp.port, maxRequestBodySize: 5 * 1024 ** 4, idleTimeout: 255 });
   const server = app.server;
   if (!server?.port && server?.port !== 0) throw new Error(`could not listen on ${hp.host}:${hp.port}`);
   return server as Server & { port: number };
@@ -83,8 +93,48 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const rpc = createRpc(libp2p, links, log.child("rpc"), signal);
     await rpc.start();
 
+    const multiaddrs = () => libp2p.getMultiaddrs().map(String);
+    // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
+    const table = new MemberTable({ id: peerId, addrs: multiaddrs(), state: "alive", inc: Date.now() });
+    table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+
+    // Storage: chunk files and the index shards this peer replicates.
+    const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
+    const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
+    stops.push(() => indexStore.close());
+    const hlc = createHlc(peerId);
+    const placement = createPlacement(table, config.rf);
+    const index = createIndexClient({
+      self: peerId,
+      store: indexStore,
+      rpc,
+      placement,
+      log: log.child("index"),
+      observe: (ts) => {
+        try {
+          hlc.observe(decodeTimestamp(ts));
+        } catch (err) {
+          log.warn(`ignoring a timestamp from the future: ${(err as Error).message}`);
+        }
+      },
+    });
+    index.serve();
+    const chunks = createChunkClient({ self: peerId, store: chunkStore, rpc, placement, log: log.child("chunks"), isAlive: (id) => id === peerId || table.get(id)?.state === "alive" });
+    chunks.serve();
+    const objects = createObjectService({
+      self: peerId,
+      index,
+      chunks,
+      placement,
+      hlc,
+      chunkSize: config.chunkSize,
+      inlineMaxBytes: config.inlineMaxBytes,
+      indexShards: config.indexShards,
+      livePeers: () => [peerId, ...table.idsIn("alive")],
+    });
+
     const servers: Server[] = [];
-    const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status() });
+    const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status() }, objects);
     const httpServer = listenHttp(nativeApp, config.http);
     servers.push(httpServer);
     const s3Server = listenHttp(createS3Api(), config.s3);
@@ -93,10 +143,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const s3Url = urlOf(config.s3.host, s3Server.port);
     stops.push(() => servers.forEach((s) => s.stop(true)));
 
-    const multiaddrs = () => libp2p.getMultiaddrs().map(String);
-    // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
-    const table = new MemberTable({ id: peerId, addrs: multiaddrs(), http: httpUrl, state: "alive", inc: Date.now() });
-    table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+    table.refreshSelf({ http: httpUrl });
 
     const swim: Swim = createSwim({
       table,
@@ -125,6 +172,10 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     stops.push(() => discovery.stop());
 
     const started = Date.now();
+    // Local chunk counts for /cluster/status, refreshed in the background (a scan of the folder).
+    let localStorage = await chunkStore.stats();
+    const statsTimer = setInterval(() => void chunkStore.stats().then((s) => (localStorage = s)).catch(() => {}), 2000);
+    stops.push(() => clearInterval(statsTimer));
     const joinLoop = bootstrapLoop(config, libp2p, swim, table, discovery, log, signal);
 
     const peer: Peer = {
@@ -165,7 +216,11 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
           peers: { alive: count("alive") + 1, suspect: count("suspect"), dead: count("dead"), known: others.length + 1 },
           noiseCrypto: noiseCryptoName,
           membership: { messagesSent: swim.messagesSent, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2) },
+          storage: localStorage,
+          underReplicatedChunks: chunks.underReplicated.size,
+          badReplicas: chunks.badReplicas,
           uptimeSeconds: Math.round(uptimeS),
+          process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },
         };
       },
       async partition(blocked) {

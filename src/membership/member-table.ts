@@ -55,6 +55,11 @@ export class MemberTable {
     return this.selfRecord;
   }
 
+  /** Update fields of our own record that are known only after start-up (e.g. the HTTP URL). */
+  refreshSelf(fields: Partial<Pick<MemberRecord, "addrs" | "http">>): void {
+    this.selfRecord = { ...this.selfRecord, ...fields };
+  }
+
   /** Subscribe to state changes. */
   onChange(listener: MemberChangeListener): void {
     this.listeners.push(listener);

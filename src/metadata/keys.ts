@@ -1,0 +1,62 @@
+// Names and keys: validation as S3 does it, the index shard of an object, and key order.
+import { BadRequestError } from "../errors.ts";
+import { ringPosition } from "../placement/ring.ts";
+
+/** Longest object key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+
+/** The shard that holds every bucket entry. */
+export const BUCKETS_SHARD = "b";
+
+const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** Throw InvalidBucketName unless `name` is a valid S3 bucket name. */
+export function validateBucketName(name: string): void {
+  if (!BUCKET_RE.test(name) || name.includes("..") || /^\d+\.\d+\.\d+\.\d+$/.test(name)) {
+    throw new BadRequestError(`invalid bucket name "${name.slice(0, 80)}": use 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit`, "InvalidBucketName");
+  }
+}
+
+/** Throw unless `key` is a usable object key (non-empty, at most 1024 UTF-8 bytes). */
+export function validateKey(key: string): void {
+  if (key.length === 0) throw new BadRequestError("object key must not be empty", "InvalidArgument");
+  const bytes = Buffer.byteLength(key, "utf8");
+  if (bytes > MAX_KEY_BYTES) throw new BadRequestError(`object key is ${bytes} bytes; the limit is ${MAX_KEY_BYTES}`, "KeyTooLongError");
+  if (/[\uD800-\uDFFF]/.test(key.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ""))) {
+    throw new BadRequestError("object key is not valid UTF-8", "InvalidURI");
+  }
+}
+
+/** Decode a percent-encoded path piece strictly: invalid UTF-8 is a 400, not garbage. */
+export function decodePathPiece(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new BadRequestError("the key is not valid percent-encoded UTF-8", "InvalidURI");
+  }
+}
+
+/** The index shard of an object: its keys spread over every shard, whatever the bucket. */
+export function objectShard(bucket: string, key: string, shards: number): string {
+  return `o${ringPosition(`${bucket}\0${key}`) % shards}`;
+}
+
+/** Every object shard name. */
+export function allObjectShards(shards: number): string[] {
+  return Array.from({ length: shards }, (_, i) => `o${i}`);
+}
+
+/** Order keys by Unicode code point, which is UTF-8 byte order (S3's listing order). */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    // UTF-16 puts surrogates (astral code points) below U+E000..U+FFFF; code point order puts them above.
+    if (x >= 0xd800) x += x >= 0xe000 ? -0x800 : 0x2000;
+    if (y >= 0xd800) y += y >= 0xe000 ? -0x800 : 0x2000;
+    return x - y;
+  }
+  return a.length - b.length;
+}

@@ -1,0 +1,148 @@
+// Sorted, paginated listing across hash shards. Each round asks a quorum of replicas of
+// every shard for the next few rows after the cursor (one request per peer), merges
+// replicas by last-writer-wins and shards by key order, and keeps only rows up to the
+// smallest "last row" of any shard that may have more: below that bound the merge is
+// complete. Rounds repeat until the page (plus one row, to know if there is more) is full.
+import { QuorumError } from "../errors.ts";
+import { majority } from "../net/quorum.ts";
+import type { Placement } from "../placement/placement.ts";
+import type { ScanRow } from "../store/index-store.ts";
+import type { IndexClient } from "./index-client.ts";
+import { compareKeys } from "./keys.ts";
+import { newer, type IndexEntry } from "./types.ts";
+
+/** Above every key that starts with a given prefix (used to skip a rolled-up prefix). */
+export const AFTER_PREFIX = "\u{10FFFF}";
+
+/** What a listing reads from: the index and the ring. */
+export interface ListingDeps {
+  index: IndexClient;
+  placement: Placement;
+  self: string;
+}
+
+/** A merged batch of rows, complete up to `bound` (null bound: nothing more anywhere). */
+interface Batch {
+  rows: Array<[row: string, entry: IndexEntry]>;
+  bound: string | null;
+}
+
+/** Scan `shards` for rows starting with `rowPrefix` after `after`, merged. */
+async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string, after: string | undefined, per: number): Promise<Batch> {
+  const need = majority(deps.placement.rf);
+  // Which replicas to ask for each shard: a quorum, this peer first when it is one.
+  const candidates = new Map(shards.map((s) => {
+    const reps = deps.placement.shardReplicas(s);
+    return [s, [...reps.filter((p) => p === deps.self), ...reps.filter((p) => p !== deps.self)]] as const;
+  }));
+  const answers = new Map<string, ScanRow[][]>(shards.map((s) => [s, []]));
+  const tried = new Map<string, number>(shards.map((s) => [s, 0]));
+  let pending = shards;
+  while (pending.length) {
+    const byPeer = new Map<string, string[]>();
+    for (const s of pending) {
+      const reps = candidates.get(s)!;
+      const quorum = Math.min(need, reps.length);
+      const want = quorum - answers.get(s)!.length;
+      const next = reps.slice(tried.get(s)!, tried.get(s)! + want);
+      if (next.length < want) throw new QuorumError(`listing: shard ${s} has too few reachable replicas`);
+      tried.set(s, tried.get(s)! + next.length);
+      for (const p of next) byPeer.set(p, [...(byPeer.get(p) ?? []), s]);
+    }
+    await Promise.all(
+      [...byPeer].map(async ([peer, list]) => {
+        try {
+          const res = await deps.index.scanOn(peer, { shards: list, prefix: rowPrefix, after, limit: per });
+          for (const s of list) answers.get(s)!.push(res[s] ?? []);
+        } catch {
+          // the shard's next replica is tried in the next pass
+        }
+      }),
+    );
+    pending = shards.filter((s) => answers.get(s)!.length < Math.min(need, candidates.get(s)!.length));
+  }
+
+  let bound: string | null = null;
+  const merged = new Map<string, IndexEntry>();
+  for (const replies of answers.values()) {
+    for (const rows of replies) {
+      if (rows.length >= per) {
+        const last = rows[rows.length - 1][0];
+        if (bound === null || compareKeys(last, bound) < 0) bound = last;
+      }
+      for (const [row, entry] of rows) if (newer(entry, merged.get(row))) merged.set(row, entry);
+    }
+  }
+  const rows = [...merged].filter(([row]) => bound === null || compareKeys(row, bound) <= 0).sort((a, b) => compareKeys(a[0], b[0]));
+  return { rows, bound };
+}
+
+/** One listed row (tombstones are never returned). */
+export interface ListedRow<V> {
+  key: string;
+  value: V;
+}
+
+/** A page of a listing. */
+export interface ListPage<V> {
+  rows: ListedRow<V>[];
+  prefixes: string[];
+  /** Resume after this key (pass back as `after`); null when the listing is complete. */
+  next: string | null;
+}
+
+/** Parameters of a listing. */
+export interface ListParams {
+  shards: string[];
+  /** Rows are `rowPrefix + key`; keys are reported without it. */
+  rowPrefix: string;
+  prefix: string;
+  delimiter?: string;
+  limit: number;
+  after?: string;
+}
+
+/** List keys in order with S3 semantics: prefix, delimiter roll-up, limit and a resume point. */
+export async function listMerged<V>(deps: ListingDeps, p: ListParams): Promise<ListPage<V>> {
+  type Item = { key: string; value: V } | { prefix: string };
+  const items: Item[] = [];
+  const per = Math.min(1000, Math.max(8, Math.ceil(((p.limit + 1) * 1.5) / p.shards.length) + 2));
+  let after = p.after !== undefined && compareKeys(p.after, p.prefix) >= 0 ? p.after : undefined;
+  let lastPrefix: string | undefined;
+
+  while (items.length <= p.limit) {
+    const batch = await fetchBatch(deps, p.shards, p.rowPrefix + p.prefix, after === undefined ? undefined : p.rowPrefix + after, per);
+    for (const [row, entry] of batch.rows) {
+      const key = row.slice(p.rowPrefix.length);
+      if (entry.value === null) continue;
+      if (p.delimiter) {
+        const at = key.indexOf(p.delimiter, p.prefix.length);
+        if (at >= 0) {
+          const common = key.slice(0, at + p.delimiter.length);
+          if (common !== lastPrefix) {
+            items.push({ prefix: common });
+            lastPrefix = common;
+            if (items.length > p.limit) break;
+          }
+          continue;
+        }
+      }
+      items.push({ key, value: entry.value as V });
+      if (items.length > p.limit) break;
+    }
+    if (batch.bound === null || items.length > p.limit) break;
+    after = batch.bound.slice(p.rowPrefix.length);
+    // Skip the rest of a rolled-up prefix instead of reading every key under it.
+    if (lastPrefix && compareKeys(after, lastPrefix) >= 0 && after.startsWith(lastPrefix)) after = lastPrefix + AFTER_PREFIX;
+  }
+
+  const page = items.slice(0, p.limit);
+  const more = items.length > p.limit;
+  const last = page[page.length - 1];
+  const next = !more || !last ? null : "prefix" in last ? last.prefix + AFTER_PREFIX : last.key;
+  return {
+    rows: page.filter((i): i is { key: string; value: V } => "key" in i),
+    prefixes: page.filter((i): i is { prefix: string } => "prefix" in i).map((i) => i.prefix),
+    next,
+  };
+}

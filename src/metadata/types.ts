@@ -1,0 +1,40 @@
+// What the index stores.
+
+/** A chunk of an object: its SHA-256 id and length. */
+export interface ChunkRef {
+  id: string;
+  size: number;
+}
+
+/** An object's index entry: everything needed to serve it. */
+export interface ObjectManifest {
+  size: number;
+  /** MD5 hex of the body (S3's ETag for single-part uploads). */
+  etag: string;
+  contentType: string;
+  /** `x-meta-*` user metadata, names lowercased without the prefix. */
+  meta: Record<string, string>;
+  lastModified: number;
+  chunkSize: number;
+  chunks: ChunkRef[];
+  /** Small objects: the body itself, base64. */
+  inline?: string;
+  /** Peers that acknowledged each chunk at write time (read hints until repair settles). */
+  holders?: string[][];
+}
+
+/** A bucket's index entry. */
+export interface BucketInfo {
+  createdMs: number;
+}
+
+/** A versioned index value; `value: null` is a tombstone. `ts` is an encoded HLC timestamp. */
+export interface IndexEntry<V = unknown> {
+  ts: string;
+  value: V | null;
+}
+
+/** Is `a` newer than `b` (last writer wins)? */
+export function newer(a: IndexEntry, b: IndexEntry | null | undefined): boolean {
+  return !b || a.ts > b.ts;
+}

@@ -1,0 +1,152 @@
+// Moving chunks between peers: write a chunk to its ring owners (acknowledged at a
+// quorum, the rest completing in the background), read a chunk from whichever holder
+// answers with bytes that hash to its id, and ask peers which chunks they hold.
+import { MeshError } from "../errors.ts";
+import { callQuorum, majority } from "../net/quorum.ts";
+import type { Rpc } from "../net/rpc.ts";
+import type { Placement } from "../placement/placement.ts";
+import { ChunkCorruptError, isChunkId, sha256Hex, type ChunkStore } from "../store/chunk-store.ts";
+import type { Logger } from "../util/log.ts";
+import { noteBufferTraffic } from "../util/memory.ts";
+
+/** A replica a reader found corrupt. */
+export interface BadReplica {
+  chunk: string;
+  peer: string;
+  atMs: number;
+}
+
+/** Chunk transfer for one peer. */
+export interface ChunkClient {
+  /** Store on the chunk's owners; resolves with the peers that acknowledged once a quorum has it on disk. */
+  put(id: string, bytes: Uint8Array): Promise<{ holders: string[]; settled: Promise<string[]> }>;
+  /** Verified bytes from the first holder that has them; tries `hints` after the ring owners. */
+  get(id: string, hints?: string[]): Promise<Uint8Array>;
+  /** Which of `ids` does `peer` hold? */
+  has(peer: string, ids: string[]): Promise<string[]>;
+  /** Replicas found corrupt by this peer's reads, newest last (bounded). */
+  readonly badReplicas: BadReplica[];
+  /** Chunks written with fewer holders than RF (awaiting repair). */
+  readonly underReplicated: Set<string>;
+  serve(): void;
+}
+
+/** Dependencies of the chunk client. */
+export interface ChunkClientDeps {
+  self: string;
+  store: ChunkStore;
+  rpc: Rpc;
+  placement: Placement;
+  log: Logger;
+  /** Peers currently believed alive (others are tried last). */
+  isAlive(peer: string): boolean;
+}
+
+const PUT_TIMEOUT_MS = 30_000;
+const GET_TIMEOUT_MS = 30_000;
+const MAX_BAD_REPORTS = 100;
+
+/** Create the chunk client and server of one peer. */
+export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
+  const { self, store, rpc, placement, log } = deps;
+  const badReplicas: BadReplica[] = [];
+  const underReplicated = new Set<string>();
+
+  const report = (chunk: string, peer: string) => {
+    log.warn(`replica of chunk ${chunk.slice(0, 12)} on ${peer.slice(-6)} is corrupt; reading another`);
+    badReplicas.push({ chunk, peer, atMs: Date.now() });
+    if (badReplicas.length > MAX_BAD_REPORTS) badReplicas.shift();
+  };
+
+  const putOn = async (peer: string, id: string, bytes: Uint8Array): Promise<void> => {
+    noteBufferTraffic(bytes.byteLength);
+    if (peer === self) await store.put(id, bytes);
+    else await rpc.call(peer, "chunk.put", { id }, { body: bytes, timeoutMs: PUT_TIMEOUT_MS });
+  };
+
+  const getFrom = async (peer: string, id: string): Promise<Uint8Array | null> => {
+    const bytes = peer === self ? await store.get(id) : ((await rpc.call(peer, "chunk.get", { id }, { timeoutMs: GET_TIMEOUT_MS })).body ?? new Uint8Array(0));
+    noteBufferTraffic(bytes?.byteLength ?? 0);
+    return bytes;
+  };
+
+  return {
+    badReplicas,
+    underReplicated,
+
+    async put(id, bytes) {
+      const owners = placement.chunkOwners(id);
+      const result = await callQuorum(owners, majority(placement.rf), (p) => putOn(p, id, bytes), `chunk ${id.slice(0, 12)}`);
+      const settled = result.all.then((outcomes) => {
+        const holders = outcomes.filter((o) => o.ok).map((o) => o.peer);
+        if (holders.length < placement.rf) underReplicated.add(id);
+        else underReplicated.delete(id);
+        return holders;
+      });
+      return { holders: result.values.map((v) => v.peer), settled };
+    },
+
+    async get(id, hints = []) {
+      const owners = placement.chunkOwners(id);
+      const order = [...new Set([...owners, ...hints])];
+      // Local copy first, then live peers, then the ones we think are down.
+      order.sort((a, b) => Number(b === self) - Number(a === self) || Number(deps.isAlive(b)) - Number(deps.isAlive(a)));
+      const errors: string[] = [];
+      for (const peer of order) {
+        try {
+          const bytes = await getFrom(peer, id);
+          if (!bytes) continue;
+          if (sha256Hex(bytes) !== id) {
+            report(id, peer);
+            continue;
+          }
+          return bytes;
+        } catch (err) {
+          if (err instanceof ChunkCorruptError || (err as MeshError).code === "ChunkCorrupt") report(id, peer);
+          else if ((err as MeshError).code !== "NoSuchChunk") errors.push(`${peer.slice(-6)}: ${(err as Error).message}`);
+        }
+      }
+      throw new MeshError("ChunkUnavailable", `no holder returned chunk ${id.slice(0, 12)} intact${errors.length ? ` (${errors.join("; ")})` : ""}`, 503);
+    },
+
+    async has(peer, ids) {
+      if (peer === self) return (await Promise.all(ids.map(async (id) => ((await store.has(id)) ? id : null)))).filter((x): x is string => x !== null);
+      const { result } = await rpc.call<string[]>(peer, "chunk.has", { ids }, { timeoutMs: 10_000 });
+      return result;
+    },
+
+    serve() {
+      const checkId = (id: unknown): string => {
+        if (typeof id !== "string" || !isChunkId(id)) throw new MeshError("InvalidChunkId", "invalid chunk id", 400);
+        return id;
+      };
+      rpc.register("chunk.put", async ({ params, body }) => {
+        const id = checkId((params as { id: unknown }).id);
+        noteBufferTraffic(body?.byteLength ?? 0);
+        try {
+          return { result: await store.put(id, body ?? new Uint8Array(0)) };
+        } catch (err) {
+          if ((err as { code?: string }).code === "BadDigest") throw new MeshError("BadDigest", (err as Error).message, 400);
+          throw err;
+        }
+      });
+      rpc.register("chunk.get", async ({ params }) => {
+        const id = checkId((params as { id: unknown }).id);
+        try {
+          const bytes = await store.get(id);
+          if (!bytes) throw new MeshError("NoSuchChunk", `chunk ${id.slice(0, 12)} is not here`, 404);
+          noteBufferTraffic(bytes.byteLength);
+          return { result: null, body: bytes };
+        } catch (err) {
+          if (err instanceof ChunkCorruptError) throw new MeshError("ChunkCorrupt", err.message, 500);
+          throw err;
+        }
+      });
+      rpc.register("chunk.has", async ({ params }) => {
+        const ids = ((params as { ids: unknown[] }).ids ?? []).filter((x): x is string => typeof x === "string" && isChunkId(x));
+        const have = await Promise.all(ids.map(async (id) => ((await store.has(id)) ? id : null)));
+        return { result: have.filter((x) => x !== null) };
+      });
+    },
+  };
+}

@@ -1,0 +1,310 @@
+// Buckets and objects on the mesh: uploads are cut into chunks as they stream in, each
+// chunk stored on its ring owners; the manifest goes to the object's index shard once a
+// quorum holds every chunk. Downloads stream chunks back with a few fetched ahead.
+import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
+import type { IndexClient } from "../metadata/index-client.ts";
+import { allObjectShards, BUCKETS_SHARD, objectShard, validateBucketName, validateKey } from "../metadata/keys.ts";
+import { listMerged, type ListingDeps } from "../metadata/listing.ts";
+import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
+import type { Placement } from "../placement/placement.ts";
+import { sha256Hex } from "../store/chunk-store.ts";
+import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
+import type { ChunkClient } from "./chunk-client.ts";
+
+/** What a PUT needs besides the body. */
+export interface PutOptions {
+  /** Declared Content-Length, checked against the bytes received. */
+  contentLength?: number;
+  contentType?: string;
+  meta?: Record<string, string>;
+}
+
+/** What a PUT answers. */
+export interface PutResult {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string;
+  contentType: string;
+}
+
+/** One object in a listing. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: string;
+}
+
+/** Where an object lives. */
+export interface Location {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string;
+  inline: boolean;
+  chunks: Array<{ id: string; size: number; expected: string[]; holders: string[] }>;
+  shard: { id: string; replicas: string[]; holders: string[] };
+}
+
+/** The object store as one peer serves it. */
+export interface ObjectService {
+  createBucket(name: string): Promise<{ bucket: string; created: boolean }>;
+  deleteBucket(name: string): Promise<void>;
+  listBuckets(): Promise<Array<{ name: string; createdMs: number }>>;
+  /** Throws NoSuchBucket unless the bucket exists. */
+  requireBucket(name: string): Promise<void>;
+  putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
+  /** The live manifest, or NoSuchBucket / NoSuchKey. */
+  headObject(bucket: string, key: string): Promise<ObjectManifest>;
+  /** Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves. */
+  readObject(manifest: ObjectManifest, start: number, end: number): Promise<ReadableStream<Uint8Array>>;
+  deleteObject(bucket: string, key: string): Promise<void>;
+  listObjects(bucket: string, q: { prefix?: string; delimiter?: string; limit?: number; after?: string }): Promise<{ objects: ListedObject[]; prefixes: string[]; next: string | null }>;
+  locate(bucket: string, key: string): Promise<Location>;
+}
+
+/** Dependencies of the object service. */
+export interface ObjectServiceDeps {
+  self: string;
+  index: IndexClient;
+  chunks: ChunkClient;
+  placement: Placement;
+  hlc: Hlc;
+  chunkSize: number;
+  inlineMaxBytes: number;
+  indexShards: number;
+  /** Peers to ask in locate (every member believed alive, and this peer). */
+  livePeers(): string[];
+}
+
+/** Chunks of one upload in flight at once (each on its way to RF owners): bounds memory per request. */
+const UPLOAD_WINDOW = 4;
+/** Chunks a download fetches ahead of the one being sent. */
+const READ_AHEAD = 3;
+/** How long a peer trusts that a bucket it has seen still exists. */
+const BUCKET_CACHE_MS = 2000;
+
+/** Create the object service. */
+export function createObjectService(deps: ObjectServiceDeps): ObjectService {
+  const { index, chunks, hlc } = deps;
+  const objectShards = allObjectShards(deps.indexShards);
+  const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
+  const knownBuckets = new Map<string, number>();
+  const now = () => encodeTimestamp(hlc.now());
+  const row = (bucket: string, key: string) => `${bucket}\0${key}`;
+
+  async function requireBucket(name: string): Promise<void> {
+    validateBucketName(name);
+    const seen = knownBuckets.get(name);
+    if (seen && Date.now() - seen < BUCKET_CACHE_MS) return;
+    const entry = await index.read(BUCKETS_SHARD, name);
+    if (!entry?.value) {
+      knownBuckets.delete(name);
+      throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
+    }
+    knownBuckets.set(name, Date.now());
+  }
+
+  async function liveManifest(bucket: string, key: string): Promise<ObjectManifest> {
+    validateKey(key);
+    await requireBucket(bucket);
+    const entry = (await index.read(objectShard(bucket, key, deps.indexShards), row(bucket, key))) as IndexEntry<ObjectManifest> | null;
+    if (!entry?.value) throw new NotFoundError(`no object ${key.slice(0, 200)} in bucket ${bucket}`, "NoSuchKey");
+    return entry.value;
+  }
+
+  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined) {
+    const md5 = new Bun.CryptoHasher("md5");
+    const refs: ChunkRef[] = [];
+    const holders: string[][] = [];
+    const inFlight = new Set<Promise<void>>();
+    let failure: Error | undefined;
+    let size = 0;
+    let buf = new Uint8Array(deps.chunkSize);
+    let fill = 0;
+    let inline: Uint8Array | undefined;
+
+    const flush = async (bytes: Uint8Array) => {
+      const slot = refs.length;
+      const id = sha256Hex(bytes);
+      refs.push({ id, size: bytes.byteLength });
+      const task = chunks.put(id, bytes).then(
+        async ({ settled }) => {
+          // The window slot is held until every owner has finished, so slow replicas apply backpressure.
+          holders[slot] = await settled;
+        },
+        (err: Error) => {
+          failure ??= err;
+        },
+      );
+      const tracked = task.finally(() => inFlight.delete(tracked));
+      inFlight.add(tracked);
+      while (inFlight.size >= UPLOAD_WINDOW) await Promise.race(inFlight);
+      if (failure) throw failure;
+    };
+
+    if (body) {
+      for await (const piece of body) {
+        md5.update(piece);
+        size += piece.byteLength;
+        if (contentLength !== undefined && size > contentLength) throw new BadRequestError("body is longer than Content-Length", "IncompleteBody");
+        let off = 0;
+        while (off < piece.byteLength) {
+          const n = Math.min(piece.byteLength - off, buf.byteLength - fill);
+          buf.set(piece.subarray(off, off + n), fill);
+          fill += n;
+          off += n;
+          if (fill === buf.byteLength) {
+            await flush(buf);
+            buf = new Uint8Array(deps.chunkSize);
+            fill = 0;
+          }
+        }
+      }
+    }
+    if (contentLength !== undefined && size !== contentLength) {
+      throw new BadRequestError(`received ${size} bytes but Content-Length said ${contentLength}`, "IncompleteBody");
+    }
+    if (refs.length === 0 && fill <= deps.inlineMaxBytes) inline = buf.slice(0, fill);
+    else if (fill > 0) await flush(buf.subarray(0, fill));
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+    return { size, etag: md5.digest("hex"), refs, holders, inline };
+  }
+
+  return {
+    requireBucket,
+
+    async createBucket(name) {
+      validateBucketName(name);
+      const existing = await index.read(BUCKETS_SHARD, name);
+      if (existing?.value) return { bucket: name, created: false };
+      await index.write(BUCKETS_SHARD, name, { ts: now(), value: { createdMs: Date.now() } satisfies BucketInfo });
+      knownBuckets.set(name, Date.now());
+      return { bucket: name, created: true };
+    },
+
+    async deleteBucket(name) {
+      await requireBucket(name);
+      const page = await listMerged(listing, { shards: objectShards, rowPrefix: `${name}\0`, prefix: "", limit: 1 });
+      if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
+      await index.write(BUCKETS_SHARD, name, { ts: now(), value: null });
+      knownBuckets.delete(name);
+    },
+
+    async listBuckets() {
+      const out: Array<{ name: string; createdMs: number }> = [];
+      let after: string | undefined;
+      do {
+        const page = await listMerged<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "", prefix: "", limit: 1000, after });
+        for (const r of page.rows) out.push({ name: r.key, createdMs: r.value.createdMs });
+        after = page.next ?? undefined;
+      } while (after !== undefined);
+      return out;
+    },
+
+    async putObject(bucket, key, body, opts) {
+      validateKey(key);
+      await requireBucket(bucket);
+      const up = await upload(body, opts.contentLength);
+      const contentType = opts.contentType || "application/octet-stream";
+      const manifest: ObjectManifest = {
+        size: up.size,
+        etag: up.etag,
+        contentType,
+        meta: opts.meta ?? {},
+        lastModified: Date.now(),
+        chunkSize: deps.chunkSize,
+        chunks: up.refs,
+        ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
+        ...(up.refs.length ? { holders: up.holders } : {}),
+      };
+      await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest });
+      return { bucket, key, size: up.size, etag: up.etag, contentType };
+    },
+
+    headObject: liveManifest,
+
+    async readObject(m, start, end) {
+      if (m.inline !== undefined) {
+        const bytes = Buffer.from(m.inline, "base64").subarray(start, end);
+        return new ReadableStream({ start: (c) => (bytes.byteLength && c.enqueue(bytes), c.close()) });
+      }
+      const first = Math.floor(start / m.chunkSize);
+      const last = end > start ? Math.floor((end - 1) / m.chunkSize) : first - 1;
+      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i]);
+      const ahead: Array<Promise<Uint8Array>> = [];
+      let next = first;
+      const fill = () => {
+        while (next <= last && ahead.length < READ_AHEAD) {
+          const p = fetchChunk(next++);
+          p.catch(() => {}); // consumed in order below; avoid an unhandled rejection meanwhile
+          ahead.push(p);
+        }
+      };
+      let sent = first;
+      const slice = (i: number, bytes: Uint8Array) => {
+        const base = i * m.chunkSize;
+        return bytes.subarray(Math.max(0, start - base), Math.min(bytes.byteLength, end - base));
+      };
+      fill();
+      // Fetch the first chunk before answering, so a missing chunk is an error status, not a cut body.
+      const head = ahead.length ? await ahead[0] : undefined;
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (sent > last) return controller.close();
+          const bytes = sent === first && head ? head : await ahead[0];
+          ahead.shift();
+          controller.enqueue(slice(sent, bytes));
+          sent++;
+          fill();
+          if (sent > last) controller.close();
+        },
+      });
+    },
+
+    async deleteObject(bucket, key) {
+      validateKey(key);
+      await requireBucket(bucket);
+      await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: null });
+    },
+
+    async listObjects(bucket, q) {
+      await requireBucket(bucket);
+      const limit = Math.max(1, Math.min(1000, q.limit ?? 1000));
+      const page = await listMerged<ObjectManifest>(listing, { shards: objectShards, rowPrefix: `${bucket}\0`, prefix: q.prefix ?? "", delimiter: q.delimiter || undefined, limit, after: q.after });
+      return {
+        objects: page.rows.map((r) => ({ key: r.key, size: r.value.size, etag: r.value.etag, lastModified: new Date(r.value.lastModified).toISOString() })),
+        prefixes: page.prefixes,
+        next: page.next,
+      };
+    },
+
+    async locate(bucket, key) {
+      const m = await liveManifest(bucket, key);
+      const shard = objectShard(bucket, key, deps.indexShards);
+      const replicas = deps.placement.shardReplicas(shard);
+      const ids = [...new Set(m.chunks.map((c) => c.id))];
+      const peers = deps.livePeers();
+      const [held, shardHolders] = await Promise.all([
+        Promise.all(peers.map(async (p) => [p, new Set(await chunks.has(p, ids).catch(() => []))] as const)),
+        Promise.all(replicas.map(async (p) => ((await index.readFrom(p, shard, row(bucket, key)).catch(() => null))?.value ? p : null))),
+      ]);
+      return {
+        bucket,
+        key,
+        size: m.size,
+        etag: m.etag,
+        inline: m.inline !== undefined,
+        chunks: m.chunks.map((c) => ({
+          id: c.id,
+          size: c.size,
+          expected: deps.placement.chunkOwners(c.id),
+          holders: held.filter(([, set]) => set.has(c.id)).map(([p]) => p),
+        })),
+        shard: { id: shard, replicas, holders: shardHolders.filter((p): p is string => p !== null) },
+      };
+    },
+  };
+}
