@@ -5,6 +5,7 @@ import { multiaddr } from "@multiformats/multiaddr";
 import { mkdir } from "node:fs/promises";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Api } from "./api/s3.ts";
+import { serveHttp } from "./api/http-server.ts";
 import { resolveConfig, type HostPort, type PeerConfig, type PeerConfigInput } from "./config.ts";
 import { createDiscovery, type Discovery } from "./membership/discovery.ts";
 import { MemberTable, type MemberState } from "./membership/member-table.ts";
@@ -59,17 +60,6 @@ export interface Peer extends ClusterView {
   kill(): Promise<void>;
 }
 
-type Server = { stop(force?: boolean): void | Promise<void>; port?: number };
-
-function listenHttp(app: { listen(o: object): unknown; server: Server | null }, hp: HostPort): Server & { port: number } {
-  // Objects stream through in chunks, so the body limit is the object limit (5 TiB, as S3);
-  // the idle timeout is Bun's maximum so a slow client is not cut off mid-transfer.
-  app.listen({ hostname: hp.host, port: hp.port, maxRequestBodySize: 5 * 1024 ** 4, idleTimeout: 255 });
-  const server = app.server;
-  if (!server?.port && server?.port !== 0) throw new Error(`could not listen on ${hp.host}:${hp.port}`);
-  return server as Server & { port: number };
-}
-
 function urlOf(host: string, port: number): string {
   const h = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   return `http://${h}:${port}`;
@@ -86,7 +76,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, filter: links });
   const peerId = libp2p.peerId.toString();
   const log: Logger = createLogger(config.logLabel ?? peerId.slice(-6), config.logSink, config.logLevel);
-  const stops: Array<() => unknown> = [() => libp2p.stop()];
+  const stops: Array<(abrupt: boolean) => unknown> = [() => libp2p.stop()];
   let stopped = false;
 
   try {
@@ -131,17 +121,18 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       inlineMaxBytes: config.inlineMaxBytes,
       indexShards: config.indexShards,
       livePeers: () => [peerId, ...table.idsIn("alive")],
+      rpc,
     });
+    objects.serve();
 
-    const servers: Server[] = [];
     const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status() }, objects);
-    const httpServer = listenHttp(nativeApp, config.http);
-    servers.push(httpServer);
-    const s3Server = listenHttp(createS3Api(), config.s3);
-    servers.push(s3Server);
+    const httpServer = await serveHttp((r) => nativeApp.handle(r), config.http, log.child("http"));
+    stops.push((abrupt: boolean) => httpServer.stop(abrupt));
+    const s3App = createS3Api();
+    const s3Server = await serveHttp((r) => s3App.handle(r), config.s3, log.child("s3"));
+    stops.push((abrupt: boolean) => s3Server.stop(abrupt));
     const httpUrl = urlOf(config.http.host, httpServer.port);
     const s3Url = urlOf(config.s3.host, s3Server.port);
-    stops.push(() => servers.forEach((s) => s.stop(true)));
 
     table.refreshSelf({ http: httpUrl });
 
@@ -217,7 +208,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
           noiseCrypto: noiseCryptoName,
           membership: { messagesSent: swim.messagesSent, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2) },
           storage: localStorage,
-          underReplicatedChunks: chunks.underReplicated.size,
+          underReplicated: { chunks: chunks.underReplicated.size, shards: index.underReplicated.size },
           badReplicas: chunks.badReplicas,
           uptimeSeconds: Math.round(uptimeS),
           process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },
@@ -235,13 +226,13 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       stopped = true;
       aborter.abort();
       if (!abrupt) await joinLoop.catch(() => {});
-      for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});
+      for (const stop of stops.reverse()) await Promise.resolve(stop(abrupt)).catch(() => {});
     }
 
     return peer;
   } catch (err) {
     aborter.abort();
-    for (const stop of stops.reverse()) await Promise.resolve(stop()).catch(() => {});
+    for (const stop of stops.reverse()) await Promise.resolve(stop(true)).catch(() => {});
     throw err;
   }
 }

@@ -26,6 +26,8 @@ export interface IndexClient {
   scanOn(peer: string, scan: ShardScan): Promise<Record<string, ScanRow[]>>;
   /** Register the replica side (RPC handlers). */
   serve(): void;
+  /** Shards whose last write from this peer reached fewer than RF replicas (awaiting repair). */
+  readonly underReplicated: Set<string>;
 }
 
 /** Dependencies of the index client. */
@@ -45,6 +47,7 @@ const RPC_TIMEOUT_MS = 10_000;
 export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const { self, store, rpc, placement, log } = deps;
   const quorum = () => majority(placement.rf);
+  const underReplicated = new Set<string>();
 
   const apply = (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> =>
     peer === self ? store.apply(shard, row, entry) : rpc.call<boolean>(peer, "index.apply", { shard, row, entry }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
@@ -59,13 +62,17 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   }
 
   return {
+    underReplicated,
     async write(shard, row, entry) {
       deps.observe(entry.ts);
       const replicas = placement.shardReplicas(shard);
       const result = await callQuorum(replicas, quorum(), (p) => apply(p, shard, row, entry), `index write ${shard}`);
       void result.all.then((outcomes) => {
-        const failed = outcomes.filter((o) => !o.ok).length;
-        if (failed) log.debug(`index write ${shard}: ${failed} replica(s) missed it; anti-entropy will catch them up`);
+        const stored = outcomes.filter((o) => o.ok).length;
+        if (stored < placement.rf) {
+          underReplicated.add(shard);
+          log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; repair will catch up the rest`);
+        } else underReplicated.delete(shard);
       });
     },
 

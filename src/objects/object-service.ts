@@ -6,6 +6,7 @@ import type { IndexClient } from "../metadata/index-client.ts";
 import { allObjectShards, BUCKETS_SHARD, objectShard, validateBucketName, validateKey } from "../metadata/keys.ts";
 import { listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
+import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
@@ -62,6 +63,8 @@ export interface ObjectService {
   deleteObject(bucket: string, key: string): Promise<void>;
   listObjects(bucket: string, q: { prefix?: string; delimiter?: string; limit?: number; after?: string }): Promise<{ objects: ListedObject[]; prefixes: string[]; next: string | null }>;
   locate(bucket: string, key: string): Promise<Location>;
+  /** Register the RPC methods peers use to tell each other about buckets. */
+  serve(): void;
 }
 
 /** Dependencies of the object service. */
@@ -76,6 +79,7 @@ export interface ObjectServiceDeps {
   indexShards: number;
   /** Peers to ask in locate (every member believed alive, and this peer). */
   livePeers(): string[];
+  rpc: Rpc;
 }
 
 /** Chunks of one upload in flight at once (each on its way to RF owners): bounds memory per request. */
@@ -191,6 +195,16 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
       await index.write(BUCKETS_SHARD, name, { ts: now(), value: null });
       knownBuckets.delete(name);
+      // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
+      const others = deps.livePeers().filter((p) => p !== deps.self);
+      await Promise.all(others.map((p) => deps.rpc.call(p, "bucket.forget", { name }, { timeoutMs: 2000 }).catch(() => {})));
+    },
+
+    serve() {
+      deps.rpc.register("bucket.forget", async ({ params }) => {
+        knownBuckets.delete(String((params as { name: unknown }).name));
+        return { result: true };
+      });
     },
 
     async listBuckets() {
