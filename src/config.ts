@@ -36,6 +36,26 @@ export interface MembershipConfig {
   discoveryIntervalMs: number;
 }
 
+/** Self-healing workers. All times in milliseconds. */
+export interface RepairConfig {
+  /** How often each peer checks its chunks and index shards against the ring. */
+  scanIntervalMs: number;
+  /** Chunk transfers a repair pass runs at once. */
+  concurrency: number;
+  /** Cap on repair and rebalance traffic this peer sends, bytes per second. */
+  bytesPerSecond: number;
+  /** Cap on how fast the scrubber re-reads local chunks, bytes per second. */
+  scrubBytesPerSecond: number;
+  /** Pause between scrub passes. */
+  scrubIntervalMs: number;
+  /** How often unreferenced chunks are looked for. */
+  gcIntervalMs: number;
+  /** A chunk no manifest references is deleted after it has been seen unreferenced this long. */
+  gcGraceMs: number;
+  /** Delete markers older than this are dropped (a replica away longer could resurrect data). */
+  tombstoneTtlMs: number;
+}
+
 /** Everything a peer needs to start. */
 export interface PeerConfig {
   /** The peer's folder: identity key, chunks, index. */
@@ -61,6 +81,7 @@ export interface PeerConfig {
   /** Number of object-index shards; one bucket's keys spread over all of them. */
   indexShards: number;
   membership: MembershipConfig;
+  repair: RepairConfig;
   /** Label for log lines (defaults to the short peer id). */
   logLabel?: string;
   /** Lowest level logged (defaults to MESH_LOG, else warn). */
@@ -72,7 +93,7 @@ export interface PeerConfig {
 }
 
 /** A partial config: any field may be omitted and gets its default. */
-export type PeerConfigInput = Partial<Omit<PeerConfig, "membership">> & { membership?: Partial<MembershipConfig> };
+export type PeerConfigInput = Partial<Omit<PeerConfig, "membership" | "repair">> & { membership?: Partial<MembershipConfig>; repair?: Partial<RepairConfig> };
 
 /** Production membership timings. */
 export const DEFAULT_MEMBERSHIP: MembershipConfig = {
@@ -88,8 +109,20 @@ export const DEFAULT_MEMBERSHIP: MembershipConfig = {
   discoveryIntervalMs: 30_000,
 };
 
+/** Production repair settings. */
+export const DEFAULT_REPAIR: RepairConfig = {
+  scanIntervalMs: 10_000,
+  concurrency: 4,
+  bytesPerSecond: 256 * 1024 * 1024,
+  scrubBytesPerSecond: 32 * 1024 * 1024,
+  scrubIntervalMs: 60 * 60_000,
+  gcIntervalMs: 60_000,
+  gcGraceMs: 6 * 3600_000,
+  tombstoneTtlMs: 7 * 24 * 3600_000,
+};
+
 /** The embedded defaults: one peer, data under the current folder, HTTP on loopback. */
-export const DEFAULTS: Omit<PeerConfig, "membership"> = {
+export const DEFAULTS: Omit<PeerConfig, "membership" | "repair"> = {
   dataDir: "./meshstore-data",
   p2pListen: ["/ip4/0.0.0.0/tcp/7400"],
   http: { host: "127.0.0.1", port: 7480 },
@@ -109,6 +142,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
     ...DEFAULTS,
     ...stripUndefined(input),
     membership: { ...DEFAULT_MEMBERSHIP, ...stripUndefined(input.membership ?? {}) },
+    repair: { ...DEFAULT_REPAIR, ...stripUndefined(input.repair ?? {}) },
   };
   cfg.dataDir = path.resolve(cfg.dataDir);
   if (!Number.isInteger(cfg.rf) || cfg.rf < 1 || cfg.rf > 16) throw new ConfigError(`rf must be a whole number from 1 to 16, got ${cfg.rf}`);

@@ -23,6 +23,7 @@ import { createIndexClient } from "./metadata/index-client.ts";
 import { createChunkClient } from "./objects/chunk-client.ts";
 import { createObjectService } from "./objects/object-service.ts";
 import path from "node:path";
+import { createRepairService } from "./repair/repair-service.ts";
 import { sleep } from "./util/sleep.ts";
 
 /** A member as `/cluster/peers` shows it. */
@@ -54,6 +55,8 @@ export interface Peer extends ClusterView {
   status(): Record<string, unknown>;
   /** Cut links to these peers (replacing any earlier cut); hangs up open connections. */
   partition(blocked: Iterable<string>): Promise<void>;
+  /** Start handing everything to the other peers; reports whether nothing is left here. */
+  drain(): Promise<{ draining: boolean; safeToStop: boolean }>;
   /** Graceful stop. */
   stop(): Promise<void>;
   /** Abrupt stop: no waiting for in-flight work, sockets dropped. */
@@ -93,13 +96,15 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
     stops.push(() => indexStore.close());
     const hlc = createHlc(peerId);
-    const placement = createPlacement(table, config.rf);
+    const placement = createPlacement(table, config.rf, config.repairDelayMs);
+    const isExpiredTombstone = (ts: string) => Date.now() - decodeTimestamp(ts).wall > config.repair.tombstoneTtlMs;
     const index = createIndexClient({
       self: peerId,
       store: indexStore,
       rpc,
       placement,
       log: log.child("index"),
+      isExpiredTombstone,
       observe: (ts) => {
         try {
           hlc.observe(decodeTimestamp(ts));
@@ -124,8 +129,23 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       rpc,
     });
     objects.serve();
+    const repair = createRepairService({
+      self: peerId,
+      config: config.repair,
+      indexShards: config.indexShards,
+      chunkStore,
+      indexStore,
+      chunks,
+      index,
+      placement,
+      rpc,
+      isExpiredTombstone,
+      uploading: () => objects.uploading(),
+      log,
+      signal,
+    });
 
-    const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status() }, objects);
+    const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status(), drain: () => peer.drain() }, objects);
     const httpServer = await serveHttp((r) => nativeApp.handle(r), config.http, log.child("http"));
     stops.push((abrupt: boolean) => httpServer.stop(abrupt));
     const s3App = createS3Api();
@@ -149,6 +169,10 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     });
     swim.start();
     stops.push(() => swim.stop());
+    repair.start();
+    stops.push(() => repair.stopped());
+    // A member changing state may change the ring: check placement soon rather than at the next tick.
+    table.onChange(() => repair.wake());
 
     const discovery: Discovery = createDiscovery({
       libp2p,
@@ -163,10 +187,17 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     stops.push(() => discovery.stop());
 
     const started = Date.now();
-    // Local chunk counts for /cluster/status, refreshed in the background (a scan of the folder).
+    // Local chunk counts for /cluster/status come from a scan of the folder: serve the last
+    // result and refresh it in the background when it is more than a second old.
     let localStorage = await chunkStore.stats();
-    const statsTimer = setInterval(() => void chunkStore.stats().then((s) => (localStorage = s)).catch(() => {}), 2000);
-    stops.push(() => clearInterval(statsTimer));
+    let storageAt = Date.now();
+    const storageStats = () => {
+      if (Date.now() - storageAt > 1000) {
+        storageAt = Date.now();
+        void chunkStore.stats().then((s) => (localStorage = s), () => {});
+      }
+      return localStorage;
+    };
     const joinLoop = bootstrapLoop(config, libp2p, swim, table, discovery, log, signal);
 
     const peer: Peer = {
@@ -207,15 +238,24 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
           peers: { alive: count("alive") + 1, suspect: count("suspect"), dead: count("dead"), known: others.length + 1 },
           noiseCrypto: noiseCryptoName,
           membership: { messagesSent: swim.messagesSent, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2) },
-          storage: localStorage,
-          underReplicated: { chunks: chunks.underReplicated.size, shards: index.underReplicated.size },
+          storage: storageStats(),
           badReplicas: chunks.badReplicas,
+          ...repair.status(),
+          draining: table.self.draining === true,
           uptimeSeconds: Math.round(uptimeS),
           process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },
         };
       },
       async partition(blocked) {
         for (const id of links.setBlocked(blocked)) await libp2p.hangUp(peerIdFromString(id)).catch(() => {});
+      },
+      async drain() {
+        if (!table.self.draining) {
+          swim.announce(table.startDraining());
+          log.info("draining: handing all chunks and index rows to the other peers");
+        }
+        repair.wake();
+        return { draining: true, safeToStop: await repair.empty() };
       },
       stop: () => shutdown(false),
       kill: () => shutdown(true),

@@ -13,6 +13,8 @@ export interface ClusterView {
   readonly peerId: string;
   peers(): unknown;
   status(): unknown;
+  /** Start (or keep) handing all data off; answers whether it is safe to stop yet. */
+  drain(): Promise<unknown>;
 }
 
 const META_PREFIX = "x-meta-";
@@ -123,6 +125,7 @@ export function createNativeApi(view: ClusterView, objects: ObjectService) {
     .get("/health", () => ({ status: "ok", peerId: view.peerId }))
     .get("/cluster/peers", () => view.peers())
     .get("/cluster/status", () => view.status())
+    .post("/cluster/drain", async () => new Response(JSON.stringify(await view.drain()), { status: 202, headers: { "content-type": "application/json" } }), { parse: "none" })
     .get("/cluster/locate/:bucket/*", ({ params, request }) => objects.locate(params.bucket, rawKey(request, LOCATE_PATH)))
     .get("/buckets", async () => ({ buckets: await objects.listBuckets() }))
     .put("/buckets/:bucket", async ({ params }) => ({ bucket: (await objects.createBucket(params.bucket)).bucket }), { parse: "none" })

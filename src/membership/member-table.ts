@@ -18,6 +18,8 @@ export interface MemberRecord {
   http?: string;
   state: MemberState;
   inc: number;
+  /** The member is handing its data off before it stops; it owns nothing new. */
+  draining?: boolean;
 }
 
 /** A member as this peer sees it. */
@@ -58,6 +60,13 @@ export class MemberTable {
   /** Update fields of our own record that are known only after start-up (e.g. the HTTP URL). */
   refreshSelf(fields: Partial<Pick<MemberRecord, "addrs" | "http">>): void {
     this.selfRecord = { ...this.selfRecord, ...fields };
+  }
+
+  /** Mark ourselves draining; the raised incarnation makes the change spread. Returns the record to gossip. */
+  startDraining(): MemberRecord {
+    this.selfRecord = { ...this.selfRecord, draining: true, inc: this.selfRecord.inc + 1 };
+    for (const l of this.listeners) l({ ...this.selfRecord, lastSeenMs: this.clock(), stateSinceMs: this.clock() }, "alive");
+    return this.selfRecord;
   }
 
   /** Subscribe to state changes. */
@@ -108,10 +117,10 @@ export class MemberTable {
       return undefined;
     }
     const addrs = rec.addrs.length ? rec.addrs : cur.addrs;
-    const next: Member = { ...cur, ...rec, addrs, stateSinceMs: rec.state === cur.state ? cur.stateSinceMs : now };
+    const next: Member = { ...cur, ...rec, addrs, draining: rec.draining, stateSinceMs: rec.state === cur.state ? cur.stateSinceMs : now };
     if (rec.state === "alive") next.lastSeenMs = now;
     this.set(next, cur.state);
-    return { id: next.id, addrs: next.addrs, http: next.http, state: next.state, inc: next.inc };
+    return strip(next);
   }
 
   /** Record direct contact with a member (it answered or called us). */
@@ -154,5 +163,5 @@ export class MemberTable {
 }
 
 function strip(m: Member | MemberRecord): MemberRecord {
-  return { id: m.id, addrs: m.addrs, http: m.http, state: m.state, inc: m.inc };
+  return { id: m.id, addrs: m.addrs, http: m.http, state: m.state, inc: m.inc, ...(m.draining ? { draining: true } : {}) };
 }

@@ -40,6 +40,8 @@ export interface Swim {
   sync(peerId: string): Promise<boolean>;
   /** Ping a peer we just discovered (it joins our view if it answers). */
   contact(peerId: string): Promise<boolean>;
+  /** Spread a change of our own record (e.g. draining) with the next messages. */
+  announce(record: MemberRecord): void;
   /** Membership messages this peer has sent (requests and replies), for rate figures. */
   readonly messagesSent: number;
 }
@@ -214,6 +216,7 @@ export function createSwim(deps: SwimDeps): Swim {
     },
     sync,
     contact: (peerId) => ping(peerId, config.probeTimeoutMs * 2),
+    announce: (record) => gossip.push(record),
   };
 }
 

@@ -24,10 +24,14 @@ export interface IndexClient {
   readFrom(peer: string, shard: string, row: string): Promise<IndexEntry | null>;
   /** Scan shards on one replica. */
   scanOn(peer: string, scan: ShardScan): Promise<Record<string, ScanRow[]>>;
+  /** A replica's digests of the given shards (anti-entropy). */
+  digestsOn(peer: string, shards: string[]): Promise<Record<string, string[]>>;
+  /** A replica's rows of one shard in the given digest buckets (all rows when omitted). */
+  rowsOn(peer: string, shard: string, buckets?: number[]): Promise<ScanRow[]>;
+  /** Merge rows into a replica; resolves with how many were newer there. */
+  applyManyOn(peer: string, shard: string, rows: ScanRow[]): Promise<number>;
   /** Register the replica side (RPC handlers). */
   serve(): void;
-  /** Shards whose last write from this peer reached fewer than RF replicas (awaiting repair). */
-  readonly underReplicated: Set<string>;
 }
 
 /** Dependencies of the index client. */
@@ -39,6 +43,8 @@ export interface IndexClientDeps {
   log: Logger;
   /** Called with every timestamp seen, so the local clock stays ahead of it. */
   observe(ts: string): void;
+  /** Is a delete marker with this timestamp past its lifetime (to be dropped, not stored)? */
+  isExpiredTombstone(ts: string): boolean;
 }
 
 const RPC_TIMEOUT_MS = 10_000;
@@ -47,13 +53,24 @@ const RPC_TIMEOUT_MS = 10_000;
 export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const { self, store, rpc, placement, log } = deps;
   const quorum = () => majority(placement.rf);
-  const underReplicated = new Set<string>();
 
   const apply = (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> =>
     peer === self ? store.apply(shard, row, entry) : rpc.call<boolean>(peer, "index.apply", { shard, row, entry }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
 
   const get = (peer: string, shard: string, row: string): Promise<IndexEntry | null> =>
     peer === self ? store.get(shard, row) : rpc.call<IndexEntry | null>(peer, "index.get", { shard, row }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
+
+  /** Merge rows locally; delete markers past their lifetime are not taken back in. */
+  async function applyRows(shard: string, rows: ScanRow[]): Promise<number> {
+    let applied = 0;
+    for (const [row, entry] of rows) {
+      if (typeof entry?.ts !== "string") continue;
+      if (entry.value === null && deps.isExpiredTombstone(entry.ts)) continue;
+      deps.observe(entry.ts);
+      if (await store.apply(shard, row, entry)) applied++;
+    }
+    return applied;
+  }
 
   async function scanLocal(scan: ShardScan): Promise<Record<string, ScanRow[]>> {
     const out: Record<string, ScanRow[]> = {};
@@ -62,17 +79,13 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   }
 
   return {
-    underReplicated,
     async write(shard, row, entry) {
       deps.observe(entry.ts);
       const replicas = placement.shardReplicas(shard);
       const result = await callQuorum(replicas, quorum(), (p) => apply(p, shard, row, entry), `index write ${shard}`);
       void result.all.then((outcomes) => {
         const stored = outcomes.filter((o) => o.ok).length;
-        if (stored < placement.rf) {
-          underReplicated.add(shard);
-          log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; repair will catch up the rest`);
-        } else underReplicated.delete(shard);
+        if (stored < placement.rf) log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; anti-entropy will catch up the rest`);
       });
     },
 
@@ -96,6 +109,19 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
 
     readFrom: get,
 
+    async digestsOn(peer, shards) {
+      if (peer === self) return Object.fromEntries(shards.map((sh) => [sh, store.digests(sh)]));
+      return (await rpc.call<Record<string, string[]>>(peer, "index.digests", { shards }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+    },
+    async rowsOn(peer, shard, buckets) {
+      if (peer === self) return store.rowsIn(shard, buckets);
+      return (await rpc.call<ScanRow[]>(peer, "index.rows", { shard, buckets }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+    },
+    async applyManyOn(peer, shard, rows) {
+      if (peer === self) return applyRows(shard, rows);
+      return (await rpc.call<number>(peer, "index.applyMany", { shard, rows }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+    },
+
     scanOn(peer, scan) {
       if (peer === self) return scanLocal(scan);
       return rpc.call<Record<string, ScanRow[]>>(peer, "index.scan", scan, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
@@ -113,6 +139,18 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
         return { result: await store.get(shard, row) };
       });
       rpc.register("index.scan", async ({ params }) => ({ result: await scanLocal(params as ShardScan) }));
+      rpc.register("index.digests", async ({ params }) => {
+        const { shards } = params as { shards: string[] };
+        return { result: Object.fromEntries(shards.map((sh) => [sh, store.digests(sh)])) };
+      });
+      rpc.register("index.rows", async ({ params }) => {
+        const { shard, buckets } = params as { shard: string; buckets?: number[] };
+        return { result: await store.rowsIn(shard, buckets) };
+      });
+      rpc.register("index.applyMany", async ({ params }) => {
+        const { shard, rows } = params as { shard: string; rows: ScanRow[] };
+        return { result: await applyRows(shard, rows) };
+      });
     },
   };
 }

@@ -22,12 +22,12 @@ export interface ChunkClient {
   put(id: string, bytes: Uint8Array): Promise<{ holders: string[]; settled: Promise<string[]> }>;
   /** Verified bytes from the first holder that has them; tries `hints` after the ring owners. */
   get(id: string, hints?: string[]): Promise<Uint8Array>;
+  /** Store a chunk on one given peer (repair and handoff). */
+  putTo(peer: string, id: string, bytes: Uint8Array): Promise<void>;
   /** Which of `ids` does `peer` hold? */
   has(peer: string, ids: string[]): Promise<string[]>;
   /** Replicas found corrupt by this peer's reads, newest last (bounded). */
   readonly badReplicas: BadReplica[];
-  /** Chunks written with fewer holders than RF (awaiting repair). */
-  readonly underReplicated: Set<string>;
   serve(): void;
 }
 
@@ -50,7 +50,6 @@ const MAX_BAD_REPORTS = 100;
 export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
   const { self, store, rpc, placement, log } = deps;
   const badReplicas: BadReplica[] = [];
-  const underReplicated = new Set<string>();
 
   const report = (chunk: string, peer: string) => {
     log.warn(`replica of chunk ${chunk.slice(0, 12)} on ${peer.slice(-6)} is corrupt; reading another`);
@@ -72,17 +71,12 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
 
   return {
     badReplicas,
-    underReplicated,
+    putTo: putOn,
 
     async put(id, bytes) {
       const owners = placement.chunkOwners(id);
       const result = await callQuorum(owners, majority(placement.rf), (p) => putOn(p, id, bytes), `chunk ${id.slice(0, 12)}`);
-      const settled = result.all.then((outcomes) => {
-        const holders = outcomes.filter((o) => o.ok).map((o) => o.peer);
-        if (holders.length < placement.rf) underReplicated.add(id);
-        else underReplicated.delete(id);
-        return holders;
-      });
+      const settled = result.all.then((outcomes) => outcomes.filter((o) => o.ok).map((o) => o.peer));
       return { holders: result.values.map((v) => v.peer), settled };
     },
 

@@ -65,6 +65,8 @@ export interface ObjectService {
   locate(bucket: string, key: string): Promise<Location>;
   /** Register the RPC methods peers use to tell each other about buckets. */
   serve(): void;
+  /** Chunk ids of uploads in progress here (not yet in any manifest; GC must keep them). */
+  uploading(): Iterable<string>;
 }
 
 /** Dependencies of the object service. */
@@ -97,6 +99,15 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const knownBuckets = new Map<string, number>();
   const now = () => encodeTimestamp(hlc.now());
   const row = (bucket: string, key: string) => `${bucket}\0${key}`;
+  const inProgress = new Map<string, number>();
+  const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
+  const release = (ids: Iterable<string>) => {
+    for (const id of ids) {
+      const n = (inProgress.get(id) ?? 1) - 1;
+      if (n <= 0) inProgress.delete(id);
+      else inProgress.set(id, n);
+    }
+  };
 
   async function requireBucket(name: string): Promise<void> {
     validateBucketName(name);
@@ -118,9 +129,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     return entry.value;
   }
 
-  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined) {
+  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[]) {
     const md5 = new Bun.CryptoHasher("md5");
-    const refs: ChunkRef[] = [];
     const holders: string[][] = [];
     const inFlight = new Set<Promise<void>>();
     let failure: Error | undefined;
@@ -132,6 +142,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     const flush = async (bytes: Uint8Array) => {
       const slot = refs.length;
       const id = sha256Hex(bytes);
+      hold(id);
       refs.push({ id, size: bytes.byteLength });
       const task = chunks.put(id, bytes).then(
         async ({ settled }) => {
@@ -175,6 +186,25 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     await Promise.all(inFlight);
     if (failure) throw failure;
     return { size, etag: md5.digest("hex"), refs, holders, inline };
+  }
+
+  /** The body of a PUT; `held` collects the upload's chunks so GC leaves them alone meanwhile. */
+  async function putHeld(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions, held: ChunkRef[]): Promise<PutResult> {
+    const up = await upload(body, opts.contentLength, held);
+    const contentType = opts.contentType || "application/octet-stream";
+    const manifest: ObjectManifest = {
+      size: up.size,
+      etag: up.etag,
+      contentType,
+      meta: opts.meta ?? {},
+      lastModified: Date.now(),
+      chunkSize: deps.chunkSize,
+      chunks: up.refs,
+      ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
+      ...(up.refs.length ? { holders: up.holders } : {}),
+    };
+    await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest });
+    return { bucket, key, size: up.size, etag: up.etag, contentType };
   }
 
   return {
@@ -221,23 +251,15 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async putObject(bucket, key, body, opts) {
       validateKey(key);
       await requireBucket(bucket);
-      const up = await upload(body, opts.contentLength);
-      const contentType = opts.contentType || "application/octet-stream";
-      const manifest: ObjectManifest = {
-        size: up.size,
-        etag: up.etag,
-        contentType,
-        meta: opts.meta ?? {},
-        lastModified: Date.now(),
-        chunkSize: deps.chunkSize,
-        chunks: up.refs,
-        ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
-        ...(up.refs.length ? { holders: up.holders } : {}),
-      };
-      await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest });
-      return { bucket, key, size: up.size, etag: up.etag, contentType };
+      const held: ChunkRef[] = [];
+      try {
+        return await putHeld(bucket, key, body, opts, held);
+      } finally {
+        release(held.map((r) => r.id));
+      }
     },
 
+    uploading: () => inProgress.keys(),
     headObject: liveManifest,
 
     async readObject(m, start, end) {

@@ -1,6 +1,6 @@
-// Placement as this peer sees it: the ring over the members that are alive or suspect
-// (only dead peers leave the ring), rebuilt when the member view changes. Chunks and
-// index shards are placed by the same ring.
+// Placement as this peer sees it: a ring over the members that are alive, suspect, or
+// dead for less than the repair delay (so a quick restart moves no data), minus those
+// draining. Rebuilt when that set changes. Chunks and index shards use the same ring.
 import type { MemberTable } from "../membership/member-table.ts";
 import { buildRing, type Ring } from "./ring.ts";
 
@@ -15,17 +15,41 @@ export interface Placement {
   readonly rf: number;
 }
 
+/** How often the ring's member set is re-derived (dead peers leave it as their delay expires). */
+const RECHECK_MS = 200;
+
 /** Create placement that follows the member table. */
-export function createPlacement(table: MemberTable, rf: number): Placement {
+export function createPlacement(table: MemberTable, rf: number, repairDelayMs: number, clock: () => number = Date.now): Placement {
   let ring: Ring | undefined;
-  const current = () => {
-    if (!ring) ring = buildRing([table.self.id, ...table.idsIn("alive", "suspect")].map((id) => ({ id })));
+  let key = "";
+  let checkedAt = 0;
+
+  function ringMembers(): string[] {
+    const now = clock();
+    const ids = table.others()
+      .filter((m) => !m.draining && (m.state !== "dead" || now - m.stateSinceMs < repairDelayMs))
+      .map((m) => m.id);
+    if (!table.self.draining) ids.push(table.self.id);
+    return ids.sort();
+  }
+
+  function current(): Ring {
+    const now = clock();
+    if (!ring || now - checkedAt >= RECHECK_MS) {
+      checkedAt = now;
+      const ids = ringMembers();
+      const k = ids.join(",");
+      if (!ring || k !== key) {
+        key = k;
+        ring = buildRing(ids.map((id) => ({ id })));
+      }
+    }
     return ring;
-  };
-  // Rebuild lazily: only dead/alive transitions change the ring, but any change is cheap.
+  }
   table.onChange(() => {
-    ring = undefined;
+    checkedAt = 0;
   });
+
   return {
     rf,
     chunkOwners: (id) => current().replicasFor(id, rf),

@@ -1,6 +1,10 @@
 // The local part of the metadata index: this peer's replicas of index shards, in
 // LevelDB. Every write is fsynced (sync: true) before it is acknowledged, and merges by
 // last-writer-wins so replicas converge whatever order updates arrive in.
+//
+// For anti-entropy each shard keeps DIGEST_BUCKETS running digests: the XOR of a hash of
+// (row, timestamp) over the rows whose name hashes into that bucket. Replicas compare the
+// digests and exchange only the rows of buckets that differ.
 import { Level } from "level";
 import { newer, type IndexEntry } from "../metadata/types.ts";
 
@@ -14,6 +18,9 @@ export interface ScanOptions {
   limit: number;
 }
 
+/** Digest buckets per shard. */
+export const DIGEST_BUCKETS = 64;
+
 /** The local index store. */
 export interface IndexStore {
   /** Merge an entry; true if it was newer than what we had and is now stored. */
@@ -21,6 +28,14 @@ export interface IndexStore {
   get(shard: string, row: string): Promise<IndexEntry | null>;
   /** Rows of one shard in UTF-8 byte order, tombstones included. */
   scan(shard: string, opts: ScanOptions): Promise<ScanRow[]>;
+  /** Shards that hold at least one row here. */
+  shards(): string[];
+  /** The shard's per-bucket digests (hex; "0" for an empty bucket). */
+  digests(shard: string): string[];
+  /** Every row of a shard whose digest bucket is in `buckets` (all rows when omitted). */
+  rowsIn(shard: string, buckets?: number[]): Promise<ScanRow[]>;
+  /** Delete rows still at the given timestamps (handoff to new owners, dropped tombstones). */
+  drop(shard: string, rows: Array<[row: string, ts: string]>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -30,10 +45,38 @@ function encodeKey(shard: string, row: string): Buffer {
   return Buffer.concat([Buffer.from(shard), Buffer.of(SEP), Buffer.from(row, "utf8")]);
 }
 
+function splitKey(k: Buffer): [shard: string, row: string] {
+  const at = k.indexOf(SEP);
+  return [k.subarray(0, at).toString("utf8"), k.subarray(at + 1).toString("utf8")];
+}
+
+/** The digest bucket of a row (stable across peers and versions). */
+export function digestBucket(row: string): number {
+  return Bun.hash.crc32(row) % DIGEST_BUCKETS;
+}
+
+function rowHash(row: string, ts: string): bigint {
+  return Bun.hash.xxHash64(`${row}\0${ts}`);
+}
+
 /** Open (or create) the index store in `dir`. */
 export async function openIndexStore(dir: string): Promise<IndexStore> {
   const db = new Level<Buffer, IndexEntry>(dir, { keyEncoding: "buffer", valueEncoding: "json" });
   await db.open();
+  const digests = new Map<string, { xor: bigint[]; rows: number }>();
+  const account = (shard: string, row: string, ts: string, sign: 1 | -1) => {
+    let d = digests.get(shard);
+    if (!d) digests.set(shard, (d = { xor: Array(DIGEST_BUCKETS).fill(0n), rows: 0 }));
+    const b = digestBucket(row);
+    d.xor[b] ^= rowHash(row, ts);
+    d.rows += sign;
+    if (d.rows === 0) digests.delete(shard);
+  };
+  for await (const [k, v] of db.iterator()) {
+    const [shard, row] = splitKey(k);
+    account(shard, row, v.ts, 1);
+  }
+
   // LWW needs read-compare-write to be atomic per row; writes to one row queue here.
   const locks = new Map<string, Promise<unknown>>();
   const withLock = async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
@@ -49,27 +92,52 @@ export async function openIndexStore(dir: string): Promise<IndexStore> {
   };
   const get = async (k: Buffer) => (await db.get(k)) ?? null;
 
+  async function scanShard(shard: string, opts: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit?: number }): Promise<ScanRow[]> {
+    const skip = Buffer.byteLength(shard) + 1;
+    const rows: ScanRow[] = [];
+    for await (const [k, v] of db.iterator({ ...opts, limit: opts.limit ?? -1 })) rows.push([k.subarray(skip).toString("utf8"), v]);
+    return rows;
+  }
+
   return {
     apply(shard, row, entry) {
       const k = encodeKey(shard, row);
       return withLock(k.toString("latin1"), async () => {
-        if (!newer(entry, await get(k))) return false;
+        const old = await get(k);
+        if (!newer(entry, old)) return false;
         await db.put(k, entry, { sync: true });
+        if (old) account(shard, row, old.ts, -1);
+        account(shard, row, entry.ts, 1);
         return true;
       });
     },
     get: (shard, row) => get(encodeKey(shard, row)),
-    async scan(shard, { prefix, after, limit }) {
+    scan(shard, { prefix, after, limit }) {
       const base = encodeKey(shard, prefix);
       const afterKey = after === undefined ? undefined : encodeKey(shard, after);
-      const startAfter = afterKey && Buffer.compare(afterKey, base) >= 0 ? afterKey : undefined;
       // 0xFF never occurs in UTF-8, so prefix + 0xFF bounds every row that starts with prefix.
-      const end = Buffer.concat([base, Buffer.of(0xff)]);
-      const range = startAfter ? { gt: startAfter, lt: end } : { gte: base, lt: end };
-      const skip = shard.length + 1;
-      const rows: ScanRow[] = [];
-      for await (const [k, v] of db.iterator({ ...range, limit })) rows.push([k.subarray(skip).toString("utf8"), v]);
-      return rows;
+      const lt = Buffer.concat([base, Buffer.of(0xff)]);
+      return afterKey && Buffer.compare(afterKey, base) >= 0 ? scanShard(shard, { gt: afterKey, lt, limit }) : scanShard(shard, { gte: base, lt, limit });
+    },
+    shards: () => [...digests.keys()],
+    digests: (shard) => (digests.get(shard)?.xor ?? Array(DIGEST_BUCKETS).fill(0n)).map((x) => x.toString(16)),
+    async rowsIn(shard, buckets) {
+      const all = await scanShard(shard, { gte: encodeKey(shard, ""), lt: Buffer.concat([Buffer.from(shard), Buffer.of(SEP + 1)]) });
+      if (!buckets) return all;
+      const wanted = new Set(buckets);
+      return all.filter(([row]) => wanted.has(digestBucket(row)));
+    },
+    async drop(shard, rows) {
+      for (const [row, ts] of rows) {
+        const k = encodeKey(shard, row);
+        await withLock(k.toString("latin1"), async () => {
+          const old = await get(k);
+          // A newer write may have arrived since the caller looked: that one stays.
+          if (!old || old.ts !== ts) return;
+          await db.del(k, { sync: true });
+          account(shard, row, old.ts, -1);
+        });
+      }
     },
     close: () => db.close(),
   };

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { MembershipConfig, PeerConfigInput } from "../../src/config.ts";
+import type { MembershipConfig, PeerConfigInput, RepairConfig } from "../../src/config.ts";
 import { startPeer, type Peer } from "../../src/peer.ts";
 import type { LogLevel } from "../../src/util/log.ts";
 import { mulberry32, seedFromEnv } from "./random.ts";
@@ -19,6 +19,15 @@ export const TEST_MEMBERSHIP: Partial<MembershipConfig> = {
   syncEveryProbes: 10,
   deadProbeEveryProbes: 3,
   discoveryIntervalMs: 5000,
+};
+
+/** Fast repair timings for tests. */
+export const TEST_REPAIR: Partial<RepairConfig> = {
+  scanIntervalMs: 300,
+  gcIntervalMs: 500,
+  gcGraceMs: 2000,
+  scrubIntervalMs: 1000,
+  tombstoneTtlMs: 60_000,
 };
 
 /** Options for a test cluster. */
@@ -189,6 +198,7 @@ export class Cluster {
       rf: this.opts.rf ?? 3,
       repairDelayMs: this.opts.config?.repairDelayMs ?? 2000,
       membership: { ...TEST_MEMBERSHIP, ...this.opts.membership },
+      repair: { ...TEST_REPAIR, ...this.opts.config?.repair },
       logLabel: label,
       logLevel: level,
       logSink: (_lvl, line) => {

@@ -1,0 +1,111 @@
+// Garbage collection of chunks no manifest references (overwritten or deleted objects,
+// aborted uploads). Each pass asks every member of the ring which of this peer's chunks
+// the manifests in its index shards reference; a chunk seen unreferenced by all of them
+// for longer than the grace period is deleted. If any ring member does not answer, the
+// pass does nothing: an unseen manifest might reference anything.
+import type { ObjectManifest } from "../metadata/types.ts";
+import type { Rpc } from "../net/rpc.ts";
+import type { Placement } from "../placement/placement.ts";
+import type { ChunkStore } from "../store/chunk-store.ts";
+import type { IndexStore } from "../store/index-store.ts";
+import type { Logger } from "../util/log.ts";
+
+/** Counters shown in /cluster/status. */
+export interface GcStats {
+  chunksCollected: number;
+  /** Chunks currently seen unreferenced, waiting out the grace period. */
+  pending: number;
+  lastPassMs: number;
+  /** Why the last pass did nothing, if it did nothing. */
+  skipped?: string;
+}
+
+/** Dependencies of chunk GC. */
+export interface ChunkGcDeps {
+  self: string;
+  chunkStore: ChunkStore;
+  indexStore: IndexStore;
+  rpc: Rpc;
+  placement: Placement;
+  graceMs: number;
+  /** Chunks of uploads in progress on this peer: referenced by no manifest yet, but kept. */
+  uploading(): Iterable<string>;
+  log: Logger;
+  clock?: () => number;
+}
+
+const ASK_BATCH = 5000;
+
+/** Create the GC pass and register its RPC method. */
+export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats: GcStats } {
+  const { self, rpc, placement, log } = deps;
+  const clock = deps.clock ?? Date.now;
+  const stats: GcStats = { chunksCollected: 0, pending: 0, lastPassMs: 0 };
+  const unreferencedSince = new Map<string, number>();
+
+  /** Chunk ids referenced by live manifests in the shards this peer stores. */
+  async function localReferences(): Promise<Set<string>> {
+    const refs = new Set<string>(deps.uploading());
+    for (const shard of deps.indexStore.shards()) {
+      if (!shard.startsWith("o")) continue;
+      for (const [, entry] of await deps.indexStore.rowsIn(shard)) {
+        const m = entry.value as ObjectManifest | null;
+        if (m) for (const c of m.chunks) refs.add(c.id);
+      }
+    }
+    return refs;
+  }
+
+  rpc.register("gc.referenced", async ({ params }) => {
+    const refs = await localReferences();
+    return { result: ((params as { ids: string[] }).ids ?? []).filter((id) => refs.has(id)) };
+  });
+
+  async function referencedOn(peer: string, ids: string[]): Promise<string[]> {
+    if (peer === self) {
+      const refs = await localReferences();
+      return ids.filter((id) => refs.has(id));
+    }
+    const out: string[] = [];
+    for (let i = 0; i < ids.length; i += ASK_BATCH) out.push(...(await rpc.call<string[]>(peer, "gc.referenced", { ids: ids.slice(i, i + ASK_BATCH) }, { timeoutMs: 30_000 })).result);
+    return out;
+  }
+
+  async function pass(): Promise<void> {
+    const started = performance.now();
+    const local: string[] = [];
+    for await (const id of deps.chunkStore.list()) local.push(id);
+    if (!local.length) {
+      unreferencedSince.clear();
+      stats.pending = 0;
+      return;
+    }
+    const referenced = new Set<string>();
+    try {
+      const answers = await Promise.all(placement.members().map((p) => referencedOn(p, local)));
+      for (const ids of answers) for (const id of ids) referenced.add(id);
+    } catch (err) {
+      stats.skipped = `a ring member did not answer: ${(err as Error).message}`;
+      return;
+    }
+    stats.skipped = undefined;
+    const now = clock();
+    const present = new Set(local);
+    for (const id of [...unreferencedSince.keys()]) if (!present.has(id) || referenced.has(id)) unreferencedSince.delete(id);
+    for (const id of local) {
+      if (referenced.has(id)) continue;
+      const since = unreferencedSince.get(id) ?? now;
+      unreferencedSince.set(id, since);
+      if (now - since >= deps.graceMs) {
+        await deps.chunkStore.delete(id);
+        unreferencedSince.delete(id);
+        stats.chunksCollected++;
+        log.debug(`collected unreferenced chunk ${id.slice(0, 12)}`);
+      }
+    }
+    stats.pending = unreferencedSince.size;
+    stats.lastPassMs = Math.round(performance.now() - started);
+  }
+
+  return { pass, stats };
+}

@@ -1,0 +1,104 @@
+// The self-healing workers of one peer, started together: chunk repair/rebalance/handoff
+// and shard anti-entropy share one pass (the ring is the same for both), scrub and GC
+// run on their own timers. Drain turns the peer into a pure sender.
+import type { RepairConfig } from "../config.ts";
+import type { IndexClient } from "../metadata/index-client.ts";
+import type { Rpc } from "../net/rpc.ts";
+import type { ChunkClient } from "../objects/chunk-client.ts";
+import type { Placement } from "../placement/placement.ts";
+import type { ChunkStore } from "../store/chunk-store.ts";
+import type { IndexStore } from "../store/index-store.ts";
+import type { Logger } from "../util/log.ts";
+import { createChunkGc } from "./chunk-gc.ts";
+import { createChunkRepair } from "./chunk-repair.ts";
+import { createScrub } from "./scrub.ts";
+import { createShardSync } from "./shard-sync.ts";
+import { createRateLimiter, createWorker } from "./worker.ts";
+
+/** Dependencies of the repair service. */
+export interface RepairDeps {
+  self: string;
+  config: RepairConfig;
+  indexShards: number;
+  chunkStore: ChunkStore;
+  indexStore: IndexStore;
+  chunks: ChunkClient;
+  index: IndexClient;
+  placement: Placement;
+  rpc: Rpc;
+  isExpiredTombstone(ts: string): boolean;
+  /** Chunk ids of uploads in progress on this peer. */
+  uploading(): Iterable<string>;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/** The running self-healing workers. */
+export interface RepairService {
+  start(): void;
+  /** Run a repair pass now (after a ring change or a drain request). */
+  wake(): void;
+  /** `/cluster/status` figures. */
+  status(): Record<string, unknown>;
+  /** True when this peer holds no chunks and no index rows (after a drain). */
+  empty(): Promise<boolean>;
+  /** Resolves once every worker loop has exited. */
+  stopped(): Promise<void>;
+}
+
+/** Create the repair service. */
+export function createRepairService(deps: RepairDeps): RepairService {
+  const { config, log, signal } = deps;
+  const chunkRepair = createChunkRepair({
+    self: deps.self,
+    store: deps.chunkStore,
+    chunks: deps.chunks,
+    placement: deps.placement,
+    concurrency: config.concurrency,
+    limiter: createRateLimiter(config.bytesPerSecond, signal),
+    log: log.child("repair"),
+  });
+  const shardSync = createShardSync({
+    self: deps.self,
+    store: deps.indexStore,
+    index: deps.index,
+    placement: deps.placement,
+    indexShards: deps.indexShards,
+    isExpiredTombstone: deps.isExpiredTombstone,
+    log: log.child("anti-entropy"),
+  });
+  const gc = createChunkGc({ self: deps.self, chunkStore: deps.chunkStore, indexStore: deps.indexStore, rpc: deps.rpc, placement: deps.placement, graceMs: config.gcGraceMs, uploading: deps.uploading, log: log.child("gc") });
+  const scrub = createScrub({ store: deps.chunkStore, chunks: deps.chunks, limiter: createRateLimiter(config.scrubBytesPerSecond, signal), log: log.child("scrub"), signal });
+
+  const repairWorker = createWorker("repair", config.scanIntervalMs, async () => {
+    await shardSync.pass();
+    await chunkRepair.pass();
+  }, log, signal);
+  const gcWorker = createWorker("gc", config.gcIntervalMs, gc.pass, log, signal);
+  const scrubWorker = createWorker("scrub", config.scrubIntervalMs, scrub.pass, log, signal);
+  const workers = [repairWorker, gcWorker, scrubWorker];
+
+  return {
+    start: () => workers.forEach((w) => w.start()),
+    wake: () => repairWorker.wake(),
+    stopped: async () => void (await Promise.all(workers.map((w) => w.done))),
+    async empty() {
+      return deps.indexStore.shards().length === 0 && (await deps.chunkStore.stats()).chunks === 0;
+    },
+    status: () => ({
+      underReplicated: { chunks: chunkRepair.stats.underReplicated, shards: shardSync.stats.underReplicated },
+      repair: {
+        queue: chunkRepair.stats.queue,
+        chunksRepaired: chunkRepair.stats.chunksRepaired,
+        bytesRepaired: chunkRepair.stats.bytesRepaired,
+        chunksHandedOff: chunkRepair.stats.handedOff,
+        rowsRepaired: shardSync.stats.rowsRepaired,
+        rowsHandedOff: shardSync.stats.rowsHandedOff,
+        lastChunkPassMs: chunkRepair.stats.lastPassMs,
+        lastShardPassMs: shardSync.stats.lastPassMs,
+      },
+      scrub: { ...scrub.stats },
+      gc: { ...gc.stats, tombstonesDropped: shardSync.stats.tombstonesDropped },
+    }),
+  };
+}
