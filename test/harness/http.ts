@@ -250,6 +250,11 @@ export interface ClusterStatus {
   peers: { alive: number; suspect: number; dead: number; known: number };
   storage?: { chunks: number; bytes: number };
   badReplicas?: BadReplica[];
+  underReplicated: { chunks: number; shards: number };
+  repair: { queue: number; chunksRepaired: number; bytesRepaired: number; chunksHandedOff: number; rowsRepaired: number; rowsHandedOff: number };
+  scrub: { lastStartedMs: number; lastFinishedMs: number; chunksChecked: number; corruptFound: number; restored: number };
+  gc: { chunksCollected: number; pending: number; skipped?: string; tombstonesDropped: number };
+  draining: boolean;
 }
 
 export async function clusterStatus(base: string): Promise<ClusterStatus> {
