@@ -68,6 +68,9 @@ function urlOf(host: string, port: number): string {
   return `http://${h}:${port}`;
 }
 
+/** Longest wait for any one part of the peer to stop. */
+const STOP_STEP_MS = 5000;
+
 /** Start a peer with the same config the CLI takes. */
 export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const config = resolveConfig(input);
@@ -141,6 +144,10 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       rpc,
       isExpiredTombstone,
       uploading: () => objects.uploading(),
+      knownPeers: () => {
+        const now = Date.now();
+        return table.others().filter((m) => m.state !== "dead" || now - m.stateSinceMs < config.repair.tombstoneTtlMs).map((m) => m.id);
+      },
       log,
       signal,
     });
@@ -266,7 +273,10 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       stopped = true;
       aborter.abort();
       if (!abrupt) await joinLoop.catch(() => {});
-      for (const stop of stops.reverse()) await Promise.resolve(stop(abrupt)).catch(() => {});
+      // Each part gets a bounded time to stop, so one stuck part never keeps the peer up.
+      for (const stop of stops.reverse()) {
+        await Promise.race([Promise.resolve(stop(abrupt)).catch(() => {}), sleep(STOP_STEP_MS)]);
+      }
     }
 
     return peer;

@@ -1,11 +1,12 @@
 // Garbage collection of chunks no manifest references (overwritten or deleted objects,
-// aborted uploads). Each pass asks every member of the ring which of this peer's chunks
+// aborted uploads). Each pass asks every known member (not only the ring: a peer cut
+// off by a partition may hold the only copy of a manifest) which of this peer's chunks
 // the manifests in its index shards reference; a chunk seen unreferenced by all of them
-// for longer than the grace period is deleted. If any ring member does not answer, the
-// pass does nothing: an unseen manifest might reference anything.
+// for longer than the grace period is deleted. If any of them does not answer, the pass
+// does nothing: an unseen manifest might reference anything. Chunk repair does not push
+// chunks that GC is waiting to collect, so the two never undo each other.
 import type { ObjectManifest } from "../metadata/types.ts";
 import type { Rpc } from "../net/rpc.ts";
-import type { Placement } from "../placement/placement.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
@@ -26,7 +27,8 @@ export interface ChunkGcDeps {
   chunkStore: ChunkStore;
   indexStore: IndexStore;
   rpc: Rpc;
-  placement: Placement;
+  /** Every peer that may hold manifests: members except those gone for good (and this peer). */
+  peersToAsk(): string[];
   graceMs: number;
   /** Chunks of uploads in progress on this peer: referenced by no manifest yet, but kept. */
   uploading(): Iterable<string>;
@@ -37,8 +39,8 @@ export interface ChunkGcDeps {
 const ASK_BATCH = 5000;
 
 /** Create the GC pass and register its RPC method. */
-export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats: GcStats } {
-  const { self, rpc, placement, log } = deps;
+export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats: GcStats; collecting(id: string): boolean } {
+  const { self, rpc, log } = deps;
   const clock = deps.clock ?? Date.now;
   const stats: GcStats = { chunksCollected: 0, pending: 0, lastPassMs: 0 };
   const unreferencedSince = new Map<string, number>();
@@ -82,10 +84,10 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
     }
     const referenced = new Set<string>();
     try {
-      const answers = await Promise.all(placement.members().map((p) => referencedOn(p, local)));
+      const answers = await Promise.all([self, ...deps.peersToAsk()].map((p) => referencedOn(p, local)));
       for (const ids of answers) for (const id of ids) referenced.add(id);
     } catch (err) {
-      stats.skipped = `a ring member did not answer: ${(err as Error).message}`;
+      stats.skipped = `a member did not answer: ${(err as Error).message}`;
       return;
     }
     stats.skipped = undefined;
@@ -107,5 +109,5 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
     stats.lastPassMs = Math.round(performance.now() - started);
   }
 
-  return { pass, stats };
+  return { pass, stats, collecting: (id) => unreferencedSince.has(id) };
 }

@@ -33,6 +33,8 @@ export interface ChunkRepairDeps {
   placement: Placement;
   concurrency: number;
   limiter: { take(n: number): Promise<void> };
+  /** Chunks GC is waiting to collect: never spread again (an owner may have collected its copy already). */
+  collecting(id: string): boolean;
   log: Logger;
 }
 
@@ -90,6 +92,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
     const jobs: Array<() => Promise<void>> = [];
     let under = 0;
     for (const [id, os] of owners) {
+      if (deps.collecting(id)) continue;
       const holds = (p: string) => (p === self ? true : answers.get(p)?.has(id) === true);
       const missing = os.filter((p) => p !== self && answers.has(p) && !holds(p));
       const unreachable = os.filter((p) => p !== self && !answers.has(p));

@@ -27,6 +27,8 @@ export interface RepairDeps {
   placement: Placement;
   rpc: Rpc;
   isExpiredTombstone(ts: string): boolean;
+  /** Other members that may hold index rows: all but those dead longer than the tombstone lifetime. */
+  knownPeers(): string[];
   /** Chunk ids of uploads in progress on this peer. */
   uploading(): Iterable<string>;
   log: Logger;
@@ -49,6 +51,7 @@ export interface RepairService {
 /** Create the repair service. */
 export function createRepairService(deps: RepairDeps): RepairService {
   const { config, log, signal } = deps;
+  const gc = createChunkGc({ self: deps.self, chunkStore: deps.chunkStore, indexStore: deps.indexStore, rpc: deps.rpc, peersToAsk: deps.knownPeers, graceMs: config.gcGraceMs, uploading: deps.uploading, log: log.child("gc") });
   const chunkRepair = createChunkRepair({
     self: deps.self,
     store: deps.chunkStore,
@@ -56,6 +59,7 @@ export function createRepairService(deps: RepairDeps): RepairService {
     placement: deps.placement,
     concurrency: config.concurrency,
     limiter: createRateLimiter(config.bytesPerSecond, signal),
+    collecting: gc.collecting,
     log: log.child("repair"),
   });
   const shardSync = createShardSync({
@@ -67,7 +71,6 @@ export function createRepairService(deps: RepairDeps): RepairService {
     isExpiredTombstone: deps.isExpiredTombstone,
     log: log.child("anti-entropy"),
   });
-  const gc = createChunkGc({ self: deps.self, chunkStore: deps.chunkStore, indexStore: deps.indexStore, rpc: deps.rpc, placement: deps.placement, graceMs: config.gcGraceMs, uploading: deps.uploading, log: log.child("gc") });
   const scrub = createScrub({ store: deps.chunkStore, chunks: deps.chunks, limiter: createRateLimiter(config.scrubBytesPerSecond, signal), log: log.child("scrub"), signal });
 
   const repairWorker = createWorker("repair", config.scanIntervalMs, async () => {
@@ -78,8 +81,23 @@ export function createRepairService(deps: RepairDeps): RepairService {
   const scrubWorker = createWorker("scrub", config.scrubIntervalMs, scrub.pass, log, signal);
   const workers = [repairWorker, gcWorker, scrubWorker];
 
+  // The ring also changes without a membership event (a dead peer leaves it when its repair
+  // delay runs out): look once a second and start a pass at once when it moved.
+  let ringKey = "";
+  const watchRing = () => {
+    const key = deps.placement.members().join(",");
+    if (key !== ringKey) {
+      ringKey = key;
+      repairWorker.wake();
+    }
+  };
+
   return {
-    start: () => workers.forEach((w) => w.start()),
+    start() {
+      workers.forEach((w) => w.start());
+      const timer = setInterval(watchRing, 1000);
+      signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+    },
     wake: () => repairWorker.wake(),
     stopped: async () => void (await Promise.all(workers.map((w) => w.done))),
     async empty() {
