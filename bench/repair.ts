@@ -30,7 +30,7 @@ try {
     const args = ["--data", path.join(root, `p${i}`), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0", "--dead-after", String(DEAD_AFTER_S), "--repair-delay", String(REPAIR_DELAY_S)];
     procs.push(await spawnPeer(i === 0 ? args : [...args, "--bootstrap", procs[0].p2p[0]]));
   }
-  while ((await status(procs[0])).peers.alive < peers) await Bun.sleep(100);
+  while ((await Promise.all(procs.map(status))).some((s) => s.peers.alive < peers)) await Bun.sleep(100);
   await fetch(`${procs[0].http}/buckets/repair`, { method: "PUT" });
 
   const block = new Uint8Array(objectBytes);
@@ -75,8 +75,17 @@ try {
   const repairSecs = (doneAt - repairSeenAt) / 1000;
   console.log(`killed a peer holding ${(lost / 2 ** 20).toFixed(0)} MiB; dead after ${DEAD_AFTER_S} s, repair delay ${REPAIR_DELAY_S} s`);
   console.log(`repaired ${(repaired / 2 ** 20).toFixed(0)} MiB in ${repairSecs.toFixed(1)} s from the first repaired byte: ${(repaired / 1e6 / repairSecs).toFixed(0)} MB/s; ${((doneAt - killedAt) / 1000).toFixed(1)} s from kill -9 to zero under-replicated`);
+  // Every object, asked through a survivor: each chunk on 3 live holders that match the ring.
+  const live = new Set(await Promise.all(survivors.map(async (p) => ((await (await fetch(`${p.http}/health`)).json()) as { peerId: string }).peerId)));
+  let bad = 0;
+  for (let i = 0; i < count; i++) {
+    const l = (await (await fetch(`${survivors[0].http}/cluster/locate/repair/o${i}`)).json()) as { chunks: Array<{ expected: string[]; holders: string[] }> };
+    for (const ch of l.chunks) if (ch.holders.length !== 3 || !ch.holders.every((h) => live.has(h) && ch.expected.includes(h))) bad++;
+  }
+  console.log(`locate: ${bad === 0 ? "every chunk of every object is on 3 live holders" : `${bad} chunks are not on 3 live holders`}`);
+  if (bad) process.exitCode = 1;
 } finally {
   for (const p of procs) p.proc.kill("SIGKILL");
   rmSync(root, { recursive: true, force: true });
 }
-process.exit(0);
+process.exit(process.exitCode ?? 0);

@@ -108,6 +108,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       placement,
       log: log.child("index"),
       isExpiredTombstone,
+      livePeers: () => [peerId, ...table.idsIn("alive")],
       observe: (ts) => {
         try {
           hlc.observe(decodeTimestamp(ts));

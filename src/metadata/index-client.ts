@@ -43,6 +43,8 @@ export interface IndexClientDeps {
   log: Logger;
   /** Called with every timestamp seen, so the local clock stays ahead of it. */
   observe(ts: string): void;
+  /** Every peer believed alive, this one included. */
+  livePeers(): string[];
   /** Is a delete marker with this timestamp past its lifetime (to be dropped, not stored)? */
   isExpiredTombstone(ts: string): boolean;
 }
@@ -94,6 +96,19 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       const result = await callQuorum(replicas, quorum(), (p) => get(p, shard, row), `index read ${shard}`);
       let best: IndexEntry | null = null;
       for (const { value } of result.values) if (value && newer(value, best)) best = value;
+      if (!best) {
+        // Nothing at the replicas we know of. Views of the ring can differ for a moment (a
+        // peer that just joined, or one that has not yet heard of one), so before answering
+        // "no such thing" ask every other live peer; misses are rare enough to afford it.
+        const others = deps.livePeers().filter((p) => !replicas.includes(p));
+        const found = await Promise.all(others.map((p) => get(p, shard, row).catch(() => null)));
+        for (const value of found) if (value && newer(value, best)) best = value;
+        if (best) {
+          const newest = best;
+          for (const p of replicas) void apply(p, shard, row, newest).catch(() => {});
+        }
+        return best;
+      }
       if (best) {
         deps.observe(best.ts);
         const newest = best;
