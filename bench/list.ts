@@ -1,30 +1,17 @@
 // Listing latency against bucket size, on a mesh of separate `bun run node` processes.
 // Fills a bucket with small objects through the HTTP API and times 1,000-key pages.
 //   bun bench/list.ts [--sizes 10000,100000] [--peers 3]
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
-import { spawnPeer, type PeerProcess } from "../test/harness/process.ts";
+import { startMesh } from "./mesh.ts";
 
 const { values } = parseArgs({ options: { sizes: { type: "string", default: "10000,100000" }, peers: { type: "string", default: "3" } } });
 const sizes = values.sizes!.split(",").map(Number);
-const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-bench-list-"));
-const procs: PeerProcess[] = [];
+const mesh = await startMesh(Number(values.peers));
+const procs = mesh.peers;
 
 try {
-  for (let i = 0; i < Number(values.peers); i++) {
-    const args = ["--data", path.join(root, `p${i}`), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0"];
-    procs.push(await spawnPeer(i === 0 ? args : [...args, "--bootstrap", procs[0].p2p[0]]));
-  }
   const http = procs[0].http;
-  for (let t = 0; t < 100; t++) {
-    const s = (await (await fetch(`${http}/cluster/status`)).json()) as { peers: { alive: number } };
-    if (s.peers.alive === procs.length) break;
-    await Bun.sleep(100);
-  }
   const body = new Uint8Array(100);
-  let written = 0;
   const rows: string[] = [];
   for (const size of sizes) {
     const bucket = `list-${size}`;
@@ -38,7 +25,6 @@ try {
           const key = `k/${(Math.imul(i, 2654435761) >>> 0).toString(16).padStart(8, "0")}-${i}`;
           const res = await fetch(`${procs[i % procs.length].http}/buckets/${bucket}/objects/${encodeURIComponent(key)}`, { method: "PUT", body });
           if (!res.ok) throw new Error(`PUT failed: ${res.status} ${await res.text()}`);
-          written++;
         }
       }),
     );
@@ -64,9 +50,7 @@ try {
   console.log("| objects in bucket | 1,000-key page p50 ms | max ms (of 20 pages) | small PUT/s while filling (64 in flight) |");
   console.log("| --- | --- | --- | --- |");
   for (const r of rows) console.log(r);
-  void written;
 } finally {
-  for (const p of procs) p.proc.kill("SIGKILL");
-  rmSync(root, { recursive: true, force: true });
+  mesh.close();
 }
 process.exit(0);

@@ -2,11 +2,9 @@
 // one peer, and time how long the survivors take, without any command, to bring every
 // chunk and shard back to 3 live holders.
 //   bun bench/repair.ts [--peers 5] [--mib 1024] [--object-mib 16]
-import { mkdtempSync, rmSync } from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { parseArgs } from "node:util";
-import { spawnPeer, type PeerProcess } from "../test/harness/process.ts";
+import type { PeerProcess } from "../test/harness/process.ts";
+import { startMesh } from "./mesh.ts";
 
 const { values } = parseArgs({ options: { peers: { type: "string", default: "5" }, mib: { type: "string", default: "1024" }, "object-mib": { type: "string", default: "16" } } });
 const peers = Number(values.peers);
@@ -23,14 +21,9 @@ interface Status {
 }
 const status = async (p: PeerProcess) => (await (await fetch(`${p.http}/cluster/status`)).json()) as Status;
 
-const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-bench-repair-"));
-const procs: PeerProcess[] = [];
+const mesh = await startMesh(peers, ["--dead-after", String(DEAD_AFTER_S), "--repair-delay", String(REPAIR_DELAY_S)]);
+const procs = mesh.peers;
 try {
-  for (let i = 0; i < peers; i++) {
-    const args = ["--data", path.join(root, `p${i}`), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0", "--dead-after", String(DEAD_AFTER_S), "--repair-delay", String(REPAIR_DELAY_S)];
-    procs.push(await spawnPeer(i === 0 ? args : [...args, "--bootstrap", procs[0].p2p[0]]));
-  }
-  while ((await Promise.all(procs.map(status))).some((s) => s.peers.alive < peers)) await Bun.sleep(100);
   await fetch(`${procs[0].http}/buckets/repair`, { method: "PUT" });
 
   const block = new Uint8Array(objectBytes);
@@ -85,7 +78,6 @@ try {
   console.log(`locate: ${bad === 0 ? "every chunk of every object is on 3 live holders" : `${bad} chunks are not on 3 live holders`}`);
   if (bad) process.exitCode = 1;
 } finally {
-  for (const p of procs) p.proc.kill("SIGKILL");
-  rmSync(root, { recursive: true, force: true });
+  mesh.close();
 }
 process.exit(process.exitCode ?? 0);

@@ -44,6 +44,8 @@ export interface Swim {
   announce(record: MemberRecord): void;
   /** Membership messages this peer has sent (requests and replies), for rate figures. */
   readonly messagesSent: number;
+  /** Probes this peer started on its own schedule (one per interval, whatever the mesh size). */
+  readonly probesStarted: number;
 }
 
 /** Create the protocol and register its RPC methods. */
@@ -58,6 +60,7 @@ export function createSwim(deps: SwimDeps): Swim {
   let tick = 0;
   let timer: ReturnType<typeof setInterval> | undefined;
   let sent = 0;
+  let probesStarted = 0;
 
   const retransmitLimit = () => config.gossipMultiplier * Math.max(1, Math.ceil(Math.log2(table.others().length + 2)));
   const piggyback = () => gossip.take(config.maxGossipPerMessage, retransmitLimit());
@@ -150,7 +153,10 @@ export function createSwim(deps: SwimDeps): Swim {
     tick++;
     let target: string | undefined;
     [target, order] = nextFrom(order, table.idsIn("alive", "suspect"));
-    if (target) void probe(target);
+    if (target) {
+      probesStarted++;
+      void probe(target);
+    }
     if (tick % config.deadProbeEveryProbes === 0) {
       [target, deadOrder] = nextFrom(deadOrder, table.idsIn("dead"));
       if (target) void ping(target, config.probeTimeoutMs);
@@ -207,6 +213,9 @@ export function createSwim(deps: SwimDeps): Swim {
   return {
     get messagesSent() {
       return sent;
+    },
+    get probesStarted() {
+      return probesStarted;
     },
     start() {
       timer = setInterval(onTick, config.probeIntervalMs);

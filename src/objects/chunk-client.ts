@@ -24,6 +24,8 @@ export interface ChunkClient {
   get(id: string, hints?: string[]): Promise<Uint8Array>;
   /** Store a chunk on one given peer (repair and handoff). */
   putTo(peer: string, id: string, bytes: Uint8Array): Promise<void>;
+  /** Of `ids`, those for which `peer`'s own view of the ring counts `candidate` among the owners. */
+  ownedBy(peer: string, candidate: string, ids: string[]): Promise<string[]>;
   /** Which of `ids` does `peer` hold? */
   has(peer: string, ids: string[]): Promise<string[]>;
   /** Replicas found corrupt by this peer's reads, newest last (bounded). */
@@ -103,6 +105,11 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
       throw new MeshError("ChunkUnavailable", `no holder returned chunk ${id.slice(0, 12)} intact${errors.length ? ` (${errors.join("; ")})` : ""}`, 503);
     },
 
+    async ownedBy(peer, candidate, ids) {
+      if (peer === self) return ids.filter((id) => placement.chunkOwners(id).includes(candidate));
+      return (await rpc.call<string[]>(peer, "chunk.ownedBy", { candidate, ids }, { timeoutMs: 10_000 })).result;
+    },
+
     async has(peer, ids) {
       if (peer === self) return (await Promise.all(ids.map(async (id) => ((await store.has(id)) ? id : null)))).filter((x): x is string => x !== null);
       const { result } = await rpc.call<string[]>(peer, "chunk.has", { ids }, { timeoutMs: 10_000 });
@@ -135,6 +142,10 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
           if (err instanceof ChunkCorruptError) throw new MeshError("ChunkCorrupt", err.message, 500);
           throw err;
         }
+      });
+      rpc.register("chunk.ownedBy", async ({ params }) => {
+        const { candidate, ids } = params as { candidate: string; ids: string[] };
+        return { result: (ids ?? []).filter((id) => typeof id === "string" && placement.chunkOwners(id).includes(candidate)) };
       });
       rpc.register("chunk.has", async ({ params }) => {
         const ids = ((params as { ids: unknown[] }).ids ?? []).filter((x): x is string => typeof x === "string" && isChunkId(x));

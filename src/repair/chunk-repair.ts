@@ -80,6 +80,27 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
     return ok;
   }
 
+  /**
+   * Handoff candidates whose owners all agree that we are not an owner. Views of the
+   * ring differ for a moment while members come and go; without this check two peers
+   * that each think the other an owner could both delete their copies.
+   */
+  async function confirmedHandoffs(ids: string[], owners: Map<string, string[]>): Promise<string[]> {
+    const byOwner = new Map<string, string[]>();
+    for (const id of ids) for (const p of owners.get(id)!) byOwner.set(p, [...(byOwner.get(p) ?? []), id]);
+    const vetoed = new Set<string>();
+    await Promise.all(
+      [...byOwner].map(async ([peer, list]) => {
+        try {
+          for (const id of await chunks.ownedBy(peer, self, list)) vetoed.add(id);
+        } catch {
+          for (const id of list) vetoed.add(id); // no answer: keep our copy for now
+        }
+      }),
+    );
+    return ids.filter((id) => !vetoed.has(id));
+  }
+
   async function pass(): Promise<void> {
     const started = performance.now();
     const local: string[] = [];
@@ -90,6 +111,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
     const answers = await askHolders(wanted);
 
     const jobs: Array<() => Promise<void>> = [];
+    const handoffs: string[] = [];
     let under = 0;
     for (const [id, os] of owners) {
       if (deps.collecting(id)) continue;
@@ -104,10 +126,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
       } else {
         const ownerHolds = os.some((p) => p !== self && holds(p));
         if (missing.length === 0 && unreachable.length === 0 && os.length > 0) {
-          jobs.push(async () => {
-            await store.delete(id);
-            stats.handedOff++;
-          });
+          handoffs.push(id);
         } else if (!ownerHolds) {
           // Only we hold it: it must reach its owners before anything else.
           if (missing.length) jobs.push(async () => void ((await push(id, missing)) || under++));
@@ -115,6 +134,10 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
         }
       }
     }
+    jobs.push(...(await confirmedHandoffs(handoffs, owners)).map((id) => async () => {
+      await store.delete(id);
+      stats.handedOff++;
+    }));
     stats.queue = jobs.length;
     await forEachLimited(jobs, deps.concurrency, async (job) => {
       await job();

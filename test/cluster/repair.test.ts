@@ -2,7 +2,7 @@
 // back to 3 live owners; after peers join they take their share with never fewer than 3
 // holders; and a mesh that keeps losing and regaining a peer loses no acknowledged write.
 import { describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { buildRing } from "../../src/placement/ring.ts";
 import { withCluster, type Cluster } from "../harness/cluster.ts";
@@ -89,18 +89,18 @@ describe("self-healing", () => {
       const keys = [...data.keys()];
       await c.waitFor("initial replication complete", () => fullyReplicated(c, keys), 30_000, 500);
 
-      // Sample holders while the two new peers join and the data moves.
+      // Sample holders on disk (independent of any peer's view) while two peers join and data moves.
+      const chunkIds = new Set<string>();
+      for (const key of keys) for (const ch of (await locate(c.peer(0).httpUrl, BUCKET, key)).chunks) chunkIds.add(ch.id);
       let sampling = true;
       let samples = 0;
       let minHolders = Infinity;
       const sampler = (async () => {
         while (sampling) {
-          const via = c.peer(0).httpUrl;
-          for (const key of keys) {
-            const l = await locate(via, BUCKET, key);
-            for (const ch of l.chunks) minHolders = Math.min(minHolders, ch.holders.length);
-          }
+          const onDisk = c.peers.map((p) => new Set(chunkFiles(p.dataDir)));
+          for (const id of chunkIds) minHolders = Math.min(minHolders, onDisk.filter((set) => set.has(id)).length);
           samples++;
+          await Bun.sleep(20);
         }
       })();
       await c.add(0);
@@ -196,6 +196,7 @@ describe("self-healing", () => {
 
 function chunkFiles(dataDir: string): string[] {
   const root = path.join(dataDir, "chunks");
+  if (!existsSync(root)) return [];
   return readdirSync(root)
     .filter((d) => /^[0-9a-f]{2}$/.test(d))
     .flatMap((d) => readdirSync(path.join(root, d)).filter((f) => /^[0-9a-f]{64}$/.test(f)));

@@ -8,18 +8,7 @@ import {
   MAX_LOGICAL,
   type Timestamp,
 } from "../../src/util/hlc.ts";
-
-/** mulberry32: small deterministic PRNG so failures are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as prng } from "../harness/random.ts";
 
 /** A clock whose readings come from a list (last value repeats). */
 function scriptedClock(values: number[]): () => number {
