@@ -62,12 +62,15 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const get = (peer: string, shard: string, row: string): Promise<IndexEntry | null> =>
     peer === self ? store.get(shard, row) : rpc.call<IndexEntry | null>(peer, "index.get", { shard, row }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
 
-  /** Merge rows locally; delete markers past their lifetime are not taken back in. */
+  /**
+   * Merge rows locally. A delete marker past its lifetime is taken only when it overrides
+   * something we still hold; where we hold nothing it was dropped here already.
+   */
   async function applyRows(shard: string, rows: ScanRow[]): Promise<number> {
     let applied = 0;
     for (const [row, entry] of rows) {
       if (typeof entry?.ts !== "string") continue;
-      if (entry.value === null && deps.isExpiredTombstone(entry.ts)) continue;
+      if (entry.value === null && deps.isExpiredTombstone(entry.ts) && !(await store.get(shard, row))) continue;
       deps.observe(entry.ts);
       if (await store.apply(shard, row, entry)) applied++;
     }

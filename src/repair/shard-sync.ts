@@ -4,12 +4,12 @@
 //   only the rows of buckets that differ, both ways (LWW makes the merge order-free);
 // - as a former replica (the ring moved), it pushes all its rows to the replicas and
 //   drops them once every replica has taken them;
-// - delete markers older than the tombstone lifetime are dropped once every replica
-//   answered, so they are not carried forever.
+// - delete markers older than the tombstone lifetime are dropped once every replica has
+//   them (their digest buckets match everywhere), so they are not carried forever.
 import type { IndexClient } from "../metadata/index-client.ts";
 import { allObjectShards, BUCKETS_SHARD } from "../metadata/keys.ts";
 import type { Placement } from "../placement/placement.ts";
-import type { IndexStore } from "../store/index-store.ts";
+import type { IndexStore, ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
 
 /** Counters shown in /cluster/status. */
@@ -39,11 +39,19 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
   const stats: ShardSyncStats = { underReplicated: 0, rowsRepaired: 0, rowsHandedOff: 0, tombstonesDropped: 0, lastPassMs: 0 };
   const everyShard = [BUCKETS_SHARD, ...allObjectShards(deps.indexShards)];
 
+  const isExpired = ([, e]: ScanRow) => e.value === null && deps.isExpiredTombstone(e.ts);
+
+  async function dropTombstones(shard: string, rows: ScanRow[]): Promise<void> {
+    if (!rows.length) return;
+    await store.drop(shard, rows.map(([row, e]) => [row, e.ts]));
+    stats.tombstonesDropped += rows.length;
+  }
+
   async function syncAsReplica(shard: string, replicas: string[], digests: Map<string, Record<string, string[]>>): Promise<boolean> {
     const mine = store.digests(shard);
+    const others = replicas.filter((p) => p !== self);
     let inSync = true;
-    for (const peer of replicas) {
-      if (peer === self) continue;
+    for (const peer of others) {
       const theirs = digests.get(peer)?.[shard];
       if (!theirs) {
         inSync = false;
@@ -55,19 +63,22 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
       try {
         const [their, ours] = await Promise.all([index.rowsOn(peer, shard, differing), store.rowsIn(shard, differing)]);
         const gained = await index.applyManyOn(self, shard, their);
-        const given = await index.applyManyOn(peer, shard, ours);
+        // An expired delete marker the other replica no longer has was dropped there after
+        // every replica had it: drop ours too instead of sending it back.
+        const theirRows = new Set(their.map(([row]) => row));
+        const gone = ours.filter((r) => isExpired(r) && !theirRows.has(r[0]));
+        await dropTombstones(shard, gone);
+        const given = await index.applyManyOn(peer, shard, ours.filter((r) => !gone.includes(r)));
         stats.rowsRepaired += gained + given;
       } catch (err) {
         log.debug(`anti-entropy ${shard} with ${peer.slice(-6)}: ${(err as Error).message}`);
       }
     }
-    if (replicas.length === placement.rf && digests.size >= replicas.length - 1) {
-      // Every replica answered: delete markers past their lifetime can go.
-      const old = (await store.rowsIn(shard)).filter(([, e]) => e.value === null && deps.isExpiredTombstone(e.ts));
-      if (old.length) {
-        await store.drop(shard, old.map(([row, e]) => [row, e.ts]));
-        stats.tombstonesDropped += old.length;
-      }
+    if (replicas.length === placement.rf && others.every((p) => digests.get(p)?.[shard])) {
+      // Delete markers past their lifetime go once every replica has them: only in digest
+      // buckets where every replica matches us.
+      const agreed = mine.flatMap((d, i) => (others.every((p) => digests.get(p)![shard][i] === d) ? [i] : []));
+      if (agreed.length) await dropTombstones(shard, (await store.rowsIn(shard, agreed)).filter(isExpired));
     }
     return inSync;
   }

@@ -545,4 +545,29 @@ describe("maintenance", () => {
       for (const i of all) expect(sameBytes(await mustGet(c.peer(i).httpUrl, BUCKET, key), data)).toBe(true);
     });
   }, 90_000);
+
+  test("delete markers are dropped after their lifetime, but only once every replica has them", async () => {
+    const TTL = 1500;
+    await withCluster(3, { topology: "star", config: { chunkSize: CHUNK, repairDelayMs: 60_000, repair: { tombstoneTtlMs: TTL } } }, async (c) => {
+      const all = range(3);
+      await c.waitFor("all alive", () => c.allSee(all, all, "alive"));
+      await mustCreateBucket(c.peer(0).httpUrl, BUCKET);
+      const dropped = async (peers: number[]) => (await Promise.all(peers.map(async (i) => (await clusterStatus(c.peer(i).httpUrl)).gc.tombstonesDropped))).reduce((a, b) => a + b, 0);
+
+      // Peer 2 is down when the delete happens: it still holds the live object.
+      await mustPut(c.peer(0).httpUrl, BUCKET, "gone", seededBytes(5000, c.seed));
+      await c.kill(2);
+      expect((await deleteObject(c.peer(0).httpUrl, BUCKET, "gone")).status).toBe(204);
+      await Bun.sleep(TTL + 2000);
+      expect(await dropped([0, 1])).toBe(0); // a replica has not seen the delete: keep the markers
+
+      await c.restart(2);
+      await c.waitFor("all alive again", () => c.allSee(all, all, "alive"));
+      await c.waitFor("every replica dropped the marker", async () => (await dropped(all)) >= 3, 20_000, 300);
+      for (const i of all) {
+        expect((await getObject(c.peer(i).httpUrl, BUCKET, "gone")).status).toBe(404);
+        expect((await listAllPages(c.peer(i).httpUrl, BUCKET)).flatMap((p) => p.objects)).toEqual([]);
+      }
+    });
+  }, 90_000);
 });
