@@ -511,23 +511,22 @@ describe("maintenance", () => {
   test("GC never collects a live chunk while the peers holding its manifest are cut off (3/3 partition)", async () => {
     await withCluster(6, { topology: "star", config: { chunkSize: CHUNK, repairDelayMs: 1500 } }, async (c) => {
       const all = range(6);
-      const A = [0, 1, 2];
-      const B = [3, 4, 5];
       await c.waitFor("all alive", () => c.allSee(all, all, "alive"));
       await mustCreateBucket(c.peer(0).httpUrl, BUCKET);
-      // An object whose one chunk lives only on side A and whose manifest lives only on side B.
+      // An object whose manifest lives only on side B (its shard's 3 replicas) and whose one
+      // chunk lives only on side A (the other 3 peers).
       const ring = buildRing(c.peers.map((p) => ({ id: p.id })));
+      const key = "cut-off";
+      const idsB = ring.replicasFor(`shard:${objectShard(BUCKET, key, 32)}`, 3);
+      const B = all.filter((i) => idsB.includes(c.peers[i].id));
+      const A = all.filter((i) => !B.includes(i));
       const idsA = A.map((i) => c.peers[i].id);
-      const idsB = B.map((i) => c.peers[i].id);
       let data: Uint8Array | undefined;
-      for (let s = 1; !data; s++) {
+      for (let s = 1; !data && s < 5000; s++) {
         const d = seededBytes(200 * KiB, c.seed + s);
         if (ring.replicasFor(sha256Hex(d), 3).every((p) => idsA.includes(p))) data = d;
       }
-      let key = "";
-      for (let n = 0; !key; n++) {
-        if (ring.replicasFor(`shard:${objectShard(BUCKET, `cut-off-${n}`, 32)}`, 3).every((p) => idsB.includes(p))) key = `cut-off-${n}`;
-      }
+      if (!data) throw new Error("no chunk placed wholly on side A in 5000 tries");
       await mustPut(c.peer(0).httpUrl, BUCKET, key, data);
       const chunkId = (await locate(c.peer(0).httpUrl, BUCKET, key)).chunks[0].id;
 
