@@ -217,7 +217,13 @@ describe("maintenance", () => {
       );
       console.log(`scrub/repair restored all 4 files in ${ms} ms`);
 
-      const after = await status(c, victim);
+      // The repair pass of another owner may put a file back before the scrubber's own fetch
+      // finishes, so the scrub counters can trail the files by a moment.
+      let after = await status(c, victim);
+      await c.waitFor("scrub counted both corrupt chunks as found and restored", async () => {
+        after = await status(c, victim);
+        return after.scrub.corruptFound - before.scrub.corruptFound >= 2 && after.scrub.restored - before.scrub.restored >= 2;
+      }, 10_000, 100).catch(() => {});
       console.log(`p${victim} scrub before: ${JSON.stringify(before.scrub)}\np${victim} scrub after:  ${JSON.stringify(after.scrub)}`);
       expect(after.scrub.corruptFound - before.scrub.corruptFound).toBeGreaterThanOrEqual(2);
       expect(after.scrub.restored - before.scrub.restored).toBeGreaterThanOrEqual(2);
