@@ -6,7 +6,7 @@ import { mkdir } from "node:fs/promises";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Api } from "./api/s3.ts";
 import { serveHttp } from "./api/http-server.ts";
-import { resolveConfig, type HostPort, type PeerConfig, type PeerConfigInput } from "./config.ts";
+import { resolveConfig, type PeerConfig, type PeerConfigInput } from "./config.ts";
 import { createDiscovery, type Discovery } from "./membership/discovery.ts";
 import { MemberTable, type MemberState } from "./membership/member-table.ts";
 import { createSwim, type Swim } from "./membership/swim.ts";

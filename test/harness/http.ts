@@ -122,14 +122,9 @@ export async function mustCreateBucket(base: string, bucket: string): Promise<vo
 
 // ---------- objects ----------
 
-/** What a successful PUT answers. */
-export interface PutResult {
-  bucket: string;
-  key: string;
-  size: number;
-  etag: string;
-  contentType: string;
-}
+/** What a successful PUT answers (the server's own type). */
+export type { PutResult } from "../../src/objects/object-service.ts";
+import type { PutResult } from "../../src/objects/object-service.ts";
 
 export function putObject(base: string, bucket: string, key: string, body: Uint8Array | string, headers: Record<string, string> = {}): Promise<Reply> {
   return request(base, "PUT", objectPath(bucket, key), { body, headers });
