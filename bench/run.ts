@@ -1,0 +1,226 @@
+// `bun run bench [--quick] [--peers N]`: measures this machine's limits (disk, SHA-256,
+// chacha20-poly1305, a minimal single-process HTTP server as the software ceiling), then
+// a mesh of separate `bun run node` peers driven over HTTP from this process, and prints
+// one table of figure / machine limit / ratio / target. Writes bench/results.json and
+// bench/scaling.svg.
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { startCeiling } from "./ceiling-server.ts";
+import { measureLimits } from "./limits.ts";
+import { measureList, type ListPoint } from "./list-latency.ts";
+import { createBucket, getLarge, getSmall, putLarge, putSmall, type OpsResult } from "./load.ts";
+import { startMesh } from "./mesh.ts";
+import { measureRepair } from "./repair-rate.ts";
+import { sampleRss } from "./rss.ts";
+import { log } from "./stats.ts";
+import { renderScaling } from "./svg.ts";
+
+const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, peers: { type: "string", default: "3" } } });
+const quick = values.quick!;
+const PEERS = Number(values.peers);
+const RF = 3;
+const MiB = 1024 * 1024;
+const cfg = quick
+  ? { diskMib: 1024, large: { size: 64 * MiB, count: 4, inflight: 4 }, small: 2_000, listSizes: [1_000, 10_000], repairMib: 256, scalingPeers: [] as number[] }
+  : { diskMib: 1024, large: { size: 256 * MiB, count: 4, inflight: 4 }, small: 20_000, listSizes: [1_000, 10_000, 30_000, 100_000], repairMib: 1024, scalingPeers: [3, 5, 8] };
+const SMALL = { size: 4096, inflight: 64 };
+const startedAt = performance.now();
+
+// ---- machine limits -------------------------------------------------------------------
+log(`machine limits: disk ${cfg.diskMib} MiB, SHA-256, chacha20-poly1305`);
+const limits = measureLimits({ diskMib: cfg.diskMib });
+log(`disk write+fsync ${limits.disk.writeMBps.toFixed(0)} MB/s, read ${limits.disk.readMBps.toFixed(0)} MB/s, sha256 ${limits.sha256MBps.toFixed(0)} MB/s, chacha20-poly1305 ${limits.chachaMBps.toFixed(0)} MB/s`);
+
+log("software ceiling: single-process Bun HTTP server, one file per object, fsync");
+const ceilingServer = await startCeiling();
+let ceiling;
+try {
+  const t = [ceilingServer.url];
+  const largePut = await putLarge(t, "c", cfg.large);
+  const largeGet = await getLarge(t, "c", cfg.large);
+  const smallPut = await putSmall(t, "c", { to: cfg.small, ...SMALL });
+  const smallGet = await getSmall(t, "c", { to: cfg.small, ...SMALL });
+  ceiling = { largePut, largeGet, smallPut, smallGet };
+  log(`ceiling: large PUT ${largePut.MBps.toFixed(0)} MB/s, GET ${largeGet.MBps.toFixed(0)} MB/s; small PUT ${smallPut.opsPerSec.toFixed(0)}/s, GET ${smallGet.opsPerSec.toFixed(0)}/s`);
+} finally {
+  ceilingServer.close();
+}
+
+// ---- the mesh -------------------------------------------------------------------------
+const smallPutOn = async (targets: string[]): Promise<OpsResult> => {
+  await createBucket(targets[0], "small");
+  return putSmall(targets, "small", { to: cfg.small, ...SMALL });
+};
+
+log(`mesh: starting ${PEERS} peers (RF=${RF})`);
+let mesh = await startMesh(PEERS);
+let meshFigures;
+try {
+  const all = mesh.peers.map((p) => p.http);
+  const one = [all[0]];
+  await createBucket(all[0], "large");
+  const rss = sampleRss(all);
+  const largePutOne = await putLarge(one, "large", { ...cfg.large, prefix: "one/" });
+  log(`mesh: large PUT through one peer ${largePutOne.MBps.toFixed(0)} MB/s`);
+  const largePutSpread = await putLarge(all, "large", { ...cfg.large, prefix: "spread/" });
+  log(`mesh: large PUT spread ${largePutSpread.MBps.toFixed(0)} MB/s`);
+  const largeGetOne = await getLarge(one, "large", { ...cfg.large, prefix: "one/" });
+  log(`mesh: large GET through one peer ${largeGetOne.MBps.toFixed(0)} MB/s`);
+  const largeGetSpread = await getLarge(all, "large", { ...cfg.large, prefix: "spread/" });
+  log(`mesh: large GET spread ${largeGetSpread.MBps.toFixed(0)} MB/s`);
+  const rssResult = await rss.stop();
+  log(`mesh: max peer RSS ${(rssResult.max / 1e6).toFixed(0)} MB (${rssResult.samples} samples)`);
+  const smallPut = await smallPutOn(all);
+  log(`mesh: small PUT ${smallPut.opsPerSec.toFixed(0)}/s p50 ${smallPut.p50ms.toFixed(1)} p99 ${smallPut.p99ms.toFixed(1)} ms`);
+  const smallGet = await getSmall(all, "small", { to: cfg.small, ...SMALL });
+  log(`mesh: small GET ${smallGet.opsPerSec.toFixed(0)}/s p50 ${smallGet.p50ms.toFixed(1)} p99 ${smallGet.p99ms.toFixed(1)} ms`);
+  const list = await measureList(all, cfg.listSizes);
+  meshFigures = { largePutOne, largePutSpread, largeGetOne, largeGetSpread, rss: rssResult, smallPut, smallGet, list };
+} finally {
+  mesh.close();
+}
+
+log(`repair: 5 peers, ${cfg.repairMib} MiB, --dead-after 2 --repair-delay 3`);
+const repair = await measureRepair({ peers: 5, mib: cfg.repairMib, objectMib: 16, log });
+
+const scalingPut: Array<{ peers: number } & OpsResult> = [{ peers: PEERS, ...meshFigures.smallPut }];
+for (const n of cfg.scalingPeers) {
+  if (n === PEERS) continue;
+  log(`scaling: small PUT on ${n} peers`);
+  mesh = await startMesh(n);
+  try {
+    const r = await smallPutOn(mesh.peers.map((p) => p.http));
+    log(`scaling: ${n} peers: ${r.opsPerSec.toFixed(0)} PUT/s`);
+    scalingPut.push({ peers: n, ...r });
+  } finally {
+    mesh.close();
+  }
+}
+scalingPut.sort((a, b) => a.peers - b.peers);
+const durationSecs = (performance.now() - startedAt) / 1000;
+
+// ---- the table ------------------------------------------------------------------------
+type Target = { op: ">=" | "<"; value: number; unit: string } | null;
+interface Row {
+  figure: string;
+  value: string;
+  limit: string;
+  ratio: string;
+  target: string;
+}
+const rows: Row[] = [];
+const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)}%`;
+const f0 = (n: number) => n.toLocaleString("en", { maximumFractionDigits: 0 });
+const f1 = (n: number) => n.toFixed(1);
+/** "met" or "missed by X%" for each [value, target] pair, joined. */
+function judge(checks: Array<[number, NonNullable<Target>]>): string {
+  const missed = checks
+    .map(([v, t]) => {
+      const ok = t.op === ">=" ? v >= t.value : v < t.value;
+      if (ok) return null;
+      const by = t.op === ">=" ? (t.value - v) / t.value : (v - t.value) / t.value;
+      return `missed ${t.op === ">=" ? "≥" : "<"}${t.value.toLocaleString("en")}${t.unit} by ${(100 * by).toFixed(0)}%`;
+    })
+    .filter(Boolean);
+  return missed.length === 0 ? `met (${checks.map(([, t]) => `${t.op === ">=" ? "≥" : "<"}${t.value.toLocaleString("en")}${t.unit}`).join(", ")})` : missed.join("; ");
+}
+const m = meshFigures;
+const diskPerRf = limits.disk.writeMBps / RF;
+const largeLabel = `${cfg.large.count}×${cfg.large.size / MiB} MiB, ${cfg.large.inflight} in flight`;
+for (const [name, r] of [["one peer", m.largePutOne], ["spread", m.largePutSpread]] as const) {
+  rows.push({
+    figure: `large PUT MB/s, ${name} (${largeLabel})`,
+    value: f0(r.MBps),
+    limit: `ceiling upload ${f0(ceiling.largePut.MBps)}; disk write/RF ${f0(diskPerRf)}`,
+    ratio: `${pct(r.MBps, ceiling.largePut.MBps)}; ${pct(r.MBps, diskPerRf)}`,
+    target: judge([
+      [(100 * r.MBps) / ceiling.largePut.MBps, { op: ">=", value: 20, unit: "% of ceiling" }],
+      [(100 * r.MBps) / diskPerRf, { op: ">=", value: 50, unit: "% of disk/RF" }],
+    ]),
+  });
+}
+for (const [name, r] of [["one peer", m.largeGetOne], ["spread", m.largeGetSpread]] as const) {
+  rows.push({
+    figure: `large GET MB/s, ${name}`,
+    value: f0(r.MBps),
+    limit: `ceiling download ${f0(ceiling.largeGet.MBps)}; disk read ${f0(limits.disk.readMBps)}`,
+    ratio: `${pct(r.MBps, ceiling.largeGet.MBps)}; ${pct(r.MBps, limits.disk.readMBps)}`,
+    target: judge([[(100 * r.MBps) / ceiling.largeGet.MBps, { op: ">=", value: 30, unit: "% of ceiling" }]]),
+  });
+}
+for (const [name, r, c, want] of [
+  ["PUT", m.smallPut, ceiling.smallPut, 2000],
+  ["GET", m.smallGet, ceiling.smallGet, 8000],
+] as const) {
+  rows.push({
+    figure: `small ${name} ops/s (p50 / p99 ms), ${f0(cfg.small)}×4 KiB, 64 in flight`,
+    value: `${f0(r.opsPerSec)} (${f1(r.p50ms)} / ${f1(r.p99ms)})`,
+    limit: `ceiling ${f0(c.opsPerSec)}/s (${f1(c.p50ms)} / ${f1(c.p99ms)})`,
+    ratio: pct(r.opsPerSec, c.opsPerSec),
+    target: judge([
+      [r.opsPerSec, { op: ">=", value: want, unit: "/s" }],
+      [r.p99ms, { op: "<", value: 50, unit: " ms p99" }],
+    ]),
+  });
+}
+for (const p of m.list.filter((p: ListPoint) => p.objects >= 10_000)) {
+  rows.push({
+    figure: `list 1,000-key page p50 ms (max), bucket of ${f0(p.objects)}`,
+    value: `${f1(p.p50ms)} (${f1(p.maxms)})`,
+    limit: "—",
+    ratio: "—",
+    target: `${judge([[p.p50ms, { op: "<", value: 25, unit: " ms" }]])}${p.objects >= 100_000 ? "" : " (target is for 100k)"}`,
+  });
+}
+rows.push({
+  figure: `repair MB/s, 5 peers, ${cfg.repairMib} MiB, 1 killed (${f1(repair.killToZeroSecs)} s kill→0 under-replicated${repair.badChunks ? `, ${repair.badChunks} BAD chunks` : ""})`,
+  value: f0(repair.MBps),
+  limit: `disk write ${f0(limits.disk.writeMBps)}; chacha ${f0(limits.chachaMBps)}`,
+  ratio: `${pct(repair.MBps, limits.disk.writeMBps)}; ${pct(repair.MBps, limits.chachaMBps)}`,
+  target: judge([[repair.MBps, { op: ">=", value: 100, unit: " MB/s" }]]),
+});
+rows.push({
+  figure: `peer RSS max MB during large PUT/GET (${f0((4 * cfg.large.count * cfg.large.size) / MiB)} MiB moved)`,
+  value: f0(m.rss.max / 1e6),
+  limit: `first sample ${f0(Math.max(...m.rss.firstPerPeer) / 1e6)}`,
+  ratio: "—",
+  target: judge([[m.rss.max / 1e6, { op: "<", value: 250, unit: " MB" }]]),
+});
+for (const s of scalingPut.filter((s) => s.peers !== PEERS)) {
+  rows.push({ figure: `scaling: small PUT ops/s (p99 ms), ${s.peers} peers`, value: `${f0(s.opsPerSec)} (${f1(s.p99ms)})`, limit: `${PEERS} peers: ${f0(m.smallPut.opsPerSec)}`, ratio: pct(s.opsPerSec, m.smallPut.opsPerSec), target: "—" });
+}
+rows.push({ figure: "machine: SHA-256 MB/s (Bun.CryptoHasher, 4 MiB)", value: f0(limits.sha256MBps), limit: "—", ratio: "—", target: "—" });
+
+const cpu = os.cpus()[0]?.model ?? "unknown";
+console.log(`\nmeshstore bench (${quick ? "quick" : "full"}): ${PEERS} peers, RF=${RF}, ${cpu}, ${os.cpus().length} cores, Bun ${Bun.version}, ${f0(durationSecs)} s\n`);
+const header = ["figure", "value", "machine limit", "ratio", "target"];
+console.log(`| ${header.join(" | ")} |`);
+console.log(`| ${header.map(() => "---").join(" | ")} |`);
+for (const r of rows) console.log(`| ${r.figure} | ${r.value} | ${r.limit} | ${r.ratio} | ${r.target} |`);
+
+const results = {
+  date: new Date().toISOString(),
+  mode: quick ? "quick" : "full",
+  cpu,
+  cores: os.cpus().length,
+  bun: Bun.version,
+  platform: `${os.platform()} ${os.release()}`,
+  peers: PEERS,
+  rf: RF,
+  durationSecs,
+  config: cfg,
+  limits: { ...limits, ceiling },
+  mesh: meshFigures,
+  repair,
+  scaling: { smallPut: scalingPut, list: m.list },
+  table: rows,
+};
+const dir = import.meta.dir;
+await Bun.write(path.join(dir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+await Bun.write(
+  path.join(dir, "scaling.svg"),
+  renderScaling({ title: `${results.mode} run, ${results.date.slice(0, 10)}, ${cpu}, ${results.cores} cores, Bun ${Bun.version}`, smallPut: scalingPut, list: m.list }),
+);
+console.log(`\nwrote bench/results.json and bench/scaling.svg`);
+process.exit(0);
