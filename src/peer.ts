@@ -93,6 +93,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
     const table = new MemberTable({ id: peerId, addrs: multiaddrs(), state: "alive", inc: Date.now() });
     table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+    const livePeers = () => [peerId, ...table.idsIn("alive")];
 
     // Storage: chunk files and the index shards this peer replicates.
     const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
@@ -108,7 +109,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       placement,
       log: log.child("index"),
       isExpiredTombstone,
-      livePeers: () => [peerId, ...table.idsIn("alive")],
+      livePeers,
       observe: (ts) => {
         try {
           hlc.observe(decodeTimestamp(ts));
@@ -129,7 +130,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       chunkSize: config.chunkSize,
       inlineMaxBytes: config.inlineMaxBytes,
       indexShards: config.indexShards,
-      livePeers: () => [peerId, ...table.idsIn("alive")],
+      livePeers,
       rpc,
     });
     objects.serve();

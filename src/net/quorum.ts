@@ -10,7 +10,6 @@ export type Outcome<T> = { peer: string; ok: true; value: T } | { peer: string; 
 export interface QuorumResult<T> {
   /** The successes, at least `quorum` of them. */
   values: Array<{ peer: string; value: T }>;
-  failures: Array<{ peer: string; error: Error }>;
   /** Settles when every call has finished, for work that waits for all of them. */
   all: Promise<Outcome<T>[]>;
 }
@@ -29,7 +28,7 @@ export function callQuorum<T>(peers: string[], quorum: number, fn: (peer: string
           values.push({ peer, value });
           if (!settled && values.length >= need) {
             settled = true;
-            resolve({ values: [...values], failures: [...failures], all });
+            resolve({ values: [...values], all });
           }
           return { peer, ok: true, value };
         } catch (err) {
@@ -45,7 +44,7 @@ export function callQuorum<T>(peers: string[], quorum: number, fn: (peer: string
     );
     if (need === 0) {
       settled = true;
-      resolve({ values, failures, all });
+      resolve({ values, all });
     }
   });
 }

@@ -53,8 +53,6 @@ export interface ObjectService {
   createBucket(name: string): Promise<{ bucket: string; created: boolean }>;
   deleteBucket(name: string): Promise<void>;
   listBuckets(): Promise<Array<{ name: string; createdMs: number }>>;
-  /** Throws NoSuchBucket unless the bucket exists. */
-  requireBucket(name: string): Promise<void>;
   putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
   /** The live manifest, or NoSuchBucket / NoSuchKey. */
   headObject(bucket: string, key: string): Promise<ObjectManifest>;
@@ -208,8 +206,6 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   }
 
   return {
-    requireBucket,
-
     async createBucket(name) {
       validateBucketName(name);
       const existing = await index.read(BUCKETS_SHARD, name);

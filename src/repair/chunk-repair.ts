@@ -20,8 +20,6 @@ export interface ChunkRepairStats {
   chunksRepaired: number;
   bytesRepaired: number;
   handedOff: number;
-  /** Local chunks after the last pass (0 when a draining peer is done). */
-  localChunks: number;
   lastPassMs: number;
 }
 
@@ -43,7 +41,7 @@ const HAS_BATCH = 1000;
 /** Create the chunk repair pass. */
 export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void>; stats: ChunkRepairStats } {
   const { self, store, chunks, placement, log } = deps;
-  const stats: ChunkRepairStats = { underReplicated: 0, queue: 0, chunksRepaired: 0, bytesRepaired: 0, handedOff: 0, localChunks: 0, lastPassMs: 0 };
+  const stats: ChunkRepairStats = { underReplicated: 0, queue: 0, chunksRepaired: 0, bytesRepaired: 0, handedOff: 0, lastPassMs: 0 };
 
   /** For each peer, which of the asked ids it holds; peers that did not answer are absent. */
   async function askHolders(wanted: Map<string, string[]>): Promise<Map<string, Set<string>>> {
@@ -144,7 +142,6 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
       stats.queue--;
     });
     stats.underReplicated = under;
-    stats.localChunks = (await store.stats()).chunks;
     stats.lastPassMs = Math.round(performance.now() - started);
   }
 
