@@ -1,6 +1,7 @@
 // Listing latency against bucket size: fill one bucket in steps (100-byte objects, 64 in
 // flight, spread over the peers) and, at each size, time up to 20 1,000-key pages through
 // the first target, from the start and then following the cursor.
+import { ADMIN_BEARER } from "../test/harness/credentials.ts";
 import { log } from "./stats.ts";
 import { createBucket, putSmall } from "./load.ts";
 import { percentile } from "./stats.ts";
@@ -20,7 +21,7 @@ export async function timePages(base: string, bucket: string, objects: number, m
   for (let page = 0; page < maxPages; page++) {
     const url = `${base}/buckets/${bucket}/objects?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
     const t0 = performance.now();
-    const res = (await (await fetch(url)).json()) as { objects: unknown[]; nextCursor: string | null };
+    const res = (await (await fetch(url, { headers: { authorization: ADMIN_BEARER } })).json()) as { objects: unknown[]; nextCursor: string | null };
     times.push(performance.now() - t0);
     if (res.objects.length !== Math.min(1000, objects - page * 1000)) throw new Error(`page ${page} had ${res.objects.length} objects`);
     cursor = res.nextCursor;

@@ -2,6 +2,7 @@
 // objects (MB/s) and small objects (ops/s with per-request latency). Object i goes
 // through targets[i % targets.length]. Keys are deterministic, so a GET run reads back
 // what the PUT run with the same prefix wrote.
+import { ADMIN_BEARER } from "../test/harness/credentials.ts";
 import { mbps, percentile, pool } from "./stats.ts";
 
 const CHUNK = 4 * 1024 * 1024; // the mesh's chunk size: stamp each chunk so none dedupe
@@ -13,7 +14,7 @@ export const objectUrl = (base: string, bucket: string, key: string) => `${base}
 export const keyOf = (prefix: string, i: number) => `${prefix}${(Math.imul(i, 2654435761) >>> 0).toString(16).padStart(8, "0")}-${i}`;
 
 export async function createBucket(base: string, bucket: string): Promise<void> {
-  const res = await fetch(`${base}/buckets/${bucket}`, { method: "PUT" });
+  const res = await fetch(`${base}/buckets/${bucket}`, { method: "PUT", headers: { authorization: ADMIN_BEARER } });
   if (!res.ok) throw new Error(`create bucket ${bucket}: ${res.status} ${await res.text()}`);
 }
 
@@ -47,7 +48,7 @@ export async function putLarge(targets: string[], bucket: string, o: LargeOpts):
       dv.setUint32(off + 4, i);
       dv.setUint32(off + 8, off / CHUNK);
     }
-    const res = await fetch(objectUrl(targets[i % targets.length], bucket, keyOf(o.prefix ?? "big/", i)), { method: "PUT", body });
+    const res = await fetch(objectUrl(targets[i % targets.length], bucket, keyOf(o.prefix ?? "big/", i)), { method: "PUT", body, headers: { authorization: ADMIN_BEARER } });
     if (!res.ok) throw new Error(`PUT ${i}: ${res.status} ${await res.text()}`);
     await res.arrayBuffer();
     free.push(body);
@@ -62,7 +63,7 @@ export async function getLarge(targets: string[], bucket: string, o: LargeOpts):
   const t0 = performance.now();
   let total = 0;
   await pool(0, o.count, o.inflight, async (i) => {
-    const res = await fetch(objectUrl(targets[i % targets.length], bucket, keyOf(o.prefix ?? "big/", i)));
+    const res = await fetch(objectUrl(targets[i % targets.length], bucket, keyOf(o.prefix ?? "big/", i)), { headers: { authorization: ADMIN_BEARER } });
     if (!res.ok || !res.body) throw new Error(`GET ${i}: ${res.status} ${await res.text()}`);
     let n = 0;
     for await (const piece of res.body) n += piece.byteLength;
@@ -103,7 +104,7 @@ export async function putSmall(targets: string[], bucket: string, o: SmallOpts):
     const body = new Uint8Array(o.size);
     if (o.size >= 8) new DataView(body.buffer).setFloat64(0, i);
     const s = performance.now();
-    const res = await fetch(objectUrl(targets[i % targets.length], bucket, keyOf(o.prefix ?? "k/", i)), { method: "PUT", body });
+    const res = await fetch(objectUrl(targets[i % targets.length], bucket, keyOf(o.prefix ?? "k/", i)), { method: "PUT", body, headers: { authorization: ADMIN_BEARER } });
     await res.arrayBuffer();
     if (!res.ok) throw new Error(`PUT ${i}: ${res.status}`);
     lat.push(performance.now() - s);
@@ -117,7 +118,7 @@ export async function getSmall(targets: string[], bucket: string, o: SmallOpts):
   const t0 = performance.now();
   await pool(o.from ?? 0, o.to, o.inflight, async (i) => {
     const s = performance.now();
-    const res = await fetch(objectUrl(targets[(i + 1) % targets.length], bucket, keyOf(o.prefix ?? "k/", i)));
+    const res = await fetch(objectUrl(targets[(i + 1) % targets.length], bucket, keyOf(o.prefix ?? "k/", i)), { headers: { authorization: ADMIN_BEARER } });
     const b = await res.arrayBuffer();
     if (!res.ok || b.byteLength !== o.size) throw new Error(`GET ${i}: ${res.status}, ${b.byteLength} bytes`);
     lat.push(performance.now() - s);

@@ -1,6 +1,7 @@
 // Repair rate on a mesh of separate `bun run node` processes: store a data set, kill -9
 // one peer, and time how long the survivors take, without any command, to bring every
 // chunk and shard back to 3 live holders. Then check every object with `locate`.
+import { ADMIN_BEARER } from "../test/harness/credentials.ts";
 import type { PeerProcess } from "../test/harness/process.ts";
 import { keyOf, putLarge, createBucket } from "./load.ts";
 import { startMesh } from "./mesh.ts";
@@ -78,7 +79,7 @@ export async function measureRepair(o: { peers: number; mib: number; objectMib: 
     const live = new Set(await Promise.all(survivors.map(async (p) => ((await (await fetch(`${p.http}/health`)).json()) as { peerId: string }).peerId)));
     let bad = 0;
     for (let i = 0; i < count; i++) {
-      const l = (await (await fetch(`${survivors[0].http}/cluster/locate/repair/${encodeURIComponent(keyOf("o", i))}`)).json()) as { chunks: Array<{ expected: string[]; holders: string[] }> };
+      const l = (await (await fetch(`${survivors[0].http}/cluster/locate/repair/${encodeURIComponent(keyOf("o", i))}`, { headers: { authorization: ADMIN_BEARER } })).json()) as { chunks: Array<{ expected: string[]; holders: string[] }> };
       for (const ch of l.chunks) if (ch.holders.length !== 3 || !ch.holders.every((h) => live.has(h) && ch.expected.includes(h))) bad++;
     }
     log(`repair: locate: ${bad === 0 ? "every chunk of every object is on 3 live holders" : `${bad} chunks are not on 3 live holders`}`);

@@ -2,11 +2,25 @@
 // running until SIGINT/SIGTERM.
 import { configFromArgs, NODE_FLAGS } from "./config.ts";
 import { ConfigError } from "./errors.ts";
-import { startPeer, type Peer } from "./peer.ts";
+import { ADMIN_KEY_FILE, startPeer, type Peer } from "./peer.ts";
+import { keysUsage, runKeys } from "./cli/keys.ts";
+import path from "node:path";
 
 function usage(): string {
-  const lines = Object.entries(NODE_FLAGS).map(([flag, f]) => `  --${(flag + " " + (flag === "bootstrap" ? "MULTIADDR" : "VALUE")).padEnd(26)} ${f.help} (env ${f.env}; default ${f.def})`);
-  return ["usage: bun run node [flags]", "", ...lines, "", "Port 0 in --http, --s3 or --p2p picks a free port."].join("\n");
+  const lines = Object.entries(NODE_FLAGS).map(([flag, f]) => {
+    const arg = f.type === "boolean" ? "" : flag === "bootstrap" ? " MULTIADDR" : " VALUE";
+    return `  --${(flag + arg).padEnd(26)} ${f.help} (env ${f.env}; default ${f.def})`;
+  });
+  return [
+    "usage: bun run node [flags]",
+    "",
+    ...lines,
+    "",
+    "Port 0 in --http, --s3 or --p2p picks a free port.",
+    "MESH_ADMIN_KEY and MESH_ADMIN_SECRET set the admin key; otherwise a new mesh creates one and prints it once.",
+    "",
+    keysUsage(),
+  ].join("\n");
 }
 
 async function runNode(argv: string[]): Promise<void> {
@@ -32,6 +46,19 @@ async function runNode(argv: string[]): Promise<void> {
     await peer.stop();
     process.exit(0);
   }
+  if (peer.createdAdminKey) {
+    const k = peer.createdAdminKey;
+    console.log(
+      [
+        "meshstore: this is a new mesh; its admin key is shown once here and kept in",
+        `  ${path.join(peer.config.dataDir, ADMIN_KEY_FILE)} (readable only by you):`,
+        `  access key id:     ${k.accessKeyId}`,
+        `  secret access key: ${k.secretAccessKey}`,
+        `  native API token:  ${k.token}   (send as Authorization: Bearer <token>)`,
+      ].join("\n"),
+    );
+  }
+  if (!peer.config.auth) console.error("meshstore: WARNING: --insecure-no-auth is on: both APIs accept requests from anyone who can reach them");
   console.log(`meshstore peer ${peer.peerId} ready p2p=${peer.multiaddrs().join(",")} http=${peer.httpUrl} s3=${peer.s3Url}`);
   dieWithLauncher();
 }
@@ -54,6 +81,8 @@ async function main(): Promise<void> {
   switch (command) {
     case "node":
       return runNode(rest);
+    case "keys":
+      return runKeys(rest);
     default:
       console.error(`meshstore: unknown command "${command ?? ""}"\n\n${usage()}`);
       process.exit(2);

@@ -80,6 +80,10 @@ export interface PeerConfig {
   inlineMaxBytes: number;
   /** Number of object-index shards; one bucket's keys spread over all of them. */
   indexShards: number;
+  /** Require credentials on the native and S3 APIs (`--insecure-no-auth` turns this off). */
+  auth: boolean;
+  /** An admin key to (re)assert at start (MESH_ADMIN_KEY / MESH_ADMIN_SECRET). */
+  admin?: { accessKeyId: string; secretAccessKey: string };
   membership: MembershipConfig;
   repair: RepairConfig;
   /** Label for log lines (defaults to the short peer id). */
@@ -134,6 +138,7 @@ export const DEFAULTS: Omit<PeerConfig, "membership" | "repair"> = {
   chunkSize: 4 * 1024 * 1024,
   inlineMaxBytes: 16 * 1024,
   indexShards: 32,
+  auth: true,
 };
 
 /** Fill in defaults and validate. Throws ConfigError with a plain message. */
@@ -153,6 +158,9 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > 64 * 1024 * 1024) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
   if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
   if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
+  if (cfg.admin && (!/^[A-Z0-9]{16,64}$/.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
+    throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");
+  }
   const m = cfg.membership;
   if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
   if (m.deadAfterMs <= 0 || cfg.repairDelayMs < 0) throw new ConfigError("dead-after must be positive and repair-delay not negative");
@@ -202,6 +210,7 @@ export const NODE_FLAGS = {
   rf: { type: "string", env: "MESH_RF", help: "replication factor", def: String(DEFAULTS.rf) },
   "dead-after": { type: "string", env: "MESH_DEAD_AFTER", help: "seconds a silent peer stays suspect before it is dead", def: String(DEFAULT_MEMBERSHIP.deadAfterMs / 1000) },
   "repair-delay": { type: "string", env: "MESH_REPAIR_DELAY", help: "seconds after a peer is dead before its data is re-replicated", def: String(DEFAULTS.repairDelayMs / 1000) },
+  "insecure-no-auth": { type: "boolean", env: "MESH_INSECURE_NO_AUTH", help: "serve both APIs without credentials (local experiments only)", def: "off" },
 } as const;
 
 /** Parse `bun run node` arguments and MESH_* variables into a config input. */
@@ -221,12 +230,13 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         rf: { type: "string" },
         "dead-after": { type: "string" },
         "repair-delay": { type: "string" },
+        "insecure-no-auth": { type: "boolean" },
       },
     }));
   } catch (err) {
     throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
-  const str = (flag: keyof typeof NODE_FLAGS): string | undefined => {
+  const str = (flag: Exclude<keyof typeof NODE_FLAGS, "insecure-no-auth">): string | undefined => {
     const v = values[flag];
     if (typeof v === "string") return v;
     return env[NODE_FLAGS[flag].env] || undefined;
@@ -251,5 +261,13 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (dead) input.membership!.deadAfterMs = parseSeconds(dead, "--dead-after");
   const repair = str("repair-delay");
   if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
+  const noAuthEnv = env.MESH_INSECURE_NO_AUTH;
+  if (values["insecure-no-auth"] === true || (noAuthEnv !== undefined && noAuthEnv !== "" && noAuthEnv !== "0" && noAuthEnv !== "false")) input.auth = false;
+  const adminKey = env.MESH_ADMIN_KEY;
+  const adminSecret = env.MESH_ADMIN_SECRET;
+  if (adminKey || adminSecret) {
+    if (!adminKey || !adminSecret) throw new ConfigError("set both MESH_ADMIN_KEY and MESH_ADMIN_SECRET, or neither");
+    input.admin = { accessKeyId: adminKey, secretAccessKey: adminSecret };
+  }
   return input;
 }

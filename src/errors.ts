@@ -20,6 +20,20 @@ export class BadRequestError extends MeshError {
   }
 }
 
+/** No valid credentials came with the request (401). */
+export class UnauthorizedError extends MeshError {
+  constructor(message: string, code = "Unauthorized") {
+    super(code, message, 401);
+  }
+}
+
+/** The credentials are valid but do not allow this (403). */
+export class ForbiddenError extends MeshError {
+  constructor(message: string, code = "AccessDenied") {
+    super(code, message, 403);
+  }
+}
+
 /** Something asked for does not exist (404). */
 export class NotFoundError extends MeshError {
   constructor(message: string, code = "NotFound") {

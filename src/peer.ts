@@ -2,9 +2,13 @@
 // membership, discovery, HTTP) and stop in reverse; one AbortController ends every loop.
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
-import { mkdir } from "node:fs/promises";
+import { mkdir, open, rename } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
-import { createS3Api } from "./api/s3.ts";
+import { createS3Handler } from "./api/s3/handler.ts";
+import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/access-keys.ts";
+import { bearerAuth } from "./auth/guard.ts";
+import { createMultipart } from "./objects/multipart.ts";
 import { serveHttp } from "./api/http-server.ts";
 import { resolveConfig, type PeerConfig, type PeerConfigInput } from "./config.ts";
 import { createDiscovery, type Discovery } from "./membership/discovery.ts";
@@ -47,6 +51,8 @@ export interface Peer extends ClusterView {
   readonly links: LinkFilter;
   readonly httpUrl: string;
   readonly s3Url: string;
+  /** The admin key this start created for a new mesh (the CLI prints it once), if any. */
+  readonly createdAdminKey?: CreatedKey;
   /** libp2p addresses, each ending in /p2p/<id>. */
   multiaddrs(): string[];
   /** `/cluster/peers`. */
@@ -75,6 +81,8 @@ const STOP_STEP_MS = 5000;
 export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const config = resolveConfig(input);
   await mkdir(config.dataDir, { recursive: true });
+  // A folder without an identity is a peer's first start; without bootstrap addresses, a new mesh's.
+  const newMesh = !existsSync(path.join(config.dataDir, "peer.key")) && config.bootstrap.length === 0;
   const privateKey = await loadOrCreateIdentity(config.dataDir);
   const links = createLinkFilter();
   const aborter = new AbortController();
@@ -134,6 +142,11 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       rpc,
     });
     objects.serve();
+    const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
+    const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers });
+    keys.serve();
+    if (!config.auth) log.warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach the HTTP and S3 ports can read, write and delete everything");
+    const createdAdminKey = await provisionAdminKey(config, keys, newMesh);
     const repair = createRepairService({
       self: peerId,
       config: config.repair,
@@ -154,11 +167,11 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       signal,
     });
 
-    const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status(), drain: () => peer.drain() }, objects);
+    const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status(), drain: () => peer.drain() }, objects, { authenticate: bearerAuth(keys, config.auth), keys });
     const httpServer = await serveHttp((r) => nativeApp.handle(r), config.http, log.child("http"));
     stops.push((abrupt: boolean) => httpServer.stop(abrupt));
-    const s3App = createS3Api();
-    const s3Server = await serveHttp((r) => s3App.handle(r), config.s3, log.child("s3"));
+    const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, log: log.child("s3") });
+    const s3Server = await serveHttp(s3Handler, config.s3, log.child("s3"));
     stops.push((abrupt: boolean) => s3Server.stop(abrupt));
     const httpUrl = urlOf(config.http.host, httpServer.port);
     const s3Url = urlOf(config.s3.host, s3Server.port);
@@ -218,6 +231,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       links,
       httpUrl,
       s3Url,
+      createdAdminKey,
       multiaddrs,
       peers() {
         const now = Date.now();
@@ -287,6 +301,32 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     for (const stop of stops.reverse()) await Promise.resolve(stop(true)).catch(() => {});
     throw err;
   }
+}
+
+/** File in the data folder holding the admin key a new mesh created (mode 0600). */
+export const ADMIN_KEY_FILE = "admin-key.json";
+
+/**
+ * The admin key: MESH_ADMIN_KEY/SECRET are (re)asserted on every start; otherwise the first
+ * start of a new mesh creates one and writes it, readable only by the owner, to the data folder.
+ */
+async function provisionAdminKey(config: PeerConfig, keys: AccessKeys, newMesh: boolean): Promise<CreatedKey | undefined> {
+  if (config.admin) {
+    const existing = await keys.get(config.admin.accessKeyId);
+    if (existing?.admin && existing.secretAccessKey === config.admin.secretAccessKey) return undefined;
+    await keys.put({ ...config.admin, name: "admin (MESH_ADMIN_KEY)", admin: true, buckets: {}, createdMs: Date.now() });
+    return undefined;
+  }
+  if (!newMesh || !config.auth) return undefined;
+  const created = await keys.create({ name: "admin", admin: true });
+  const file = path.join(config.dataDir, ADMIN_KEY_FILE);
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, "w", 0o600);
+  await fh.writeFile(JSON.stringify({ accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey, token: created.token }, null, 2) + "\n");
+  await fh.sync();
+  await fh.close();
+  await rename(tmp, file);
+  return created;
 }
 
 /** Join through the bootstrap addresses, retrying until one answers; rejoin if we end up alone. */

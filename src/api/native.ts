@@ -1,11 +1,13 @@
 // The native HTTP API (curl-friendly JSON). Routes read the peer through narrow
 // interfaces so that they can be tested with `app.handle(new Request(...))`.
 import { Elysia } from "elysia";
+import { seesBucket, validateSpec, type AccessKeys, type Principal } from "../auth/access-keys.ts";
+import { requireAdmin, requirePermission, type BearerAuth } from "../auth/guard.ts";
 import { BadRequestError } from "../errors.ts";
 import { decodePathPiece, validateBucketName } from "../metadata/keys.ts";
-import type { ObjectManifest } from "../metadata/types.ts";
 import type { ObjectService } from "../objects/object-service.ts";
 import { errorResponse, toErrorResponse } from "./errors.ts";
+import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
 
 /** What the native API needs from the peer. */
@@ -18,8 +20,6 @@ export interface ClusterView {
 }
 
 const META_PREFIX = "x-meta-";
-/** S3's limit on user metadata (names and values together). */
-const MAX_META_BYTES = 2048;
 
 /**
  * The object key is everything after `/objects/` in the raw request path, percent-decoded
@@ -34,31 +34,6 @@ function rawKey(request: Request, route: RegExp): string {
 }
 const OBJECT_PATH = /^\/buckets\/[^/]*\/objects\/(.*)$/s;
 const LOCATE_PATH = /^\/cluster\/locate\/[^/]*\/(.*)$/s;
-
-function userMeta(headers: Headers): Record<string, string> {
-  const meta: Record<string, string> = {};
-  let bytes = 0;
-  headers.forEach((value, name) => {
-    if (!name.startsWith(META_PREFIX)) return;
-    const k = name.slice(META_PREFIX.length);
-    meta[k] = value;
-    bytes += k.length + value.length;
-  });
-  if (bytes > MAX_META_BYTES) throw new BadRequestError(`user metadata is ${bytes} bytes; the limit is ${MAX_META_BYTES}`, "MetadataTooLarge");
-  return meta;
-}
-
-function objectHeaders(m: ObjectManifest): Record<string, string> {
-  const h: Record<string, string> = {
-    etag: `"${m.etag}"`,
-    "content-type": m.contentType,
-    "last-modified": new Date(m.lastModified).toUTCString(),
-    "accept-ranges": "bytes",
-  };
-  for (const [k, v] of Object.entries(m.meta)) h[META_PREFIX + k] = v;
-  return h;
-}
-
 function encodeCursor(next: string | null): string | null {
   return next === null ? null : Buffer.from(next, "utf8").toString("base64url");
 }
@@ -77,9 +52,11 @@ function parseLimit(v: string | null): number | undefined {
   return Math.min(n, 1000);
 }
 
-async function objectRoute(objects: ObjectService, request: Request, bucket: string): Promise<Response> {
+async function objectRoute(objects: ObjectService, who: Principal, request: Request, bucket: string): Promise<Response> {
   validateBucketName(bucket);
   const key = rawKey(request, OBJECT_PATH);
+  const reading = request.method === "GET" || request.method === "HEAD";
+  requirePermission(who, bucket, reading ? "read" : "write");
   switch (request.method) {
     case "PUT": {
       const declared = request.headers.get("content-length");
@@ -88,14 +65,15 @@ async function objectRoute(objects: ObjectService, request: Request, bucket: str
       const result = await objects.putObject(bucket, key, request.body, {
         contentLength,
         contentType: request.headers.get("content-type") ?? undefined,
-        meta: userMeta(request.headers),
+        meta: userMeta(request.headers, META_PREFIX),
+        headers: storedHeaders(request.headers),
       });
       return Response.json(result, { headers: { etag: `"${result.etag}"` } });
     }
     case "GET":
     case "HEAD": {
       const m = await objects.headObject(bucket, key);
-      const headers = objectHeaders(m);
+      const headers = objectHeaders(m, META_PREFIX);
       const range = parseRange(request.headers.get("range"), m.size);
       if (range === "unsatisfiable") {
         return new Response(JSON.stringify({ error: { code: "InvalidRange", message: `the range is not satisfiable for an object of ${m.size} bytes` } }), {
@@ -118,22 +96,82 @@ async function objectRoute(objects: ObjectService, request: Request, bucket: str
   }
 }
 
-/** Build the native API app for one peer. */
-export function createNativeApi(view: ClusterView, objects: ObjectService) {
+/** What the native API needs for access control. */
+export interface NativeAuth {
+  /** The principal behind a request (401 if its token is missing or wrong). */
+  authenticate: BearerAuth;
+  keys: AccessKeys;
+}
+
+async function jsonBody(request: Request): Promise<unknown> {
+  const text = await request.text();
+  try {
+    return text ? JSON.parse(text) : {};
+  } catch {
+    throw new BadRequestError("the body is not valid JSON", "InvalidArgument");
+  }
+}
+
+/** Build the native API app for one peer. `/health`, `/cluster/peers` and `/cluster/status` are open; everything else needs a token. */
+export function createNativeApi(view: ClusterView, objects: ObjectService, auth: NativeAuth) {
+  const who = (request: Request) => auth.authenticate(request);
   return new Elysia()
     .onError(({ code, error }) => toErrorResponse(code, error))
     .get("/health", () => ({ status: "ok", peerId: view.peerId }))
     .get("/cluster/peers", () => view.peers())
     .get("/cluster/status", () => view.status())
-    .post("/cluster/drain", async () => new Response(JSON.stringify(await view.drain()), { status: 202, headers: { "content-type": "application/json" } }), { parse: "none" })
-    .get("/cluster/locate/:bucket/*", ({ params, request }) => objects.locate(params.bucket, rawKey(request, LOCATE_PATH)))
-    .get("/buckets", async () => ({ buckets: await objects.listBuckets() }))
-    .put("/buckets/:bucket", async ({ params }) => ({ bucket: (await objects.createBucket(params.bucket)).bucket }), { parse: "none" })
-    .delete("/buckets/:bucket", async ({ params }) => {
+    .post(
+      "/cluster/drain",
+      async ({ request }) => {
+        requireAdmin(await who(request));
+        return new Response(JSON.stringify(await view.drain()), { status: 202, headers: { "content-type": "application/json" } });
+      },
+      { parse: "none" },
+    )
+    .get("/cluster/locate/:bucket/*", async ({ params, request }) => {
+      requirePermission(await who(request), params.bucket, "read");
+      return objects.locate(params.bucket, rawKey(request, LOCATE_PATH));
+    })
+    .get("/admin/keys", async ({ request }) => {
+      requireAdmin(await who(request));
+      return { keys: await auth.keys.list() };
+    })
+    .post(
+      "/admin/keys",
+      async ({ request }) => {
+        requireAdmin(await who(request));
+        const created = await auth.keys.create(validateSpec(await jsonBody(request)));
+        return Response.json(created, { status: 201 });
+      },
+      { parse: "none" },
+    )
+    .delete("/admin/keys/:id", async ({ params, request }) => {
+      requireAdmin(await who(request));
+      await auth.keys.revoke(params.id);
+      return new Response(null, { status: 204 });
+    })
+    .get("/buckets", async ({ request }) => {
+      const principal = await who(request);
+      return { buckets: (await objects.listBuckets()).filter((b) => seesBucket(principal, b.name)) };
+    })
+    .put(
+      "/buckets/:bucket",
+      async ({ params, request }) => {
+        validateBucketName(params.bucket);
+        requirePermission(await who(request), params.bucket, "owner");
+        return { bucket: (await objects.createBucket(params.bucket)).bucket };
+      },
+      { parse: "none" },
+    )
+    .delete("/buckets/:bucket", async ({ params, request }) => {
+      validateBucketName(params.bucket);
+      requirePermission(await who(request), params.bucket, "owner");
       await objects.deleteBucket(params.bucket);
       return new Response(null, { status: 204 });
     })
     .get("/buckets/:bucket/objects", async ({ params, request }) => {
+      validateBucketName(params.bucket);
+      requirePermission(await who(request), params.bucket, "read");
       const q = new URL(request.url).searchParams;
       const page = await objects.listObjects(params.bucket, {
         prefix: q.get("prefix") ?? "",
@@ -143,5 +181,5 @@ export function createNativeApi(view: ClusterView, objects: ObjectService) {
       });
       return { objects: page.objects, prefixes: page.prefixes, nextCursor: encodeCursor(page.next) };
     })
-    .all("/buckets/:bucket/objects/*", ({ params, request }) => objectRoute(objects, request, params.bucket), { parse: "none" });
+    .all("/buckets/:bucket/objects/*", async ({ params, request }) => objectRoute(objects, await who(request), request, params.bucket), { parse: "none" });
 }

@@ -8,6 +8,14 @@ export const MAX_KEY_BYTES = 1024;
 /** The shard that holds every bucket entry. */
 export const BUCKETS_SHARD = "b";
 
+/** The shard that holds every access key (S3 credentials and native tokens). */
+export const KEYS_SHARD = "k";
+
+/** Every index shard: buckets, keys and the object shards. */
+export function allShards(objectShards: number): string[] {
+  return [BUCKETS_SHARD, KEYS_SHARD, ...allObjectShards(objectShards)];
+}
+
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Throw InvalidBucketName unless `name` is a valid S3 bucket name. */

@@ -12,9 +12,12 @@ export interface ObjectManifest {
   /** MD5 hex of the body (S3's ETag for single-part uploads). */
   etag: string;
   contentType: string;
-  /** `x-meta-*` user metadata, names lowercased without the prefix. */
+  /** User metadata (`x-meta-*` natively, `x-amz-meta-*` in S3), names lowercased without the prefix. */
   meta: Record<string, string>;
+  /** Stored response headers: cache-control, content-disposition, content-encoding, content-language, expires. */
+  headers?: Record<string, string>;
   lastModified: number;
+  /** Nominal chunk size; chunks of a multipart object follow its parts, so offsets come from `chunks`. */
   chunkSize: number;
   chunks: ChunkRef[];
   /** Small objects: the body itself, base64. */

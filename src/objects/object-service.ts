@@ -18,6 +18,19 @@ export interface PutOptions {
   contentLength?: number;
   contentType?: string;
   meta?: Record<string, string>;
+  /** Stored response headers (cache-control, content-disposition, ...). */
+  headers?: Record<string, string>;
+}
+
+/** A body stored as chunks, not yet referenced by any manifest (a multipart part). */
+export interface StoredBody {
+  size: number;
+  /** MD5 hex of the bytes. */
+  etag: string;
+  chunks: ChunkRef[];
+  holders: string[][];
+  /** Let GC see the chunks again; call once a manifest or part record references them. */
+  release(): void;
 }
 
 /** What a PUT answers. */
@@ -59,6 +72,14 @@ export interface ObjectService {
   /** Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves. */
   readObject(manifest: ObjectManifest, start: number, end: number): Promise<ReadableStream<Uint8Array>>;
   deleteObject(bucket: string, key: string): Promise<void>;
+  /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
+  copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">): Promise<ObjectManifest>;
+  /** Store a body as chunks only, never inline (multipart parts). */
+  storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number): Promise<StoredBody>;
+  /** Make `manifest` the current version of bucket/key (the bucket must exist). */
+  writeManifest(bucket: string, key: string, manifest: ObjectManifest): Promise<void>;
+  /** Throw NoSuchBucket unless the bucket exists. */
+  requireBucket(name: string): Promise<void>;
   listObjects(bucket: string, q: { prefix?: string; delimiter?: string; limit?: number; after?: string }): Promise<{ objects: ListedObject[]; prefixes: string[]; next: string | null }>;
   locate(bucket: string, key: string): Promise<Location>;
   /** Register the RPC methods peers use to tell each other about buckets. */
@@ -127,7 +148,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     return entry.value;
   }
 
-  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[]) {
+  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true) {
     const md5 = new Bun.CryptoHasher("md5");
     const holders: string[][] = [];
     const inFlight = new Set<Promise<void>>();
@@ -179,7 +200,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     if (contentLength !== undefined && size !== contentLength) {
       throw new BadRequestError(`received ${size} bytes but Content-Length said ${contentLength}`, "IncompleteBody");
     }
-    if (refs.length === 0 && fill <= deps.inlineMaxBytes) inline = buf.slice(0, fill);
+    if (allowInline && refs.length === 0 && fill <= deps.inlineMaxBytes) inline = buf.slice(0, fill);
     else if (fill > 0) await flush(buf.subarray(0, fill));
     await Promise.all(inFlight);
     if (failure) throw failure;
@@ -195,14 +216,19 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       etag: up.etag,
       contentType,
       meta: opts.meta ?? {},
+      ...(opts.headers && Object.keys(opts.headers).length ? { headers: opts.headers } : {}),
       lastModified: Date.now(),
       chunkSize: deps.chunkSize,
       chunks: up.refs,
       ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
       ...(up.refs.length ? { holders: up.holders } : {}),
     };
-    await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest });
+    await writeManifest(bucket, key, manifest);
     return { bucket, key, size: up.size, etag: up.etag, contentType };
+  }
+
+  async function writeManifest(bucket: string, key: string, manifest: ObjectManifest): Promise<void> {
+    await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest });
   }
 
   return {
@@ -257,14 +283,65 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
     uploading: () => inProgress.keys(),
     headObject: liveManifest,
+    requireBucket,
+
+    async writeManifest(bucket, key, manifest) {
+      validateKey(key);
+      await requireBucket(bucket);
+      await writeManifest(bucket, key, manifest);
+    },
+
+    async copyObject(source, bucket, key, changes) {
+      validateKey(key);
+      await requireBucket(bucket);
+      const manifest: ObjectManifest = { ...source, ...changes, lastModified: Date.now() };
+      if (manifest.headers && !Object.keys(manifest.headers).length) delete manifest.headers;
+      await writeManifest(bucket, key, manifest);
+      return manifest;
+    },
+
+    async storeBody(body, contentLength) {
+      const held: ChunkRef[] = [];
+      try {
+        const up = await upload(body, contentLength, held, false);
+        let released = false;
+        return {
+          size: up.size,
+          etag: up.etag,
+          chunks: up.refs,
+          holders: up.holders,
+          release: () => {
+            if (!released) release(held.map((r) => r.id));
+            released = true;
+          },
+        };
+      } catch (err) {
+        release(held.map((r) => r.id));
+        throw err;
+      }
+    },
 
     async readObject(m, start, end) {
       if (m.inline !== undefined) {
         const bytes = Buffer.from(m.inline, "base64").subarray(start, end);
         return new ReadableStream({ start: (c) => (bytes.byteLength && c.enqueue(bytes), c.close()) });
       }
-      const first = Math.floor(start / m.chunkSize);
-      const last = end > start ? Math.floor((end - 1) / m.chunkSize) : first - 1;
+      // Chunk i covers [ends[i-1], ends[i]); sizes vary in multipart objects, so search.
+      const ends: number[] = [];
+      let total = 0;
+      for (const c of m.chunks) ends.push((total += c.size));
+      const chunkAt = (offset: number) => {
+        let lo = 0;
+        let hi = ends.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (ends[mid] > offset) hi = mid;
+          else lo = mid + 1;
+        }
+        return lo;
+      };
+      const first = chunkAt(start);
+      const last = end > start ? chunkAt(end - 1) : first - 1;
       const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i]);
       const ahead: Array<Promise<Uint8Array>> = [];
       let next = first;
@@ -277,7 +354,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       };
       let sent = first;
       const slice = (i: number, bytes: Uint8Array) => {
-        const base = i * m.chunkSize;
+        const base = i === 0 ? 0 : ends[i - 1];
         return bytes.subarray(Math.max(0, start - base), Math.min(bytes.byteLength, end - base));
       };
       fill();

@@ -51,8 +51,9 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
     for (const shard of deps.indexStore.shards()) {
       if (!shard.startsWith("o")) continue;
       for (const [, entry] of await deps.indexStore.rowsIn(shard)) {
-        const m = entry.value as ObjectManifest | null;
-        if (m) for (const c of m.chunks) refs.add(c.id);
+        // Manifests and multipart parts both list chunks; upload records list none.
+        const m = entry.value as Partial<ObjectManifest> | null;
+        if (m?.chunks) for (const c of m.chunks) refs.add(c.id);
       }
     }
     return refs;

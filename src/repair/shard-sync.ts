@@ -7,7 +7,7 @@
 // - delete markers older than the tombstone lifetime are dropped once every replica has
 //   them (their digest buckets match everywhere), so they are not carried forever.
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allObjectShards, BUCKETS_SHARD } from "../metadata/keys.ts";
+import { allShards } from "../metadata/keys.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { IndexStore, ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
@@ -37,7 +37,7 @@ export interface ShardSyncDeps {
 export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; stats: ShardSyncStats } {
   const { self, store, index, placement, log } = deps;
   const stats: ShardSyncStats = { underReplicated: 0, rowsRepaired: 0, rowsHandedOff: 0, tombstonesDropped: 0, lastPassMs: 0 };
-  const everyShard = [BUCKETS_SHARD, ...allObjectShards(deps.indexShards)];
+  const everyShard = allShards(deps.indexShards);
 
   const isExpired = ([, e]: ScanRow) => e.value === null && deps.isExpiredTombstone(e.ts);
 

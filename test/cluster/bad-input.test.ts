@@ -33,6 +33,7 @@ import {
   type Reply,
 } from "../harness/http.ts";
 import { seededBytes } from "../harness/random.ts";
+import { ADMIN_BEARER } from "../harness/credentials.ts";
 
 const BUCKET = "bad-input";
 
@@ -192,7 +193,7 @@ describe("bad input", () => {
     await withMesh(async (c) => {
       const via = 1;
       const headFor = (key: string, length: number) =>
-        `PUT ${objectPath(BUCKET, key)} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n\r\n`;
+        `PUT ${objectPath(BUCKET, key)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${ADMIN_BEARER}\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nContent-Length: ${length}\r\n\r\n`;
 
       // Control: the same hand-written request with the whole body is stored, so the
       // failures below are about the short body and nothing else.

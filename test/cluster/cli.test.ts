@@ -3,7 +3,19 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { readFileSync } from "node:fs";
 import { runNodeExpectingExit, spawnPeer, type PeerProcess } from "../harness/process.ts";
+
+/** No MESH_ADMIN_KEY/SECRET: the peer must make its own admin key. */
+const NO_ADMIN_ENV = { MESH_ADMIN_KEY: "", MESH_ADMIN_SECRET: "" };
+
+async function keysCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([process.execPath, "run", "--silent", "keys", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, MESH_TOKEN: "" } });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
 
 const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-cli-"));
 const spawned: PeerProcess[] = [];
@@ -13,8 +25,8 @@ afterAll(() => {
 });
 const ANY_PORTS = ["--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0"];
 
-async function start(name: string, extra: string[] = []) {
-  const p = await spawnPeer(["--data", path.join(root, name), ...ANY_PORTS, ...extra]);
+async function start(name: string, extra: string[] = [], env?: Record<string, string>) {
+  const p = await spawnPeer(["--data", path.join(root, name), ...ANY_PORTS, ...extra], { env });
   spawned.push(p);
   return p;
 }
@@ -51,6 +63,59 @@ describe("bun run node", () => {
     expect(again.peerId).toBe(p.peerId);
     again.proc.kill("SIGTERM");
     expect(await again.proc.exited).toBe(0);
+  }, 30_000);
+
+  test("a new mesh prints its admin key once and keeps it 0600; the keys command creates, lists and revokes keys", async () => {
+    const dir = path.join(root, "fresh");
+    const p = await start("fresh", [], NO_ADMIN_ENV);
+    const printed = p.output.join("");
+    const file = path.join(dir, "admin-key.json");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const admin = JSON.parse(readFileSync(file, "utf8")) as { accessKeyId: string; secretAccessKey: string; token: string };
+    expect(printed).toContain(admin.accessKeyId);
+    expect(printed).toContain(admin.secretAccessKey);
+    expect(printed).toContain(admin.token);
+
+    const auth = { authorization: `Bearer ${admin.token}` };
+    expect((await fetch(`${p.http}/buckets`)).status).toBe(401);
+    expect((await fetch(`${p.http}/buckets/fresh-bucket`, { method: "PUT", headers: auth })).status).toBe(200);
+
+    const common = ["--http", p.http, "--data", dir];
+    const created = await keysCli(["create", ...common, "--name", "reader", "--bucket", "fresh-bucket=read"]);
+    expect(created.code).toBe(0);
+    const key = JSON.parse(created.stdout) as { accessKeyId: string; token: string; buckets: Record<string, string> };
+    expect(key.buckets).toEqual({ "fresh-bucket": "read" });
+    const reader = { authorization: `Bearer ${key.token}` };
+    expect((await fetch(`${p.http}/buckets/fresh-bucket/objects`, { headers: reader })).status).toBe(200);
+    expect((await fetch(`${p.http}/buckets/fresh-bucket/objects/x`, { method: "PUT", body: "x", headers: reader })).status).toBe(403);
+    const listed = await keysCli(["list", ...common]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(key.accessKeyId);
+    expect(listed.stdout).not.toContain(admin.secretAccessKey);
+    expect((await keysCli(["revoke", ...common, key.accessKeyId])).code).toBe(0);
+    expect((await fetch(`${p.http}/buckets/fresh-bucket/objects`, { headers: reader })).status).toBe(401);
+    const bad = await keysCli(["create", ...common, "--bucket", "fresh-bucket=everything"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toStartWith("meshstore: ");
+
+    p.proc.kill("SIGTERM");
+    expect(await p.proc.exited).toBe(0);
+    const again = await start("fresh", [], NO_ADMIN_ENV);
+    expect(again.output.join("")).not.toContain(admin.secretAccessKey);
+    expect((await fetch(`${again.http}/buckets`, { headers: auth })).status).toBe(200);
+    again.proc.kill("SIGTERM");
+    expect(await again.proc.exited).toBe(0);
+  }, 60_000);
+
+  test("--insecure-no-auth warns loudly and serves without credentials", async () => {
+    const p = await start("open", ["--insecure-no-auth"], NO_ADMIN_ENV);
+    await Bun.sleep(100);
+    expect(p.output.join("")).toMatch(/WARNING: --insecure-no-auth/);
+    expect((await fetch(`${p.http}/buckets/open-bucket`, { method: "PUT" })).status).toBe(200);
+    expect((await fetch(`${p.http}/buckets/open-bucket/objects/k`, { method: "PUT", body: "hello" })).status).toBe(200);
+    expect(await (await fetch(`${p.http}/buckets/open-bucket/objects/k`)).text()).toBe("hello");
+    p.proc.kill("SIGTERM");
+    expect(await p.proc.exited).toBe(0);
   }, 30_000);
 
   test("bad flags give a clear message and a non-zero exit, never a stack trace", async () => {

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import os from "node:os";
 import path from "node:path";
 import { sha256Hex } from "../../src/store/chunk-store.ts";
+import { ADMIN_BEARER } from "../harness/credentials.ts";
 import { spawnPeer, type PeerProcess } from "../harness/process.ts";
 import { seededBytes } from "../harness/random.ts";
 
@@ -31,7 +32,7 @@ test("SIGKILL during uploads: the peer restarts with no half-written chunk and e
   for (let round = 0; round < 3; round++) {
     const peer = await spawnPeer(args);
     procs.push(peer);
-    await fetch(`${peer.http}/buckets/crash`, { method: "PUT" });
+    await fetch(`${peer.http}/buckets/crash`, { method: "PUT", headers: { authorization: ADMIN_BEARER } });
     // Several uploads of a few chunks each, in flight when the kill lands.
     let n = 0;
     const writers = Array.from({ length: 4 }, async (_, w) => {
@@ -39,7 +40,7 @@ test("SIGKILL during uploads: the peer restarts with no half-written chunk and e
         const key = `r${round}/w${w}/${n++}`;
         const body = seededBytes(3 * 1024 * 1024 + 12345, round * 1000 + n);
         try {
-          const res = await fetch(`${peer.http}/buckets/crash/objects/${encodeURIComponent(key)}`, { method: "PUT", body });
+          const res = await fetch(`${peer.http}/buckets/crash/objects/${encodeURIComponent(key)}`, { method: "PUT", body, headers: { authorization: ADMIN_BEARER } });
           if (res.status !== 200) return;
           acked.set(key, body);
         } catch {
@@ -60,7 +61,7 @@ test("SIGKILL during uploads: the peer restarts with no half-written chunk and e
   for (const f of files) expect(sha256Hex(new Uint8Array(readFileSync(f)))).toBe(path.basename(f));
   expect(readdirSync(path.join(dataDir, "chunks", "tmp"))).toEqual([]);
   for (const [key, body] of acked) {
-    const res = await fetch(`${restarted.http}/buckets/crash/objects/${encodeURIComponent(key)}`);
+    const res = await fetch(`${restarted.http}/buckets/crash/objects/${encodeURIComponent(key)}`, { headers: { authorization: ADMIN_BEARER } });
     expect(res.status).toBe(200);
     expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(body))).toBe(true);
   }

@@ -4,6 +4,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { ADMIN_BEARER } from "../harness/credentials.ts";
 import { spawnPeer, type PeerProcess } from "../harness/process.ts";
 
 const GiB = 1024 ** 3;
@@ -51,7 +52,7 @@ test("a 1 GiB upload and download through one peer raise its RSS by less than 20
     if (s.peers.alive === 3) break;
     await Bun.sleep(100);
   }
-  expect((await fetch(`${a.http}/buckets/big`, { method: "PUT" })).status).toBe(200);
+  expect((await fetch(`${a.http}/buckets/big`, { method: "PUT", headers: { authorization: ADMIN_BEARER } })).status).toBe(200);
 
   const baseline = await rssOf(a);
   let peak = baseline;
@@ -67,13 +68,13 @@ test("a 1 GiB upload and download through one peer raise its RSS by less than 20
 
   const body = generated(GiB);
   const started = performance.now();
-  const put = await fetch(`${a.http}/buckets/big/objects/one-gib`, { method: "PUT", body: body.stream, headers: { "content-length": String(GiB) } });
+  const put = await fetch(`${a.http}/buckets/big/objects/one-gib`, { method: "PUT", body: body.stream, headers: { "content-length": String(GiB), authorization: ADMIN_BEARER } });
   expect(put.status).toBe(200);
   const upSecs = (performance.now() - started) / 1000;
 
   if (process.env.RSS_TRACE) console.log("--- download");
   const t1 = performance.now();
-  const res = await fetch(`${a.http}/buckets/big/objects/one-gib`);
+  const res = await fetch(`${a.http}/buckets/big/objects/one-gib`, { headers: { authorization: ADMIN_BEARER } });
   const hasher = new Bun.CryptoHasher("sha256");
   let got = 0;
   for await (const piece of res.body!) {

@@ -8,6 +8,7 @@ import path from "node:path";
 import type { MembershipConfig, PeerConfigInput, RepairConfig } from "../../src/config.ts";
 import { startPeer, type Peer } from "../../src/peer.ts";
 import type { LogLevel } from "../../src/util/log.ts";
+import { TEST_ADMIN } from "./credentials.ts";
 import { mulberry32, seedFromEnv } from "./random.ts";
 
 /** Fast membership timings for tests (real protocol, short intervals). */
@@ -206,6 +207,7 @@ export class Cluster {
         if (slot.logs.length > 5000) slot.logs.splice(0, 1000);
       },
       random: mulberry32(this.seed + slot.index * 7919),
+      admin: this.opts.config?.admin ?? TEST_ADMIN,
     });
     if (slot.id && slot.id !== handle.peerId) throw new Error(`peer ${slot.index} came back with a new id`);
     slot.id = handle.peerId;

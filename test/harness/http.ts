@@ -3,6 +3,7 @@
 // (`c.peer(i).httpUrl`) and returns plain data; the tests do the asserting.
 import { createHash } from "node:crypto";
 import net from "node:net";
+import { ADMIN_BEARER } from "./credentials.ts";
 
 /** Chunk size the object tests configure (small so that tests move little data). */
 export const TEST_CHUNK = 1 << 20;
@@ -86,9 +87,10 @@ export function statusAndCode(r: Reply): string {
   return `${r.status} ${errorOf(r).code}`;
 }
 
-/** Issue a request and buffer the whole reply. */
+/** Issue a request as the test admin (unless `headers` bring their own authorization) and buffer the whole reply. */
 export async function request(base: string, method: string, path: string, init: { body?: Bun.BodyInit; headers?: Record<string, string> } = {}): Promise<Reply> {
-  const res = await fetch(base + path, { method, body: init.body, headers: init.headers, redirect: "manual" });
+  const headers = { authorization: ADMIN_BEARER, ...init.headers };
+  const res = await fetch(base + path, { method, body: init.body, headers, redirect: "manual" });
   const body = new Uint8Array(await res.arrayBuffer());
   return { status: res.status, headers: res.headers, body };
 }

@@ -1,6 +1,7 @@
 // Real `bun run node` processes for end-to-end tests: spawn, wait for the ready line,
 // SIGTERM or SIGKILL. Output is kept and shown when a test fails.
 import type { Subprocess } from "bun";
+import { ADMIN_ENV } from "./credentials.ts";
 
 /** A spawned peer process. */
 export interface PeerProcess {
@@ -18,7 +19,7 @@ const READY = /^meshstore peer (\S+) ready p2p=(\S+) http=(\S+) s3=(\S+)$/m;
 export async function spawnPeer(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<PeerProcess> {
   const proc = Bun.spawn([process.execPath, "run", "--silent", "node", ...args], {
     cwd: opts.cwd ?? process.cwd(),
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, ...ADMIN_ENV, ...opts.env },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -51,7 +52,7 @@ export async function spawnPeer(args: string[], opts: { cwd?: string; env?: Reco
 
 /** Run `bun run node` expecting it to exit by itself; returns its exit code and output. */
 export async function runNodeExpectingExit(args: string[], cwd = process.cwd()): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, "run", "--silent", "node", ...args], { cwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, "run", "--silent", "node", ...args], { cwd, env: { ...process.env, ...ADMIN_ENV }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);

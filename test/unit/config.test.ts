@@ -21,6 +21,17 @@ describe("config", () => {
     expect(input.membership?.deadAfterMs).toBe(2500);
   });
 
+  test("--insecure-no-auth and MESH_ADMIN_KEY/SECRET", () => {
+    expect(resolveConfig().auth).toBe(true);
+    expect(configFromArgs(["--insecure-no-auth"], {}).auth).toBe(false);
+    expect(configFromArgs([], { MESH_INSECURE_NO_AUTH: "1" }).auth).toBe(false);
+    expect(configFromArgs([], { MESH_INSECURE_NO_AUTH: "0" }).auth).toBeUndefined();
+    const input = configFromArgs([], { MESH_ADMIN_KEY: "MKADMIN0000000000001", MESH_ADMIN_SECRET: "a-long-enough-secret" });
+    expect(resolveConfig(input).admin).toEqual({ accessKeyId: "MKADMIN0000000000001", secretAccessKey: "a-long-enough-secret" });
+    expect(() => configFromArgs([], { MESH_ADMIN_KEY: "MKADMIN0000000000001" })).toThrow(/both/);
+    expect(() => resolveConfig({ admin: { accessKeyId: "short", secretAccessKey: "a-long-enough-secret" } })).toThrow(ConfigError);
+  });
+
   test("bad values are ConfigErrors with plain messages", () => {
     expect(() => configFromArgs(["--nope"])).toThrow(ConfigError);
     expect(() => configFromArgs(["--rf", "zero"])).toThrow(/--rf must be a whole number/);

@@ -1,0 +1,170 @@
+// S3 service and bucket operations: ListBuckets, Create/Head/DeleteBucket,
+// GetBucketLocation, GetBucketVersioning, ListObjects (v1 and v2), ListObjectVersions.
+import { seesBucket } from "../../auth/access-keys.ts";
+import { requirePermission } from "../../auth/guard.ts";
+import { BadRequestError, ConflictError } from "../../errors.ts";
+import { validateBucketName } from "../../metadata/keys.ts";
+import { AFTER_PREFIX } from "../../metadata/listing.ts";
+import { OWNER, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
+import { xmlResponse } from "./xml.ts";
+
+export async function listBuckets(r: S3Request): Promise<Response> {
+  const buckets = (await r.services.objects.listBuckets()).filter((b) => seesBucket(r.who, b.name));
+  return xmlResponse("ListAllMyBucketsResult", {
+    Owner: OWNER,
+    Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: isoDate(b.createdMs) })) },
+  });
+}
+
+export async function createBucket(r: S3Request): Promise<Response> {
+  validateBucketName(r.bucket);
+  requirePermission(r.who, r.bucket, "owner");
+  const { created } = await r.services.objects.createBucket(r.bucket);
+  if (!created) throw new ConflictError("Your previous request to create the named bucket succeeded and you already own it.", "BucketAlreadyOwnedByYou");
+  return new Response(null, { status: 200, headers: { location: `/${r.bucket}` } });
+}
+
+export async function headBucket(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "read");
+  await r.services.objects.requireBucket(r.bucket);
+  return new Response(null, { status: 200, headers: { "x-amz-bucket-region": "us-east-1" } });
+}
+
+export async function deleteBucket(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "owner");
+  await r.services.objects.deleteBucket(r.bucket);
+  return new Response(null, { status: 204 });
+}
+
+export async function getBucketLocation(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "read");
+  await r.services.objects.requireBucket(r.bucket);
+  // An empty LocationConstraint means us-east-1, the region every client defaults to.
+  return xmlResponse("LocationConstraint", {});
+}
+
+export async function getBucketVersioning(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "read");
+  await r.services.objects.requireBucket(r.bucket);
+  // Never versioned: S3 answers with no Status at all.
+  return xmlResponse("VersioningConfiguration", {});
+}
+
+function maxKeys(q: URLSearchParams, name = "max-keys"): number {
+  const v = q.get(name);
+  if (v === null || v === "") return 1000;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new BadRequestError(`Provided ${name} not an integer or within integer range`, "InvalidArgument");
+  return Math.min(n, 1000);
+}
+
+function encodingType(q: URLSearchParams): (s: string) => string {
+  const t = q.get("encoding-type");
+  if (t === null || t === "") return (s) => s;
+  if (t !== "url") throw new BadRequestError("Invalid Encoding Method specified in Request", "InvalidArgument");
+  return urlEncodeKey;
+}
+
+/** One listing page for any of the three list operations. */
+async function page(r: S3Request, prefix: string, delimiter: string, limit: number, after: string | undefined) {
+  requirePermission(r.who, r.bucket, "read");
+  if (limit === 0) {
+    await r.services.objects.requireBucket(r.bucket);
+    return { objects: [], prefixes: [], next: null };
+  }
+  return r.services.objects.listObjects(r.bucket, { prefix, delimiter, limit, after });
+}
+
+/**
+ * A client's marker, as a listing resume point. With a delimiter, a marker that ends in it
+ * names a common prefix already returned, so the listing resumes after everything under it.
+ */
+function resumeAfter(marker: string, prefix: string, delimiter: string): string | undefined {
+  if (!marker) return undefined;
+  if (delimiter && marker.startsWith(prefix) && marker.endsWith(delimiter) && marker.length > prefix.length) return marker + AFTER_PREFIX;
+  return marker;
+}
+
+/** A listing's resume point as a marker for the client (a common prefix, not its internal bound). */
+function markerOf(next: string): string {
+  return next.endsWith(AFTER_PREFIX) ? next.slice(0, -AFTER_PREFIX.length) : next;
+}
+
+function tokenToKey(token: string): string {
+  const key = Buffer.from(token, "base64url").toString("utf8");
+  if (!token || Buffer.from(key, "utf8").toString("base64url") !== token) throw new BadRequestError("The continuation token provided is incorrect", "InvalidArgument");
+  return key;
+}
+
+export async function listObjectsV2(r: S3Request): Promise<Response> {
+  const q = r.query;
+  const enc = encodingType(q);
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") ?? "";
+  const limit = maxKeys(q);
+  const token = q.get("continuation-token");
+  const startAfter = q.get("start-after") ?? "";
+  const after = token !== null ? tokenToKey(token) : startAfter || undefined;
+  const p = await page(r, prefix, delimiter, limit, after);
+  return xmlResponse("ListBucketResult", {
+    Name: r.bucket,
+    Prefix: enc(prefix),
+    ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
+    MaxKeys: limit,
+    KeyCount: p.objects.length + p.prefixes.length,
+    IsTruncated: p.next !== null,
+    ...(token !== null ? { ContinuationToken: token } : {}),
+    ...(p.next !== null ? { NextContinuationToken: Buffer.from(p.next, "utf8").toString("base64url") } : {}),
+    ...(startAfter ? { StartAfter: enc(startAfter) } : {}),
+    ...(q.get("encoding-type") ? { EncodingType: "url" } : {}),
+    Contents: p.objects.map((o) => ({ Key: enc(o.key), LastModified: o.lastModified, ETag: `"${o.etag}"`, Size: o.size, StorageClass: "STANDARD", ...(q.get("fetch-owner") === "true" ? { Owner: OWNER } : {}) })),
+    CommonPrefixes: p.prefixes.map((x) => ({ Prefix: enc(x) })),
+  });
+}
+
+export async function listObjectsV1(r: S3Request): Promise<Response> {
+  const q = r.query;
+  const enc = encodingType(q);
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") ?? "";
+  const marker = q.get("marker") ?? "";
+  const limit = maxKeys(q);
+  const p = await page(r, prefix, delimiter, limit, resumeAfter(marker, prefix, delimiter));
+  return xmlResponse("ListBucketResult", {
+    Name: r.bucket,
+    Prefix: enc(prefix),
+    Marker: enc(marker),
+    ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
+    MaxKeys: limit,
+    IsTruncated: p.next !== null,
+    // S3 sends NextMarker only with a delimiter; clients fall back to the last key otherwise. Sending it always is harmless.
+    ...(p.next !== null ? { NextMarker: enc(markerOf(p.next)) } : {}),
+    ...(q.get("encoding-type") ? { EncodingType: "url" } : {}),
+    Contents: p.objects.map((o) => ({ Key: enc(o.key), LastModified: o.lastModified, ETag: `"${o.etag}"`, Size: o.size, StorageClass: "STANDARD", Owner: OWNER })),
+    CommonPrefixes: p.prefixes.map((x) => ({ Prefix: enc(x) })),
+  });
+}
+
+/** Versions of an unversioned bucket: each current object once, with version id "null". */
+export async function listObjectVersions(r: S3Request): Promise<Response> {
+  const q = r.query;
+  const enc = encodingType(q);
+  const prefix = q.get("prefix") ?? "";
+  const delimiter = q.get("delimiter") ?? "";
+  const keyMarker = q.get("key-marker") ?? "";
+  const limit = maxKeys(q);
+  const p = await page(r, prefix, delimiter, limit, resumeAfter(keyMarker, prefix, delimiter));
+  return xmlResponse("ListVersionsResult", {
+    Name: r.bucket,
+    Prefix: enc(prefix),
+    KeyMarker: enc(keyMarker),
+    VersionIdMarker: q.get("version-id-marker") ?? "",
+    ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
+    MaxKeys: limit,
+    IsTruncated: p.next !== null,
+    ...(p.next !== null ? { NextKeyMarker: enc(markerOf(p.next)), NextVersionIdMarker: "null" } : {}),
+    ...(q.get("encoding-type") ? { EncodingType: "url" } : {}),
+    Version: p.objects.map((o) => ({ Key: enc(o.key), VersionId: "null", IsLatest: true, LastModified: o.lastModified, ETag: `"${o.etag}"`, Size: o.size, StorageClass: "STANDARD", Owner: OWNER })),
+    CommonPrefixes: p.prefixes.map((x) => ({ Prefix: enc(x) })),
+  });
+}

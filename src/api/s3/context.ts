@@ -1,0 +1,38 @@
+// What every S3 operation receives: the parsed request, the caller, and the peer's services.
+import type { Principal } from "../../auth/access-keys.ts";
+import type { Multipart } from "../../objects/multipart.ts";
+import type { ObjectService } from "../../objects/object-service.ts";
+import type { S3Caller } from "./request.ts";
+
+/** The peer's services the S3 API uses. */
+export interface S3Services {
+  objects: ObjectService;
+  multipart: Multipart;
+}
+
+/** One S3 request, parsed. */
+export interface S3Request {
+  request: Request;
+  method: string;
+  /** Path-style bucket ("" for the service). */
+  bucket: string;
+  /** Object key ("" for bucket and service requests). */
+  key: string;
+  query: URLSearchParams;
+  caller: S3Caller;
+  who: Principal;
+  services: S3Services;
+}
+
+/** Lowercase ISO-8601 with milliseconds, as S3 lists dates. */
+export function isoDate(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** S3's owner block (one owner: this mesh). */
+export const OWNER = { ID: "meshstore", DisplayName: "meshstore" };
+
+/** Encode a key for `encoding-type=url` (botocore decodes with unquote_plus, so "+" must be escaped). */
+export function urlEncodeKey(s: string): string {
+  return encodeURIComponent(s).replace(/%2F/g, "/");
+}

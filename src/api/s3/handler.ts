@@ -1,0 +1,135 @@
+// The S3-compatible API: path-style requests (`/bucket/key`), authenticated with SigV4,
+// routed by method and sub-resource (S3 names operations in the query string, so this
+// is a plain table rather than an Elysia router). Anything not in the table answers
+// S3's NotImplemented document: never a crash, never a wrong success.
+import crypto from "node:crypto";
+import type { AccessKeys } from "../../auth/access-keys.ts";
+import { MeshError } from "../../errors.ts";
+import { decodePathPiece, validateBucketName } from "../../metadata/keys.ts";
+import type { Logger } from "../../util/log.ts";
+import { BadDigestError } from "./aws-chunked.ts";
+import * as buckets from "./buckets.ts";
+import type { S3Request, S3Services } from "./context.ts";
+import * as multipart from "./multipart.ts";
+import * as objects from "./objects.ts";
+import { authenticate } from "./request.ts";
+import { S3AuthError, splitUrl } from "./sigv4.ts";
+import { xmlError } from "./xml.ts";
+
+type Operation = (r: S3Request) => Promise<Response>;
+
+/** Query parameters that name an operation (S3 "sub-resources") this API serves. */
+const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type"]);
+/** Query parameters that only qualify an operation. */
+const QUALIFIERS = new Set([
+  "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after", "encoding-type", "fetch-owner",
+  "key-marker", "version-id-marker", "upload-id-marker", "max-uploads", "max-parts", "part-number-marker", "versionId", "x-id",
+]);
+
+/** An operation this API does not serve (a sub-resource such as ?policy, ?acl or ?tagging). */
+function unsupportedParam(q: URLSearchParams): string | undefined {
+  for (const name of q.keys()) {
+    if (ACTIONS.has(name) || QUALIFIERS.has(name) || name.startsWith("response-") || name.toLowerCase().startsWith("x-amz-")) continue;
+    return name;
+  }
+  return undefined;
+}
+
+function route(method: string, bucket: string, key: string, q: URLSearchParams, headers: Headers): Operation | undefined {
+  const has = (name: string) => q.has(name);
+  if (!bucket) return method === "GET" ? buckets.listBuckets : undefined;
+  if (!key) {
+    switch (method) {
+      case "PUT":
+        return q.size === 0 || (q.size === 1 && has("x-id")) ? buckets.createBucket : undefined;
+      case "HEAD":
+        return buckets.headBucket;
+      case "DELETE":
+        return has("uploadId") || has("delete") ? undefined : buckets.deleteBucket;
+      case "POST":
+        return has("delete") ? objects.deleteObjects : undefined;
+      case "GET":
+        if (has("location")) return buckets.getBucketLocation;
+        if (has("versioning")) return buckets.getBucketVersioning;
+        if (has("versions")) return buckets.listObjectVersions;
+        if (has("uploads")) return multipart.listMultipartUploads;
+        if (has("list-type")) return q.get("list-type") === "2" ? buckets.listObjectsV2 : undefined;
+        return buckets.listObjectsV1;
+    }
+    return undefined;
+  }
+  const copy = headers.has("x-amz-copy-source");
+  switch (method) {
+    case "PUT":
+      if (has("uploadId") && has("partNumber")) return copy ? multipart.uploadPartCopy : multipart.uploadPart;
+      if (has("uploadId") || has("partNumber") || has("uploads")) return undefined;
+      return copy ? objects.copyObject : objects.putObject;
+    case "GET":
+      if (has("uploadId")) return multipart.listParts;
+      return has("uploads") || has("partNumber") ? undefined : (r) => objects.getObject(r, false);
+    case "HEAD":
+      return has("uploadId") || has("partNumber") ? undefined : (r) => objects.getObject(r, true);
+    case "DELETE":
+      return has("uploadId") ? multipart.abortMultipartUpload : objects.deleteObject;
+    case "POST":
+      if (has("uploads")) return multipart.createMultipartUpload;
+      if (has("uploadId")) return multipart.completeMultipartUpload;
+      return undefined;
+  }
+  return undefined;
+}
+
+/** HTTP status of each authentication failure. */
+const AUTH_STATUS: Record<string, number> = {
+  AuthorizationHeaderMalformed: 400,
+  AuthorizationQueryParametersError: 400,
+  InvalidRequest: 400,
+  XAmzContentSHA256Mismatch: 400,
+  MissingSecurityHeader: 400,
+};
+
+function toS3Error(err: unknown, resource: string, requestId: string, log: Logger): Response {
+  if (err instanceof S3AuthError) return xmlError(AUTH_STATUS[err.code] ?? 403, err.code, err.message, resource, requestId);
+  if (err instanceof BadDigestError) return xmlError(400, "BadDigest", err.message, resource, requestId);
+  if (err instanceof MeshError) return xmlError(err.status, err.code, err.message, resource, requestId);
+  log.error(`s3 request failed: ${(err as Error)?.stack ?? String(err)}`);
+  return xmlError(500, "InternalError", "We encountered an internal error. Please try again.", resource, requestId);
+}
+
+/** Dependencies of the S3 API. */
+export interface S3ApiDeps extends S3Services {
+  keys: AccessKeys;
+  /** False with `--insecure-no-auth`. */
+  authEnabled: boolean;
+  log: Logger;
+}
+
+/** Build the S3 request handler of one peer. */
+export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<Response> {
+  const services: S3Services = { objects: deps.objects, multipart: deps.multipart };
+  return async (request) => {
+    const requestId = crypto.randomBytes(8).toString("hex").toUpperCase();
+    const { rawPath, rawQuery } = splitUrl(request.url);
+    let response: Response;
+    try {
+      const slash = rawPath.indexOf("/", 1);
+      const bucket = decodePathPiece(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash));
+      const key = slash < 0 ? "" : decodePathPiece(rawPath.slice(slash + 1));
+      const query = new URLSearchParams(rawQuery);
+      const caller = await authenticate(request, deps.keys, deps.authEnabled);
+      const unsupported = unsupportedParam(query);
+      const op = unsupported === undefined ? route(request.method, bucket, key, query, request.headers) : undefined;
+      if (!op) {
+        const what = unsupported ? `the ?${unsupported} sub-resource` : `${request.method} on this resource`;
+        throw new MeshError("NotImplemented", `A header or query you provided implies functionality that is not implemented (${what})`, 501);
+      }
+      if (bucket) validateBucketName(bucket);
+      response = await op({ request, method: request.method, bucket, key, query, caller, who: caller.principal, services });
+    } catch (err) {
+      response = toS3Error(err, rawPath, requestId, deps.log);
+      if (request.method === "HEAD") response = new Response(null, { status: response.status, headers: response.headers });
+    }
+    response.headers.set("x-amz-request-id", requestId);
+    return response;
+  };
+}

@@ -1,0 +1,121 @@
+// S3 multipart operations: Create, UploadPart, UploadPartCopy, Complete, Abort,
+// ListParts and ListMultipartUploads, over src/objects/multipart.ts.
+import { requirePermission } from "../../auth/guard.ts";
+import { BadRequestError, MeshError } from "../../errors.ts";
+import { storedHeaders, userMeta } from "../object-headers.ts";
+import { parseRange } from "../range.ts";
+import { OWNER, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
+import { readCopySource } from "./objects.ts";
+import { requestBody, smallBody } from "./request.ts";
+import { parseCompleteRequest, xmlResponse } from "./xml.ts";
+
+function uploadId(r: S3Request): string {
+  return r.query.get("uploadId") ?? "";
+}
+
+function partNumber(r: S3Request): number {
+  const n = Number(r.query.get("partNumber"));
+  if (!Number.isInteger(n)) throw new BadRequestError("Part number must be an integer between 1 and 10000, inclusive", "InvalidArgument");
+  return n;
+}
+
+export async function createMultipartUpload(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  const h = r.request.headers;
+  const id = await r.services.multipart.create(r.bucket, r.key, {
+    contentType: h.get("content-type") || "application/octet-stream",
+    meta: userMeta(h, "x-amz-meta-"),
+    headers: storedHeaders(h),
+  });
+  return xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id });
+}
+
+export async function uploadPart(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  const body = requestBody(r.request, r.caller);
+  const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), partNumber(r), body.stream, body.contentLength);
+  return new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums } });
+}
+
+export async function uploadPartCopy(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  const src = await readCopySource(r);
+  const m = src.manifest;
+  const rangeHeader = r.request.headers.get("x-amz-copy-source-range");
+  let start = 0;
+  let end = m.size;
+  if (rangeHeader !== null) {
+    const range = parseRange(rangeHeader, m.size);
+    if (range === undefined || range === "unsatisfiable" || !/^bytes=\d+-\d+$/.test(rangeHeader.trim())) {
+      throw new MeshError("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the object", 400);
+    }
+    [start, end] = range;
+  }
+  const bytes = await r.services.objects.readObject(m, start, end);
+  const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), partNumber(r), bytes, end - start);
+  return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"` });
+}
+
+export async function completeMultipartUpload(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller)));
+  const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts);
+  return xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` });
+}
+
+export async function abortMultipartUpload(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  await r.services.multipart.abort(r.bucket, r.key, uploadId(r));
+  return new Response(null, { status: 204 });
+}
+
+function limitParam(r: S3Request, name: string): number {
+  const v = r.query.get(name);
+  if (v === null || v === "") return 1000;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new BadRequestError(`Provided ${name} not an integer or within integer range`, "InvalidArgument");
+  return Math.max(1, Math.min(n, 1000));
+}
+
+export async function listParts(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "read");
+  const marker = Number(r.query.get("part-number-marker") ?? "0");
+  if (!Number.isInteger(marker) || marker < 0) throw new BadRequestError("part-number-marker must be a whole number", "InvalidArgument");
+  const limit = limitParam(r, "max-parts");
+  const { upload, parts, truncated } = await r.services.multipart.listParts(r.bucket, r.key, uploadId(r), { after: marker || undefined, limit });
+  return xmlResponse("ListPartsResult", {
+    Bucket: r.bucket,
+    Key: r.key,
+    UploadId: upload.uploadId,
+    Initiator: OWNER,
+    Owner: OWNER,
+    StorageClass: "STANDARD",
+    PartNumberMarker: marker,
+    ...(parts.length ? { NextPartNumberMarker: parts[parts.length - 1].partNumber } : {}),
+    MaxParts: limit,
+    IsTruncated: truncated,
+    Part: parts.map((p) => ({ PartNumber: p.partNumber, LastModified: isoDate(p.lastModified), ETag: `"${p.etag}"`, Size: p.size })),
+  });
+}
+
+export async function listMultipartUploads(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "read");
+  const prefix = r.query.get("prefix") ?? "";
+  const keyMarker = r.query.get("key-marker") ?? "";
+  const idMarker = r.query.get("upload-id-marker") ?? "";
+  const limit = limitParam(r, "max-uploads");
+  // Upload rows are listed as "key\0uploadId", so the markers resume exactly.
+  const after = keyMarker ? (idMarker ? `${keyMarker}\0${idMarker}` : `${keyMarker}\0\u{10FFFF}`) : undefined;
+  const { uploads, next } = await r.services.multipart.listUploads(r.bucket, { prefix, after, limit });
+  const last = uploads[uploads.length - 1];
+  return xmlResponse("ListMultipartUploadsResult", {
+    Bucket: r.bucket,
+    KeyMarker: keyMarker,
+    UploadIdMarker: idMarker,
+    ...(next !== null && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.uploadId } : {}),
+    Prefix: prefix,
+    MaxUploads: limit,
+    IsTruncated: next !== null,
+    Upload: uploads.map((u) => ({ Key: u.key, UploadId: u.uploadId, Initiator: OWNER, Owner: OWNER, StorageClass: "STANDARD", Initiated: isoDate(u.initiated) })),
+  });
+}

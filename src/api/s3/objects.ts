@@ -1,0 +1,151 @@
+// S3 object operations: PutObject, GetObject / HeadObject (Range and conditional
+// requests), DeleteObject, DeleteObjects and CopyObject.
+import { requirePermission } from "../../auth/guard.ts";
+import { BadRequestError, MeshError, NotFoundError } from "../../errors.ts";
+import { decodePathPiece } from "../../metadata/keys.ts";
+import type { ObjectManifest } from "../../metadata/types.ts";
+import { mapLimit } from "../../util/map-limit.ts";
+import { objectHeaders, storedHeaders, userMeta } from "../object-headers.ts";
+import { parseRange } from "../range.ts";
+import { isoDate, type S3Request } from "./context.ts";
+import { requestBody, smallBody } from "./request.ts";
+import { parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
+
+const META_PREFIX = "x-amz-meta-";
+
+/** Only the "null" version exists in an unversioned bucket. */
+function checkVersionId(q: URLSearchParams): void {
+  const v = q.get("versionId");
+  if (v !== null && v !== "null") throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+}
+
+export async function putObject(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  const body = requestBody(r.request, r.caller);
+  const result = await r.services.objects.putObject(r.bucket, r.key, body.stream, {
+    contentLength: body.contentLength,
+    contentType: r.request.headers.get("content-type") ?? undefined,
+    meta: userMeta(r.request.headers, META_PREFIX),
+    headers: storedHeaders(r.request.headers),
+  });
+  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums } });
+}
+
+/** Evaluate If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since as S3 does: 412 or 304, or null to go on. */
+function preconditions(h: Headers, m: ObjectManifest, prefix = ""): 304 | 412 | null {
+  const etag = `"${m.etag}"`;
+  const matches = (list: string) => list.split(",").some((t) => t.trim() === "*" || t.trim() === etag || t.trim() === m.etag);
+  // HTTP dates have whole seconds.
+  const modified = Math.floor(m.lastModified / 1000) * 1000;
+  const date = (name: string) => {
+    const v = h.get(prefix + name);
+    const t = v === null ? NaN : Date.parse(v);
+    return Number.isNaN(t) ? null : t;
+  };
+  const ifMatch = h.get(prefix + "if-match");
+  const ifNoneMatch = h.get(prefix + "if-none-match");
+  if (ifMatch !== null && !matches(ifMatch)) return 412;
+  const unmodifiedSince = date("if-unmodified-since");
+  if (ifMatch === null && unmodifiedSince !== null && modified > unmodifiedSince) return 412;
+  if (ifNoneMatch !== null && matches(ifNoneMatch)) return prefix ? 412 : 304;
+  const modifiedSince = date("if-modified-since");
+  if (ifNoneMatch === null && modifiedSince !== null && modified <= modifiedSince) return prefix ? 412 : 304;
+  return null;
+}
+
+/** Response header overrides a (presigned) GET may ask for. */
+const RESPONSE_OVERRIDES = ["content-type", "content-language", "expires", "cache-control", "content-disposition", "content-encoding"];
+
+export async function getObject(r: S3Request, head: boolean): Promise<Response> {
+  requirePermission(r.who, r.bucket, "read");
+  checkVersionId(r.query);
+  const m = await r.services.objects.headObject(r.bucket, r.key);
+  const headers = objectHeaders(m, META_PREFIX);
+  headers["x-amz-version-id"] = "null";
+  for (const name of RESPONSE_OVERRIDES) {
+    const v = r.query.get(`response-${name}`);
+    if (v !== null) headers[name] = v;
+  }
+  const verdict = preconditions(r.request.headers, m);
+  if (verdict === 304) return new Response(null, { status: 304, headers: { etag: headers.etag, "last-modified": headers["last-modified"] } });
+  if (verdict === 412) throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412);
+
+  const range = parseRange(r.request.headers.get("range"), m.size);
+  if (range === "unsatisfiable") throw new MeshError("InvalidRange", "The requested range is not satisfiable", 416);
+  const [start, end] = range ?? [0, m.size];
+  headers["content-length"] = String(end - start);
+  if (range) headers["content-range"] = `bytes ${start}-${end - 1}/${m.size}`;
+  const status = range ? 206 : 200;
+  if (head) return new Response(null, { status, headers });
+  return new Response(await r.services.objects.readObject(m, start, end), { status, headers });
+}
+
+export async function deleteObject(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  checkVersionId(r.query);
+  await r.services.objects.deleteObject(r.bucket, r.key);
+  return new Response(null, { status: 204 });
+}
+
+/** How many keys of one DeleteObjects request are deleted at once. */
+const DELETE_CONCURRENCY = 32;
+
+export async function deleteObjects(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  const { quiet, objects } = parseDeleteRequest(await smallBody(requestBody(r.request, r.caller)));
+  await r.services.objects.requireBucket(r.bucket);
+  const results = await mapLimit(objects, DELETE_CONCURRENCY, async (o) => {
+    try {
+      if (o.versionId !== undefined && o.versionId !== "null") throw new NotFoundError("The specified version does not exist.", "NoSuchVersion");
+      await r.services.objects.deleteObject(r.bucket, o.key);
+      return { ok: true as const, key: o.key, versionId: o.versionId };
+    } catch (err) {
+      const e = err instanceof MeshError ? err : new MeshError("InternalError", "We encountered an internal error. Please try again.");
+      return { ok: false as const, key: o.key, versionId: o.versionId, code: e.code, message: e.message };
+    }
+  });
+  return xmlResponse("DeleteResult", {
+    Deleted: quiet ? [] : results.filter((x) => x.ok).map((x) => ({ Key: x.key, ...(x.versionId ? { VersionId: x.versionId } : {}) })),
+    Error: results.flatMap((x) => (x.ok ? [] : [{ Key: x.key, ...(x.versionId ? { VersionId: x.versionId } : {}), Code: x.code, Message: x.message }])),
+  });
+}
+
+/** The bucket and key named by `x-amz-copy-source` ("/bucket/key" or "bucket/key", percent-encoded, optional ?versionId=null). */
+export function copySource(r: S3Request): { bucket: string; key: string } {
+  const raw = r.request.headers.get("x-amz-copy-source") ?? "";
+  const [path, query] = raw.split("?", 2);
+  if (query && !/^versionId=null$/.test(query)) throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+  const trimmed = path.startsWith("/") ? path.slice(1) : path;
+  const slash = trimmed.indexOf("/");
+  if (slash <= 0 || slash === trimmed.length - 1) throw new BadRequestError("Copy Source must mention the source bucket and key: sourcebucket/sourcekey", "InvalidArgument");
+  return { bucket: decodePathPiece(trimmed.slice(0, slash)), key: decodePathPiece(trimmed.slice(slash + 1)) };
+}
+
+/** The source manifest of a copy, after permission and x-amz-copy-source-if-* checks. */
+export async function readCopySource(r: S3Request): Promise<{ bucket: string; key: string; manifest: ObjectManifest }> {
+  const src = copySource(r);
+  requirePermission(r.who, src.bucket, "read");
+  const manifest = await r.services.objects.headObject(src.bucket, src.key);
+  if (preconditions(r.request.headers, manifest, "x-amz-copy-source-") !== null) {
+    throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412);
+  }
+  return { ...src, manifest };
+}
+
+export async function copyObject(r: S3Request): Promise<Response> {
+  requirePermission(r.who, r.bucket, "write");
+  const src = await readCopySource(r);
+  const directive = (r.request.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
+  if (directive !== "COPY" && directive !== "REPLACE") throw new BadRequestError("Unknown metadata directive.", "InvalidArgument");
+  if (directive === "COPY" && src.bucket === r.bucket && src.key === r.key) {
+    throw new BadRequestError("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.", "InvalidRequest");
+  }
+  const h = r.request.headers;
+  const changes =
+    directive === "REPLACE" ? { contentType: h.get("content-type") || "application/octet-stream", meta: userMeta(h, META_PREFIX), headers: storedHeaders(h) } : undefined;
+  const m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes);
+  return new Response(xmlDocument("CopyObjectResult", { LastModified: isoDate(m.lastModified), ETag: `"${m.etag}"` }), {
+    status: 200,
+    headers: { "content-type": "application/xml", "x-amz-copy-source-version-id": "null" },
+  });
+}

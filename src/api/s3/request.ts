@@ -1,0 +1,141 @@
+// Who sent an S3 request (SigV4, via sigv4.ts) and its body, decoded and verified: the
+// aws-chunked framing is undone (chunk signatures and trailing checksums checked by
+// aws-chunked.ts), and a signed payload hash, Content-MD5 or x-amz-checksum-* header is
+// checked as the bytes stream past. A mismatch errors the stream before its end is
+// consumed, so the object is never written.
+import crypto from "node:crypto";
+import type { AccessKeys, Principal } from "../../auth/access-keys.ts";
+import { ANONYMOUS_ADMIN } from "../../auth/guard.ts";
+import { BadRequestError } from "../../errors.ts";
+import { CHECKSUMS, decodeAwsChunked } from "./aws-chunked.ts";
+import { S3AuthError, verifyRequest, type VerifiedRequest } from "./sigv4.ts";
+
+/** An authenticated S3 caller and how its payload is protected. */
+export interface S3Caller {
+  principal: Principal;
+  /** null when auth is off and the request was not verified. */
+  payload: VerifiedRequest["payload"] | null;
+}
+
+/** Verify the request's signature; with auth off, everyone is admin. */
+export async function authenticate(request: Request, keys: AccessKeys, enabled: boolean): Promise<S3Caller> {
+  if (!enabled) return { principal: ANONYMOUS_ADMIN, payload: null };
+  const looked: { key: Principal | null } = { key: null };
+  const verified = await verifyRequest(request, async (id) => {
+    const found = await keys.get(id);
+    looked.key = found;
+    return found?.secretAccessKey ?? null;
+  });
+  const key = looked.key;
+  if (!key) throw new S3AuthError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+  return { principal: key, payload: verified.payload };
+}
+
+/** A verified request body and its length in bytes once decoded (when known). */
+export interface S3Body {
+  stream: ReadableStream<Uint8Array> | null;
+  contentLength?: number;
+  /** Checksums the client sent in headers and that were verified, to echo back. */
+  checksums: Record<string, string>;
+}
+
+interface Check {
+  update(data: Uint8Array): void;
+  /** Throws if the bytes seen do not match. */
+  finish(): void;
+}
+
+function digestCheck(alg: string, expected: string, encoding: "hex" | "base64", fail: () => Error): Check {
+  const h = crypto.createHash(alg);
+  return {
+    update: (d) => void h.update(d),
+    finish: () => {
+      if (h.digest(encoding) !== expected) throw fail();
+    },
+  };
+}
+
+function checksumCheck(name: string, expected: string): Check {
+  const sum = CHECKSUMS[name]();
+  return {
+    update: (d) => sum.update(d),
+    finish: () => {
+      if (Buffer.from(sum.digest()).toString("base64") !== expected) {
+        throw new BadRequestError(`The ${name.toUpperCase()} you specified did not match the calculated checksum.`, "BadDigest");
+      }
+    },
+  };
+}
+
+function verifying(source: ReadableStream<Uint8Array>, checks: Check[]): ReadableStream<Uint8Array> {
+  return source.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        for (const c of checks) c.update(chunk);
+        controller.enqueue(chunk);
+      },
+      flush() {
+        for (const c of checks) c.finish();
+      },
+    }),
+  );
+}
+
+function lengthHeader(headers: Headers, name: string): number | undefined {
+  const v = headers.get(name);
+  if (v === null) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new BadRequestError(`invalid ${name}`, "InvalidArgument");
+  return n;
+}
+
+/** The body of a PUT or POST, decoded and wrapped in every check the request asks for. */
+export function requestBody(request: Request, caller: S3Caller): S3Body {
+  const h = request.headers;
+  const declaredHash = h.get("x-amz-content-sha256") ?? "";
+  const chunked = /(^|,)\s*aws-chunked\s*(,|$)/i.test(h.get("content-encoding") ?? "") || declaredHash.startsWith("STREAMING-");
+  let stream = request.body;
+  let contentLength: number | undefined;
+  const checks: Check[] = [];
+  const checksums: Record<string, string> = {};
+
+  if (chunked) {
+    // With auth off the chunk signatures cannot be checked (no verified key); the framing still can.
+    const payload = caller.payload ?? { kind: "streaming-unsigned-trailer" as const };
+    contentLength = lengthHeader(h, "x-amz-decoded-content-length");
+    if (stream) stream = decodeAwsChunked(stream, payload, { decodedLength: contentLength, trailer: h.get("x-amz-trailer") ?? undefined });
+  } else {
+    contentLength = lengthHeader(h, "content-length");
+    if (caller.payload?.kind === "sha256") {
+      checks.push(digestCheck("sha256", caller.payload.hex, "hex", () => new BadRequestError("The provided 'x-amz-content-sha256' header does not match what was computed.", "XAmzContentSHA256Mismatch")));
+    }
+  }
+
+  const md5 = h.get("content-md5");
+  if (md5 !== null) {
+    if (!/^[A-Za-z0-9+/]{22}==$/.test(md5)) throw new BadRequestError("The Content-MD5 you specified was invalid.", "InvalidDigest");
+    checks.push(digestCheck("md5", md5, "base64", () => new BadRequestError("The Content-MD5 you specified did not match what we received.", "BadDigest")));
+  }
+  for (const name of Object.keys(CHECKSUMS)) {
+    const value = h.get(`x-amz-checksum-${name}`);
+    if (value === null) continue;
+    checks.push(checksumCheck(name, value));
+    checksums[`x-amz-checksum-${name}`] = value;
+  }
+  if (stream && checks.length) stream = verifying(stream, checks);
+  else if (!stream && checks.length) for (const c of checks) c.finish();
+  return { stream, contentLength, checksums };
+}
+
+/** Read a small XML body (DeleteObjects, CompleteMultipartUpload) as text, refusing huge ones. */
+export async function smallBody(body: S3Body, limit = 4 * 1024 * 1024): Promise<string> {
+  if (!body.stream) return "";
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  for await (const piece of body.stream) {
+    size += piece.byteLength;
+    if (size > limit) throw new BadRequestError(`the request body is larger than ${limit} bytes`, "MalformedXML");
+    pieces.push(piece);
+  }
+  return Buffer.concat(pieces).toString("utf8");
+}

@@ -1,0 +1,71 @@
+// S3's XML: response documents built with fast-xml-parser (which escapes text), and the
+// two request bodies clients send (DeleteObjects, CompleteMultipartUpload) parsed strictly.
+import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
+import { BadRequestError } from "../../errors.ts";
+
+/** The S3 document namespace (a protocol constant; nothing is fetched from it). */
+const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@_", suppressEmptyNode: false, processEntities: true });
+const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => name === "Object" || name === "Part" });
+
+/** A complete XML document with `root` in the S3 namespace. */
+export function xmlDocument(root: string, body: Record<string, unknown>): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n` + builder.build({ [root]: { "@_xmlns": S3_NS, ...body } });
+}
+
+/** An XML response. */
+export function xmlResponse(root: string, body: Record<string, unknown>, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(xmlDocument(root, body), { status, headers: { "content-type": "application/xml", ...headers } });
+}
+
+/** An S3 error document. */
+export function xmlError(status: number, code: string, message: string, resource: string, requestId: string): Response {
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n` + builder.build({ Error: { Code: code, Message: message, Resource: resource, RequestId: requestId } });
+  return new Response(xml, { status, headers: { "content-type": "application/xml", "x-amz-request-id": requestId } });
+}
+
+const malformed = () => new BadRequestError("The XML you provided was not well-formed or did not validate against our published schema", "MalformedXML");
+
+function parse(text: string, root: string): Record<string, unknown> {
+  if (!text.trim() || XMLValidator.validate(text) !== true) throw malformed();
+  const doc = parser.parse(text) as Record<string, unknown>;
+  const body = doc[root];
+  if (typeof body !== "object" || body === null) throw malformed();
+  return body as Record<string, unknown>;
+}
+
+function text(v: unknown): string | undefined {
+  if (typeof v === "string") return v;
+  if (typeof v === "object" && v !== null && "#text" in v) return String((v as Record<string, unknown>)["#text"]);
+  return undefined;
+}
+
+/** The body of DeleteObjects: keys (each with an optional version id) and the quiet flag. */
+export function parseDeleteRequest(body: string): { quiet: boolean; objects: Array<{ key: string; versionId?: string }> } {
+  const doc = parse(body, "Delete");
+  const list = (doc.Object as unknown[] | undefined) ?? [];
+  if (list.length === 0 || list.length > 1000) throw malformed();
+  const objects = list.map((o) => {
+    if (typeof o !== "object" || o === null) throw malformed();
+    const key = text((o as Record<string, unknown>).Key);
+    if (key === undefined || key === "") throw malformed();
+    const versionId = text((o as Record<string, unknown>).VersionId)?.trim();
+    return { key, versionId };
+  });
+  return { quiet: text(doc.Quiet)?.trim().toLowerCase() === "true", objects };
+}
+
+/** The body of CompleteMultipartUpload: part numbers and ETags, in the order sent. */
+export function parseCompleteRequest(body: string): Array<{ partNumber: number; etag: string }> {
+  const doc = parse(body, "CompleteMultipartUpload");
+  const list = (doc.Part as unknown[] | undefined) ?? [];
+  if (list.length === 0) throw malformed();
+  return list.map((p) => {
+    if (typeof p !== "object" || p === null) throw malformed();
+    const n = Number(text((p as Record<string, unknown>).PartNumber)?.trim());
+    const etag = text((p as Record<string, unknown>).ETag)?.trim();
+    if (!Number.isInteger(n) || !etag) throw malformed();
+    return { partNumber: n, etag };
+  });
+}

@@ -1,0 +1,214 @@
+// Access keys, mesh-wide. Each key is one row of the replicated index (shard "k"), so
+// every peer accepts every key. A key is an S3 access key id + secret; its native-API
+// token is derived from the secret (HMAC), so there is one record to create and one to
+// revoke, and a leaked token does not let anyone sign S3 requests.
+import crypto from "node:crypto";
+import { BadRequestError, NotFoundError } from "../errors.ts";
+import type { IndexClient } from "../metadata/index-client.ts";
+import { KEYS_SHARD, validateBucketName } from "../metadata/keys.ts";
+import { listMerged, type ListingDeps } from "../metadata/listing.ts";
+import type { Rpc } from "../net/rpc.ts";
+import type { Placement } from "../placement/placement.ts";
+import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
+
+/** What a key may do in a bucket; each level includes the ones before it. */
+export type Permission = "read" | "write" | "owner";
+export const PERMISSIONS: readonly Permission[] = ["read", "write", "owner"];
+
+/** Who is asking: the key's id, whether it is an admin, and its per-bucket grants. */
+export interface Principal {
+  accessKeyId: string;
+  admin: boolean;
+  /** Bucket name (or "*" for every bucket) to permission. */
+  buckets: Record<string, Permission>;
+}
+
+/** A stored access key (the index row). */
+export interface AccessKey extends Principal {
+  secretAccessKey: string;
+  name: string;
+  createdMs: number;
+}
+
+/** A key as listed: everything but the secret. */
+export type AccessKeyInfo = Omit<AccessKey, "secretAccessKey">;
+
+/** A newly created key, with the secrets shown this once. */
+export interface CreatedKey extends AccessKeyInfo {
+  secretAccessKey: string;
+  token: string;
+}
+
+/** What a new key may do. */
+export interface KeySpec {
+  name?: string;
+  admin?: boolean;
+  buckets?: Record<string, Permission>;
+}
+
+/** The mesh's access keys as one peer sees them. */
+export interface AccessKeys {
+  create(spec: KeySpec): Promise<CreatedKey>;
+  /** Store a key with a given id and secret (the admin key from MESH_ADMIN_KEY/SECRET). */
+  put(key: AccessKey): Promise<void>;
+  /** A live key by id (cached for a few seconds; revocations clear the cache mesh-wide). */
+  get(accessKeyId: string): Promise<AccessKey | null>;
+  /** The key a native-API token belongs to, or null. */
+  byToken(token: string): Promise<AccessKey | null>;
+  list(): Promise<AccessKeyInfo[]>;
+  revoke(accessKeyId: string): Promise<void>;
+  /** Register the RPC method that drops a revoked key from every peer's cache. */
+  serve(): void;
+}
+
+/** Dependencies of the key store. */
+export interface AccessKeysDeps {
+  self: string;
+  index: IndexClient;
+  placement: Placement;
+  hlc: Hlc;
+  rpc: Rpc;
+  livePeers(): string[];
+}
+
+/** How long a peer trusts a key it has looked up; revocation also clears caches directly. */
+const CACHE_MS = 5000;
+const TOKEN_PREFIX = "mst_";
+const ID_RE = /^[A-Z0-9]{16,64}$/;
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** A new access key id: "MK" and 18 random base32 characters (the shape of AWS's ids). */
+export function newAccessKeyId(): string {
+  const bytes = crypto.randomBytes(18);
+  return "MK" + Array.from(bytes, (b) => BASE32[b & 31]).join("");
+}
+
+/** A new 40-character secret. */
+export function newSecret(): string {
+  return crypto.randomBytes(30).toString("base64url");
+}
+
+/** The native-API bearer token of a key: its id and an HMAC of its secret. */
+export function nativeToken(accessKeyId: string, secretAccessKey: string): string {
+  const mac = crypto.createHmac("sha256", secretAccessKey).update("meshstore native token v1").digest("base64url");
+  return `${TOKEN_PREFIX}${accessKeyId}_${mac}`;
+}
+
+/** Does `who` hold at least `need` on `bucket`? */
+export function allows(who: Principal, bucket: string, need: Permission): boolean {
+  if (who.admin) return true;
+  const held = who.buckets[bucket] ?? who.buckets["*"];
+  return held !== undefined && PERMISSIONS.indexOf(held) >= PERMISSIONS.indexOf(need);
+}
+
+/** Does `who` hold anything at all on `bucket` (ListBuckets shows only those)? */
+export function seesBucket(who: Principal, bucket: string): boolean {
+  return allows(who, bucket, "read");
+}
+
+/** Check a key spec from a client; throws BadRequest with a plain message. */
+export function validateSpec(spec: unknown): KeySpec {
+  if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new BadRequestError("the body must be a JSON object: {name?, admin?, buckets?: {bucket: read|write|owner}}", "InvalidArgument");
+  const s = spec as Record<string, unknown>;
+  if (s.name !== undefined && (typeof s.name !== "string" || s.name.length > 128)) throw new BadRequestError("name must be a string of at most 128 characters", "InvalidArgument");
+  if (s.admin !== undefined && typeof s.admin !== "boolean") throw new BadRequestError("admin must be true or false", "InvalidArgument");
+  const buckets: Record<string, Permission> = {};
+  if (s.buckets !== undefined) {
+    if (typeof s.buckets !== "object" || s.buckets === null || Array.isArray(s.buckets)) throw new BadRequestError("buckets must be an object of bucket name to read, write or owner", "InvalidArgument");
+    for (const [bucket, perm] of Object.entries(s.buckets)) {
+      if (bucket !== "*") validateBucketName(bucket);
+      if (!PERMISSIONS.includes(perm as Permission)) throw new BadRequestError(`permission on ${bucket} must be read, write or owner, not ${JSON.stringify(perm)}`, "InvalidArgument");
+      buckets[bucket] = perm as Permission;
+    }
+  }
+  return { name: s.name as string | undefined, admin: s.admin as boolean | undefined, buckets };
+}
+
+function info(k: AccessKey): AccessKeyInfo {
+  return { accessKeyId: k.accessKeyId, name: k.name, admin: k.admin, buckets: k.buckets, createdMs: k.createdMs };
+}
+
+/** Create the key store of one peer. */
+export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
+  const { index, hlc } = deps;
+  const cache = new Map<string, { key: AccessKey | null; at: number }>();
+  const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
+  const now = () => encodeTimestamp(hlc.now());
+
+  async function write(id: string, value: AccessKey | null) {
+    await index.write(KEYS_SHARD, id, { ts: now(), value });
+    cache.delete(id);
+    // Peers that looked the key up recently trust their copy for a moment: tell them.
+    const others = deps.livePeers().filter((p) => p !== deps.self);
+    await Promise.all(others.map((p) => deps.rpc.call(p, "keys.forget", { id }, { timeoutMs: 2000 }).catch(() => {})));
+  }
+
+  async function get(id: string): Promise<AccessKey | null> {
+    if (!ID_RE.test(id)) return null;
+    const hit = cache.get(id);
+    if (hit && Date.now() - hit.at < CACHE_MS) return hit.key;
+    const entry = await index.read(KEYS_SHARD, id);
+    const key = (entry?.value as AccessKey | null | undefined) ?? null;
+    // Misses are not cached: a key created a moment ago on another peer must work at once.
+    if (key) cache.set(id, { key, at: Date.now() });
+    else cache.delete(id);
+    return key;
+  }
+
+  return {
+    async create(spec) {
+      const key: AccessKey = {
+        accessKeyId: newAccessKeyId(),
+        secretAccessKey: newSecret(),
+        name: spec.name ?? "",
+        admin: spec.admin ?? false,
+        buckets: spec.buckets ?? {},
+        createdMs: Date.now(),
+      };
+      await write(key.accessKeyId, key);
+      return { ...info(key), secretAccessKey: key.secretAccessKey, token: nativeToken(key.accessKeyId, key.secretAccessKey) };
+    },
+
+    async put(key) {
+      if (!ID_RE.test(key.accessKeyId)) throw new BadRequestError("an access key id is 16 to 64 uppercase letters and digits", "InvalidArgument");
+      if (key.secretAccessKey.length < 16) throw new BadRequestError("a secret access key has at least 16 characters", "InvalidArgument");
+      await write(key.accessKeyId, key);
+    },
+
+    get,
+
+    async byToken(token) {
+      if (!token.startsWith(TOKEN_PREFIX)) return null;
+      // Ids never contain "_" (the HMAC part may), so the first one after the prefix ends the id.
+      const id = token.slice(TOKEN_PREFIX.length, token.indexOf("_", TOKEN_PREFIX.length));
+      const key = await get(id);
+      if (!key) return null;
+      const expected = Buffer.from(nativeToken(key.accessKeyId, key.secretAccessKey));
+      const given = Buffer.from(token);
+      return expected.length === given.length && crypto.timingSafeEqual(expected, given) ? key : null;
+    },
+
+    async list() {
+      const out: AccessKeyInfo[] = [];
+      let after: string | undefined;
+      do {
+        const page = await listMerged<AccessKey>(listing, { shards: [KEYS_SHARD], rowPrefix: "", prefix: "", limit: 1000, after });
+        for (const r of page.rows) out.push(info(r.value));
+        after = page.next ?? undefined;
+      } while (after !== undefined);
+      return out;
+    },
+
+    async revoke(id) {
+      if (!(await get(id))) throw new NotFoundError(`no access key ${id.slice(0, 80)}`, "NoSuchKey");
+      await write(id, null);
+    },
+
+    serve() {
+      deps.rpc.register("keys.forget", async ({ params }) => {
+        cache.delete(String((params as { id: unknown }).id));
+        return { result: true };
+      });
+    },
+  };
+}
