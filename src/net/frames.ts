@@ -1,7 +1,7 @@
 // The wire format of one RPC message: a JSON header and an optional binary body.
 //   [u32 header length][header JSON][u32 body length][body bytes]
-// One message per direction per stream keeps framing trivial; the body carries chunk
-// bytes without base64 or JSON copies.
+// The lengths delimit messages, so one stream carries a request, its reply, the next
+// request, and so on; the body carries chunk bytes without base64 or JSON copies.
 import { Uint8ArrayList } from "uint8arraylist";
 import type { Stream } from "@libp2p/interface";
 
@@ -47,15 +47,39 @@ export async function sendAll(stream: Stream, parts: Uint8Array[], signal?: Abor
   }
 }
 
-/** Read until the remote closes its writable end, bounded by MAX_MESSAGE_BYTES. */
-export async function readToEnd(stream: Stream): Promise<Uint8ArrayList> {
-  const all = new Uint8ArrayList();
-  for await (const piece of stream) {
-    all.append(piece);
-    if (all.byteLength > MAX_MESSAGE_BYTES) {
-      stream.abort(new Error("rpc: message too large"));
-      throw new Error("rpc: message too large");
+/**
+ * Reads whole messages off a long-lived stream, one at a time, keeping any bytes that
+ * arrive beyond the current message for the next one.
+ */
+export class MessageReader {
+  private readonly buffered = new Uint8ArrayList();
+  private readonly pieces: AsyncIterator<Uint8Array | Uint8ArrayList>;
+
+  constructor(stream: Stream) {
+    this.pieces = stream[Symbol.asyncIterator]();
+  }
+
+  /** The next message, or null if the stream ended cleanly between messages. */
+  async next<H>(): Promise<Message<H> | null> {
+    let need = 8;
+    for (;;) {
+      if (this.buffered.byteLength >= 4) {
+        const hLen = this.buffered.getUint32(0);
+        need = 8 + hLen;
+        if (this.buffered.byteLength >= need) need += this.buffered.getUint32(4 + hLen);
+        if (need > MAX_MESSAGE_BYTES) throw new Error("rpc: message too large");
+        if (this.buffered.byteLength >= need) {
+          const whole = this.buffered.sublist(0, need);
+          this.buffered.consume(need);
+          return decodeMessage<H>(whole);
+        }
+      }
+      const piece = await this.pieces.next();
+      if (piece.done) {
+        if (this.buffered.byteLength === 0) return null;
+        throw new Error("rpc: stream ended inside a message");
+      }
+      this.buffered.append(piece.value);
     }
   }
-  return all;
 }

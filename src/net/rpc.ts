@@ -1,14 +1,16 @@
-// Request/response calls between peers over libp2p streams: one stream per call, one
-// framed message each way. Handlers are registered by method name.
+// Request/response calls between peers over libp2p streams. A stream carries one call at
+// a time (request, then reply) and then goes back to a per-peer pool for the next call,
+// so a call costs no stream negotiation; a stream that fails or times out is dropped.
+// Handlers are registered by method name.
 import type { Libp2p, PeerId, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { MeshError, RemoteError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
-import { decodeMessage, encodeMessage, readToEnd, sendAll } from "./frames.ts";
+import { encodeMessage, MessageReader, sendAll } from "./frames.ts";
 import type { LinkFilter } from "./link-filter.ts";
 
 /** The libp2p protocol id of meshstore's RPC. */
-export const RPC_PROTOCOL = "/meshstore/rpc/1.0.0";
+export const RPC_PROTOCOL = "/meshstore/rpc/2.0.0";
 
 /** What a handler receives. */
 export interface RpcRequest<P = any> {
@@ -57,6 +59,14 @@ export interface Rpc {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** Idle streams kept per peer; calls beyond this many at once open streams that are closed after use. */
+const IDLE_STREAMS_PER_PEER = 32;
+
+/** A stream with its message reader, reusable for one call after another. */
+interface Channel {
+  stream: Stream;
+  reader: MessageReader;
+}
 
 /** Create the RPC endpoint on a started libp2p node. */
 export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopSignal: AbortSignal): Rpc {
@@ -70,23 +80,66 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
     return p;
   };
 
+  /** Answer calls on one inbound stream, one after another, until the caller closes it. */
   async function serve(stream: Stream, from: string): Promise<void> {
-    const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(DEFAULT_TIMEOUT_MS)]);
-    let reply: Uint8Array[];
-    try {
-      const msg = decodeMessage<RequestHeader>(await readToEnd(stream));
-      const handler = handlers.get(msg.header.m);
-      bump(counters.received, msg.header.m);
-      if (!handler) throw new MeshError("UnknownMethod", `no rpc method ${msg.header.m}`, 400);
-      const out = await handler({ from, params: msg.header.p, body: msg.body, signal });
-      reply = encodeMessage({ ok: true, r: out.result } satisfies ReplyHeader, out.body);
-    } catch (err) {
-      const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message, 500);
-      if (!(err instanceof MeshError)) log.debug(`rpc handler failed: ${e.message}`);
-      reply = encodeMessage({ ok: false, code: e.code, message: e.message, status: e.status } satisfies ReplyHeader);
+    // Idle between calls is normal for a pooled stream; each call's work has its own timeout.
+    stream.inactivityTimeout = 0;
+    const reader = new MessageReader(stream);
+    for (;;) {
+      const msg = await reader.next<RequestHeader>();
+      if (msg === null) break;
+      const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(DEFAULT_TIMEOUT_MS)]);
+      let reply: Uint8Array[];
+      try {
+        const handler = handlers.get(msg.header.m);
+        bump(counters.received, msg.header.m);
+        if (!handler) throw new MeshError("UnknownMethod", `no rpc method ${msg.header.m}`, 400);
+        const out = await handler({ from, params: msg.header.p, body: msg.body, signal });
+        reply = encodeMessage({ ok: true, r: out.result } satisfies ReplyHeader, out.body);
+      } catch (err) {
+        const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message, 500);
+        if (!(err instanceof MeshError)) log.debug(`rpc handler failed: ${e.message}`);
+        reply = encodeMessage({ ok: false, code: e.code, message: e.message, status: e.status } satisfies ReplyHeader);
+      }
+      if (stream.status !== "open") return;
+      await sendAll(stream, reply, signal);
     }
-    await sendAll(stream, reply, signal);
-    await stream.close({ signal });
+    await stream.close().catch(() => {});
+  }
+
+  const idle = new Map<string, Channel[]>();
+  async function acquire(peer: string, signal: AbortSignal): Promise<{ channel: Channel; reused: boolean }> {
+    const pool = idle.get(peer);
+    while (pool?.length) {
+      const channel = pool.pop()!;
+      if (channel.stream.status === "open") return { channel, reused: true };
+    }
+    const stream = await libp2p.dialProtocol(toPeerId(peer), RPC_PROTOCOL, { signal });
+    // Pooled streams sit idle between calls; the call's own signal bounds each use instead.
+    stream.inactivityTimeout = 0;
+    return { channel: { stream, reader: new MessageReader(stream) }, reused: false };
+  }
+  function release(peer: string, channel: Channel): void {
+    let pool = idle.get(peer);
+    if (!pool) idle.set(peer, (pool = []));
+    if (pool.length < IDLE_STREAMS_PER_PEER && channel.stream.status === "open" && !stopSignal.aborted) pool.push(channel);
+    else void channel.stream.close().catch(() => {});
+  }
+
+  /** One request and its reply on a channel; throws if the stream fails. */
+  async function exchange(channel: Channel, method: string, params: unknown, body: Uint8Array | undefined, signal: AbortSignal) {
+    const s = channel.stream;
+    const onAbort = () => s.abort(new Error("rpc call aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await sendAll(s, encodeMessage({ m: method, p: params } satisfies RequestHeader, body), signal);
+      const reply = await channel.reader.next<ReplyHeader>();
+      signal.throwIfAborted();
+      if (reply === null) throw new Error("stream closed before the reply");
+      return reply;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
   }
 
   return {
@@ -112,34 +165,33 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       );
     },
     async stop() {
+      for (const pool of idle.values()) for (const c of pool) c.stream.abort(new Error("rpc stopped"));
+      idle.clear();
       await libp2p.unhandle(RPC_PROTOCOL).catch(() => {});
     },
     async call(peer, method, params, opts = {}) {
       if (filter.isBlocked(peer)) throw new RemoteError("PeerUnreachable", `link to ${peer} is blocked`, 503);
       const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])]);
-      let stream: Stream | undefined;
-      try {
-        // One protocol only: skip the extra negotiation round trip (optimistic select).
-        stream = await libp2p.dialProtocol(toPeerId(peer), RPC_PROTOCOL, { signal });
-        const s = stream;
-        const onAbort = () => s.abort(new Error("rpc call aborted"));
-        signal.addEventListener("abort", onAbort, { once: true });
+      bump(counters.sent, method);
+      // A pooled stream may have died while idle (the connection closed); then try once on a
+      // fresh one. Every method is idempotent (LWW writes, content-addressed chunks), so a
+      // request the remote did see before the stream died is harmless to repeat.
+      for (let attempt = 0; ; attempt++) {
+        let channel: Channel | undefined;
+        let reused = false;
         try {
-          bump(counters.sent, method);
-          await sendAll(s, encodeMessage({ m: method, p: params } satisfies RequestHeader, opts.body), signal);
-          await s.close({ signal });
-          const reply = decodeMessage<ReplyHeader>(await readToEnd(s));
-          signal.throwIfAborted();
+          ({ channel, reused } = await acquire(peer, signal));
+          const reply = await exchange(channel, method, params, opts.body, signal);
+          release(peer, channel);
           if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message, reply.header.status);
           return { result: reply.header.r as any, body: reply.body };
-        } finally {
-          signal.removeEventListener("abort", onAbort);
+        } catch (err) {
+          if (err instanceof RemoteError) throw err;
+          channel?.stream.abort(err as Error);
+          if (reused && attempt === 0 && !signal.aborted) continue;
+          const reason = signal.aborted ? "timed out or aborted" : (err as Error).message;
+          throw new RemoteError("PeerUnreachable", `rpc ${method} to ${peer.slice(-6)}: ${reason}`, 503);
         }
-      } catch (err) {
-        stream?.abort(err as Error);
-        if (err instanceof RemoteError) throw err;
-        const reason = signal.aborted ? "timed out or aborted" : (err as Error).message;
-        throw new RemoteError("PeerUnreachable", `rpc ${method} to ${peer.slice(-6)}: ${reason}`, 503);
       }
     },
   };

@@ -154,7 +154,11 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     const inFlight = new Set<Promise<void>>();
     let failure: Error | undefined;
     let size = 0;
-    let buf = new Uint8Array(deps.chunkSize);
+    let consumed = 0;
+    // Buffers are sized to what is still to come when the length is known: a 1 KiB PUT
+    // must not allocate (and zero) a whole chunk.
+    const capacity = () => (contentLength === undefined ? deps.chunkSize : Math.max(1, Math.min(deps.chunkSize, contentLength - consumed)));
+    let buf = new Uint8Array(capacity());
     let fill = 0;
     let inline: Uint8Array | undefined;
 
@@ -185,13 +189,20 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
         if (contentLength !== undefined && size > contentLength) throw new BadRequestError("body is longer than Content-Length", "IncompleteBody");
         let off = 0;
         while (off < piece.byteLength) {
+          if (fill === buf.byteLength) {
+            // Only without a length (or past it, which fails above): grow towards a chunk.
+            const bigger = new Uint8Array(Math.min(deps.chunkSize, buf.byteLength * 2));
+            bigger.set(buf);
+            buf = bigger;
+          }
           const n = Math.min(piece.byteLength - off, buf.byteLength - fill);
           buf.set(piece.subarray(off, off + n), fill);
           fill += n;
           off += n;
-          if (fill === buf.byteLength) {
+          consumed += n;
+          if (fill === deps.chunkSize) {
             await flush(buf);
-            buf = new Uint8Array(deps.chunkSize);
+            buf = new Uint8Array(capacity());
             fill = 0;
           }
         }

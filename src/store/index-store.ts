@@ -59,6 +59,37 @@ function rowHash(row: string, ts: string): bigint {
   return Bun.hash.xxHash64(`${row}\0${ts}`);
 }
 
+type WriteOp = { type: "put"; key: Buffer; value: IndexEntry } | { type: "del"; key: Buffer };
+
+/**
+ * Group commit: writes that arrive while a batch is being fsynced wait and go together in
+ * the next batch, so N concurrent writes cost one fsync instead of N. Each write still
+ * resolves only once its batch is on disk.
+ */
+function groupCommit(db: Level<Buffer, IndexEntry>): (op: WriteOp) => Promise<void> {
+  let pending: Array<{ op: WriteOp; done: () => void; failed: (err: unknown) => void }> = [];
+  let running = false;
+  const run = async () => {
+    running = true;
+    while (pending.length) {
+      const batch = pending;
+      pending = [];
+      try {
+        await db.batch(batch.map((w) => w.op), { sync: true });
+        for (const w of batch) w.done();
+      } catch (err) {
+        for (const w of batch) w.failed(err);
+      }
+    }
+    running = false;
+  };
+  return (op) =>
+    new Promise<void>((done, failed) => {
+      pending.push({ op, done, failed });
+      if (!running) void run();
+    });
+}
+
 /** Open (or create) the index store in `dir`. */
 export async function openIndexStore(dir: string): Promise<IndexStore> {
   const db = new Level<Buffer, IndexEntry>(dir, { keyEncoding: "buffer", valueEncoding: "json" });
@@ -91,6 +122,7 @@ export async function openIndexStore(dir: string): Promise<IndexStore> {
     }
   };
   const get = async (k: Buffer) => (await db.get(k)) ?? null;
+  const commit = groupCommit(db);
 
   async function scanShard(shard: string, opts: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit?: number }): Promise<ScanRow[]> {
     const skip = Buffer.byteLength(shard) + 1;
@@ -105,7 +137,7 @@ export async function openIndexStore(dir: string): Promise<IndexStore> {
       return withLock(k.toString("latin1"), async () => {
         const old = await get(k);
         if (!newer(entry, old)) return false;
-        await db.put(k, entry, { sync: true });
+        await commit({ type: "put", key: k, value: entry });
         if (old) account(shard, row, old.ts, -1);
         account(shard, row, entry.ts, 1);
         return true;
@@ -134,7 +166,7 @@ export async function openIndexStore(dir: string): Promise<IndexStore> {
           const old = await get(k);
           // A newer write may have arrived since the caller looked: that one stays.
           if (!old || old.ts !== ts) return;
-          await db.del(k, { sync: true });
+          await commit({ type: "del", key: k });
           account(shard, row, old.ts, -1);
         });
       }

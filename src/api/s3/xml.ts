@@ -7,7 +7,21 @@ import { BadRequestError } from "../../errors.ts";
 const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: "@_", suppressEmptyNode: false, processEntities: true });
-const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, isArray: (name) => name === "Object" || name === "Part" });
+// Entities are decoded by `unescapeXml` below: the parser's own decoding skips character
+// references (&#34;), which Go's encoding/xml writes for every quote.
+const parser = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, processEntities: false, isArray: (name) => name === "Object" || name === "Part" });
+
+const NAMED: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+/** XML's five named entities and decimal / hex character references, in one pass (so "&amp;#34;" stays "&#34;"). */
+export function unescapeXml(s: string): string {
+  return s.replace(/&(#x[0-9a-fA-F]{1,6}|#[0-9]{1,7}|amp|lt|gt|quot|apos);/g, (whole, ref: string) => {
+    if (ref[0] !== "#") return NAMED[ref];
+    const code = ref[1] === "x" ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+    if (code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff) || code === 0) throw malformed();
+    return String.fromCodePoint(code);
+  });
+}
 
 /** A complete XML document with `root` in the S3 namespace. */
 export function xmlDocument(root: string, body: Record<string, unknown>): string {
@@ -36,8 +50,8 @@ function parse(text: string, root: string): Record<string, unknown> {
 }
 
 function text(v: unknown): string | undefined {
-  if (typeof v === "string") return v;
-  if (typeof v === "object" && v !== null && "#text" in v) return String((v as Record<string, unknown>)["#text"]);
+  if (typeof v === "string") return unescapeXml(v);
+  if (typeof v === "object" && v !== null && "#text" in v) return unescapeXml(String((v as Record<string, unknown>)["#text"]));
   return undefined;
 }
 
