@@ -28,28 +28,22 @@ export function encodeMessage(header: unknown, body?: Uint8Array): Uint8Array[] 
   return body && body.byteLength ? [prefix, body] : [prefix];
 }
 
-/** Decode a whole message; throws on a truncated or oversized one. */
-export function decodeMessage<H>(bytes: Uint8ArrayList): Message<H> {
-  if (bytes.byteLength < 8) throw new Error("rpc: truncated message");
-  const hLen = bytes.getUint32(0);
-  if (4 + hLen + 4 > bytes.byteLength) throw new Error("rpc: truncated header");
-  const header = JSON.parse(decoder.decode(bytes.subarray(4, 4 + hLen))) as H;
-  const bLen = bytes.getUint32(4 + hLen);
-  const start = 8 + hLen;
-  if (start + bLen !== bytes.byteLength) throw new Error("rpc: body length mismatch");
-  return { header, body: bLen ? bytes.subarray(start, start + bLen) : undefined };
-}
+/** Messages up to this size go out as one buffer: each send costs a yamux frame, a noise seal and a socket write. */
+const COALESCE_BYTES = 64 * 1024;
 
 /** Send buffers, waiting for `drain` whenever the stream asks us to. */
 export async function sendAll(stream: Stream, parts: Uint8Array[], signal?: AbortSignal): Promise<void> {
+  if (parts.length > 1 && parts.reduce((n, p) => n + p.byteLength, 0) <= COALESCE_BYTES) parts = [Buffer.concat(parts)];
   for (const part of parts) {
     if (!stream.send(part)) await stream.onDrain({ signal });
   }
 }
 
 /**
- * Reads whole messages off a long-lived stream, one at a time, keeping any bytes that
- * arrive beyond the current message for the next one.
+ * Reads whole messages off a long-lived stream, one at a time. The body is copied once,
+ * straight into a buffer of its final size, so the pieces it arrived in can be freed at
+ * once (a 4 MiB chunk never sits in memory twice); bytes beyond the message are kept for
+ * the next one.
  */
 export class MessageReader {
   private readonly buffered = new Uint8ArrayList();
@@ -59,27 +53,42 @@ export class MessageReader {
     this.pieces = stream[Symbol.asyncIterator]();
   }
 
+  /** Append the next piece from the stream; false at the end of the stream. */
+  private async more(): Promise<boolean> {
+    const piece = await this.pieces.next();
+    if (piece.done) return false;
+    this.buffered.append(piece.value);
+    return true;
+  }
+
   /** The next message, or null if the stream ended cleanly between messages. */
   async next<H>(): Promise<Message<H> | null> {
-    let need = 8;
-    for (;;) {
-      if (this.buffered.byteLength >= 4) {
-        const hLen = this.buffered.getUint32(0);
-        need = 8 + hLen;
-        if (this.buffered.byteLength >= need) need += this.buffered.getUint32(4 + hLen);
-        if (need > MAX_MESSAGE_BYTES) throw new Error("rpc: message too large");
-        if (this.buffered.byteLength >= need) {
-          const whole = this.buffered.sublist(0, need);
-          this.buffered.consume(need);
-          return decodeMessage<H>(whole);
-        }
-      }
-      const piece = await this.pieces.next();
-      if (piece.done) {
+    while (this.buffered.byteLength < 4) {
+      if (!(await this.more())) {
         if (this.buffered.byteLength === 0) return null;
         throw new Error("rpc: stream ended inside a message");
       }
-      this.buffered.append(piece.value);
+    }
+    const hLen = this.buffered.getUint32(0);
+    if (8 + hLen > MAX_MESSAGE_BYTES) throw new Error("rpc: message too large");
+    while (this.buffered.byteLength < 8 + hLen) if (!(await this.more())) throw new Error("rpc: stream ended inside a message");
+    const header = JSON.parse(decoder.decode(this.buffered.subarray(4, 4 + hLen))) as H;
+    const bLen = this.buffered.getUint32(4 + hLen);
+    if (8 + hLen + bLen > MAX_MESSAGE_BYTES) throw new Error("rpc: message too large");
+    this.buffered.consume(8 + hLen);
+    if (bLen === 0) return { header };
+
+    const body = new Uint8Array(bLen);
+    let filled = 0;
+    for (;;) {
+      const take = Math.min(bLen - filled, this.buffered.byteLength);
+      if (take > 0) {
+        body.set(this.buffered.subarray(0, take), filled);
+        this.buffered.consume(take);
+        filled += take;
+      }
+      if (filled === bLen) return { header, body };
+      if (!(await this.more())) throw new Error("rpc: stream ended inside a message");
     }
   }
 }

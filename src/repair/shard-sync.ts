@@ -59,7 +59,7 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
       }
       const differing = mine.flatMap((d, i) => (d !== theirs[i] ? [i] : []));
       if (!differing.length) continue;
-      inSync = false;
+      // Differing buckets are exchanged now; only a failed exchange leaves the shard under-replicated.
       try {
         const [their, ours] = await Promise.all([index.rowsOn(peer, shard, differing), store.rowsIn(shard, differing)]);
         const gained = await index.applyManyOn(self, shard, their);
@@ -71,6 +71,7 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
         const given = await index.applyManyOn(peer, shard, ours.filter((r) => !gone.includes(r)));
         stats.rowsRepaired += gained + given;
       } catch (err) {
+        inSync = false;
         log.debug(`anti-entropy ${shard} with ${peer.slice(-6)}: ${(err as Error).message}`);
       }
     }
