@@ -12,6 +12,17 @@ import { newer, type IndexEntry } from "./types.ts";
 /** A scan of several shards on one replica. */
 export interface ShardScan extends ScanOptions {
   shards: string[];
+  /** Return only these fields of each value (a listing needs a few of a manifest's many). */
+  fields?: string[];
+}
+
+function project(rows: ScanRow[], fields: string[] | undefined): ScanRow[] {
+  if (!fields) return rows;
+  return rows.map(([row, e]) => {
+    if (e.value === null || typeof e.value !== "object") return [row, e];
+    const v = e.value as Record<string, unknown>;
+    return [row, { ts: e.ts, value: Object.fromEntries(fields.map((f) => [f, v[f]])) }];
+  });
 }
 
 /** Quorum access to the replicated index. */
@@ -79,7 +90,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
 
   async function scanLocal(scan: ShardScan): Promise<Record<string, ScanRow[]>> {
     const out: Record<string, ScanRow[]> = {};
-    await Promise.all(scan.shards.map(async (s) => (out[s] = await store.scan(s, scan))));
+    await Promise.all(scan.shards.map(async (s) => (out[s] = project(await store.scan(s, scan), scan.fields))));
     return out;
   }
 

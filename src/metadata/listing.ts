@@ -28,7 +28,7 @@ interface Batch {
 }
 
 /** Scan `shards` for rows starting with `rowPrefix` after `after`, merged. */
-async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string, after: string | undefined, per: number): Promise<Batch> {
+async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string, after: string | undefined, per: number, fields?: string[]): Promise<Batch> {
   const need = majority(deps.placement.rf);
   // Which replicas to ask for each shard: a quorum, this peer first when it is one.
   const candidates = new Map(shards.map((s) => {
@@ -52,7 +52,7 @@ async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string
     await Promise.all(
       [...byPeer].map(async ([peer, list]) => {
         try {
-          const res = await deps.index.scanOn(peer, { shards: list, prefix: rowPrefix, after, limit: per });
+          const res = await deps.index.scanOn(peer, { shards: list, prefix: rowPrefix, after, limit: per, fields });
           for (const s of list) answers.get(s)!.push(res[s] ?? []);
         } catch {
           // the shard's next replica is tried in the next pass
@@ -100,6 +100,8 @@ export interface ListParams {
   delimiter?: string;
   limit: number;
   after?: string;
+  /** Only these fields of each value are fetched (all when omitted). */
+  fields?: string[];
 }
 
 /** List keys in order with S3 semantics: prefix, delimiter roll-up, limit and a resume point. */
@@ -111,7 +113,7 @@ export async function listMerged<V>(deps: ListingDeps, p: ListParams): Promise<L
   let lastPrefix: string | undefined;
 
   while (items.length <= p.limit) {
-    const batch = await fetchBatch(deps, p.shards, p.rowPrefix + p.prefix, after === undefined ? undefined : p.rowPrefix + after, per);
+    const batch = await fetchBatch(deps, p.shards, p.rowPrefix + p.prefix, after === undefined ? undefined : p.rowPrefix + after, per, p.fields);
     for (const [row, entry] of batch.rows) {
       const key = row.slice(p.rowPrefix.length);
       if (entry.value === null) continue;

@@ -82,11 +82,16 @@ export class MessageReader {
     let filled = 0;
     for (;;) {
       const take = Math.min(bLen - filled, this.buffered.byteLength);
-      if (take > 0) {
-        body.set(this.buffered.subarray(0, take), filled);
-        this.buffered.consume(take);
-        filled += take;
+      // Piece by piece: the list's own subarray would first join the pieces into a copy.
+      let left = take;
+      for (const piece of this.buffered) {
+        if (left === 0) break;
+        const n = Math.min(piece.byteLength, left);
+        body.set(n === piece.byteLength ? piece : piece.subarray(0, n), filled);
+        filled += n;
+        left -= n;
       }
+      this.buffered.consume(take);
       if (filled === bLen) return { header, body };
       if (!(await this.more())) throw new Error("rpc: stream ended inside a message");
     }

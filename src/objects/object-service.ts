@@ -397,7 +397,15 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async listObjects(bucket, q) {
       await requireBucket(bucket);
       const limit = Math.max(1, Math.min(1000, q.limit ?? 1000));
-      const page = await listMerged<ObjectManifest>(listing, { shards: objectShards, rowPrefix: `${bucket}\0`, prefix: q.prefix ?? "", delimiter: q.delimiter || undefined, limit, after: q.after });
+      const page = await listMerged<Pick<ObjectManifest, "size" | "etag" | "lastModified">>(listing, {
+        shards: objectShards,
+        rowPrefix: `${bucket}\0`,
+        prefix: q.prefix ?? "",
+        delimiter: q.delimiter || undefined,
+        limit,
+        after: q.after,
+        fields: ["size", "etag", "lastModified"],
+      });
       return {
         objects: page.rows.map((r) => ({ key: r.key, size: r.value.size, etag: r.value.etag, lastModified: new Date(r.value.lastModified).toISOString() })),
         prefixes: page.prefixes,

@@ -20,7 +20,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { Cluster, withCluster } from "../harness/cluster.ts";
+import { startConverged, teardownCluster, withCluster, type Cluster } from "../harness/cluster.ts";
 import { errorOf, json, md5Hex, mustCreateBucket, mustPut, objectPath, request, type Reply } from "../harness/http.ts";
 import { seededBytes } from "../harness/random.ts";
 import {
@@ -71,8 +71,7 @@ async function s3Refused(what: string, p: Promise<unknown>, status: number, name
 }
 
 beforeAll(async () => {
-  cluster = await new Cluster({ config: { chunkSize: 1 << 20 } }).start(3);
-  await cluster.waitFor("all alive", () => cluster.allSee([0, 1, 2], [0, 1, 2], "alive"));
+  cluster = await startConverged(3, { config: { chunkSize: 1 << 20 } });
   for (const b of ["perm-a", "perm-b", "perm-c", "perm-w-empty"]) await mustCreateBucket(http(0), b);
   await mustPut(http(0), "perm-a", "doc", "alpha");
   await mustPut(http(1), "perm-b", "doc", "bravo");
@@ -81,10 +80,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.destroy();
-  if (cluster) {
-    if (process.env.MESH_TEST_DUMP) console.error(cluster.dumpLogs());
-    await cluster.teardown();
-  }
+  await teardownCluster(cluster);
 }, T);
 
 describe("native API tokens", () => {

@@ -26,7 +26,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { Cluster } from "../harness/cluster.ts";
+import { startConverged, teardownCluster, type Cluster } from "../harness/cluster.ts";
 import { md5Hex, mustCreateBucket, mustPut, sameBytes } from "../harness/http.ts";
 import { seededBytes } from "../harness/random.ts";
 import {
@@ -87,8 +87,7 @@ async function getBytes(c: S3Client, key: string, bucket = BUCKET): Promise<Uint
 }
 
 beforeAll(async () => {
-  cluster = await new Cluster({ config: { chunkSize: 1 << 20 } }).start(3);
-  await cluster.waitFor("all alive", () => cluster.allSee([0, 1, 2], [0, 1, 2], "alive"));
+  cluster = await startConverged(3, { config: { chunkSize: 1 << 20 } });
   s3 = [0, 1, 2].map((i) => s3Client(url(i), TEST_ADMIN, { maxAttempts: 1 }));
   await mustCreateBucket(http(0), BUCKET);
   await mustPut(http(0), BUCKET, "existing", "hello");
@@ -96,10 +95,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of [...s3, ...extraClients]) c.destroy();
-  if (cluster) {
-    if (process.env.MESH_TEST_DUMP) console.error(cluster.dumpLogs());
-    await cluster.teardown();
-  }
+  await teardownCluster(cluster);
 }, T);
 
 describe("S3 credentials", () => {

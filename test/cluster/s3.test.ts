@@ -34,7 +34,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
-import { Cluster } from "../harness/cluster.ts";
+import { startConverged, teardownCluster, type Cluster } from "../harness/cluster.ts";
 import { compareUtf8, describeBytes, md5Hex, mustCreateBucket, mustPut, objectPath, request, sameBytes, statusAndCode } from "../harness/http.ts";
 import { seededBytes } from "../harness/random.ts";
 import {
@@ -74,8 +74,7 @@ async function getBytes(client: S3Client, bucket: string, key: string): Promise<
 }
 
 beforeAll(async () => {
-  cluster = await new Cluster({ config: { chunkSize: 1 << 20 } }).start(3);
-  await cluster.waitFor("all alive", () => cluster.allSee([0, 1, 2], [0, 1, 2], "alive"));
+  cluster = await startConverged(3, { config: { chunkSize: 1 << 20 } });
   s3 = [0, 1, 2].map((i) => s3Client(cluster.peer(i).s3Url));
   // Set up through the native API so that each S3 operation fails on its own test.
   await mustCreateBucket(http(0), BUCKET);
@@ -83,10 +82,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of s3) c.destroy();
-  if (cluster) {
-    if (process.env.MESH_TEST_DUMP) console.error(cluster.dumpLogs());
-    await cluster.teardown();
-  }
+  await teardownCluster(cluster);
 }, T);
 
 describe("S3 buckets", () => {

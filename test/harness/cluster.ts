@@ -225,6 +225,21 @@ export class Cluster {
   }
 }
 
+/** Start `n` peers for a whole test file and wait until every peer sees every other alive. */
+export async function startConverged(n: number, opts: ClusterOptions = {}): Promise<Cluster> {
+  const cluster = await new Cluster(opts).start(n);
+  const all = cluster.running();
+  await cluster.waitFor("all alive", () => cluster.allSee(all, all, "alive"));
+  return cluster;
+}
+
+/** Tear down a file's cluster (no-op if it never started); MESH_TEST_DUMP=1 prints the logs. */
+export async function teardownCluster(cluster: Cluster | undefined): Promise<void> {
+  if (!cluster) return;
+  if (process.env.MESH_TEST_DUMP) console.error(cluster.dumpLogs());
+  await cluster.teardown();
+}
+
 /**
  * Run `body` against a fresh cluster of `n` peers. Always tears down; on failure prints
  * the seed and every peer's log, then rethrows.

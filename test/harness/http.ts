@@ -335,19 +335,8 @@ export function rawRequest(base: string, head: string, body: Uint8Array, how: "a
 
 // ---------- misc ----------
 
-/** Run `fn` over `items` with at most `limit` in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
+/** Run `fn` over `items` with at most `limit` in flight (the server's own helper). */
+export { mapLimit } from "../../src/util/map-limit.ts";
 
 /** Equality of two id lists as sets. */
 export function sameSet(a: readonly string[], b: readonly string[]): boolean {
