@@ -2,6 +2,7 @@
 // majority (2 of 3): writes wait for the quorum to have the entry fsynced, reads take the
 // newest of a quorum of answers and repair replicas that answered with something older.
 import { MeshError } from "../errors.ts";
+import { createBatcher } from "../net/batcher.ts";
 import { callQuorum, majority } from "../net/quorum.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
@@ -62,16 +63,23 @@ export interface IndexClientDeps {
 
 const RPC_TIMEOUT_MS = 10_000;
 
+type GetItem = { shard: string; row: string };
+type ApplyItem = GetItem & { entry: IndexEntry };
+
 /** Create the index client of one peer. */
 export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const { self, store, rpc, placement, log } = deps;
   const quorum = () => majority(placement.rf);
 
-  const apply = (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> =>
-    peer === self ? store.apply(shard, row, entry) : rpc.call<boolean>(peer, "index.apply", { shard, row, entry }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
+  // Single-row reads and writes to a peer are batched per event-loop turn (src/net/batcher.ts);
+  // the replica applies a batch together, so its writes share one group-committed fsync.
+  const remoteApply = createBatcher<ApplyItem, boolean>(async (peer, items) => (await rpc.call<boolean[]>(peer, "index.applyBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
+  const remoteGet = createBatcher<GetItem, IndexEntry | null>(async (peer, items) => (await rpc.call<Array<IndexEntry | null>>(peer, "index.getBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
 
-  const get = (peer: string, shard: string, row: string): Promise<IndexEntry | null> =>
-    peer === self ? store.get(shard, row) : rpc.call<IndexEntry | null>(peer, "index.get", { shard, row }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
+  const apply = (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> =>
+    peer === self ? store.apply(shard, row, entry) : remoteApply(peer, { shard, row, entry });
+
+  const get = (peer: string, shard: string, row: string): Promise<IndexEntry | null> => (peer === self ? store.get(shard, row) : remoteGet(peer, { shard, row }));
 
   /**
    * Merge rows locally. A delete marker past its lifetime is taken only when it overrides
@@ -157,15 +165,17 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     },
 
     serve() {
-      rpc.register("index.apply", async ({ params }) => {
-        const { shard, row, entry } = params as { shard: string; row: string; entry: IndexEntry };
-        if (typeof entry?.ts !== "string") throw new MeshError("InvalidRequest", "index entry without timestamp", 400);
-        deps.observe(entry.ts);
-        return { result: await store.apply(shard, row, entry) };
+      rpc.register("index.applyBatch", async ({ params }) => {
+        const { items } = params as { items: ApplyItem[] };
+        for (const { entry } of items) {
+          if (typeof entry?.ts !== "string") throw new MeshError("InvalidRequest", "index entry without timestamp", 400);
+          deps.observe(entry.ts);
+        }
+        return { result: await Promise.all(items.map(({ shard, row, entry }) => store.apply(shard, row, entry))) };
       });
-      rpc.register("index.get", async ({ params }) => {
-        const { shard, row } = params as { shard: string; row: string };
-        return { result: await store.get(shard, row) };
+      rpc.register("index.getBatch", async ({ params }) => {
+        const { items } = params as { items: GetItem[] };
+        return { result: await Promise.all(items.map(({ shard, row }) => store.get(shard, row))) };
       });
       rpc.register("index.scan", async ({ params }) => ({ result: await scanLocal(params as ShardScan) }));
       rpc.register("index.digests", async ({ params }) => {

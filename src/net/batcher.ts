@@ -1,0 +1,44 @@
+// Coalescing small calls: calls to the same peer made in the same turn of the event loop
+// travel as one request. Under load many small object operations land in one turn, and
+// each RPC costs far more (stream framing, a noise seal, a socket write, a window update)
+// than the few bytes it carries.
+
+/** Sends one batch to a peer; answers one result per item, in order. */
+export type BatchSender<I, O> = (peer: string, items: I[]) => Promise<O[]>;
+
+/** Most items in one batch. */
+const MAX_BATCH = 256;
+
+/** A function that queues `item` for `peer` and resolves with its own result. */
+export function createBatcher<I, O>(send: BatchSender<I, O>): (peer: string, item: I) => Promise<O> {
+  type Waiting = { item: I; resolve: (o: O) => void; reject: (e: unknown) => void };
+  const queues = new Map<string, Waiting[]>();
+
+  const flush = (peer: string) => {
+    const queue = queues.get(peer);
+    queues.delete(peer);
+    if (!queue) return;
+    for (let i = 0; i < queue.length; i += MAX_BATCH) {
+      const batch = queue.slice(i, i + MAX_BATCH);
+      send(peer, batch.map((w) => w.item)).then(
+        (results) => {
+          if (results.length !== batch.length) {
+            const err = new Error(`batch to ${peer.slice(-6)}: ${results.length} results for ${batch.length} items`);
+            batch.forEach((w) => w.reject(err));
+          } else batch.forEach((w, j) => w.resolve(results[j]));
+        },
+        (err) => batch.forEach((w) => w.reject(err)),
+      );
+    }
+  };
+
+  return (peer, item) =>
+    new Promise<O>((resolve, reject) => {
+      let queue = queues.get(peer);
+      if (!queue) {
+        queues.set(peer, (queue = []));
+        setImmediate(() => flush(peer));
+      }
+      queue.push({ item, resolve, reject });
+    });
+}
