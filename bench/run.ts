@@ -10,6 +10,7 @@ import { startCeiling } from "./ceiling-server.ts";
 import { measureLimits } from "./limits.ts";
 import { measureList, type ListPoint } from "./list-latency.ts";
 import { createBucket, getLarge, getSmall, putLarge, putSmall, type OpsResult } from "./load.ts";
+import type { PeerProcess } from "../test/harness/process.ts";
 import { startMesh } from "./mesh.ts";
 import { measureRepair } from "./repair-rate.ts";
 import { sampleRss } from "./rss.ts";
@@ -22,7 +23,7 @@ const PEERS = Number(values.peers);
 const RF = 3;
 const MiB = 1024 * 1024;
 const cfg = quick
-  ? { diskMib: 1024, large: { size: 64 * MiB, count: 4, inflight: 4 }, small: 2_000, listSizes: [1_000, 10_000], repairMib: 256, scalingPeers: [] as number[] }
+  ? { diskMib: 1024, large: { size: 64 * MiB, count: 4, inflight: 4 }, small: 2_000, listSizes: [1_000, 10_000], repairMib: 256, scalingPeers: [3] }
   : { diskMib: 1024, large: { size: 256 * MiB, count: 4, inflight: 4 }, small: 20_000, listSizes: [1_000, 10_000, 30_000, 100_000], repairMib: 1024, scalingPeers: [3, 5, 8] };
 const SMALL = { size: 4096, inflight: 64 };
 const startedAt = performance.now();
@@ -48,6 +49,15 @@ try {
 }
 
 // ---- the mesh -------------------------------------------------------------------------
+/** Membership messages each peer sends per second, averaged over the peers, over `secs` idle seconds. */
+async function heartbeatRate(peers: PeerProcess[], secs: number): Promise<number> {
+  const sent = () => Promise.all(peers.map(async (p) => ((await (await fetch(`${p.http}/cluster/status`)).json()) as { membership: { messagesSent: number } }).membership.messagesSent));
+  const before = await sent();
+  await Bun.sleep(secs * 1000);
+  const after = await sent();
+  return after.reduce((n, a, i) => n + a - before[i], 0) / peers.length / secs;
+}
+
 const smallPutOn = async (targets: string[]): Promise<OpsResult> => {
   await createBucket(targets[0], "small");
   return putSmall(targets, "small", { to: cfg.small, ...SMALL });
@@ -85,11 +95,15 @@ log(`repair: 5 peers, ${cfg.repairMib} MiB, --dead-after 2 --repair-delay 3`);
 const repair = await measureRepair({ peers: 5, mib: cfg.repairMib, objectMib: 16, log });
 
 const scalingPut: Array<{ peers: number } & OpsResult> = [{ peers: PEERS, ...meshFigures.smallPut }];
+const heartbeat: Array<{ peers: number; perPeerPerSec: number }> = [];
 for (const n of cfg.scalingPeers) {
-  if (n === PEERS) continue;
-  log(`scaling: small PUT on ${n} peers`);
+  log(`scaling: ${n} peers: heartbeat messages while idle${n === PEERS ? "" : ", then small PUT"}`);
   mesh = await startMesh(n);
   try {
+    const beats = await heartbeatRate(mesh.peers, 5);
+    log(`scaling: ${n} peers: ${beats.toFixed(2)} membership messages per peer per second`);
+    heartbeat.push({ peers: n, perPeerPerSec: beats });
+    if (n === PEERS) continue;
     const r = await smallPutOn(mesh.peers.map((p) => p.http));
     log(`scaling: ${n} peers: ${r.opsPerSec.toFixed(0)} PUT/s`);
     scalingPut.push({ peers: n, ...r });
@@ -187,6 +201,9 @@ rows.push({
   ratio: "—",
   target: judge([[m.rss.max / 1e6, { op: "<", value: 250, unit: " MB" }]]),
 });
+for (const h of heartbeat) {
+  rows.push({ figure: `scaling: membership messages per peer per second, ${h.peers} peers, idle (1 s probe interval)`, value: h.perPeerPerSec.toFixed(2), limit: "—", ratio: "—", target: "—" });
+}
 for (const s of scalingPut.filter((s) => s.peers !== PEERS)) {
   rows.push({ figure: `scaling: small PUT ops/s (p99 ms), ${s.peers} peers`, value: `${f0(s.opsPerSec)} (${f1(s.p99ms)})`, limit: `${PEERS} peers: ${f0(m.smallPut.opsPerSec)}`, ratio: pct(s.opsPerSec, m.smallPut.opsPerSec), target: "—" });
 }
@@ -213,14 +230,14 @@ const results = {
   limits: { ...limits, ceiling },
   mesh: meshFigures,
   repair,
-  scaling: { smallPut: scalingPut, list: m.list },
+  scaling: { smallPut: scalingPut, list: m.list, heartbeat },
   table: rows,
 };
 const dir = import.meta.dir;
 await Bun.write(path.join(dir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
 await Bun.write(
   path.join(dir, "scaling.svg"),
-  renderScaling({ title: `${results.mode} run, ${results.date.slice(0, 10)}, ${cpu}, ${results.cores} cores, Bun ${Bun.version}`, smallPut: scalingPut, list: m.list }),
+  renderScaling({ title: `${results.mode} run, ${results.date.slice(0, 10)}, ${cpu}, ${results.cores} cores, Bun ${Bun.version}`, smallPut: scalingPut, list: m.list, heartbeat }),
 );
 console.log(`\nwrote bench/results.json and bench/scaling.svg`);
 process.exit(0);

@@ -1,11 +1,12 @@
-// A hand-written SVG of the scaling runs: small PUT ops/s against peers, and list page
-// p50 against bucket size (log scale).
+// A hand-written SVG of the scaling runs: small PUT ops/s against peers, list page p50
+// against bucket size (log scale), and heartbeat messages per peer per second against peers.
 //   bun bench/svg.ts [bench/results.json] [bench/scaling.svg]   (re-render from a results file)
 
 export interface ScalingData {
   title: string;
   smallPut: Array<{ peers: number; opsPerSec: number }>;
   list: Array<{ objects: number; p50ms: number }>;
+  heartbeat?: Array<{ peers: number; perPeerPerSec: number }>;
 }
 
 const W = 360;
@@ -56,12 +57,14 @@ function panel(x0: number, title: string, xLabel: string, yLabel: string, pts: A
 export function renderScaling(d: ScalingData): string {
   const put = [...d.smallPut].sort((a, b) => a.peers - b.peers).map((p) => [p.peers, p.opsPerSec] as [number, number]);
   const list = [...d.list].sort((a, b) => a.objects - b.objects).map((p) => [p.objects, p.p50ms] as [number, number]);
+  const beats = [...(d.heartbeat ?? [])].sort((a, b) => a.peers - b.peers).map((p) => [p.peers, p.perPeerPerSec] as [number, number]);
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 24}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * W}" height="${H + 24}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${W}" y="${H + 16}" text-anchor="middle" fill="#555">${esc(d.title)}</text>`,
+    `<text x="${1.5 * W}" y="${H + 16}" text-anchor="middle" fill="#555">${esc(d.title)}</text>`,
     panel(0, "small PUT (4 KiB, 64 in flight)", "peers", "ops/s", put, { log: false }),
     panel(W, "1,000-key list page", "objects in bucket (log)", "p50 ms", list, { log: true }),
+    panel(2 * W, "heartbeat messages per peer", "peers", "messages/s", beats, { log: false }),
     "</svg>",
     "",
   ].join("\n");
@@ -71,6 +74,6 @@ if (import.meta.main) {
   const src = process.argv[2] ?? "bench/results.json";
   const dst = process.argv[3] ?? "bench/scaling.svg";
   const r = await Bun.file(src).json();
-  await Bun.write(dst, renderScaling({ title: `${r.mode} run, ${r.date}, ${r.cpu}`, smallPut: r.scaling.smallPut, list: r.scaling.list }));
+  await Bun.write(dst, renderScaling({ title: `${r.mode} run, ${r.date}, ${r.cpu}`, smallPut: r.scaling.smallPut, list: r.scaling.list, heartbeat: r.scaling.heartbeat }));
   console.log(`wrote ${dst}`);
 }
