@@ -2,7 +2,7 @@
 // majority (2 of 3): writes wait for the quorum to have the entry fsynced, reads take the
 // newest of a quorum of answers and repair replicas that answered with something older.
 import { MeshError } from "../errors.ts";
-import { createBatcher } from "../net/batcher.ts";
+import { createBatcher } from "../util/batcher.ts";
 import { callQuorum, majority } from "../net/quorum.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
@@ -71,7 +71,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const { self, store, rpc, placement, log } = deps;
   const quorum = () => majority(placement.rf);
 
-  // Single-row reads and writes to a peer are batched per event-loop turn (src/net/batcher.ts);
+  // Single-row reads and writes to a peer are batched per event-loop turn (src/util/batcher.ts);
   // the replica applies a batch together, so its writes share one group-committed fsync.
   const remoteApply = createBatcher<ApplyItem, boolean>(async (peer, items) => (await rpc.call<boolean[]>(peer, "index.applyBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
   const remoteGet = createBatcher<GetItem, IndexEntry | null>(async (peer, items) => (await rpc.call<Array<IndexEntry | null>>(peer, "index.getBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);

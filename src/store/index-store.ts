@@ -6,6 +6,7 @@
 // (row, timestamp) over the rows whose name hashes into that bucket. Replicas compare the
 // digests and exchange only the rows of buckets that differ.
 import { Level } from "level";
+import { createBatcher } from "../util/batcher.ts";
 import { newer, type IndexEntry } from "../metadata/types.ts";
 
 /** One row of a shard scan. */
@@ -121,7 +122,10 @@ export async function openIndexStore(dir: string): Promise<IndexStore> {
       if (locks.get(key) === tail) locks.delete(key);
     }
   };
-  const get = async (k: Buffer) => (await db.get(k)) ?? null;
+  // Reads issued in the same event-loop turn go to LevelDB as one getMany: one trip to its
+  // thread pool instead of one per row (a replica answers whole batches of index calls).
+  const readBatch = createBatcher<Buffer, IndexEntry | null>(async (_, keys) => (await db.getMany(keys)).map((v) => v ?? null));
+  const get = (k: Buffer) => readBatch("", k);
   const commit = groupCommit(db);
 
   async function scanShard(shard: string, opts: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit?: number }): Promise<ScanRow[]> {

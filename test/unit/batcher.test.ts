@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createBatcher } from "../../src/net/batcher.ts";
+import { createBatcher } from "../../src/util/batcher.ts";
 
 describe("call batcher", () => {
   test("calls to one peer in the same turn go as one batch; each caller gets its own result", async () => {

@@ -1,9 +1,9 @@
-// Coalescing small calls: calls to the same peer made in the same turn of the event loop
-// travel as one request. Under load many small object operations land in one turn, and
-// each RPC costs far more (stream framing, a noise seal, a socket write, a window update)
-// than the few bytes it carries.
+// Coalescing small calls: calls to the same destination made in the same turn of the
+// event loop travel as one request. Under load many small object operations land in one
+// turn, and each RPC costs far more (stream framing, a noise seal, a socket write, a
+// window update) than the few bytes it carries; each LevelDB read, a thread-pool trip.
 
-/** Sends one batch to a peer; answers one result per item, in order. */
+/** Sends one batch to a destination (a peer id, or "" for a local resource); answers one result per item, in order. */
 export type BatchSender<I, O> = (peer: string, items: I[]) => Promise<O[]>;
 
 /** Most items in one batch. */
