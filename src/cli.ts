@@ -1,8 +1,8 @@
 // The `meshstore` command line. `bun run node [flags]` starts a peer and keeps it
 // running until SIGINT/SIGTERM.
-import { configFromArgs, NODE_FLAGS } from "./config.ts";
+import { ADMIN_KEY_FILE, configFromArgs, NODE_FLAGS } from "./config.ts";
 import { ConfigError } from "./errors.ts";
-import { ADMIN_KEY_FILE, startPeer, type Peer } from "./peer.ts";
+import { startPeer, type Peer } from "./peer.ts";
 import { keysUsage, runKeys } from "./cli/keys.ts";
 import path from "node:path";
 

@@ -3,8 +3,12 @@
 import { multiaddr } from "@multiformats/multiaddr";
 import { parseArgs } from "node:util";
 import path from "node:path";
+import { ACCESS_KEY_ID_RE } from "./auth/access-keys.ts";
 import { ConfigError } from "./errors.ts";
 import type { LogLevel, LogSink } from "./util/log.ts";
+
+/** File in the data folder holding the admin key a new mesh created (mode 0600). */
+export const ADMIN_KEY_FILE = "admin-key.json";
 
 /** A host and TCP port; port 0 means "pick a free port". */
 export interface HostPort {
@@ -158,7 +162,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > 64 * 1024 * 1024) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
   if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
   if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
-  if (cfg.admin && (!/^[A-Z0-9]{16,64}$/.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
+  if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");
   }
   const m = cfg.membership;

@@ -10,7 +10,7 @@ import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/acces
 import { bearerAuth } from "./auth/guard.ts";
 import { createMultipart } from "./objects/multipart.ts";
 import { serveHttp } from "./api/http-server.ts";
-import { resolveConfig, type PeerConfig, type PeerConfigInput } from "./config.ts";
+import { ADMIN_KEY_FILE, resolveConfig, type PeerConfig, type PeerConfigInput } from "./config.ts";
 import { createDiscovery, type Discovery } from "./membership/discovery.ts";
 import { MemberTable, type MemberState } from "./membership/member-table.ts";
 import { createSwim, type Swim } from "./membership/swim.ts";
@@ -81,8 +81,6 @@ const STOP_STEP_MS = 5000;
 export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const config = resolveConfig(input);
   await mkdir(config.dataDir, { recursive: true });
-  // A folder without an identity is a peer's first start; without bootstrap addresses, a new mesh's.
-  const newMesh = !existsSync(path.join(config.dataDir, "peer.key")) && config.bootstrap.length === 0;
   const privateKey = await loadOrCreateIdentity(config.dataDir);
   const links = createLinkFilter();
   const aborter = new AbortController();
@@ -146,7 +144,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers });
     keys.serve();
     if (!config.auth) log.warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach the HTTP and S3 ports can read, write and delete everything");
-    const createdAdminKey = await provisionAdminKey(config, keys, newMesh);
+    const createdAdminKey = await provisionAdminKey(config, keys);
     const repair = createRepairService({
       self: peerId,
       config: config.repair,
@@ -303,23 +301,24 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   }
 }
 
-/** File in the data folder holding the admin key a new mesh created (mode 0600). */
-export const ADMIN_KEY_FILE = "admin-key.json";
-
 /**
- * The admin key: MESH_ADMIN_KEY/SECRET are (re)asserted on every start; otherwise the first
- * start of a new mesh creates one and writes it, readable only by the owner, to the data folder.
+ * The admin key: MESH_ADMIN_KEY/SECRET are (re)asserted on every start. Otherwise a peer
+ * that starts a mesh of its own (no bootstrap) and sees no admin key anywhere creates one
+ * and writes it, readable only by the owner, to the data folder. Looking for an admin key
+ * rather than at "first start" means a first start that failed half-way, or one made with
+ * --insecure-no-auth, still ends with an admin key.
  */
-async function provisionAdminKey(config: PeerConfig, keys: AccessKeys, newMesh: boolean): Promise<CreatedKey | undefined> {
+async function provisionAdminKey(config: PeerConfig, keys: AccessKeys): Promise<CreatedKey | undefined> {
   if (config.admin) {
     const existing = await keys.get(config.admin.accessKeyId);
     if (existing?.admin && existing.secretAccessKey === config.admin.secretAccessKey) return undefined;
     await keys.put({ ...config.admin, name: "admin (MESH_ADMIN_KEY)", admin: true, buckets: {}, createdMs: Date.now() });
     return undefined;
   }
-  if (!newMesh || !config.auth) return undefined;
-  const created = await keys.create({ name: "admin", admin: true });
+  if (!config.auth || config.bootstrap.length > 0) return undefined;
   const file = path.join(config.dataDir, ADMIN_KEY_FILE);
+  if (existsSync(file) || (await keys.list()).some((k) => k.admin)) return undefined;
+  const created = await keys.create({ name: "admin", admin: true });
   const tmp = `${file}.tmp-${process.pid}`;
   const fh = await open(tmp, "w", 0o600);
   await fh.writeFile(JSON.stringify({ accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey, token: created.token }, null, 2) + "\n");

@@ -71,10 +71,12 @@ export interface AccessKeysDeps {
   livePeers(): string[];
 }
 
-/** How long a peer trusts a key it has looked up; revocation also clears caches directly. */
+/** How long a peer trusts a lookup (a key, or its absence); every change also clears caches directly. */
 const CACHE_MS = 5000;
 const TOKEN_PREFIX = "mst_";
-const ID_RE = /^[A-Z0-9]{16,64}$/;
+/** What an access key id looks like (also checked for MESH_ADMIN_KEY). */
+export const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,64}$/;
+const ID_RE = ACCESS_KEY_ID_RE;
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /** A new access key id: "MK" and 18 random base32 characters (the shape of AWS's ids). */
@@ -97,7 +99,8 @@ export function nativeToken(accessKeyId: string, secretAccessKey: string): strin
 /** Does `who` hold at least `need` on `bucket`? */
 export function allows(who: Principal, bucket: string, need: Permission): boolean {
   if (who.admin) return true;
-  const held = who.buckets[bucket] ?? who.buckets["*"];
+  const own = (name: string) => (Object.hasOwn(who.buckets, name) ? who.buckets[name] : undefined);
+  const held = own(bucket) ?? own("*");
   return held !== undefined && PERMISSIONS.indexOf(held) >= PERMISSIONS.indexOf(need);
 }
 
@@ -138,7 +141,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
   async function write(id: string, value: AccessKey | null) {
     await index.write(KEYS_SHARD, id, { ts: now(), value });
     cache.delete(id);
-    // Peers that looked the key up recently trust their copy for a moment: tell them.
+    // Peers that looked the id up recently (found or not) trust that for a moment: tell them.
     const others = deps.livePeers().filter((p) => p !== deps.self);
     await Promise.all(others.map((p) => deps.rpc.call(p, "keys.forget", { id }, { timeoutMs: 2000 }).catch(() => {})));
   }
@@ -149,9 +152,9 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.key;
     const entry = await index.read(KEYS_SHARD, id);
     const key = (entry?.value as AccessKey | null | undefined) ?? null;
-    // Misses are not cached: a key created a moment ago on another peer must work at once.
-    if (key) cache.set(id, { key, at: Date.now() });
-    else cache.delete(id);
+    // Misses are cached too, so unknown ids cannot make every request ask every peer; a key
+    // created since is still accepted at once, because creation clears every peer's cache.
+    cache.set(id, { key, at: Date.now() });
     return key;
   }
 

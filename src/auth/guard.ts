@@ -1,5 +1,5 @@
 // Who is asking, and may they? The native API authenticates with a bearer token; the S3
-// API with SigV4 (src/api/s3/auth.ts). Both end in a Principal checked here.
+// API with SigV4 (src/api/s3/request.ts, sigv4.ts). Both end in a Principal checked here.
 import { ForbiddenError, UnauthorizedError } from "../errors.ts";
 import { allows, type AccessKeys, type Permission, type Principal } from "./access-keys.ts";
 

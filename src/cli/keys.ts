@@ -6,6 +6,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { PERMISSIONS, type Permission } from "../auth/access-keys.ts";
 import { ConfigError } from "../errors.ts";
+import { ADMIN_KEY_FILE } from "../config.ts";
 
 /** Help text for the keys command. */
 export function keysUsage(): string {
@@ -23,7 +24,7 @@ export function keysUsage(): string {
 async function adminToken(explicit: string | undefined, dataDir: string): Promise<string> {
   if (explicit) return explicit;
   if (process.env.MESH_TOKEN) return process.env.MESH_TOKEN;
-  const file = path.join(dataDir, "admin-key.json");
+  const file = path.join(dataDir, ADMIN_KEY_FILE);
   try {
     return (JSON.parse(await readFile(file, "utf8")) as { token: string }).token;
   } catch {

@@ -1,13 +1,14 @@
 // Reading and writing index entries on their shard's replicas with quorums of a
 // majority (2 of 3): writes wait for the quorum to have the entry fsynced, reads take the
 // newest of a quorum of answers and repair replicas that answered with something older.
-import { MeshError } from "../errors.ts";
+import { MeshError, RemoteError } from "../errors.ts";
 import { createBatcher } from "../util/batcher.ts";
 import { callQuorum, majority } from "../net/quorum.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { IndexStore, ScanOptions, ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
+import { KEYS_SHARD } from "./keys.ts";
 import { newer, type IndexEntry } from "./types.ts";
 
 /** A scan of several shards on one replica. */
@@ -65,6 +66,22 @@ const RPC_TIMEOUT_MS = 10_000;
 
 type GetItem = { shard: string; row: string };
 type ApplyItem = GetItem & { entry: IndexEntry };
+/** One item's outcome in a batch reply. */
+type ItemResult<T> = { ok: true; v: T } | { ok: false; code: string; message: string; status: number };
+
+async function settle<T>(fn: () => Promise<T>): Promise<ItemResult<T>> {
+  try {
+    return { ok: true, v: await fn() };
+  } catch (err) {
+    const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message, 500);
+    return { ok: false, code: e.code, message: e.message, status: e.status };
+  }
+}
+
+function unwrap<T>(r: ItemResult<T>): T {
+  if (!r.ok) throw new RemoteError(r.code, r.message, r.status);
+  return r.v;
+}
 
 /** Create the index client of one peer. */
 export function createIndexClient(deps: IndexClientDeps): IndexClient {
@@ -72,14 +89,15 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const quorum = () => majority(placement.rf);
 
   // Single-row reads and writes to a peer are batched per event-loop turn (src/util/batcher.ts);
-  // the replica applies a batch together, so its writes share one group-committed fsync.
-  const remoteApply = createBatcher<ApplyItem, boolean>(async (peer, items) => (await rpc.call<boolean[]>(peer, "index.applyBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
-  const remoteGet = createBatcher<GetItem, IndexEntry | null>(async (peer, items) => (await rpc.call<Array<IndexEntry | null>>(peer, "index.getBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
+  // the replica applies a batch's writes together, so they share group-committed fsyncs.
+  // Each item of a batch succeeds or fails on its own.
+  const remoteApply = createBatcher<ApplyItem, ItemResult<boolean>>(async (peer, items) => (await rpc.call<ItemResult<boolean>[]>(peer, "index.applyBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
+  const remoteGet = createBatcher<GetItem, ItemResult<IndexEntry | null>>(async (peer, items) => (await rpc.call<ItemResult<IndexEntry | null>[]>(peer, "index.getBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
 
-  const apply = (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> =>
-    peer === self ? store.apply(shard, row, entry) : remoteApply(peer, { shard, row, entry });
+  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> =>
+    peer === self ? store.apply(shard, row, entry) : unwrap(await remoteApply(peer, { shard, row, entry }));
 
-  const get = (peer: string, shard: string, row: string): Promise<IndexEntry | null> => (peer === self ? store.get(shard, row) : remoteGet(peer, { shard, row }));
+  const get = async (peer: string, shard: string, row: string): Promise<IndexEntry | null> => (peer === self ? store.get(shard, row) : unwrap(await remoteGet(peer, { shard, row })));
 
   /**
    * Merge rows locally. A delete marker past its lifetime is taken only when it overrides
@@ -89,7 +107,8 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     let applied = 0;
     for (const [row, entry] of rows) {
       if (typeof entry?.ts !== "string") continue;
-      if (entry.value === null && deps.isExpiredTombstone(entry.ts) && !(await store.get(shard, row))) continue;
+      // (Revocations in the keys shard never expire: see shard-sync.)
+      if (entry.value === null && shard !== KEYS_SHARD && deps.isExpiredTombstone(entry.ts) && !(await store.get(shard, row))) continue;
       deps.observe(entry.ts);
       if (await store.apply(shard, row, entry)) applied++;
     }
@@ -167,15 +186,21 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     serve() {
       rpc.register("index.applyBatch", async ({ params }) => {
         const { items } = params as { items: ApplyItem[] };
-        for (const { entry } of items) {
-          if (typeof entry?.ts !== "string") throw new MeshError("InvalidRequest", "index entry without timestamp", 400);
-          deps.observe(entry.ts);
-        }
-        return { result: await Promise.all(items.map(({ shard, row, entry }) => store.apply(shard, row, entry))) };
+        return {
+          result: await Promise.all(
+            items.map(({ shard, row, entry }) =>
+              settle(async () => {
+                if (typeof entry?.ts !== "string") throw new MeshError("InvalidRequest", "index entry without timestamp", 400);
+                deps.observe(entry.ts);
+                return store.apply(shard, row, entry);
+              }),
+            ),
+          ),
+        };
       });
       rpc.register("index.getBatch", async ({ params }) => {
         const { items } = params as { items: GetItem[] };
-        return { result: await Promise.all(items.map(({ shard, row }) => store.get(shard, row))) };
+        return { result: await Promise.all(items.map(({ shard, row }) => settle(() => store.get(shard, row)))) };
       });
       rpc.register("index.scan", async ({ params }) => ({ result: await scanLocal(params as ShardScan) }));
       rpc.register("index.digests", async ({ params }) => {

@@ -49,6 +49,12 @@ export function objectShard(bucket: string, key: string, shards: number): string
   return `o${ringPosition(`${bucket}\0${key}`) % shards}`;
 }
 
+/** Row of an object's manifest in its shard. */
+export const objectRow = (bucket: string, key: string) => `${bucket}\0${key}`;
+/** Rows of a bucket's multipart uploads and parts start with these (beside the manifests, under prefixes no bucket name can start with). */
+export const uploadRowPrefix = (bucket: string) => `\x01u${bucket}\0`;
+export const partRowPrefix = (bucket: string) => `\x01p${bucket}\0`;
+
 /** Every object shard name. */
 export function allObjectShards(shards: number): string[] {
   return Array.from({ length: shards }, (_, i) => `o${i}`);

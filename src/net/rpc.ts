@@ -108,8 +108,9 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
   }
 
   const idle = new Map<string, Channel[]>();
-  async function acquire(peer: string, signal: AbortSignal): Promise<{ channel: Channel; reused: boolean }> {
-    const pool = idle.get(peer);
+  /** An idle pooled stream to `peer`, or (when none is open, or `fresh`) a new one. */
+  async function acquire(peer: string, signal: AbortSignal, fresh: boolean): Promise<{ channel: Channel; reused: boolean }> {
+    const pool = fresh ? undefined : idle.get(peer);
     while (pool?.length) {
       const channel = pool.pop()!;
       if (channel.stream.status === "open") return { channel, reused: true };
@@ -180,7 +181,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
         let channel: Channel | undefined;
         let reused = false;
         try {
-          ({ channel, reused } = await acquire(peer, signal));
+          ({ channel, reused } = await acquire(peer, signal, attempt > 0));
           const reply = await exchange(channel, method, params, opts.body, signal);
           release(peer, channel);
           if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message, reply.header.status);

@@ -6,7 +6,7 @@
 import crypto from "node:crypto";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allObjectShards, objectShard, validateKey } from "../metadata/keys.ts";
+import { allObjectShards, objectShard, partRowPrefix, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
 import { listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
@@ -51,6 +51,8 @@ export interface Multipart {
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
   complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<ObjectManifest>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
+  /** Throw NoSuchUpload unless the upload is in progress. */
+  requireUpload(bucket: string, key: string, uploadId: string): Promise<void>;
   listUploads(bucket: string, q: { prefix?: string; after?: string; limit: number }): Promise<{ uploads: UploadRecord[]; next: string | null }>;
 }
 
@@ -64,9 +66,9 @@ export interface MultipartDeps {
   indexShards: number;
 }
 
-// Rows live beside the object's manifest (`bucket\0key`) under prefixes no bucket name can start with.
-const uploadRow = (bucket: string, key: string, id: string) => `\x01u${bucket}\0${key}\0${id}`;
-const partPrefix = (bucket: string, key: string, id: string) => `\x01p${bucket}\0${key}\0${id}\0`;
+// Rows live beside the object's manifest, in the same shard (layout in metadata/keys.ts).
+const uploadRow = (bucket: string, key: string, id: string) => `${uploadRowPrefix(bucket)}${key}\0${id}`;
+const partPrefix = (bucket: string, key: string, id: string) => `${partRowPrefix(bucket)}${key}\0${id}\0`;
 const partNo = (n: number) => String(n).padStart(5, "0");
 
 /** The S3 ETag of a multipart object: MD5 of the parts' binary MD5s, then "-N". */
@@ -125,9 +127,18 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       }
       await requireUpload(bucket, key, uploadId);
       const stored = await objects.storeBody(body, contentLength);
+      const partRow = partPrefix(bucket, key, uploadId) + partNo(partNumber);
       try {
         const part: PartRecord = { partNumber, size: stored.size, etag: stored.etag, lastModified: Date.now(), chunks: stored.chunks, holders: stored.holders };
-        await index.write(shardOf(bucket, key), partPrefix(bucket, key, uploadId) + partNo(partNumber), { ts: now(), value: part });
+        await index.write(shardOf(bucket, key), partRow, { ts: now(), value: part });
+        // An abort or complete may have ended the upload while the body streamed in; then
+        // this part would be seen by no one, and its chunks never collected.
+        try {
+          await requireUpload(bucket, key, uploadId);
+        } catch (err) {
+          await index.write(shardOf(bucket, key), partRow, { ts: now(), value: null });
+          throw err;
+        }
         return part;
       } finally {
         stored.release();
@@ -180,6 +191,8 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       return manifest;
     },
 
+    requireUpload: async (bucket, key, uploadId) => void (await requireUpload(bucket, key, uploadId)),
+
     async abort(bucket, key, uploadId) {
       await requireUpload(bucket, key, uploadId);
       await forget(bucket, key, uploadId, await allParts(bucket, key, uploadId));
@@ -189,7 +202,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       await objects.requireBucket(bucket);
       const page = await listMerged<UploadRecord>(listing, {
         shards: allObjectShards(deps.indexShards),
-        rowPrefix: `\x01u${bucket}\0`,
+        rowPrefix: uploadRowPrefix(bucket),
         prefix: q.prefix ?? "",
         limit: q.limit,
         after: q.after,

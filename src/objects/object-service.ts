@@ -3,7 +3,7 @@
 // quorum holds every chunk. Downloads stream chunks back with a few fetched ahead.
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allObjectShards, BUCKETS_SHARD, objectShard, validateBucketName, validateKey } from "../metadata/keys.ts";
+import { allObjectShards, BUCKETS_SHARD, objectShard, partRowPrefix, uploadRowPrefix, validateBucketName, validateKey } from "../metadata/keys.ts";
 import { listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
 import type { Rpc } from "../net/rpc.ts";
@@ -160,8 +160,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     let size = 0;
     let consumed = 0;
     // Buffers are sized to what is still to come when the length is known: a 1 KiB PUT
-    // must not allocate (and zero) a whole chunk.
-    const capacity = () => (contentLength === undefined ? deps.chunkSize : Math.max(1, Math.min(deps.chunkSize, contentLength - consumed)));
+    // must not allocate (and zero) a whole chunk. Without a length the first buffer starts
+    // small and grows; once a whole chunk has come, later ones are chunk-sized at once.
+    const capacity = () =>
+      contentLength !== undefined ? Math.max(1, Math.min(deps.chunkSize, contentLength - consumed)) : consumed === 0 ? Math.min(deps.chunkSize, 64 * 1024) : deps.chunkSize;
     let buf = new Uint8Array(capacity());
     let fill = 0;
     let inline: Uint8Array | undefined;
@@ -194,7 +196,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
         let off = 0;
         while (off < piece.byteLength) {
           if (fill === buf.byteLength) {
-            // Only without a length (or past it, which fails above): grow towards a chunk.
+            // Only without a length: grow towards a chunk.
             const bigger = new Uint8Array(Math.min(deps.chunkSize, buf.byteLength * 2));
             bigger.set(buf);
             buf = bigger;
@@ -262,6 +264,22 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
       await index.write(BUCKETS_SHARD, name, { ts: now(), value: null });
       knownBuckets.delete(name);
+      // Multipart uploads still in progress go with the bucket (S3 does the same); their
+      // chunks then age out through GC, and a new bucket of the same name starts clean.
+      // Upload rows end in "\0<upload id>", part rows in "\0<upload id>\0<part>"; keys may hold NULs.
+      const keyOf = (rest: string, tail: number) => {
+        let at = rest.length;
+        for (let i = 0; i < tail; i++) at = rest.lastIndexOf("\0", at - 1);
+        return rest.slice(0, at);
+      };
+      for (const [rowPrefix, tail] of [[uploadRowPrefix(name), 1], [partRowPrefix(name), 2]] as const) {
+        let after: string | undefined;
+        do {
+          const page = await listMerged(listing, { shards: objectShards, rowPrefix, prefix: "", limit: 1000, after, fields: [] });
+          await Promise.all(page.rows.map((r) => index.write(objectShard(name, keyOf(r.key, tail), deps.indexShards), rowPrefix + r.key, { ts: now(), value: null })));
+          after = page.next ?? undefined;
+        } while (after !== undefined);
+      }
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       const others = deps.livePeers().filter((p) => p !== deps.self);
       await Promise.all(others.map((p) => deps.rpc.call(p, "bucket.forget", { name }, { timeoutMs: 2000 }).catch(() => {})));

@@ -7,7 +7,7 @@
 // - delete markers older than the tombstone lifetime are dropped once every replica has
 //   them (their digest buckets match everywhere), so they are not carried forever.
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allShards } from "../metadata/keys.ts";
+import { allShards, KEYS_SHARD } from "../metadata/keys.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { IndexStore, ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
@@ -42,7 +42,9 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
   const isExpired = ([, e]: ScanRow) => e.value === null && deps.isExpiredTombstone(e.ts);
 
   async function dropTombstones(shard: string, rows: ScanRow[]): Promise<void> {
-    if (!rows.length) return;
+    // A revoked key stays revoked: its marker is kept for good, so a replica that was away
+    // longer than the tombstone lifetime cannot bring the key back.
+    if (!rows.length || shard === KEYS_SHARD) return;
     await store.drop(shard, rows.map(([row, e]) => [row, e.ts]));
     stats.tombstonesDropped += rows.length;
   }

@@ -498,6 +498,26 @@ describe("S3 listing", () => {
 
 describe("S3 multipart", () => {
   test(
+    "deleting a bucket drops its uploads in progress: a new bucket of the same name lists none, and the old upload id is gone",
+    async () => {
+      const name = "s3-mpu-drop";
+      await s3[0].send(new CreateBucketCommand({ Bucket: name }));
+      const up = await s3[0].send(new CreateMultipartUploadCommand({ Bucket: name, Key: "a/\u0000nul-key" }));
+      await s3[1].send(new UploadPartCommand({ Bucket: name, Key: "a/\u0000nul-key", UploadId: up.UploadId, PartNumber: 1, Body: new Uint8Array(1000) }));
+      await s3[2].send(new DeleteBucketCommand({ Bucket: name }));
+      await s3[1].send(new CreateBucketCommand({ Bucket: name }));
+      for (const c of s3) expect((await c.send(new ListMultipartUploadsCommand({ Bucket: name }))).Uploads ?? []).toEqual([]);
+      const err = await s3[0].send(new AbortMultipartUploadCommand({ Bucket: name, Key: "a/\u0000nul-key", UploadId: up.UploadId })).then(
+        () => null,
+        (e: { name?: string }) => e.name,
+      );
+      expect(err).toBe("NoSuchUpload");
+      await s3[0].send(new DeleteBucketCommand({ Bucket: name }));
+    },
+    T,
+  );
+
+  test(
     "50 MiB by hand: created on peer 0, part i uploaded through peer i%3, listed, completed on peer 1, read from peer 2",
     async () => {
       const key = "mpu/by-hand-50MiB";

@@ -12,6 +12,9 @@ describe("access keys", () => {
     const star: Principal = { accessKeyId: "K", admin: false, buckets: { "*": "read", b: "write" } };
     expect([allows(star, "any", "read"), allows(star, "any", "write"), allows(star, "b", "write")]).toEqual([true, false, true]);
     expect(allows({ accessKeyId: "A", admin: true, buckets: {} }, "x", "owner")).toBe(true);
+    // Bucket names that are also Object.prototype members are ordinary names.
+    for (const name of ["constructor", "toString", "hasownproperty"]) expect(allows(star, name, "read")).toBe(true);
+    expect(allows({ accessKeyId: "K", admin: false, buckets: {} }, "constructor", "read")).toBe(false);
   });
 
   test("ids, secrets and tokens have the documented shapes; tokens depend on the secret", () => {

@@ -29,6 +29,9 @@ export function isoDate(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** Headers that carry user metadata in S3. */
+export const S3_META_PREFIX = "x-amz-meta-";
+
 /** S3's owner block (one owner: this mesh). */
 export const OWNER = { ID: "meshstore", DisplayName: "meshstore" };
 

@@ -1,10 +1,10 @@
 // S3 multipart operations: Create, UploadPart, UploadPartCopy, Complete, Abort,
 // ListParts and ListMultipartUploads, over src/objects/multipart.ts.
 import { requirePermission } from "../../auth/guard.ts";
+import { MAX_PART_NUMBER } from "../../objects/multipart.ts";
 import { BadRequestError, MeshError } from "../../errors.ts";
 import { storedHeaders, userMeta } from "../object-headers.ts";
-import { parseRange } from "../range.ts";
-import { OWNER, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
+import { OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
 import { readCopySource } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { parseCompleteRequest, xmlResponse } from "./xml.ts";
@@ -15,7 +15,7 @@ function uploadId(r: S3Request): string {
 
 function partNumber(r: S3Request): number {
   const n = Number(r.query.get("partNumber"));
-  if (!Number.isInteger(n)) throw new BadRequestError("Part number must be an integer between 1 and 10000, inclusive", "InvalidArgument");
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PART_NUMBER) throw new BadRequestError("Part number must be an integer between 1 and 10000, inclusive", "InvalidArgument");
   return n;
 }
 
@@ -24,7 +24,7 @@ export async function createMultipartUpload(r: S3Request): Promise<Response> {
   const h = r.request.headers;
   const id = await r.services.multipart.create(r.bucket, r.key, {
     contentType: h.get("content-type") || "application/octet-stream",
-    meta: userMeta(h, "x-amz-meta-"),
+    meta: userMeta(h, S3_META_PREFIX),
     headers: storedHeaders(h),
   });
   return xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id });
@@ -39,21 +39,29 @@ export async function uploadPart(r: S3Request): Promise<Response> {
 
 export async function uploadPartCopy(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
+  const number = partNumber(r);
+  await r.services.multipart.requireUpload(r.bucket, r.key, uploadId(r));
   const src = await readCopySource(r);
   const m = src.manifest;
   const rangeHeader = r.request.headers.get("x-amz-copy-source-range");
   let start = 0;
   let end = m.size;
   if (rangeHeader !== null) {
-    const range = parseRange(rangeHeader, m.size);
-    if (range === undefined || range === "unsatisfiable" || !/^bytes=\d+-\d+$/.test(rangeHeader.trim())) {
-      throw new MeshError("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the object", 400);
+    const match = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
+    if (!match || Number(match[2]) < Number(match[1])) {
+      throw new MeshError("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", 400);
     }
-    [start, end] = range;
+    if (Number(match[2]) >= m.size) throw new MeshError("InvalidRange", `The requested range is not satisfiable: the source object has ${m.size} bytes`, 416);
+    [start, end] = [Number(match[1]), Number(match[2]) + 1];
   }
   const bytes = await r.services.objects.readObject(m, start, end);
-  const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), partNumber(r), bytes, end - start);
-  return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"` });
+  try {
+    const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, bytes, end - start);
+    return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"` });
+  } catch (err) {
+    await bytes.cancel(err).catch(() => {});
+    throw err;
+  }
 }
 
 export async function completeMultipartUpload(r: S3Request): Promise<Response> {
@@ -100,6 +108,8 @@ export async function listParts(r: S3Request): Promise<Response> {
 
 export async function listMultipartUploads(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "read");
+  if (r.query.get("delimiter")) throw new MeshError("NotImplemented", "ListMultipartUploads with a delimiter is not implemented", 501);
+  const enc = r.query.get("encoding-type") === "url" ? urlEncodeKey : (s: string) => s;
   const prefix = r.query.get("prefix") ?? "";
   const keyMarker = r.query.get("key-marker") ?? "";
   const idMarker = r.query.get("upload-id-marker") ?? "";
@@ -110,12 +120,13 @@ export async function listMultipartUploads(r: S3Request): Promise<Response> {
   const last = uploads[uploads.length - 1];
   return xmlResponse("ListMultipartUploadsResult", {
     Bucket: r.bucket,
-    KeyMarker: keyMarker,
+    KeyMarker: enc(keyMarker),
     UploadIdMarker: idMarker,
-    ...(next !== null && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.uploadId } : {}),
-    Prefix: prefix,
+    ...(next !== null && last ? { NextKeyMarker: enc(last.key), NextUploadIdMarker: last.uploadId } : {}),
+    Prefix: enc(prefix),
+    ...(r.query.get("encoding-type") === "url" ? { EncodingType: "url" } : {}),
     MaxUploads: limit,
     IsTruncated: next !== null,
-    Upload: uploads.map((u) => ({ Key: u.key, UploadId: u.uploadId, Initiator: OWNER, Owner: OWNER, StorageClass: "STANDARD", Initiated: isoDate(u.initiated) })),
+    Upload: uploads.map((u) => ({ Key: enc(u.key), UploadId: u.uploadId, Initiator: OWNER, Owner: OWNER, StorageClass: "STANDARD", Initiated: isoDate(u.initiated) })),
   });
 }

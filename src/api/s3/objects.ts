@@ -7,11 +7,10 @@ import type { ObjectManifest } from "../../metadata/types.ts";
 import { mapLimit } from "../../util/map-limit.ts";
 import { objectHeaders, storedHeaders, userMeta } from "../object-headers.ts";
 import { parseRange } from "../range.ts";
-import { isoDate, type S3Request } from "./context.ts";
+import { isoDate, S3_META_PREFIX as META_PREFIX, type S3Request } from "./context.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
 
-const META_PREFIX = "x-amz-meta-";
 
 /** Only the "null" version exists in an unversioned bucket. */
 function checkVersionId(q: URLSearchParams): void {
