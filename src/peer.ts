@@ -2,7 +2,8 @@
 // membership, discovery, HTTP) and stop in reverse; one AbortController ends every loop.
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
-import { mkdir, open, rename } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
+import { writePrivateFile } from "./util/private-file.ts";
 import { existsSync } from "node:fs";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
@@ -319,12 +320,7 @@ async function provisionAdminKey(config: PeerConfig, keys: AccessKeys): Promise<
   const file = path.join(config.dataDir, ADMIN_KEY_FILE);
   if (existsSync(file) || (await keys.list()).some((k) => k.admin)) return undefined;
   const created = await keys.create({ name: "admin", admin: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, "w", 0o600);
-  await fh.writeFile(JSON.stringify({ accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey, token: created.token }, null, 2) + "\n");
-  await fh.sync();
-  await fh.close();
-  await rename(tmp, file);
+  await writePrivateFile(file, JSON.stringify({ accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey, token: created.token }, null, 2) + "\n");
   return created;
 }
 

@@ -6,6 +6,7 @@ import { requireAdmin, requirePermission, type BearerAuth } from "../auth/guard.
 import { BadRequestError } from "../errors.ts";
 import { decodePathPiece, validateBucketName } from "../metadata/keys.ts";
 import type { ObjectService } from "../objects/object-service.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { errorResponse, toErrorResponse } from "./errors.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
@@ -34,16 +35,6 @@ function rawKey(request: Request, route: RegExp): string {
 }
 const OBJECT_PATH = /^\/buckets\/[^/]*\/objects\/(.*)$/s;
 const LOCATE_PATH = /^\/cluster\/locate\/[^/]*\/(.*)$/s;
-function encodeCursor(next: string | null): string | null {
-  return next === null ? null : Buffer.from(next, "utf8").toString("base64url");
-}
-
-function decodeCursor(cursor: string | null): string | undefined {
-  if (!cursor) return undefined;
-  const key = Buffer.from(cursor, "base64url").toString("utf8");
-  if (Buffer.from(key, "utf8").toString("base64url") !== cursor) throw new BadRequestError("invalid cursor", "InvalidArgument");
-  return key;
-}
 
 function parseLimit(v: string | null): number | undefined {
   if (v === null || v === "") return undefined;
@@ -177,9 +168,9 @@ export function createNativeApi(view: ClusterView, objects: ObjectService, auth:
         prefix: q.get("prefix") ?? "",
         delimiter: q.get("delimiter") ?? "",
         limit: parseLimit(q.get("limit")),
-        after: decodeCursor(q.get("cursor")),
+        after: q.get("cursor") ? decodeCursor(q.get("cursor")!, "invalid cursor") : undefined,
       });
-      return { objects: page.objects, prefixes: page.prefixes, nextCursor: encodeCursor(page.next) };
+      return { objects: page.objects, prefixes: page.prefixes, nextCursor: page.next === null ? null : encodeCursor(page.next) };
     })
     .all("/buckets/:bucket/objects/*", async ({ params, request }) => objectRoute(objects, await who(request), request, params.bucket), { parse: "none" });
 }

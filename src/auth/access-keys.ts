@@ -76,7 +76,6 @@ const CACHE_MS = 5000;
 const TOKEN_PREFIX = "mst_";
 /** What an access key id looks like (also checked for MESH_ADMIN_KEY). */
 export const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,64}$/;
-const ID_RE = ACCESS_KEY_ID_RE;
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /** A new access key id: "MK" and 18 random base32 characters (the shape of AWS's ids). */
@@ -147,7 +146,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
   }
 
   async function get(id: string): Promise<AccessKey | null> {
-    if (!ID_RE.test(id)) return null;
+    if (!ACCESS_KEY_ID_RE.test(id)) return null;
     const hit = cache.get(id);
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.key;
     const entry = await index.read(KEYS_SHARD, id);
@@ -173,7 +172,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     },
 
     async put(key) {
-      if (!ID_RE.test(key.accessKeyId)) throw new BadRequestError("an access key id is 16 to 64 uppercase letters and digits", "InvalidArgument");
+      if (!ACCESS_KEY_ID_RE.test(key.accessKeyId)) throw new BadRequestError("an access key id is 16 to 64 uppercase letters and digits", "InvalidArgument");
       if (key.secretAccessKey.length < 16) throw new BadRequestError("a secret access key has at least 16 characters", "InvalidArgument");
       await write(key.accessKeyId, key);
     },

@@ -9,7 +9,8 @@ import { kadDHT, removePublicAddressesMapper, type KadDHT } from "@libp2p/kad-dh
 import { ping } from "@libp2p/ping";
 import { safeTcp } from "./safe-tcp.ts";
 import { createLibp2p } from "libp2p";
-import { mkdir, open, rename, readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { writePrivateFile } from "../util/private-file.ts";
 import path from "node:path";
 import type { LinkFilter } from "./link-filter.ts";
 import { noiseCrypto } from "./noise-crypto.ts";
@@ -33,12 +34,7 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey>
   const key = await generateKeyPair("Ed25519");
   await mkdir(dataDir, { recursive: true });
   // Written whole and fsynced before it is used: a crash never leaves a half key.
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, "w", 0o600);
-  await fh.writeFile(privateKeyToProtobuf(key));
-  await fh.sync();
-  await fh.close();
-  await rename(tmp, file);
+  await writePrivateFile(file, privateKeyToProtobuf(key));
   return key;
 }
 

@@ -9,7 +9,7 @@ import type { ChunkClient } from "../objects/chunk-client.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Logger } from "../util/log.ts";
-import { forEachLimited } from "./worker.ts";
+import { mapLimit } from "../util/map-limit.ts";
 
 /** Counters shown in /cluster/status. */
 export interface ChunkRepairStats {
@@ -137,7 +137,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
       stats.handedOff++;
     }));
     stats.queue = jobs.length;
-    await forEachLimited(jobs, deps.concurrency, async (job) => {
+    await mapLimit(jobs, deps.concurrency, async (job) => {
       await job();
       stats.queue--;
     });

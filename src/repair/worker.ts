@@ -60,12 +60,3 @@ export function createRateLimiter(perSecond: number, signal?: AbortSignal): { ta
   };
 }
 
-/** Run `fn` over `items` with at most `limit` at once. */
-export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]);
-    }),
-  );
-}

@@ -5,7 +5,8 @@ import { requirePermission } from "../../auth/guard.ts";
 import { BadRequestError, ConflictError } from "../../errors.ts";
 import { validateBucketName } from "../../metadata/keys.ts";
 import { AFTER_PREFIX } from "../../metadata/listing.ts";
-import { OWNER, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
+import { decodeCursor, encodeCursor } from "../cursor.ts";
+import { countParam, OWNER, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
 import { xmlResponse } from "./xml.ts";
 
 export async function listBuckets(r: S3Request): Promise<Response> {
@@ -50,13 +51,7 @@ export async function getBucketVersioning(r: S3Request): Promise<Response> {
   return xmlResponse("VersioningConfiguration", {});
 }
 
-function maxKeys(q: URLSearchParams, name = "max-keys"): number {
-  const v = q.get(name);
-  if (v === null || v === "") return 1000;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new BadRequestError(`Provided ${name} not an integer or within integer range`, "InvalidArgument");
-  return Math.min(n, 1000);
-}
+const maxKeys = (q: URLSearchParams) => countParam(q, "max-keys", 0);
 
 function encodingType(q: URLSearchParams): (s: string) => string {
   const t = q.get("encoding-type");
@@ -90,11 +85,6 @@ function markerOf(next: string): string {
   return next.endsWith(AFTER_PREFIX) ? next.slice(0, -AFTER_PREFIX.length) : next;
 }
 
-function tokenToKey(token: string): string {
-  const key = Buffer.from(token, "base64url").toString("utf8");
-  if (!token || Buffer.from(key, "utf8").toString("base64url") !== token) throw new BadRequestError("The continuation token provided is incorrect", "InvalidArgument");
-  return key;
-}
 
 export async function listObjectsV2(r: S3Request): Promise<Response> {
   const q = r.query;
@@ -104,7 +94,7 @@ export async function listObjectsV2(r: S3Request): Promise<Response> {
   const limit = maxKeys(q);
   const token = q.get("continuation-token");
   const startAfter = q.get("start-after") ?? "";
-  const after = token !== null ? tokenToKey(token) : startAfter || undefined;
+  const after = token !== null ? decodeCursor(token, "The continuation token provided is incorrect") : startAfter || undefined;
   const p = await page(r, prefix, delimiter, limit, after);
   return xmlResponse("ListBucketResult", {
     Name: r.bucket,
@@ -114,7 +104,7 @@ export async function listObjectsV2(r: S3Request): Promise<Response> {
     KeyCount: p.objects.length + p.prefixes.length,
     IsTruncated: p.next !== null,
     ...(token !== null ? { ContinuationToken: token } : {}),
-    ...(p.next !== null ? { NextContinuationToken: Buffer.from(p.next, "utf8").toString("base64url") } : {}),
+    ...(p.next !== null ? { NextContinuationToken: encodeCursor(p.next) } : {}),
     ...(startAfter ? { StartAfter: enc(startAfter) } : {}),
     ...(q.get("encoding-type") ? { EncodingType: "url" } : {}),
     Contents: p.objects.map((o) => ({ Key: enc(o.key), LastModified: o.lastModified, ETag: `"${o.etag}"`, Size: o.size, StorageClass: "STANDARD", ...(q.get("fetch-owner") === "true" ? { Owner: OWNER } : {}) })),

@@ -1,5 +1,6 @@
 // What every S3 operation receives: the parsed request, the caller, and the peer's services.
 import type { Principal } from "../../auth/access-keys.ts";
+import { BadRequestError } from "../../errors.ts";
 import type { Multipart } from "../../objects/multipart.ts";
 import type { ObjectService } from "../../objects/object-service.ts";
 import type { S3Caller } from "./request.ts";
@@ -34,6 +35,15 @@ export const S3_META_PREFIX = "x-amz-meta-";
 
 /** S3's owner block (one owner: this mesh). */
 export const OWNER = { ID: "meshstore", DisplayName: "meshstore" };
+
+/** A count parameter such as max-keys: 1000 when absent, at most 1000, at least `min`. */
+export function countParam(q: URLSearchParams, name: string, min: number): number {
+  const v = q.get(name);
+  if (v === null || v === "") return 1000;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new BadRequestError(`Provided ${name} not an integer or within integer range`, "InvalidArgument");
+  return Math.max(min, Math.min(n, 1000));
+}
 
 /** Encode a key for `encoding-type=url` (botocore decodes with unquote_plus, so "+" must be escaped). */
 export function urlEncodeKey(s: string): string {

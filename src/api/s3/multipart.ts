@@ -4,7 +4,7 @@ import { requirePermission } from "../../auth/guard.ts";
 import { MAX_PART_NUMBER } from "../../objects/multipart.ts";
 import { BadRequestError, MeshError } from "../../errors.ts";
 import { storedHeaders, userMeta } from "../object-headers.ts";
-import { OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
+import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
 import { readCopySource } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { parseCompleteRequest, xmlResponse } from "./xml.ts";
@@ -77,13 +77,7 @@ export async function abortMultipartUpload(r: S3Request): Promise<Response> {
   return new Response(null, { status: 204 });
 }
 
-function limitParam(r: S3Request, name: string): number {
-  const v = r.query.get(name);
-  if (v === null || v === "") return 1000;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new BadRequestError(`Provided ${name} not an integer or within integer range`, "InvalidArgument");
-  return Math.max(1, Math.min(n, 1000));
-}
+const limitParam = (r: S3Request, name: string) => countParam(r.query, name, 1);
 
 export async function listParts(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "read");
