@@ -4,6 +4,7 @@ import { ADMIN_KEY_FILE, configFromArgs, NODE_FLAGS } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import { startPeer, type Peer } from "./peer.ts";
 import { keysUsage, runKeys } from "./cli/keys.ts";
+import { membersUsage, runMembers } from "./cli/members.ts";
 import path from "node:path";
 
 function usage(): string {
@@ -20,6 +21,8 @@ function usage(): string {
     "MESH_ADMIN_KEY and MESH_ADMIN_SECRET set the admin key; otherwise a new mesh creates one and prints it once.",
     "",
     keysUsage(),
+    "",
+    membersUsage(),
   ].join("\n");
 }
 
@@ -83,6 +86,8 @@ async function main(): Promise<void> {
       return runNode(rest);
     case "keys":
       return runKeys(rest);
+    case "members":
+      return runMembers(rest);
     default:
       console.error(`meshstore: unknown command "${command ?? ""}"\n\n${usage()}`);
       process.exit(2);

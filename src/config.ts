@@ -66,6 +66,12 @@ export interface PeerConfig {
   dataDir: string;
   /** libp2p listen multiaddrs. */
   p2pListen: string[];
+  /** Multiaddrs to announce instead of the listen ones (a relay or NAT in front); embedding only. */
+  p2pAnnounce?: string[];
+  /** The native API's URL as other hosts reach it (`--advertise-http`); derived when unset. */
+  advertiseHttp?: string;
+  /** The S3 API's URL as other hosts reach it (`--advertise-s3`); derived when unset. */
+  advertiseS3?: string;
   /** Native HTTP API, dashboard, metrics. */
   http: HostPort;
   /** S3-compatible API. */
@@ -165,6 +171,9 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");
   }
+  for (const [flag, url] of [["--advertise-http", cfg.advertiseHttp], ["--advertise-s3", cfg.advertiseS3]] as const) {
+    if (url !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(url)) throw new ConfigError(`${flag} must be a URL such as http://10.0.0.5:7480, got "${url}"`);
+  }
   const m = cfg.membership;
   if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
   if (m.deadAfterMs <= 0 || cfg.repairDelayMs < 0) throw new ConfigError("dead-after must be positive and repair-delay not negative");
@@ -214,6 +223,8 @@ export const NODE_FLAGS = {
   rf: { type: "string", env: "MESH_RF", help: "replication factor", def: String(DEFAULTS.rf) },
   "dead-after": { type: "string", env: "MESH_DEAD_AFTER", help: "seconds a silent peer stays suspect before it is dead", def: String(DEFAULT_MEMBERSHIP.deadAfterMs / 1000) },
   "repair-delay": { type: "string", env: "MESH_REPAIR_DELAY", help: "seconds after a peer is dead before its data is re-replicated", def: String(DEFAULTS.repairDelayMs / 1000) },
+  "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
+  "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
   "insecure-no-auth": { type: "boolean", env: "MESH_INSECURE_NO_AUTH", help: "serve both APIs without credentials (local experiments only)", def: "off" },
 } as const;
 
@@ -234,6 +245,8 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         rf: { type: "string" },
         "dead-after": { type: "string" },
         "repair-delay": { type: "string" },
+        "advertise-http": { type: "string" },
+        "advertise-s3": { type: "string" },
         "insecure-no-auth": { type: "boolean" },
       },
     }));
@@ -265,6 +278,8 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (dead) input.membership!.deadAfterMs = parseSeconds(dead, "--dead-after");
   const repair = str("repair-delay");
   if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
+  input.advertiseHttp = str("advertise-http");
+  input.advertiseS3 = str("advertise-s3");
   const noAuthEnv = env.MESH_INSECURE_NO_AUTH;
   if (values["insecure-no-auth"] === true || (noAuthEnv !== undefined && noAuthEnv !== "" && noAuthEnv !== "0" && noAuthEnv !== "false")) input.auth = false;
   const adminKey = env.MESH_ADMIN_KEY;

@@ -7,16 +7,21 @@ import { writePrivateFile } from "./util/private-file.ts";
 import { existsSync } from "node:fs";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
+import { startingResponse } from "./api/starting.ts";
 import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/access-keys.ts";
 import { bearerAuth } from "./auth/guard.ts";
+import { ConflictError, NotFoundError, QuorumError } from "./errors.ts";
 import { createMultipart } from "./objects/multipart.ts";
 import { serveHttp } from "./api/http-server.ts";
 import { ADMIN_KEY_FILE, resolveConfig, type PeerConfig, type PeerConfigInput } from "./config.ts";
 import { createDiscovery, type Discovery } from "./membership/discovery.ts";
 import { MemberTable, type MemberState } from "./membership/member-table.ts";
+import { Roster } from "./membership/roster.ts";
 import { createSwim, type Swim } from "./membership/swim.ts";
 import { createLinkFilter, type LinkFilter } from "./net/link-filter.ts";
 import { loadOrCreateIdentity, startLibp2p, type MeshLibp2p } from "./net/libp2p.ts";
+import { reachableAddrs } from "./net/addresses.ts";
+import { advertisedUrl } from "./api/advertise.ts";
 import { noiseCryptoName } from "./net/noise-crypto.ts";
 import { createRpc, type Rpc } from "./net/rpc.ts";
 import { createLogger, type Logger } from "./util/log.ts";
@@ -24,6 +29,7 @@ import { createHlc, decodeTimestamp } from "./util/hlc.ts";
 import { openChunkStore } from "./store/chunk-store.ts";
 import { openIndexStore } from "./store/index-store.ts";
 import { createPlacement } from "./placement/placement.ts";
+import type { QuorumRule } from "./placement/quorum-rule.ts";
 import { createIndexClient } from "./metadata/index-client.ts";
 import { createChunkClient } from "./objects/chunk-client.ts";
 import { createObjectService } from "./objects/object-service.ts";
@@ -64,15 +70,20 @@ export interface Peer extends ClusterView {
   partition(blocked: Iterable<string>): Promise<void>;
   /** Start handing everything to the other peers; reports whether nothing is left here. */
   drain(): Promise<{ draining: boolean; safeToStop: boolean }>;
+  /** Take a dead member out of the mesh for good: quorums and the ring stop counting it. */
+  removeMember(id: string): Promise<{ removed: string; quorum: QuorumRule }>;
   /** Graceful stop. */
   stop(): Promise<void>;
   /** Abrupt stop: no waiting for in-flight work, sockets dropped. */
   kill(): Promise<void>;
 }
 
-function urlOf(host: string, port: number): string {
-  const h = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
-  return `http://${h}:${port}`;
+/** File in the data folder listing every member this peer has known (src/membership/roster.ts). */
+const ROSTER_FILE = "members.json";
+
+/** The peer id at the end of a bootstrap multiaddr (config validation made sure there is one). */
+function bootstrapPeerId(addr: string): string {
+  return multiaddr(addr).getComponents().find((c) => c.name === "p2p")?.value ?? "";
 }
 
 /** Longest wait for any one part of the peer to stop. */
@@ -86,7 +97,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const links = createLinkFilter();
   const aborter = new AbortController();
   const signal = aborter.signal;
-  const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, filter: links });
+  const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, filter: links });
   const peerId = libp2p.peerId.toString();
   const log: Logger = createLogger(config.logLabel ?? peerId.slice(-6), config.logSink, config.logLevel);
   const stops: Array<(abrupt: boolean) => unknown> = [() => libp2p.stop()];
@@ -100,6 +111,11 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
     const table = new MemberTable({ id: peerId, addrs: multiaddrs(), state: "alive", inc: Date.now() });
     table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+    // Every member ever known, on disk: quorums count them even while they are unreachable.
+    const roster = await Roster.open(path.join(config.dataDir, ROSTER_FILE), peerId, config.bootstrap.map(bootstrapPeerId));
+    stops.push(() => roster.close());
+    for (const rec of roster.removedRecords()) table.apply(rec);
+    table.onRecord((rec) => roster.note(rec));
     const livePeers = () => [peerId, ...table.idsIn("alive")];
 
     // Storage: chunk files and the index shards this peer replicates.
@@ -107,7 +123,11 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
     stops.push(() => indexStore.close());
     const hlc = createHlc(peerId);
-    const placement = createPlacement(table, config.rf, config.repairDelayMs);
+    const placement = createPlacement(table, config.rf, config.repairDelayMs, () => roster.count(table.self.draining === true));
+    const startQuorum = placement.quorum();
+    if (startQuorum.r < config.rf) {
+      log.warn(`this mesh has ${startQuorum.members} member(s): objects are kept in ${startQuorum.r} cop${startQuorum.r === 1 ? "y" : "ies"} until more peers join (rf ${config.rf})`);
+    }
     const isExpiredTombstone = (ts: string) => Date.now() - decodeTimestamp(ts).wall > config.repair.tombstoneTtlMs;
     const index = createIndexClient({
       self: peerId,
@@ -145,7 +165,15 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers });
     keys.serve();
     if (!config.auth) log.warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach the HTTP and S3 ports can read, write and delete everything");
-    const createdAdminKey = await provisionAdminKey(config, keys);
+    // A peer that is joining (or restarted while its partners are down) has no write quorum
+    // yet: it asserts the admin key once it has one.
+    let createdAdminKey: CreatedKey | undefined;
+    try {
+      createdAdminKey = await provisionAdminKey(config, keys);
+    } catch (err) {
+      if (!(err instanceof QuorumError)) throw err;
+      void retryUntilQuorum(() => provisionAdminKey(config, keys), signal, log);
+    }
     const repair = createRepairService({
       self: peerId,
       config: config.repair,
@@ -166,14 +194,20 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       signal,
     });
 
-    const nativeApp = createNativeApi({ peerId, peers: () => peer.peers(), status: () => peer.status(), drain: () => peer.drain() }, objects, { authenticate: bearerAuth(keys, config.auth), keys });
-    const httpServer = await serveHttp((r) => nativeApp.handle(r), config.http, log.child("http"));
+    // The servers listen before the peer object below exists: until it does, every route answers 503.
+    let ready = false;
+    const nativeApp = createNativeApi(
+      { peerId, peers: () => peer.peers(), status: () => peer.status(), drain: () => peer.drain(), removeMember: (id) => peer.removeMember(id) },
+      objects,
+      { authenticate: bearerAuth(keys, config.auth), keys },
+    );
+    const httpServer = await serveHttp((r) => (ready ? nativeApp.handle(r) : startingResponse("native")), config.http, log.child("http"));
     stops.push((abrupt: boolean) => httpServer.stop(abrupt));
     const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, log: log.child("s3") });
-    const s3Server = await serveHttp(s3Handler, config.s3, log.child("s3"));
+    const s3Server = await serveHttp((r) => (ready ? s3Handler(r) : startingResponse("s3")), config.s3, log.child("s3"));
     stops.push((abrupt: boolean) => s3Server.stop(abrupt));
-    const httpUrl = urlOf(config.http.host, httpServer.port);
-    const s3Url = urlOf(config.s3.host, s3Server.port);
+    const httpUrl = advertisedUrl(config.advertiseHttp, config.http.host, httpServer.port, multiaddrs());
+    const s3Url = advertisedUrl(config.advertiseS3, config.s3.host, s3Server.port, multiaddrs());
 
     table.refreshSelf({ http: httpUrl });
 
@@ -184,7 +218,8 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       log: log.child("swim"),
       random: config.random,
       learnAddrs: async (id, addrs) => {
-        const ma = addrs.map((a) => multiaddr(a));
+        // Another host's loopback addresses would lead us back to ourselves.
+        const ma = reachableAddrs(addrs).map((a) => multiaddr(a));
         if (ma.length) await libp2p.peerStore.merge(peerIdFromString(id), { multiaddrs: ma });
       },
     });
@@ -263,6 +298,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
           storage: storageStats(),
           badReplicas: chunks.badReplicas,
           ...repair.status(),
+          quorum: placement.quorum(),
           draining: table.self.draining === true,
           uptimeSeconds: Math.round(uptimeS),
           process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },
@@ -279,9 +315,23 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
         repair.wake();
         return { draining: true, safeToStop: await repair.empty() };
       },
+      async removeMember(id) {
+        const m = table.get(id);
+        if (m && (m.state === "alive" || m.state === "suspect")) {
+          throw new ConflictError(`member ${id} is ${m.state}: only a dead member can be removed; drain a live one instead`, "MemberNotDead");
+        }
+        if (!m && !roster.memberIds().includes(id)) throw new NotFoundError(`no member ${id} in this mesh`, "NoSuchMember");
+        const rec = m ? table.remove(id) : table.apply({ id, addrs: [], state: "removed", inc: roster.incarnation(id) });
+        if (rec) swim.announce(rec);
+        await roster.flush();
+        log.warn(`member ${id.slice(-6)} removed from the mesh by an operator; quorums now count ${placement.quorum().members} member(s)`);
+        repair.wake();
+        return { removed: id, quorum: placement.quorum() };
+      },
       stop: () => shutdown(false),
       kill: () => shutdown(true),
     };
+    ready = true;
 
     async function shutdown(abrupt: boolean) {
       if (stopped) return;
@@ -322,6 +372,19 @@ async function provisionAdminKey(config: PeerConfig, keys: AccessKeys): Promise<
   const created = await keys.create({ name: "admin", admin: true });
   await writePrivateFile(file, JSON.stringify({ accessKeyId: created.accessKeyId, secretAccessKey: created.secretAccessKey, token: created.token }, null, 2) + "\n");
   return created;
+}
+
+/** Run `work` again every second while it fails for want of a quorum, until it succeeds or the peer stops. */
+async function retryUntilQuorum(work: () => Promise<unknown>, signal: AbortSignal, log: Logger): Promise<void> {
+  while (!signal.aborted) {
+    await sleep(1000, signal);
+    try {
+      await work();
+      return;
+    } catch (err) {
+      if (!(err instanceof QuorumError)) return log.warn(`admin key: ${(err as Error).message}`);
+    }
+  }
 }
 
 /** Join through the bootstrap addresses, retrying until one answers; rejoin if we end up alone. */

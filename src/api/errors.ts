@@ -7,9 +7,12 @@ export interface ErrorBody {
   error: { code: string; message: string };
 }
 
-/** A JSON error response. */
+/** Seconds a client should wait before retrying a 503 (the mesh is starting or lacks a quorum). */
+export const RETRY_AFTER_SECONDS = "1";
+
+/** A JSON error response; a 503 tells the client when to retry. */
 export function errorResponse(status: number, code: string, message: string): Response {
-  return Response.json({ error: { code, message } } satisfies ErrorBody, { status });
+  return Response.json({ error: { code, message } } satisfies ErrorBody, { status, headers: status === 503 ? { "retry-after": RETRY_AFTER_SECONDS } : {} });
 }
 
 /** Map anything thrown by a route (or Elysia's own error codes) to a response. */

@@ -18,6 +18,8 @@ export interface ClusterView {
   status(): unknown;
   /** Start (or keep) handing all data off; answers whether it is safe to stop yet. */
   drain(): Promise<unknown>;
+  /** Take a dead member out of the mesh for good. */
+  removeMember(id: string): Promise<unknown>;
 }
 
 const META_PREFIX = "x-meta-";
@@ -122,6 +124,10 @@ export function createNativeApi(view: ClusterView, objects: ObjectService, auth:
     .get("/cluster/locate/:bucket/*", async ({ params, request }) => {
       requirePermission(await who(request), params.bucket, "read");
       return objects.locate(params.bucket, rawKey(request, LOCATE_PATH));
+    })
+    .delete("/admin/members/:id", async ({ params, request }) => {
+      requireAdmin(await who(request));
+      return view.removeMember(params.id);
     })
     .get("/admin/keys", async ({ request }) => {
       requireAdmin(await who(request));

@@ -5,10 +5,11 @@
 //   alive(i)   beats alive/suspect/dead with inc < i
 //   suspect(i) beats alive with inc <= i, suspect with inc < i
 //   dead(i)    beats alive/suspect with inc <= i
-// A member that hears itself suspected or declared dead refutes by raising its inc.
+//   removed(i) beats alive/suspect/dead with inc <= i (an operator took a dead member out)
+// A member that hears itself suspected, declared dead or removed refutes by raising its inc.
 
-/** Liveness states. */
-export type MemberState = "alive" | "suspect" | "dead";
+/** Liveness states; `removed` is a dead member an operator took out of the mesh for good. */
+export type MemberState = "alive" | "suspect" | "dead" | "removed";
 
 /** What peers tell each other about a member. */
 export interface MemberRecord {
@@ -20,6 +21,8 @@ export interface MemberRecord {
   inc: number;
   /** The member is handing its data off before it stops; it owns nothing new. */
   draining?: boolean;
+  /** On a gossiped suspicion: who suspects (independent suspicions shorten it, see lifeguard.ts). */
+  by?: string;
 }
 
 /** A member as this peer sees it. */
@@ -32,8 +35,10 @@ export interface Member extends MemberRecord {
 
 /** Called when a member's state changes (not on mere refreshes). */
 export type MemberChangeListener = (member: Member, previous: MemberState | undefined) => void;
+/** Called whenever a member's record changes (state, incarnation, addresses, draining). */
+export type MemberRecordListener = (record: MemberRecord) => void;
 
-const RANK: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2 };
+const RANK: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2, removed: 3 };
 
 /** Does `incoming` take precedence over `current`? */
 export function supersedes(incoming: Pick<MemberRecord, "state" | "inc">, current: Pick<MemberRecord, "state" | "inc">): boolean {
@@ -46,6 +51,7 @@ export function supersedes(incoming: Pick<MemberRecord, "state" | "inc">, curren
 export class MemberTable {
   private readonly members = new Map<string, Member>();
   private readonly listeners: MemberChangeListener[] = [];
+  private readonly recordListeners: MemberRecordListener[] = [];
 
   constructor(
     private selfRecord: MemberRecord,
@@ -74,9 +80,14 @@ export class MemberTable {
     this.listeners.push(listener);
   }
 
-  /** Every known member except this peer. */
+  /** Subscribe to every change of a member's record. */
+  onRecord(listener: MemberRecordListener): void {
+    this.recordListeners.push(listener);
+  }
+
+  /** Every known member except this peer and those removed for good. */
   others(): Member[] {
-    return [...this.members.values()];
+    return [...this.members.values()].filter((m) => m.state !== "removed");
   }
 
   /** One member, or undefined. */
@@ -143,6 +154,13 @@ export class MemberTable {
     return this.apply({ ...strip(m), state: "dead" });
   }
 
+  /** Take a dead member out of the mesh for good; returns the record to spread, if it changed. */
+  remove(id: string): MemberRecord | undefined {
+    const m = this.members.get(id);
+    if (!m || m.state !== "dead") return undefined;
+    return this.apply({ ...strip(m), state: "removed" });
+  }
+
   /** Members suspect for longer than `graceMs`. */
   expiredSuspects(graceMs: number): string[] {
     const now = this.clock();
@@ -151,14 +169,15 @@ export class MemberTable {
       .map((m) => m.id);
   }
 
-  /** Every record, ourselves included, for a full-state exchange. */
+  /** Every record, ourselves and removed members included, for a full-state exchange. */
   records(): MemberRecord[] {
-    return [this.selfRecord, ...this.others().map(strip)];
+    return [this.selfRecord, ...[...this.members.values()].map(strip)];
   }
 
   private set(m: Member, previous: MemberState | undefined): void {
     this.members.set(m.id, m);
     if (previous !== m.state) for (const l of this.listeners) l(m, previous);
+    for (const l of this.recordListeners) l(strip(m));
   }
 }
 

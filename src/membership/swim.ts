@@ -3,10 +3,14 @@
 // and spreads state changes by piggybacking them on these messages. Per-peer traffic is
 // therefore bounded whatever the mesh size; a periodic full-state exchange with one
 // member and an occasional probe of a dead member heal partitions and restarts.
+// Lifeguard (lifeguard.ts) stretches timeouts when this peer is the slow one, adapts them
+// to each member's round trips, and shortens a suspicion as others confirm it. Every
+// message rides the control lane, never queued behind chunk data.
 import type { MembershipConfig } from "../config.ts";
-import type { Rpc } from "../net/rpc.ts";
+import type { CallOptions, Rpc } from "../net/rpc.ts";
 import type { Logger } from "../util/log.ts";
 import { GossipQueue } from "./gossip-queue.ts";
+import { Awareness, RoundTrips, suspicionTimeout } from "./lifeguard.ts";
 import type { MemberRecord, MemberState, MemberTable } from "./member-table.ts";
 
 interface PingParams {
@@ -46,7 +50,14 @@ export interface Swim {
   readonly messagesSent: number;
   /** Probes this peer started on its own schedule (one per interval, whatever the mesh size). */
   readonly probesStarted: number;
+  /** This peer's Lifeguard health score (0 healthy, up to 8). */
+  readonly healthScore: number;
 }
+
+/** How many independent confirmations shorten a suspicion all the way (memberlist uses 3). */
+const EXPECTED_CONFIRMATIONS = 3;
+/** An adaptive probe timeout never exceeds this many times the configured one. */
+const TIMEOUT_CEILING_FACTOR = 4;
 
 /** Create the protocol and register its RPC methods. */
 export function createSwim(deps: SwimDeps): Swim {
@@ -55,13 +66,26 @@ export function createSwim(deps: SwimDeps): Swim {
   const gossip = new GossipQueue();
   const misses = new Map<string, number>();
   const inFlight = new Set<string>();
+  const awareness = new Awareness();
+  const rtts = new RoundTrips();
+  /** Members other than us that suspect a member, by member id (while it is suspect). */
+  const confirmations = new Map<string, Set<string>>();
+  const control = (timeoutMs: number): CallOptions => ({ timeoutMs, lane: "control" });
   let order: string[] = [];
   let deadOrder: string[] = [];
   let tick = 0;
-  let timer: ReturnType<typeof setInterval> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running = false;
   let sent = 0;
   let probesStarted = 0;
 
+  /** The probe timeout for `id`: its round trips, our own health, never below the configured floor. */
+  const probeTimeout = (id: string) => awareness.scale(rtts.timeout(id, config.probeTimeoutMs, config.probeTimeoutMs * TIMEOUT_CEILING_FACTOR));
+  const suspicionMinMs = Math.min(config.deadAfterMs, Math.max(config.deadAfterMs / 4, config.probeIntervalMs * 2));
+  table.onChange((m) => {
+    if (m.state !== "suspect") confirmations.delete(m.id);
+    if (m.state === "alive") rtts.forget(m.id);
+  });
   const retransmitLimit = () => config.gossipMultiplier * Math.max(1, Math.ceil(Math.log2(table.others().length + 2)));
   const piggyback = () => gossip.take(config.maxGossipPerMessage, retransmitLimit());
   const spread = (rec: MemberRecord | undefined) => {
@@ -86,21 +110,39 @@ export function createSwim(deps: SwimDeps): Swim {
       const before = table.get(rec.id);
       spread(table.apply(rec));
       const after = table.get(rec.id);
+      // A suspicion heard from another member counts as one independent confirmation.
+      if (rec.state === "suspect" && rec.by && after?.state === "suspect" && after.inc === rec.inc) confirm(rec.id, rec.by, rec);
       if (after && rec.addrs.length && (!before || before.addrs.join() !== after.addrs.join())) {
         void deps.learnAddrs(rec.id, after.addrs).catch(() => {});
       }
     }
   }
 
+  /** Learn how the other side sees us; being suspected means we may be the slow one. */
   function hearYou(you: { state: MemberState; inc: number } | undefined) {
-    if (you) spread(table.apply({ ...table.self, state: you.state, inc: you.inc }));
+    if (!you) return;
+    const refutation = table.apply({ ...table.self, state: you.state, inc: you.inc });
+    if (refutation) awareness.apply(1);
+    spread(refutation);
+  }
+
+  /** Count an independent suspicion of `id`; a new one is passed on so that others shorten theirs too. */
+  function confirm(id: string, by: string, rec: MemberRecord) {
+    if (by === table.self.id) return;
+    let set = confirmations.get(id);
+    if (!set) confirmations.set(id, (set = new Set()));
+    if (set.has(by) || set.size >= EXPECTED_CONFIRMATIONS) return;
+    set.add(by);
+    gossip.push(rec);
   }
 
   async function ping(target: string, timeoutMs: number): Promise<boolean> {
     try {
       sent++;
       const params: PingParams = { from: table.self, you: viewOf(target), gossip: piggyback() };
-      const { result } = await rpc.call<PingReply>(target, "swim.ping", params, { timeoutMs });
+      const startedAt = performance.now();
+      const { result } = await rpc.call<PingReply>(target, "swim.ping", params, control(timeoutMs));
+      rtts.observe(target, performance.now() - startedAt);
       hearYou(result.you);
       heardFrom(result.self);
       absorb(result.gossip);
@@ -114,29 +156,37 @@ export function createSwim(deps: SwimDeps): Swim {
     if (inFlight.has(target)) return;
     inFlight.add(target);
     try {
-      if (await ping(target, config.probeTimeoutMs)) return;
+      const timeoutMs = probeTimeout(target);
+      if (await ping(target, timeoutMs)) {
+        awareness.apply(-1);
+        return;
+      }
       const helpers = shuffle(table.idsIn("alive").filter((id) => id !== target), random).slice(0, config.indirectProbes);
+      // A helper answers ok:false (a nack) when it could not reach the target either; one
+      // that does not answer at all suggests the trouble is on our side.
       const results = await Promise.all(
-        helpers.map(async (helper) => {
+        helpers.map(async (helper): Promise<"ack" | "nack" | "silent"> => {
           try {
             sent++;
-            const { result } = await rpc.call<{ ok: boolean }>(helper, "swim.pingReq", { target, gossip: piggyback() }, { timeoutMs: config.probeTimeoutMs * 2 });
-            return result.ok;
+            const { result } = await rpc.call<{ ok: boolean }>(helper, "swim.pingReq", { target, gossip: piggyback() }, control(timeoutMs * 2));
+            return result.ok ? "ack" : "nack";
           } catch {
-            return false;
+            return "silent";
           }
         }),
       );
-      if (results.some(Boolean)) {
+      if (results.includes("ack")) {
         misses.delete(target);
         return;
       }
+      awareness.apply(results.includes("silent") ? 1 : 0);
       const missed = (misses.get(target) ?? 0) + 1;
       misses.set(target, missed);
       if (missed >= config.suspectAfterMisses) {
-        const rec = table.suspect(target);
-        if (rec) log.info(`suspect ${target.slice(-6)} after ${missed} missed probe(s)`);
-        spread(rec);
+        if (table.suspect(target)) log.info(`suspect ${target.slice(-6)} after ${missed} missed probe(s) (timeout ${Math.round(timeoutMs)} ms, health ${awareness.score})`);
+        // Our own failed probe of a suspect member, whoever suspected it first, is a confirmation others count.
+        const m = table.get(target);
+        if (m?.state === "suspect") spread({ id: m.id, addrs: m.addrs, http: m.http, state: "suspect", inc: m.inc, by: table.self.id });
       }
     } finally {
       inFlight.delete(target);
@@ -159,23 +209,36 @@ export function createSwim(deps: SwimDeps): Swim {
     }
     if (tick % config.deadProbeEveryProbes === 0) {
       [target, deadOrder] = nextFrom(deadOrder, table.idsIn("dead"));
-      if (target) void ping(target, config.probeTimeoutMs);
+      if (target) void ping(target, probeTimeout(target));
     }
     if (tick % config.syncEveryProbes === 0) {
       const alive = table.idsIn("alive");
       const partner = alive[Math.floor(random() * alive.length)];
       if (partner) void sync(partner);
     }
-    for (const id of table.expiredSuspects(config.deadAfterMs)) {
-      log.info(`declare ${id.slice(-6)} dead`);
+    for (const id of table.expiredSuspects(suspicionMinMs)) {
+      const m = table.get(id)!;
+      const confirmed = confirmations.get(id)?.size ?? 0;
+      const expected = Math.min(EXPECTED_CONFIRMATIONS, Math.max(0, table.idsIn("alive", "suspect").length - 1));
+      if (Date.now() - m.stateSinceMs < suspicionTimeout(suspicionMinMs, config.deadAfterMs, expected, confirmed)) continue;
+      log.info(`declare ${id.slice(-6)} dead (suspected by ${confirmed} other member(s) too)`);
       spread(table.declareDead(id));
     }
+  }
+
+  /** Run ticks on a timer that stretches with our health score. */
+  function schedule() {
+    if (!running) return;
+    timer = setTimeout(() => {
+      onTick();
+      schedule();
+    }, awareness.scale(config.probeIntervalMs));
   }
 
   async function sync(peerId: string): Promise<boolean> {
     try {
       sent++;
-      const { result } = await rpc.call<{ members: MemberRecord[] }>(peerId, "swim.sync", { members: table.records() }, { timeoutMs: config.probeTimeoutMs * 4 });
+      const { result } = await rpc.call<{ members: MemberRecord[] }>(peerId, "swim.sync", { members: table.records() }, control(awareness.scale(config.probeTimeoutMs * 4)));
       const [self, ...rest] = result.members;
       if (self) heardFrom(self);
       absorb(rest);
@@ -200,7 +263,7 @@ export function createSwim(deps: SwimDeps): Swim {
     const p = params as { target: string; gossip: MemberRecord[] };
     absorb(p.gossip);
     sent++;
-    return { result: { ok: await ping(p.target, config.probeTimeoutMs) } };
+    return { result: { ok: await ping(p.target, probeTimeout(p.target)) } };
   });
   rpc.register("swim.sync", async ({ params }) => {
     const [self, ...rest] = (params as { members: MemberRecord[] }).members;
@@ -217,11 +280,16 @@ export function createSwim(deps: SwimDeps): Swim {
     get probesStarted() {
       return probesStarted;
     },
+    get healthScore() {
+      return awareness.score;
+    },
     start() {
-      timer = setInterval(onTick, config.probeIntervalMs);
+      running = true;
+      schedule();
     },
     stop() {
-      clearInterval(timer);
+      running = false;
+      clearTimeout(timer);
     },
     sync,
     contact: (peerId) => ping(peerId, config.probeTimeoutMs * 2),

@@ -1,9 +1,10 @@
 // Reading and writing index entries on their shard's replicas with quorums of a
-// majority (2 of 3): writes wait for the quorum to have the entry fsynced, reads take the
-// newest of a quorum of answers and repair replicas that answered with something older.
+// majority (2 of 3, src/placement/quorum-rule.ts): writes wait for the quorum to have the
+// entry fsynced, reads take the newest of a quorum of answers and repair replicas that
+// answered with something older.
 import { MeshError, RemoteError } from "../errors.ts";
 import { createBatcher } from "../util/batcher.ts";
-import { callQuorum, majority } from "../net/quorum.ts";
+import { callQuorum } from "../net/quorum.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { IndexStore, ScanOptions, ScanRow } from "../store/index-store.ts";
@@ -86,7 +87,7 @@ function unwrap<T>(r: ItemResult<T>): T {
 /** Create the index client of one peer. */
 export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const { self, store, rpc, placement, log } = deps;
-  const quorum = () => majority(placement.rf);
+  const quorum = () => placement.quorum().w;
 
   // Single-row reads and writes to a peer are batched per event-loop turn (src/util/batcher.ts);
   // the replica applies a batch's writes together, so they share group-committed fsyncs.
@@ -125,7 +126,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     async write(shard, row, entry) {
       deps.observe(entry.ts);
       const replicas = placement.shardReplicas(shard);
-      const result = await callQuorum(replicas, quorum(), (p) => apply(p, shard, row, entry), `index write ${shard}`);
+      const result = await callQuorum(replicas, quorum(), (p) => apply(p, shard, row, entry), `index write ${shard}`, placement.reachable);
       void result.all.then((outcomes) => {
         const stored = outcomes.filter((o) => o.ok).length;
         if (stored < placement.rf) log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; anti-entropy will catch up the rest`);
@@ -134,7 +135,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
 
     async read(shard, row) {
       const replicas = placement.shardReplicas(shard);
-      const result = await callQuorum(replicas, quorum(), (p) => get(p, shard, row), `index read ${shard}`);
+      const result = await callQuorum(replicas, quorum(), (p) => get(p, shard, row), `index read ${shard}`, placement.reachable);
       let best: IndexEntry | null = null;
       for (const { value } of result.values) if (value && newer(value, best)) best = value;
       if (!best) {

@@ -4,7 +4,6 @@
 // smallest "last row" of any shard that may have more: below that bound the merge is
 // complete. Rounds repeat until the page (plus one row, to know if there is more) is full.
 import { QuorumError } from "../errors.ts";
-import { majority } from "../net/quorum.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { ScanRow } from "../store/index-store.ts";
 import type { IndexClient } from "./index-client.ts";
@@ -29,7 +28,7 @@ interface Batch {
 
 /** Scan `shards` for rows starting with `rowPrefix` after `after`, merged. */
 async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string, after: string | undefined, per: number, fields?: string[]): Promise<Batch> {
-  const need = majority(deps.placement.rf);
+  const need = deps.placement.quorum().w;
   // Which replicas to ask for each shard: a quorum, this peer first when it is one.
   const candidates = new Map(shards.map((s) => {
     const reps = deps.placement.shardReplicas(s);
@@ -42,8 +41,7 @@ async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string
     const byPeer = new Map<string, string[]>();
     for (const s of pending) {
       const reps = candidates.get(s)!;
-      const quorum = Math.min(need, reps.length);
-      const want = quorum - answers.get(s)!.length;
+      const want = need - answers.get(s)!.length;
       const next = reps.slice(tried.get(s)!, tried.get(s)! + want);
       if (next.length < want) throw new QuorumError(`listing: shard ${s} has too few reachable replicas`);
       tried.set(s, tried.get(s)! + next.length);
@@ -59,7 +57,7 @@ async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string
         }
       }),
     );
-    pending = shards.filter((s) => answers.get(s)!.length < Math.min(need, candidates.get(s)!.length));
+    pending = shards.filter((s) => answers.get(s)!.length < need);
   }
 
   let bound: string | null = null;

@@ -13,6 +13,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { writePrivateFile } from "../util/private-file.ts";
 import path from "node:path";
 import type { LinkFilter } from "./link-filter.ts";
+import { reachableAddrs } from "./addresses.ts";
 import { noiseCrypto } from "./noise-crypto.ts";
 
 /** The services meshstore runs on libp2p. */
@@ -42,6 +43,8 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey>
 export interface Libp2pOptions {
   privateKey: PrivateKey;
   listen: string[];
+  /** Addresses to announce instead of the listen addresses (a relay or NAT in front). */
+  announce?: string[];
   filter: LinkFilter;
 }
 
@@ -50,7 +53,7 @@ export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
   const { filter } = opts;
   const node = await createLibp2p({
     privateKey: opts.privateKey,
-    addresses: { listen: opts.listen },
+    addresses: { listen: opts.listen, announce: opts.announce, announceFilter: reachableAddrs },
     transports: [safeTcp()],
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],

@@ -1,6 +1,9 @@
 // Calling a set of peers and settling on a quorum: resolve as soon as `quorum` calls
 // succeed, fail as soon as that has become impossible. Calls still running go on in the
-// background (a write's last replica completes after the client has its answer).
+// background (a write's last replica completes after the client has its answer). The
+// quorum never shrinks to the peers at hand: with fewer candidates, or fewer that are
+// believed reachable, than the quorum, the call fails before anything is sent, so a cut-off
+// peer neither acknowledges nor half-applies a write.
 import { QuorumError } from "../errors.ts";
 
 /** Outcome of one call. */
@@ -14,11 +17,15 @@ export interface QuorumResult<T> {
   all: Promise<Outcome<T>[]>;
 }
 
-/** Call `fn` for every peer; resolve once `quorum` succeed. */
-export function callQuorum<T>(peers: string[], quorum: number, fn: (peer: string) => Promise<T>, what: string): Promise<QuorumResult<T>> {
+/** Call `fn` for every peer; resolve once `quorum` succeed. `reachable` tells which peers could answer now. */
+export function callQuorum<T>(peers: string[], quorum: number, fn: (peer: string) => Promise<T>, what: string, reachable: (peer: string) => boolean = () => true): Promise<QuorumResult<T>> {
   const values: Array<{ peer: string; value: T }> = [];
   const failures: Array<{ peer: string; error: Error }> = [];
-  const need = Math.min(quorum, peers.length);
+  const need = quorum;
+  const candidates = peers.filter(reachable).length;
+  if (candidates < need) {
+    return Promise.reject(new QuorumError(`${what}: needs ${need} replicas, but only ${candidates} of its ${peers.length} placed replicas are reachable`));
+  }
   return new Promise((resolve, reject) => {
     let settled = false;
     const all = Promise.all(
@@ -47,9 +54,4 @@ export function callQuorum<T>(peers: string[], quorum: number, fn: (peer: string
       resolve({ values, all });
     }
   });
-}
-
-/** The write/read quorum for a replication factor: a majority. */
-export function majority(rf: number): number {
-  return Math.floor(rf / 2) + 1;
 }

@@ -1,16 +1,20 @@
 // Request/response calls between peers over libp2p streams. A stream carries one call at
 // a time (request, then reply) and then goes back to a per-peer pool for the next call,
 // so a call costs no stream negotiation; a stream that fails or times out is dropped.
-// Handlers are registered by method name.
-import type { Libp2p, PeerId, Stream } from "@libp2p/interface";
-import { peerIdFromString } from "@libp2p/peer-id";
+// Handlers are registered by method name. Calls travel on one of two lanes (lanes.ts):
+// membership on its own connection, everything else on the data connection.
+import type { Libp2p, Stream } from "@libp2p/interface";
 import { MeshError, RemoteError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { encodeMessage, MessageReader, sendAll } from "./frames.ts";
+import { createLanes, type Lane } from "./lanes.ts";
 import type { LinkFilter } from "./link-filter.ts";
 
-/** The libp2p protocol id of meshstore's RPC. */
+/** The libp2p protocol id of meshstore's RPC on the data lane. */
 export const RPC_PROTOCOL = "/meshstore/rpc/2.0.0";
+/** The same RPC on the control lane (membership); the protocol id tells the listener the lane. */
+export const CONTROL_RPC_PROTOCOL = "/meshstore/rpc-control/2.0.0";
+const PROTOCOL_OF: Record<Lane, string> = { data: RPC_PROTOCOL, control: CONTROL_RPC_PROTOCOL };
 
 /** What a handler receives. */
 export interface RpcRequest<P = any> {
@@ -35,6 +39,8 @@ export interface CallOptions {
   body?: Uint8Array;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** The connection kind to use (default data); membership calls use the control lane. */
+  lane?: Lane;
 }
 
 interface RequestHeader {
@@ -73,12 +79,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
   const handlers = new Map<string, RpcHandler>();
   const counters: RpcCounters = { sent: new Map(), received: new Map() };
   const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
-  const peerIds = new Map<string, PeerId>();
-  const toPeerId = (id: string) => {
-    let p = peerIds.get(id);
-    if (!p) peerIds.set(id, (p = peerIdFromString(id)));
-    return p;
-  };
+  const lanes = createLanes(libp2p, stopSignal);
 
   /** Answer calls on one inbound stream, one after another, until the caller closes it. */
   async function serve(stream: Stream, from: string): Promise<void> {
@@ -107,22 +108,24 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
     await stream.close().catch(() => {});
   }
 
+  /** Idle streams by lane and peer (`lane:peer`). */
   const idle = new Map<string, Channel[]>();
-  /** An idle pooled stream to `peer`, or (when none is open, or `fresh`) a new one. */
-  async function acquire(peer: string, signal: AbortSignal, fresh: boolean): Promise<{ channel: Channel; reused: boolean }> {
-    const pool = fresh ? undefined : idle.get(peer);
+  /** An idle pooled stream to `peer` on `lane`, or (when none is open, or `fresh`) a new one. */
+  async function acquire(peer: string, lane: Lane, signal: AbortSignal, fresh: boolean): Promise<{ channel: Channel; reused: boolean }> {
+    const pool = fresh ? undefined : idle.get(`${lane}:${peer}`);
     while (pool?.length) {
       const channel = pool.pop()!;
       if (channel.stream.status === "open") return { channel, reused: true };
     }
-    const stream = await libp2p.dialProtocol(toPeerId(peer), RPC_PROTOCOL, { signal });
+    const connection = await lanes.connectionTo(peer, lane, signal);
+    const stream = await connection.newStream(PROTOCOL_OF[lane], { signal });
     // Pooled streams sit idle between calls; the call's own signal bounds each use instead.
     stream.inactivityTimeout = 0;
     return { channel: { stream, reader: new MessageReader(stream) }, reused: false };
   }
-  function release(peer: string, channel: Channel): void {
-    let pool = idle.get(peer);
-    if (!pool) idle.set(peer, (pool = []));
+  function release(key: string, channel: Channel): void {
+    let pool = idle.get(key);
+    if (!pool) idle.set(key, (pool = []));
     if (pool.length < IDLE_STREAMS_PER_PEER && channel.stream.status === "open" && !stopSignal.aborted) pool.push(channel);
     else void channel.stream.close().catch(() => {});
   }
@@ -149,26 +152,29 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       handlers.set(method, handler);
     },
     async start() {
-      await libp2p.handle(
-        RPC_PROTOCOL,
-        (stream, connection) => {
-          const from = connection.remotePeer.toString();
-          if (filter.isBlocked(from)) {
-            stream.abort(new Error("link blocked"));
-            return;
-          }
-          serve(stream, from).catch((err) => {
-            stream.abort(err as Error);
-            log.debug(`rpc stream from ${from.slice(-6)} failed: ${(err as Error).message}`);
-          });
-        },
-        { maxInboundStreams: 1024, maxOutboundStreams: 1024 },
-      );
+      for (const lane of ["data", "control"] as const) {
+        await libp2p.handle(
+          PROTOCOL_OF[lane],
+          (stream, connection) => {
+            const from = connection.remotePeer.toString();
+            if (filter.isBlocked(from)) {
+              stream.abort(new Error("link blocked"));
+              return;
+            }
+            lanes.mark(connection, lane);
+            serve(stream, from).catch((err) => {
+              stream.abort(err as Error);
+              log.debug(`rpc stream from ${from.slice(-6)} failed: ${(err as Error).message}`);
+            });
+          },
+          { maxInboundStreams: 1024, maxOutboundStreams: 1024 },
+        );
+      }
     },
     async stop() {
       for (const pool of idle.values()) for (const c of pool) c.stream.abort(new Error("rpc stopped"));
       idle.clear();
-      await libp2p.unhandle(RPC_PROTOCOL).catch(() => {});
+      for (const protocol of Object.values(PROTOCOL_OF)) await libp2p.unhandle(protocol).catch(() => {});
     },
     async call(peer, method, params, opts = {}) {
       if (filter.isBlocked(peer)) throw new RemoteError("PeerUnreachable", `link to ${peer} is blocked`, 503);
@@ -177,13 +183,14 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       // A pooled stream may have died while idle (the connection closed); then try once on a
       // fresh one. Every method is idempotent (LWW writes, content-addressed chunks), so a
       // request the remote did see before the stream died is harmless to repeat.
+      const lane = opts.lane ?? "data";
       for (let attempt = 0; ; attempt++) {
         let channel: Channel | undefined;
         let reused = false;
         try {
-          ({ channel, reused } = await acquire(peer, signal, attempt > 0));
+          ({ channel, reused } = await acquire(peer, lane, signal, attempt > 0));
           const reply = await exchange(channel, method, params, opts.body, signal);
-          release(peer, channel);
+          release(`${lane}:${peer}`, channel);
           if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message, reply.header.status);
           return { result: reply.header.r as any, body: reply.body };
         } catch (err) {

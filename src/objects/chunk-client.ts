@@ -2,7 +2,7 @@
 // quorum, the rest completing in the background), read a chunk from whichever holder
 // answers with bytes that hash to its id, and ask peers which chunks they hold.
 import { MeshError } from "../errors.ts";
-import { callQuorum, majority } from "../net/quorum.ts";
+import { callQuorum } from "../net/quorum.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { ChunkCorruptError, isChunkId, sha256Hex, type ChunkStore } from "../store/chunk-store.ts";
@@ -77,7 +77,7 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
 
     async put(id, bytes) {
       const owners = placement.chunkOwners(id);
-      const result = await callQuorum(owners, majority(placement.rf), (p) => putOn(p, id, bytes), `chunk ${id.slice(0, 12)}`);
+      const result = await callQuorum(owners, placement.quorum().w, (p) => putOn(p, id, bytes), `chunk ${id.slice(0, 12)}`, placement.reachable);
       const settled = result.all.then((outcomes) => outcomes.filter((o) => o.ok).map((o) => o.peer));
       return { holders: result.values.map((v) => v.peer), settled };
     },

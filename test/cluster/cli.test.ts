@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { readFileSync } from "node:fs";
+import { ADMIN_BEARER } from "../harness/credentials.ts";
+import { freePort } from "../harness/ports.ts";
 import { runNodeExpectingExit, spawnPeer, type PeerProcess } from "../harness/process.ts";
 
 /** No MESH_ADMIN_KEY/SECRET: the peer must make its own admin key. */
@@ -29,6 +31,14 @@ async function start(name: string, extra: string[] = [], env?: Record<string, st
   const p = await spawnPeer(["--data", path.join(root, name), ...ANY_PORTS, ...extra], { env });
   spawned.push(p);
   return p;
+}
+
+async function membersCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn([process.execPath, "run", "--silent", "members", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, MESH_TOKEN: ADMIN_BEARER.slice("Bearer ".length) } });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
 }
 
 async function views(p: PeerProcess): Promise<Map<string, string>> {
@@ -146,5 +156,47 @@ describe("bun run node", () => {
     const b2 = await start("b", [...fast, "--bootstrap", c.p2p[0]]);
     expect(b2.peerId).toBe(b.peerId);
     await until("b alive again on a and c", async () => (await seesAll(a, "alive", [b.peerId])) && (await seesAll(c, "alive", [b.peerId])), 15_000);
+
+    // `bun run members`: list, refuse to remove a live member, remove a dead one for good.
+    const listed = await membersCli(["list", "--http", a.http]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(`${b.peerId}  alive`);
+    expect(listed.stdout).toContain("members counted for quorums: 3; copies kept r=3; write quorum W=2");
+    const live = await membersCli(["remove", "--http", a.http, c.peerId]);
+    expect(live.code).toBe(1);
+    expect(live.stderr).toContain("MemberNotDead");
+    c.proc.kill("SIGKILL");
+    await c.proc.exited;
+    await until("c dead on a", () => seesAll(a, "dead", [c.peerId]), 20_000);
+    const removed = await membersCli(["remove", "--http", a.http, c.peerId]);
+    expect(removed.stdout).toContain("quorums now count 2 member(s): r=2, W=2");
+    expect(removed.code).toBe(0);
   }, 90_000);
+
+  test("while starting, every route answers 503 with Retry-After or works, never 500", async () => {
+    const seen = new Map<string, number>();
+    for (let run = 0; run < 3; run++) {
+      const [http, s3] = [await freePort(), await freePort()];
+      const polling = { on: true };
+      const poll = async (url: string, headers: Record<string, string> = {}) => {
+        while (polling.on) {
+          const res = await fetch(url, { headers }).catch(() => undefined);
+          if (res) {
+            seen.set(`${res.status}`, (seen.get(`${res.status}`) ?? 0) + 1);
+            if (res.status === 503) expect(res.headers.get("retry-after")).toBe("1");
+            expect(res.status).not.toBe(500);
+            await res.arrayBuffer();
+          } else await Bun.sleep(2);
+        }
+      };
+      const pollers = [poll(`http://127.0.0.1:${http}/cluster/status`), poll(`http://127.0.0.1:${http}/buckets`, { authorization: ADMIN_BEARER }), poll(`http://127.0.0.1:${s3}/`)];
+      const p = await start(`starting-${run}`, ["--http", `127.0.0.1:${http}`, "--s3", `127.0.0.1:${s3}`]);
+      polling.on = false;
+      await Promise.all(pollers);
+      p.proc.kill("SIGTERM");
+      await p.proc.exited;
+    }
+    console.log(`responses while starting: ${JSON.stringify(Object.fromEntries(seen))}`);
+    expect(seen.get("500")).toBeUndefined();
+  }, 60_000);
 });

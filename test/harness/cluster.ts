@@ -10,6 +10,8 @@ import { startPeer, type Peer } from "../../src/peer.ts";
 import type { LogLevel } from "../../src/util/log.ts";
 import { TEST_ADMIN } from "./credentials.ts";
 import { mulberry32, seedFromEnv } from "./random.ts";
+import { freePort } from "./ports.ts";
+import { startSlowLink, type LinkShape, type SlowLink } from "./slow-link.ts";
 
 /** Fast membership timings for tests (real protocol, short intervals). */
 export const TEST_MEMBERSHIP: Partial<MembershipConfig> = {
@@ -40,6 +42,8 @@ export interface ClusterOptions {
   membership?: Partial<MembershipConfig>;
   /** Extra config for every peer. */
   config?: PeerConfigInput;
+  /** Put every peer behind a slow, lossy link (slow-link.ts): all its p2p traffic crosses it. */
+  link?: LinkShape;
 }
 
 /** One peer slot of the cluster; survives restarts (same folder, same id). */
@@ -52,6 +56,8 @@ export interface TestPeer {
   id: string;
   readonly logs: string[];
   bootstrapIndex?: number;
+  /** With a shaped link: the peer's own p2p port and the relay in front of it (kept across restarts). */
+  shaped?: { p2pPort: number; link: SlowLink };
 }
 
 /** A running in-process cluster. */
@@ -182,6 +188,7 @@ export class Cluster {
   /** Stop every peer and delete the temp folders. Safe to call twice. */
   async teardown(): Promise<void> {
     await Promise.all(this.running().map((i) => this.kill(i).catch(() => {})));
+    await Promise.all(this.peers.map((p) => p.shaped?.link.close()));
     rmSync(this.root, { recursive: true, force: true });
   }
 
@@ -189,10 +196,15 @@ export class Cluster {
     const boot = slot.bootstrapIndex === undefined ? [] : this.peer(slot.bootstrapIndex).multiaddrs();
     const level = (process.env.MESH_TEST_LOG as LogLevel) || "info";
     const label = `p${slot.index}`;
+    if (this.opts.link && !slot.shaped) {
+      const p2pPort = await freePort();
+      slot.shaped = { p2pPort, link: await startSlowLink(p2pPort, this.opts.link, this.seed + slot.index * 104729) };
+    }
     const handle = await startPeer({
       ...this.opts.config,
       dataDir: slot.dataDir,
-      p2pListen: ["/ip4/127.0.0.1/tcp/0"],
+      p2pListen: [`/ip4/127.0.0.1/tcp/${slot.shaped?.p2pPort ?? 0}`],
+      p2pAnnounce: slot.shaped ? [`/ip4/127.0.0.1/tcp/${slot.shaped.link.port}`] : undefined,
       http: { host: "127.0.0.1", port: 0 },
       s3: { host: "127.0.0.1", port: 0 },
       bootstrap: boot,

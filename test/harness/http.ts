@@ -244,6 +244,7 @@ export interface BadReplica {
 
 export interface ClusterStatus {
   rf: number;
+  quorum: { members: number; rf: number; r: number; w: number };
   peers: { alive: number; suspect: number; dead: number; known: number };
   storage?: { chunks: number; bytes: number };
   badReplicas?: BadReplica[];

@@ -2,6 +2,7 @@
 // two request bodies clients send (DeleteObjects, CompleteMultipartUpload) parsed strictly.
 import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
 import { BadRequestError } from "../../errors.ts";
+import { RETRY_AFTER_SECONDS } from "../errors.ts";
 
 /** The S3 document namespace (a protocol constant; nothing is fetched from it). */
 const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -33,10 +34,12 @@ export function xmlResponse(root: string, body: Record<string, unknown>, status 
   return new Response(xmlDocument(root, body), { status, headers: { "content-type": "application/xml", ...headers } });
 }
 
-/** An S3 error document. */
+/** An S3 error document (a 503 says when to retry, as S3's SlowDown does). */
 export function xmlError(status: number, code: string, message: string, resource: string, requestId: string): Response {
   const xml = `<?xml version="1.0" encoding="UTF-8"?>\n` + builder.build({ Error: { Code: code, Message: message, Resource: resource, RequestId: requestId } });
-  return new Response(xml, { status, headers: { "content-type": "application/xml", "x-amz-request-id": requestId } });
+  const headers: Record<string, string> = { "content-type": "application/xml", "x-amz-request-id": requestId };
+  if (status === 503) headers["retry-after"] = RETRY_AFTER_SECONDS;
+  return new Response(xml, { status, headers });
 }
 
 const malformed = () => new BadRequestError("The XML you provided was not well-formed or did not validate against our published schema", "MalformedXML");

@@ -1,0 +1,26 @@
+// How many copies make a write durable. The rule counts the mesh's members, not the peers
+// that answer: a member that is dead but was never removed still counts, so a peer or a
+// minority that is cut off cannot shrink the quorum down to what it can reach.
+//
+//   r = min(RF, members)      the copies the mesh can keep of anything
+//   W = floor(r / 2) + 1      copies fsynced before a write is acknowledged
+//
+// With RF 3 and at least 3 members, W is 2: losing any one peer loses no acknowledged
+// write. A mesh that has only ever had one member has r = W = 1 and says so.
+
+/** The quorum in force for a mesh of `members` members. */
+export interface QuorumRule {
+  /** Members counted: alive, suspect or dead, but not removed or drained. */
+  members: number;
+  rf: number;
+  /** Copies the mesh can keep of anything: min(RF, members). */
+  r: number;
+  /** Copies a write needs on disk before it is acknowledged (also the read quorum). */
+  w: number;
+}
+
+/** The quorum rule for replication factor `rf` over `members` members. */
+export function quorumRule(rf: number, members: number): QuorumRule {
+  const r = Math.max(1, Math.min(rf, members));
+  return { members, rf, r, w: Math.floor(r / 2) + 1 };
+}
