@@ -294,7 +294,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
           rf: config.rf,
           peers: { alive: count("alive") + 1, suspect: count("suspect"), dead: count("dead"), known: others.length + 1 },
           noiseCrypto: noiseCryptoName,
-          membership: { messagesSent: swim.messagesSent, probesStarted: swim.probesStarted, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2) },
+          membership: { messagesSent: swim.messagesSent, probesStarted: swim.probesStarted, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2), healthScore: swim.healthScore },
           storage: storageStats(),
           badReplicas: chunks.badReplicas,
           ...repair.status(),

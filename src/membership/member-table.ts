@@ -95,7 +95,13 @@ export class MemberTable {
     return this.members.get(id);
   }
 
-  /** Ids of members in one of the given states. */
+  /** What peers tell each other about one member, or undefined. */
+  record(id: string): MemberRecord | undefined {
+    const m = this.members.get(id);
+    return m && strip(m);
+  }
+
+    /** Ids of members in one of the given states. */
   idsIn(...states: MemberState[]): string[] {
     return this.others()
       .filter((m) => states.includes(m.state))

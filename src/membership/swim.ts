@@ -185,8 +185,8 @@ export function createSwim(deps: SwimDeps): Swim {
       if (missed >= config.suspectAfterMisses) {
         if (table.suspect(target)) log.info(`suspect ${target.slice(-6)} after ${missed} missed probe(s) (timeout ${Math.round(timeoutMs)} ms, health ${awareness.score})`);
         // Our own failed probe of a suspect member, whoever suspected it first, is a confirmation others count.
-        const m = table.get(target);
-        if (m?.state === "suspect") spread({ id: m.id, addrs: m.addrs, http: m.http, state: "suspect", inc: m.inc, by: table.self.id });
+        const m = table.record(target);
+        if (m?.state === "suspect") spread({ ...m, by: table.self.id });
       }
     } finally {
       inFlight.delete(target);

@@ -37,6 +37,29 @@ describe("MemberTable", () => {
     expect(changes).toEqual(["a:new->alive", "a:alive->suspect", "a:suspect->dead", "a:dead->alive"]);
   });
 
+  test("a member's record carries its draining flag, so gossip about it never puts a drained member back in the ring", () => {
+    const t = new MemberTable(rec("self", "alive", 5));
+    t.apply({ ...rec("a", "alive", 3), draining: true });
+    t.suspect("a");
+    expect(t.record("a")).toMatchObject({ id: "a", state: "suspect", inc: 3, draining: true });
+    t.apply({ ...t.record("a")!, by: "b" });
+    expect(t.get("a")?.draining).toBe(true);
+  });
+
+  test("a removed member stays removed against old news, and leaves the member list", () => {
+    const t = new MemberTable(rec("self", "alive", 5));
+    t.apply(rec("a", "alive", 3));
+    expect(t.remove("a")).toBeUndefined(); // only dead members can be removed
+    t.declareDead("a");
+    expect(t.remove("a")).toMatchObject({ state: "removed", inc: 3 });
+    expect(t.apply(rec("a", "dead", 3))).toBeUndefined();
+    expect(t.apply(rec("a", "alive", 3))).toBeUndefined();
+    expect(t.others().map((m) => m.id)).toEqual([]);
+    expect(t.records().map((r) => `${r.id}:${r.state}`)).toEqual(["self:alive", "a:removed"]);
+    // The member itself, restarted, comes back with a higher incarnation.
+    expect(t.apply(rec("a", "alive", 4))).toMatchObject({ state: "alive", inc: 4 });
+  });
+
   test("a peer refutes rumours of its own death by raising its incarnation", () => {
     const t = new MemberTable(rec("self", "alive", 5));
     expect(t.apply(rec("self", "suspect", 4))).toBeUndefined();
