@@ -123,7 +123,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
     stops.push(() => indexStore.close());
     const hlc = createHlc(peerId);
-    const placement = createPlacement(table, config.rf, config.repairDelayMs, () => roster.count(table.self.draining === true));
+    const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]));
     const startQuorum = placement.quorum();
     if (startQuorum.r < config.rf) {
       log.warn(`this mesh has ${startQuorum.members} member(s): objects are kept in ${startQuorum.r} cop${startQuorum.r === 1 ? "y" : "ies"} until more peers join (rf ${config.rf})`);

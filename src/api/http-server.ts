@@ -39,12 +39,16 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
   return new Request(origin + (req.url ?? "/"), { method: req.method, headers, body, signal, duplex: "half" } as RequestInit);
 }
 
-async function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
+async function writeResponse(req: http.IncomingMessage, res: http.ServerResponse, response: Response): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     const prev = headers[name];
     headers[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
   });
+  // An answer given before the whole request body arrived (a refusal, usually) closes the
+  // connection: the client's next request on it would otherwise wait behind the unread
+  // rest of this body (seen as ~6 s stalls under Bun's keep-alive).
+  if (!req.complete) headers.connection = "close";
   res.writeHead(response.status, headers);
   if (!response.body) {
     res.end();
@@ -76,7 +80,7 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger): Pr
     const origin = `http://${req.headers.host ?? "localhost"}`;
     Promise.resolve()
       .then(() => handler(toRequest(req, origin, aborter.signal)))
-      .then((response) => writeResponse(res, response))
+      .then((response) => writeResponse(req, res, response))
       .catch((err) => {
         log.error(`http handler failed: ${(err as Error).message}`);
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "InternalError", message: "internal error" } }));

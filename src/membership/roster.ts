@@ -64,13 +64,6 @@ export class Roster {
     return roster;
   }
 
-  /** Members of the mesh for quorums: this peer (unless it is draining) and every counted member. */
-  count(selfDraining = false): number {
-    let n = selfDraining ? 0 : 1;
-    for (const e of this.entries.values()) if (counts(e)) n++;
-    return n;
-  }
-
   /** Ids of the counted members other than this peer. */
   memberIds(): string[] {
     return [...this.entries.values()].filter(counts).map((e) => e.id);

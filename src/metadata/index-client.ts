@@ -125,8 +125,9 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   return {
     async write(shard, row, entry) {
       deps.observe(entry.ts);
-      const replicas = placement.shardReplicas(shard);
-      const result = await callQuorum(replicas, quorum(), (p) => apply(p, shard, row, entry), `index write ${shard}`, placement.reachable);
+      // Acknowledged by W voters; the live replicas get it too, so repair has nothing to catch up.
+      const targets = { voters: placement.shardVoters(shard), extra: placement.shardReplicas(shard), reachable: placement.reachable };
+      const result = await callQuorum(targets, quorum(), (p) => apply(p, shard, row, entry), `index write ${shard}`);
       void result.all.then((outcomes) => {
         const stored = outcomes.filter((o) => o.ok).length;
         if (stored < placement.rf) log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; anti-entropy will catch up the rest`);
@@ -134,8 +135,9 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     },
 
     async read(shard, row) {
-      const replicas = placement.shardReplicas(shard);
-      const result = await callQuorum(replicas, quorum(), (p) => get(p, shard, row), `index read ${shard}`, placement.reachable);
+      // W voters share at least one peer with the W voters of every acknowledged write.
+      const replicas = placement.shardVoters(shard);
+      const result = await callQuorum({ voters: replicas, reachable: placement.reachable }, quorum(), (p) => get(p, shard, row), `index read ${shard}`);
       let best: IndexEntry | null = null;
       for (const { value } of result.values) if (value && newer(value, best)) best = value;
       if (!best) {

@@ -29,10 +29,12 @@ interface Batch {
 /** Scan `shards` for rows starting with `rowPrefix` after `after`, merged. */
 async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string, after: string | undefined, per: number, fields?: string[]): Promise<Batch> {
   const need = deps.placement.quorum().w;
-  // Which replicas to ask for each shard: a quorum, this peer first when it is one.
+  // Which replicas to ask for each shard: a quorum of its voters (they meet every
+  // acknowledged write's voters), this peer first when it is one.
   const candidates = new Map(shards.map((s) => {
-    const reps = deps.placement.shardReplicas(s);
-    return [s, [...reps.filter((p) => p === deps.self), ...reps.filter((p) => p !== deps.self)]] as const;
+    const reps = deps.placement.shardVoters(s);
+    const rank = (p: string) => (p === deps.self ? 0 : deps.placement.reachable(p) ? 1 : 2);
+    return [s, [...reps].sort((a, b) => rank(a) - rank(b))] as const;
   }));
   const answers = new Map<string, ScanRow[][]>(shards.map((s) => [s, []]));
   const tried = new Map<string, number>(shards.map((s) => [s, 0]));

@@ -76,15 +76,15 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
     putTo: putOn,
 
     async put(id, bytes) {
-      const owners = placement.chunkOwners(id);
-      const result = await callQuorum(owners, placement.quorum().w, (p) => putOn(p, id, bytes), `chunk ${id.slice(0, 12)}`, placement.reachable);
+      // Acknowledged by W voters; the live owners (where repair keeps RF copies) get it too.
+      const targets = { voters: placement.chunkVoters(id), extra: placement.chunkOwners(id), reachable: placement.reachable };
+      const result = await callQuorum(targets, placement.quorum().w, (p) => putOn(p, id, bytes), `chunk ${id.slice(0, 12)}`);
       const settled = result.all.then((outcomes) => outcomes.filter((o) => o.ok).map((o) => o.peer));
       return { holders: result.values.map((v) => v.peer), settled };
     },
 
     async get(id, hints = []) {
-      const owners = placement.chunkOwners(id);
-      const order = [...new Set([...owners, ...hints])];
+      const order = [...new Set([...placement.chunkOwners(id), ...placement.chunkVoters(id), ...hints])];
       // Local copy first, then live peers, then the ones we think are down.
       order.sort((a, b) => Number(b === self) - Number(a === self) || Number(deps.isAlive(b)) - Number(deps.isAlive(a)));
       const errors: string[] = [];

@@ -1,17 +1,29 @@
-// Placement as this peer sees it: a ring over the members that are alive, suspect, or
-// dead for less than the repair delay (so a quick restart moves no data), minus those
-// draining. Rebuilt when that set changes. Chunks and index shards use the same ring.
+// Placement as this peer sees it, on two rings built the same way (ring.ts):
+// - the live ring holds the members that are alive, suspect, or dead for less than the
+//   repair delay (so a quick restart moves no data), minus those draining. It says where
+//   copies should be: writes go there, and repair restores RF copies there.
+// - the member ring holds every member the mesh counts (the roster: dead members too,
+//   until an operator removes them). Its replicas of a key are the key's voters: a write
+//   is acknowledged once W of them have it, and a read asks W of them. Because every
+//   write and every read meet W of the same r voters, they always share one, however the
+//   live ring moves; a side of a partition that holds fewer than W of a key's voters can
+//   neither acknowledge a write of it nor answer for it (quorum-rule.ts).
+// When nobody is dead the two rings are the same.
 import type { MemberTable } from "../membership/member-table.ts";
 import { quorumRule, type QuorumRule } from "./quorum-rule.ts";
 import { buildRing, type Ring } from "./ring.ts";
 
 /** Replica sets for chunks and index shards. */
 export interface Placement {
-  /** The RF owners of a chunk (fewer when fewer peers are in the ring). */
+  /** The RF owners of a chunk on the live ring (fewer when fewer peers are in it). */
   chunkOwners(chunkId: string): string[];
-  /** The RF replicas of an index shard. */
+  /** The RF replicas of an index shard on the live ring. */
   shardReplicas(shard: string): string[];
-  /** Members currently in the ring. */
+  /** A chunk's voters: its r owners on the member ring. */
+  chunkVoters(chunkId: string): string[];
+  /** An index shard's voters: its r replicas on the member ring. */
+  shardVoters(shard: string): string[];
+  /** Members currently in the live ring. */
   members(): readonly string[];
   /** The write (and read) quorum, counted over the mesh's members (src/placement/quorum-rule.ts). */
   quorum(): QuorumRule;
@@ -20,29 +32,19 @@ export interface Placement {
   readonly rf: number;
 }
 
-/** How often the ring's member set is re-derived (dead peers leave it as their delay expires). */
+/** How often the rings' member sets are re-derived (dead peers leave the live ring as their delay expires). */
 const RECHECK_MS = 200;
 
-/** Create placement that follows the member table; `memberCount` counts the mesh's members for quorums (the roster). */
-export function createPlacement(table: MemberTable, rf: number, repairDelayMs: number, memberCount: () => number, clock: () => number = Date.now): Placement {
+/** A ring rebuilt only when its member list changes; `invalidate` makes the next use re-derive the list. */
+function cachedRing(members: () => string[], clock: () => number): { get(): Ring; invalidate(): void } {
   let ring: Ring | undefined;
   let key = "";
   let checkedAt = 0;
-
-  function ringMembers(): string[] {
-    const now = clock();
-    const ids = table.others()
-      .filter((m) => !m.draining && (m.state !== "dead" || now - m.stateSinceMs < repairDelayMs))
-      .map((m) => m.id);
-    if (!table.self.draining) ids.push(table.self.id);
-    return ids.sort();
-  }
-
-  function current(): Ring {
+  const get = () => {
     const now = clock();
     if (!ring || now - checkedAt >= RECHECK_MS) {
       checkedAt = now;
-      const ids = ringMembers();
+      const ids = members().sort();
       const k = ids.join(",");
       if (!ring || k !== key) {
         key = k;
@@ -50,17 +52,39 @@ export function createPlacement(table: MemberTable, rf: number, repairDelayMs: n
       }
     }
     return ring;
-  }
+  };
+  return { get, invalidate: () => (checkedAt = 0) };
+}
+
+/**
+ * Create placement that follows the member table. `meshMembers` lists the members counted
+ * for quorums (the roster, this peer included unless it is draining).
+ */
+export function createPlacement(table: MemberTable, rf: number, repairDelayMs: number, meshMembers: () => string[], clock: () => number = Date.now): Placement {
+  const live = cachedRing(() => {
+    const now = clock();
+    const ids = table
+      .others()
+      .filter((m) => !m.draining && (m.state !== "dead" || now - m.stateSinceMs < repairDelayMs))
+      .map((m) => m.id);
+    if (!table.self.draining) ids.push(table.self.id);
+    return ids;
+  }, clock);
+  const member = cachedRing(meshMembers, clock);
+  // A state change may move either ring: re-derive them at the next use.
   table.onChange(() => {
-    checkedAt = 0;
+    live.invalidate();
+    member.invalidate();
   });
 
   return {
     rf,
-    chunkOwners: (id) => current().replicasFor(id, rf),
-    shardReplicas: (shard) => current().replicasFor(`shard:${shard}`, rf),
-    members: () => current().members,
-    quorum: () => quorumRule(rf, memberCount()),
+    chunkOwners: (id) => live.get().replicasFor(id, rf),
+    shardReplicas: (shard) => live.get().replicasFor(`shard:${shard}`, rf),
+    chunkVoters: (id) => member.get().replicasFor(id, rf),
+    shardVoters: (shard) => member.get().replicasFor(`shard:${shard}`, rf),
+    members: () => live.get().members,
+    quorum: () => quorumRule(rf, member.get().members.length),
     reachable: (peer) => {
       if (peer === table.self.id) return true;
       const state = table.get(peer)?.state;

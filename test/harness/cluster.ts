@@ -11,6 +11,7 @@ import type { LogLevel } from "../../src/util/log.ts";
 import { TEST_ADMIN } from "./credentials.ts";
 import { mulberry32, seedFromEnv } from "./random.ts";
 import { freePort } from "./ports.ts";
+import { waitFor } from "./wait.ts";
 import { startSlowLink, type LinkShape, type SlowLink } from "./slow-link.ts";
 
 /** Fast membership timings for tests (real protocol, short intervals). */
@@ -140,18 +141,8 @@ export class Cluster {
   }
 
   /** Poll `check` until it returns true; throws with `what` after `timeoutMs`. */
-  async waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 100): Promise<number> {
-    const start = Date.now();
-    let lastErr: unknown;
-    while (Date.now() - start < timeoutMs) {
-      try {
-        if (await check()) return Date.now() - start;
-      } catch (err) {
-        lastErr = err;
-      }
-      await Bun.sleep(everyMs);
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ""}`);
+  waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000, everyMs = 100): Promise<number> {
+    return waitFor(what, check, timeoutMs, everyMs);
   }
 
   /** GET a JSON route of peer i over real HTTP. */

@@ -11,20 +11,20 @@ describe("member roster", () => {
   test("counts every member ever known until removed or drained, across restarts", async () => {
     const file = path.join(dir, "members.json");
     const r = await Roster.open(file, "self", ["boot"]);
-    expect(r.count()).toBe(2); // a peer told to join never counts itself as a mesh of one
+    expect(r.memberIds().length + 1).toBe(2); // a peer told to join never counts itself as a mesh of one
     expect(statSync(file).mode & 0o777).toBe(0o600);
     r.note({ id: "a", addrs: ["/ip4/10.0.0.1/tcp/1"], state: "alive", inc: 7 });
     r.note({ id: "b", addrs: [], state: "dead", inc: 3 });
     r.note({ id: "self", addrs: [], state: "alive", inc: 9 });
-    expect(r.count()).toBe(4);
+    expect(r.memberIds().length + 1).toBe(4);
     r.note({ id: "b", addrs: [], state: "removed", inc: 3 });
     r.note({ id: "a", addrs: [], state: "alive", inc: 8, draining: true });
-    expect(r.count()).toBe(2);
-    expect(r.count(true)).toBe(1);
+    expect(r.memberIds().length + 1).toBe(2);
+    expect(r.memberIds().length).toBe(1);
     await r.close();
 
     const again = await Roster.open(file, "self", []);
-    expect(again.count()).toBe(2);
+    expect(again.memberIds().length + 1).toBe(2);
     expect(again.memberIds()).toEqual(["boot"]);
     expect(again.removedRecords()).toEqual([{ id: "b", addrs: [], state: "removed", inc: 3 }]);
     expect(again.incarnation("a")).toBe(8);
