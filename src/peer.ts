@@ -31,6 +31,7 @@ import { openIndexStore } from "./store/index-store.ts";
 import { createPlacement } from "./placement/placement.ts";
 import type { QuorumRule } from "./placement/quorum-rule.ts";
 import { createIndexClient } from "./metadata/index-client.ts";
+import { MESH_WIDE_SHARDS } from "./metadata/keys.ts";
 import { createChunkClient } from "./objects/chunk-client.ts";
 import { createObjectService } from "./objects/object-service.ts";
 import path from "node:path";
@@ -123,7 +124,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
     stops.push(() => indexStore.close());
     const hlc = createHlc(peerId);
-    const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]));
+    const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]), MESH_WIDE_SHARDS);
     const startQuorum = placement.quorum();
     if (startQuorum.r < config.rf) {
       log.warn(`this mesh has ${startQuorum.members} member(s): objects are kept in ${startQuorum.r} cop${startQuorum.r === 1 ? "y" : "ies"} until more peers join (rf ${config.rf})`);

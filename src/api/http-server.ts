@@ -17,38 +17,65 @@ export interface HttpServer {
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
-function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSignal): Request {
+/** A refused request's unread body is read and dropped if it is at most this big... */
+const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+/** ...and arrives within this long; otherwise the connection is dropped. */
+const DRAIN_MS = 5000;
+
+/**
+ * The web Request for a node:http request, and `drain`, which reads and drops whatever of
+ * its body the handler left unread. An answer given before the whole body arrived (a
+ * refusal, usually) must not leave the rest on the connection: the client's next request
+ * on it would wait behind it (seen as 6 s stalls under keep-alive), and closing with unread
+ * bytes resets the connection, which can lose the answer itself.
+ */
+function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSignal): { request: Request; drain(): void } {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
   let body: ReadableStream<Uint8Array> | undefined;
+  let drain = () => {};
   if (hasBody) {
     const pieces = req[Symbol.asyncIterator]();
+    let draining = false;
+    drain = () => {
+      if (draining || req.complete || req.destroyed) return;
+      draining = true;
+      if (Number(req.headers["content-length"] ?? 0) > DRAIN_MAX_BYTES) return void req.socket.destroySoon();
+      const timer = setTimeout(() => req.socket.destroy(), DRAIN_MS);
+      void (async () => {
+        try {
+          while (!(await pieces.next()).done);
+        } catch {
+          // the client went away: nothing left to drop
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+    };
     body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         const next = await pieces.next();
         if (next.done) controller.close();
         else controller.enqueue(next.value as Uint8Array);
       },
+      // A handler that gives up on the body (a failed upload) still owes the client an
+      // answer on this connection: drop the rest rather than reset it.
       cancel() {
-        req.destroy();
+        drain();
       },
     });
   }
   // req.url is the raw request target: keys with `//` or `%2F` reach the router as sent.
-  return new Request(origin + (req.url ?? "/"), { method: req.method, headers, body, signal, duplex: "half" } as RequestInit);
+  return { request: new Request(origin + (req.url ?? "/"), { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };
 }
 
-async function writeResponse(req: http.IncomingMessage, res: http.ServerResponse, response: Response): Promise<void> {
+async function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     const prev = headers[name];
     headers[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
   });
-  // An answer given before the whole request body arrived (a refusal, usually) closes the
-  // connection: the client's next request on it would otherwise wait behind the unread
-  // rest of this body (seen as ~6 s stalls under Bun's keep-alive).
-  if (!req.complete) headers.connection = "close";
   res.writeHead(response.status, headers);
   if (!response.body) {
     res.end();
@@ -78,9 +105,13 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger): Pr
       if (!res.writableFinished) aborter.abort();
     });
     const origin = `http://${req.headers.host ?? "localhost"}`;
+    const { request, drain } = toRequest(req, origin, aborter.signal);
     Promise.resolve()
-      .then(() => handler(toRequest(req, origin, aborter.signal)))
-      .then((response) => writeResponse(req, res, response))
+      .then(() => handler(request))
+      .then((response) => {
+        drain();
+        return writeResponse(res, response);
+      })
       .catch((err) => {
         log.error(`http handler failed: ${(err as Error).message}`);
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "InternalError", message: "internal error" } }));

@@ -87,7 +87,6 @@ function unwrap<T>(r: ItemResult<T>): T {
 /** Create the index client of one peer. */
 export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const { self, store, rpc, placement, log } = deps;
-  const quorum = () => placement.quorum().w;
 
   // Single-row reads and writes to a peer are batched per event-loop turn (src/util/batcher.ts);
   // the replica applies a batch's writes together, so they share group-committed fsyncs.
@@ -127,7 +126,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       deps.observe(entry.ts);
       // Acknowledged by W voters; the live replicas get it too, so repair has nothing to catch up.
       const targets = { voters: placement.shardVoters(shard), extra: placement.shardReplicas(shard), reachable: placement.reachable };
-      const result = await callQuorum(targets, quorum(), (p) => apply(p, shard, row, entry), `index write ${shard}`);
+      const result = await callQuorum(targets, placement.shardQuorum(shard), (p) => apply(p, shard, row, entry), `index write ${shard}`);
       void result.all.then((outcomes) => {
         const stored = outcomes.filter((o) => o.ok).length;
         if (stored < placement.rf) log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; anti-entropy will catch up the rest`);
@@ -137,7 +136,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     async read(shard, row) {
       // W voters share at least one peer with the W voters of every acknowledged write.
       const replicas = placement.shardVoters(shard);
-      const result = await callQuorum({ voters: replicas, reachable: placement.reachable }, quorum(), (p) => get(p, shard, row), `index read ${shard}`);
+      const result = await callQuorum({ voters: replicas, reachable: placement.reachable }, placement.shardQuorum(shard), (p) => get(p, shard, row), `index read ${shard}`);
       let best: IndexEntry | null = null;
       for (const { value } of result.values) if (value && newer(value, best)) best = value;
       if (!best) {

@@ -28,7 +28,7 @@ interface Batch {
 
 /** Scan `shards` for rows starting with `rowPrefix` after `after`, merged. */
 async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string, after: string | undefined, per: number, fields?: string[]): Promise<Batch> {
-  const need = deps.placement.quorum().w;
+
   // Which replicas to ask for each shard: a quorum of its voters (they meet every
   // acknowledged write's voters), this peer first when it is one.
   const candidates = new Map(shards.map((s) => {
@@ -43,7 +43,7 @@ async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string
     const byPeer = new Map<string, string[]>();
     for (const s of pending) {
       const reps = candidates.get(s)!;
-      const want = need - answers.get(s)!.length;
+      const want = deps.placement.shardQuorum(s) - answers.get(s)!.length;
       const next = reps.slice(tried.get(s)!, tried.get(s)! + want);
       if (next.length < want) throw new QuorumError(`listing: shard ${s} has too few reachable replicas`);
       tried.set(s, tried.get(s)! + next.length);
@@ -59,7 +59,7 @@ async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string
         }
       }),
     );
-    pending = shards.filter((s) => answers.get(s)!.length < need);
+    pending = shards.filter((s) => answers.get(s)!.length < deps.placement.shardQuorum(s));
   }
 
   let bound: string | null = null;

@@ -64,7 +64,14 @@ export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
       denyInboundEncryptedConnection: (peerId) => filter.isBlocked(peerId.toString()),
       denyOutboundEncryptedConnection: (peerId) => filter.isBlocked(peerId.toString()),
     },
-    connectionManager: { maxConnections: 512 },
+    connectionManager: {
+      maxConnections: 512,
+      // Each member opens a control and a data connection (lanes.ts), and a mesh on one
+      // host dials from one address: libp2p's default of 5 inbound connections per second
+      // per address would refuse a starting mesh's own members.
+      inboundConnectionThreshold: 50,
+      maxIncomingPendingConnections: 64,
+    },
     services: {
       identify: identify(),
       ping: ping(),

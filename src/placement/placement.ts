@@ -9,8 +9,13 @@
 //   live ring moves; a side of a partition that holds fewer than W of a key's voters can
 //   neither acknowledge a write of it nor answer for it (quorum-rule.ts).
 // When nobody is dead the two rings are the same.
+//
+// Mesh-wide shards (the buckets and the access keys, a few small rows that every request
+// needs) live on every member instead of RF of them, and their quorum is a majority of
+// the whole mesh: the side of a partition with most members can always check keys and
+// buckets, and the other side never can, rather than a random two of three holding them.
 import type { MemberTable } from "../membership/member-table.ts";
-import { quorumRule, type QuorumRule } from "./quorum-rule.ts";
+import { majority, quorumRule, type QuorumRule } from "./quorum-rule.ts";
 import { buildRing, type Ring } from "./ring.ts";
 
 /** Replica sets for chunks and index shards. */
@@ -21,8 +26,10 @@ export interface Placement {
   shardReplicas(shard: string): string[];
   /** A chunk's voters: its r owners on the member ring. */
   chunkVoters(chunkId: string): string[];
-  /** An index shard's voters: its r replicas on the member ring. */
+  /** An index shard's voters: its r replicas on the member ring (every member for a mesh-wide shard). */
   shardVoters(shard: string): string[];
+  /** Voters that must agree for a write or read of a shard: a majority of its voters. */
+  shardQuorum(shard: string): number;
   /** Members currently in the live ring. */
   members(): readonly string[];
   /** The write (and read) quorum, counted over the mesh's members (src/placement/quorum-rule.ts). */
@@ -60,7 +67,8 @@ function cachedRing(members: () => string[], clock: () => number): { get(): Ring
  * Create placement that follows the member table. `meshMembers` lists the members counted
  * for quorums (the roster, this peer included unless it is draining).
  */
-export function createPlacement(table: MemberTable, rf: number, repairDelayMs: number, meshMembers: () => string[], clock: () => number = Date.now): Placement {
+export function createPlacement(table: MemberTable, rf: number, repairDelayMs: number, meshMembers: () => string[], meshWideShards: string[] = [], clock: () => number = Date.now): Placement {
+  const meshWide = new Set(meshWideShards);
   const live = cachedRing(() => {
     const now = clock();
     const ids = table
@@ -80,9 +88,10 @@ export function createPlacement(table: MemberTable, rf: number, repairDelayMs: n
   return {
     rf,
     chunkOwners: (id) => live.get().replicasFor(id, rf),
-    shardReplicas: (shard) => live.get().replicasFor(`shard:${shard}`, rf),
+    shardReplicas: (shard) => (meshWide.has(shard) ? [...live.get().members] : live.get().replicasFor(`shard:${shard}`, rf)),
     chunkVoters: (id) => member.get().replicasFor(id, rf),
-    shardVoters: (shard) => member.get().replicasFor(`shard:${shard}`, rf),
+    shardVoters: (shard) => (meshWide.has(shard) ? [...member.get().members] : member.get().replicasFor(`shard:${shard}`, rf)),
+    shardQuorum: (shard) => (meshWide.has(shard) ? majority(member.get().members.length) : quorumRule(rf, member.get().members.length).w),
     members: () => live.get().members,
     quorum: () => quorumRule(rf, member.get().members.length),
     reachable: (peer) => {

@@ -19,8 +19,13 @@ export interface QuorumRule {
   w: number;
 }
 
+/** A majority of `n` voters: any two majorities share one. */
+export function majority(n: number): number {
+  return Math.floor(Math.max(1, n) / 2) + 1;
+}
+
 /** The quorum rule for replication factor `rf` over `members` members. */
 export function quorumRule(rf: number, members: number): QuorumRule {
   const r = Math.max(1, Math.min(rf, members));
-  return { members, rf, r, w: Math.floor(r / 2) + 1 };
+  return { members, rf, r, w: majority(r) };
 }

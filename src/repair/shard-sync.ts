@@ -77,7 +77,7 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
         log.debug(`anti-entropy ${shard} with ${peer.slice(-6)}: ${(err as Error).message}`);
       }
     }
-    if (replicas.length === placement.rf && others.every((p) => digests.get(p)?.[shard])) {
+    if (replicas.length >= placement.rf && others.every((p) => digests.get(p)?.[shard])) {
       // Delete markers past their lifetime go once every replica has them: only in digest
       // buckets where every replica matches us.
       const agreed = mine.flatMap((d, i) => (others.every((p) => digests.get(p)![shard][i] === d) ? [i] : []));

@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { buildRing } from "../../src/placement/ring.ts";
 import { withCluster, type Cluster } from "../harness/cluster.ts";
-import { clusterStatus, getObject, locate, mapLimit, mustCreateBucket, mustGet, mustPut, putObject, sameBytes, sameSet } from "../harness/http.ts";
+import { clusterStatus, getObject, locate, mapLimit, mustCreateBucket, mustGet, mustPut, putObject, request, sameBytes, sameSet } from "../harness/http.ts";
 import { seededBytes } from "../harness/random.ts";
 
 const CHUNK = 256 * 1024;
@@ -68,7 +68,10 @@ describe("self-healing", () => {
       const keys = [...data.keys()];
       await c.waitFor("initial replication complete", () => fullyReplicated(c, keys), 30_000, 500);
 
-      for (const victim of [3, 1]) {
+      for (const [n, victim] of [3, 1].entries()) {
+        // A dead member keeps its votes until an operator removes it: with two dead voters a
+        // key has no quorum, so the first dead peer is removed before the second dies.
+        if (n > 0) expect((await request(c.peer(0).httpUrl, "DELETE", `/admin/members/${c.peers[3].id}`)).status).toBe(200);
         const started = Date.now();
         await c.kill(victim);
         const ms = await c.waitFor(`back at 3 live owners after peer ${victim} died`, () => fullyReplicated(c, keys), 45_000, 500);
