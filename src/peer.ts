@@ -379,6 +379,7 @@ async function provisionAdminKey(config: PeerConfig, keys: AccessKeys): Promise<
 async function retryUntilQuorum(work: () => Promise<unknown>, signal: AbortSignal, log: Logger): Promise<void> {
   while (!signal.aborted) {
     await sleep(1000, signal);
+    if (signal.aborted) return;
     try {
       await work();
       return;

@@ -29,19 +29,21 @@ const DRAIN_MS = 5000;
  * on it would wait behind it (seen as 6 s stalls under keep-alive), and closing with unread
  * bytes resets the connection, which can lose the answer itself.
  */
-function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSignal): { request: Request; drain(): void } {
+function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSignal): { request: Request; drain(): boolean } {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
   let body: ReadableStream<Uint8Array> | undefined;
-  let drain = () => {};
+  /** Returns false when the rest is too big to read: then the connection must close after the answer. */
+  let drain = () => true;
   if (hasBody) {
     const pieces = req[Symbol.asyncIterator]();
     let draining = false;
     drain = () => {
-      if (draining || req.complete || req.destroyed) return;
+      if (req.complete || req.destroyed) return true;
+      if (Number(req.headers["content-length"] ?? 0) > DRAIN_MAX_BYTES) return false;
+      if (draining) return true;
       draining = true;
-      if (Number(req.headers["content-length"] ?? 0) > DRAIN_MAX_BYTES) return void req.socket.destroySoon();
       const timer = setTimeout(() => req.socket.destroy(), DRAIN_MS);
       void (async () => {
         try {
@@ -52,6 +54,7 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
           clearTimeout(timer);
         }
       })();
+      return true;
     };
     body = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -62,7 +65,7 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
       // A handler that gives up on the body (a failed upload) still owes the client an
       // answer on this connection: drop the rest rather than reset it.
       cancel() {
-        drain();
+        void drain();
       },
     });
   }
@@ -70,12 +73,13 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
   return { request: new Request(origin + (req.url ?? "/"), { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };
 }
 
-async function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
+async function writeResponse(res: http.ServerResponse, response: Response, keepAlive: boolean): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     const prev = headers[name];
     headers[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
   });
+  if (!keepAlive) headers.connection = "close";
   res.writeHead(response.status, headers);
   if (!response.body) {
     res.end();
@@ -108,10 +112,7 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger): Pr
     const { request, drain } = toRequest(req, origin, aborter.signal);
     Promise.resolve()
       .then(() => handler(request))
-      .then((response) => {
-        drain();
-        return writeResponse(res, response);
-      })
+      .then((response) => writeResponse(res, response, drain()))
       .catch((err) => {
         log.error(`http handler failed: ${(err as Error).message}`);
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "InternalError", message: "internal error" } }));

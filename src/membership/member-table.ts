@@ -58,6 +58,11 @@ export class MemberTable {
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /** The table's clock (injected in tests). */
+  now(): number {
+    return this.clock();
+  }
+
   /** This peer's own record (always alive). */
   get self(): MemberRecord {
     return this.selfRecord;

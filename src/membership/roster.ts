@@ -93,19 +93,29 @@ export class Roster {
     if (prev && prev.inc === next.inc && prev.draining === next.draining && prev.removed === next.removed && prev.addrs.join() === next.addrs.join()) return;
     this.entries.set(rec.id, next);
     this.dirty = true;
+    this.schedule(FLUSH_DELAY_MS);
+  }
+
+  /** Write pending changes after `ms`; a failed write is tried again a second later. */
+  private schedule(ms: number): void {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      void this.flush().catch(() => {});
-    }, FLUSH_DELAY_MS);
+      void this.flush().catch(() => this.schedule(1000));
+    }, ms);
   }
 
   /** Write pending changes (whole file, fsynced, renamed into place). */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.flushing) await this.flushing.catch(() => {});
     if (!this.dirty) return;
     this.dirty = false;
     const body = JSON.stringify({ members: [...this.entries.values()] }, null, 1) + "\n";
-    this.flushing = writePrivateFile(this.file, body).finally(() => (this.flushing = undefined));
+    this.flushing = writePrivateFile(this.file, body)
+      .catch((err) => {
+        this.dirty = true;
+        throw new Error(`cannot write the member roster ${this.file}: ${(err as Error).message}`);
+      })
+      .finally(() => (this.flushing = undefined));
     await this.flushing;
   }
 

@@ -68,8 +68,8 @@ export function createSwim(deps: SwimDeps): Swim {
   const inFlight = new Set<string>();
   const awareness = new Awareness();
   const rtts = new RoundTrips();
-  /** Members other than us that suspect a member, by member id (while it is suspect). */
-  const confirmations = new Map<string, Set<string>>();
+  /** Who suspects each suspect member (at its incarnation): the first accuser starts it, the others confirm. */
+  const suspicions = new Map<string, { inc: number; accusers: Set<string> }>();
   const control = (timeoutMs: number): CallOptions => ({ timeoutMs, lane: "control" });
   let order: string[] = [];
   let deadOrder: string[] = [];
@@ -83,7 +83,7 @@ export function createSwim(deps: SwimDeps): Swim {
   const probeTimeout = (id: string) => awareness.scale(rtts.timeout(id, config.probeTimeoutMs, config.probeTimeoutMs * TIMEOUT_CEILING_FACTOR));
   const suspicionMinMs = Math.min(config.deadAfterMs, Math.max(config.deadAfterMs / 4, config.probeIntervalMs * 2));
   table.onChange((m) => {
-    if (m.state !== "suspect") confirmations.delete(m.id);
+    if (m.state !== "suspect") suspicions.delete(m.id);
     if (m.state === "alive") rtts.forget(m.id);
   });
   const retransmitLimit = () => config.gossipMultiplier * Math.max(1, Math.ceil(Math.log2(table.others().length + 2)));
@@ -110,8 +110,7 @@ export function createSwim(deps: SwimDeps): Swim {
       const before = table.get(rec.id);
       spread(table.apply(rec));
       const after = table.get(rec.id);
-      // A suspicion heard from another member counts as one independent confirmation.
-      if (rec.state === "suspect" && rec.by && after?.state === "suspect" && after.inc === rec.inc) confirm(rec.id, rec.by, rec);
+      if (rec.state === "suspect" && rec.by && after?.state === "suspect" && after.inc === rec.inc) accuse(rec.id, rec.by, rec.inc, rec);
       if (after && rec.addrs.length && (!before || before.addrs.join() !== after.addrs.join())) {
         void deps.learnAddrs(rec.id, after.addrs).catch(() => {});
       }
@@ -126,14 +125,17 @@ export function createSwim(deps: SwimDeps): Swim {
     spread(refutation);
   }
 
-  /** Count an independent suspicion of `id`; a new one is passed on so that others shorten theirs too. */
-  function confirm(id: string, by: string, rec: MemberRecord) {
-    if (by === table.self.id) return;
-    let set = confirmations.get(id);
-    if (!set) confirmations.set(id, (set = new Set()));
-    if (set.has(by) || set.size >= EXPECTED_CONFIRMATIONS) return;
-    set.add(by);
-    gossip.push(rec);
+  /**
+   * Note that `by` suspects `id` at incarnation `inc`. The first accuser starts the
+   * suspicion and does not count; each other one is an independent confirmation (as in
+   * memberlist), passed on so that others shorten theirs too.
+   */
+  function accuse(id: string, by: string, inc: number, rec?: MemberRecord) {
+    let s = suspicions.get(id);
+    if (!s || s.inc !== inc) suspicions.set(id, (s = { inc, accusers: new Set() }));
+    if (s.accusers.has(by) || s.accusers.size > EXPECTED_CONFIRMATIONS) return;
+    s.accusers.add(by);
+    if (rec && s.accusers.size > 1) gossip.push(rec);
   }
 
   async function ping(target: string, timeoutMs: number): Promise<boolean> {
@@ -143,6 +145,8 @@ export function createSwim(deps: SwimDeps): Swim {
       const startedAt = performance.now();
       const { result } = await rpc.call<PingReply>(target, "swim.ping", params, control(timeoutMs));
       rtts.observe(target, performance.now() - startedAt);
+      // Any answer shows our own link works (an isolated peer must recover once healed).
+      awareness.apply(-1);
       hearYou(result.you);
       heardFrom(result.self);
       absorb(result.gossip);
@@ -157,10 +161,7 @@ export function createSwim(deps: SwimDeps): Swim {
     inFlight.add(target);
     try {
       const timeoutMs = probeTimeout(target);
-      if (await ping(target, timeoutMs)) {
-        awareness.apply(-1);
-        return;
-      }
+      if (await ping(target, timeoutMs)) return;
       const helpers = shuffle(table.idsIn("alive").filter((id) => id !== target), random).slice(0, config.indirectProbes);
       // A helper answers ok:false (a nack) when it could not reach the target either; one
       // that does not answer at all suggests the trouble is on our side.
@@ -168,7 +169,8 @@ export function createSwim(deps: SwimDeps): Swim {
         helpers.map(async (helper): Promise<"ack" | "nack" | "silent"> => {
           try {
             sent++;
-            const { result } = await rpc.call<{ ok: boolean }>(helper, "swim.pingReq", { target, gossip: piggyback() }, control(timeoutMs * 2));
+            // The helper gets less time than we wait for it, so its nack arrives before we give up.
+            const { result } = await rpc.call<{ ok: boolean }>(helper, "swim.pingReq", { target, timeoutMs, gossip: piggyback() }, control(timeoutMs * 2));
             return result.ok ? "ack" : "nack";
           } catch {
             return "silent";
@@ -186,7 +188,10 @@ export function createSwim(deps: SwimDeps): Swim {
         if (table.suspect(target)) log.info(`suspect ${target.slice(-6)} after ${missed} missed probe(s) (timeout ${Math.round(timeoutMs)} ms, health ${awareness.score})`);
         // Our own failed probe of a suspect member, whoever suspected it first, is a confirmation others count.
         const m = table.record(target);
-        if (m?.state === "suspect") spread({ ...m, by: table.self.id });
+        if (m?.state === "suspect") {
+          accuse(m.id, table.self.id, m.inc);
+          spread({ ...m, by: table.self.id });
+        }
       }
     } finally {
       inFlight.delete(target);
@@ -218,9 +223,9 @@ export function createSwim(deps: SwimDeps): Swim {
     }
     for (const id of table.expiredSuspects(suspicionMinMs)) {
       const m = table.get(id)!;
-      const confirmed = confirmations.get(id)?.size ?? 0;
+      const confirmed = Math.max(0, (suspicions.get(id)?.accusers.size ?? 1) - 1);
       const expected = Math.min(EXPECTED_CONFIRMATIONS, Math.max(0, table.idsIn("alive", "suspect").length - 1));
-      if (Date.now() - m.stateSinceMs < suspicionTimeout(suspicionMinMs, config.deadAfterMs, expected, confirmed)) continue;
+      if (table.now() - m.stateSinceMs < suspicionTimeout(suspicionMinMs, config.deadAfterMs, expected, confirmed)) continue;
       log.info(`declare ${id.slice(-6)} dead (suspected by ${confirmed} other member(s) too)`);
       spread(table.declareDead(id));
     }
@@ -230,8 +235,11 @@ export function createSwim(deps: SwimDeps): Swim {
   function schedule() {
     if (!running) return;
     timer = setTimeout(() => {
-      onTick();
-      schedule();
+      try {
+        onTick();
+      } finally {
+        schedule();
+      }
     }, awareness.scale(config.probeIntervalMs));
   }
 
@@ -260,10 +268,11 @@ export function createSwim(deps: SwimDeps): Swim {
     return { result: reply };
   });
   rpc.register("swim.pingReq", async ({ params }) => {
-    const p = params as { target: string; gossip: MemberRecord[] };
+    const p = params as { target: string; timeoutMs?: number; gossip: MemberRecord[] };
     absorb(p.gossip);
     sent++;
-    return { result: { ok: await ping(p.target, probeTimeout(p.target)) } };
+    const askerMs = Number.isFinite(p.timeoutMs) && p.timeoutMs! > 0 ? p.timeoutMs! : config.probeTimeoutMs;
+    return { result: { ok: await ping(p.target, Math.min(probeTimeout(p.target), askerMs * 1.6)) } };
   });
   rpc.register("swim.sync", async ({ params }) => {
     const [self, ...rest] = (params as { members: MemberRecord[] }).members;

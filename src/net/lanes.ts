@@ -20,8 +20,6 @@ export interface Lanes {
   connectionTo(peer: string, lane: Lane, signal: AbortSignal): Promise<Connection>;
   /** Record the lane of a connection a stream of that lane arrived on (the first mark wins). */
   mark(connection: Connection, lane: Lane): void;
-  /** The lane of a connection, if it has one. */
-  laneOf(connection: Connection): Lane | undefined;
 }
 
 /** Longest a shared dial may take; each caller also stops waiting when its own signal aborts. */
@@ -55,7 +53,6 @@ export function createLanes(libp2p: Libp2p, stopSignal: AbortSignal): Lanes {
     mark(connection, lane) {
       if (!lanes.has(connection)) lanes.set(connection, lane);
     },
-    laneOf: (connection) => lanes.get(connection),
     async connectionTo(peer, lane, signal) {
       const id = toPeerId(peer);
       const conns = libp2p.getConnections(id).filter((c) => c.status === "open");

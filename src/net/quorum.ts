@@ -30,14 +30,17 @@ export interface QuorumTargets {
 /** Call `fn` for every target; resolve once `quorum` voters succeed. */
 export function callQuorum<T>(targets: QuorumTargets, quorum: number, fn: (peer: string) => Promise<T>, what: string): Promise<QuorumResult<T>> {
   const { voters } = targets;
-  const peers = [...new Set([...voters, ...(targets.extra ?? [])])];
+  const reachable = targets.reachable ?? (() => true);
+  // Peers known to be down are not called: a dial to a dead host can hang for seconds,
+  // holding the caller's buffers all that time. Their votes count as failed from the start.
+  const peers = [...new Set([...voters, ...(targets.extra ?? [])])].filter(reachable);
   const isVoter = new Set(voters);
   const values: Array<{ peer: string; value: T }> = [];
   const failures: Array<{ peer: string; error: Error }> = [];
   const need = quorum;
   let votes = 0;
-  let voterFailures = 0;
-  const candidates = voters.filter(targets.reachable ?? (() => true)).length;
+  const candidates = voters.filter(reachable).length;
+  let voterFailures = voters.length - candidates;
   if (candidates < need) {
     return Promise.reject(new QuorumError(`${what}: needs ${need} of its ${voters.length} voting replicas, but only ${candidates} are reachable`));
   }

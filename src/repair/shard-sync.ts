@@ -77,9 +77,11 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
         log.debug(`anti-entropy ${shard} with ${peer.slice(-6)}: ${(err as Error).message}`);
       }
     }
-    if (replicas.length >= placement.rf && others.every((p) => digests.get(p)?.[shard])) {
+    const voters = placement.shardVoters(shard);
+    if (replicas.length >= placement.rf && others.every((p) => digests.get(p)?.[shard]) && voters.every((v) => v === self || digests.get(v)?.[shard])) {
       // Delete markers past their lifetime go once every replica has them: only in digest
-      // buckets where every replica matches us.
+      // buckets where every replica matches us, and only while every voter is among them (a
+      // dead voter that comes back must not find its old row unopposed).
       const agreed = mine.flatMap((d, i) => (others.every((p) => digests.get(p)![shard][i] === d) ? [i] : []));
       if (agreed.length) await dropTombstones(shard, (await store.rowsIn(shard, agreed)).filter(isExpired));
     }
