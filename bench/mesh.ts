@@ -23,7 +23,8 @@ export async function startMesh(n: number, extraArgs: string[] = []): Promise<Be
   try {
     for (let i = 0; i < n; i++) {
       const args = ["--data", path.join(root, `p${i}`), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0", ...extraArgs];
-      peers.push(await spawnPeer(i === 0 ? args : [...args, "--bootstrap", peers[0].p2p[0]]));
+      // The first peer creates the mesh key; the others join with it.
+      peers.push(await spawnPeer(i === 0 ? args : [...args, "--bootstrap", peers[0].p2p[0], "--mesh-key", path.join(root, "p0", "mesh.key")]));
     }
     const alive = async (p: PeerProcess) => ((await (await fetch(`${p.http}/cluster/status`)).json()) as { peers: { alive: number } }).peers.alive;
     for (let t = 0; t < 300 && (await Promise.all(peers.map(alive))).some((a) => a < n); t++) await Bun.sleep(100);

@@ -8,6 +8,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { startCeiling } from "./ceiling-server.ts";
 import { measureLimits } from "./limits.ts";
+import { measureLink } from "./link.ts";
 import { measureList, type ListPoint } from "./list-latency.ts";
 import { createBucket, getLarge, getSmall, putLarge, putSmall, type OpsResult } from "./load.ts";
 import type { PeerProcess } from "../test/harness/process.ts";
@@ -32,6 +33,11 @@ const startedAt = performance.now();
 log(`machine limits: disk ${cfg.diskMib} MiB, SHA-256, chacha20-poly1305`);
 const limits = measureLimits({ diskMib: cfg.diskMib });
 log(`disk write+fsync ${limits.disk.writeMBps.toFixed(0)} MB/s, read ${limits.disk.readMBps.toFixed(0)} MB/s, sha256 ${limits.sha256MBps.toFixed(0)} MB/s, chacha20-poly1305 ${limits.chachaMBps.toFixed(0)} MB/s`);
+
+const linkMib = quick ? 64 : 256;
+log(`p2p link with and without the mesh key: ${linkMib} MiB through one stream, both ends in this process`);
+const link = await measureLink(linkMib);
+log(`link: no key ${link.plainMBps.toFixed(0)} MB/s, mesh key ${link.meshKeyMBps.toFixed(0)} MB/s, @libp2p/pnet ${link.pnetMBps.toFixed(0)} MB/s (${link.pnetMib} MiB)`);
 
 log("software ceiling: single-process Bun HTTP server, one file per object, fsync");
 const ceilingServer = await startCeiling();
@@ -207,6 +213,13 @@ for (const h of heartbeat) {
 for (const s of scalingPut.filter((s) => s.peers !== PEERS)) {
   rows.push({ figure: `scaling: small PUT ops/s (p99 ms), ${s.peers} peers`, value: `${f0(s.opsPerSec)} (${f1(s.p99ms)})`, limit: `${PEERS} peers: ${f0(m.smallPut.opsPerSec)}`, ratio: pct(s.opsPerSec, m.smallPut.opsPerSec), target: "—" });
 }
+rows.push({
+  figure: `p2p link MB/s with the mesh key (libsodium XSalsa20), ${linkMib} MiB, both ends in one process; @libp2p/pnet ${f0(link.pnetMBps)} (${link.pnetMib} MiB)`,
+  value: f0(link.meshKeyMBps),
+  limit: `no key ${f0(link.plainMBps)}`,
+  ratio: pct(link.meshKeyMBps, link.plainMBps),
+  target: judge([[(100 * link.meshKeyMBps) / link.plainMBps, { op: ">=", value: 80, unit: "%" }]]),
+});
 rows.push({ figure: "machine: SHA-256 MB/s (Bun.CryptoHasher, 4 MiB)", value: f0(limits.sha256MBps), limit: "—", ratio: "—", target: "—" });
 
 const cpu = os.cpus()[0]?.model ?? "unknown";

@@ -16,6 +16,8 @@ try {
         http: { host: "127.0.0.1", port: 0 },
         s3: { host: "127.0.0.1", port: 0 },
         bootstrap: i === 0 ? [] : peers[i - 1].multiaddrs(),
+        // The first peer creates the mesh key in its folder; the others join with it.
+        meshKeyFile: i === 0 ? undefined : path.join(root, "peer-0", "mesh.key"),
         membership: { probeIntervalMs: 250, probeTimeoutMs: 200 },
       }),
     );

@@ -49,6 +49,15 @@ async function runNode(argv: string[]): Promise<void> {
     await peer.stop();
     process.exit(0);
   }
+  if (peer.createdMeshKeyFile) {
+    console.log(
+      [
+        "meshstore: this is a new mesh; its key, which every peer needs to connect, is in",
+        `  ${peer.createdMeshKeyFile} (readable only by you).`,
+        "  Give other peers a private copy and start them with --mesh-key <that copy>.",
+      ].join("\n"),
+    );
+  }
   if (peer.createdAdminKey) {
     const k = peer.createdAdminKey;
     console.log(

@@ -78,6 +78,8 @@ export interface PeerConfig {
   s3: HostPort;
   /** Multiaddrs (with /p2p/<id>) of peers to join through. */
   bootstrap: string[];
+  /** The mesh key file (`--mesh-key`); default: `mesh.key` in the data folder, created by a new mesh's first peer. */
+  meshKeyFile?: string;
   /** Replication factor. */
   rf: number;
   /** Name of the mesh: peers provide and look up a DHT key derived from it. */
@@ -168,6 +170,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > 64 * 1024 * 1024) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
   if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
   if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
+  if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");
   }
@@ -220,6 +223,7 @@ export const NODE_FLAGS = {
   http: { type: "string", env: "MESH_HTTP", help: "native HTTP API HOST:PORT", def: "127.0.0.1:7480" },
   s3: { type: "string", env: "MESH_S3", help: "S3-compatible API HOST:PORT", def: "127.0.0.1:7481" },
   bootstrap: { type: "string", env: "MESH_BOOTSTRAP", help: "peer to join through (repeatable; env: comma-separated)", def: "none" },
+  "mesh-key": { type: "string", env: "MESH_KEY_FILE", help: "the mesh's key file (required to join)", def: "mesh.key in --data; a new mesh creates it" },
   rf: { type: "string", env: "MESH_RF", help: "replication factor", def: String(DEFAULTS.rf) },
   "dead-after": { type: "string", env: "MESH_DEAD_AFTER", help: "seconds a silent peer stays suspect before it is dead", def: String(DEFAULT_MEMBERSHIP.deadAfterMs / 1000) },
   "repair-delay": { type: "string", env: "MESH_REPAIR_DELAY", help: "seconds after a peer is dead before its data is re-replicated", def: String(DEFAULTS.repairDelayMs / 1000) },
@@ -242,6 +246,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         http: { type: "string" },
         s3: { type: "string" },
         bootstrap: { type: "string", multiple: true },
+        "mesh-key": { type: "string" },
         rf: { type: "string" },
         "dead-after": { type: "string" },
         "repair-delay": { type: "string" },
@@ -278,6 +283,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (dead) input.membership!.deadAfterMs = parseSeconds(dead, "--dead-after");
   const repair = str("repair-delay");
   if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
+  input.meshKeyFile = str("mesh-key");
   input.advertiseHttp = str("advertise-http");
   input.advertiseS3 = str("advertise-s3");
   const noAuthEnv = env.MESH_INSECURE_NO_AUTH;

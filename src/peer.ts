@@ -24,6 +24,7 @@ import { reachableAddrs } from "./net/addresses.ts";
 import { advertisedUrl } from "./api/advertise.ts";
 import { noiseCryptoName } from "./net/noise-crypto.ts";
 import { createRpc, type Rpc } from "./net/rpc.ts";
+import { resolveMeshKey } from "./net/mesh-key.ts";
 import { createLogger, type Logger } from "./util/log.ts";
 import { createHlc, decodeTimestamp } from "./util/hlc.ts";
 import { openChunkStore } from "./store/chunk-store.ts";
@@ -61,6 +62,8 @@ export interface Peer extends ClusterView {
   readonly s3Url: string;
   /** The admin key this start created for a new mesh (the CLI prints it once), if any. */
   readonly createdAdminKey?: CreatedKey;
+  /** The mesh key file this start created for a new mesh (the CLI says where it is), if any. */
+  readonly createdMeshKeyFile?: string;
   /** libp2p addresses, each ending in /p2p/<id>. */
   multiaddrs(): string[];
   /** `/cluster/peers`. */
@@ -95,10 +98,11 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const config = resolveConfig(input);
   await mkdir(config.dataDir, { recursive: true });
   const privateKey = await loadOrCreateIdentity(config.dataDir);
+  const meshKey = await resolveMeshKey(config.dataDir, config.meshKeyFile, config.bootstrap.length > 0);
   const links = createLinkFilter();
   const aborter = new AbortController();
   const signal = aborter.signal;
-  const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, filter: links });
+  const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, meshKey: meshKey.key.psk, filter: links });
   const peerId = libp2p.peerId.toString();
   const log: Logger = createLogger(config.logLabel ?? peerId.slice(-6), config.logSink, config.logLevel);
   const stops: Array<(abrupt: boolean) => unknown> = [() => libp2p.stop()];
@@ -267,6 +271,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       httpUrl,
       s3Url,
       createdAdminKey,
+      createdMeshKeyFile: meshKey.created ? meshKey.key.file : undefined,
       multiaddrs,
       peers() {
         const now = Date.now();
@@ -300,6 +305,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
           badReplicas: chunks.badReplicas,
           ...repair.status(),
           quorum: placement.quorum(),
+          meshKey: { fingerprint: meshKey.key.fingerprint },
           draining: table.self.draining === true,
           uptimeSeconds: Math.round(uptimeS),
           process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },

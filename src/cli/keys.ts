@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { PERMISSIONS, type Permission } from "../auth/access-keys.ts";
 import { ConfigError } from "../errors.ts";
+import { createMeshKeyFile } from "../net/mesh-key.ts";
 import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient } from "./admin-client.ts";
 
 /** Help text for the keys command. */
@@ -11,6 +12,7 @@ export function keysUsage(): string {
     "usage: bun run keys create [--name NAME] [--bucket BUCKET=read|write|owner]... [--admin]",
     "       bun run keys list",
     "       bun run keys revoke ACCESS_KEY_ID",
+    "       bun run keys mesh-key --out FILE     (a fresh mesh key, mode 0600, for a new mesh)",
     ...ADMIN_CLIENT_USAGE,
     "  --bucket '*'=read         grants on every bucket",
   ].join("\n");
@@ -35,6 +37,7 @@ export async function runKeys(argv: string[]): Promise<void> {
         name: { type: "string" },
         bucket: { type: "string", multiple: true },
         admin: { type: "boolean" },
+        out: { type: "string" },
       },
     });
   } catch (err) {
@@ -44,6 +47,12 @@ export async function runKeys(argv: string[]): Promise<void> {
   const [sub, ...rest] = positionals;
   if (values.help || !sub) {
     console.log(keysUsage());
+    return;
+  }
+  if (sub === "mesh-key") {
+    if (!values.out) throw new ConfigError("keys mesh-key needs --out FILE");
+    const key = await createMeshKeyFile(values.out);
+    console.log(`wrote a new mesh key to ${key.file} (fingerprint ${key.fingerprint}); start the mesh's peers with --mesh-key pointing at private copies of it`);
     return;
   }
   const call = await adminClient(values);

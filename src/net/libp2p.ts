@@ -15,6 +15,7 @@ import path from "node:path";
 import type { LinkFilter } from "./link-filter.ts";
 import { reachableAddrs } from "./addresses.ts";
 import { noiseCrypto } from "./noise-crypto.ts";
+import { meshKeyProtector } from "./protector.ts";
 
 /** The services meshstore runs on libp2p. */
 export type MeshLibp2p = Libp2p<{ dht: KadDHT; identify: unknown; ping: unknown }>;
@@ -45,6 +46,8 @@ export interface Libp2pOptions {
   listen: string[];
   /** Addresses to announce instead of the listen addresses (a relay or NAT in front). */
   announce?: string[];
+  /** The mesh key: every connection is wrapped in it (protector.ts); there is no way to start without one. */
+  meshKey: Uint8Array;
   filter: LinkFilter;
 }
 
@@ -55,6 +58,7 @@ export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen, announce: opts.announce, announceFilter: reachableAddrs },
     transports: [safeTcp()],
+    connectionProtector: meshKeyProtector(opts.meshKey),
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionGater: {

@@ -1,6 +1,6 @@
 // `bun run node` as a user runs it: separate processes, real ports, SIGTERM and SIGKILL.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { readFileSync } from "node:fs";
@@ -140,8 +140,27 @@ describe("bun run node", () => {
   test("three processes form a mesh, notice a kill -9, and welcome the peer back", async () => {
     const fast = ["--dead-after", "2"];
     const a = await start("a", fast);
-    const b = await start("b", [...fast, "--bootstrap", a.p2p[0]]);
-    const c = await start("c", [...fast, "--bootstrap", b.p2p[0]]);
+    const keyFile = path.join(root, "a", "mesh.key");
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(a.output.join("")).toContain(`its key, which every peer needs to connect, is in\n  ${keyFile}`);
+    // Joining needs the key; a malformed or group-readable key file is refused, naming the file.
+    const noKey = await runNodeExpectingExit(["--data", path.join(root, "nokey"), ...ANY_PORTS, "--bootstrap", a.p2p[0]]);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain("joining a mesh needs its key: pass --mesh-key FILE");
+    const garbage = path.join(root, "garbage.key");
+    writeFileSync(garbage, "not a key", { mode: 0o600 });
+    const badKey = await runNodeExpectingExit(["--data", path.join(root, "badkey"), ...ANY_PORTS, "--mesh-key", garbage]);
+    expect([badKey.code, badKey.stderr.split("\n")[0]]).toEqual([2, `meshstore: ${garbage} is not a mesh key: expected the lines "/key/swarm/psk/1.0.0/", "/base16/" and 64 hex digits`]);
+    const shared = path.join(root, "shared.key");
+    expect((await keysCli(["mesh-key", "--out", shared])).code).toBe(0);
+    expect(statSync(shared).mode & 0o777).toBe(0o600);
+    chmodSync(shared, 0o644);
+    const open = await runNodeExpectingExit(["--data", path.join(root, "openkey"), ...ANY_PORTS, "--mesh-key", shared]);
+    expect(open.code).toBe(2);
+    expect(open.stderr).toContain(`the mesh key ${shared} is readable by other users`);
+    const key = ["--mesh-key", keyFile];
+    const b = await start("b", [...fast, ...key, "--bootstrap", a.p2p[0]]);
+    const c = await start("c", [...fast, ...key, "--bootstrap", b.p2p[0]]);
     const all = [a, b, c];
     const seesAll = async (p: PeerProcess, state: string, ids: string[]) => {
       const v = await views(p);
@@ -153,7 +172,7 @@ describe("bun run node", () => {
     await b.proc.exited;
     await until("b dead on a and c", async () => (await seesAll(a, "dead", [b.peerId])) && (await seesAll(c, "dead", [b.peerId])), 20_000);
 
-    const b2 = await start("b", [...fast, "--bootstrap", c.p2p[0]]);
+    const b2 = await start("b", [...fast, ...key, "--bootstrap", c.p2p[0]]);
     expect(b2.peerId).toBe(b.peerId);
     await until("b alive again on a and c", async () => (await seesAll(a, "alive", [b.peerId])) && (await seesAll(c, "alive", [b.peerId])), 15_000);
 

@@ -9,6 +9,7 @@
 // namespace, veth and process it makes is removed in afterAll, and also on exit or
 // SIGINT/SIGTERM. Replay a run's random choices with MESH_TEST_SEED=<seed>.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import path from "node:path";
 import { objectPath, sha256Hex, type Located } from "../harness/http.ts";
 import { seedFromEnv, seededBytes } from "../harness/random.ts";
 import { acked, checkFinalReads, readAll, startWriter, summarize, type FinalRead, type WriteOp } from "./history.ts";
@@ -94,7 +95,9 @@ describe("multi-host mesh in network namespaces", () => {
       topo = createHosts(N);
       peers.push(await startPeer(topo.hosts[0], undefined));
       // The others join through peer 0, all at once.
-      const rest = await Promise.allSettled(topo.hosts.slice(1).map((h) => startPeer(h, bootstrapAddr(peers[0]))));
+      // Peer 0 started a new mesh and made its key; the others join with a copy of it.
+      const join = { bootstrap: bootstrapAddr(peers[0]), meshKeyFile: path.join(topo.hosts[0].dataDir, "mesh.key") };
+      const rest = await Promise.allSettled(topo.hosts.slice(1).map((h) => startPeer(h, join)));
       for (const r of rest) if (r.status === "fulfilled") peers.push(r.value);
       const failed = rest.find((r) => r.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;

@@ -34,9 +34,9 @@ export function bootstrapAddr(p: NsPeer): string {
  * Start `bun run node` on `host` (data in the host's folder), joining through `bootstrap`
  * if given, and wait up to `timeoutMs` for its ready line.
  */
-export async function startPeer(host: Host, bootstrap: string | undefined, timeoutMs = 30_000): Promise<NsPeer> {
+export async function startPeer(host: Host, join: { bootstrap: string; meshKeyFile: string } | undefined, timeoutMs = 30_000): Promise<NsPeer> {
   const args = ["--data", host.dataDir, "--p2p", `/ip4/0.0.0.0/tcp/${P2P_PORT}`, "--http", `0.0.0.0:${HTTP_PORT}`, "--s3", `0.0.0.0:${S3_PORT}`, "--dead-after", "2", "--repair-delay", "3"];
-  if (bootstrap) args.push("--bootstrap", bootstrap);
+  if (join) args.push("--bootstrap", join.bootstrap, "--mesh-key", join.meshKeyFile);
   const proc = Bun.spawn([tool("ip")!, "netns", "exec", host.ns, process.execPath, "run", "--silent", "node", ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...ADMIN_ENV },

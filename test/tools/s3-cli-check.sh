@@ -205,8 +205,9 @@ wait_ready() {
 }
 start_peer 0
 wait_ready 0
-start_peer 1 --bootstrap "$P2P0"
-start_peer 2 --bootstrap "$P2P0"
+# Peer 0 started a new mesh and created its key; the others join with it.
+start_peer 1 --bootstrap "$P2P0" --mesh-key "$WORK/peer0/mesh.key"
+start_peer 2 --bootstrap "$P2P0" --mesh-key "$WORK/peer0/mesh.key"
 wait_ready 1
 wait_ready 2
 
