@@ -45,8 +45,10 @@ test("a 1 GiB upload and download through one peer raise its RSS by less than 20
   const args = (name: string) => ["--data", path.join(root, name), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0"];
   const a = await spawnPeer(args("a"));
   procs.push(a);
-  procs.push(await spawnPeer([...args("b"), "--bootstrap", a.p2p[0]]));
-  procs.push(await spawnPeer([...args("c"), "--bootstrap", a.p2p[0]]));
+  // Peer a started a new mesh and created its key; the others join with it.
+  const join = ["--bootstrap", a.p2p[0], "--mesh-key", path.join(root, "a", "mesh.key")];
+  procs.push(await spawnPeer([...args("b"), ...join]));
+  procs.push(await spawnPeer([...args("c"), ...join]));
   for (let i = 0; i < 100; i++) {
     const s = (await (await fetch(`${a.http}/cluster/status`)).json()) as { peers: { alive: number } };
     if (s.peers.alive === 3) break;

@@ -61,7 +61,7 @@ test("nodes without the key, or with another key, cannot connect or call anythin
   }
 
   // Interop: @libp2p/pnet (wasm/JS XSalsa20) on one side, our libsodium protector on the other.
-  const psk = readFileSync(c.meshKeyFile!);
+  const psk = readFileSync(c.meshKeyFile);
   const friend = await outsider(preSharedKey({ psk }));
   try {
     const rtt = await (friend.services.ping as { ping(ma: unknown, o?: unknown): Promise<number> }).ping(target, { signal: AbortSignal.timeout(5000) });

@@ -7,7 +7,6 @@ import os from "node:os";
 import path from "node:path";
 import type { MembershipConfig, PeerConfigInput, RepairConfig } from "../../src/config.ts";
 import { startPeer, type Peer } from "../../src/peer.ts";
-import { createMeshKeyFile } from "../../src/net/mesh-key.ts";
 import type { LogLevel } from "../../src/util/log.ts";
 import { TEST_ADMIN } from "./credentials.ts";
 import { mulberry32, seedFromEnv } from "./random.ts";
@@ -184,11 +183,12 @@ export class Cluster {
     rmSync(this.root, { recursive: true, force: true });
   }
 
-  /** The cluster's mesh key file, made on first use (every peer of a cluster shares it). */
-  meshKeyFile: string | undefined;
+  /** The cluster's mesh key: peer 0 creates it in its folder at its first start, as a new mesh's first peer does, and the others join with it. */
+  get meshKeyFile(): string {
+    return path.join(this.root, "peer-0", "mesh.key");
+  }
 
   private async launch(slot: TestPeer): Promise<void> {
-    this.meshKeyFile ??= (await createMeshKeyFile(path.join(this.root, "mesh.key"))).file;
     const boot = slot.bootstrapIndex === undefined ? [] : this.peer(slot.bootstrapIndex).multiaddrs();
     const level = (process.env.MESH_TEST_LOG as LogLevel) || "info";
     const label = `p${slot.index}`;
@@ -204,7 +204,7 @@ export class Cluster {
       http: { host: "127.0.0.1", port: 0 },
       s3: { host: "127.0.0.1", port: 0 },
       bootstrap: boot,
-      meshKeyFile: this.meshKeyFile,
+      meshKeyFile: slot.index === 0 ? undefined : this.meshKeyFile,
       rf: this.opts.rf ?? 3,
       repairDelayMs: this.opts.config?.repairDelayMs ?? 2000,
       membership: { ...TEST_MEMBERSHIP, ...this.opts.membership },
