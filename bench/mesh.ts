@@ -12,8 +12,8 @@ export interface BenchMesh {
   close(): void;
 }
 
-/** Start `n` peers with `extraArgs` each and wait until each sees all `n` alive. */
-export async function startMesh(n: number, extraArgs: string[] = []): Promise<BenchMesh> {
+/** Start `n` peers with `extraArgs` each (`preload`: a file Bun preloads into every peer) and wait until each sees all `n` alive. */
+export async function startMesh(n: number, extraArgs: string[] = [], opts: { preload?: string } = {}): Promise<BenchMesh> {
   const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-bench-"));
   const peers: PeerProcess[] = [];
   const close = () => {
@@ -24,7 +24,7 @@ export async function startMesh(n: number, extraArgs: string[] = []): Promise<Be
     for (let i = 0; i < n; i++) {
       const args = ["--data", path.join(root, `p${i}`), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0", ...extraArgs];
       // The first peer creates the mesh key; the others join with it.
-      peers.push(await spawnPeer(i === 0 ? args : [...args, "--bootstrap", peers[0].p2p[0], "--mesh-key", path.join(root, "p0", "mesh.key")]));
+      peers.push(await spawnPeer(i === 0 ? args : [...args, "--bootstrap", peers[0].p2p[0], "--mesh-key", path.join(root, "p0", "mesh.key")], { preload: opts.preload, cwd: path.join(import.meta.dir, "..") }));
     }
     const alive = async (p: PeerProcess) => ((await (await fetch(`${p.http}/cluster/status`)).json()) as { peers: { alive: number } }).peers.alive;
     for (let t = 0; t < 300 && (await Promise.all(peers.map(alive))).some((a) => a < n); t++) await Bun.sleep(100);

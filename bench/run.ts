@@ -10,6 +10,7 @@ import { startCeiling } from "./ceiling-server.ts";
 import { measureLimits } from "./limits.ts";
 import { measureLink } from "./link.ts";
 import { measureList, type ListPoint } from "./list-latency.ts";
+import { measureMeshKeyCost } from "./mesh-key-cost.ts";
 import { createBucket, getLarge, getSmall, putLarge, putSmall, type OpsResult } from "./load.ts";
 import type { PeerProcess } from "../test/harness/process.ts";
 import { startMesh } from "./mesh.ts";
@@ -38,6 +39,9 @@ const linkMib = quick ? 64 : 256;
 log(`p2p link with and without the mesh key: ${linkMib} MiB through one stream, both ends in this process`);
 const link = await measureLink(linkMib);
 log(`link: no key ${link.plainMBps.toFixed(0)} MB/s, mesh key ${link.meshKeyMBps.toFixed(0)} MB/s, @libp2p/pnet ${link.pnetMBps.toFixed(0)} MB/s (${link.pnetMib} MiB)`);
+
+log(`mesh key cost: one ${linkMib} MiB object PUT and GET on 3 peers with the key and on 3 with a pass-through protector`);
+const keyCost = await measureMeshKeyCost(linkMib);
 
 log("software ceiling: single-process Bun HTTP server, one file per object, fsync");
 const ceilingServer = await startCeiling();
@@ -220,6 +224,16 @@ rows.push({
   ratio: pct(link.meshKeyMBps, link.plainMBps),
   target: judge([[(100 * link.meshKeyMBps) / link.plainMBps, { op: ">=", value: 80, unit: "%" }]]),
 });
+for (const op of ["put", "get"] as const) {
+  const [withKey, withoutKey] = [keyCost.withKey[`${op}MBps`], keyCost.withoutKey[`${op}MBps`]];
+  rows.push({
+    figure: `mesh key cost: one ${keyCost.mib} MiB object ${op.toUpperCase()} MB/s on 3 peers with the key (best of 2 rounds each)`,
+    value: f0(withKey),
+    limit: `same mesh without the key ${f0(withoutKey)}`,
+    ratio: pct(withKey, withoutKey),
+    target: judge([[(100 * withKey) / withoutKey, { op: ">=", value: 80, unit: "%" }]]),
+  });
+}
 rows.push({ figure: "machine: SHA-256 MB/s (Bun.CryptoHasher, 4 MiB)", value: f0(limits.sha256MBps), limit: "—", ratio: "—", target: "—" });
 
 const cpu = os.cpus()[0]?.model ?? "unknown";
@@ -240,7 +254,7 @@ const results = {
   rf: RF,
   durationSecs,
   config: cfg,
-  limits: { ...limits, ceiling },
+  limits: { ...limits, ceiling, link, keyCost },
   mesh: meshFigures,
   repair,
   scaling: { smallPut: scalingPut, list: m.list, heartbeat },

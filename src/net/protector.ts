@@ -29,9 +29,8 @@ class Keystream {
     xsalsa20.crypto_stream_xor_init(this.state, nonce, key);
   }
 
-  /** XOR `data` with the next bytes of the keystream: into a new buffer, or over `data` itself when it is ours to change. */
-  apply(data: Uint8Array, inPlace = false): Uint8Array {
-    const out = inPlace ? data : Buffer.allocUnsafe(data.byteLength);
+  /** XOR `data` with the next bytes of the keystream into `out` (which may be `data` itself). */
+  apply(data: Uint8Array, out: Uint8Array = data): Uint8Array {
     xsalsa20.crypto_stream_xor_update(this.state, out, data);
     return out;
   }
@@ -56,8 +55,8 @@ class BoxedConnection extends AbstractMultiaddrConnection {
       const data = evt.data as Uint8Array | Uint8ArrayList;
       // Received bytes are ours alone: decrypt them where they lie. (Sent bytes may be the
       // caller's own buffer, a chunk still in use, so they are encrypted into a copy.)
-      if (data instanceof Uint8Array) this.onData(init.inbound.apply(data, true));
-      else for (const piece of data) this.onData(init.inbound.apply(piece, true));
+      if (data instanceof Uint8Array) this.onData(init.inbound.apply(data));
+      else for (const piece of data) this.onData(init.inbound.apply(piece));
     });
     this.inner.addEventListener("drain", () => this.onMuxerDrain());
     this.inner.addEventListener("close", (evt) => {
@@ -73,7 +72,14 @@ class BoxedConnection extends AbstractMultiaddrConnection {
   }
 
   sendData(data: Uint8ArrayList) {
-    return { sentBytes: data.byteLength, canSendMore: this.inner.send(this.outbound.apply(data.subarray())) };
+    // Encrypted piece by piece into one new buffer: joining the pieces first would copy twice.
+    const out = Buffer.allocUnsafe(data.byteLength);
+    let offset = 0;
+    for (const piece of data) {
+      this.outbound.apply(piece, out.subarray(offset, offset + piece.byteLength));
+      offset += piece.byteLength;
+    }
+    return { sentBytes: data.byteLength, canSendMore: this.inner.send(out) };
   }
 
   sendReset(err: Error): void {

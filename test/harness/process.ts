@@ -16,8 +16,10 @@ export interface PeerProcess {
 const READY = /^meshstore peer (\S+) ready p2p=(\S+) http=(\S+) s3=(\S+)$/m;
 
 /** Start `bun run node` with `args` and wait (up to `timeoutMs`) for its ready line. */
-export async function spawnPeer(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<PeerProcess> {
-  const proc = Bun.spawn([process.execPath, "run", "--silent", "node", ...args], {
+export async function spawnPeer(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; preload?: string } = {}): Promise<PeerProcess> {
+  // A preload (benchmarks only) needs Bun itself to run the entry point, not a package script.
+  const command = opts.preload ? [process.execPath, "--preload", opts.preload, "src/cli.ts", "node"] : [process.execPath, "run", "--silent", "node"];
+  const proc = Bun.spawn([...command, ...args], {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, ...ADMIN_ENV, ...opts.env },
     stdin: "ignore",
