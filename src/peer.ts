@@ -2,8 +2,8 @@
 // membership, discovery, HTTP) and stop in reverse; one AbortController ends every loop.
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
-import { mkdir } from "node:fs/promises";
 import { writePrivateFile } from "./util/private-file.ts";
+import { makePrivateDir } from "./util/private-dir.ts";
 import { existsSync } from "node:fs";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
@@ -96,7 +96,8 @@ const STOP_STEP_MS = 5000;
 /** Start a peer with the same config the CLI takes. */
 export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const config = resolveConfig(input);
-  await mkdir(config.dataDir, { recursive: true });
+  // Identity, mesh key, admin key, index and objects: nobody but the owner may enter.
+  const tightened = await makePrivateDir(config.dataDir);
   const privateKey = await loadOrCreateIdentity(config.dataDir);
   const meshKey = await resolveMeshKey(config.dataDir, config.meshKeyFile, config.bootstrap.length > 0);
   const links = createLinkFilter();
@@ -105,6 +106,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, meshKey: meshKey.key.psk, filter: links });
   const peerId = libp2p.peerId.toString();
   const log: Logger = createLogger(config.logLabel ?? peerId.slice(-6), config.logSink, config.logLevel);
+  if (tightened) log.warn(`the data folder ${config.dataDir} was open to other users: ${tightened} files and folders in it are now private to this user`);
   const stops: Array<(abrupt: boolean) => unknown> = [() => libp2p.stop()];
   let stopped = false;
 
