@@ -9,6 +9,7 @@ import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
 import { startingResponse } from "./api/starting.ts";
 import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/access-keys.ts";
+import { createSecretSealer, sealClearRows } from "./auth/sealed-secret.ts";
 import { bearerAuth } from "./auth/guard.ts";
 import { ConflictError, NotFoundError, QuorumError } from "./errors.ts";
 import { createMultipart } from "./objects/multipart.ts";
@@ -129,6 +130,10 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
     const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
     stops.push(() => indexStore.close());
+    // Access-key secrets enter the index sealed with a key derived from the mesh key.
+    const sealer = createSecretSealer(meshKey.key.psk);
+    const resealed = await sealClearRows(indexStore, sealer);
+    if (resealed) log.info(`sealed ${resealed} access key secret(s) an earlier version stored in clear`);
     const hlc = createHlc(peerId);
     const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]), MESH_WIDE_SHARDS);
     const startQuorum = placement.quorum();
@@ -169,7 +174,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     });
     objects.serve();
     const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
-    const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers });
+    const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers, sealer });
     keys.serve();
     if (!config.auth) log.warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach the HTTP and S3 ports can read, write and delete everything");
     // A peer that is joining (or restarted while its partners are down) has no write quorum
