@@ -32,6 +32,10 @@ async function runNode(argv: string[]): Promise<void> {
     return;
   }
   const config = configFromArgs(argv);
+  // Everything the peer creates is its owner's alone, LevelDB's files included (LevelDB
+  // takes its modes from the umask). This process is only the peer, so the umask is ours to
+  // set; startPeer alone, for embedding, leaves the host's umask and relies on a 0700 folder.
+  process.umask(0o077);
   // Handlers go in before anything starts, so a signal during start-up still stops cleanly.
   let peer: Peer | undefined;
   let stopping = false;

@@ -2,13 +2,14 @@
 // membership, discovery, HTTP) and stop in reverse; one AbortController ends every loop.
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
-import { mkdir } from "node:fs/promises";
 import { writePrivateFile } from "./util/private-file.ts";
+import { makePrivateDir } from "./util/private-dir.ts";
 import { existsSync } from "node:fs";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
 import { startingResponse } from "./api/starting.ts";
 import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/access-keys.ts";
+import { createSecretSealer, sealClearRows } from "./auth/sealed-secret.ts";
 import { bearerAuth } from "./auth/guard.ts";
 import { ConflictError, NotFoundError, QuorumError } from "./errors.ts";
 import { createMultipart } from "./objects/multipart.ts";
@@ -96,7 +97,8 @@ const STOP_STEP_MS = 5000;
 /** Start a peer with the same config the CLI takes. */
 export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const config = resolveConfig(input);
-  await mkdir(config.dataDir, { recursive: true });
+  // Identity, mesh key, admin key, index and objects: nobody but the owner may enter.
+  const tightened = await makePrivateDir(config.dataDir);
   const privateKey = await loadOrCreateIdentity(config.dataDir);
   const meshKey = await resolveMeshKey(config.dataDir, config.meshKeyFile, config.bootstrap.length > 0);
   const links = createLinkFilter();
@@ -105,6 +107,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, meshKey: meshKey.key.psk, filter: links });
   const peerId = libp2p.peerId.toString();
   const log: Logger = createLogger(config.logLabel ?? peerId.slice(-6), config.logSink, config.logLevel);
+  if (tightened) log.warn(`the data folder ${config.dataDir} was open to other users: ${tightened} files and folders in it are now private to this user`);
   const stops: Array<(abrupt: boolean) => unknown> = [() => libp2p.stop()];
   let stopped = false;
 
@@ -127,6 +130,10 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
     const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
     stops.push(() => indexStore.close());
+    // Access-key secrets enter the index sealed with a key derived from the mesh key.
+    const sealer = createSecretSealer(meshKey.key.psk);
+    const resealed = await sealClearRows(indexStore, sealer);
+    if (resealed) log.info(`sealed ${resealed} access key secret(s) an earlier version stored in clear`);
     const hlc = createHlc(peerId);
     const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]), MESH_WIDE_SHARDS);
     const startQuorum = placement.quorum();
@@ -167,7 +174,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     });
     objects.serve();
     const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
-    const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers });
+    const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers, sealer });
     keys.serve();
     if (!config.auth) log.warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach the HTTP and S3 ports can read, write and delete everything");
     // A peer that is joining (or restarted while its partners are down) has no write quorum

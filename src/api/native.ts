@@ -11,10 +11,15 @@ import { errorResponse, toErrorResponse } from "./errors.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
 
+/** A member in `/cluster/peers`: `addrs` are its p2p addresses, shown only to key holders. */
+export interface ListedMember {
+  addrs: string[];
+}
+
 /** What the native API needs from the peer. */
 export interface ClusterView {
   readonly peerId: string;
-  peers(): unknown;
+  peers(): { self: ListedMember; peers: ListedMember[] };
   status(): unknown;
   /** Start (or keep) handing all data off; answers whether it is safe to stop yet. */
   drain(): Promise<unknown>;
@@ -105,13 +110,27 @@ async function jsonBody(request: Request): Promise<unknown> {
   }
 }
 
-/** Build the native API app for one peer. `/health`, `/cluster/peers` and `/cluster/status` are open; everything else needs a token. */
+/** `/cluster/peers` for a caller without a token: the members without their p2p addresses. */
+function withoutAddrs(view: { self: ListedMember; peers: ListedMember[] }) {
+  const hide = ({ addrs: _, ...member }: ListedMember) => member;
+  return { self: hide(view.self), peers: view.peers.map(hide) };
+}
+
+/**
+ * Build the native API app for one peer. `/health`, `/cluster/peers` and `/cluster/status` are
+ * open (the peers' p2p addresses only with a token); everything else needs a token.
+ */
 export function createNativeApi(view: ClusterView, objects: ObjectService, auth: NativeAuth) {
   const who = (request: Request) => auth.authenticate(request);
   return new Elysia()
     .onError(({ code, error }) => toErrorResponse(code, error))
     .get("/health", () => ({ status: "ok", peerId: view.peerId }))
-    .get("/cluster/peers", () => view.peers())
+    .get("/cluster/peers", async ({ request }) => {
+      // Where to dial the mesh is for key holders (with auth off, everyone is one). No token
+      // just leaves the addresses out; a wrong token is a 401, so a typo is not mistaken for that.
+      const holder = request.headers.has("authorization") ? await who(request) : await who(request).catch(() => null);
+      return holder ? view.peers() : withoutAddrs(view.peers());
+    })
     .get("/cluster/status", () => view.status())
     .post(
       "/cluster/drain",

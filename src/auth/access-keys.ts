@@ -10,6 +10,7 @@ import { listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
+import { openRecord, sealRecord, type SecretSealer } from "./sealed-secret.ts";
 
 /** What a key may do in a bucket; each level includes the ones before it. */
 export type Permission = "read" | "write" | "owner";
@@ -23,7 +24,7 @@ export interface Principal {
   buckets: Record<string, Permission>;
 }
 
-/** A stored access key (the index row). */
+/** An access key (the index row holds it with the secret sealed: src/auth/sealed-secret.ts). */
 export interface AccessKey extends Principal {
   secretAccessKey: string;
   name: string;
@@ -69,6 +70,8 @@ export interface AccessKeysDeps {
   hlc: Hlc;
   rpc: Rpc;
   livePeers(): string[];
+  /** Seals secrets before they are written to the index and opens them when read. */
+  sealer: SecretSealer;
 }
 
 /** How long a peer trusts a lookup (a key, or its absence); every change also clears caches directly. */
@@ -126,7 +129,7 @@ export function validateSpec(spec: unknown): KeySpec {
   return { name: s.name as string | undefined, admin: s.admin as boolean | undefined, buckets };
 }
 
-function info(k: AccessKey): AccessKeyInfo {
+function info(k: AccessKeyInfo): AccessKeyInfo {
   return { accessKeyId: k.accessKeyId, name: k.name, admin: k.admin, buckets: k.buckets, createdMs: k.createdMs };
 }
 
@@ -138,7 +141,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
   const now = () => encodeTimestamp(hlc.now());
 
   async function write(id: string, value: AccessKey | null) {
-    await index.write(KEYS_SHARD, id, { ts: now(), value });
+    await index.write(KEYS_SHARD, id, { ts: now(), value: value && sealRecord(value, deps.sealer) });
     cache.delete(id);
     // Peers that looked the id up recently (found or not) trust that for a moment: tell them.
     const others = deps.livePeers().filter((p) => p !== deps.self);
@@ -150,7 +153,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     const hit = cache.get(id);
     if (hit && Date.now() - hit.at < CACHE_MS) return hit.key;
     const entry = await index.read(KEYS_SHARD, id);
-    const key = (entry?.value as AccessKey | null | undefined) ?? null;
+    const key = entry?.value ? openRecord<AccessKey>(entry.value, deps.sealer) : null;
     // Misses are cached too, so unknown ids cannot make every request ask every peer; a key
     // created since is still accepted at once, because creation clears every peer's cache.
     cache.set(id, { key, at: Date.now() });
@@ -194,7 +197,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
       const out: AccessKeyInfo[] = [];
       let after: string | undefined;
       do {
-        const page = await listMerged<AccessKey>(listing, { shards: [KEYS_SHARD], rowPrefix: "", prefix: "", limit: 1000, after });
+        const page = await listMerged<AccessKeyInfo>(listing, { shards: [KEYS_SHARD], rowPrefix: "", prefix: "", limit: 1000, after });
         for (const r of page.rows) out.push(info(r.value));
         after = page.next ?? undefined;
       } while (after !== undefined);

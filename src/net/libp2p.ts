@@ -34,7 +34,7 @@ export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey>
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`cannot read identity key ${file}: ${(err as Error).message}`);
   }
   const key = await generateKeyPair("Ed25519");
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // Written whole and fsynced before it is used: a crash never leaves a half key.
   await writePrivateFile(file, privateKeyToProtobuf(key));
   return key;

@@ -116,14 +116,15 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
   const tmpDir = join(dir, "tmp");
   const quarantineDir = join(dir, "quarantine");
 
-  await mkdir(dir, { recursive: true });
+  // Owner-only whatever the process umask (an embedding application keeps its own).
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   // Anything in tmp was never renamed into place, so it is an incomplete write: drop it.
   await rm(tmpDir, { recursive: true, force: true });
-  await mkdir(tmpDir, { recursive: true });
-  await mkdir(quarantineDir, { recursive: true });
+  await mkdir(tmpDir, { recursive: true, mode: 0o700 });
+  await mkdir(quarantineDir, { recursive: true, mode: 0o700 });
   // Pre-create all 256 fan-out folders so put() never has to make (and fsync) a new folder.
   for (let i = 0; i < 256; i++) {
-    await mkdir(join(dir, i.toString(16).padStart(2, "0")), { recursive: true });
+    await mkdir(join(dir, i.toString(16).padStart(2, "0")), { recursive: true, mode: 0o700 });
   }
   await fsyncDir(dir);
 
@@ -137,7 +138,7 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
     const final = chunkPath(id);
     if (await exists(final)) return false;
     const tmp = join(tmpDir, `${id}.${crypto.randomUUID()}`);
-    const fh = await open(tmp, "wx");
+    const fh = await open(tmp, "wx", 0o600);
     try {
       try {
         let off = 0;

@@ -37,6 +37,12 @@ export interface IndexStore {
   rowsIn(shard: string, buckets?: number[]): Promise<ScanRow[]>;
   /** Delete rows still at the given timestamps (handoff to new owners, dropped tombstones). */
   drop(shard: string, rows: Array<[row: string, ts: string]>): Promise<void>;
+  /**
+   * Replace the values of rows still at the given timestamps, keeping the timestamps (the
+   * same value newly encoded, so no replica takes it for a newer write), then compact the
+   * shard so the old encodings leave the files. Returns how many rows were replaced.
+   */
+  reencode(shard: string, rows: ScanRow[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -174,6 +180,23 @@ export async function openIndexStore(dir: string): Promise<IndexStore> {
           account(shard, row, old.ts, -1);
         });
       }
+    },
+    async reencode(shard, rows) {
+      let replaced = 0;
+      for (const [row, entry] of rows) {
+        const k = encodeKey(shard, row);
+        await withLock(k.toString("latin1"), async () => {
+          const old = await get(k);
+          if (!old || old.ts !== entry.ts) return;
+          await commit({ type: "put", key: k, value: entry });
+          replaced++;
+        });
+      }
+      // Flushes the write-ahead log and rewrites the shard's tables without the old versions.
+      // (`level` is classic-level under Bun and Node; its declared type is the browser-neutral one.)
+      const classic = db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> };
+      if (replaced) await classic.compactRange(encodeKey(shard, ""), Buffer.concat([Buffer.from(shard), Buffer.of(SEP + 1)]));
+      return replaced;
     },
     close: () => db.close(),
   };
