@@ -111,6 +111,9 @@ export interface PeerConfig {
 /** A partial config: any field may be omitted and gets its default. */
 export type PeerConfigInput = Partial<Omit<PeerConfig, "membership" | "repair">> & { membership?: Partial<MembershipConfig>; repair?: Partial<RepairConfig> };
 
+/** The largest chunk size a peer may be configured with (peers also refuse larger chunks from others). */
+export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+
 /** Production membership timings. */
 export const DEFAULT_MEMBERSHIP: MembershipConfig = {
   probeIntervalMs: 1000,
@@ -167,7 +170,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   for (const b of cfg.bootstrap) {
     if (!b.includes("/p2p/")) throw new ConfigError(`bootstrap address must end with /p2p/<peer id>: ${b}`);
   }
-  if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > 64 * 1024 * 1024) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
+  if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > MAX_CHUNK_SIZE) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
   if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
   if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);

@@ -1,9 +1,12 @@
 // Access keys, mesh-wide. Each key is one row of the replicated index (shard "k"), so
 // every peer accepts every key. A key is an S3 access key id + secret; its native-API
 // token is derived from the secret (HMAC), so there is one record to create and one to
-// revoke, and a leaked token does not let anyone sign S3 requests.
+// revoke, and a leaked token does not let anyone sign S3 requests. A revocation is final:
+// in the keys shard a delete marker outranks any value whatever the stamps (`newer` in
+// metadata/types.ts) and never expires, so no row, however new its stamp, brings a key back.
 import crypto from "node:crypto";
-import { BadRequestError, NotFoundError } from "../errors.ts";
+import { Type } from "@sinclair/typebox";
+import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { KEYS_SHARD, validateBucketName } from "../metadata/keys.ts";
 import { listMerged, type ListingDeps } from "../metadata/listing.ts";
@@ -177,6 +180,10 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     async put(key) {
       if (!ACCESS_KEY_ID_RE.test(key.accessKeyId)) throw new BadRequestError("an access key id is 16 to 64 uppercase letters and digits", "InvalidArgument");
       if (key.secretAccessKey.length < 16) throw new BadRequestError("a secret access key has at least 16 characters", "InvalidArgument");
+      // Revocations are final (deletes in the keys shard win whatever their stamps): say so
+      // rather than store nothing.
+      const current = await index.read(KEYS_SHARD, key.accessKeyId);
+      if (current && current.value === null) throw new ConflictError(`access key ${key.accessKeyId} was revoked; a revoked key id cannot be used again`, "KeyRevoked");
       await write(key.accessKeyId, key);
     },
 
@@ -210,8 +217,8 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     },
 
     serve() {
-      deps.rpc.register("keys.forget", async ({ params }) => {
-        cache.delete(String((params as { id: unknown }).id));
+      deps.rpc.register("keys.forget", { params: Type.Object({ id: Type.String({ pattern: ACCESS_KEY_ID_RE.source }) }) }, async ({ params: { id } }) => {
+        cache.delete(id);
         return { result: true };
       });
     },

@@ -7,6 +7,8 @@
 //   dead(i)    beats alive/suspect with inc <= i
 //   removed(i) beats alive/suspect/dead with inc <= i (an operator took a dead member out)
 // A member that hears itself suspected, declared dead or removed refutes by raising its inc.
+// Incarnations are safe integers no more than a day ahead of the clock (saneIncarnation):
+// a record with any other is dropped, so a refutation (inc + 1) is always exact and wins.
 
 /** Liveness states; `removed` is a dead member an operator took out of the mesh for good. */
 export type MemberState = "alive" | "suspect" | "dead" | "removed";
@@ -37,6 +39,19 @@ export interface Member extends MemberRecord {
 export type MemberChangeListener = (member: Member, previous: MemberState | undefined) => void;
 /** Called whenever a member's record changes (state, incarnation, addresses, draining). */
 export type MemberRecordListener = (record: MemberRecord) => void;
+
+/**
+ * How far ahead of this peer's clock an incarnation may be. A peer's incarnation starts at
+ * its boot time in ms (peer.ts) and rises by one per refutation, so an honest one is never
+ * more than the clock skew between hosts ahead of now. One beyond a day is forged or
+ * broken; accepted, it could lift a member's incarnation out of reach of its own refutation.
+ */
+export const MAX_INCARNATION_AHEAD_MS = 24 * 3600_000;
+
+/** Is `inc` an incarnation this peer accepts at wall-clock time `nowMs`? */
+export function saneIncarnation(inc: number, nowMs: number): boolean {
+  return Number.isSafeInteger(inc) && inc >= 0 && inc <= nowMs + MAX_INCARNATION_AHEAD_MS;
+}
 
 const RANK: Record<MemberState, number> = { alive: 0, suspect: 1, dead: 2, removed: 3 };
 
@@ -121,9 +136,11 @@ export class MemberTable {
 
   /**
    * Merge what we heard about a member. Returns the record to spread further when it
-   * changed our view (or our own refutation), otherwise undefined.
+   * changed our view (or our own refutation), otherwise undefined. A record whose
+   * incarnation is not sane (saneIncarnation) is dropped.
    */
   apply(rec: MemberRecord): MemberRecord | undefined {
+    if (!saneIncarnation(rec.inc, this.clock())) return undefined;
     if (rec.id === this.selfRecord.id) {
       if (rec.state !== "alive" && rec.inc >= this.selfRecord.inc) return this.refute(rec.inc);
       return undefined;

@@ -55,7 +55,7 @@ export class Roster {
       }
       for (const e of Array.isArray((parsed as { members?: unknown }).members) ? (parsed as { members: unknown[] }).members : []) {
         const entry = e as RosterEntry;
-        if (typeof entry?.id === "string" && entry.id !== selfId) roster.entries.set(entry.id, { id: entry.id, addrs: Array.isArray(entry.addrs) ? entry.addrs.filter((a) => typeof a === "string") : [], inc: Number(entry.inc) || 0, draining: entry.draining === true || undefined, removed: entry.removed === true || undefined });
+        if (typeof entry?.id === "string" && entry.id !== selfId) roster.entries.set(entry.id, { id: entry.id, addrs: Array.isArray(entry.addrs) ? entry.addrs.filter((a) => typeof a === "string") : [], inc: Number.isSafeInteger(entry.inc) ? entry.inc : 0, draining: entry.draining === true || undefined, removed: entry.removed === true || undefined });
       }
     }
     for (const id of bootstrapIds) if (id !== selfId && !roster.entries.has(id)) roster.note({ id, addrs: [], state: "alive", inc: 0 });

@@ -6,23 +6,63 @@
 // Lifeguard (lifeguard.ts) stretches timeouts when this peer is the slow one, adapts them
 // to each member's round trips, and shortens a suspicion as others confirm it. Every
 // message rides the control lane, never queued behind chunk data.
+import { Type, type Static } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { MembershipConfig } from "../config.ts";
+import { MeshError } from "../errors.ts";
 import type { CallOptions, Rpc } from "../net/rpc.ts";
+import { PeerIdSchema } from "../net/rpc-schema.ts";
 import type { Logger } from "../util/log.ts";
 import { GossipQueue } from "./gossip-queue.ts";
 import { Awareness, RoundTrips, suspicionTimeout } from "./lifeguard.ts";
 import type { MemberRecord, MemberState, MemberTable } from "./member-table.ts";
 
-interface PingParams {
-  from: MemberRecord;
-  /** How the caller sees the callee, so that a wrongly suspected callee can refute. */
-  you?: { state: MemberState; inc: number };
-  gossip: MemberRecord[];
-}
-interface PingReply {
-  self: MemberRecord;
-  you?: { state: MemberState; inc: number };
-  gossip: MemberRecord[];
+// ---- Messages, checked on both sides: params by the RPC server, replies here ----
+
+/** Most members a full-state exchange carries, and most records one message gossips. */
+const MAX_MEMBERS = 10_000;
+const MAX_GOSSIP = 256;
+/** Most addresses a member record lists. */
+const MAX_ADDRS = 128;
+
+/** Integers only: +1 on an incarnation must be exact (the table also drops ones too far ahead). */
+const IncarnationSchema = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const StateSchema = Type.Union([Type.Literal("alive"), Type.Literal("suspect"), Type.Literal("dead"), Type.Literal("removed")]);
+const MemberRecordSchema = Type.Object(
+  {
+    id: PeerIdSchema,
+    addrs: Type.Array(Type.String({ maxLength: 256 }), { maxItems: MAX_ADDRS }),
+    http: Type.Optional(Type.String({ maxLength: 512 })),
+    state: StateSchema,
+    inc: IncarnationSchema,
+    draining: Type.Optional(Type.Boolean()),
+    by: Type.Optional(PeerIdSchema),
+  },
+  // Records are stored and passed on as they came: nothing else may ride along.
+  { additionalProperties: false },
+);
+/** How the caller sees the callee, so that a wrongly suspected callee can refute. */
+const ViewSchema = Type.Object({ state: StateSchema, inc: IncarnationSchema });
+const GossipSchema = Type.Array(MemberRecordSchema, { maxItems: MAX_GOSSIP });
+const MembersSchema = Type.Array(MemberRecordSchema, { minItems: 1, maxItems: MAX_MEMBERS });
+
+const PingParamsSchema = Type.Object({ from: MemberRecordSchema, you: Type.Optional(ViewSchema), gossip: GossipSchema });
+const PingReplySchema = Type.Object({ self: MemberRecordSchema, you: Type.Optional(ViewSchema), gossip: GossipSchema });
+const PingReqParamsSchema = Type.Object({ target: PeerIdSchema, timeoutMs: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 60_000 })), gossip: GossipSchema });
+const PingReqReplySchema = Type.Object({ ok: Type.Boolean() });
+/** A full-state exchange: the sender's own record first, then every other it knows. */
+const SyncSchema = Type.Object({ members: MembersSchema });
+
+type PingParams = Static<typeof PingParamsSchema>;
+type PingReply = Static<typeof PingReplySchema>;
+const validPingReply = TypeCompiler.Compile(PingReplySchema);
+const validPingReqReply = TypeCompiler.Compile(PingReqReplySchema);
+const validSyncReply = TypeCompiler.Compile(SyncSchema);
+
+/** Throw unless a reply has the shape its method promises (a peer may be buggy or hostile). */
+function checked<T>(check: { Check(v: unknown): v is T }, reply: unknown, what: string): T {
+  if (!check.Check(reply)) throw new Error(`malformed ${what} reply`);
+  return reply;
 }
 
 /** Callbacks the protocol needs from the peer. */
@@ -143,7 +183,8 @@ export function createSwim(deps: SwimDeps): Swim {
       sent++;
       const params: PingParams = { from: table.self, you: viewOf(target), gossip: piggyback() };
       const startedAt = performance.now();
-      const { result } = await rpc.call<PingReply>(target, "swim.ping", params, control(timeoutMs));
+      const result = checked(validPingReply, (await rpc.call(target, "swim.ping", params, control(timeoutMs))).result, "ping");
+      if (result.self.id !== target) throw new Error("a ping answered for another member");
       rtts.observe(target, performance.now() - startedAt);
       // Any answer shows our own link works (an isolated peer must recover once healed).
       awareness.apply(-1);
@@ -170,8 +211,8 @@ export function createSwim(deps: SwimDeps): Swim {
           try {
             sent++;
             // The helper gets less time than we wait for it, so its nack arrives before we give up.
-            const { result } = await rpc.call<{ ok: boolean }>(helper, "swim.pingReq", { target, timeoutMs, gossip: piggyback() }, control(timeoutMs * 2));
-            return result.ok ? "ack" : "nack";
+            const reply = await rpc.call(helper, "swim.pingReq", { target, timeoutMs, gossip: piggyback() }, control(timeoutMs * 2));
+            return checked(validPingReqReply, reply.result, "pingReq").ok ? "ack" : "nack";
           } catch {
             return "silent";
           }
@@ -246,9 +287,10 @@ export function createSwim(deps: SwimDeps): Swim {
   async function sync(peerId: string): Promise<boolean> {
     try {
       sent++;
-      const { result } = await rpc.call<{ members: MemberRecord[] }>(peerId, "swim.sync", { members: table.records() }, control(awareness.scale(config.probeTimeoutMs * 4)));
-      const [self, ...rest] = result.members;
-      if (self) heardFrom(self);
+      const reply = await rpc.call(peerId, "swim.sync", { members: table.records() }, control(awareness.scale(config.probeTimeoutMs * 4)));
+      const [self, ...rest] = checked(validSyncReply, reply.result, "sync").members;
+      if (self.id !== peerId) throw new Error("a sync answered for another member");
+      heardFrom(self);
       absorb(rest);
       return true;
     } catch (err) {
@@ -257,8 +299,12 @@ export function createSwim(deps: SwimDeps): Swim {
     }
   }
 
-  rpc.register("swim.ping", async ({ params }) => {
-    const p = params as PingParams;
+  /** A member speaks only for itself: the record it sends as its own must be the caller's. */
+  const mustBeCaller = (rec: MemberRecord, from: string) => {
+    if (rec.id !== from) throw new MeshError("InvalidParams", "a member's own record must be the caller's", 400);
+  };
+  rpc.register("swim.ping", { params: PingParamsSchema }, async ({ params: p, from }) => {
+    mustBeCaller(p.from, from);
     hearYou(p.you);
     heardFrom(p.from);
     absorb(p.gossip);
@@ -267,16 +313,16 @@ export function createSwim(deps: SwimDeps): Swim {
     if (reply.you?.state === "alive") delete reply.you;
     return { result: reply };
   });
-  rpc.register("swim.pingReq", async ({ params }) => {
-    const p = params as { target: string; timeoutMs?: number; gossip: MemberRecord[] };
+  rpc.register("swim.pingReq", { params: PingReqParamsSchema }, async ({ params: p }) => {
     absorb(p.gossip);
     sent++;
-    const askerMs = Number.isFinite(p.timeoutMs) && p.timeoutMs! > 0 ? p.timeoutMs! : config.probeTimeoutMs;
+    const askerMs = p.timeoutMs ?? config.probeTimeoutMs;
     return { result: { ok: await ping(p.target, Math.min(probeTimeout(p.target), askerMs * 1.6)) } };
   });
-  rpc.register("swim.sync", async ({ params }) => {
-    const [self, ...rest] = (params as { members: MemberRecord[] }).members;
-    if (self) heardFrom(self);
+  rpc.register("swim.sync", { params: SyncSchema }, async ({ params, from }) => {
+    const [self, ...rest] = params.members;
+    mustBeCaller(self, from);
+    heardFrom(self);
     absorb(rest);
     sent++;
     return { result: { members: table.records() } };

@@ -1,15 +1,19 @@
 // Reading and writing index entries on their shard's replicas with quorums of a
 // majority (2 of 3, src/placement/quorum-rule.ts): writes wait for the quorum to have the
 // entry fsynced, reads take the newest of a quorum of answers and repair replicas that
-// answered with something older.
+// answered with something older. A row stamped further ahead than the allowed clock drift
+// is refused wherever it comes from (a write, a read's answers, anti-entropy): stored, it
+// would outrank every real write to that row until the clock caught up with it.
+import { Type } from "@sinclair/typebox";
 import { MeshError, RemoteError } from "../errors.ts";
-import { createBatcher } from "../util/batcher.ts";
+import { createBatcher, MAX_BATCH } from "../util/batcher.ts";
+import { MAX_CLOCK_DRIFT_MS, msAhead } from "../util/hlc.ts";
 import { callQuorum } from "../net/quorum.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
-import type { IndexStore, ScanOptions, ScanRow } from "../store/index-store.ts";
+import { DIGEST_BUCKETS, type IndexStore, type ScanOptions, type ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
-import { KEYS_SHARD } from "./keys.ts";
+import { deletesAreFinal, KEYS_SHARD } from "./keys.ts";
 import { newer, type IndexEntry } from "./types.ts";
 
 /** A scan of several shards on one replica. */
@@ -61,9 +65,41 @@ export interface IndexClientDeps {
   livePeers(): string[];
   /** Is a delete marker with this timestamp past its lifetime (to be dropped, not stored)? */
   isExpiredTombstone(ts: string): boolean;
+  /** Wall clock (ms) that row stamps are held against; Date.now by default. */
+  clock?: () => number;
 }
 
 const RPC_TIMEOUT_MS = 10_000;
+
+// ---- The replica side's params, checked before any handler runs (src/net/rpc.ts) ----
+
+/** Longest row name: a bucket and a key (at most 1024 UTF-8 bytes), plus an upload id and a part number. */
+const MAX_ROW_CHARS = 2048;
+/** Most shards one call names: every shard there can be (4096 object shards, buckets and keys). */
+const MAX_SHARDS_PER_CALL = 4098;
+/** Most rows one index.applyMany carries; anti-entropy and handoff send longer lists in pieces of APPLY_PIECE. */
+const MAX_ROWS_PER_CALL = 10_000;
+const APPLY_PIECE = 1000;
+/** Most rows one scan returns, and most fields it projects. */
+const MAX_SCAN_LIMIT = 10_000;
+const MAX_FIELDS = 64;
+
+const ShardSchema = Type.String({ pattern: "^(?:b|k|o[0-9]{1,4})$" });
+const ShardsSchema = Type.Array(ShardSchema, { maxItems: MAX_SHARDS_PER_CALL });
+const RowSchema = Type.String({ maxLength: MAX_ROW_CHARS });
+/** An encoded HLC timestamp (src/util/hlc.ts) whose node is a peer id. */
+const TimestampSchema = Type.String({ maxLength: 160, pattern: "^[0-9]{13}-[0-9a-f]{6}-." });
+/** An index entry exactly as stored: a stamp and a JSON value (null for a delete marker). */
+const EntrySchema = Type.Object({ ts: TimestampSchema, value: Type.Unknown() }, { additionalProperties: false });
+const GetItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema });
+const ApplyItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, entry: EntrySchema });
+const ScanSchema = Type.Object({
+  shards: ShardsSchema,
+  prefix: RowSchema,
+  after: Type.Optional(RowSchema),
+  limit: Type.Integer({ minimum: 1, maximum: MAX_SCAN_LIMIT }),
+  fields: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: MAX_FIELDS })),
+});
 
 type GetItem = { shard: string; row: string };
 type ApplyItem = GetItem & { entry: IndexEntry };
@@ -84,9 +120,27 @@ function unwrap<T>(r: ItemResult<T>): T {
   return r.v;
 }
 
+/**
+ * May `e` be stored or believed at wall-clock time `nowMs`: a well-formed stamp no further
+ * ahead than the allowed clock drift? (Listings skip the rows that may not.)
+ */
+export function admissibleAt(e: IndexEntry | null | undefined, nowMs: number): e is IndexEntry {
+  return typeof e?.ts === "string" && msAhead(e.ts, nowMs) <= MAX_CLOCK_DRIFT_MS;
+}
+
 /** Create the index client of one peer. */
 export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const { self, store, rpc, placement, log } = deps;
+  const clock = deps.clock ?? Date.now;
+
+  const admissible = (e: IndexEntry | null | undefined): e is IndexEntry => admissibleAt(e, clock());
+  /** Throw ClockDrift (400) for an entry stamped too far ahead of our clock. */
+  function checkStamp(entry: IndexEntry): void {
+    const ahead = msAhead(entry.ts, clock());
+    if (ahead <= MAX_CLOCK_DRIFT_MS) return;
+    if (!Number.isFinite(ahead)) throw new MeshError("InvalidParams", "index entry with a malformed timestamp", 400);
+    throw new MeshError("ClockDrift", `index entry stamped ${Math.round(ahead / 1000)} s ahead of this peer's clock; at most ${MAX_CLOCK_DRIFT_MS / 1000} s of drift is allowed`, 400);
+  }
 
   // Single-row reads and writes to a peer are batched per event-loop turn (src/util/batcher.ts);
   // the replica applies a batch's writes together, so they share group-committed fsyncs.
@@ -94,19 +148,24 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const remoteApply = createBatcher<ApplyItem, ItemResult<boolean>>(async (peer, items) => (await rpc.call<ItemResult<boolean>[]>(peer, "index.applyBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
   const remoteGet = createBatcher<GetItem, ItemResult<IndexEntry | null>>(async (peer, items) => (await rpc.call<ItemResult<IndexEntry | null>[]>(peer, "index.getBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
 
-  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> =>
-    peer === self ? store.apply(shard, row, entry) : unwrap(await remoteApply(peer, { shard, row, entry }));
+  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> => {
+    if (peer !== self) return unwrap(await remoteApply(peer, { shard, row, entry }));
+    checkStamp(entry);
+    return store.apply(shard, row, entry);
+  };
 
   const get = async (peer: string, shard: string, row: string): Promise<IndexEntry | null> => (peer === self ? store.get(shard, row) : unwrap(await remoteGet(peer, { shard, row })));
 
   /**
    * Merge rows locally. A delete marker past its lifetime is taken only when it overrides
-   * something we still hold; where we hold nothing it was dropped here already.
+   * something we still hold; where we hold nothing it was dropped here already. Rows from
+   * the future (a replica that stored them before they were refused, or a hostile one) are
+   * left out, so anti-entropy never spreads them.
    */
   async function applyRows(shard: string, rows: ScanRow[]): Promise<number> {
     let applied = 0;
     for (const [row, entry] of rows) {
-      if (typeof entry?.ts !== "string") continue;
+      if (!admissible(entry)) continue;
       // (Revocations in the keys shard never expire: see shard-sync.)
       if (entry.value === null && shard !== KEYS_SHARD && deps.isExpiredTombstone(entry.ts) && !(await store.get(shard, row))) continue;
       deps.observe(entry.ts);
@@ -138,14 +197,15 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       const replicas = placement.shardVoters(shard);
       const result = await callQuorum({ voters: replicas, reachable: placement.reachable }, placement.shardQuorum(shard), (p) => get(p, shard, row), `index read ${shard}`);
       let best: IndexEntry | null = null;
-      for (const { value } of result.values) if (value && newer(value, best)) best = value;
+      const final = deletesAreFinal(shard);
+      for (const { value } of result.values) if (admissible(value) && newer(value, best, final)) best = value;
       if (!best) {
         // Nothing at the replicas we know of. Views of the ring can differ for a moment (a
         // peer that just joined, or one that has not yet heard of one), so before answering
         // "no such thing" ask every other live peer; misses are rare enough to afford it.
         const others = deps.livePeers().filter((p) => !replicas.includes(p));
         const found = await Promise.all(others.map((p) => get(p, shard, row).catch(() => null)));
-        for (const value of found) if (value && newer(value, best)) best = value;
+        for (const value of found) if (admissible(value) && newer(value, best, final)) best = value;
         if (best) {
           const newest = best;
           for (const p of replicas) void apply(p, shard, row, newest).catch(() => {});
@@ -158,7 +218,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
         // Read repair: every replica (also the slow ones, once they answer) ends with the newest entry.
         void result.all.then((outcomes) => {
           for (const o of outcomes) {
-            if (o.ok && newer(newest, o.value)) void apply(o.peer, shard, row, newest).catch(() => {});
+            if (o.ok && newer(newest, o.value, final)) void apply(o.peer, shard, row, newest).catch(() => {});
           }
         });
       }
@@ -177,44 +237,48 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     },
     async applyManyOn(peer, shard, rows) {
       if (peer === self) return applyRows(shard, rows);
-      return (await rpc.call<number>(peer, "index.applyMany", { shard, rows }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+      const fit = rows.filter(([, e]) => admissible(e));
+      let applied = 0;
+      for (let i = 0; i < fit.length; i += APPLY_PIECE) {
+        applied += (await rpc.call<number>(peer, "index.applyMany", { shard, rows: fit.slice(i, i + APPLY_PIECE) }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+      }
+      return applied;
     },
 
-    scanOn(peer, scan) {
+    async scanOn(peer, scan) {
       if (peer === self) return scanLocal(scan);
-      return rpc.call<Record<string, ScanRow[]>>(peer, "index.scan", scan, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
+      // Rows from the future stay in (a listing's page bounds count every row scanned); listings skip them.
+      const { result } = await rpc.call<Record<string, ScanRow[]>>(peer, "index.scan", scan, { timeoutMs: RPC_TIMEOUT_MS });
+      return Object.fromEntries(scan.shards.map((s) => [s, Array.isArray(result?.[s]) ? result[s] : []]));
     },
 
     serve() {
-      rpc.register("index.applyBatch", async ({ params }) => {
-        const { items } = params as { items: ApplyItem[] };
-        return {
-          result: await Promise.all(
-            items.map(({ shard, row, entry }) =>
-              settle(async () => {
-                if (typeof entry?.ts !== "string") throw new MeshError("InvalidRequest", "index entry without timestamp", 400);
-                deps.observe(entry.ts);
-                return store.apply(shard, row, entry);
-              }),
-            ),
+      rpc.register("index.applyBatch", { params: Type.Object({ items: Type.Array(ApplyItemSchema, { maxItems: MAX_BATCH }) }) }, async ({ params: { items } }) => ({
+        result: await Promise.all(
+          items.map(({ shard, row, entry }) =>
+            settle(async () => {
+              checkStamp(entry);
+              deps.observe(entry.ts);
+              return store.apply(shard, row, entry);
+            }),
           ),
-        };
-      });
-      rpc.register("index.getBatch", async ({ params }) => {
-        const { items } = params as { items: GetItem[] };
-        return { result: await Promise.all(items.map(({ shard, row }) => settle(() => store.get(shard, row)))) };
-      });
-      rpc.register("index.scan", async ({ params }) => ({ result: await scanLocal(params as ShardScan) }));
-      rpc.register("index.digests", async ({ params }) => {
-        const { shards } = params as { shards: string[] };
-        return { result: Object.fromEntries(shards.map((sh) => [sh, store.digests(sh)])) };
-      });
-      rpc.register("index.rows", async ({ params }) => {
-        const { shard, buckets } = params as { shard: string; buckets?: number[] };
-        return { result: await store.rowsIn(shard, buckets) };
-      });
-      rpc.register("index.applyMany", async ({ params }) => {
-        const { shard, rows } = params as { shard: string; rows: ScanRow[] };
+        ),
+      }));
+      rpc.register("index.getBatch", { params: Type.Object({ items: Type.Array(GetItemSchema, { maxItems: MAX_BATCH }) }) }, async ({ params: { items } }) => ({
+        result: await Promise.all(items.map(({ shard, row }) => settle(() => store.get(shard, row)))),
+      }));
+      rpc.register("index.scan", { params: ScanSchema }, async ({ params }) => ({ result: await scanLocal(params) }));
+      rpc.register("index.digests", { params: Type.Object({ shards: ShardsSchema }) }, async ({ params: { shards } }) => ({
+        result: Object.fromEntries(shards.map((sh) => [sh, store.digests(sh)])),
+      }));
+      const BucketsSchema = Type.Array(Type.Integer({ minimum: 0, maximum: DIGEST_BUCKETS - 1 }), { maxItems: DIGEST_BUCKETS });
+      rpc.register("index.rows", { params: Type.Object({ shard: ShardSchema, buckets: Type.Optional(BucketsSchema) }) }, async ({ params: { shard, buckets } }) => ({
+        result: await store.rowsIn(shard, buckets),
+      }));
+      const RowsSchema = Type.Array(Type.Tuple([RowSchema, EntrySchema]), { maxItems: MAX_ROWS_PER_CALL });
+      rpc.register("index.applyMany", { params: Type.Object({ shard: ShardSchema, rows: RowsSchema }) }, async ({ params: { shard, rows } }) => {
+        // A sender never sends rows from the future (applyManyOn leaves them out): refuse the call whole.
+        for (const [, entry] of rows) checkStamp(entry);
         return { result: await applyRows(shard, rows) };
       });
     },

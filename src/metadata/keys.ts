@@ -10,6 +10,8 @@ export const BUCKETS_SHARD = "b";
 
 /** The shard that holds every access key (S3 credentials and native tokens). */
 export const KEYS_SHARD = "k";
+/** Is a delete final in this shard (a revoked key can never come back; see `newer`)? */
+export const deletesAreFinal = (shard: string): boolean => shard === KEYS_SHARD;
 /** Shards every member holds, read and written by a majority of the mesh (src/placement/placement.ts). */
 export const MESH_WIDE_SHARDS = [BUCKETS_SHARD, KEYS_SHARD];
 

@@ -6,8 +6,8 @@
 import { QuorumError } from "../errors.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { ScanRow } from "../store/index-store.ts";
-import type { IndexClient } from "./index-client.ts";
-import { compareKeys } from "./keys.ts";
+import { admissibleAt, type IndexClient } from "./index-client.ts";
+import { compareKeys, deletesAreFinal } from "./keys.ts";
 import { newer, type IndexEntry } from "./types.ts";
 
 /** Above every key that starts with a given prefix (used to skip a rolled-up prefix). */
@@ -64,13 +64,16 @@ async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string
 
   let bound: string | null = null;
   const merged = new Map<string, IndexEntry>();
-  for (const replies of answers.values()) {
+  const now = Date.now();
+  for (const [shard, replies] of answers) {
+    const final = deletesAreFinal(shard);
     for (const rows of replies) {
       if (rows.length >= per) {
         const last = rows[rows.length - 1][0];
         if (bound === null || compareKeys(last, bound) < 0) bound = last;
       }
-      for (const [row, entry] of rows) if (newer(entry, merged.get(row))) merged.set(row, entry);
+      // A row from the future counts toward the bound above (it was scanned) but is not believed.
+      for (const [row, entry] of rows) if (admissibleAt(entry, now) && newer(entry, merged.get(row), final)) merged.set(row, entry);
     }
   }
   const rows = [...merged].filter(([row]) => bound === null || compareKeys(row, bound) <= 0).sort((a, b) => compareKeys(a[0], b[0]));

@@ -37,7 +37,14 @@ export interface IndexEntry<V = unknown> {
   value: V | null;
 }
 
-/** Is `a` newer than `b` (last writer wins)? */
-export function newer(a: IndexEntry, b: IndexEntry | null | undefined): boolean {
-  return !b || a.ts > b.ts;
+/**
+ * Does `a` replace `b`? The last writer wins, except where deletes are final (the keys
+ * shard: a revoked key stays revoked). There a delete marker replaces any value and no
+ * value replaces one, whatever their stamps, so no row, not even one stamped in the
+ * future, can bring a revoked key back. Either way the order is total, so replicas converge.
+ */
+export function newer(a: IndexEntry, b: IndexEntry | null | undefined, deletesFinal = false): boolean {
+  if (!b) return true;
+  if (deletesFinal && (a.value === null) !== (b.value === null)) return a.value === null;
+  return a.ts > b.ts;
 }

@@ -1,9 +1,14 @@
 // Request/response calls between peers over libp2p streams. A stream carries one call at
 // a time (request, then reply) and then goes back to a per-peer pool for the next call,
 // so a call costs no stream negotiation; a stream that fails or times out is dropped.
-// Handlers are registered by method name. Calls travel on one of two lanes (lanes.ts):
-// membership on its own connection, everything else on the data connection.
+// Each method is registered with its contract: the schema of its params and whether a body
+// may come with it (and how big). The server checks a call against it before the handler
+// runs, so a buggy or hostile member's malformed call gets an error reply and never reaches
+// handler code. Calls travel on one of two lanes (lanes.ts): membership on its own
+// connection, everything else on the data connection.
 import type { Libp2p, Stream } from "@libp2p/interface";
+import type { Static, TSchema } from "@sinclair/typebox";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { MeshError, RemoteError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { encodeMessage, MessageReader, sendAll } from "./frames.ts";
@@ -17,7 +22,7 @@ export const CONTROL_RPC_PROTOCOL = "/meshstore/rpc-control/2.0.0";
 const PROTOCOL_OF: Record<Lane, string> = { data: RPC_PROTOCOL, control: CONTROL_RPC_PROTOCOL };
 
 /** What a handler receives. */
-export interface RpcRequest<P = any> {
+export interface RpcRequest<P> {
   /** The calling peer's id (authenticated by noise). */
   from: string;
   params: P;
@@ -26,13 +31,21 @@ export interface RpcRequest<P = any> {
 }
 
 /** What a handler returns. */
-export interface RpcResult<R = any> {
+export interface RpcResult<R = unknown> {
   result: R;
   body?: Uint8Array;
 }
 
-/** A method implementation. */
-export type RpcHandler = (req: RpcRequest) => Promise<RpcResult>;
+/** A method implementation; its params have passed the method's schema. */
+export type RpcHandler<P> = (req: RpcRequest<P>) => Promise<RpcResult>;
+
+/** What a method accepts, declared once where it is registered. */
+export interface RpcContract<S extends TSchema> {
+  /** The params' schema (TypeBox): every array and string in it has a maximum length. */
+  params: S;
+  /** A body of at most this many bytes may come with a call; without it, a call carrying a body is refused. */
+  maxBodyBytes?: number;
+}
 
 /** Options of one call. */
 export interface CallOptions {
@@ -57,7 +70,10 @@ export interface RpcCounters {
 
 /** The RPC endpoint of one peer. */
 export interface Rpc {
-  register(method: string, handler: RpcHandler): void;
+  /** Serve `method`: calls that break its contract get an InvalidParams reply (400) and never reach `handler`. */
+  register<S extends TSchema>(method: string, contract: RpcContract<S>, handler: RpcHandler<Static<S>>): void;
+  /** The names of the methods registered here. */
+  methods(): string[];
   call<R = any>(peer: string, method: string, params: unknown, opts?: CallOptions): Promise<RpcResult<R>>;
   readonly counters: RpcCounters;
   start(): Promise<void>;
@@ -74,12 +90,46 @@ interface Channel {
   reader: MessageReader;
 }
 
+/** A registered method: its compiled params check, body limit and handler. */
+interface Method {
+  params: TypeCheck<TSchema>;
+  maxBodyBytes: number;
+  handler: RpcHandler<unknown>;
+}
+
+/** The longest validation message sent back (a schema error quotes a path, not the value). */
+const MAX_ERROR_CHARS = 300;
+
+/** Check a call against its method's contract; the error to reply with, if it breaks it. */
+function breach(name: string, method: Method, params: unknown, body: Uint8Array | undefined): MeshError | undefined {
+  const size = body?.byteLength ?? 0;
+  if (size > method.maxBodyBytes) {
+    return new MeshError("InvalidParams", method.maxBodyBytes ? `${name}: body of ${size} bytes; the limit is ${method.maxBodyBytes}` : `${name} takes no body`, 400);
+  }
+  if (method.params.Check(params)) return undefined;
+  const first = method.params.Errors(params).First();
+  const where = first?.path || "/";
+  return new MeshError("InvalidParams", `${name}: params${where === "/" ? "" : where}: ${first?.message ?? "invalid"}`.slice(0, MAX_ERROR_CHARS), 400);
+}
+
 /** Create the RPC endpoint on a started libp2p node. */
 export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopSignal: AbortSignal): Rpc {
-  const handlers = new Map<string, RpcHandler>();
+  const methods = new Map<string, Method>();
   const counters: RpcCounters = { sent: new Map(), received: new Map() };
   const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   const lanes = createLanes(libp2p, stopSignal);
+
+  /** Run one call: its header's shape and the method's contract are checked before the handler sees it. */
+  async function dispatch(header: unknown, body: Uint8Array | undefined, from: string, signal: AbortSignal): Promise<RpcResult> {
+    const { m: name, p: params } = (header ?? {}) as Partial<RequestHeader>;
+    const method = typeof name === "string" ? methods.get(name) : undefined;
+    // Only registered names are counted: made-up ones must not grow the counters.
+    if (!method) throw new MeshError("UnknownMethod", `no rpc method ${String(name).slice(0, 80)}`, 400);
+    bump(counters.received, name!);
+    const error = breach(name!, method, params, body);
+    if (error) throw error;
+    return method.handler({ from, params, body, signal });
+  }
 
   /** Answer calls on one inbound stream, one after another, until the caller closes it. */
   async function serve(stream: Stream, from: string): Promise<void> {
@@ -92,10 +142,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(DEFAULT_TIMEOUT_MS)]);
       let reply: Uint8Array[];
       try {
-        const handler = handlers.get(msg.header.m);
-        bump(counters.received, msg.header.m);
-        if (!handler) throw new MeshError("UnknownMethod", `no rpc method ${msg.header.m}`, 400);
-        const out = await handler({ from, params: msg.header.p, body: msg.body, signal });
+        const out = await dispatch(msg.header, msg.body, from, signal);
         reply = encodeMessage({ ok: true, r: out.result } satisfies ReplyHeader, out.body);
       } catch (err) {
         const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message, 500);
@@ -148,9 +195,11 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
 
   return {
     counters,
-    register(method, handler) {
-      handlers.set(method, handler);
+    register(name, contract, handler) {
+      if (methods.has(name)) throw new Error(`rpc method ${name} is registered twice`);
+      methods.set(name, { params: TypeCompiler.Compile(contract.params), maxBodyBytes: contract.maxBodyBytes ?? 0, handler: handler as RpcHandler<unknown> });
     },
+    methods: () => [...methods.keys()],
     async start() {
       for (const lane of ["data", "control"] as const) {
         await libp2p.handle(

@@ -1,11 +1,14 @@
 // Moving chunks between peers: write a chunk to its ring owners (acknowledged at a
 // quorum, the rest completing in the background), read a chunk from whichever holder
 // answers with bytes that hash to its id, and ask peers which chunks they hold.
+import { Type } from "@sinclair/typebox";
+import { MAX_CHUNK_SIZE } from "../config.ts";
 import { MeshError } from "../errors.ts";
 import { callQuorum } from "../net/quorum.ts";
 import type { Rpc } from "../net/rpc.ts";
+import { PeerIdSchema } from "../net/rpc-schema.ts";
 import type { Placement } from "../placement/placement.ts";
-import { ChunkCorruptError, isChunkId, sha256Hex, type ChunkStore } from "../store/chunk-store.ts";
+import { ChunkCorruptError, sha256Hex, type ChunkStore } from "../store/chunk-store.ts";
 import type { Logger } from "../util/log.ts";
 import { noteBufferTraffic } from "../util/memory.ts";
 
@@ -42,6 +45,21 @@ export interface ChunkClientDeps {
   log: Logger;
   /** Peers currently believed alive (others are tried last). */
   isAlive(peer: string): boolean;
+}
+
+/** A chunk id on the wire: its SHA-256, 64 lowercase hex digits. */
+export const ChunkIdSchema = Type.String({ pattern: "^[0-9a-f]{64}$" });
+/** Most chunk ids one call carries; longer lists go in pieces. */
+export const MAX_IDS_PER_CALL = 5000;
+/** A list of chunk ids on the wire. */
+export const ChunkIdsSchema = Type.Array(ChunkIdSchema, { maxItems: MAX_IDS_PER_CALL });
+const ChunkParams = Type.Object({ id: ChunkIdSchema });
+
+/** `ids` in pieces that fit one call, each answered by `ask`, the answers joined. */
+export async function inPieces(ids: string[], ask: (piece: string[]) => Promise<string[]>): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; i += MAX_IDS_PER_CALL) out.push(...(await ask(ids.slice(i, i + MAX_IDS_PER_CALL))));
+  return out;
 }
 
 const PUT_TIMEOUT_MS = 30_000;
@@ -107,22 +125,17 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
 
     async ownedBy(peer, candidate, ids) {
       if (peer === self) return ids.filter((id) => placement.chunkOwners(id).includes(candidate));
-      return (await rpc.call<string[]>(peer, "chunk.ownedBy", { candidate, ids }, { timeoutMs: 10_000 })).result;
+      return inPieces(ids, async (piece) => (await rpc.call<string[]>(peer, "chunk.ownedBy", { candidate, ids: piece }, { timeoutMs: 10_000 })).result);
     },
 
     async has(peer, ids) {
       if (peer === self) return (await Promise.all(ids.map(async (id) => ((await store.has(id)) ? id : null)))).filter((x): x is string => x !== null);
-      const { result } = await rpc.call<string[]>(peer, "chunk.has", { ids }, { timeoutMs: 10_000 });
-      return result;
+      return inPieces(ids, async (piece) => (await rpc.call<string[]>(peer, "chunk.has", { ids: piece }, { timeoutMs: 10_000 })).result);
     },
 
     serve() {
-      const checkId = (id: unknown): string => {
-        if (typeof id !== "string" || !isChunkId(id)) throw new MeshError("InvalidChunkId", "invalid chunk id", 400);
-        return id;
-      };
-      rpc.register("chunk.put", async ({ params, body }) => {
-        const id = checkId((params as { id: unknown }).id);
+      // Only the small header is checked on the hot path; the store verifies the body's digest.
+      rpc.register("chunk.put", { params: ChunkParams, maxBodyBytes: MAX_CHUNK_SIZE }, async ({ params: { id }, body }) => {
         noteBufferTraffic(body?.byteLength ?? 0);
         try {
           return { result: await store.put(id, body ?? new Uint8Array(0)) };
@@ -131,8 +144,7 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
           throw err;
         }
       });
-      rpc.register("chunk.get", async ({ params }) => {
-        const id = checkId((params as { id: unknown }).id);
+      rpc.register("chunk.get", { params: ChunkParams }, async ({ params: { id } }) => {
         try {
           const bytes = await store.get(id);
           if (!bytes) throw new MeshError("NoSuchChunk", `chunk ${id.slice(0, 12)} is not here`, 404);
@@ -143,12 +155,10 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
           throw err;
         }
       });
-      rpc.register("chunk.ownedBy", async ({ params }) => {
-        const { candidate, ids } = params as { candidate: string; ids: string[] };
-        return { result: (ids ?? []).filter((id) => typeof id === "string" && placement.chunkOwners(id).includes(candidate)) };
-      });
-      rpc.register("chunk.has", async ({ params }) => {
-        const ids = ((params as { ids: unknown[] }).ids ?? []).filter((x): x is string => typeof x === "string" && isChunkId(x));
+      rpc.register("chunk.ownedBy", { params: Type.Object({ candidate: PeerIdSchema, ids: ChunkIdsSchema }) }, async ({ params: { candidate, ids } }) => ({
+        result: ids.filter((id) => placement.chunkOwners(id).includes(candidate)),
+      }));
+      rpc.register("chunk.has", { params: Type.Object({ ids: ChunkIdsSchema }) }, async ({ params: { ids } }) => {
         const have = await Promise.all(ids.map(async (id) => ((await store.has(id)) ? id : null)));
         return { result: have.filter((x) => x !== null) };
       });

@@ -1,6 +1,7 @@
 // Buckets and objects on the mesh: uploads are cut into chunks as they stream in, each
 // chunk stored on its ring owners; the manifest goes to the object's index shard once a
 // quorum holds every chunk. Downloads stream chunks back with a few fetched ahead.
+import { Type } from "@sinclair/typebox";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { allObjectShards, BUCKETS_SHARD, objectShard, partRowPrefix, uploadRowPrefix, validateBucketName, validateKey } from "../metadata/keys.ts";
@@ -286,8 +287,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
 
     serve() {
-      deps.rpc.register("bucket.forget", async ({ params }) => {
-        knownBuckets.delete(String((params as { name: unknown }).name));
+      deps.rpc.register("bucket.forget", { params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }) }, async ({ params: { name } }) => {
+        knownBuckets.delete(name);
         return { result: true };
       });
     },

@@ -5,7 +5,9 @@
 // for longer than the grace period is deleted. If any of them does not answer, the pass
 // does nothing: an unseen manifest might reference anything. Chunk repair does not push
 // chunks that GC is waiting to collect, so the two never undo each other.
+import { Type } from "@sinclair/typebox";
 import type { ObjectManifest } from "../metadata/types.ts";
+import { ChunkIdsSchema, inPieces } from "../objects/chunk-client.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { IndexStore } from "../store/index-store.ts";
@@ -36,8 +38,6 @@ export interface ChunkGcDeps {
   clock?: () => number;
 }
 
-const ASK_BATCH = 5000;
-
 /** Create the GC pass and register its RPC method. */
 export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats: GcStats; collecting(id: string): boolean } {
   const { self, rpc, log } = deps;
@@ -59,9 +59,9 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
     return refs;
   }
 
-  rpc.register("gc.referenced", async ({ params }) => {
+  rpc.register("gc.referenced", { params: Type.Object({ ids: ChunkIdsSchema }) }, async ({ params: { ids } }) => {
     const refs = await localReferences();
-    return { result: ((params as { ids: string[] }).ids ?? []).filter((id) => refs.has(id)) };
+    return { result: ids.filter((id) => refs.has(id)) };
   });
 
   async function referencedOn(peer: string, ids: string[]): Promise<string[]> {
@@ -69,9 +69,7 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
       const refs = await localReferences();
       return ids.filter((id) => refs.has(id));
     }
-    const out: string[] = [];
-    for (let i = 0; i < ids.length; i += ASK_BATCH) out.push(...(await rpc.call<string[]>(peer, "gc.referenced", { ids: ids.slice(i, i + ASK_BATCH) }, { timeoutMs: 30_000 })).result);
-    return out;
+    return inPieces(ids, async (piece) => (await rpc.call<string[]>(peer, "gc.referenced", { ids: piece }, { timeoutMs: 30_000 })).result);
   }
 
   async function pass(): Promise<void> {

@@ -7,6 +7,7 @@
 // digests and exchange only the rows of buckets that differ.
 import { Level } from "level";
 import { createBatcher } from "../util/batcher.ts";
+import { deletesAreFinal } from "../metadata/keys.ts";
 import { newer, type IndexEntry } from "../metadata/types.ts";
 
 /** One row of a shard scan. */
@@ -24,7 +25,7 @@ export const DIGEST_BUCKETS = 64;
 
 /** The local index store. */
 export interface IndexStore {
-  /** Merge an entry; true if it was newer than what we had and is now stored. */
+  /** Merge an entry; true if it replaced what we had (`newer`) and is now stored. */
   apply(shard: string, row: string, entry: IndexEntry): Promise<boolean>;
   get(shard: string, row: string): Promise<IndexEntry | null>;
   /** Rows of one shard in UTF-8 byte order, tombstones included. */
@@ -146,7 +147,7 @@ export async function openIndexStore(dir: string): Promise<IndexStore> {
       const k = encodeKey(shard, row);
       return withLock(k.toString("latin1"), async () => {
         const old = await get(k);
-        if (!newer(entry, old)) return false;
+        if (!newer(entry, old, deletesAreFinal(shard))) return false;
         await commit({ type: "put", key: k, value: entry });
         if (old) account(shard, row, old.ts, -1);
         account(shard, row, entry.ts, 1);

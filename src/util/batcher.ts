@@ -7,7 +7,7 @@
 export type BatchSender<I, O> = (peer: string, items: I[]) => Promise<O[]>;
 
 /** Most items in one batch. */
-const MAX_BATCH = 256;
+export const MAX_BATCH = 256;
 
 /** A function that queues `item` for `peer` and resolves with its own result. */
 export function createBatcher<I, O>(send: BatchSender<I, O>): (peer: string, item: I) => Promise<O> {

@@ -20,6 +20,14 @@ export const MAX_WALL = 9_999_999_999_999;
 /** Largest encodable logical counter (6 hex digits). */
 export const MAX_LOGICAL = 0xffffff;
 
+/**
+ * How far ahead of a peer's wall clock another peer's timestamp may be: the clock drift
+ * allowed between members. Beyond it observe() refuses a timestamp and the index refuses
+ * the row (src/metadata/index-client.ts), so neither a bad clock nor a hostile member can
+ * stamp a row that outranks every write made for hours, or years, to come.
+ */
+export const MAX_CLOCK_DRIFT_MS = 60_000;
+
 /** Thrown by observe() when a remote timestamp is too far ahead of the local wall clock. */
 export class ClockDriftError extends Error {
   /** Error code for programmatic checks. */
@@ -85,11 +93,17 @@ export interface Hlc {
   observe(remote: Timestamp): void;
 }
 
-/** Create a hybrid logical clock for `node` (clock defaults to Date.now, maxDriftMs to 60_000). */
+/** How many ms the encoded timestamp `ts` is ahead of `nowMs` (negative when behind, Infinity when malformed). */
+export function msAhead(ts: string, nowMs: number): number {
+  const m = typeof ts === "string" ? ENCODED.exec(ts) : null;
+  return m ? Number(m[1]) - nowMs : Infinity;
+}
+
+/** Create a hybrid logical clock for `node` (clock defaults to Date.now, maxDriftMs to MAX_CLOCK_DRIFT_MS). */
 export function createHlc(node: string, opts: { clock?: () => number; maxDriftMs?: number } = {}): Hlc {
   if (typeof node !== "string" || node.length === 0) throw new TypeError("HLC node id must be a non-empty string");
   const clock = opts.clock ?? Date.now;
-  const maxDriftMs = opts.maxDriftMs ?? 60_000;
+  const maxDriftMs = opts.maxDriftMs ?? MAX_CLOCK_DRIFT_MS;
   // Highest (wall, logical) issued or observed so far; node ids are irrelevant here because
   // now() always moves past it in (wall, logical), whatever node ids compare as.
   let wall = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { MemberTable, supersedes, type MemberRecord } from "../../src/membership/member-table.ts";
+import { MAX_INCARNATION_AHEAD_MS, MemberTable, saneIncarnation, supersedes, type MemberRecord } from "../../src/membership/member-table.ts";
 import { GossipQueue } from "../../src/membership/gossip-queue.ts";
 
 const rec = (id: string, state: MemberRecord["state"], inc: number): MemberRecord => ({ id, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${id}`], state, inc });
@@ -66,6 +66,42 @@ describe("MemberTable", () => {
     const refuted = t.apply(rec("self", "dead", 7));
     expect(refuted).toMatchObject({ id: "self", state: "alive", inc: 8 });
     expect(t.self.inc).toBe(8);
+  });
+
+  test("incarnations are safe integers at most a day ahead of the clock; others are dropped, about anyone", () => {
+    const now = 1_760_000_000_000; // boot-time incarnations are wall-clock ms
+    const bound = now + MAX_INCARNATION_AHEAD_MS;
+    for (const inc of [0, 1, now, bound]) expect(saneIncarnation(inc, now)).toBe(true);
+    const absurd = [2 ** 60, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, bound + 1, -1, 1.5, Number.NaN, Infinity];
+    for (const inc of absurd) expect(saneIncarnation(inc, now)).toBe(false);
+
+    const t = new MemberTable(rec("self", "alive", now - 5000), () => now);
+    t.apply(rec("a", "alive", now - 9000));
+    for (const inc of absurd) {
+      expect(t.apply(rec("a", "dead", inc))).toBeUndefined();
+      expect(t.apply(rec("self", "dead", inc))).toBeUndefined();
+      expect(t.apply(rec("new", "alive", inc))).toBeUndefined();
+    }
+    expect(t.get("a")).toMatchObject({ state: "alive", inc: now - 9000 });
+    expect(t.self.inc).toBe(now - 5000);
+    expect(t.get("new")).toBeUndefined();
+  });
+
+  test("at the highest acceptable incarnation the refutation is exact and wins", () => {
+    let now = 1_760_000_000_000;
+    const bound = now + MAX_INCARNATION_AHEAD_MS;
+    const self = new MemberTable(rec("self", "alive", now), () => now);
+    const other = new MemberTable(rec("other", "alive", now), () => now);
+    other.apply(rec("self", "alive", now));
+    // A forged death at the bound reaches both; the victim refutes with bound + 1.
+    expect(other.apply(rec("self", "dead", bound))).toMatchObject({ state: "dead", inc: bound });
+    const refutation = self.apply(rec("self", "dead", bound))!;
+    expect(refutation).toEqual({ ...self.self, state: "alive", inc: bound + 1 });
+    expect(refutation.inc - bound).toBe(1);
+    // A millisecond later the refutation is within everyone's bound, and beats the forgery.
+    now += 1;
+    expect(other.apply(refutation)).toMatchObject({ state: "alive", inc: bound + 1 });
+    expect(other.get("self")?.state).toBe("alive");
   });
 });
 

@@ -1,0 +1,86 @@
+// An RPC method's contract is checked before its handler runs: params against the schema
+// the method declared, and any body against its limit. Two real libp2p nodes on loopback.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { generateKeyPair } from "@libp2p/crypto/keys";
+import { Type } from "@sinclair/typebox";
+import { RemoteError } from "../../src/errors.ts";
+import { startLibp2p, type MeshLibp2p } from "../../src/net/libp2p.ts";
+import { createLinkFilter } from "../../src/net/link-filter.ts";
+import { newMeshKeyText, parseMeshKey } from "../../src/net/mesh-key.ts";
+import { createRpc, type Rpc } from "../../src/net/rpc.ts";
+import { createLogger } from "../../src/util/log.ts";
+
+const stop = new AbortController();
+let nodes: MeshLibp2p[] = [];
+let server: Rpc;
+let client: Rpc;
+let serverId: string;
+/** Every call that reached a handler. */
+const reached: unknown[] = [];
+
+beforeAll(async () => {
+  const psk = parseMeshKey(newMeshKeyText(), "test");
+  nodes = await Promise.all([0, 1].map(async () => startLibp2p({ privateKey: await generateKeyPair("Ed25519"), listen: ["/ip4/127.0.0.1/tcp/0"], meshKey: psk, filter: createLinkFilter() })));
+  const quiet = createLogger("rpc", () => {}, "error");
+  [server, client] = nodes.map((n) => createRpc(n, createLinkFilter(), quiet, stop.signal));
+  serverId = nodes[0].peerId.toString();
+  await nodes[1].peerStore.merge(nodes[0].peerId, { multiaddrs: nodes[0].getMultiaddrs() });
+
+  server.register("sum", { params: Type.Object({ xs: Type.Array(Type.Integer(), { maxItems: 3 }) }) }, async ({ params }) => {
+    reached.push(params);
+    // Typed from the schema: params.xs is number[].
+    return { result: params.xs.reduce((a, b) => a + b, 0) };
+  });
+  server.register("store", { params: Type.Object({ name: Type.String({ maxLength: 8 }) }), maxBodyBytes: 16 }, async ({ params, body }) => {
+    reached.push(params);
+    return { result: `${params.name}:${body?.byteLength ?? 0}` };
+  });
+  await server.start();
+});
+afterAll(async () => {
+  stop.abort();
+  await Promise.all(nodes.map((n) => n.stop()));
+});
+
+/** The result, or the error reply as "Code status: message". */
+async function call(method: string, params: unknown, body?: Uint8Array): Promise<unknown> {
+  try {
+    return (await client.call(serverId, method, params, { body, timeoutMs: 5000 })).result;
+  } catch (err) {
+    if (!(err instanceof RemoteError)) throw err;
+    return `${err.code} ${err.status}: ${err.message}`;
+  }
+}
+
+test("a call that keeps the contract reaches the handler", async () => {
+  expect(await call("sum", { xs: [1, 2, 3] })).toBe(6);
+  expect(await call("store", { name: "a" }, new Uint8Array(16))).toBe("a:16");
+  expect(await call("store", { name: "a" })).toBe("a:0");
+  expect(server.methods().sort()).toEqual(["store", "sum"]);
+});
+
+test("params that break the schema get InvalidParams naming the place, and never reach the handler", async () => {
+  reached.length = 0;
+  expect(await call("sum", null)).toBe("InvalidParams 400: sum: params: Expected object");
+  expect(await call("sum", {})).toBe("InvalidParams 400: sum: params/xs: Expected required property");
+  expect(await call("sum", { xs: [1, 2, 3, 4] })).toMatch(/^InvalidParams 400: sum: params\/xs: Expected array length/);
+  expect(await call("sum", { xs: [1, 2.5] })).toBe("InvalidParams 400: sum: params/xs/1: Expected integer");
+  expect(await call("sum", { xs: [2 ** 60 + 0.5, "1"] })).toMatch(/^InvalidParams 400: sum: params\/xs\/1/);
+  expect(await call("store", { name: "x".repeat(9) })).toMatch(/^InvalidParams 400: store: params\/name/);
+  expect(reached).toEqual([]);
+});
+
+test("a body where none is allowed, or over the limit, is refused before the handler", async () => {
+  reached.length = 0;
+  expect(await call("sum", { xs: [] }, new Uint8Array(1))).toBe("InvalidParams 400: sum takes no body");
+  expect(await call("store", { name: "a" }, new Uint8Array(17))).toBe("InvalidParams 400: store: body of 17 bytes; the limit is 16");
+  expect(reached).toEqual([]);
+  // The stream and the peer are fine afterwards.
+  expect(await call("sum", { xs: [40, 2] })).toBe(42);
+});
+
+test("unknown methods are refused and not counted; a method is registered once", async () => {
+  for (let i = 0; i < 20; i++) expect(await call(`nope.${i}`, {})).toBe(`UnknownMethod 400: no rpc method nope.${i}`);
+  expect([...server.counters.received.keys()].sort()).toEqual(["store", "sum"]);
+  expect(() => server.register("sum", { params: Type.Object({}) }, async () => ({ result: null }))).toThrow(/registered twice/);
+});
