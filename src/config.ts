@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { ACCESS_KEY_ID_RE } from "./auth/access-keys.ts";
 import { ConfigError } from "./errors.ts";
+import type { RpcLimits } from "./net/rpc.ts";
 import type { LogLevel, LogSink } from "./util/log.ts";
 
 /** File in the data folder holding the admin key a new mesh created (mode 0600). */
@@ -60,6 +61,9 @@ export interface RepairConfig {
   tombstoneTtlMs: number;
 }
 
+/** The largest chunk size a peer may be configured with, and so the largest chunk any peer sends. */
+export const MAX_CHUNK_BYTES = 64 * 1024 * 1024;
+
 /** Everything a peer needs to start. */
 export interface PeerConfig {
   /** The peer's folder: identity key, chunks, index. */
@@ -106,6 +110,8 @@ export interface PeerConfig {
   logSink?: LogSink;
   /** Source of randomness for protocol choices (tests pass a seeded one). */
   random?: () => number;
+  /** Limits on inbound RPC streams (defaults: DEFAULT_RPC_LIMITS in net/rpc.ts; tests shorten the timeouts). */
+  rpcLimits?: Partial<RpcLimits>;
 }
 
 /** A partial config: any field may be omitted and gets its default. */
@@ -167,7 +173,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   for (const b of cfg.bootstrap) {
     if (!b.includes("/p2p/")) throw new ConfigError(`bootstrap address must end with /p2p/<peer id>: ${b}`);
   }
-  if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > 64 * 1024 * 1024) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
+  if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > MAX_CHUNK_BYTES) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
   if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
   if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);

@@ -11,7 +11,7 @@ import type { CallOptions, Rpc } from "../net/rpc.ts";
 import type { Logger } from "../util/log.ts";
 import { GossipQueue } from "./gossip-queue.ts";
 import { Awareness, RoundTrips, suspicionTimeout } from "./lifeguard.ts";
-import type { MemberRecord, MemberState, MemberTable } from "./member-table.ts";
+import { supersedes, type Member, type MemberRecord, type MemberState, type MemberTable } from "./member-table.ts";
 
 interface PingParams {
   from: MemberRecord;
@@ -33,6 +33,8 @@ export interface SwimDeps {
   log: Logger;
   /** Make a member's addresses dialable (merge into the peer store). */
   learnAddrs(id: string, addrs: string[]): Promise<void>;
+  /** Drop the addresses learned for a would-be member that did not answer. */
+  forgetAddrs?(id: string): Promise<void>;
   random?: () => number;
 }
 
@@ -58,6 +60,10 @@ export interface Swim {
 const EXPECTED_CONFIRMATIONS = 3;
 /** An adaptive probe timeout never exceeds this many times the configured one. */
 const TIMEOUT_CEILING_FACTOR = 4;
+/** Hearsay checked by pinging its subject (see `needsOwnWord`): at most this many pings at once. */
+const MAX_CHECKING = 16;
+/** Subjects of hearsay remembered as recently checked, so repeated gossip costs one ping per probe interval. */
+const MAX_CHECKED_REMEMBERED = 1024;
 
 /** Create the protocol and register its RPC methods. */
 export function createSwim(deps: SwimDeps): Swim {
@@ -105,9 +111,45 @@ export function createSwim(deps: SwimDeps): Swim {
     if (!before || before.addrs.join() !== rec.addrs.join()) void deps.learnAddrs(rec.id, rec.addrs).catch(() => {});
   }
 
+  /**
+   * Hearsay that would bring a member into our view (or back to life) is not taken on a
+   * third party's word: any key holder can gossip, and a forged "alive" member would count
+   * in quorums and be chosen for data while nobody can reach it, and a forged refutation
+   * would keep a dead member alive for ever. Such a record only makes us ping the member
+   * itself; its own answer (heardFrom) then decides. Suspicions and deaths of members we
+   * know spread by gossip as usual, and so do changes of members we see alive.
+   */
+  function needsOwnWord(rec: MemberRecord, cur: Member | undefined): boolean {
+    if (rec.id === table.self.id || rec.state === "removed") return false;
+    if (!cur) return true;
+    return rec.state === "alive" && cur.state !== "alive" && supersedes(rec, cur);
+  }
+  const checking = new Set<string>();
+  const checkedAt = new Map<string, number>();
+  /** Ping the subject of hearsay we will not take on trust (bounded in number and rate). */
+  function check(rec: MemberRecord) {
+    const now = table.now();
+    const last = checkedAt.get(rec.id);
+    if (checking.has(rec.id) || checking.size >= MAX_CHECKING || (last !== undefined && now - last < config.probeIntervalMs)) return;
+    checkedAt.delete(rec.id);
+    checkedAt.set(rec.id, now);
+    if (checkedAt.size > MAX_CHECKED_REMEMBERED) checkedAt.delete(checkedAt.keys().next().value!);
+    checking.add(rec.id);
+    const known = table.get(rec.id) !== undefined;
+    void (async () => {
+      if (!known && rec.addrs.length) await deps.learnAddrs(rec.id, rec.addrs).catch(() => {});
+      const answered = await ping(rec.id, probeTimeout(rec.id));
+      if (!answered && !known && !table.get(rec.id)) await deps.forgetAddrs?.(rec.id).catch(() => {});
+    })().finally(() => checking.delete(rec.id));
+  }
+
   function absorb(records: MemberRecord[] | undefined) {
     for (const rec of records ?? []) {
       const before = table.get(rec.id);
+      if (needsOwnWord(rec, before)) {
+        check(rec);
+        continue;
+      }
       spread(table.apply(rec));
       const after = table.get(rec.id);
       if (rec.state === "suspect" && rec.by && after?.state === "suspect" && after.inc === rec.inc) accuse(rec.id, rec.by, rec.inc, rec);
@@ -148,7 +190,7 @@ export function createSwim(deps: SwimDeps): Swim {
       // Any answer shows our own link works (an isolated peer must recover once healed).
       awareness.apply(-1);
       hearYou(result.you);
-      heardFrom(result.self);
+      if (result.self?.id === target) heardFrom(result.self);
       absorb(result.gossip);
       return true;
     } catch {
@@ -248,7 +290,7 @@ export function createSwim(deps: SwimDeps): Swim {
       sent++;
       const { result } = await rpc.call<{ members: MemberRecord[] }>(peerId, "swim.sync", { members: table.records() }, control(awareness.scale(config.probeTimeoutMs * 4)));
       const [self, ...rest] = result.members;
-      if (self) heardFrom(self);
+      if (self?.id === peerId) heardFrom(self);
       absorb(rest);
       return true;
     } catch (err) {
@@ -257,13 +299,14 @@ export function createSwim(deps: SwimDeps): Swim {
     }
   }
 
-  rpc.register("swim.ping", async ({ params }) => {
+  // A caller speaks for itself only: its own record must carry the id noise authenticated.
+  rpc.register("swim.ping", async ({ from, params }) => {
     const p = params as PingParams;
     hearYou(p.you);
-    heardFrom(p.from);
+    if (p.from?.id === from) heardFrom(p.from);
     absorb(p.gossip);
     sent++;
-    const reply: PingReply = { self: table.self, you: viewOf(p.from.id), gossip: piggyback() };
+    const reply: PingReply = { self: table.self, you: viewOf(from), gossip: piggyback() };
     if (reply.you?.state === "alive") delete reply.you;
     return { result: reply };
   });
@@ -274,9 +317,9 @@ export function createSwim(deps: SwimDeps): Swim {
     const askerMs = Number.isFinite(p.timeoutMs) && p.timeoutMs! > 0 ? p.timeoutMs! : config.probeTimeoutMs;
     return { result: { ok: await ping(p.target, Math.min(probeTimeout(p.target), askerMs * 1.6)) } };
   });
-  rpc.register("swim.sync", async ({ params }) => {
+  rpc.register("swim.sync", async ({ from, params }) => {
     const [self, ...rest] = (params as { members: MemberRecord[] }).members;
-    if (self) heardFrom(self);
+    if (self?.id === from) heardFrom(self);
     absorb(rest);
     sent++;
     return { result: { members: table.records() } };

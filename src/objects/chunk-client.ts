@@ -1,6 +1,7 @@
 // Moving chunks between peers: write a chunk to its ring owners (acknowledged at a
 // quorum, the rest completing in the background), read a chunk from whichever holder
 // answers with bytes that hash to its id, and ask peers which chunks they hold.
+import { MAX_CHUNK_BYTES } from "../config.ts";
 import { MeshError } from "../errors.ts";
 import { callQuorum } from "../net/quorum.ts";
 import type { Rpc } from "../net/rpc.ts";
@@ -121,6 +122,8 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
         if (typeof id !== "string" || !isChunkId(id)) throw new MeshError("InvalidChunkId", "invalid chunk id", 400);
         return id;
       };
+      // The only request with a body: a chunk of any size a peer may be configured with.
+      rpc.acceptBodies("chunk.put", MAX_CHUNK_BYTES);
       rpc.register("chunk.put", async ({ params, body }) => {
         const id = checkId((params as { id: unknown }).id);
         noteBufferTraffic(body?.byteLength ?? 0);
