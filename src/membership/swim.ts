@@ -138,7 +138,8 @@ export function createSwim(deps: SwimDeps): Swim {
     const known = table.get(rec.id) !== undefined;
     void (async () => {
       if (!known && rec.addrs.length) await deps.learnAddrs(rec.id, rec.addrs).catch(() => {});
-      const answered = await ping(rec.id, probeTimeout(rec.id));
+      // A first contact may have to dial and handshake: allow the longest probe timeout.
+      const answered = await ping(rec.id, awareness.scale(config.probeTimeoutMs * TIMEOUT_CEILING_FACTOR));
       if (!answered && !known && !table.get(rec.id)) await deps.forgetAddrs?.(rec.id).catch(() => {});
     })().finally(() => checking.delete(rec.id));
   }
