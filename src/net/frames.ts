@@ -202,7 +202,7 @@ export class MessageReader {
     }
     const hLen = this.buffered.getUint32(0);
     if (8 + hLen > MAX_MESSAGE_BYTES) throw new MessageTooLargeError("rpc: message too large");
-    const headerCharge = hLen > SMALL_HEADER_BYTES ? hLen : 0;
+    const headerCharge = this.limits.budget && hLen > SMALL_HEADER_BYTES ? hLen : 0;
     await this.charge(headerCharge);
     while (this.buffered.byteLength < 8 + hLen) if (!(await this.more(stallMs, "inside a message"))) throw new Error("rpc: stream ended inside a message");
     const header = JSON.parse(decoder.decode(this.buffered.subarray(4, 4 + hLen))) as H;

@@ -69,6 +69,19 @@ describe("rpc framing", () => {
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
+  test("large headers read back with and without a budget; the budget holds a body until the next message", async () => {
+    const header = { m: "x", rows: "r".repeat(200_000) };
+    const wire = Buffer.concat([...encodeMessage(header, new Uint8Array(5000)), ...encodeMessage(header)]);
+    expect((await new MessageReader(streamOf(wire, mulberry32(1))).next<typeof header>())?.header).toEqual(header);
+    const budget = new ByteBudget(1024 * 1024);
+    const reader = new MessageReader(streamOf(wire, mulberry32(2)), { budget, stallMs: 1000 });
+    expect((await reader.next<typeof header>())?.body?.byteLength).toBe(5000);
+    expect(budget.inUse).toBe(5000);
+    expect((await reader.next<typeof header>())?.header).toEqual(header);
+    expect(budget.inUse).toBe(0);
+    expect(await reader.next()).toBeNull();
+  });
+
   test("the byte budget grants in order, waits while spent, gives up after the timeout, and refuses what can never fit", async () => {
     const budget = new ByteBudget(100);
     await budget.take(60, 1000);
