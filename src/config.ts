@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { ACCESS_KEY_ID_RE } from "./auth/access-keys.ts";
 import { ConfigError } from "./errors.ts";
+import type { RpcLimits } from "./net/rpc.ts";
 import type { LogLevel, LogSink } from "./util/log.ts";
 
 /** File in the data folder holding the admin key a new mesh created (mode 0600). */
@@ -106,6 +107,8 @@ export interface PeerConfig {
   logSink?: LogSink;
   /** Source of randomness for protocol choices (tests pass a seeded one). */
   random?: () => number;
+  /** Limits on inbound RPC streams (defaults: DEFAULT_RPC_LIMITS in net/rpc.ts; tests shorten the timeouts). */
+  rpcLimits?: Partial<RpcLimits>;
 }
 
 /** A partial config: any field may be omitted and gets its default. */

@@ -112,7 +112,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   let stopped = false;
 
   try {
-    const rpc = createRpc(libp2p, links, log.child("rpc"), signal);
+    const rpc = createRpc(libp2p, links, log.child("rpc"), signal, config.rpcLimits);
     await rpc.start();
 
     const multiaddrs = () => libp2p.getMultiaddrs().map(String);
@@ -186,6 +186,8 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       if (!(err instanceof QuorumError)) throw err;
       void retryUntilQuorum(() => provisionAdminKey(config, keys), signal, log);
     }
+    /** A member dead for longer than the repair delay has left the live ring (placement.ts). */
+    const outOfRing = (m: { state: MemberState; stateSinceMs: number }) => m.state === "dead" && Date.now() - m.stateSinceMs >= config.repairDelayMs;
     const repair = createRepairService({
       self: peerId,
       config: config.repair,
@@ -202,6 +204,8 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
         const now = Date.now();
         return table.others().filter((m) => m.state !== "dead" || now - m.stateSinceMs < config.repair.tombstoneTtlMs).map((m) => m.id);
       },
+      gcPeers: () => table.others().filter((m) => !outOfRing(m)).map((m) => m.id),
+      departedMembers: () => table.others().filter(outOfRing).map((m) => ({ id: m.id, leftRingMs: m.stateSinceMs + config.repairDelayMs })),
       log,
       signal,
     });
@@ -233,6 +237,9 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
         // Another host's loopback addresses would lead us back to ourselves.
         const ma = reachableAddrs(addrs).map((a) => multiaddr(a));
         if (ma.length) await libp2p.peerStore.merge(peerIdFromString(id), { multiaddrs: ma });
+      },
+      forgetAddrs: async (id) => {
+        await libp2p.peerStore.delete(peerIdFromString(id));
       },
     });
     swim.start();
@@ -307,6 +314,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
           rf: config.rf,
           peers: { alive: count("alive") + 1, suspect: count("suspect"), dead: count("dead"), known: others.length + 1 },
           noiseCrypto: noiseCryptoName,
+          rpc: { inboundBodyBytes: rpc.inboundBytes },
           membership: { messagesSent: swim.messagesSent, probesStarted: swim.probesStarted, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2), healthScore: swim.healthScore },
           storage: storageStats(),
           badReplicas: chunks.badReplicas,

@@ -15,7 +15,7 @@ import { PeerIdSchema } from "../net/rpc-schema.ts";
 import type { Logger } from "../util/log.ts";
 import { GossipQueue } from "./gossip-queue.ts";
 import { Awareness, RoundTrips, suspicionTimeout } from "./lifeguard.ts";
-import type { MemberRecord, MemberState, MemberTable } from "./member-table.ts";
+import { supersedes, type Member, type MemberRecord, type MemberState, type MemberTable } from "./member-table.ts";
 
 // ---- Messages, checked on both sides: params by the RPC server, replies here ----
 
@@ -73,6 +73,8 @@ export interface SwimDeps {
   log: Logger;
   /** Make a member's addresses dialable (merge into the peer store). */
   learnAddrs(id: string, addrs: string[]): Promise<void>;
+  /** Drop the addresses learned for a would-be member that did not answer. */
+  forgetAddrs?(id: string): Promise<void>;
   random?: () => number;
 }
 
@@ -98,6 +100,10 @@ export interface Swim {
 const EXPECTED_CONFIRMATIONS = 3;
 /** An adaptive probe timeout never exceeds this many times the configured one. */
 const TIMEOUT_CEILING_FACTOR = 4;
+/** Hearsay checked by pinging its subject (see `needsOwnWord`): at most this many pings at once. */
+const MAX_CHECKING = 16;
+/** Subjects of hearsay remembered as recently checked, so repeated gossip costs one ping per probe interval. */
+const MAX_CHECKED_REMEMBERED = 1024;
 
 /** Create the protocol and register its RPC methods. */
 export function createSwim(deps: SwimDeps): Swim {
@@ -145,9 +151,46 @@ export function createSwim(deps: SwimDeps): Swim {
     if (!before || before.addrs.join() !== rec.addrs.join()) void deps.learnAddrs(rec.id, rec.addrs).catch(() => {});
   }
 
+  /**
+   * Hearsay that would bring a member into our view (or back to life) is not taken on a
+   * third party's word: any key holder can gossip, and a forged "alive" member would count
+   * in quorums and be chosen for data while nobody can reach it, and a forged refutation
+   * would keep a dead member alive for ever. Such a record only makes us ping the member
+   * itself; its own answer (heardFrom) then decides. Suspicions and deaths of members we
+   * know spread by gossip as usual, and so do changes of members we see alive.
+   */
+  function needsOwnWord(rec: MemberRecord, cur: Member | undefined): boolean {
+    if (rec.id === table.self.id || rec.state === "removed") return false;
+    if (!cur) return true;
+    return rec.state === "alive" && cur.state !== "alive" && supersedes(rec, cur);
+  }
+  const checking = new Set<string>();
+  const checkedAt = new Map<string, number>();
+  /** Ping the subject of hearsay we will not take on trust (bounded in number and rate). */
+  function check(rec: MemberRecord) {
+    const now = table.now();
+    const last = checkedAt.get(rec.id);
+    if (checking.has(rec.id) || checking.size >= MAX_CHECKING || (last !== undefined && now - last < config.probeIntervalMs)) return;
+    checkedAt.delete(rec.id);
+    checkedAt.set(rec.id, now);
+    if (checkedAt.size > MAX_CHECKED_REMEMBERED) checkedAt.delete(checkedAt.keys().next().value!);
+    checking.add(rec.id);
+    const known = table.get(rec.id) !== undefined;
+    void (async () => {
+      if (!known && rec.addrs.length) await deps.learnAddrs(rec.id, rec.addrs).catch(() => {});
+      // A first contact may have to dial and handshake: allow the longest probe timeout.
+      const answered = await ping(rec.id, awareness.scale(config.probeTimeoutMs * TIMEOUT_CEILING_FACTOR));
+      if (!answered && !known && !table.get(rec.id)) await deps.forgetAddrs?.(rec.id).catch(() => {});
+    })().finally(() => checking.delete(rec.id));
+  }
+
   function absorb(records: MemberRecord[] | undefined) {
     for (const rec of records ?? []) {
       const before = table.get(rec.id);
+      if (needsOwnWord(rec, before)) {
+        check(rec);
+        continue;
+      }
       spread(table.apply(rec));
       const after = table.get(rec.id);
       if (rec.state === "suspect" && rec.by && after?.state === "suspect" && after.inc === rec.inc) accuse(rec.id, rec.by, rec.inc, rec);
@@ -189,7 +232,7 @@ export function createSwim(deps: SwimDeps): Swim {
       // Any answer shows our own link works (an isolated peer must recover once healed).
       awareness.apply(-1);
       hearYou(result.you);
-      heardFrom(result.self);
+      if (result.self?.id === target) heardFrom(result.self);
       absorb(result.gossip);
       return true;
     } catch {
@@ -306,10 +349,10 @@ export function createSwim(deps: SwimDeps): Swim {
   rpc.register("swim.ping", { params: PingParamsSchema }, async ({ params: p, from }) => {
     mustBeCaller(p.from, from);
     hearYou(p.you);
-    heardFrom(p.from);
+    if (p.from?.id === from) heardFrom(p.from);
     absorb(p.gossip);
     sent++;
-    const reply: PingReply = { self: table.self, you: viewOf(p.from.id), gossip: piggyback() };
+    const reply: PingReply = { self: table.self, you: viewOf(from), gossip: piggyback() };
     if (reply.you?.state === "alive") delete reply.you;
     return { result: reply };
   });

@@ -39,45 +39,184 @@ export async function sendAll(stream: Stream, parts: Uint8Array[], signal?: Abor
   }
 }
 
+/** A message refused for its declared size, before any of it is buffered. */
+export class MessageTooLargeError extends Error {}
+/** A stream that stopped sending inside a message, or sat idle too long between messages. */
+export class StreamStalledError extends Error {}
+
+/**
+ * A per-process allowance of bytes for inbound message bodies, shared by every stream:
+ * a reader takes a message's declared size before it buffers the message, and waits
+ * (its stream paused, so the sender is held back by flow control) while the allowance
+ * is spent. Waiters are served in order, so a large message is not starved by small ones.
+ */
+export class ByteBudget {
+  private used = 0;
+  private readonly waiters: Array<{ bytes: number; grant: () => void }> = [];
+
+  constructor(readonly limit: number) {}
+
+  /** Bytes currently taken. */
+  get inUse(): number {
+    return this.used;
+  }
+
+  /** Take `bytes`, waiting at most `timeoutMs` for them; throws StreamStalledError on timeout. */
+  async take(bytes: number, timeoutMs: number): Promise<void> {
+    if (bytes > this.limit) throw new MessageTooLargeError(`rpc: a message of ${bytes} bytes exceeds the inbound budget of ${this.limit}`);
+    if (this.waiters.length === 0 && this.used + bytes <= this.limit) {
+      this.used += bytes;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const waiter = {
+        bytes,
+        grant: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        this.grantWaiting();
+        reject(new StreamStalledError(`rpc: no room for a ${bytes}-byte message within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Give back `bytes` taken earlier. */
+  give(bytes: number): void {
+    this.used -= bytes;
+    this.grantWaiting();
+  }
+
+  private grantWaiting(): void {
+    while (this.waiters.length && this.used + this.waiters[0].bytes <= this.limit) {
+      const w = this.waiters.shift()!;
+      this.used += w.bytes;
+      w.grant();
+    }
+  }
+}
+
+/** What a reader accepts; a reader without limits (tests, trusted replies) has only the size cap. */
+export interface ReaderLimits {
+  /** The largest body a message with this header may declare (default MAX_MESSAGE_BYTES). */
+  maxBody?(header: unknown): number;
+  /** The shared allowance inbound messages are taken from. */
+  budget?: ByteBudget;
+  /** A message that makes no progress for this long is given up (and the stream dropped). */
+  stallMs?: number;
+  /** Waiting this long for the next message ends the stream. */
+  idleMs?: number;
+  /** Pause the stream between messages (the server side: a caller sends nothing while its call runs). */
+  pauseBetween?: boolean;
+}
+
+/** How long a reader without a stall timeout waits for budget. */
+const DEFAULT_BUDGET_WAIT_MS = 30_000;
+/** Headers up to this size are not charged to the budget (a stalled one costs little and times out). */
+const SMALL_HEADER_BYTES = 64 * 1024;
+
 /**
  * Reads whole messages off a long-lived stream, one at a time. The body is copied once,
  * straight into a buffer of its final size, so the pieces it arrived in can be freed at
  * once (a 4 MiB chunk never sits in memory twice); bytes beyond the message are kept for
- * the next one.
+ * the next one. A declared size beyond the limits is refused before anything is buffered,
+ * and a message is charged to the budget until the next call of `next()` (or `close()`).
  */
 export class MessageReader {
   private readonly buffered = new Uint8ArrayList();
   private readonly pieces: AsyncIterator<Uint8Array | Uint8ArrayList>;
+  /** Bytes of the budget held for the last message returned. */
+  private held = 0;
 
-  constructor(stream: Stream) {
+  constructor(
+    private readonly stream: Stream,
+    private readonly limits: ReaderLimits = {},
+  ) {
     this.pieces = stream[Symbol.asyncIterator]();
   }
 
   /** Append the next piece from the stream; false at the end of the stream. */
-  private async more(): Promise<boolean> {
-    const piece = await this.pieces.next();
+  private async more(timeoutMs: number | undefined, what: string): Promise<boolean> {
+    const next = this.pieces.next();
+    let piece: IteratorResult<Uint8Array | Uint8ArrayList>;
+    if (!timeoutMs) piece = await next;
+    else {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StreamStalledError(`rpc: nothing received for ${timeoutMs} ms ${what}`)), timeoutMs);
+      });
+      next.catch(() => {}); // the stream is dropped after a stall; its iterator's end is of no interest
+      try {
+        piece = await Promise.race([next, stalled]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
     if (piece.done) return false;
     this.buffered.append(piece.value);
     return true;
   }
 
+  /** Wait for budget with the stream paused: the sender's flow-control window closes meanwhile. */
+  private async charge(bytes: number): Promise<void> {
+    const { budget } = this.limits;
+    if (!budget || bytes === 0) return;
+    const pausable = this.limits.pauseBetween && this.stream.status === "open";
+    if (pausable) this.stream.pause();
+    try {
+      await budget.take(bytes, this.limits.stallMs ?? DEFAULT_BUDGET_WAIT_MS);
+      this.held += bytes;
+    } finally {
+      if (pausable && this.stream.status === "open") this.stream.resume();
+    }
+  }
+
+  /** Give back the budget held for the last message. */
+  close(): void {
+    if (this.held) this.limits.budget?.give(this.held);
+    this.held = 0;
+  }
+
   /** The next message, or null if the stream ended cleanly between messages. */
   async next<H>(): Promise<Message<H> | null> {
+    this.close();
+    const { stallMs, idleMs } = this.limits;
+    const pausable = this.limits.pauseBetween && this.stream.status === "open";
+    if (pausable) this.stream.resume();
+    const message = await this.read<H>(stallMs, idleMs);
+    if (pausable && message && this.stream.status === "open") this.stream.pause();
+    return message;
+  }
+
+  private async read<H>(stallMs: number | undefined, idleMs: number | undefined): Promise<Message<H> | null> {
     while (this.buffered.byteLength < 4) {
-      if (!(await this.more())) {
+      const idle = this.buffered.byteLength === 0;
+      if (!(await this.more(idle ? idleMs : stallMs, idle ? "between messages" : "inside a message"))) {
         if (this.buffered.byteLength === 0) return null;
         throw new Error("rpc: stream ended inside a message");
       }
     }
     const hLen = this.buffered.getUint32(0);
-    if (8 + hLen > MAX_MESSAGE_BYTES) throw new Error("rpc: message too large");
-    while (this.buffered.byteLength < 8 + hLen) if (!(await this.more())) throw new Error("rpc: stream ended inside a message");
+    if (8 + hLen > MAX_MESSAGE_BYTES) throw new MessageTooLargeError("rpc: message too large");
+    const headerCharge = this.limits.budget && hLen > SMALL_HEADER_BYTES ? hLen : 0;
+    await this.charge(headerCharge);
+    while (this.buffered.byteLength < 8 + hLen) if (!(await this.more(stallMs, "inside a message"))) throw new Error("rpc: stream ended inside a message");
     const header = JSON.parse(decoder.decode(this.buffered.subarray(4, 4 + hLen))) as H;
     const bLen = this.buffered.getUint32(4 + hLen);
-    if (8 + hLen + bLen > MAX_MESSAGE_BYTES) throw new Error("rpc: message too large");
+    const maxBody = this.limits.maxBody ? this.limits.maxBody(header) : MAX_MESSAGE_BYTES - 8 - hLen;
+    if (bLen > maxBody || 8 + hLen + bLen > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(`rpc: a body of ${bLen} bytes exceeds the limit of ${maxBody}`);
     this.buffered.consume(8 + hLen);
+    if (headerCharge) {
+      this.limits.budget!.give(headerCharge);
+      this.held -= headerCharge;
+    }
     if (bLen === 0) return { header };
 
+    await this.charge(bLen);
     const body = new Uint8Array(bLen);
     let filled = 0;
     for (;;) {
@@ -93,7 +232,7 @@ export class MessageReader {
       }
       this.buffered.consume(take);
       if (filled === bLen) return { header, body };
-      if (!(await this.more())) throw new Error("rpc: stream ended inside a message");
+      if (!(await this.more(stallMs, "inside a message"))) throw new Error("rpc: stream ended inside a message");
     }
   }
 }

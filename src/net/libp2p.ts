@@ -16,6 +16,13 @@ import type { LinkFilter } from "./link-filter.ts";
 import { reachableAddrs } from "./addresses.ts";
 import { noiseCrypto } from "./noise-crypto.ts";
 import { meshKeyProtector } from "./protector.ts";
+import { HalfOpenGuard } from "./half-open.ts";
+import type { MultiaddrConnection } from "@libp2p/interface";
+
+/** An inbound connection must finish its upgrade (nonce, noise, muxer) within this long. */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
+/** Inbound connections being upgraded at once (silent ones are capped lower, per IP, by HalfOpenGuard). */
+const MAX_PENDING_INBOUND = 512;
 
 /** The services meshstore runs on libp2p. */
 export type MeshLibp2p = Libp2p<{ dht: KadDHT; identify: unknown; ping: unknown }>;
@@ -54,16 +61,22 @@ export interface Libp2pOptions {
 /** Create and start the libp2p node. */
 export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
   const { filter } = opts;
+  const halfOpen = new HalfOpenGuard();
   const node = await createLibp2p({
     privateKey: opts.privateKey,
     addresses: { listen: opts.listen, announce: opts.announce, announceFilter: reachableAddrs },
     transports: [safeTcp()],
-    connectionProtector: meshKeyProtector(opts.meshKey),
+    connectionProtector: meshKeyProtector(opts.meshKey, (conn) => halfOpen.spoke(conn as MultiaddrConnection)),
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     connectionGater: {
       // Loopback and private addresses are where meshes live; only partitions are denied.
       denyDialMultiaddr: () => false,
+      // Never denies: tracks the connection until it sends the key's nonce (half-open.ts).
+      denyInboundConnection: (conn) => {
+        halfOpen.admit(conn);
+        return false;
+      },
       denyDialPeer: (peerId) => filter.isBlocked(peerId.toString()),
       denyInboundEncryptedConnection: (peerId) => filter.isBlocked(peerId.toString()),
       denyOutboundEncryptedConnection: (peerId) => filter.isBlocked(peerId.toString()),
@@ -74,7 +87,10 @@ export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
       // host dials from one address: libp2p's default of 5 inbound connections per second
       // per address would refuse a starting mesh's own members.
       inboundConnectionThreshold: 50,
-      maxIncomingPendingConnections: 64,
+      // Above the silent-connection caps, so idle sockets are evicted by HalfOpenGuard
+      // rather than filling libp2p's pending slots and refusing real members.
+      maxIncomingPendingConnections: MAX_PENDING_INBOUND,
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
     },
     services: {
       identify: identify(),

@@ -96,13 +96,17 @@ class BoxedConnection extends AbstractMultiaddrConnection {
 }
 
 class MeshKeyProtector implements ConnectionProtector {
-  constructor(private readonly psk: Uint8Array) {}
+  constructor(
+    private readonly psk: Uint8Array,
+    private readonly onNonce?: (connection: MessageStream) => void,
+  ) {}
 
   async protect(connection: MessageStream, options?: AbortOptions): Promise<MessageStream> {
     const signal = options?.signal ?? AbortSignal.timeout(HANDSHAKE_TIMEOUT_MS);
     const localNonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
     const bytes = byteStream(connection as MultiaddrConnection);
     const [remote] = await Promise.all([bytes.read({ bytes: NONCE_BYTES, signal }), bytes.write(localNonce, { signal })]);
+    this.onNonce?.(connection);
     const inner = bytes.unwrap() as MultiaddrConnection;
     return new BoxedConnection({
       inner,
@@ -115,7 +119,7 @@ class MeshKeyProtector implements ConnectionProtector {
   }
 }
 
-/** A libp2p connection protector for the mesh key's 32 bytes. */
-export function meshKeyProtector(psk: Uint8Array): () => ConnectionProtector {
-  return () => new MeshKeyProtector(psk);
+/** A libp2p connection protector for the mesh key's 32 bytes; `onNonce` hears of each connection whose remote sent its nonce. */
+export function meshKeyProtector(psk: Uint8Array, onNonce?: (connection: MessageStream) => void): () => ConnectionProtector {
+  return () => new MeshKeyProtector(psk, onNonce);
 }

@@ -11,7 +11,7 @@ import type { Static, TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { MeshError, RemoteError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
-import { encodeMessage, MessageReader, sendAll } from "./frames.ts";
+import { ByteBudget, encodeMessage, MessageReader, sendAll } from "./frames.ts";
 import { createLanes, type Lane } from "./lanes.ts";
 import type { LinkFilter } from "./link-filter.ts";
 
@@ -74,6 +74,8 @@ export interface Rpc {
   register<S extends TSchema>(method: string, contract: RpcContract<S>, handler: RpcHandler<Static<S>>): void;
   /** The names of the methods registered here. */
   methods(): string[];
+  /** Bytes of inbound request bodies held right now (all streams), for status and tests. */
+  readonly inboundBytes: number;
   call<R = any>(peer: string, method: string, params: unknown, opts?: CallOptions): Promise<RpcResult<R>>;
   readonly counters: RpcCounters;
   start(): Promise<void>;
@@ -81,6 +83,28 @@ export interface Rpc {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** What inbound streams may hold, and for how long (RpcLimits in full; tests shorten the timeouts). */
+export interface RpcLimits {
+  /** A request that makes no progress for this long is dropped with its stream (a stalled body frees its buffer). */
+  stallMs: number;
+  /** A pooled stream idle this long between requests is closed (its caller opens a new one). */
+  idleMs: number;
+  /** Bytes of inbound request bodies (and large headers) buffered at once, across all streams; beyond it, readers wait. */
+  budgetBytes: number;
+  /** Streams a connected peer may have open per RPC protocol (lane). */
+  maxStreamsPerConnection: number;
+}
+
+export const DEFAULT_RPC_LIMITS: RpcLimits = {
+  stallMs: 15_000,
+  idleMs: 5 * 60_000,
+  budgetBytes: 256 * 1024 * 1024,
+  // A caller pools up to IDLE_STREAMS_PER_PEER streams per lane and opens more only for bursts.
+  maxStreamsPerConnection: 256,
+};
+/** A paused inbound stream may still receive what its flow-control window allowed (yamux: up to 16 MiB). */
+const PAUSED_READ_BUFFER_BYTES = 17 * 1024 * 1024;
 /** Idle streams kept per peer; calls beyond this many at once open streams that are closed after use. */
 const IDLE_STREAMS_PER_PEER = 32;
 
@@ -113,8 +137,15 @@ function breach(name: string, method: Method, params: unknown, body: Uint8Array 
 }
 
 /** Create the RPC endpoint on a started libp2p node. */
-export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopSignal: AbortSignal): Rpc {
+export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopSignal: AbortSignal, limitsIn: Partial<RpcLimits> = {}): Rpc {
+  const limits: RpcLimits = { ...DEFAULT_RPC_LIMITS, ...limitsIn };
   const methods = new Map<string, Method>();
+  const budget = new ByteBudget(limits.budgetBytes);
+  /** The largest request body of a header's method (0: none, or an unknown method), known before the body is read. */
+  const maxBody = (header: unknown) => {
+    const m = (header as Partial<RequestHeader> | null)?.m;
+    return typeof m === "string" ? Math.min(methods.get(m)?.maxBodyBytes ?? 0, limits.budgetBytes) : 0;
+  };
   const counters: RpcCounters = { sent: new Map(), received: new Map() };
   const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   const lanes = createLanes(libp2p, stopSignal);
@@ -133,9 +164,21 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
 
   /** Answer calls on one inbound stream, one after another, until the caller closes it. */
   async function serve(stream: Stream, from: string): Promise<void> {
-    // Idle between calls is normal for a pooled stream; each call's work has its own timeout.
+    // The reader times out a stalled request, and an idle pooled stream after limits.idleMs;
+    // the stream's own timer would also cut a pooled stream that is merely idle.
     stream.inactivityTimeout = 0;
-    const reader = new MessageReader(stream);
+    stream.maxReadBufferLength = PAUSED_READ_BUFFER_BYTES;
+    // A declared size beyond the method's limit is refused before anything is buffered;
+    // bodies are charged to the process-wide budget (the reader pauses the stream to wait).
+    const reader = new MessageReader(stream, { maxBody, budget, stallMs: limits.stallMs, idleMs: limits.idleMs, pauseBetween: true });
+    try {
+      await answerAll(stream, from, reader);
+    } finally {
+      reader.close();
+    }
+  }
+
+  async function answerAll(stream: Stream, from: string, reader: MessageReader): Promise<void> {
     for (;;) {
       const msg = await reader.next<RequestHeader>();
       if (msg === null) break;
@@ -195,6 +238,9 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
 
   return {
     counters,
+    get inboundBytes() {
+      return budget.inUse;
+    },
     register(name, contract, handler) {
       if (methods.has(name)) throw new Error(`rpc method ${name} is registered twice`);
       methods.set(name, { params: TypeCompiler.Compile(contract.params), maxBodyBytes: contract.maxBodyBytes ?? 0, handler: handler as RpcHandler<unknown> });
@@ -216,7 +262,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
               log.debug(`rpc stream from ${from.slice(-6)} failed: ${(err as Error).message}`);
             });
           },
-          { maxInboundStreams: 1024, maxOutboundStreams: 1024 },
+          { maxInboundStreams: limits.maxStreamsPerConnection, maxOutboundStreams: 1024 },
         );
       }
     },

@@ -1,10 +1,20 @@
 // Garbage collection of chunks no manifest references (overwritten or deleted objects,
-// aborted uploads). Each pass asks every known member (not only the ring: a peer cut
-// off by a partition may hold the only copy of a manifest) which of this peer's chunks
-// the manifests in its index shards reference; a chunk seen unreferenced by all of them
-// for longer than the grace period is deleted. If any of them does not answer, the pass
-// does nothing: an unseen manifest might reference anything. Chunk repair does not push
-// chunks that GC is waiting to collect, so the two never undo each other.
+// aborted uploads). Each pass asks every member that may hold manifests which of this
+// peer's chunks the manifests in its index shards reference; a chunk seen unreferenced by
+// all of them for longer than the grace period is deleted. If any of them does not
+// answer, the pass does nothing: an unseen manifest might reference anything. Chunk
+// repair does not push chunks that GC is waiting to collect, so the two never undo each other.
+//
+// Who is asked: every member except those gone for good (removed) and those out of the
+// live ring (dead for longer than the repair delay). A member that left the ring is not
+// waited for, or GC would stop for as long as its record is kept (the tombstone lifetime,
+// 7 days). Leaving it out is safe only when no manifest can live on departed members
+// alone, which `waitingFor` (repair-service.ts) checks before each pass: an acknowledged
+// manifest sits on W of its shard's voters, so while fewer than W voters of every object
+// shard have left the ring, a member holding it is among those asked (a partition that
+// cuts off a whole voter set keeps GC waiting, as it should: those manifests are
+// unseen). It also waits for a complete shard-sync pass since the last departure, so the
+// departed members' shards are back on their live replicas before GC counts on them.
 import { Type } from "@sinclair/typebox";
 import type { ObjectManifest } from "../metadata/types.ts";
 import { ChunkIdsSchema, inPieces } from "../objects/chunk-client.ts";
@@ -29,8 +39,10 @@ export interface ChunkGcDeps {
   chunkStore: ChunkStore;
   indexStore: IndexStore;
   rpc: Rpc;
-  /** Every peer that may hold manifests: members except those gone for good (and this peer). */
+  /** Every peer that may hold manifests: members except those removed or out of the live ring (and this peer). */
   peersToAsk(): string[];
+  /** Why GC must wait (e.g. shard repair after a member left the ring), or undefined. */
+  waitingFor?(): string | undefined;
   graceMs: number;
   /** Chunks of uploads in progress on this peer: referenced by no manifest yet, but kept. */
   uploading(): Iterable<string>;
@@ -79,6 +91,11 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
     if (!local.length) {
       unreferencedSince.clear();
       stats.pending = 0;
+      return;
+    }
+    const waiting = deps.waitingFor?.();
+    if (waiting) {
+      stats.skipped = waiting;
       return;
     }
     const referenced = new Set<string>();

@@ -9,6 +9,7 @@ import type { Placement } from "../placement/placement.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
+import { allShards } from "../metadata/keys.ts";
 import { createChunkGc } from "./chunk-gc.ts";
 import { createChunkRepair } from "./chunk-repair.ts";
 import { createScrub } from "./scrub.ts";
@@ -29,6 +30,10 @@ export interface RepairDeps {
   isExpiredTombstone(ts: string): boolean;
   /** Other members that may hold index rows: all but those dead longer than the tombstone lifetime. */
   knownPeers(): string[];
+  /** Other members GC asks: all but those removed or out of the live ring (chunk-gc.ts explains why that is safe). */
+  gcPeers(): string[];
+  /** Members out of the live ring (dead past the repair delay, not removed), with the wall-clock time each left it. */
+  departedMembers(): Array<{ id: string; leftRingMs: number }>;
   /** Chunk ids of uploads in progress on this peer. */
   uploading(): Iterable<string>;
   log: Logger;
@@ -51,7 +56,17 @@ export interface RepairService {
 /** Create the repair service. */
 export function createRepairService(deps: RepairDeps): RepairService {
   const { config, log, signal } = deps;
-  const gc = createChunkGc({ self: deps.self, chunkStore: deps.chunkStore, indexStore: deps.indexStore, rpc: deps.rpc, peersToAsk: deps.knownPeers, graceMs: config.gcGraceMs, uploading: deps.uploading, log: log.child("gc") });
+  const gc = createChunkGc({
+    self: deps.self,
+    chunkStore: deps.chunkStore,
+    indexStore: deps.indexStore,
+    rpc: deps.rpc,
+    peersToAsk: deps.gcPeers,
+    waitingFor: gcWaitingFor,
+    graceMs: config.gcGraceMs,
+    uploading: deps.uploading,
+    log: log.child("gc"),
+  });
   const chunkRepair = createChunkRepair({
     self: deps.self,
     store: deps.chunkStore,
@@ -72,6 +87,26 @@ export function createRepairService(deps: RepairDeps): RepairService {
     log: log.child("anti-entropy"),
   });
   const scrub = createScrub({ store: deps.chunkStore, chunks: deps.chunks, limiter: createRateLimiter(config.scrubBytesPerSecond, signal), log: log.child("scrub"), signal });
+
+  /**
+   * Why GC must still wait for members that left the ring (chunk-gc.ts): every acknowledged
+   * manifest sits on W of its shard's voters, so while fewer than W voters of every object
+   * shard have left, a member that has it is asked. Then a complete shard-sync pass since
+   * the last departure puts the departed members' rows on their shards' new replicas.
+   */
+  function gcWaitingFor(): string | undefined {
+    const departed = deps.departedMembers();
+    if (!departed.length) return undefined;
+    const gone = new Set(departed.map((d) => d.id));
+    for (const shard of allShards(deps.indexShards)) {
+      if (!shard.startsWith("o")) continue;
+      const lost = deps.placement.shardVoters(shard).filter((v) => gone.has(v)).length;
+      if (lost >= deps.placement.shardQuorum(shard)) return `index shard ${shard} lost ${lost} voters with members that left the ring: its manifests may live only on them (remove those members if they are gone for good)`;
+    }
+    const lastLeft = Math.max(...departed.map((d) => d.leftRingMs));
+    if (lastLeft > shardSync.stats.lastCompletePassStartedMs) return "waiting for a complete shard repair pass since a member left the ring";
+    return undefined;
+  }
 
   const repairWorker = createWorker("repair", config.scanIntervalMs, async () => {
     await shardSync.pass();

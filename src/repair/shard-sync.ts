@@ -20,6 +20,8 @@ export interface ShardSyncStats {
   rowsHandedOff: number;
   tombstonesDropped: number;
   lastPassMs: number;
+  /** Wall-clock start of the latest pass in which every live replica answered and every exchange and handoff succeeded (0: none yet). */
+  lastCompletePassStartedMs: number;
 }
 
 /** Dependencies of shard sync. */
@@ -31,12 +33,14 @@ export interface ShardSyncDeps {
   indexShards: number;
   isExpiredTombstone(ts: string): boolean;
   log: Logger;
+  clock?: () => number;
 }
 
 /** Create the shard sync pass. */
 export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; stats: ShardSyncStats } {
   const { self, store, index, placement, log } = deps;
-  const stats: ShardSyncStats = { underReplicated: 0, rowsRepaired: 0, rowsHandedOff: 0, tombstonesDropped: 0, lastPassMs: 0 };
+  const stats: ShardSyncStats = { underReplicated: 0, rowsRepaired: 0, rowsHandedOff: 0, tombstonesDropped: 0, lastPassMs: 0, lastCompletePassStartedMs: 0 };
+  const clock = deps.clock ?? Date.now;
   const everyShard = allShards(deps.indexShards);
 
   const isExpired = ([, e]: ScanRow) => e.value === null && deps.isExpiredTombstone(e.ts);
@@ -104,6 +108,7 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
 
   async function pass(): Promise<void> {
     const started = performance.now();
+    const startedAt = clock();
     const held = new Set(store.shards());
     const replicaSets = new Map(everyShard.map((s) => [s, placement.shardReplicas(s)]));
     const mine = everyShard.filter((s) => replicaSets.get(s)!.includes(self));
@@ -121,16 +126,25 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
       }),
     );
     let under = 0;
+    // Fewer live replicas than rf (a small mesh after a death) is under-replication, but
+    // not an incomplete pass: every replica there is has every row.
+    let complete = true;
     for (const s of mine) {
       const reps = replicaSets.get(s)!;
       const answered = new Map([...digests].filter(([p]) => reps.includes(p)));
-      if (!(await syncAsReplica(s, reps, answered)) || reps.length < placement.rf) under++;
+      const inSync = await syncAsReplica(s, reps, answered);
+      if (!inSync) complete = false;
+      if (!inSync || reps.length < placement.rf) under++;
     }
     for (const s of held) {
       if (mine.includes(s)) continue;
-      if (!(await handOff(s, replicaSets.get(s)!))) under++;
+      if (!(await handOff(s, replicaSets.get(s)!))) {
+        under++;
+        complete = false;
+      }
     }
     stats.underReplicated = under;
+    if (complete) stats.lastCompletePassStartedMs = startedAt;
     stats.lastPassMs = Math.round(performance.now() - started);
   }
 

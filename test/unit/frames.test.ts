@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Stream } from "@libp2p/interface";
 import { Uint8ArrayList } from "uint8arraylist";
-import { encodeMessage, MessageReader } from "../../src/net/frames.ts";
+import { ByteBudget, encodeMessage, MessageReader, MessageTooLargeError, StreamStalledError } from "../../src/net/frames.ts";
 import { mulberry32 } from "../harness/random.ts";
 
 /** A stand-in stream that yields `bytes` cut at random places (sometimes as Uint8ArrayLists). */
@@ -44,5 +44,59 @@ describe("rpc framing", () => {
       const reader = new MessageReader(streamOf(wire.subarray(0, cut), mulberry32(cut)));
       await expect(reader.next()).rejects.toThrow(/ended inside a message/);
     }
+  });
+
+  test("a declared body over the limit is refused before the body arrives; a stalled message and an idle stream time out", async () => {
+    const prefix = (bodyLen: number) => {
+      const [p] = encodeMessage({ m: "x" });
+      const out = Buffer.from(p);
+      out.writeUInt32BE(bodyLen, out.length - 4);
+      return out;
+    };
+    // The stream yields only the prefix and then never ends: refusal cannot wait for the body.
+    const hanging = (bytes: Uint8Array): Stream =>
+      ({
+        async *[Symbol.asyncIterator]() {
+          if (bytes.length) yield bytes;
+          await new Promise(() => {});
+        },
+      }) as unknown as Stream;
+    await expect(new MessageReader(hanging(prefix(2 ** 30)), { maxBody: () => 1024 }).next()).rejects.toBeInstanceOf(MessageTooLargeError);
+    await expect(new MessageReader(hanging(prefix(4096)), { maxBody: () => 1024 }).next()).rejects.toBeInstanceOf(MessageTooLargeError);
+    const started = performance.now();
+    await expect(new MessageReader(hanging(prefix(100)), { stallMs: 50 }).next()).rejects.toBeInstanceOf(StreamStalledError);
+    await expect(new MessageReader(hanging(new Uint8Array(0)), { idleMs: 50 }).next()).rejects.toBeInstanceOf(StreamStalledError);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  test("large headers read back with and without a budget; the budget holds a body until the next message", async () => {
+    const header = { m: "x", rows: "r".repeat(200_000) };
+    const wire = Buffer.concat([...encodeMessage(header, new Uint8Array(5000)), ...encodeMessage(header)]);
+    expect((await new MessageReader(streamOf(wire, mulberry32(1))).next<typeof header>())?.header).toEqual(header);
+    const budget = new ByteBudget(1024 * 1024);
+    const reader = new MessageReader(streamOf(wire, mulberry32(2)), { budget, stallMs: 1000 });
+    expect((await reader.next<typeof header>())?.body?.byteLength).toBe(5000);
+    expect(budget.inUse).toBe(5000);
+    expect((await reader.next<typeof header>())?.header).toEqual(header);
+    expect(budget.inUse).toBe(0);
+    expect(await reader.next()).toBeNull();
+  });
+
+  test("the byte budget grants in order, waits while spent, gives up after the timeout, and refuses what can never fit", async () => {
+    const budget = new ByteBudget(100);
+    await budget.take(60, 1000);
+    const order: string[] = [];
+    const big = budget.take(50, 1000).then(() => order.push("big"));
+    const small = budget.take(10, 1000).then(() => order.push("small"));
+    await Bun.sleep(10);
+    expect(order).toEqual([]); // the small one waits behind the big one, though it would fit
+    budget.give(60);
+    await Promise.all([big, small]);
+    expect(order).toEqual(["big", "small"]);
+    expect(budget.inUse).toBe(60);
+    await expect(budget.take(50, 30)).rejects.toBeInstanceOf(StreamStalledError);
+    await expect(budget.take(101, 30)).rejects.toBeInstanceOf(MessageTooLargeError);
+    budget.give(60);
+    expect(budget.inUse).toBe(0);
   });
 });
