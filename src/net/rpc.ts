@@ -11,7 +11,7 @@ import type { Static, TSchema } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { MeshError, RemoteError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
-import { ByteBudget, encodeMessage, MessageReader, sendAll } from "./frames.ts";
+import { ByteBudget, encodeMessage, MessageReader, MessageTooLargeError, sendAll } from "./frames.ts";
 import { createLanes, type Lane } from "./lanes.ts";
 import type { LinkFilter } from "./link-filter.ts";
 
@@ -121,15 +121,15 @@ interface Method {
   handler: RpcHandler<unknown>;
 }
 
+/** How long a caller refused for a declared size has to read the refusal before its stream is reset. */
+const REFUSAL_GRACE_MS = 1000;
+
 /** The longest validation message sent back (a schema error quotes a path, not the value). */
 const MAX_ERROR_CHARS = 300;
 
 /** Check a call against its method's contract; the error to reply with, if it breaks it. */
-function breach(name: string, method: Method, params: unknown, body: Uint8Array | undefined): MeshError | undefined {
-  const size = body?.byteLength ?? 0;
-  if (size > method.maxBodyBytes) {
-    return new MeshError("InvalidParams", method.maxBodyBytes ? `${name}: body of ${size} bytes; the limit is ${method.maxBodyBytes}` : `${name} takes no body`, 400);
-  }
+function breach(name: string, method: Method, params: unknown): MeshError | undefined {
+  // (A body over the method's limit never gets this far: the reader refuses its declared size.)
   if (method.params.Check(params)) return undefined;
   const first = method.params.Errors(params).First();
   const where = first?.path || "/";
@@ -157,7 +157,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
     // Only registered names are counted: made-up ones must not grow the counters.
     if (!method) throw new MeshError("UnknownMethod", `no rpc method ${String(name).slice(0, 80)}`, 400);
     bump(counters.received, name!);
-    const error = breach(name!, method, params, body);
+    const error = breach(name!, method, params);
     if (error) throw error;
     return method.handler({ from, params, body, signal });
   }
@@ -180,7 +180,13 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
 
   async function answerAll(stream: Stream, from: string, reader: MessageReader): Promise<void> {
     for (;;) {
-      const msg = await reader.next<RequestHeader>();
+      let msg;
+      try {
+        msg = await reader.next<RequestHeader>();
+      } catch (err) {
+        if (err instanceof MessageTooLargeError) await refuseOversize(stream, err);
+        throw err;
+      }
       if (msg === null) break;
       const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(DEFAULT_TIMEOUT_MS)]);
       let reply: Uint8Array[];
@@ -196,6 +202,18 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       await sendAll(stream, reply, signal);
     }
     await stream.close().catch(() => {});
+  }
+
+  /**
+   * Tell a caller whose declared size breaks the limit why, before the stream is reset:
+   * none of its body is read, so the stream cannot carry another call. The reply goes out
+   * first and the caller gets a moment to read it and close its end.
+   */
+  async function refuseOversize(stream: Stream, err: MessageTooLargeError): Promise<void> {
+    const signal = AbortSignal.timeout(REFUSAL_GRACE_MS);
+    const reply = encodeMessage({ ok: false, code: "InvalidParams", message: err.message, status: 400 } satisfies ReplyHeader);
+    await sendAll(stream, reply, signal).catch(() => {});
+    await stream.close({ signal }).catch(() => {});
   }
 
   /** Idle streams by lane and peer (`lane:peer`). */

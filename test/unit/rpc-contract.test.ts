@@ -72,10 +72,10 @@ test("params that break the schema get InvalidParams naming the place, and never
 
 test("a body where none is allowed, or over the limit, is refused before the handler", async () => {
   reached.length = 0;
-  expect(await call("sum", { xs: [] }, new Uint8Array(1))).toBe("InvalidParams 400: sum takes no body");
-  expect(await call("store", { name: "a" }, new Uint8Array(17))).toBe("InvalidParams 400: store: body of 17 bytes; the limit is 16");
+  expect(await call("sum", { xs: [] }, new Uint8Array(1))).toBe("InvalidParams 400: rpc: a body of 1 bytes exceeds the limit of 0");
+  expect(await call("store", { name: "a" }, new Uint8Array(17))).toBe("InvalidParams 400: rpc: a body of 17 bytes exceeds the limit of 16");
   expect(reached).toEqual([]);
-  // The stream and the peer are fine afterwards.
+  // The peer is fine afterwards (the refused stream itself is reset: its body was never read).
   expect(await call("sum", { xs: [40, 2] })).toBe(42);
 });
 
