@@ -28,7 +28,8 @@ export function boundedCache<K extends {}, V extends {}>(opts: BoundedCacheOptio
   if (!Number.isInteger(opts.max) || opts.max < 1) throw new Error(`a bounded cache needs max >= 1, got ${opts.max}`);
   const lru = new LRUCache<K, V>({
     max: opts.max,
-    ...(opts.ttlMs ? { ttl: opts.ttlMs, ttlAutopurge: false, perf: { now } } : {}),
+    // Expired entries are dropped lazily (on lookup or eviction): no timers.
+    ...(opts.ttlMs ? { ttl: opts.ttlMs, ttlAutopurge: false, ttlResolution: 0, perf: { now } } : {}),
   });
   return {
     get: (key) => lru.get(key),
