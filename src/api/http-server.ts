@@ -5,6 +5,7 @@
 // apps run there: requests become web Requests (raw path kept, body streamed) and
 // responses are written piece by piece, waiting for `drain`.
 import http from "node:http";
+import type net from "node:net";
 import type { HostPort } from "../config.ts";
 import { RequestTimeoutError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
@@ -138,9 +139,49 @@ async function writeResponse(res: http.ServerResponse, response: Response, keepA
   }
 }
 
+/** How long a client may take over a request's headers when no idle timeout is given. */
+const DEFAULT_HEADERS_MS = 60_000;
+
+/**
+ * A deadline on each request's headers, from the connection (or the end of the previous
+ * answer) to the last header line. Bun's node:http ignores `headersTimeout`, so a client
+ * dribbling a header byte at a time (slowloris) would hold its connection forever. A first
+ * request that is late gets a 408 and the connection closes; an idle kept-alive one just closes.
+ */
+function headerDeadlines(server: http.Server, ms: number) {
+  const timers = new WeakMap<net.Socket, { arm(first: boolean): void; clear(): void }>();
+  server.on("connection", (socket: net.Socket) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const clear = () => clearTimeout(timer);
+    const arm = (first: boolean) => {
+      clear();
+      timer = setTimeout(() => {
+        if (!first) return socket.destroy();
+        const body = JSON.stringify({ error: { code: "RequestTimeout", message: `the request headers did not arrive within ${ms / 1000} s` } });
+        socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+      }, ms);
+      timer.unref();
+    };
+    timers.set(socket, { arm, clear });
+    socket.once("close", clear);
+    arm(true);
+  });
+  return {
+    /** Headers are in: no deadline while the request is served; the next one starts when the answer is sent. */
+    started(req: http.IncomingMessage, res: http.ServerResponse) {
+      const t = timers.get(req.socket);
+      t?.clear();
+      res.once("finish", () => t?.arm(false));
+    },
+  };
+}
+
 /** Listen on `hp` and serve `handler`. */
 export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, opts: ServeOptions = {}): Promise<HttpServer> {
+  let deadlines: ReturnType<typeof headerDeadlines> | undefined;
   const server = http.createServer((req, res) => {
+    deadlines?.started(req, res);
     const aborter = new AbortController();
     res.once("close", () => {
       if (!res.writableFinished) aborter.abort();
@@ -166,9 +207,9 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, opt
     const body = JSON.stringify({ error: { code: cutOff ? "IncompleteBody" : "InvalidRequest", message: cutOff ? "the connection ended before the whole body arrived" : `malformed HTTP request (${err.code ?? err.message})` } });
     socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
-  // Large objects take as long as they take; only idle header reads are cut short.
+  // Large objects take as long as they take; only slow headers and idle bodies are cut short.
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  deadlines = headerDeadlines(server, opts.idleMs || DEFAULT_HEADERS_MS);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(hp.port, hp.host, () => resolve());

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { withCluster, type Cluster } from "../harness/cluster.ts";
@@ -67,7 +68,38 @@ function nativePutHead(httpUrl: string, bucket: string, key: string, length: num
 
 const errorCode = (text: string) => /"code":"([^"]+)"/.exec(text)?.[1] ?? /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? "?";
 
-describe("stalled uploads", () => {
+/** Open `n` connections that send a request's headers one byte every `everyMs`; resolves to what each saw and when it ended. */
+function slowloris(base: string, n: number, everyMs: number, giveUpMs: number): Promise<Array<{ text: string; closedAfterMs: number | null }>> {
+  const { hostname, port } = new URL(base);
+  const head = `GET /buckets HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: ${ADMIN_BEARER}\r\nX-Padding: ${"a".repeat(10_000)}\r\n\r\n`;
+  return Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<{ text: string; closedAfterMs: number | null }>((resolve) => {
+          const t0 = Date.now();
+          let text = "";
+          let sent = 0;
+          const sock = net.connect({ host: hostname, port: Number(port) });
+          const drip = setInterval(() => {
+            if (sent < head.length && sock.writable) sock.write(head[sent++]);
+          }, everyMs);
+          const done = (closedAfterMs: number | null) => {
+            clearInterval(drip);
+            clearTimeout(giveUp);
+            sock.destroy();
+            resolve({ text, closedAfterMs });
+          };
+          const giveUp = setTimeout(() => done(null), giveUpMs);
+          sock.on("data", (d: Buffer) => (text += d.toString("latin1")));
+          sock.on("close", () => done(Date.now() - t0));
+          sock.on("error", () => {});
+        }),
+    ),
+  );
+}
+
+describe("stalled uploads and slowloris", () => {
   const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-hostile-"));
   let peer: PeerProcess | undefined;
   afterAll(() => {
@@ -158,6 +190,22 @@ describe("stalled uploads", () => {
     },
     60_000,
   );
+
+  test("clients dribbling their headers a byte at a time get 408 and are closed after the timeout; others are served meanwhile", async () => {
+    const { http: httpUrl, s3: s3Url } = peer!;
+    const started = Date.now();
+    const loris = Promise.all([slowloris(httpUrl, 50, 100, 10_000), slowloris(s3Url, 50, 100, 10_000)]).then((r) => r.flat());
+    await Bun.sleep(300);
+    expect((await fetch(`${httpUrl}/buckets`, { headers: { authorization: ADMIN_BEARER } })).status).toBe(200);
+    const results = await loris;
+    for (const r of results) {
+      // --body-timeout 1.5 also bounds the headers; well before the 10 s the client would go on.
+      expect(r.closedAfterMs).not.toBeNull();
+      expect(r.closedAfterMs!).toBeLessThan(6000);
+      expect(r.text).toStartWith("HTTP/1.1 408");
+    }
+    console.log(`slowloris: 100 connections closed with 408 after ${Math.min(...results.map((r) => r.closedAfterMs!))}-${Math.max(...results.map((r) => r.closedAfterMs!))} ms (timeout 1.5 s); whole test ${Date.now() - started} ms`);
+  }, 20_000);
 });
 
 /** A cluster of one peer with low limits, applied to loopback clients too (the tests' clients are all loopback). */
