@@ -65,7 +65,11 @@ export interface RepairConfig {
 export interface LimitsConfig {
   /** Requests served at once (`--max-inflight`); beyond it: S3 503 SlowDown, native 429. `/health` is never refused. */
   maxInflight: number;
-  /** A request body that sends nothing for this long fails with RequestTimeout (`--body-timeout`); a download its client stops reading is dropped after it too. */
+  /**
+   * A request body that sends nothing for this long fails with RequestTimeout (`--body-timeout`);
+   * it also bounds how long a request's headers may take, and how long a download may wait
+   * for its client to read.
+   */
   bodyIdleMs: number;
   /** Bytes of upload buffers across all requests (`--upload-memory`, in MiB); beyond it uploads wait in line. */
   uploadMemoryBytes: number;
@@ -295,7 +299,7 @@ export const NODE_FLAGS = {
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
-  "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
+  "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing (or its headers take) before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
   "upload-memory": { type: "string", env: "MESH_UPLOAD_MEMORY", help: "MiB of upload buffers across all requests; beyond: uploads wait, then SlowDown", def: String(DEFAULT_LIMITS.uploadMemoryBytes / 1024 / 1024) },
   "rate-per-key": { type: "string", env: "MESH_RATE_PER_KEY", help: "requests per second per access key, burst twice that (0: off)", def: String(DEFAULT_LIMITS.perKey.perSecond) },
   "rate-per-ip": { type: "string", env: "MESH_RATE_PER_IP", help: "requests per second per client address, burst twice that (0: off; loopback exempt)", def: String(DEFAULT_LIMITS.perIp.perSecond) },

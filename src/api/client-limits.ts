@@ -157,7 +157,8 @@ export class ClientLimits implements AuthLimiter {
       maxInflight: this.config.maxInflight,
       uploadMemoryBytes: this.uploadMemory.inUse,
       uploadsWaitingForMemory: this.uploadMemory.waiting,
-      trackedBuckets: { keys: this.perKey.size, addresses: this.perIp.size, authFailures: this.authFailures.size },
+      // Rate-limit state held now, per limiter (each bounded by MAX_BUCKETS).
+      tracked: { keys: this.perKey.size, addresses: this.perIp.size, failingAddresses: this.authFailures.size },
     };
   }
 }

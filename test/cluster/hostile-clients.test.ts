@@ -3,7 +3,7 @@
 // while others get through; failed authentications are limited harder; the AWS SDK, backing
 // off on 503 SlowDown, completes every request against a low --max-inflight; every refusal
 // is counted in /cluster/status.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -14,6 +14,7 @@ import { withCluster, type Cluster } from "../harness/cluster.ts";
 import { ADMIN_BEARER } from "../harness/credentials.ts";
 import { mustCreateBucket, rawRequest, type RawOutcome } from "../harness/http.ts";
 import { spawnPeer, type PeerProcess } from "../harness/process.ts";
+import { waitFor } from "../harness/wait.ts";
 import { bearer, bodyBytes, createKey, s3Client, s3Path, signer, TEST_ADMIN, type Creds } from "../harness/s3.ts";
 
 const MiB = 1 << 20;
@@ -102,6 +103,11 @@ function slowloris(base: string, n: number, everyMs: number, giveUpMs: number): 
 describe("stalled uploads and slowloris", () => {
   const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-hostile-"));
   let peer: PeerProcess | undefined;
+  // A real process, so that its RSS is the peer's alone. A short body timeout is injected with the flag.
+  beforeAll(async () => {
+    peer = await spawnPeer(["--data", path.join(root, "p"), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0", "--rf", "1", "--body-timeout", "1.5"]);
+    await mustCreateBucket(peer.http, "stall");
+  });
   afterAll(() => {
     peer?.proc.kill("SIGKILL");
     rmSync(root, { recursive: true, force: true });
@@ -110,10 +116,7 @@ describe("stalled uploads and slowloris", () => {
   test(
     "200 uploads that declare 1 GiB and go quiet after 4 MiB are timed out, discarded and their memory returns; others are served meanwhile",
     async () => {
-      // A real process, so that its RSS is the peer's alone. A short body timeout is injected with the flag.
-      peer = await spawnPeer(["--data", path.join(root, "p"), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0", "--rf", "1", "--body-timeout", "1.5"]);
-      const { http: httpUrl, s3: s3Url } = peer;
-      await mustCreateBucket(httpUrl, "stall");
+      const { http: httpUrl, s3: s3Url } = peer!;
       // Warm up the upload path once, so the baseline includes what any first upload allocates.
       expect((await fetch(`${httpUrl}/buckets/stall/objects/warm`, { method: "PUT", headers: { authorization: ADMIN_BEARER }, body: new Uint8Array(6 * MiB) })).status).toBe(200);
       const baseline = (await statusOf(httpUrl)).process.rssBytes;
@@ -205,6 +208,30 @@ describe("stalled uploads and slowloris", () => {
       expect(r.text).toStartWith("HTTP/1.1 408");
     }
     console.log(`slowloris: 100 connections closed with 408 after ${Math.min(...results.map((r) => r.closedAfterMs!))}-${Math.max(...results.map((r) => r.closedAfterMs!))} ms (timeout 1.5 s); whole test ${Date.now() - started} ms`);
+  }, 20_000);
+
+  test("a download whose client stops reading is dropped after the timeout, freeing its slot", async () => {
+    const { http: httpUrl } = peer!;
+    expect((await fetch(`${httpUrl}/buckets/stall/objects/big`, { method: "PUT", headers: { authorization: ADMIN_BEARER }, body: new Uint8Array(32 * MiB) })).status).toBe(200);
+    const { hostname, port } = new URL(httpUrl);
+    const t0 = Date.now();
+    let received = 0;
+    const sock = net.connect({ host: hostname, port: Number(port) }, () => {
+      sock.write(`GET /buckets/stall/objects/big HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: ${ADMIN_BEARER}\r\n\r\n`);
+      sock.pause(); // never read: the peer's writes back up
+    });
+    sock.on("error", () => {});
+    const closed = new Promise<void>((resolve) => sock.on("close", () => resolve()));
+    await Bun.sleep(300);
+    // Only the status request itself is in flight once the peer has given up on the reader.
+    const after = await waitFor("the unread download to be dropped", async () => (await statusOf(httpUrl)).limits.inflight === 1, 10_000, 200).then(() => Date.now() - t0);
+    // The peer closed the connection: read what was sent, and the end comes.
+    sock.on("data", (d: Buffer) => (received += d.byteLength));
+    sock.resume();
+    await Promise.race([closed, Bun.sleep(5000).then(() => sock.destroy(new Error("the peer kept the connection open")))]);
+    expect(sock.errored).toBeFalsy();
+    expect(received).toBeLessThan(32 * MiB);
+    console.log(`unread download dropped after ${after} ms (timeout 1.5 s), ${Math.round(received / MiB)} MiB of 32 had been sent`);
   }, 20_000);
 });
 
