@@ -170,20 +170,22 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
    * most UPLOAD_WINDOW chunk-sized buffers (one filling, the rest on their way to owners).
    */
   async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true) {
+    const inFlight = new Set<Promise<void>>();
     const small = contentLength !== undefined && contentLength <= SMALL_BODY_BYTES;
-    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline);
+    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline, inFlight);
     const release = await deps.reserveUploadMemory(UPLOAD_WINDOW * Math.max(1, Math.min(deps.chunkSize, contentLength ?? deps.chunkSize)));
     try {
-      return await uploadWithin(body, contentLength, refs, allowInline);
+      return await uploadWithin(body, contentLength, refs, allowInline, inFlight);
     } finally {
+      // A failed upload's chunks still on their way hold their buffers: the memory is free once they land.
+      await Promise.all(inFlight);
       release();
     }
   }
 
-  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean) {
+  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean, inFlight: Set<Promise<void>>) {
     const md5 = new Bun.CryptoHasher("md5");
     const holders: string[][] = [];
-    const inFlight = new Set<Promise<void>>();
     let failure: Error | undefined;
     let size = 0;
     let consumed = 0;
