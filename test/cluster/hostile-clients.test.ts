@@ -10,7 +10,7 @@ import http from "node:http";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { withCluster, type Cluster } from "../harness/cluster.ts";
+import { Cluster, teardownCluster, withCluster } from "../harness/cluster.ts";
 import { ADMIN_BEARER } from "../harness/credentials.ts";
 import { mustCreateBucket, rawRequest, type RawOutcome } from "../harness/http.ts";
 import { spawnPeer, type PeerProcess } from "../harness/process.ts";
@@ -180,6 +180,7 @@ describe("stalled uploads and slowloris", () => {
 
       // Memory returns once they are gone (allocators give pages back lazily: wait for it).
       let after = status.process.rssBytes;
+      const returnStarted = Date.now();
       const deadline = Date.now() + 15_000;
       while (after > baseline + 150 * MiB && Date.now() < deadline) {
         await Bun.sleep(250);
@@ -188,7 +189,7 @@ describe("stalled uploads and slowloris", () => {
       const mb = (b: number) => Math.round(b / MiB);
       console.log(
         `stalled uploads: ${N} (1 GiB declared, 4 MiB sent) answered in ${elapsed} ms: ${JSON.stringify(Object.fromEntries(tally))}; ` +
-          `RSS baseline ${mb(baseline)} MiB, peak ${mb(peak)} MiB, after ${mb(after)} MiB; upload buffers reserved at most ${mb(peakBudget)} MiB (budget 512); ` +
+          `RSS baseline ${mb(baseline)} MiB, peak ${mb(peak)} MiB, after ${mb(after)} MiB (${Date.now() - returnStarted} ms after the last answer); upload buffers reserved at most ${mb(peakBudget)} MiB (budget 512); ` +
           `${served} other PUT+GET served meanwhile, slowest ${slowest} ms`,
       );
       // Upload buffers stay within the budget; RSS above it is garbage the collector has not reached yet.
@@ -241,90 +242,89 @@ describe("stalled uploads and slowloris", () => {
   }, 20_000);
 });
 
-/** A cluster of one peer with low limits, applied to loopback clients too (the tests' clients are all loopback). */
-function lowLimits(extra: Record<string, unknown> = {}) {
-  return {
-    rf: 1,
-    config: {
-      limits: {
-        perKey: { perSecond: 5, burst: 10 },
-        perIp: { perSecond: 20, burst: 40 },
-        authFailures: { perSecond: 1, burst: 5 },
-        limitLoopback: true,
-        ...extra,
-      },
-    },
-  };
-}
-
 describe("rate limits", () => {
+  // One peer with low limits, applied to loopback clients too (the tests' clients are all
+  // loopback; other 127.0.0.x source addresses stand for other clients).
+  let cluster: Cluster | undefined;
+  beforeAll(async () => {
+    cluster = await new Cluster({
+      rf: 1,
+      config: {
+        limits: {
+          perKey: { perSecond: 5, burst: 10 },
+          perIp: { perSecond: 10, burst: 40 },
+          authFailures: { perSecond: 1, burst: 5 },
+          limitLoopback: true,
+        },
+      },
+    }).start(1);
+  });
+  afterAll(() => teardownCluster(cluster));
+
   test("a flood with one key is limited (429 native, 503 SlowDown S3, with Retry-After) while another key gets through", async () => {
-    await withCluster(1, lowLimits(), async (c: Cluster) => {
-      const { httpUrl, s3Url } = c.peer(0);
-      await mustCreateBucket(httpUrl, "flood");
-      const flooder = await createKey(httpUrl, { buckets: { flood: "write" } });
-      const other = await createKey(httpUrl, { buckets: { flood: "write" } });
-      // Each key from its own address, so that only the per-key limit is in play.
-      const list = (addr: string, token: string) => fromAddress(addr, httpUrl, "GET", "/buckets/flood/objects", { authorization: bearer(token) });
-      const flood = await Promise.all(Array.from({ length: 30 }, () => list("127.0.0.11", flooder.token)));
-      const refused = flood.filter((r) => r.status === 429);
-      // A burst of 10, plus 5 a second while the flood lasts.
-      expect(flood.filter((r) => r.status === 200).length).toBeLessThanOrEqual(14);
-      expect(refused.length).toBeGreaterThanOrEqual(16);
-      expect(flood.every((r) => r.status === 200 || r.status === 429)).toBe(true);
-      expect(JSON.parse(refused[0].text).error.code).toBe("SlowDown");
-      expect(Number(refused[0].headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    const { httpUrl, s3Url } = cluster!.peer(0);
+    await mustCreateBucket(httpUrl, "flood");
+    const flooder = await createKey(httpUrl, { buckets: { flood: "write" } });
+    const other = await createKey(httpUrl, { buckets: { flood: "write" } });
+    const before = (await statusOf(httpUrl)).limits.rateLimited;
+    // Each request of the flood from another address, so that only the per-key limit is in play.
+    const list = (addr: string, token: string) => fromAddress(addr, httpUrl, "GET", "/buckets/flood/objects", { authorization: bearer(token) });
+    const flood = await Promise.all(Array.from({ length: 30 }, (_, i) => list(`127.0.1.${i + 1}`, flooder.token)));
+    const refused = flood.filter((r) => r.status === 429);
+    // A burst of 10, plus 5 a second while the flood lasts.
+    expect(flood.filter((r) => r.status === 200).length).toBeLessThanOrEqual(15);
+    expect(refused.length).toBeGreaterThanOrEqual(15);
+    expect(flood.every((r) => r.status === 200 || r.status === 429)).toBe(true);
+    expect(JSON.parse(refused[0].text).error.code).toBe("SlowDown");
+    expect(Number(refused[0].headers["retry-after"])).toBeGreaterThanOrEqual(1);
 
-      // The other key is not affected.
-      for (let i = 0; i < 5; i++) expect((await list("127.0.0.12", other.token)).status).toBe(200);
+    // The other key is not affected.
+    for (let i = 0; i < 5; i++) expect((await list("127.0.0.12", other.token)).status).toBe(200);
 
-      // The same key over S3: 503 SlowDown in S3's XML, with Retry-After.
-      const sdk = s3Client(s3Url, flooder, { maxAttempts: 1 });
-      const failures = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => sdk.send(new PutObjectCommand({ Bucket: "flood", Key: `k${i}`, Body: "x" }))));
-      const slowDowns = failures.filter((f) => f.status === "rejected" && (f.reason as { name?: string }).name === "SlowDown");
-      expect(slowDowns.length).toBeGreaterThan(0);
-      const meta = (slowDowns[0] as PromiseRejectedResult).reason as { $metadata?: { httpStatusCode?: number }; $response?: { headers?: Record<string, string> } };
-      expect(meta.$metadata?.httpStatusCode).toBe(503);
-      expect(Number(meta.$response?.headers?.["retry-after"])).toBeGreaterThanOrEqual(1);
-      expect((await statusOf(httpUrl)).limits.rateLimited).toBeGreaterThanOrEqual(refused.length + slowDowns.length);
-    });
+    // The same key over S3: 503 SlowDown in S3's XML, with Retry-After.
+    const sdk = s3Client(s3Url, flooder, { maxAttempts: 1 });
+    const failures = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => sdk.send(new PutObjectCommand({ Bucket: "flood", Key: `k${i}`, Body: "x" }))));
+    const slowDowns = failures.filter((f) => f.status === "rejected" && (f.reason as { name?: string }).name === "SlowDown");
+    expect(slowDowns.length).toBeGreaterThan(0);
+    const meta = (slowDowns[0] as PromiseRejectedResult).reason as { $metadata?: { httpStatusCode?: number }; $response?: { headers?: Record<string, string> } };
+    expect(meta.$metadata?.httpStatusCode).toBe(503);
+    expect(Number(meta.$response?.headers?.["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect((await statusOf(httpUrl)).limits.rateLimited - before).toBeGreaterThanOrEqual(refused.length + slowDowns.length);
   }, 30_000);
 
   test("a flood from one address is limited while another address gets through; /health is never limited", async () => {
-    await withCluster(1, lowLimits({ perIp: { perSecond: 5, burst: 20 } }), async (c: Cluster) => {
-      const { httpUrl } = c.peer(0);
-      const flood = await Promise.all(Array.from({ length: 60 }, () => fromAddress("127.0.0.21", httpUrl, "GET", "/cluster/peers")));
-      const refused = flood.filter((r) => r.status === 429);
-      expect(refused.length).toBeGreaterThanOrEqual(15);
-      expect(flood.every((r) => r.status === 200 || r.status === 429)).toBe(true);
-      expect(JSON.parse(refused[0].text).error.code).toBe("SlowDown");
-      expect(Number(refused[0].headers["retry-after"])).toBeGreaterThanOrEqual(1);
-      expect((await fromAddress("127.0.0.22", httpUrl, "GET", "/cluster/peers")).status).toBe(200);
-      expect((await fromAddress("127.0.0.21", httpUrl, "GET", "/health")).status).toBe(200);
-      expect((await statusOf(httpUrl)).limits.rateLimited).toBeGreaterThanOrEqual(refused.length);
-    });
+    const { httpUrl } = cluster!.peer(0);
+    const before = (await statusOf(httpUrl)).limits.rateLimited;
+    const flood = await Promise.all(Array.from({ length: 100 }, () => fromAddress("127.0.0.21", httpUrl, "GET", "/cluster/peers")));
+    const refused = flood.filter((r) => r.status === 429);
+    // A burst of 40, plus 10 a second while the flood lasts.
+    expect(refused.length).toBeGreaterThanOrEqual(20);
+    expect(flood.every((r) => r.status === 200 || r.status === 429)).toBe(true);
+    expect(JSON.parse(refused[0].text).error.code).toBe("SlowDown");
+    expect(Number(refused[0].headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    expect((await fromAddress("127.0.0.22", httpUrl, "GET", "/cluster/peers")).status).toBe(200);
+    expect((await fromAddress("127.0.0.21", httpUrl, "GET", "/health")).status).toBe(200);
+    expect((await statusOf(httpUrl)).limits.rateLimited - before).toBeGreaterThanOrEqual(refused.length);
   }, 30_000);
 
   test("failed authentications from one address are limited harder, on both APIs; a good client elsewhere is not", async () => {
-    await withCluster(1, lowLimits(), async (c: Cluster) => {
-      const { httpUrl, s3Url } = c.peer(0);
-      await mustCreateBucket(httpUrl, "guess");
-      const wrong = "Bearer mst_MKNOSUCHKEY0000000000_AAAA";
-      const guesses = [];
-      for (let i = 0; i < 10; i++) guesses.push(await fromAddress("127.0.0.31", httpUrl, "GET", "/buckets", { authorization: wrong }));
-      const statuses = guesses.map((g) => g.status);
-      // Five failures (the burst), then the address is refused before its token is even looked at.
-      expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
-      expect(statuses.slice(5).every((s) => s === 429)).toBe(true);
-      expect(Number(guesses[9].headers["retry-after"])).toBeGreaterThanOrEqual(1);
-      // The S3 port of the same peer refuses that address too, in S3's format.
-      const s3 = await fromAddress("127.0.0.31", s3Url, "GET", "/guess");
-      expect(s3.status).toBe(503);
-      expect(errorCode(s3.text)).toBe("SlowDown");
-      // Good clients at other addresses are served.
-      expect((await fromAddress("127.0.0.32", httpUrl, "GET", "/buckets", { authorization: ADMIN_BEARER })).status).toBe(200);
-      expect((await statusOf(httpUrl)).limits.authFailuresLimited).toBeGreaterThanOrEqual(6);
-    });
+    const { httpUrl, s3Url } = cluster!.peer(0);
+    await mustCreateBucket(httpUrl, "guess");
+    const wrong = "Bearer mst_MKNOSUCHKEY0000000000_AAAA";
+    const guesses = [];
+    for (let i = 0; i < 10; i++) guesses.push(await fromAddress("127.0.0.31", httpUrl, "GET", "/buckets", { authorization: wrong }));
+    const statuses = guesses.map((g) => g.status);
+    // Five failures (the burst), then the address is refused before its token is even looked at.
+    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+    expect(statuses.slice(5).every((s) => s === 429)).toBe(true);
+    expect(Number(guesses[9].headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    // The S3 port of the same peer refuses that address too, in S3's format.
+    const s3 = await fromAddress("127.0.0.31", s3Url, "GET", "/guess");
+    expect(s3.status).toBe(503);
+    expect(errorCode(s3.text)).toBe("SlowDown");
+    // Good clients at other addresses are served.
+    expect((await fromAddress("127.0.0.32", httpUrl, "GET", "/buckets", { authorization: ADMIN_BEARER })).status).toBe(200);
+    expect((await statusOf(httpUrl)).limits.authFailuresLimited).toBeGreaterThanOrEqual(6);
   }, 30_000);
 });
 
@@ -360,7 +360,7 @@ describe("requests in flight", () => {
 
       // With every slot held by a stalled upload, /health still answers and other routes are refused.
       const head = `PUT /buckets/busy/objects/stall HTTP/1.1\r\nHost: ${new URL(httpUrl).host}\r\nAuthorization: ${ADMIN_BEARER}\r\nContent-Length: 1000000\r\n\r\n`;
-      const holders = Array.from({ length: 8 }, () => rawRequest(httpUrl, head, new Uint8Array(10), "wait", 2000));
+      const holders = Array.from({ length: 8 }, () => rawRequest(httpUrl, head, new Uint8Array(10), "wait", 1000));
       // Read in-process: over HTTP the status request would need a slot itself.
       await c.waitFor("8 requests in flight", () => (c.peer(0).status() as { limits: LimitsStatus }).limits.inflight >= 8, 5000);
       expect((await fetch(`${httpUrl}/health`)).status).toBe(200);
