@@ -188,10 +188,13 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, opt
     });
     const origin = `http://${req.headers.host ?? "localhost"}`;
     const { request, drain } = toRequest(req, origin, aborter.signal, opts);
-    const admitted = opts.admit ? opts.admit(request, req.socket.remoteAddress ?? "") : () => {};
-    if (typeof admitted === "function") res.once("close", admitted);
     Promise.resolve()
-      .then(() => (typeof admitted === "function" ? handler(request) : admitted))
+      .then(() => {
+        const admitted = opts.admit?.(request, req.socket.remoteAddress ?? "");
+        if (admitted instanceof Response) return admitted;
+        if (admitted) res.once("close", admitted);
+        return handler(request);
+      })
       .then((response) => writeResponse(res, response, drain(), opts.idleMs ?? 0))
       .catch((err) => {
         log.error(`http handler failed: ${(err as Error).message}`);
