@@ -7,6 +7,7 @@ import { ACCESS_KEY_ID_RE } from "./auth/access-keys.ts";
 import { ConfigError } from "./errors.ts";
 import type { RpcLimits } from "./net/rpc.ts";
 import type { LogLevel, LogSink } from "./util/log.ts";
+import type { Rate } from "./util/token-buckets.ts";
 
 /** File in the data folder holding the admin key a new mesh created (mode 0600). */
 export const ADMIN_KEY_FILE = "admin-key.json";
@@ -61,6 +62,34 @@ export interface RepairConfig {
   tombstoneTtlMs: number;
 }
 
+/** What one client may cost this peer (both APIs together). Rates of 0 turn a limit off. */
+export interface LimitsConfig {
+  /** Requests served at once (`--max-inflight`); beyond it: S3 503 SlowDown, native 429. `/health` is never refused. */
+  maxInflight: number;
+  /**
+   * A request body that sends nothing for this long fails with RequestTimeout (`--body-timeout`);
+   * it also bounds how long a request's headers may take, and how long a download may wait
+   * for its client to read.
+   */
+  bodyIdleMs: number;
+  /** Bytes of upload buffers across all requests (`--upload-memory`, in MiB); beyond it uploads wait in line. */
+  uploadMemoryBytes: number;
+  /** How long an upload waits in that line before it is refused with SlowDown. */
+  uploadMemoryWaitMs: number;
+  /** Requests per access key (`--rate-per-key`). */
+  perKey: Rate;
+  /** Requests per client address, an IPv6 client by its /64 (`--rate-per-ip`). */
+  perIp: Rate;
+  /** Failed authentications per client address (`--rate-auth-fail`); once spent, that address is refused until it refills. */
+  authFailures: Rate;
+  /**
+   * Apply the per-address limits to loopback clients too. Off by default: the APIs listen
+   * on loopback unless told otherwise, and behind a reverse proxy on the same host every
+   * client shares one loopback address, so those limits would throttle everyone at once.
+   */
+  limitLoopback: boolean;
+}
+
 /** Everything a peer needs to start. */
 export interface PeerConfig {
   /** The peer's folder: identity key, chunks, index. */
@@ -99,6 +128,7 @@ export interface PeerConfig {
   admin?: { accessKeyId: string; secretAccessKey: string };
   membership: MembershipConfig;
   repair: RepairConfig;
+  limits: LimitsConfig;
   /** Label for log lines (defaults to the short peer id). */
   logLabel?: string;
   /** Lowest level logged (defaults to MESH_LOG, else warn). */
@@ -112,7 +142,11 @@ export interface PeerConfig {
 }
 
 /** A partial config: any field may be omitted and gets its default. */
-export type PeerConfigInput = Partial<Omit<PeerConfig, "membership" | "repair">> & { membership?: Partial<MembershipConfig>; repair?: Partial<RepairConfig> };
+export type PeerConfigInput = Partial<Omit<PeerConfig, "membership" | "repair" | "limits">> & {
+  membership?: Partial<MembershipConfig>;
+  repair?: Partial<RepairConfig>;
+  limits?: Partial<LimitsConfig>;
+};
 
 /** The largest chunk size a peer may be configured with (peers also refuse larger chunks from others). */
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
@@ -143,8 +177,29 @@ export const DEFAULT_REPAIR: RepairConfig = {
   tombstoneTtlMs: 7 * 24 * 3600_000,
 };
 
+/**
+ * Production client limits: far above what one well-behaved client does (a peer serves a
+ * few thousand small requests a second at best), so they only ever meet floods, stalls
+ * and password guessing. Bursts are twice the rate.
+ */
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxInflight: 256,
+  bodyIdleMs: 30_000,
+  uploadMemoryBytes: 512 * 1024 * 1024,
+  uploadMemoryWaitMs: 10_000,
+  perKey: { perSecond: 1000, burst: 2000 },
+  perIp: { perSecond: 2000, burst: 4000 },
+  authFailures: { perSecond: 10, burst: 20 },
+  limitLoopback: false,
+};
+
+/** A rate of `n` per second with a burst of twice that (0: no limit). */
+export function rateOf(n: number): Rate {
+  return { perSecond: n, burst: 2 * n };
+}
+
 /** The embedded defaults: one peer, data under the current folder, HTTP on loopback. */
-export const DEFAULTS: Omit<PeerConfig, "membership" | "repair"> = {
+export const DEFAULTS: Omit<PeerConfig, "membership" | "repair" | "limits"> = {
   dataDir: "./meshstore-data",
   p2pListen: ["/ip4/0.0.0.0/tcp/7400"],
   http: { host: "127.0.0.1", port: 7480 },
@@ -166,6 +221,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
     ...stripUndefined(input),
     membership: { ...DEFAULT_MEMBERSHIP, ...stripUndefined(input.membership ?? {}) },
     repair: { ...DEFAULT_REPAIR, ...stripUndefined(input.repair ?? {}) },
+    limits: { ...DEFAULT_LIMITS, ...stripUndefined(input.limits ?? {}) },
   };
   cfg.dataDir = path.resolve(cfg.dataDir);
   if (!Number.isInteger(cfg.rf) || cfg.rf < 1 || cfg.rf > 16) throw new ConfigError(`rf must be a whole number from 1 to 16, got ${cfg.rf}`);
@@ -182,6 +238,13 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   }
   for (const [flag, url] of [["--advertise-http", cfg.advertiseHttp], ["--advertise-s3", cfg.advertiseS3]] as const) {
     if (url !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(url)) throw new ConfigError(`${flag} must be a URL such as http://10.0.0.5:7480, got "${url}"`);
+  }
+  const l = cfg.limits;
+  if (!Number.isInteger(l.maxInflight) || l.maxInflight < 1) throw new ConfigError(`max-inflight must be a whole number of at least 1, got ${l.maxInflight}`);
+  if (!(l.bodyIdleMs > 0)) throw new ConfigError("body-timeout must be positive");
+  if (!(l.uploadMemoryBytes >= 1024 * 1024)) throw new ConfigError("upload-memory must be at least 1 MiB");
+  for (const [name, r] of [["rate-per-key", l.perKey], ["rate-per-ip", l.perIp], ["rate-auth-fail", l.authFailures]] as const) {
+    if (!(r.perSecond >= 0 && r.burst >= 0) || (r.perSecond > 0 && r.burst < 1)) throw new ConfigError(`${name} must be a number of requests per second (0: no limit)`);
   }
   const m = cfg.membership;
   if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
@@ -222,6 +285,12 @@ function parsePositiveInt(s: string, what: string): number {
   return n;
 }
 
+function parseRate(s: string, what: string): number {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < 0 || s.trim() === "") throw new ConfigError(`${what} must be a number of requests per second (0: no limit), got "${s}"`);
+  return n;
+}
+
 /** The `bun run node` flags, shared by the CLI's help text and parser. */
 export const NODE_FLAGS = {
   data: { type: "string", env: "MESH_DATA", help: "the peer's folder: identity key, chunks, index", def: DEFAULTS.dataDir },
@@ -235,6 +304,12 @@ export const NODE_FLAGS = {
   "repair-delay": { type: "string", env: "MESH_REPAIR_DELAY", help: "seconds after a peer is dead before its data is re-replicated", def: String(DEFAULTS.repairDelayMs / 1000) },
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
+  "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
+  "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing (or its headers take) before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
+  "upload-memory": { type: "string", env: "MESH_UPLOAD_MEMORY", help: "MiB of upload buffers across all requests; beyond: uploads wait, then SlowDown", def: String(DEFAULT_LIMITS.uploadMemoryBytes / 1024 / 1024) },
+  "rate-per-key": { type: "string", env: "MESH_RATE_PER_KEY", help: "requests per second per access key, burst twice that (0: off)", def: String(DEFAULT_LIMITS.perKey.perSecond) },
+  "rate-per-ip": { type: "string", env: "MESH_RATE_PER_IP", help: "requests per second per client address, burst twice that (0: off; loopback exempt)", def: String(DEFAULT_LIMITS.perIp.perSecond) },
+  "rate-auth-fail": { type: "string", env: "MESH_RATE_AUTH_FAIL", help: "failed authentications per second per client address, burst twice that (0: off; loopback exempt)", def: String(DEFAULT_LIMITS.authFailures.perSecond) },
   "insecure-no-auth": { type: "boolean", env: "MESH_INSECURE_NO_AUTH", help: "serve both APIs without credentials (local experiments only)", def: "off" },
 } as const;
 
@@ -258,6 +333,12 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         "repair-delay": { type: "string" },
         "advertise-http": { type: "string" },
         "advertise-s3": { type: "string" },
+        "max-inflight": { type: "string" },
+        "body-timeout": { type: "string" },
+        "upload-memory": { type: "string" },
+        "rate-per-key": { type: "string" },
+        "rate-per-ip": { type: "string" },
+        "rate-auth-fail": { type: "string" },
         "insecure-no-auth": { type: "boolean" },
       },
     }));
@@ -275,7 +356,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
     const e = env[NODE_FLAGS[flag].env];
     return e ? e.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
   };
-  const input: PeerConfigInput = { membership: {} };
+  const input: PeerConfigInput = { membership: {}, limits: {} };
   input.dataDir = str("data");
   input.p2pListen = list("p2p");
   input.bootstrap = list("bootstrap");
@@ -289,6 +370,17 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (dead) input.membership!.deadAfterMs = parseSeconds(dead, "--dead-after");
   const repair = str("repair-delay");
   if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
+  const limits = input.limits!;
+  const inflight = str("max-inflight");
+  if (inflight) limits.maxInflight = parsePositiveInt(inflight, "--max-inflight");
+  const bodyTimeout = str("body-timeout");
+  if (bodyTimeout) limits.bodyIdleMs = parseSeconds(bodyTimeout, "--body-timeout");
+  const uploadMemory = str("upload-memory");
+  if (uploadMemory) limits.uploadMemoryBytes = parsePositiveInt(uploadMemory, "--upload-memory") * 1024 * 1024;
+  for (const [flag, field] of [["rate-per-key", "perKey"], ["rate-per-ip", "perIp"], ["rate-auth-fail", "authFailures"]] as const) {
+    const v = str(flag);
+    if (v) limits[field] = rateOf(parseRate(v, `--${flag}`));
+  }
   input.meshKeyFile = str("mesh-key");
   input.advertiseHttp = str("advertise-http");
   input.advertiseS3 = str("advertise-s3");

@@ -69,3 +69,25 @@ export class RemoteError extends MeshError {
     super(code, message, status);
   }
 }
+
+/**
+ * Too many requests: a rate limit, the cap on requests in flight or the upload memory
+ * budget. S3 answers 503 SlowDown (what its SDKs back off on), the native API 429; both
+ * say in Retry-After when to come back.
+ */
+export class SlowDownError extends MeshError {
+  constructor(
+    message: string,
+    /** Whole seconds the client should wait (at least 1). */
+    readonly retryAfterSeconds = 1,
+  ) {
+    super("SlowDown", message, 503);
+  }
+}
+
+/** The client stopped sending a request body it had started (S3: 400 RequestTimeout; native: 408). */
+export class RequestTimeoutError extends MeshError {
+  constructor(message: string) {
+    super("RequestTimeout", message, 400);
+  }
+}

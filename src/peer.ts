@@ -8,10 +8,14 @@ import { existsSync } from "node:fs";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
 import { startingResponse } from "./api/starting.ts";
+import { ClientLimits } from "./api/client-limits.ts";
+import { slowDownResponse } from "./api/errors.ts";
+import { xmlError } from "./api/s3/xml.ts";
+import { splitUrl } from "./api/s3/sigv4.ts";
 import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/access-keys.ts";
 import { createSecretSealer, sealClearRows } from "./auth/sealed-secret.ts";
 import { bearerAuth } from "./auth/guard.ts";
-import { ConflictError, NotFoundError, QuorumError } from "./errors.ts";
+import { ConflictError, NotFoundError, QuorumError, SlowDownError } from "./errors.ts";
 import { createMultipart } from "./objects/multipart.ts";
 import { serveHttp } from "./api/http-server.ts";
 import { ADMIN_KEY_FILE, resolveConfig, type PeerConfig, type PeerConfigInput } from "./config.ts";
@@ -160,7 +164,10 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     index.serve();
     const chunks = createChunkClient({ self: peerId, store: chunkStore, rpc, placement, log: log.child("chunks"), isAlive: (id) => id === peerId || table.get(id)?.state === "alive" });
     chunks.serve();
+    // One set of client limits for both APIs of this peer.
+    const limits = new ClientLimits(config.limits);
     const objects = createObjectService({
+      reserveUploadMemory: (bytes) => limits.reserveUpload(bytes),
       self: peerId,
       index,
       chunks,
@@ -215,12 +222,25 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const nativeApp = createNativeApi(
       { peerId, peers: () => peer.peers(), status: () => peer.status(), drain: () => peer.drain(), removeMember: (id) => peer.removeMember(id) },
       objects,
-      { authenticate: bearerAuth(keys, config.auth), keys },
+      { authenticate: bearerAuth(keys, config.auth, limits), keys },
     );
-    const httpServer = await serveHttp((r) => (ready ? nativeApp.handle(r) : startingResponse("native")), config.http, log.child("http"));
+    const serveOptions = (refuse: (err: SlowDownError, request: Request) => Response) => ({
+      admit: (request: Request, ip: string) => {
+        const verdict = limits.admit(request, ip);
+        return verdict instanceof SlowDownError ? refuse(verdict, request) : verdict;
+      },
+      idleMs: config.limits.bodyIdleMs,
+      onBodyTimeout: () => limits.bodyTimedOut(),
+    });
+    const httpServer = await serveHttp((r) => (ready ? nativeApp.handle(r) : startingResponse("native")), config.http, log.child("http"), serveOptions(slowDownResponse));
     stops.push((abrupt: boolean) => httpServer.stop(abrupt));
-    const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, log: log.child("s3") });
-    const s3Server = await serveHttp((r) => (ready ? s3Handler(r) : startingResponse("s3")), config.s3, log.child("s3"));
+    const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, log: log.child("s3") });
+    const s3Server = await serveHttp(
+      (r) => (ready ? s3Handler(r) : startingResponse("s3")),
+      config.s3,
+      log.child("s3"),
+      serveOptions((err, request) => xmlError(503, err.code, err.message, splitUrl(request.url).rawPath, crypto.randomUUID(), err.retryAfterSeconds)),
+    );
     stops.push((abrupt: boolean) => s3Server.stop(abrupt));
     const httpUrl = advertisedUrl(config.advertiseHttp, config.http.host, httpServer.port, multiaddrs());
     const s3Url = advertisedUrl(config.advertiseS3, config.s3.host, s3Server.port, multiaddrs());
@@ -321,6 +341,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
           ...repair.status(),
           quorum: placement.quorum(),
           meshKey: { fingerprint: meshKey.key.fingerprint },
+          limits: limits.status(),
           draining: table.self.draining === true,
           uptimeSeconds: Math.round(uptimeS),
           process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },

@@ -1,6 +1,6 @@
 // The one place that turns errors into HTTP responses for the native API:
 // JSON `{error: {code, message}}` with S3's codes where one fits.
-import { MeshError } from "../errors.ts";
+import { MeshError, RequestTimeoutError, SlowDownError } from "../errors.ts";
 
 /** Body of every native API error. */
 export interface ErrorBody {
@@ -17,6 +17,8 @@ export function errorResponse(status: number, code: string, message: string): Re
 
 /** Map anything thrown by a route (or Elysia's own error codes) to a response. */
 export function toErrorResponse(code: string | number, error: unknown): Response {
+  if (error instanceof SlowDownError) return slowDownResponse(error);
+  if (error instanceof RequestTimeoutError) return errorResponse(408, error.code, error.message);
   if (error instanceof MeshError) return errorResponse(error.status, error.code, error.message);
   switch (code) {
     case "NOT_FOUND":
@@ -28,6 +30,11 @@ export function toErrorResponse(code: string | number, error: unknown): Response
       return errorResponse(400, "InvalidRequest", "invalid cookie");
   }
   return errorResponse(500, "InternalError", shortMessage(error));
+}
+
+/** The native API's "too many requests": 429 with Retry-After. */
+export function slowDownResponse(error: SlowDownError): Response {
+  return Response.json({ error: { code: error.code, message: error.message } } satisfies ErrorBody, { status: 429, headers: { "retry-after": String(error.retryAfterSeconds) } });
 }
 
 function shortMessage(error: unknown): string {

@@ -5,7 +5,9 @@
 // apps run there: requests become web Requests (raw path kept, body streamed) and
 // responses are written piece by piece, waiting for `drain`.
 import http from "node:http";
+import type net from "node:net";
 import type { HostPort } from "../config.ts";
+import { RequestTimeoutError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 
 /** A listening HTTP server. */
@@ -16,6 +18,16 @@ export interface HttpServer {
 }
 
 type Handler = (request: Request) => Response | Promise<Response>;
+
+/** Limits on what a client may hold (client-limits.ts decides; the server enforces). */
+export interface ServeOptions {
+  /** Called as each request arrives: a Response refuses it; a function admits it and runs once the exchange is over. */
+  admit?(request: Request, clientIp: string): Response | (() => void);
+  /** A body that sends nothing this long fails with RequestTimeoutError; a response not read for this long is dropped. */
+  idleMs?: number;
+  /** A body timed out. */
+  onBodyTimeout?(): void;
+}
 
 /** A refused request's unread body is read and dropped if it is at most this big... */
 const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
@@ -29,7 +41,7 @@ const DRAIN_MS = 5000;
  * on it would wait behind it (seen as 6 s stalls under keep-alive), and closing with unread
  * bytes resets the connection, which can lose the answer itself.
  */
-function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSignal): { request: Request; drain(): boolean } {
+function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSignal, opts: ServeOptions): { request: Request; drain(): boolean } {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
@@ -39,8 +51,11 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
   if (hasBody) {
     const pieces = req[Symbol.asyncIterator]();
     let draining = false;
+    /** The client stalled mid-body: waiting for the rest would only stall again. */
+    let abandoned = false;
     drain = () => {
       if (req.complete || req.destroyed) return true;
+      if (abandoned) return false;
       if (Number(req.headers["content-length"] ?? 0) > DRAIN_MAX_BYTES) return false;
       if (draining) return true;
       draining = true;
@@ -56,9 +71,23 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
       })();
       return true;
     };
+    const idleMs = opts.idleMs ?? 0;
     body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const next = await pieces.next();
+        // Only time spent waiting for the client counts: a handler busy elsewhere is not pulling.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stalled = new Promise<"stalled">((resolve) => {
+          if (idleMs > 0) timer = setTimeout(() => resolve("stalled"), idleMs);
+        });
+        const next = await Promise.race([pieces.next(), stalled]);
+        clearTimeout(timer);
+        if (next === "stalled") {
+          opts.onBodyTimeout?.();
+          // The connection cannot carry another request: it closes after the answer (drain).
+          abandoned = true;
+          controller.error(new RequestTimeoutError(`no part of the request body arrived for ${idleMs / 1000} s; the upload was abandoned`));
+          return;
+        }
         if (next.done) controller.close();
         else controller.enqueue(next.value as Uint8Array);
       },
@@ -73,7 +102,7 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
   return { request: new Request(origin + (req.url ?? "/"), { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };
 }
 
-async function writeResponse(res: http.ServerResponse, response: Response, keepAlive: boolean): Promise<void> {
+async function writeResponse(res: http.ServerResponse, response: Response, keepAlive: boolean, idleMs: number): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     const prev = headers[name];
@@ -92,7 +121,16 @@ async function writeResponse(res: http.ServerResponse, response: Response, keepA
       const { value, done } = await reader.read();
       if (done) break;
       if (res.destroyed) throw new Error("client went away");
-      if (!res.write(value)) await Promise.race([new Promise((r) => res.once("drain", r)), closed]);
+      if (!res.write(value)) {
+        // A client that stops reading holds a chunk of memory and a slot in flight: not forever.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stalled = new Promise<"stalled">((r) => {
+          if (idleMs > 0) timer = setTimeout(() => r("stalled"), idleMs);
+        });
+        const outcome = await Promise.race([new Promise((r) => res.once("drain", r)), closed, stalled]);
+        clearTimeout(timer);
+        if (outcome === "stalled") throw new Error("the client stopped reading the response");
+      }
     }
     res.end();
   } catch (err) {
@@ -101,18 +139,63 @@ async function writeResponse(res: http.ServerResponse, response: Response, keepA
   }
 }
 
+/** How long a client may take over a request's headers when no idle timeout is given. */
+const DEFAULT_HEADERS_MS = 60_000;
+
+/**
+ * A deadline on each request's headers, from the connection (or the end of the previous
+ * answer) to the last header line. Bun's node:http ignores `headersTimeout`, so a client
+ * dribbling a header byte at a time (slowloris) would hold its connection forever. A first
+ * request that is late gets a 408 and the connection closes; an idle kept-alive one just closes.
+ */
+function headerDeadlines(server: http.Server, ms: number) {
+  const timers = new WeakMap<net.Socket, { arm(first: boolean): void; clear(): void }>();
+  server.on("connection", (socket: net.Socket) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const clear = () => clearTimeout(timer);
+    const arm = (first: boolean) => {
+      clear();
+      timer = setTimeout(() => {
+        if (!first) return socket.destroy();
+        const body = JSON.stringify({ error: { code: "RequestTimeout", message: `the request headers did not arrive within ${ms / 1000} s` } });
+        socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+        setTimeout(() => socket.destroy(), 1000).unref();
+      }, ms);
+      timer.unref();
+    };
+    timers.set(socket, { arm, clear });
+    socket.once("close", clear);
+    arm(true);
+  });
+  return {
+    /** Headers are in: no deadline while the request is served; the next one starts when the answer is sent. */
+    started(req: http.IncomingMessage, res: http.ServerResponse) {
+      const t = timers.get(req.socket);
+      t?.clear();
+      res.once("finish", () => t?.arm(false));
+    },
+  };
+}
+
 /** Listen on `hp` and serve `handler`. */
-export async function serveHttp(handler: Handler, hp: HostPort, log: Logger): Promise<HttpServer> {
+export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, opts: ServeOptions = {}): Promise<HttpServer> {
+  let deadlines: ReturnType<typeof headerDeadlines> | undefined;
   const server = http.createServer((req, res) => {
+    deadlines?.started(req, res);
     const aborter = new AbortController();
     res.once("close", () => {
       if (!res.writableFinished) aborter.abort();
     });
     const origin = `http://${req.headers.host ?? "localhost"}`;
-    const { request, drain } = toRequest(req, origin, aborter.signal);
+    const { request, drain } = toRequest(req, origin, aborter.signal, opts);
     Promise.resolve()
-      .then(() => handler(request))
-      .then((response) => writeResponse(res, response, drain()))
+      .then(() => {
+        const admitted = opts.admit?.(request, req.socket.remoteAddress ?? "");
+        if (admitted instanceof Response) return admitted;
+        if (admitted) res.once("close", admitted);
+        return handler(request);
+      })
+      .then((response) => writeResponse(res, response, drain(), opts.idleMs ?? 0))
       .catch((err) => {
         log.error(`http handler failed: ${(err as Error).message}`);
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "InternalError", message: "internal error" } }));
@@ -127,9 +210,9 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger): Pr
     const body = JSON.stringify({ error: { code: cutOff ? "IncompleteBody" : "InvalidRequest", message: cutOff ? "the connection ended before the whole body arrived" : `malformed HTTP request (${err.code ?? err.message})` } });
     socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
-  // Large objects take as long as they take; only idle header reads are cut short.
+  // Large objects take as long as they take; only slow headers and idle bodies are cut short.
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  deadlines = headerDeadlines(server, opts.idleMs || DEFAULT_HEADERS_MS);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(hp.port, hp.host, () => resolve());

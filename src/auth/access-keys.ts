@@ -14,6 +14,7 @@ import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { openRecord, sealRecord, type SecretSealer } from "./sealed-secret.ts";
+import { boundedCache } from "../util/lru.ts";
 
 /** What a key may do in a bucket; each level includes the ones before it. */
 export type Permission = "read" | "write" | "owner";
@@ -63,6 +64,8 @@ export interface AccessKeys {
   revoke(accessKeyId: string): Promise<void>;
   /** Register the RPC method that drops a revoked key from every peer's cache. */
   serve(): void;
+  /** Lookups cached now (at most KEY_CACHE_MAX). */
+  cachedLookups(): number;
 }
 
 /** Dependencies of the key store. */
@@ -79,6 +82,8 @@ export interface AccessKeysDeps {
 
 /** How long a peer trusts a lookup (a key, or its absence); every change also clears caches directly. */
 const CACHE_MS = 5000;
+/** Lookups remembered at most: unknown ids a client makes up evict old entries, never grow memory. */
+export const KEY_CACHE_MAX = 10_000;
 const TOKEN_PREFIX = "mst_";
 /** What an access key id looks like (also checked for MESH_ADMIN_KEY). */
 export const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,64}$/;
@@ -139,7 +144,7 @@ function info(k: AccessKeyInfo): AccessKeyInfo {
 /** Create the key store of one peer. */
 export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
   const { index, hlc } = deps;
-  const cache = new Map<string, { key: AccessKey | null; at: number }>();
+  const cache = boundedCache<string, { key: AccessKey | null }>({ max: KEY_CACHE_MAX, ttlMs: CACHE_MS });
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
   const now = () => encodeTimestamp(hlc.now());
 
@@ -154,12 +159,12 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
   async function get(id: string): Promise<AccessKey | null> {
     if (!ACCESS_KEY_ID_RE.test(id)) return null;
     const hit = cache.get(id);
-    if (hit && Date.now() - hit.at < CACHE_MS) return hit.key;
+    if (hit) return hit.key;
     const entry = await index.read(KEYS_SHARD, id);
     const key = entry?.value ? openRecord<AccessKey>(entry.value, deps.sealer) : null;
     // Misses are cached too, so unknown ids cannot make every request ask every peer; a key
     // created since is still accepted at once, because creation clears every peer's cache.
-    cache.set(id, { key, at: Date.now() });
+    cache.set(id, { key });
     return key;
   }
 
@@ -215,6 +220,8 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
       if (!(await get(id))) throw new NotFoundError(`no access key ${id.slice(0, 80)}`, "NoSuchKey");
       await write(id, null);
     },
+
+    cachedLookups: () => cache.size,
 
     serve() {
       deps.rpc.register("keys.forget", { params: Type.Object({ id: Type.String({ pattern: ACCESS_KEY_ID_RE.source }) }) }, async ({ params: { id } }) => {

@@ -1,5 +1,6 @@
 // Who is asking, and may they? The native API authenticates with a bearer token; the S3
 // API with SigV4 (src/api/s3/request.ts, sigv4.ts). Both end in a Principal checked here.
+import type { AuthLimiter } from "../api/client-limits.ts";
 import { ForbiddenError, UnauthorizedError } from "../errors.ts";
 import { allows, type AccessKeys, type Permission, type Principal } from "./access-keys.ts";
 
@@ -9,16 +10,21 @@ export const ANONYMOUS_ADMIN: Principal = { accessKeyId: "anonymous", admin: tru
 /** Resolves the principal of a native-API request from its `Authorization: Bearer` header. */
 export type BearerAuth = (request: Request) => Promise<Principal>;
 
-/** Bearer-token authentication against the mesh's keys; with `enabled` false everyone is admin. */
-export function bearerAuth(keys: AccessKeys, enabled: boolean): BearerAuth {
+/** Bearer-token authentication against the mesh's keys; with `enabled` false everyone is admin. Failures and each key's use go to `limiter`. */
+export function bearerAuth(keys: AccessKeys, enabled: boolean, limiter?: AuthLimiter): BearerAuth {
   if (!enabled) return async () => ANONYMOUS_ADMIN;
+  const refuse = (request: Request, message: string) => {
+    limiter?.authFailed(request);
+    return new UnauthorizedError(message);
+  };
   return async (request) => {
     const header = request.headers.get("authorization");
-    if (!header) throw new UnauthorizedError("this API needs an access token: send Authorization: Bearer <token>");
+    if (!header) throw refuse(request, "this API needs an access token: send Authorization: Bearer <token>");
     const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw new UnauthorizedError("the Authorization header must be: Bearer <token>");
+    if (!m) throw refuse(request, "the Authorization header must be: Bearer <token>");
     const key = await keys.byToken(m[1]);
-    if (!key) throw new UnauthorizedError("the access token is not valid (unknown, revoked or mistyped)");
+    if (!key) throw refuse(request, "the access token is not valid (unknown, revoked or mistyped)");
+    limiter?.keyUsed(request, key.accessKeyId);
     return key;
   };
 }

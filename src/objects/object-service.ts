@@ -11,6 +11,7 @@ import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
+import { boundedCache } from "../util/lru.ts";
 import type { ChunkClient } from "./chunk-client.ts";
 
 /** What a PUT needs besides the body. */
@@ -102,6 +103,11 @@ export interface ObjectServiceDeps {
   /** Peers to ask in locate (every member believed alive, and this peer). */
   livePeers(): string[];
   rpc: Rpc;
+  /**
+   * Reserve memory for an upload's buffers before it reads its body; resolves to the
+   * function that gives it back, or throws (SlowDown) when none frees up in time.
+   */
+  reserveUploadMemory?(bytes: number): Promise<() => void>;
 }
 
 /**
@@ -114,13 +120,21 @@ const UPLOAD_WINDOW = 2;
 const READ_AHEAD = 2;
 /** How long a peer trusts that a bucket it has seen still exists. */
 const BUCKET_CACHE_MS = 2000;
+/**
+ * Bodies declared at most this long are not counted against the upload memory budget:
+ * their buffers are sized to them, and --max-inflight already bounds how many there are
+ * (256 x 2 x 64 KiB = 32 MiB). Small requests never wait behind a line of large uploads.
+ */
+const SMALL_BODY_BYTES = 64 * 1024;
+/** Buckets remembered as existing, at most (only ones that exist are remembered). */
+const BUCKET_CACHE_MAX = 10_000;
 
 /** Create the object service. */
 export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const { index, chunks, hlc } = deps;
   const objectShards = allObjectShards(deps.indexShards);
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
-  const knownBuckets = new Map<string, number>();
+  const knownBuckets = boundedCache<string, number>({ max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS });
   const now = () => encodeTimestamp(hlc.now());
   const row = (bucket: string, key: string) => `${bucket}\0${key}`;
   const inProgress = new Map<string, number>();
@@ -135,8 +149,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
   async function requireBucket(name: string): Promise<void> {
     validateBucketName(name);
-    const seen = knownBuckets.get(name);
-    if (seen && Date.now() - seen < BUCKET_CACHE_MS) return;
+    if (knownBuckets.get(name) !== undefined) return;
     const entry = await index.read(BUCKETS_SHARD, name);
     if (!entry?.value) {
       knownBuckets.delete(name);
@@ -153,10 +166,27 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     return entry.value;
   }
 
+  /**
+   * Read and store a body, with its buffers counted against the upload memory budget: at
+   * most UPLOAD_WINDOW chunk-sized buffers (one filling, the rest on their way to owners).
+   */
   async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true) {
+    const inFlight = new Set<Promise<void>>();
+    const small = contentLength !== undefined && contentLength <= SMALL_BODY_BYTES;
+    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline, inFlight);
+    const release = await deps.reserveUploadMemory(UPLOAD_WINDOW * Math.max(1, Math.min(deps.chunkSize, contentLength ?? deps.chunkSize)));
+    try {
+      return await uploadWithin(body, contentLength, refs, allowInline, inFlight);
+    } finally {
+      // A failed upload's chunks still on their way hold their buffers: the memory is free once they land.
+      await Promise.all(inFlight);
+      release();
+    }
+  }
+
+  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean, inFlight: Set<Promise<void>>) {
     const md5 = new Bun.CryptoHasher("md5");
     const holders: string[][] = [];
-    const inFlight = new Set<Promise<void>>();
     let failure: Error | undefined;
     let size = 0;
     let consumed = 0;

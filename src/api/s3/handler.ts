@@ -4,7 +4,7 @@
 // S3's NotImplemented document: never a crash, never a wrong success.
 import crypto from "node:crypto";
 import type { AccessKeys } from "../../auth/access-keys.ts";
-import { MeshError } from "../../errors.ts";
+import { MeshError, SlowDownError } from "../../errors.ts";
 import { decodePathPiece, validateBucketName } from "../../metadata/keys.ts";
 import type { Logger } from "../../util/log.ts";
 import { BadDigestError } from "./aws-chunked.ts";
@@ -12,6 +12,7 @@ import * as buckets from "./buckets.ts";
 import type { S3Request, S3Services } from "./context.ts";
 import * as multipart from "./multipart.ts";
 import * as objects from "./objects.ts";
+import type { AuthLimiter } from "../client-limits.ts";
 import { authenticate } from "./request.ts";
 import { S3AuthError, splitUrl } from "./sigv4.ts";
 import { xmlError } from "./xml.ts";
@@ -91,6 +92,7 @@ const AUTH_STATUS: Record<string, number> = {
 function toS3Error(err: unknown, resource: string, requestId: string, log: Logger): Response {
   if (err instanceof S3AuthError) return xmlError(AUTH_STATUS[err.code] ?? 403, err.code, err.message, resource, requestId);
   if (err instanceof BadDigestError) return xmlError(400, "BadDigest", err.message, resource, requestId);
+  if (err instanceof SlowDownError) return xmlError(503, err.code, err.message, resource, requestId, err.retryAfterSeconds);
   if (err instanceof MeshError) return xmlError(err.status, err.code, err.message, resource, requestId);
   log.error(`s3 request failed: ${(err as Error)?.stack ?? String(err)}`);
   return xmlError(500, "InternalError", "We encountered an internal error. Please try again.", resource, requestId);
@@ -101,6 +103,8 @@ export interface S3ApiDeps extends S3Services {
   keys: AccessKeys;
   /** False with `--insecure-no-auth`. */
   authEnabled: boolean;
+  /** Rate limits on keys and on failed authentications. */
+  limiter?: AuthLimiter;
   log: Logger;
 }
 
@@ -116,7 +120,7 @@ export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<
       const bucket = decodePathPiece(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash));
       const key = slash < 0 ? "" : decodePathPiece(rawPath.slice(slash + 1));
       const query = new URLSearchParams(rawQuery);
-      const caller = await authenticate(request, deps.keys, deps.authEnabled);
+      const caller = await authenticate(request, deps.keys, deps.authEnabled, deps.limiter);
       const unsupported = unsupportedParam(query);
       const op = unsupported === undefined ? route(request.method, bucket, key, query, request.headers) : undefined;
       if (!op) {

@@ -7,6 +7,7 @@ import crypto from "node:crypto";
 import type { AccessKeys, Principal } from "../../auth/access-keys.ts";
 import { ANONYMOUS_ADMIN } from "../../auth/guard.ts";
 import { BadRequestError } from "../../errors.ts";
+import type { AuthLimiter } from "../client-limits.ts";
 import { CHECKSUMS, decodeAwsChunked } from "./aws-chunked.ts";
 import { S3AuthError, verifyRequest, type VerifiedRequest } from "./sigv4.ts";
 
@@ -17,17 +18,24 @@ export interface S3Caller {
   payload: VerifiedRequest["payload"] | null;
 }
 
-/** Verify the request's signature; with auth off, everyone is admin. */
-export async function authenticate(request: Request, keys: AccessKeys, enabled: boolean): Promise<S3Caller> {
+/** Verify the request's signature; with auth off, everyone is admin. Failures and each key's use go to `limiter`. */
+export async function authenticate(request: Request, keys: AccessKeys, enabled: boolean, limiter?: AuthLimiter): Promise<S3Caller> {
   if (!enabled) return { principal: ANONYMOUS_ADMIN, payload: null };
   const looked: { key: Principal | null } = { key: null };
-  const verified = await verifyRequest(request, async (id) => {
-    const found = await keys.get(id);
-    looked.key = found;
-    return found?.secretAccessKey ?? null;
-  });
+  let verified: VerifiedRequest;
+  try {
+    verified = await verifyRequest(request, async (id) => {
+      const found = await keys.get(id);
+      looked.key = found;
+      return found?.secretAccessKey ?? null;
+    });
+    if (!looked.key) throw new S3AuthError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+  } catch (err) {
+    if (err instanceof S3AuthError) limiter?.authFailed(request);
+    throw err;
+  }
   const key = looked.key;
-  if (!key) throw new S3AuthError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+  limiter?.keyUsed(request, key.accessKeyId);
   return { principal: key, payload: verified.payload };
 }
 

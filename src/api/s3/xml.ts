@@ -34,11 +34,11 @@ export function xmlResponse(root: string, body: Record<string, unknown>, status 
   return new Response(xmlDocument(root, body), { status, headers: { "content-type": "application/xml", ...headers } });
 }
 
-/** An S3 error document (a 503 says when to retry, as S3's SlowDown does). */
-export function xmlError(status: number, code: string, message: string, resource: string, requestId: string): Response {
+/** An S3 error document (a 503 says when to retry, as S3's SlowDown does: in `retryAfterSeconds`, default 1). */
+export function xmlError(status: number, code: string, message: string, resource: string, requestId: string, retryAfterSeconds?: number): Response {
   const xml = `<?xml version="1.0" encoding="UTF-8"?>\n` + builder.build({ Error: { Code: code, Message: message, Resource: resource, RequestId: requestId } });
   const headers: Record<string, string> = { "content-type": "application/xml", "x-amz-request-id": requestId };
-  if (status === 503) headers["retry-after"] = RETRY_AFTER_SECONDS;
+  if (status === 503) headers["retry-after"] = retryAfterSeconds === undefined ? RETRY_AFTER_SECONDS : String(retryAfterSeconds);
   return new Response(xml, { status, headers });
 }
 

@@ -1,0 +1,43 @@
+// The project's one bounded cache: a least-recently-used map with a maximum number of
+// entries and an optional time to live, on lru-cache. Every cache keyed by something a
+// client or peer chooses (access key ids, client addresses, bucket names) goes through
+// this, so that a flood of distinct keys evicts old entries instead of growing memory.
+import { LRUCache } from "lru-cache";
+
+/** A bounded cache. */
+export interface BoundedCache<K, V> {
+  /** The value, or undefined if absent or expired (a hit counts as a use). */
+  get(key: K): V | undefined;
+  set(key: K, value: V): void;
+  delete(key: K): void;
+  clear(): void;
+  /** Entries held now (expired ones may count until they are looked at or evicted). */
+  readonly size: number;
+}
+
+/** Options of a bounded cache. */
+export interface BoundedCacheOptions {
+  /** At most this many entries; the least recently used goes first. */
+  max: number;
+  /** Entries older than this are treated as absent (omit: no expiry). */
+  ttlMs?: number;
+}
+
+/** A new bounded cache. `now` is the clock lru-cache measures ages with (tests inject one). */
+export function boundedCache<K extends {}, V extends {}>(opts: BoundedCacheOptions, now: () => number = Date.now): BoundedCache<K, V> {
+  if (!Number.isInteger(opts.max) || opts.max < 1) throw new Error(`a bounded cache needs max >= 1, got ${opts.max}`);
+  const lru = new LRUCache<K, V>({
+    max: opts.max,
+    // Expired entries are dropped lazily (on lookup or eviction): no timers.
+    ...(opts.ttlMs ? { ttl: opts.ttlMs, ttlAutopurge: false, ttlResolution: 0, perf: { now } } : {}),
+  });
+  return {
+    get: (key) => lru.get(key),
+    set: (key, value) => void lru.set(key, value),
+    delete: (key) => void lru.delete(key),
+    clear: () => lru.clear(),
+    get size() {
+      return lru.size;
+    },
+  };
+}
