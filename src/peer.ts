@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
 import { startingResponse } from "./api/starting.ts";
+import { s3ErrorFormat } from "./api/s3/xml.ts";
 import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/access-keys.ts";
 import { bearerAuth } from "./auth/guard.ts";
 import { ConflictError, NotFoundError, QuorumError } from "./errors.ts";
@@ -209,7 +210,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const httpServer = await serveHttp((r) => (ready ? nativeApp.handle(r) : startingResponse("native")), config.http, log.child("http"));
     stops.push((abrupt: boolean) => httpServer.stop(abrupt));
     const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, log: log.child("s3") });
-    const s3Server = await serveHttp((r) => (ready ? s3Handler(r) : startingResponse("s3")), config.s3, log.child("s3"));
+    const s3Server = await serveHttp((r) => (ready ? s3Handler(r) : startingResponse("s3")), config.s3, log.child("s3"), s3ErrorFormat);
     stops.push((abrupt: boolean) => s3Server.stop(abrupt));
     const httpUrl = advertisedUrl(config.advertiseHttp, config.http.host, httpServer.port, multiaddrs());
     const s3Url = advertisedUrl(config.advertiseS3, config.s3.host, s3Server.port, multiaddrs());

@@ -7,6 +7,8 @@
 import http from "node:http";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../util/log.ts";
+import { errorResponse } from "./errors.ts";
+import { requestTarget } from "./request-target.ts";
 
 /** A listening HTTP server. */
 export interface HttpServer {
@@ -17,45 +19,55 @@ export interface HttpServer {
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
-/** A refused request's unread body is read and dropped if it is at most this big... */
+/** What a request whose target or Host is refused is built on (only its body is read, to drop it). */
+const BAD_TARGET_URL = "http://localhost/";
+
+/** A refused request's unread body is read and dropped before the answer if it is at most this big... */
 const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
-/** ...and arrives within this long; otherwise the connection is dropped. */
+/** ...and arrives within this long; otherwise the answer goes first and the connection is dropped a moment later. */
 const DRAIN_MS = 5000;
+/** How long the rest of a body too big or too slow to wait for is still read and dropped after the answer. */
+const LINGER_MS = 2000;
 
 /**
  * The web Request for a node:http request, and `drain`, which reads and drops whatever of
  * its body the handler left unread. An answer given before the whole body arrived (a
  * refusal, usually) must not leave the rest on the connection: the client's next request
- * on it would wait behind it (seen as 6 s stalls under keep-alive), and closing with unread
- * bytes resets the connection, which can lose the answer itself.
+ * on it would wait behind it (seen as 6 s stalls under keep-alive). Nor may the connection
+ * close with bytes still arriving: that resets it, and the reset can destroy the answer
+ * before the client reads it (seen as replies with no status line under Bun's node:http,
+ * which also resets when a `Connection: close` answer ends with the body still arriving).
  */
-function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSignal): { request: Request; drain(): boolean } {
+function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal): { request: Request; drain(): Promise<void> } {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
   let body: ReadableStream<Uint8Array> | undefined;
-  /** Returns false when the rest is too big to read: then the connection must close after the answer. */
-  let drain = () => true;
+  /** Resolves when the answer may go out: the rest of the body is read, or is left to `linger`. */
+  let drain = async () => {};
   if (hasBody) {
     const pieces = req[Symbol.asyncIterator]();
-    let draining = false;
-    drain = () => {
-      if (req.complete || req.destroyed) return true;
-      if (Number(req.headers["content-length"] ?? 0) > DRAIN_MAX_BYTES) return false;
-      if (draining) return true;
-      draining = true;
-      const timer = setTimeout(() => req.socket.destroy(), DRAIN_MS);
-      void (async () => {
+    let discarding: Promise<void> | undefined;
+    let drained: Promise<void> | undefined;
+    const discard = () =>
+      (discarding ??= (async () => {
         try {
           while (!(await pieces.next()).done);
         } catch {
           // the client went away: nothing left to drop
-        } finally {
+        }
+      })());
+    drain = () =>
+      (drained ??= (async () => {
+        if (req.complete || req.destroyed) return;
+        const done = discard();
+        if (Number(req.headers["content-length"] ?? 0) <= DRAIN_MAX_BYTES) {
+          let timer: Timer | undefined;
+          await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, DRAIN_MS)))]);
           clearTimeout(timer);
         }
-      })();
-      return true;
-    };
+        if (!req.complete) linger(req);
+      })());
     body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         const next = await pieces.next();
@@ -69,17 +81,23 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
       },
     });
   }
-  // req.url is the raw request target: keys with `//` or `%2F` reach the router as sent.
-  return { request: new Request(origin + (req.url ?? "/"), { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };
+  // `url` keeps the raw request target: keys with `//` or `%2F` reach the router as sent.
+  return { request: new Request(url, { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };
 }
 
-async function writeResponse(res: http.ServerResponse, response: Response, keepAlive: boolean): Promise<void> {
+/** Keep dropping a body that is still arriving for a moment after the answer, then drop the connection. */
+function linger(req: http.IncomingMessage): void {
+  const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  timer.unref();
+  req.once("end", () => clearTimeout(timer));
+}
+
+async function writeResponse(res: http.ServerResponse, response: Response): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     const prev = headers[name];
     headers[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [prev]), value];
   });
-  if (!keepAlive) headers.connection = "close";
   res.writeHead(response.status, headers);
   if (!response.body) {
     res.end();
@@ -101,18 +119,24 @@ async function writeResponse(res: http.ServerResponse, response: Response, keepA
   }
 }
 
-/** Listen on `hp` and serve `handler`. */
-export async function serveHttp(handler: Handler, hp: HostPort, log: Logger): Promise<HttpServer> {
-  const server = http.createServer((req, res) => {
+/** An error answer in the API's own format (JSON for the native API, XML for S3). */
+export type ErrorFormat = (status: number, code: string, message: string) => Response;
+
+/** Listen on `hp` and serve `handler`; requests too malformed to reach it are refused in `errorFormat`. */
+export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, errorFormat: ErrorFormat = errorResponse): Promise<HttpServer> {
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     const aborter = new AbortController();
     res.once("close", () => {
       if (!res.writableFinished) aborter.abort();
     });
-    const origin = `http://${req.headers.host ?? "localhost"}`;
-    const { request, drain } = toRequest(req, origin, aborter.signal);
+    const target = requestTarget(req.url, req.rawHeaders, req.httpVersion);
+    const { request, drain } = toRequest(req, target.url ?? BAD_TARGET_URL, aborter.signal);
     Promise.resolve()
-      .then(() => handler(request))
-      .then((response) => writeResponse(res, response, drain()))
+      .then(() => (target.problem === undefined ? handler(request) : errorFormat(400, "InvalidRequest", target.problem)))
+      .then(async (response) => {
+        await drain();
+        await writeResponse(res, response);
+      })
       .catch((err) => {
         log.error(`http handler failed: ${(err as Error).message}`);
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "InternalError", message: "internal error" } }));

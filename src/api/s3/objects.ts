@@ -9,7 +9,7 @@ import { objectHeaders, storedHeaders, userMeta } from "../object-headers.ts";
 import { parseRange } from "../range.ts";
 import { isoDate, S3_META_PREFIX as META_PREFIX, type S3Request } from "./context.ts";
 import { requestBody, smallBody } from "./request.ts";
-import { parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
+import { DELETE_MAX_BYTES, parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
 
 
 /** Only the "null" version exists in an unversioned bucket. */
@@ -91,7 +91,7 @@ const DELETE_CONCURRENCY = 32;
 
 export async function deleteObjects(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
-  const { quiet, objects } = parseDeleteRequest(await smallBody(requestBody(r.request, r.caller)));
+  const { quiet, objects } = parseDeleteRequest(await smallBody(requestBody(r.request, r.caller), DELETE_MAX_BYTES));
   await r.services.objects.requireBucket(r.bucket);
   const results = await mapLimit(objects, DELETE_CONCURRENCY, async (o) => {
     try {
