@@ -5,6 +5,7 @@
 // apps run there: requests become web Requests (raw path kept, body streamed) and
 // responses are written piece by piece, waiting for `drain`.
 import http from "node:http";
+import type { Duplex } from "node:stream";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../util/log.ts";
 import { errorResponse } from "./errors.ts";
@@ -119,6 +120,16 @@ async function writeResponse(res: http.ServerResponse, response: Response): Prom
   }
 }
 
+/** Write `response` (a small error) straight on a socket node:http no longer serves, and close it. */
+async function answerOnSocket(socket: Duplex, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const head = [`HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ""}`];
+  response.headers.forEach((value, name) => head.push(`${name}: ${value}`));
+  head.push(`content-length: ${body.byteLength}`, "connection: close");
+  if (socket.writable) socket.end(Buffer.concat([Buffer.from(head.join("\r\n") + "\r\n\r\n"), body]));
+  else socket.destroy();
+}
+
 /** An error answer in the API's own format (JSON for the native API, XML for S3). */
 export type ErrorFormat = (status: number, code: string, message: string) => Response;
 
@@ -143,13 +154,16 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
         else res.destroy();
       });
   });
-  // Malformed or cut-off requests the HTTP parser rejects still get our JSON error format.
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+  // Malformed or cut-off requests the HTTP parser rejects still get an error in the API's format.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
     log.debug(`client error ${err.code}: ${err.message}`);
     if (!socket.writable) return socket.destroy();
     const cutOff = err.code === "HPE_INVALID_EOF_STATE";
-    const body = JSON.stringify({ error: { code: cutOff ? "IncompleteBody" : "InvalidRequest", message: cutOff ? "the connection ended before the whole body arrived" : `malformed HTTP request (${err.code ?? err.message})` } });
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    void answerOnSocket(socket, cutOff ? errorFormat(400, "IncompleteBody", "the connection ended before the whole body arrived") : errorFormat(400, "InvalidRequest", `malformed HTTP request (${err.code ?? err.message})`));
+  });
+  // node:http hands CONNECT to this event and drops the connection if nothing listens.
+  server.on("connect", (req: http.IncomingMessage, socket: Duplex) => {
+    void answerOnSocket(socket, errorFormat(405, "MethodNotAllowed", `${req.method} is not supported`));
   });
   // Large objects take as long as they take; only idle header reads are cut short.
   server.requestTimeout = 0;

@@ -27,6 +27,16 @@ export interface WireReply {
   timedOut: boolean;
 }
 
+/** `all` without leading interim (1xx) responses such as 100 Continue. */
+function finalResponse(all: Buffer): Buffer {
+  while (/^HTTP\/1\.[01] 1\d\d /.test(all.subarray(0, 13).toString("latin1"))) {
+    const end = all.indexOf("\r\n\r\n");
+    if (end < 0) break;
+    all = all.subarray(end + 4);
+  }
+  return all;
+}
+
 /** True once `all` holds one whole response (by its Content-Length or chunked framing). */
 function complete(all: Buffer, head: boolean): boolean {
   const end = all.indexOf("\r\n\r\n");
@@ -51,7 +61,7 @@ export function sendWire(port: number, req: WireRequest, waitMs = 15_000): Promi
       done = true;
       clearTimeout(timer);
       sock.destroy();
-      const all = Buffer.concat(chunks);
+      const all = finalResponse(Buffer.concat(chunks));
       const end = all.indexOf("\r\n\r\n");
       const headText = all.subarray(0, end < 0 ? all.length : end).toString("latin1");
       const m = /^HTTP\/1\.[01] (\d{3})/.exec(headText);
@@ -74,7 +84,7 @@ export function sendWire(port: number, req: WireRequest, waitMs = 15_000): Promi
     sock.on("data", (d: Buffer) => {
       chunks.push(d);
       size += d.length;
-      if (size < 1 << 20 && complete(Buffer.concat(chunks), head)) finish(false);
+      if (size < 1 << 20 && complete(finalResponse(Buffer.concat(chunks)), head)) finish(false);
     });
     sock.on("end", () => finish(false));
     sock.on("close", () => finish(false));
@@ -100,35 +110,49 @@ export function replyText(r: WireReply): string {
   return Buffer.concat(out).toString("utf8");
 }
 
+/** Decode a raw query the way a signer sees it (an invalid escape is kept as written). */
+function queryObject(rawQuery: string): Record<string, string> {
+  const dec = (x: string) => {
+    try {
+      return decodeURIComponent(x);
+    } catch {
+      return x;
+    }
+  };
+  const query: Record<string, string> = {};
+  for (const part of rawQuery.split("&")) {
+    if (!part) continue;
+    const eq = part.indexOf("=");
+    query[dec(eq < 0 ? part : part.slice(0, eq))] = dec(eq < 0 ? "" : part.slice(eq + 1));
+  }
+  return query;
+}
+
+/** The headers of a SigV4-signed request (host, x-amz-date, x-amz-content-sha256, authorization and `headers`). */
+export async function signHeaders(
+  port: number,
+  init: { method: string; path: string; rawQuery?: string; headers?: Record<string, string>; body?: Uint8Array; creds?: Creds; payloadHash?: string },
+): Promise<Record<string, string>> {
+  const body = init.body ?? new Uint8Array(0);
+  const headers: Record<string, string> = {
+    host: `127.0.0.1:${port}`,
+    "x-amz-content-sha256": init.payloadHash ?? crypto.createHash("sha256").update(body).digest("hex"),
+    ...init.headers,
+  };
+  const query = queryObject(init.rawQuery ?? "");
+  const signed = await signer(init.creds).sign({ method: init.method, protocol: "http:", hostname: "127.0.0.1", port, path: init.path, query, headers, body }, { signingDate: new Date() });
+  return signed.headers as Record<string, string>;
+}
+
 /** A SigV4-signed raw request: `path` and `rawQuery` go on the wire exactly as given (and are signed as given). */
 export async function signedWire(
   port: number,
   init: { method: string; path: string; rawQuery?: string; headers?: Record<string, string>; body?: Uint8Array; creds?: Creds; payloadHash?: string },
 ): Promise<WireRequest> {
   const body = init.body ?? new Uint8Array(0);
-  const query: Record<string, string> = {};
-  for (const part of (init.rawQuery ?? "").split("&")) {
-    if (!part) continue;
-    const eq = part.indexOf("=");
-    const dec = (s: string) => {
-      try {
-        return decodeURIComponent(s);
-      } catch {
-        return s;
-      }
-    };
-    query[dec(eq < 0 ? part : part.slice(0, eq))] = dec(eq < 0 ? "" : part.slice(eq + 1));
-  }
-  const headers: Record<string, string> = {
-    host: `127.0.0.1:${port}`,
-    "x-amz-content-sha256": init.payloadHash ?? crypto.createHash("sha256").update(body).digest("hex"),
-    ...init.headers,
-  };
-  const signed = await signer(init.creds).sign({ method: init.method, protocol: "http:", hostname: "127.0.0.1", port, path: init.path, query, headers, body }, { signingDate: new Date() });
   const lines = [`${init.method} ${init.path}${init.rawQuery ? `?${init.rawQuery}` : ""} HTTP/1.1`];
-  for (const [k, v] of Object.entries(signed.headers as Record<string, string>)) lines.push(`${k}: ${v}`);
-  if (!Object.keys(signed.headers).some((k) => k.toLowerCase() === "content-length")) lines.push(`content-length: ${body.byteLength}`);
-  lines.push("connection: close");
+  for (const [k, v] of Object.entries(await signHeaders(port, init))) lines.push(`${k}: ${v}`);
+  lines.push(`content-length: ${body.byteLength}`, "connection: close");
   return { head: lines.join("\r\n"), body };
 }
 

@@ -62,12 +62,19 @@ export const COMPLETE_MAX_BYTES = 4 * 1024 * 1024;
 /** S3's request documents nest 3 levels deep; anything far deeper is hostile. */
 const MAX_DEPTH = 32;
 
-/** True if elements nest deeper than MAX_DEPTH (a linear scan: the real parsers recurse). */
+/** True if elements nest deeper than MAX_DEPTH: one linear pass (the real parsers recurse, and a regex backtracks on "<<<<..."). */
 function tooDeep(text: string): boolean {
   let depth = 0;
-  for (const m of text.matchAll(/<([/?!]?)[^>]*?(\/?)>/g)) {
-    if (m[1] === "/") depth--;
-    else if (m[1] === "" && m[2] === "" && ++depth > MAX_DEPTH) return true;
+  let tagStart = -1;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "<") tagStart = i;
+    else if (ch === ">" && tagStart >= 0) {
+      const kind = text[tagStart + 1];
+      if (kind === "/") depth--;
+      else if (kind !== "?" && kind !== "!" && text[i - 1] !== "/" && ++depth > MAX_DEPTH) return true;
+      tagStart = -1;
+    }
   }
   return false;
 }
