@@ -63,6 +63,8 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   headers["x-amz-version-id"] = "null";
   for (const name of RESPONSE_OVERRIDES) {
     const v = r.query.get(`response-${name}`);
+    // A header value is visible ASCII: anything else (a decoded "%E6%81%83") cannot be sent, and threw a 500.
+    if (v !== null && !/^[\t\x20-\x7e]*$/.test(v)) throw new BadRequestError(`response-${name} must be printable ASCII`, "InvalidArgument");
     if (v !== null) headers[name] = v;
   }
   const verdict = preconditions(r.request.headers, m);
