@@ -78,6 +78,7 @@ describe("malformed requests", () => {
       ["3 MiB delete", `/${BUCKET}`, "delete", Buffer.alloc(3 << 20, "<Delete>")],
       ["3 MiB delete, unsigned payload", `/${BUCKET}`, "delete", Buffer.alloc(3 << 20, "<Delete>"), "UNSIGNED-PAYLOAD"],
       ["5 MiB complete", `/${BUCKET}/k`, "uploadId=nope", Buffer.alloc(5 << 20, "<Part>"), "UNSIGNED-PAYLOAD"],
+      ["2 MiB of '<' (a backtracking check took 70 s on this)", `/${BUCKET}`, "delete", Buffer.alloc(2 << 20, "<")],
       ["80 MiB delete (beyond what is drained before answering)", `/${BUCKET}`, "delete", Buffer.alloc(80 << 20, "<Delete>"), "UNSIGNED-PAYLOAD"],
     ];
     for (const [what, path, rawQuery, body, payloadHash] of cases) {
@@ -85,6 +86,15 @@ describe("malformed requests", () => {
       expect(`${what}: ${summary(r)}`).toBe(`${what}: 400 MalformedXML`);
     }
   }, 60_000);
+
+  test("CONNECT, and a response-* override that cannot be a header value, are 4xx (found by the fuzzer: no answer, and 500)", async () => {
+    for (const [api, port] of [["native", native], ["s3", s3]] as const) {
+      expect(`${api}: ${summary(await sendWire(port, s3_("CONNECT 127.0.0.1:80", "Host: 127.0.0.1:80")))}`).toBe(`${api}: 405 MethodNotAllowed`);
+    }
+    expect((await sendWire(s3, await signedWire(s3, { method: "PUT", path: `/${BUCKET}/obj`, body: Buffer.from("x") }))).status).toBe(200);
+    const r = await sendWire(s3, await signedWire(s3, { method: "GET", path: `/${BUCKET}/obj`, rawQuery: "response-content-disposition=%E6%81%83" }));
+    expect(summary(r)).toBe("400 InvalidArgument");
+  });
 
   test("an oversized XML body never ends in a reset without a status line (repeated, as it was a race)", async () => {
     const body = Buffer.alloc(10 << 20, "<Delete>");
