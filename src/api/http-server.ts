@@ -7,6 +7,7 @@
 import http from "node:http";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../config.ts";
+import { BadRequestError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { errorResponse } from "./errors.ts";
 import { requestTarget } from "./request-target.ts";
@@ -71,7 +72,14 @@ function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal):
       })());
     body = new ReadableStream<Uint8Array>({
       async pull(controller) {
-        const next = await pieces.next();
+        let next: IteratorResult<unknown>;
+        try {
+          next = await pieces.next();
+        } catch {
+          // The client went away mid-body ("aborted"): a client error, not a failure of ours.
+          controller.error(new BadRequestError("the connection ended before the whole body arrived", "IncompleteBody"));
+          return;
+        }
         if (next.done) controller.close();
         else controller.enqueue(next.value as Uint8Array);
       },

@@ -6,7 +6,8 @@
 // A reply fails when it has no status line (a reset, a close or a hang before one), when
 // it is a 5xx other than 501 NotImplemented (a 503 passes only as SlowDown with a
 // Retry-After: the documented in-flight cap, which a client is told to retry), or when an
-// error (4xx) other than to a HEAD carries no error code and message.
+// error (4xx) other than to a HEAD carries no error code and message. After the run, any
+// error a peer logged or that escaped a handler fails it too.
 import crypto from "node:crypto";
 import fc from "fast-check";
 import { Cluster } from "../harness/cluster.ts";
@@ -187,6 +188,12 @@ export async function fuzzMesh(opts: FuzzOptions): Promise<FuzzSummary> {
   let fiveHundreds = 0;
   let failure: string | undefined;
   const found = new Map<string, { count: number; examples: string[] }>();
+  // A handler that throws outside the request's promise chain does not fail any reply (Bun
+  // answered a bad Host with "200" and an empty body): count such escapes too.
+  const escaped: string[] = [];
+  const onEscape = (err: unknown) => void escaped.push(String((err as Error)?.stack ?? err).slice(0, 500));
+  process.on("uncaughtException", onEscape);
+  process.on("unhandledRejection", onEscape);
   try {
     await cluster.start(opts.peers);
     const all = cluster.running();
@@ -231,11 +238,18 @@ export async function fuzzMesh(opts: FuzzOptions): Promise<FuzzSummary> {
       failure = `${why}\n  (seed ${details.seed}, fast-check path "${details.counterexamplePath}", after ${details.numRuns} batches of ${batch})`;
     }
     const afterRun = await checkAfter(cluster, creds, known);
+    for (const e of escaped.slice(0, 3)) afterRun.push(`an error escaped (${escaped.length} in all): ${e}`);
+    for (const p of cluster.peers) {
+      const errors = p.logs.filter((l) => / ERROR /.test(l));
+      for (const l of errors.slice(0, 3)) afterRun.push(`peer ${p.index} logged an error (${errors.length} in all): ${l.slice(0, 500)}`);
+    }
     return { seed: opts.seed, cases, statuses, signedStatuses, fiveHundreds, failure, found, afterRun, ms: Date.now() - started };
   } catch (err) {
     log(cluster.dumpLogs().split("\n").slice(-200).join("\n"));
     throw err;
   } finally {
+    process.off("uncaughtException", onEscape);
+    process.off("unhandledRejection", onEscape);
     await cluster.teardown();
   }
 }
