@@ -134,8 +134,11 @@ async function answerOnSocket(socket: Duplex, response: Response): Promise<void>
   const head = [`HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ""}`];
   response.headers.forEach((value, name) => head.push(`${name}: ${value}`));
   head.push(`content-length: ${body.byteLength}`, "connection: close");
-  if (socket.writable) socket.end(Buffer.concat([Buffer.from(head.join("\r\n") + "\r\n\r\n"), body]));
-  else socket.destroy();
+  if (!socket.writable) return void socket.destroy();
+  socket.end(Buffer.concat([Buffer.from(head.join("\r\n") + "\r\n\r\n"), body]));
+  // node:http no longer reads this socket: drop what still arrives, and the socket itself a moment later.
+  socket.resume();
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
 /** An error answer in the API's own format (JSON for the native API, XML for S3). */

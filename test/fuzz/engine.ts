@@ -64,6 +64,9 @@ const KNOWN: Array<[string, number]> = [
   ["a b+c%d", 3 * TEST_CHUNK + 1],
 ];
 
+/** How long a peer may take to stop after the run (each of its parts gets 5 s before it is abandoned). */
+const STOP_MAX_MS = 3000;
+
 const sha = (b: Uint8Array) => crypto.createHash("sha256").update(b).digest("hex");
 
 /** One line naming a case: enough to write it again by hand. */
@@ -239,6 +242,12 @@ export async function fuzzMesh(opts: FuzzOptions): Promise<FuzzSummary> {
     }
     const afterRun = await checkAfter(cluster, creds, known);
     for (const e of escaped.slice(0, 3)) afterRun.push(`an error escaped (${escaped.length} in all): ${e}`);
+    // A peer stops its servers within a bound; hitting it means connections the server could not close.
+    for (const i of cluster.running()) {
+      const t = Date.now();
+      await cluster.kill(i);
+      if (Date.now() - t > STOP_MAX_MS) afterRun.push(`peer ${i} took ${Date.now() - t} ms to stop (connections left open?)`);
+    }
     for (const p of cluster.peers) {
       const errors = p.logs.filter((l) => / ERROR /.test(l));
       for (const l of errors.slice(0, 3)) afterRun.push(`peer ${p.index} logged an error (${errors.length} in all): ${l.slice(0, 500)}`);
