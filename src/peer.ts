@@ -9,8 +9,8 @@ import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
 import { startingResponse } from "./api/starting.ts";
 import { ClientLimits } from "./api/client-limits.ts";
-import { slowDownResponse } from "./api/errors.ts";
-import { xmlError } from "./api/s3/xml.ts";
+import { errorResponse, slowDownResponse } from "./api/errors.ts";
+import { s3ErrorFormat, xmlError } from "./api/s3/xml.ts";
 import { splitUrl } from "./api/s3/sigv4.ts";
 import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/access-keys.ts";
 import { createSecretSealer, sealClearRows } from "./auth/sealed-secret.ts";
@@ -232,13 +232,14 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       idleMs: config.limits.bodyIdleMs,
       onBodyTimeout: () => limits.bodyTimedOut(),
     });
-    const httpServer = await serveHttp((r) => (ready ? nativeApp.handle(r) : startingResponse("native")), config.http, log.child("http"), serveOptions(slowDownResponse));
+    const httpServer = await serveHttp((r) => (ready ? nativeApp.handle(r) : startingResponse("native")), config.http, log.child("http"), errorResponse, serveOptions(slowDownResponse));
     stops.push((abrupt: boolean) => httpServer.stop(abrupt));
     const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, log: log.child("s3") });
     const s3Server = await serveHttp(
       (r) => (ready ? s3Handler(r) : startingResponse("s3")),
       config.s3,
       log.child("s3"),
+      s3ErrorFormat,
       serveOptions((err, request) => xmlError(503, err.code, err.message, splitUrl(request.url).rawPath, crypto.randomUUID(), err.retryAfterSeconds)),
     );
     stops.push((abrupt: boolean) => s3Server.stop(abrupt));

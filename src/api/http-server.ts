@@ -6,9 +6,12 @@
 // responses are written piece by piece, waiting for `drain`.
 import http from "node:http";
 import type net from "node:net";
+import type { Duplex } from "node:stream";
 import type { HostPort } from "../config.ts";
-import { RequestTimeoutError } from "../errors.ts";
+import { BadRequestError, RequestTimeoutError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
+import { errorResponse } from "./errors.ts";
+import { requestTarget } from "./request-target.ts";
 
 /** A listening HTTP server. */
 export interface HttpServer {
@@ -29,48 +32,65 @@ export interface ServeOptions {
   onBodyTimeout?(): void;
 }
 
-/** A refused request's unread body is read and dropped if it is at most this big... */
+/** What a request whose target or Host is refused is built on (only its body is read, to drop it). */
+const BAD_TARGET_URL = "http://localhost/";
+
+/** A refused request's unread body is read and dropped before the answer if it is at most this big... */
 const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
-/** ...and arrives within this long; otherwise the connection is dropped. */
+/** ...and arrives within this long; otherwise the answer goes first and the connection is dropped a moment later. */
 const DRAIN_MS = 5000;
+/** How long the rest of a body too big or too slow to wait for is still read and dropped after the answer. */
+const LINGER_MS = 2000;
 
 /**
  * The web Request for a node:http request, and `drain`, which reads and drops whatever of
  * its body the handler left unread. An answer given before the whole body arrived (a
  * refusal, usually) must not leave the rest on the connection: the client's next request
- * on it would wait behind it (seen as 6 s stalls under keep-alive), and closing with unread
- * bytes resets the connection, which can lose the answer itself.
+ * on it would wait behind it (seen as 6 s stalls under keep-alive). Nor may the connection
+ * close with bytes still arriving: that resets it, and the reset can destroy the answer
+ * before the client reads it (seen as replies with no status line under Bun's node:http,
+ * which also resets when a `Connection: close` answer ends with the body still arriving).
  */
-function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSignal, opts: ServeOptions): { request: Request; drain(): boolean } {
+function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal, opts: ServeOptions): { request: Request; drain(): Promise<boolean> } {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
   let body: ReadableStream<Uint8Array> | undefined;
-  /** Returns false when the rest is too big to read: then the connection must close after the answer. */
-  let drain = () => true;
+  /**
+   * Resolves when the answer may go out: the rest of the body is read, or is left to
+   * `linger`; false when the connection cannot carry another request (a stalled body).
+   */
+  let drain = async () => true;
   if (hasBody) {
     const pieces = req[Symbol.asyncIterator]();
-    let draining = false;
+    let discarding: Promise<void> | undefined;
+    let drained: Promise<boolean> | undefined;
     /** The client stalled mid-body: waiting for the rest would only stall again. */
     let abandoned = false;
-    drain = () => {
-      if (req.complete || req.destroyed) return true;
-      if (abandoned) return false;
-      if (Number(req.headers["content-length"] ?? 0) > DRAIN_MAX_BYTES) return false;
-      if (draining) return true;
-      draining = true;
-      const timer = setTimeout(() => req.socket.destroy(), DRAIN_MS);
-      void (async () => {
+    const discard = () =>
+      (discarding ??= (async () => {
         try {
           while (!(await pieces.next()).done);
         } catch {
           // the client went away: nothing left to drop
-        } finally {
+        }
+      })());
+    drain = () =>
+      (drained ??= (async () => {
+        if (req.complete || req.destroyed) return true;
+        if (abandoned) {
+          linger(req);
+          return false;
+        }
+        const done = discard();
+        if (Number(req.headers["content-length"] ?? 0) <= DRAIN_MAX_BYTES) {
+          let timer: Timer | undefined;
+          await Promise.race([done, new Promise<void>((r) => (timer = setTimeout(r, DRAIN_MS)))]);
           clearTimeout(timer);
         }
-      })();
-      return true;
-    };
+        if (!req.complete) linger(req);
+        return true;
+      })());
     const idleMs = opts.idleMs ?? 0;
     body = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -79,11 +99,18 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
         const stalled = new Promise<"stalled">((resolve) => {
           if (idleMs > 0) timer = setTimeout(() => resolve("stalled"), idleMs);
         });
-        const next = await Promise.race([pieces.next(), stalled]);
-        clearTimeout(timer);
+        let next: IteratorResult<unknown> | "stalled";
+        try {
+          next = await Promise.race([pieces.next(), stalled]);
+        } catch {
+          // The client went away mid-body ("aborted"): a client error, not a failure of ours.
+          controller.error(new BadRequestError("the connection ended before the whole body arrived", "IncompleteBody"));
+          return;
+        } finally {
+          clearTimeout(timer);
+        }
         if (next === "stalled") {
           opts.onBodyTimeout?.();
-          // The connection cannot carry another request: it closes after the answer (drain).
           abandoned = true;
           controller.error(new RequestTimeoutError(`no part of the request body arrived for ${idleMs / 1000} s; the upload was abandoned`));
           return;
@@ -98,8 +125,15 @@ function toRequest(req: http.IncomingMessage, origin: string, signal: AbortSigna
       },
     });
   }
-  // req.url is the raw request target: keys with `//` or `%2F` reach the router as sent.
-  return { request: new Request(origin + (req.url ?? "/"), { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };
+  // `url` keeps the raw request target: keys with `//` or `%2F` reach the router as sent.
+  return { request: new Request(url, { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };
+}
+
+/** Keep dropping a body that is still arriving for a moment after the answer, then drop the connection. */
+function linger(req: http.IncomingMessage): void {
+  const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+  timer.unref();
+  req.once("end", () => clearTimeout(timer));
 }
 
 async function writeResponse(res: http.ServerResponse, response: Response, keepAlive: boolean, idleMs: number): Promise<void> {
@@ -139,6 +173,22 @@ async function writeResponse(res: http.ServerResponse, response: Response, keepA
   }
 }
 
+/** Write `response` (a small error) straight on a socket node:http no longer serves, and close it. */
+async function answerOnSocket(socket: Duplex, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const head = [`HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ""}`];
+  response.headers.forEach((value, name) => head.push(`${name}: ${value}`));
+  head.push(`content-length: ${body.byteLength}`, "connection: close");
+  if (!socket.writable) return void socket.destroy();
+  socket.end(Buffer.concat([Buffer.from(head.join("\r\n") + "\r\n\r\n"), body]));
+  // node:http no longer reads this socket: drop what still arrives, and the socket itself a moment later.
+  socket.resume();
+  setTimeout(() => socket.destroy(), LINGER_MS).unref();
+}
+
+/** An error answer in the API's own format (JSON for the native API, XML for S3). */
+export type ErrorFormat = (status: number, code: string, message: string) => Response;
+
 /** How long a client may take over a request's headers when no idle timeout is given. */
 const DEFAULT_HEADERS_MS = 60_000;
 
@@ -148,7 +198,7 @@ const DEFAULT_HEADERS_MS = 60_000;
  * dribbling a header byte at a time (slowloris) would hold its connection forever. A first
  * request that is late gets a 408 and the connection closes; an idle kept-alive one just closes.
  */
-function headerDeadlines(server: http.Server, ms: number) {
+function headerDeadlines(server: http.Server, ms: number, errorFormat: ErrorFormat) {
   const timers = new WeakMap<net.Socket, { arm(first: boolean): void; clear(): void }>();
   server.on("connection", (socket: net.Socket) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -157,9 +207,7 @@ function headerDeadlines(server: http.Server, ms: number) {
       clear();
       timer = setTimeout(() => {
         if (!first) return socket.destroy();
-        const body = JSON.stringify({ error: { code: "RequestTimeout", message: `the request headers did not arrive within ${ms / 1000} s` } });
-        socket.end(`HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-        setTimeout(() => socket.destroy(), 1000).unref();
+        void answerOnSocket(socket, errorFormat(408, "RequestTimeout", `the request headers did not arrive within ${ms / 1000} s`));
       }, ms);
       timer.unref();
     };
@@ -177,42 +225,46 @@ function headerDeadlines(server: http.Server, ms: number) {
   };
 }
 
-/** Listen on `hp` and serve `handler`. */
-export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, opts: ServeOptions = {}): Promise<HttpServer> {
+/** Listen on `hp` and serve `handler`; requests too malformed to reach it are refused in `errorFormat`. */
+export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, errorFormat: ErrorFormat = errorResponse, opts: ServeOptions = {}): Promise<HttpServer> {
   let deadlines: ReturnType<typeof headerDeadlines> | undefined;
-  const server = http.createServer((req, res) => {
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     deadlines?.started(req, res);
     const aborter = new AbortController();
     res.once("close", () => {
       if (!res.writableFinished) aborter.abort();
     });
-    const origin = `http://${req.headers.host ?? "localhost"}`;
-    const { request, drain } = toRequest(req, origin, aborter.signal, opts);
+    const target = requestTarget(req.url, req.rawHeaders, req.httpVersion);
+    const { request, drain } = toRequest(req, target.url ?? BAD_TARGET_URL, aborter.signal, opts);
     Promise.resolve()
       .then(() => {
+        if (target.problem !== undefined) return errorFormat(400, "InvalidRequest", target.problem);
         const admitted = opts.admit?.(request, req.socket.remoteAddress ?? "");
         if (admitted instanceof Response) return admitted;
         if (admitted) res.once("close", admitted);
         return handler(request);
       })
-      .then((response) => writeResponse(res, response, drain(), opts.idleMs ?? 0))
+      .then(async (response) => writeResponse(res, response, await drain(), opts.idleMs ?? 0))
       .catch((err) => {
         log.error(`http handler failed: ${(err as Error).message}`);
         if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "InternalError", message: "internal error" } }));
         else res.destroy();
       });
   });
-  // Malformed or cut-off requests the HTTP parser rejects still get our JSON error format.
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+  // Malformed or cut-off requests the HTTP parser rejects still get an error in the API's format.
+  server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
     log.debug(`client error ${err.code}: ${err.message}`);
     if (!socket.writable) return socket.destroy();
     const cutOff = err.code === "HPE_INVALID_EOF_STATE";
-    const body = JSON.stringify({ error: { code: cutOff ? "IncompleteBody" : "InvalidRequest", message: cutOff ? "the connection ended before the whole body arrived" : `malformed HTTP request (${err.code ?? err.message})` } });
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    void answerOnSocket(socket, cutOff ? errorFormat(400, "IncompleteBody", "the connection ended before the whole body arrived") : errorFormat(400, "InvalidRequest", `malformed HTTP request (${err.code ?? err.message})`));
+  });
+  // node:http hands CONNECT to this event and drops the connection if nothing listens.
+  server.on("connect", (req: http.IncomingMessage, socket: Duplex) => {
+    void answerOnSocket(socket, errorFormat(405, "MethodNotAllowed", `${req.method} is not supported`));
   });
   // Large objects take as long as they take; only slow headers and idle bodies are cut short.
   server.requestTimeout = 0;
-  deadlines = headerDeadlines(server, opts.idleMs || DEFAULT_HEADERS_MS);
+  deadlines = headerDeadlines(server, opts.idleMs || DEFAULT_HEADERS_MS, errorFormat);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(hp.port, hp.host, () => resolve());

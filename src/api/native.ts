@@ -40,6 +40,18 @@ function rawKey(request: Request, route: RegExp): string {
   const raw = route.exec(url.slice(pathStart, q < 0 ? undefined : q))?.[1] ?? "";
   return decodePathPiece(raw);
 }
+/** True if the path of `url` percent-decodes to UTF-8. */
+function validPath(url: string): boolean {
+  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
+  const q = url.indexOf("?", pathStart);
+  try {
+    decodeURIComponent(url.slice(pathStart, q < 0 ? undefined : q));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const OBJECT_PATH = /^\/buckets\/[^/]*\/objects\/(.*)$/s;
 const LOCATE_PATH = /^\/cluster\/locate\/[^/]*\/(.*)$/s;
 
@@ -124,6 +136,8 @@ export function createNativeApi(view: ClusterView, objects: ObjectService, auth:
   const who = (request: Request) => auth.authenticate(request);
   return new Elysia()
     .onError(({ code, error }) => toErrorResponse(code, error))
+    // The router hands a path parameter it cannot percent-decode to the route as null.
+    .onRequest(({ request }) => (validPath(request.url) ? undefined : errorResponse(400, "InvalidURI", "the path is not valid percent-encoded UTF-8")))
     .get("/health", () => ({ status: "ok", peerId: view.peerId }))
     .get("/cluster/peers", async ({ request }) => {
       // Where to dial the mesh is for key holders (with auth off, everyone is one). No token

@@ -7,7 +7,7 @@ import { storedHeaders, userMeta } from "../object-headers.ts";
 import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
 import { readCopySource } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
-import { parseCompleteRequest, xmlResponse } from "./xml.ts";
+import { COMPLETE_MAX_BYTES, parseCompleteRequest, xmlResponse } from "./xml.ts";
 
 function uploadId(r: S3Request): string {
   return r.query.get("uploadId") ?? "";
@@ -66,7 +66,7 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
 
 export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
-  const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller)));
+  const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller), COMPLETE_MAX_BYTES));
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts);
   return xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` });
 }

@@ -9,7 +9,7 @@ import { objectHeaders, storedHeaders, userMeta } from "../object-headers.ts";
 import { parseRange } from "../range.ts";
 import { isoDate, S3_META_PREFIX as META_PREFIX, type S3Request } from "./context.ts";
 import { requestBody, smallBody } from "./request.ts";
-import { parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
+import { DELETE_MAX_BYTES, parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
 
 
 /** Only the "null" version exists in an unversioned bucket. */
@@ -63,6 +63,8 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   headers["x-amz-version-id"] = "null";
   for (const name of RESPONSE_OVERRIDES) {
     const v = r.query.get(`response-${name}`);
+    // A header value is visible ASCII: anything else (a decoded "%E6%81%83") cannot be sent, and threw a 500.
+    if (v !== null && !/^[\t\x20-\x7e]*$/.test(v)) throw new BadRequestError(`response-${name} must be printable ASCII`, "InvalidArgument");
     if (v !== null) headers[name] = v;
   }
   const verdict = preconditions(r.request.headers, m);
@@ -91,7 +93,7 @@ const DELETE_CONCURRENCY = 32;
 
 export async function deleteObjects(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
-  const { quiet, objects } = parseDeleteRequest(await smallBody(requestBody(r.request, r.caller)));
+  const { quiet, objects } = parseDeleteRequest(await smallBody(requestBody(r.request, r.caller), DELETE_MAX_BYTES));
   await r.services.objects.requireBucket(r.bucket);
   const results = await mapLimit(objects, DELETE_CONCURRENCY, async (o) => {
     try {

@@ -135,14 +135,19 @@ export function requestBody(request: Request, caller: S3Caller): S3Body {
   return { stream, contentLength, checksums };
 }
 
-/** Read a small XML body (DeleteObjects, CompleteMultipartUpload) as text, refusing huge ones. */
-export async function smallBody(body: S3Body, limit = 4 * 1024 * 1024): Promise<string> {
+/**
+ * Read a small XML body (DeleteObjects, CompleteMultipartUpload) as text, refusing one over
+ * `limit` bytes as MalformedXML: at once if it declares more, else as soon as more arrived.
+ */
+export async function smallBody(body: S3Body, limit: number): Promise<string> {
+  const tooBig = () => new BadRequestError(`the request body is larger than ${limit} bytes`, "MalformedXML");
+  if (body.contentLength !== undefined && body.contentLength > limit) throw tooBig();
   if (!body.stream) return "";
   const pieces: Uint8Array[] = [];
   let size = 0;
   for await (const piece of body.stream) {
     size += piece.byteLength;
-    if (size > limit) throw new BadRequestError(`the request body is larger than ${limit} bytes`, "MalformedXML");
+    if (size > limit) throw tooBig();
     pieces.push(piece);
   }
   return Buffer.concat(pieces).toString("utf8");

@@ -1,7 +1,12 @@
 // S3's XML: response documents built with fast-xml-parser (which escapes text), and the
 // two request bodies clients send (DeleteObjects, CompleteMultipartUpload) parsed strictly.
+// A request document is refused as MalformedXML before any parser sees it if it is too big
+// (each has a size bound: see smallBody), declares a DOCTYPE or entities (billion laughs,
+// external entities), or nests deeper than any S3 document does (the validator and parser
+// recurse: 20,000 levels overflowed the stack, a 500).
 import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
 import { BadRequestError } from "../../errors.ts";
+import { MAX_PART_NUMBER } from "../../objects/multipart.ts";
 import { RETRY_AFTER_SECONDS } from "../errors.ts";
 
 /** The S3 document namespace (a protocol constant; nothing is fetched from it). */
@@ -42,10 +47,40 @@ export function xmlError(status: number, code: string, message: string, resource
   return new Response(xml, { status, headers });
 }
 
+/** An S3 error document for a request refused before it was routed (no resource to name). */
+export function s3ErrorFormat(status: number, code: string, message: string): Response {
+  const requestId = crypto.randomUUID().replaceAll("-", "").slice(0, 16).toUpperCase();
+  return xmlError(status, code, message, "/", requestId);
+}
+
 const malformed = () => new BadRequestError("The XML you provided was not well-formed or did not validate against our published schema", "MalformedXML");
 
+/** The most bytes of a DeleteObjects body: 1,000 keys of up to 1,024 bytes each, with room to escape some. */
+export const DELETE_MAX_BYTES = 2 * 1024 * 1024;
+/** The most bytes of a CompleteMultipartUpload body: 10,000 parts, each with its ETag and checksums. */
+export const COMPLETE_MAX_BYTES = 4 * 1024 * 1024;
+/** S3's request documents nest 3 levels deep; anything far deeper is hostile. */
+const MAX_DEPTH = 32;
+
+/** True if elements nest deeper than MAX_DEPTH: one linear pass (the real parsers recurse, and a regex backtracks on "<<<<..."). */
+function tooDeep(text: string): boolean {
+  let depth = 0;
+  let tagStart = -1;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "<") tagStart = i;
+    else if (ch === ">" && tagStart >= 0) {
+      const kind = text[tagStart + 1];
+      if (kind === "/") depth--;
+      else if (kind !== "?" && kind !== "!" && text[i - 1] !== "/" && ++depth > MAX_DEPTH) return true;
+      tagStart = -1;
+    }
+  }
+  return false;
+}
+
 function parse(text: string, root: string): Record<string, unknown> {
-  if (!text.trim() || XMLValidator.validate(text) !== true) throw malformed();
+  if (!text.trim() || /<!(DOCTYPE|ENTITY)/i.test(text) || tooDeep(text) || XMLValidator.validate(text) !== true) throw malformed();
   const doc = parser.parse(text) as Record<string, unknown>;
   const body = doc[root];
   if (typeof body !== "object" || body === null) throw malformed();
@@ -77,7 +112,7 @@ export function parseDeleteRequest(body: string): { quiet: boolean; objects: Arr
 export function parseCompleteRequest(body: string): Array<{ partNumber: number; etag: string }> {
   const doc = parse(body, "CompleteMultipartUpload");
   const list = (doc.Part as unknown[] | undefined) ?? [];
-  if (list.length === 0) throw malformed();
+  if (list.length === 0 || list.length > MAX_PART_NUMBER) throw malformed();
   return list.map((p) => {
     if (typeof p !== "object" || p === null) throw malformed();
     const n = Number(text((p as Record<string, unknown>).PartNumber)?.trim());
