@@ -222,7 +222,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     const nativeApp = createNativeApi(
       { peerId, peers: () => peer.peers(), status: () => peer.status(), drain: () => peer.drain(), removeMember: (id) => peer.removeMember(id) },
       objects,
-      { authenticate: bearerAuth(keys, config.auth, limits), keys },
+      { authenticate: bearerAuth(keys, config.auth, limits), required: config.auth, keys },
     );
     const serveOptions = (refuse: (err: SlowDownError, request: Request) => Response) => ({
       admit: (request: Request, ip: string) => {

@@ -3,7 +3,7 @@
 import { Elysia } from "elysia";
 import { seesBucket, validateSpec, type AccessKeys, type Principal } from "../auth/access-keys.ts";
 import { requireAdmin, requirePermission, type BearerAuth } from "../auth/guard.ts";
-import { BadRequestError } from "../errors.ts";
+import { BadRequestError, MeshError } from "../errors.ts";
 import { decodePathPiece, validateBucketName } from "../metadata/keys.ts";
 import type { ObjectService } from "../objects/object-service.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
@@ -110,6 +110,8 @@ async function objectRoute(objects: ObjectService, who: Principal, request: Requ
 export interface NativeAuth {
   /** The principal behind a request (401 if its token is missing or wrong). */
   authenticate: BearerAuth;
+  /** False with `--insecure-no-auth`: every caller is then an admin, token or not. */
+  required: boolean;
   keys: AccessKeys;
 }
 
@@ -142,7 +144,14 @@ export function createNativeApi(view: ClusterView, objects: ObjectService, auth:
     .get("/cluster/peers", async ({ request }) => {
       // Where to dial the mesh is for key holders (with auth off, everyone is one). No token
       // just leaves the addresses out; a wrong token is a 401, so a typo is not mistaken for that.
-      const holder = request.headers.has("authorization") ? await who(request) : await who(request).catch(() => null);
+      // A token that cannot be checked right now (this side of a partition cannot read the
+      // keys) leaves them out too: the view of the mesh matters most exactly then.
+      // No token is not a failed authentication (nothing to count against the address).
+      if (auth.required && !request.headers.has("authorization")) return withoutAddrs(view.peers());
+      const holder = await who(request).catch((err: unknown) => {
+        if (err instanceof MeshError && (err.status === 401 || err.status === 403 || err.status === 429)) throw err;
+        return null;
+      });
       return holder ? view.peers() : withoutAddrs(view.peers());
     })
     .get("/cluster/status", () => view.status())

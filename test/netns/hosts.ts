@@ -68,7 +68,7 @@ function randomTag(): string {
  * live run of this test. `reason` says what is missing. (A subnet used by anything else
  * is not a skip: createHosts refuses it, loudly.)
  */
-export function checkCapability(): { ok: boolean; reason: string; netem?: string } {
+export function checkCapability(): { ok: boolean; reason: string } {
   if (process.platform !== "linux") return { ok: false, reason: `not Linux (${process.platform})` };
   if (process.getuid?.() !== 0) return { ok: false, reason: "not running as root (network namespaces and iptables need root)" };
   for (const t of ["ip", "iptables"]) if (!tool(t)) return { ok: false, reason: `\`${t}\` is not installed (Debian: apt-get install -y iproute2 iptables)` };
@@ -85,11 +85,7 @@ export function checkCapability(): { ok: boolean; reason: string; netem?: string
       const r = run(s);
       if (r.code !== 0) return { ok: false, reason: `\`${s.join(" ")}\` failed: ${(r.stderr || r.stdout).trim()}` };
     }
-    // netem (delay and loss on links) is a kernel module some kernels lack: say why, if so.
-    const tc = tool("tc");
-    const probe = tc ? run(["ip", "netns", "exec", ns, tc, "qdisc", "add", "dev", "br0", "root", "netem", "delay", "1ms"]) : undefined;
-    const netem = !tc ? "`tc` is not installed" : probe!.code !== 0 ? `\`tc qdisc add ... netem\` failed: ${(probe!.stderr || probe!.stdout).trim()}` : undefined;
-    return { ...liveRunCheck(), netem };
+    return liveRunCheck();
   } finally {
     run(["ip", "netns", "del", ns]);
   }
@@ -343,29 +339,4 @@ export function healAll(topo: Topology): void {
     iptables(h.ns, ["-F", "INPUT"]);
     iptables(h.ns, ["-F", "OUTPUT"]);
   }
-}
-
-// ---------- netem ----------
-
-/**
- * Try to add delay and loss on every host's link. Returns undefined on success, else why
- * it is not possible (e.g. a kernel without sch_netem). Half-applied qdiscs are removed.
- */
-export function tryNetem(topo: Topology, spec: string[]): string | undefined {
-  if (!tool("tc")) return "`tc` is not installed";
-  for (const h of topo.hosts) {
-    const r = run(["ip", "netns", "exec", h.ns, tool("tc")!, "qdisc", "add", "dev", h.dev, "root", "netem", ...spec]);
-    if (r.code !== 0) {
-      clearNetem(topo);
-      return `\`tc qdisc add dev ${h.dev} root netem ${spec.join(" ")}\` in ${h.ns} failed: ${(r.stderr || r.stdout).trim()}`;
-    }
-  }
-  return undefined;
-}
-
-/** Remove netem from every host's link (ignores links that have none). */
-export function clearNetem(topo: Topology): void {
-  const tc = tool("tc");
-  if (!tc) return;
-  for (const h of topo.hosts) run(["ip", "netns", "exec", h.ns, tc, "qdisc", "del", "dev", h.dev, "root"]);
 }
