@@ -10,7 +10,7 @@ import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { KEYS_SHARD, validateBucketName } from "../metadata/keys.ts";
 import { listMerged, type ListingDeps } from "../metadata/listing.ts";
-import type { Rpc } from "../net/rpc.ts";
+import { defineMethod, type Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { openRecord, sealRecord, type SecretSealer } from "./sealed-secret.ts";
@@ -62,8 +62,10 @@ export interface AccessKeys {
   byToken(token: string): Promise<AccessKey | null>;
   list(): Promise<AccessKeyInfo[]>;
   revoke(accessKeyId: string): Promise<void>;
-  /** Register the RPC method that drops a revoked key from every peer's cache. */
-  serve(): void;
+  /** Serve the RPC method that drops a revoked key from every peer's cache. */
+  start(): void;
+  /** Withdraw it. */
+  stop(): void;
   /** Lookups cached now (at most KEY_CACHE_MAX). */
   cachedLookups(): number;
 }
@@ -141,6 +143,9 @@ function info(k: AccessKeyInfo): AccessKeyInfo {
   return { accessKeyId: k.accessKeyId, name: k.name, admin: k.admin, buckets: k.buckets, createdMs: k.createdMs };
 }
 
+/** Drop a key from the callee's cache (it changed or was revoked). */
+const KeysForget = defineMethod("keys.forget", { params: Type.Object({ id: Type.String({ pattern: ACCESS_KEY_ID_RE.source }) }), result: Type.Boolean() });
+
 /** Create the key store of one peer. */
 export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
   const { index, hlc } = deps;
@@ -153,7 +158,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     cache.delete(id);
     // Peers that looked the id up recently (found or not) trust that for a moment: tell them.
     const others = deps.livePeers().filter((p) => p !== deps.self);
-    await Promise.all(others.map((p) => deps.rpc.call(p, "keys.forget", { id }, { timeoutMs: 2000 }).catch(() => {})));
+    await Promise.all(others.map((p) => deps.rpc.call(p, KeysForget, { id }, { timeoutMs: 2000 }).catch(() => {})));
   }
 
   async function get(id: string): Promise<AccessKey | null> {
@@ -223,11 +228,12 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
 
     cachedLookups: () => cache.size,
 
-    serve() {
-      deps.rpc.register("keys.forget", { params: Type.Object({ id: Type.String({ pattern: ACCESS_KEY_ID_RE.source }) }) }, async ({ params: { id } }) => {
+    start() {
+      deps.rpc.register(KeysForget, async ({ params: { id } }) => {
         cache.delete(id);
         return { result: true };
       });
     },
+    stop: () => deps.rpc.unregister(KeysForget),
   };
 }

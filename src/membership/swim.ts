@@ -7,17 +7,16 @@
 // to each member's round trips, and shortens a suspicion as others confirm it. Every
 // message rides the control lane, never queued behind chunk data.
 import { Type, type Static } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
 import type { MembershipConfig } from "../config.ts";
 import { MeshError } from "../errors.ts";
-import type { CallOptions, Rpc } from "../net/rpc.ts";
+import { defineMethod, type CallOptions, type Rpc } from "../net/rpc.ts";
 import { PeerIdSchema } from "../net/rpc-schema.ts";
 import type { Logger } from "../util/log.ts";
 import { GossipQueue } from "./gossip-queue.ts";
 import { Awareness, RoundTrips, suspicionTimeout } from "./lifeguard.ts";
 import { supersedes, type Member, type MemberRecord, type MemberState, type MemberTable } from "./member-table.ts";
 
-// ---- Messages, checked on both sides: params by the RPC server, replies here ----
+// ---- Messages, checked on both sides: params by the RPC server, replies by the caller ----
 
 /** Most members a full-state exchange carries, and most records one message gossips. */
 const MAX_MEMBERS = 10_000;
@@ -53,17 +52,14 @@ const PingReqReplySchema = Type.Object({ ok: Type.Boolean() });
 /** A full-state exchange: the sender's own record first, then every other it knows. */
 const SyncSchema = Type.Object({ members: MembersSchema });
 
-type PingParams = Static<typeof PingParamsSchema>;
 type PingReply = Static<typeof PingReplySchema>;
-const validPingReply = TypeCompiler.Compile(PingReplySchema);
-const validPingReqReply = TypeCompiler.Compile(PingReqReplySchema);
-const validSyncReply = TypeCompiler.Compile(SyncSchema);
 
-/** Throw unless a reply has the shape its method promises (a peer may be buggy or hostile). */
-function checked<T>(check: { Check(v: unknown): v is T }, reply: unknown, what: string): T {
-  if (!check.Check(reply)) throw new Error(`malformed ${what} reply`);
-  return reply;
-}
+/** A direct probe: the caller's record and gossip in, the callee's record and gossip back. */
+const Ping = defineMethod("swim.ping", { params: PingParamsSchema, result: PingReplySchema });
+/** An indirect probe: the callee pings `target` for the caller and says whether it answered. */
+const PingReq = defineMethod("swim.pingReq", { params: PingReqParamsSchema, result: PingReqReplySchema });
+/** A full-state exchange (joining, and now and then to heal partitions). */
+const Sync = defineMethod("swim.sync", { params: SyncSchema, result: SyncSchema });
 
 /** Callbacks the protocol needs from the peer. */
 export interface SwimDeps {
@@ -80,7 +76,9 @@ export interface SwimDeps {
 
 /** The running protocol. */
 export interface Swim {
+  /** Answer membership calls and start probing. */
   start(): void;
+  /** Stop probing and answering. */
   stop(): void;
   /** Exchange full member lists with a peer (used to join). Resolves true on success. */
   sync(peerId: string): Promise<boolean>;
@@ -105,7 +103,7 @@ const MAX_CHECKING = 16;
 /** Subjects of hearsay remembered as recently checked, so repeated gossip costs one ping per probe interval. */
 const MAX_CHECKED_REMEMBERED = 1024;
 
-/** Create the protocol and register its RPC methods. */
+/** Create the protocol (it registers its RPC methods when started). */
 export function createSwim(deps: SwimDeps): Swim {
   const { table, rpc, config, log } = deps;
   const random = deps.random ?? Math.random;
@@ -224,9 +222,8 @@ export function createSwim(deps: SwimDeps): Swim {
   async function ping(target: string, timeoutMs: number): Promise<boolean> {
     try {
       sent++;
-      const params: PingParams = { from: table.self, you: viewOf(target), gossip: piggyback() };
       const startedAt = performance.now();
-      const result = checked(validPingReply, (await rpc.call(target, "swim.ping", params, control(timeoutMs))).result, "ping");
+      const { result } = await rpc.call(target, Ping, { from: table.self, you: viewOf(target), gossip: piggyback() }, control(timeoutMs));
       if (result.self.id !== target) throw new Error("a ping answered for another member");
       rtts.observe(target, performance.now() - startedAt);
       // Any answer shows our own link works (an isolated peer must recover once healed).
@@ -254,8 +251,8 @@ export function createSwim(deps: SwimDeps): Swim {
           try {
             sent++;
             // The helper gets less time than we wait for it, so its nack arrives before we give up.
-            const reply = await rpc.call(helper, "swim.pingReq", { target, timeoutMs, gossip: piggyback() }, control(timeoutMs * 2));
-            return checked(validPingReqReply, reply.result, "pingReq").ok ? "ack" : "nack";
+            const reply = await rpc.call(helper, PingReq, { target, timeoutMs, gossip: piggyback() }, control(timeoutMs * 2));
+            return reply.result.ok ? "ack" : "nack";
           } catch {
             return "silent";
           }
@@ -330,8 +327,8 @@ export function createSwim(deps: SwimDeps): Swim {
   async function sync(peerId: string): Promise<boolean> {
     try {
       sent++;
-      const reply = await rpc.call(peerId, "swim.sync", { members: table.records() }, control(awareness.scale(config.probeTimeoutMs * 4)));
-      const [self, ...rest] = checked(validSyncReply, reply.result, "sync").members;
+      const reply = await rpc.call(peerId, Sync, { members: table.records() }, control(awareness.scale(config.probeTimeoutMs * 4)));
+      const [self, ...rest] = reply.result.members;
       if (self.id !== peerId) throw new Error("a sync answered for another member");
       heardFrom(self);
       absorb(rest);
@@ -346,30 +343,32 @@ export function createSwim(deps: SwimDeps): Swim {
   const mustBeCaller = (rec: MemberRecord, from: string) => {
     if (rec.id !== from) throw new MeshError("InvalidParams", "a member's own record must be the caller's", 400);
   };
-  rpc.register("swim.ping", { params: PingParamsSchema }, async ({ params: p, from }) => {
-    mustBeCaller(p.from, from);
-    hearYou(p.you);
-    if (p.from?.id === from) heardFrom(p.from);
-    absorb(p.gossip);
-    sent++;
-    const reply: PingReply = { self: table.self, you: viewOf(from), gossip: piggyback() };
-    if (reply.you?.state === "alive") delete reply.you;
-    return { result: reply };
-  });
-  rpc.register("swim.pingReq", { params: PingReqParamsSchema }, async ({ params: p }) => {
-    absorb(p.gossip);
-    sent++;
-    const askerMs = p.timeoutMs ?? config.probeTimeoutMs;
-    return { result: { ok: await ping(p.target, Math.min(probeTimeout(p.target), askerMs * 1.6)) } };
-  });
-  rpc.register("swim.sync", { params: SyncSchema }, async ({ params, from }) => {
-    const [self, ...rest] = params.members;
-    mustBeCaller(self, from);
-    heardFrom(self);
-    absorb(rest);
-    sent++;
-    return { result: { members: table.records() } };
-  });
+  function serve() {
+    rpc.register(Ping, async ({ params: p, from }) => {
+      mustBeCaller(p.from, from);
+      hearYou(p.you);
+      if (p.from?.id === from) heardFrom(p.from);
+      absorb(p.gossip);
+      sent++;
+      const reply: PingReply = { self: table.self, you: viewOf(from), gossip: piggyback() };
+      if (reply.you?.state === "alive") delete reply.you;
+      return { result: reply };
+    });
+    rpc.register(PingReq, async ({ params: p }) => {
+      absorb(p.gossip);
+      sent++;
+      const askerMs = p.timeoutMs ?? config.probeTimeoutMs;
+      return { result: { ok: await ping(p.target, Math.min(probeTimeout(p.target), askerMs * 1.6)) } };
+    });
+    rpc.register(Sync, async ({ params, from }) => {
+      const [self, ...rest] = params.members;
+      mustBeCaller(self, from);
+      heardFrom(self);
+      absorb(rest);
+      sent++;
+      return { result: { members: table.records() } };
+    });
+  }
 
   return {
     get messagesSent() {
@@ -382,12 +381,14 @@ export function createSwim(deps: SwimDeps): Swim {
       return awareness.score;
     },
     start() {
+      serve();
       running = true;
       schedule();
     },
     stop() {
       running = false;
       clearTimeout(timer);
+      for (const method of [Ping, PingReq, Sync]) rpc.unregister(method);
     },
     sync,
     contact: (peerId) => ping(peerId, config.probeTimeoutMs * 2),

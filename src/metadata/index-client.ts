@@ -4,12 +4,12 @@
 // answered with something older. A row stamped further ahead than the allowed clock drift
 // is refused wherever it comes from (a write, a read's answers, anti-entropy): stored, it
 // would outrank every real write to that row until the clock caught up with it.
-import { Type } from "@sinclair/typebox";
+import { Type, type TSchema } from "@sinclair/typebox";
 import { MeshError, RemoteError } from "../errors.ts";
 import { createBatcher, MAX_BATCH } from "../util/batcher.ts";
 import { MAX_CLOCK_DRIFT_MS, msAhead } from "../util/hlc.ts";
 import { callQuorum } from "../net/quorum.ts";
-import type { Rpc } from "../net/rpc.ts";
+import { defineMethod, type Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { DIGEST_BUCKETS, type IndexStore, type ScanOptions, type ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
@@ -48,8 +48,10 @@ export interface IndexClient {
   rowsOn(peer: string, shard: string, buckets?: number[]): Promise<ScanRow[]>;
   /** Merge rows into a replica; resolves with how many were newer there. */
   applyManyOn(peer: string, shard: string, rows: ScanRow[]): Promise<number>;
-  /** Register the replica side (RPC handlers). */
-  serve(): void;
+  /** Serve the replica side to other peers (RPC handlers). */
+  start(): void;
+  /** Stop serving it. */
+  stop(): void;
 }
 
 /** Dependencies of the index client. */
@@ -101,6 +103,36 @@ const ScanSchema = Type.Object({
   fields: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: MAX_FIELDS })),
 });
 
+const BucketsSchema = Type.Array(Type.Integer({ minimum: 0, maximum: DIGEST_BUCKETS - 1 }), { maxItems: DIGEST_BUCKETS });
+const RowEntrySchema = Type.Tuple([RowSchema, EntrySchema]);
+const RowsSchema = Type.Array(RowEntrySchema, { maxItems: MAX_ROWS_PER_CALL });
+/** Rows in a reply: a shard's rows in some digest buckets may be more than a call may carry. */
+const ReplyRowsSchema = Type.Array(RowEntrySchema);
+/** One item's outcome in a batch reply. */
+const ItemResultSchema = <T extends TSchema>(value: T) =>
+  Type.Union([Type.Object({ ok: Type.Literal(true), v: value }), Type.Object({ ok: Type.Literal(false), code: Type.String({ maxLength: 64 }), message: Type.String(), status: Type.Integer() })]);
+
+/** Write single rows (a batch of them, each succeeding or failing on its own). */
+const ApplyBatch = defineMethod("index.applyBatch", {
+  params: Type.Object({ items: Type.Array(ApplyItemSchema, { maxItems: MAX_BATCH }) }),
+  result: Type.Array(ItemResultSchema(Type.Boolean()), { maxItems: MAX_BATCH }),
+});
+/** Read single rows as the replica stores them. */
+const GetBatch = defineMethod("index.getBatch", {
+  params: Type.Object({ items: Type.Array(GetItemSchema, { maxItems: MAX_BATCH }) }),
+  result: Type.Array(ItemResultSchema(Type.Union([EntrySchema, Type.Null()])), { maxItems: MAX_BATCH }),
+});
+/** Scan several shards (a listing round). */
+const Scan = defineMethod("index.scan", { params: ScanSchema, result: Type.Record(Type.String(), ReplyRowsSchema) });
+/** Digests of shards, by digest bucket (anti-entropy). */
+const Digests = defineMethod("index.digests", { params: Type.Object({ shards: ShardsSchema }), result: Type.Record(Type.String(), Type.Array(Type.String())) });
+/** A shard's rows in the given digest buckets. */
+const Rows = defineMethod("index.rows", { params: Type.Object({ shard: ShardSchema, buckets: Type.Optional(BucketsSchema) }), result: ReplyRowsSchema });
+/** Merge rows into a shard; answers how many were newer. */
+const ApplyMany = defineMethod("index.applyMany", { params: Type.Object({ shard: ShardSchema, rows: RowsSchema }), result: Type.Integer({ minimum: 0 }) });
+/** The replica side's methods. */
+export const INDEX_METHODS = { ApplyBatch, GetBatch, Scan, Digests, Rows, ApplyMany };
+
 type GetItem = { shard: string; row: string };
 type ApplyItem = GetItem & { entry: IndexEntry };
 /** One item's outcome in a batch reply. */
@@ -145,8 +177,8 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   // Single-row reads and writes to a peer are batched per event-loop turn (src/util/batcher.ts);
   // the replica applies a batch's writes together, so they share group-committed fsyncs.
   // Each item of a batch succeeds or fails on its own.
-  const remoteApply = createBatcher<ApplyItem, ItemResult<boolean>>(async (peer, items) => (await rpc.call<ItemResult<boolean>[]>(peer, "index.applyBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
-  const remoteGet = createBatcher<GetItem, ItemResult<IndexEntry | null>>(async (peer, items) => (await rpc.call<ItemResult<IndexEntry | null>[]>(peer, "index.getBatch", { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
+  const remoteApply = createBatcher<ApplyItem, ItemResult<boolean>>(async (peer, items) => (await rpc.call(peer, ApplyBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
+  const remoteGet = createBatcher<GetItem, ItemResult<IndexEntry | null>>(async (peer, items) => (await rpc.call(peer, GetBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
 
   const apply = async (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> => {
     if (peer !== self) return unwrap(await remoteApply(peer, { shard, row, entry }));
@@ -229,18 +261,18 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
 
     async digestsOn(peer, shards) {
       if (peer === self) return Object.fromEntries(shards.map((sh) => [sh, store.digests(sh)]));
-      return (await rpc.call<Record<string, string[]>>(peer, "index.digests", { shards }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+      return (await rpc.call(peer, Digests, { shards }, { timeoutMs: RPC_TIMEOUT_MS })).result;
     },
     async rowsOn(peer, shard, buckets) {
       if (peer === self) return store.rowsIn(shard, buckets);
-      return (await rpc.call<ScanRow[]>(peer, "index.rows", { shard, buckets }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+      return (await rpc.call(peer, Rows, { shard, buckets }, { timeoutMs: RPC_TIMEOUT_MS })).result;
     },
     async applyManyOn(peer, shard, rows) {
       if (peer === self) return applyRows(shard, rows);
       const fit = rows.filter(([, e]) => admissible(e));
       let applied = 0;
       for (let i = 0; i < fit.length; i += APPLY_PIECE) {
-        applied += (await rpc.call<number>(peer, "index.applyMany", { shard, rows: fit.slice(i, i + APPLY_PIECE) }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+        applied += (await rpc.call(peer, ApplyMany, { shard, rows: fit.slice(i, i + APPLY_PIECE) }, { timeoutMs: RPC_TIMEOUT_MS })).result;
       }
       return applied;
     },
@@ -248,12 +280,12 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     async scanOn(peer, scan) {
       if (peer === self) return scanLocal(scan);
       // Rows from the future stay in (a listing's page bounds count every row scanned); listings skip them.
-      const { result } = await rpc.call<Record<string, ScanRow[]>>(peer, "index.scan", scan, { timeoutMs: RPC_TIMEOUT_MS });
-      return Object.fromEntries(scan.shards.map((s) => [s, Array.isArray(result?.[s]) ? result[s] : []]));
+      const { result } = await rpc.call(peer, Scan, scan, { timeoutMs: RPC_TIMEOUT_MS });
+      return Object.fromEntries(scan.shards.map((s) => [s, result[s] ?? []]));
     },
 
-    serve() {
-      rpc.register("index.applyBatch", { params: Type.Object({ items: Type.Array(ApplyItemSchema, { maxItems: MAX_BATCH }) }) }, async ({ params: { items } }) => ({
+    start() {
+      rpc.register(ApplyBatch, async ({ params: { items } }) => ({
         result: await Promise.all(
           items.map(({ shard, row, entry }) =>
             settle(async () => {
@@ -264,23 +296,25 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
           ),
         ),
       }));
-      rpc.register("index.getBatch", { params: Type.Object({ items: Type.Array(GetItemSchema, { maxItems: MAX_BATCH }) }) }, async ({ params: { items } }) => ({
+      rpc.register(GetBatch, async ({ params: { items } }) => ({
         result: await Promise.all(items.map(({ shard, row }) => settle(() => store.get(shard, row)))),
       }));
-      rpc.register("index.scan", { params: ScanSchema }, async ({ params }) => ({ result: await scanLocal(params) }));
-      rpc.register("index.digests", { params: Type.Object({ shards: ShardsSchema }) }, async ({ params: { shards } }) => ({
+      rpc.register(Scan, async ({ params }) => ({ result: await scanLocal(params) }));
+      rpc.register(Digests, async ({ params: { shards } }) => ({
         result: Object.fromEntries(shards.map((sh) => [sh, store.digests(sh)])),
       }));
-      const BucketsSchema = Type.Array(Type.Integer({ minimum: 0, maximum: DIGEST_BUCKETS - 1 }), { maxItems: DIGEST_BUCKETS });
-      rpc.register("index.rows", { params: Type.Object({ shard: ShardSchema, buckets: Type.Optional(BucketsSchema) }) }, async ({ params: { shard, buckets } }) => ({
+      rpc.register(Rows, async ({ params: { shard, buckets } }) => ({
         result: await store.rowsIn(shard, buckets),
       }));
-      const RowsSchema = Type.Array(Type.Tuple([RowSchema, EntrySchema]), { maxItems: MAX_ROWS_PER_CALL });
-      rpc.register("index.applyMany", { params: Type.Object({ shard: ShardSchema, rows: RowsSchema }) }, async ({ params: { shard, rows } }) => {
+      rpc.register(ApplyMany, async ({ params: { shard, rows } }) => {
         // A sender never sends rows from the future (applyManyOn leaves them out): refuse the call whole.
         for (const [, entry] of rows) checkStamp(entry);
         return { result: await applyRows(shard, rows) };
       });
+    },
+
+    stop() {
+      for (const method of Object.values(INDEX_METHODS)) rpc.unregister(method);
     },
   };
 }

@@ -1,19 +1,22 @@
 // Request/response calls between peers over libp2p streams. A stream carries one call at
 // a time (request, then reply) and then goes back to a per-peer pool for the next call,
 // so a call costs no stream negotiation; a stream that fails or times out is dropped.
-// Each method is registered with its contract: the schema of its params and whether a body
-// may come with it (and how big). The server checks a call against it before the handler
-// runs, so a buggy or hostile member's malformed call gets an error reply and never reaches
-// handler code. Calls travel on one of two lanes (lanes.ts): membership on its own
-// connection, everything else on the data connection.
+// Each method is defined once (rpc-method.ts): its name, the schemas of its params and
+// result, and whether a body may come with it (and how big). The server checks a call
+// against it before the handler runs, so a buggy or hostile member's malformed call gets an
+// error reply and never reaches handler code; the caller checks the reply the same way.
+// Calls travel on one of two lanes (lanes.ts): membership on its own connection,
+// everything else on the data connection.
 import type { Libp2p, Stream } from "@libp2p/interface";
 import type { Static, TSchema } from "@sinclair/typebox";
-import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import { MeshError, RemoteError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
 import { ByteBudget, encodeMessage, MessageReader, MessageTooLargeError, sendAll } from "./frames.ts";
 import { createLanes, type Lane } from "./lanes.ts";
 import type { LinkFilter } from "./link-filter.ts";
+import { firstBreach, type RpcMethod } from "./rpc-method.ts";
+
+export { defineMethod, type RpcMethod } from "./rpc-method.ts";
 
 /** The libp2p protocol id of meshstore's RPC on the data lane. */
 export const RPC_PROTOCOL = "/meshstore/rpc/2.0.0";
@@ -30,22 +33,14 @@ export interface RpcRequest<P> {
   signal: AbortSignal;
 }
 
-/** What a handler returns. */
-export interface RpcResult<R = unknown> {
+/** What a handler returns, and what a call resolves with. */
+export interface RpcResult<R> {
   result: R;
   body?: Uint8Array;
 }
 
 /** A method implementation; its params have passed the method's schema. */
-export type RpcHandler<P> = (req: RpcRequest<P>) => Promise<RpcResult>;
-
-/** What a method accepts, declared once where it is registered. */
-export interface RpcContract<S extends TSchema> {
-  /** The params' schema (TypeBox): every array and string in it has a maximum length. */
-  params: S;
-  /** A body of at most this many bytes may come with a call; without it, a call carrying a body is refused. */
-  maxBodyBytes?: number;
-}
+export type RpcHandler<P, R> = (req: RpcRequest<P>) => Promise<RpcResult<R>>;
 
 /** Options of one call. */
 export interface CallOptions {
@@ -71,14 +66,19 @@ export interface RpcCounters {
 /** The RPC endpoint of one peer. */
 export interface Rpc {
   /** Serve `method`: calls that break its contract get an InvalidParams reply (400) and never reach `handler`. */
-  register<S extends TSchema>(method: string, contract: RpcContract<S>, handler: RpcHandler<Static<S>>): void;
+  register<P extends TSchema, R extends TSchema>(method: RpcMethod<P, R>, handler: RpcHandler<Static<P>, Static<R>>): void;
+  /** Stop serving `method` (its part is stopping): later calls get UnknownMethod. */
+  unregister(method: RpcMethod): void;
   /** The names of the methods registered here. */
   methods(): string[];
   /** Bytes of inbound request bodies held right now (all streams), for status and tests. */
   readonly inboundBytes: number;
-  call<R = any>(peer: string, method: string, params: unknown, opts?: CallOptions): Promise<RpcResult<R>>;
+  /** Call `method` on `peer`; a reply that breaks the method's result schema fails as MalformedReply (502). */
+  call<P extends TSchema, R extends TSchema>(peer: string, method: RpcMethod<P, R>, params: Static<P>, opts?: CallOptions): Promise<RpcResult<Static<R>>>;
   readonly counters: RpcCounters;
+  /** Listen for calls on both lanes. */
   start(): Promise<void>;
+  /** Stop listening and drop the pooled streams. */
   stop(): Promise<void>;
 }
 
@@ -114,11 +114,10 @@ interface Channel {
   reader: MessageReader;
 }
 
-/** A registered method: its compiled params check, body limit and handler. */
-interface Method {
-  params: TypeCheck<TSchema>;
-  maxBodyBytes: number;
-  handler: RpcHandler<unknown>;
+/** A registered method: its definition and handler. */
+interface Registered {
+  method: RpcMethod;
+  handler: RpcHandler<unknown, unknown>;
 }
 
 /** How long a caller refused for a declared size has to read the refusal before its stream is reset. */
@@ -127,39 +126,37 @@ const REFUSAL_GRACE_MS = 1000;
 /** The longest validation message sent back (a schema error quotes a path, not the value). */
 const MAX_ERROR_CHARS = 300;
 
-/** Check a call against its method's contract; the error to reply with, if it breaks it. */
-function breach(name: string, method: Method, params: unknown): MeshError | undefined {
+/** Check a call against its method's params schema; the error to reply with, if it breaks it. */
+function breach(method: RpcMethod, params: unknown): MeshError | undefined {
   // (A body over the method's limit never gets this far: the reader refuses its declared size.)
-  if (method.params.Check(params)) return undefined;
-  const first = method.params.Errors(params).First();
-  const where = first?.path || "/";
-  return new MeshError("InvalidParams", `${name}: params${where === "/" ? "" : where}: ${first?.message ?? "invalid"}`.slice(0, MAX_ERROR_CHARS), 400);
+  const why = firstBreach(method.checkParams, params, `${method.name}: params`);
+  return why === undefined ? undefined : new MeshError("InvalidParams", why.slice(0, MAX_ERROR_CHARS), 400);
 }
 
 /** Create the RPC endpoint on a started libp2p node. */
 export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopSignal: AbortSignal, limitsIn: Partial<RpcLimits> = {}): Rpc {
   const limits: RpcLimits = { ...DEFAULT_RPC_LIMITS, ...limitsIn };
-  const methods = new Map<string, Method>();
+  const methods = new Map<string, Registered>();
   const budget = new ByteBudget(limits.budgetBytes);
   /** The largest request body of a header's method (0: none, or an unknown method), known before the body is read. */
   const maxBody = (header: unknown) => {
     const m = (header as Partial<RequestHeader> | null)?.m;
-    return typeof m === "string" ? Math.min(methods.get(m)?.maxBodyBytes ?? 0, limits.budgetBytes) : 0;
+    return typeof m === "string" ? Math.min(methods.get(m)?.method.maxBodyBytes ?? 0, limits.budgetBytes) : 0;
   };
   const counters: RpcCounters = { sent: new Map(), received: new Map() };
   const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   const lanes = createLanes(libp2p, stopSignal);
 
   /** Run one call: its header's shape and the method's contract are checked before the handler sees it. */
-  async function dispatch(header: unknown, body: Uint8Array | undefined, from: string, signal: AbortSignal): Promise<RpcResult> {
+  async function dispatch(header: unknown, body: Uint8Array | undefined, from: string, signal: AbortSignal): Promise<RpcResult<unknown>> {
     const { m: name, p: params } = (header ?? {}) as Partial<RequestHeader>;
-    const method = typeof name === "string" ? methods.get(name) : undefined;
+    const registered = typeof name === "string" ? methods.get(name) : undefined;
     // Only registered names are counted: made-up ones must not grow the counters.
-    if (!method) throw new MeshError("UnknownMethod", `no rpc method ${String(name).slice(0, 80)}`, 400);
-    bump(counters.received, name!);
-    const error = breach(name!, method, params);
+    if (!registered) throw new MeshError("UnknownMethod", `no rpc method ${String(name).slice(0, 80)}`, 400);
+    bump(counters.received, registered.method.name);
+    const error = breach(registered.method, params);
     if (error) throw error;
-    return method.handler({ from, params, body, signal });
+    return registered.handler({ from, params, body, signal });
   }
 
   /** Answer calls on one inbound stream, one after another, until the caller closes it. */
@@ -259,9 +256,13 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
     get inboundBytes() {
       return budget.inUse;
     },
-    register(name, contract, handler) {
-      if (methods.has(name)) throw new Error(`rpc method ${name} is registered twice`);
-      methods.set(name, { params: TypeCompiler.Compile(contract.params), maxBodyBytes: contract.maxBodyBytes ?? 0, handler: handler as RpcHandler<unknown> });
+    register(method, handler) {
+      if (methods.has(method.name)) throw new Error(`rpc method ${method.name} is registered twice`);
+      // Safe: dispatch runs the handler only with params that passed method.params.
+      methods.set(method.name, { method, handler: handler as RpcHandler<unknown, unknown> });
+    },
+    unregister(method) {
+      if (methods.get(method.name)?.method === method) methods.delete(method.name);
     },
     methods: () => [...methods.keys()],
     async start() {
@@ -292,7 +293,8 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
     async call(peer, method, params, opts = {}) {
       if (filter.isBlocked(peer)) throw new RemoteError("PeerUnreachable", `link to ${peer} is blocked`, 503);
       const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])]);
-      bump(counters.sent, method);
+      const name = method.name;
+      bump(counters.sent, name);
       // A pooled stream may have died while idle (the connection closed); then try once on a
       // fresh one. Every method is idempotent (LWW writes, content-addressed chunks), so a
       // request the remote did see before the stream died is harmless to repeat.
@@ -302,16 +304,20 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
         let reused = false;
         try {
           ({ channel, reused } = await acquire(peer, lane, signal, attempt > 0));
-          const reply = await exchange(channel, method, params, opts.body, signal);
+          const reply = await exchange(channel, name, params, opts.body, signal);
           release(`${lane}:${peer}`, channel);
           if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message, reply.header.status);
-          return { result: reply.header.r as any, body: reply.body };
+          const result = reply.header.r;
+          // A member may be buggy or hostile: its answer is believed only in the promised shape.
+          if (method.checkResult.Check(result)) return { result, body: reply.body };
+          const why = firstBreach(method.checkResult, result, `rpc ${name} from ${peer.slice(-6)}: result`) ?? "";
+          throw new RemoteError("MalformedReply", why.slice(0, MAX_ERROR_CHARS), 502);
         } catch (err) {
           if (err instanceof RemoteError) throw err;
           channel?.stream.abort(err as Error);
           if (reused && attempt === 0 && !signal.aborted) continue;
           const reason = signal.aborted ? "timed out or aborted" : (err as Error).message;
-          throw new RemoteError("PeerUnreachable", `rpc ${method} to ${peer.slice(-6)}: ${reason}`, 503);
+          throw new RemoteError("PeerUnreachable", `rpc ${name} to ${peer.slice(-6)}: ${reason}`, 503);
         }
       }
     },

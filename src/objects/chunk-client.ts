@@ -5,7 +5,7 @@ import { Type } from "@sinclair/typebox";
 import { MAX_CHUNK_SIZE } from "../config.ts";
 import { MeshError } from "../errors.ts";
 import { callQuorum } from "../net/quorum.ts";
-import type { Rpc } from "../net/rpc.ts";
+import { defineMethod, type Rpc } from "../net/rpc.ts";
 import { PeerIdSchema } from "../net/rpc-schema.ts";
 import type { Placement } from "../placement/placement.ts";
 import { ChunkCorruptError, sha256Hex, type ChunkStore } from "../store/chunk-store.ts";
@@ -33,7 +33,10 @@ export interface ChunkClient {
   has(peer: string, ids: string[]): Promise<string[]>;
   /** Replicas found corrupt by this peer's reads, newest last (bounded). */
   readonly badReplicas: BadReplica[];
-  serve(): void;
+  /** Serve the chunk methods to other peers. */
+  start(): void;
+  /** Stop serving them. */
+  stop(): void;
 }
 
 /** Dependencies of the chunk client. */
@@ -54,6 +57,15 @@ export const MAX_IDS_PER_CALL = 5000;
 /** A list of chunk ids on the wire. */
 export const ChunkIdsSchema = Type.Array(ChunkIdSchema, { maxItems: MAX_IDS_PER_CALL });
 const ChunkParams = Type.Object({ id: ChunkIdSchema });
+
+/** Store one chunk (the body) on the callee; answers whether it was new there. */
+const ChunkPut = defineMethod("chunk.put", { params: ChunkParams, result: Type.Boolean(), maxBodyBytes: MAX_CHUNK_SIZE });
+/** The chunk's bytes, as the body; NoSuchChunk (404) when the callee has none. */
+const ChunkGet = defineMethod("chunk.get", { params: ChunkParams, result: Type.Null() });
+/** Of `ids`, those whose owners in the callee's view of the ring include `candidate`. */
+const ChunkOwnedBy = defineMethod("chunk.ownedBy", { params: Type.Object({ candidate: PeerIdSchema, ids: ChunkIdsSchema }), result: ChunkIdsSchema });
+/** Of `ids`, those the callee holds. */
+const ChunkHas = defineMethod("chunk.has", { params: Type.Object({ ids: ChunkIdsSchema }), result: ChunkIdsSchema });
 
 /** `ids` in pieces that fit one call, each answered by `ask`, the answers joined. */
 export async function inPieces(ids: string[], ask: (piece: string[]) => Promise<string[]>): Promise<string[]> {
@@ -80,11 +92,11 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
   const putOn = async (peer: string, id: string, bytes: Uint8Array): Promise<void> => {
     noteBufferTraffic(bytes.byteLength);
     if (peer === self) await store.put(id, bytes);
-    else await rpc.call(peer, "chunk.put", { id }, { body: bytes, timeoutMs: PUT_TIMEOUT_MS });
+    else await rpc.call(peer, ChunkPut, { id }, { body: bytes, timeoutMs: PUT_TIMEOUT_MS });
   };
 
   const getFrom = async (peer: string, id: string): Promise<Uint8Array | null> => {
-    const bytes = peer === self ? await store.get(id) : ((await rpc.call(peer, "chunk.get", { id }, { timeoutMs: GET_TIMEOUT_MS })).body ?? new Uint8Array(0));
+    const bytes = peer === self ? await store.get(id) : ((await rpc.call(peer, ChunkGet, { id }, { timeoutMs: GET_TIMEOUT_MS })).body ?? new Uint8Array(0));
     noteBufferTraffic(bytes?.byteLength ?? 0);
     return bytes;
   };
@@ -125,17 +137,17 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
 
     async ownedBy(peer, candidate, ids) {
       if (peer === self) return ids.filter((id) => placement.chunkOwners(id).includes(candidate));
-      return inPieces(ids, async (piece) => (await rpc.call<string[]>(peer, "chunk.ownedBy", { candidate, ids: piece }, { timeoutMs: 10_000 })).result);
+      return inPieces(ids, async (piece) => (await rpc.call(peer, ChunkOwnedBy, { candidate, ids: piece }, { timeoutMs: 10_000 })).result);
     },
 
     async has(peer, ids) {
       if (peer === self) return (await Promise.all(ids.map(async (id) => ((await store.has(id)) ? id : null)))).filter((x): x is string => x !== null);
-      return inPieces(ids, async (piece) => (await rpc.call<string[]>(peer, "chunk.has", { ids: piece }, { timeoutMs: 10_000 })).result);
+      return inPieces(ids, async (piece) => (await rpc.call(peer, ChunkHas, { ids: piece }, { timeoutMs: 10_000 })).result);
     },
 
-    serve() {
+    start() {
       // Only the small header is checked on the hot path; the store verifies the body's digest.
-      rpc.register("chunk.put", { params: ChunkParams, maxBodyBytes: MAX_CHUNK_SIZE }, async ({ params: { id }, body }) => {
+      rpc.register(ChunkPut, async ({ params: { id }, body }) => {
         noteBufferTraffic(body?.byteLength ?? 0);
         try {
           return { result: await store.put(id, body ?? new Uint8Array(0)) };
@@ -144,7 +156,7 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
           throw err;
         }
       });
-      rpc.register("chunk.get", { params: ChunkParams }, async ({ params: { id } }) => {
+      rpc.register(ChunkGet, async ({ params: { id } }) => {
         try {
           const bytes = await store.get(id);
           if (!bytes) throw new MeshError("NoSuchChunk", `chunk ${id.slice(0, 12)} is not here`, 404);
@@ -155,13 +167,17 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
           throw err;
         }
       });
-      rpc.register("chunk.ownedBy", { params: Type.Object({ candidate: PeerIdSchema, ids: ChunkIdsSchema }) }, async ({ params: { candidate, ids } }) => ({
+      rpc.register(ChunkOwnedBy, async ({ params: { candidate, ids } }) => ({
         result: ids.filter((id) => placement.chunkOwners(id).includes(candidate)),
       }));
-      rpc.register("chunk.has", { params: Type.Object({ ids: ChunkIdsSchema }) }, async ({ params: { ids } }) => {
+      rpc.register(ChunkHas, async ({ params: { ids } }) => {
         const have = await Promise.all(ids.map(async (id) => ((await store.has(id)) ? id : null)));
         return { result: have.filter((x) => x !== null) };
       });
+    },
+
+    stop() {
+      for (const method of [ChunkPut, ChunkGet, ChunkOwnedBy, ChunkHas]) rpc.unregister(method);
     },
   };
 }

@@ -7,7 +7,7 @@ import type { IndexClient } from "../metadata/index-client.ts";
 import { allObjectShards, BUCKETS_SHARD, objectShard, partRowPrefix, uploadRowPrefix, validateBucketName, validateKey } from "../metadata/keys.ts";
 import { listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
-import type { Rpc } from "../net/rpc.ts";
+import { defineMethod, type Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
@@ -84,8 +84,10 @@ export interface ObjectService {
   requireBucket(name: string): Promise<void>;
   listObjects(bucket: string, q: { prefix?: string; delimiter?: string; limit?: number; after?: string }): Promise<{ objects: ListedObject[]; prefixes: string[]; next: string | null }>;
   locate(bucket: string, key: string): Promise<Location>;
-  /** Register the RPC methods peers use to tell each other about buckets. */
-  serve(): void;
+  /** Serve the RPC method peers use to tell each other about buckets. */
+  start(): void;
+  /** Withdraw it. */
+  stop(): void;
   /** Chunk ids of uploads in progress here (not yet in any manifest; GC must keep them). */
   uploading(): Iterable<string>;
 }
@@ -128,6 +130,9 @@ const BUCKET_CACHE_MS = 2000;
 const SMALL_BODY_BYTES = 64 * 1024;
 /** Buckets remembered as existing, at most (only ones that exist are remembered). */
 const BUCKET_CACHE_MAX = 10_000;
+
+/** Drop a bucket from the callee's cache (it was deleted). */
+const BucketForget = defineMethod("bucket.forget", { params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }), result: Type.Boolean() });
 
 /** Create the object service. */
 export function createObjectService(deps: ObjectServiceDeps): ObjectService {
@@ -313,15 +318,16 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       }
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       const others = deps.livePeers().filter((p) => p !== deps.self);
-      await Promise.all(others.map((p) => deps.rpc.call(p, "bucket.forget", { name }, { timeoutMs: 2000 }).catch(() => {})));
+      await Promise.all(others.map((p) => deps.rpc.call(p, BucketForget, { name }, { timeoutMs: 2000 }).catch(() => {})));
     },
 
-    serve() {
-      deps.rpc.register("bucket.forget", { params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }) }, async ({ params: { name } }) => {
+    start() {
+      deps.rpc.register(BucketForget, async ({ params: { name } }) => {
         knownBuckets.delete(name);
         return { result: true };
       });
     },
+    stop: () => deps.rpc.unregister(BucketForget),
 
     async listBuckets() {
       const out: Array<{ name: string; createdMs: number }> = [];

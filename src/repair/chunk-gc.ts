@@ -18,7 +18,7 @@
 import { Type } from "@sinclair/typebox";
 import type { ObjectManifest } from "../metadata/types.ts";
 import { ChunkIdsSchema, inPieces } from "../objects/chunk-client.ts";
-import type { Rpc } from "../net/rpc.ts";
+import { defineMethod, type Rpc } from "../net/rpc.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
@@ -50,8 +50,11 @@ export interface ChunkGcDeps {
   clock?: () => number;
 }
 
-/** Create the GC pass and register its RPC method. */
-export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats: GcStats; collecting(id: string): boolean } {
+/** Of `ids`, those that manifests in the callee's index shards reference. */
+const Referenced = defineMethod("gc.referenced", { params: Type.Object({ ids: ChunkIdsSchema }), result: ChunkIdsSchema });
+
+/** Create the GC pass; `start` serves its RPC method to the other peers' passes, `stop` withdraws it. */
+export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats: GcStats; collecting(id: string): boolean; start(): void; stop(): void } {
   const { self, rpc, log } = deps;
   const clock = deps.clock ?? Date.now;
   const stats: GcStats = { chunksCollected: 0, pending: 0, lastPassMs: 0 };
@@ -71,17 +74,18 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
     return refs;
   }
 
-  rpc.register("gc.referenced", { params: Type.Object({ ids: ChunkIdsSchema }) }, async ({ params: { ids } }) => {
-    const refs = await localReferences();
-    return { result: ids.filter((id) => refs.has(id)) };
-  });
+  const start = () =>
+    rpc.register(Referenced, async ({ params: { ids } }) => {
+      const refs = await localReferences();
+      return { result: ids.filter((id) => refs.has(id)) };
+    });
 
   async function referencedOn(peer: string, ids: string[]): Promise<string[]> {
     if (peer === self) {
       const refs = await localReferences();
       return ids.filter((id) => refs.has(id));
     }
-    return inPieces(ids, async (piece) => (await rpc.call<string[]>(peer, "gc.referenced", { ids: piece }, { timeoutMs: 30_000 })).result);
+    return inPieces(ids, async (piece) => (await rpc.call(peer, Referenced, { ids: piece }, { timeoutMs: 30_000 })).result);
   }
 
   async function pass(): Promise<void> {
@@ -125,5 +129,5 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
     stats.lastPassMs = Math.round(performance.now() - started);
   }
 
-  return { pass, stats, collecting: (id) => unreferencedSince.has(id) };
+  return { pass, stats, collecting: (id) => unreferencedSince.has(id), start, stop: () => rpc.unregister(Referenced) };
 }

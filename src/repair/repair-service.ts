@@ -10,9 +10,9 @@ import type { ChunkStore } from "../store/chunk-store.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
 import { allShards } from "../metadata/keys.ts";
-import { createChunkGc } from "./chunk-gc.ts";
+import { createChunkGc, type GcStats } from "./chunk-gc.ts";
 import { createChunkRepair } from "./chunk-repair.ts";
-import { createScrub } from "./scrub.ts";
+import { createScrub, type ScrubStats } from "./scrub.ts";
 import { createShardSync } from "./shard-sync.ts";
 import { createRateLimiter, createWorker } from "./worker.ts";
 
@@ -40,22 +40,33 @@ export interface RepairDeps {
   signal: AbortSignal;
 }
 
+/** The self-healing part of `/cluster/status`. */
+export interface RepairStatus {
+  underReplicated: { chunks: number; shards: number };
+  repair: { queue: number; chunksRepaired: number; bytesRepaired: number; chunksHandedOff: number; rowsRepaired: number; rowsHandedOff: number; lastChunkPassMs: number; lastShardPassMs: number };
+  scrub: ScrubStats;
+  gc: GcStats & { tombstonesDropped: number };
+}
+
 /** The running self-healing workers. */
 export interface RepairService {
+  /** Serve GC's RPC method and start the worker loops. */
   start(): void;
   /** Run a repair pass now (after a ring change or a drain request). */
   wake(): void;
   /** `/cluster/status` figures. */
-  status(): Record<string, unknown>;
+  status(): RepairStatus;
   /** True when this peer holds no chunks and no index rows (after a drain). */
   empty(): Promise<boolean>;
-  /** Resolves once every worker loop has exited. */
-  stopped(): Promise<void>;
+  /** Stop the worker loops and withdraw the RPC method; resolves once every loop has exited. */
+  stop(): Promise<void>;
 }
 
 /** Create the repair service. */
 export function createRepairService(deps: RepairDeps): RepairService {
-  const { config, log, signal } = deps;
+  const { config, log } = deps;
+  const stopping = new AbortController();
+  const signal = AbortSignal.any([deps.signal, stopping.signal]);
   const gc = createChunkGc({
     self: deps.self,
     chunkStore: deps.chunkStore,
@@ -129,12 +140,17 @@ export function createRepairService(deps: RepairDeps): RepairService {
 
   return {
     start() {
+      gc.start();
       workers.forEach((w) => w.start());
       const timer = setInterval(watchRing, 1000);
       signal.addEventListener("abort", () => clearInterval(timer), { once: true });
     },
     wake: () => repairWorker.wake(),
-    stopped: async () => void (await Promise.all(workers.map((w) => w.done))),
+    async stop() {
+      stopping.abort();
+      gc.stop();
+      await Promise.all(workers.map((w) => w.done));
+    },
     async empty() {
       return deps.indexStore.shards().length === 0 && (await deps.chunkStore.stats()).chunks === 0;
     },

@@ -6,6 +6,7 @@
 // and spread none of it by anti-entropy, and a revocation beats any key row.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { generateKeyPair } from "@libp2p/crypto/keys";
+import { Type } from "@sinclair/typebox";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import path from "node:path";
@@ -17,7 +18,7 @@ import { encodeMessage, MessageReader, sendAll } from "../../src/net/frames.ts";
 import { startLibp2p, type MeshLibp2p } from "../../src/net/libp2p.ts";
 import { createLinkFilter } from "../../src/net/link-filter.ts";
 import { loadMeshKey } from "../../src/net/mesh-key.ts";
-import { createRpc, RPC_PROTOCOL, type Rpc } from "../../src/net/rpc.ts";
+import { createRpc, defineMethod, RPC_PROTOCOL, type Rpc } from "../../src/net/rpc.ts";
 import { openIndexStore } from "../../src/store/index-store.ts";
 import { encodeTimestamp, MAX_WALL } from "../../src/util/hlc.ts";
 import { createLogger } from "../../src/util/log.ts";
@@ -54,10 +55,13 @@ async function learnAddrs(): Promise<void> {
 
 const id = (i: number) => c.peers[i].id;
 
+/** The insider's own definition of a method: it sends whatever params it likes and trusts the reply as `R`. */
+const insiderMethod = <R = unknown>(name: string) => defineMethod(name, { params: Type.Unknown(), result: Type.Unsafe<R>(Type.Unknown()) });
+
 /** "ok", or the error reply as "Code status". */
 async function outcome(i: number, method: string, params: unknown, body?: Uint8Array): Promise<string> {
   try {
-    await rpc.call(id(i), method, params, { body, timeoutMs: 5000 });
+    await rpc.call(id(i), insiderMethod(method), params, { body, timeoutMs: 5000 });
     return "ok";
   } catch (err) {
     if (!(err instanceof RemoteError)) throw err;
@@ -67,7 +71,7 @@ async function outcome(i: number, method: string, params: unknown, body?: Uint8A
 
 /** A row as peer i stores it (no quorum, no filtering: what is on its disk). */
 async function rowOn(i: number, shard: string, row: string): Promise<IndexEntry | null> {
-  const { result } = await rpc.call<Array<{ ok: boolean; v?: IndexEntry | null }>>(id(i), "index.getBatch", { items: [{ shard, row }] }, { timeoutMs: 5000 });
+  const { result } = await rpc.call(id(i), insiderMethod<Array<{ ok: boolean; v?: IndexEntry | null }>>("index.getBatch"), { items: [{ shard, row }] }, { timeoutMs: 5000 });
   if (!result[0]?.ok) throw new Error(`getBatch on peer ${i}: ${JSON.stringify(result)}`);
   return result[0].v ?? null;
 }
@@ -99,10 +103,10 @@ async function statusAs(i: number, key: { accessKeyId: string; secretAccessKey: 
 const adminKey = (accessKeyId: string): AccessKey => ({ accessKeyId, secretAccessKey: `planted-secret-${accessKeyId}`, name: "planted", admin: true, buckets: {}, createdMs: Date.now() });
 
 test("params of the wrong shape to every registered method get an error reply; the peers stay healthy", async () => {
-  const methods = c.peer(0).rpc.methods().sort();
+  const methods = c.peer(0).testHooks.rpcMethods().sort();
   // Every peer serves the same methods, and the list is the real one (not empty).
   expect(methods.length).toBeGreaterThanOrEqual(16);
-  for (const i of [1, 2]) expect(c.peer(i).rpc.methods().sort()).toEqual(methods);
+  for (const i of [1, 2]) expect(c.peer(i).testHooks.rpcMethods().sort()).toEqual(methods);
 
   // Shapes no method takes, including an object of every param name with the wrong type.
   const wrongShapes: unknown[] = [
@@ -167,7 +171,7 @@ test("params of the wrong shape to every registered method get an error reply; t
 
   // Made-up method names are refused and not counted (the counters stay bounded).
   for (let n = 0; n < 50; n++) expect(await outcome(0, `made.up.${n}`, {})).toBe("UnknownMethod 400");
-  expect([...c.peer(0).rpc.counters.received.keys()].every((m) => methods.includes(m))).toBe(true);
+  expect([...c.peer(0).testHooks.rpcCounters.received.keys()].every((m) => methods.includes(m))).toBe(true);
 
   // Healthy: every member alive in every view, reads and writes served everywhere.
   expect(await c.allSee([0, 1, 2], [0, 1, 2], "alive")).toBe(true);
@@ -221,7 +225,7 @@ test("index rows stamped a year ahead are refused, not stored, and not spread by
     { shard: "o1", row: "a-year-ahead\0key", entry: { ts: ahead, value: null } },
   ];
   for (const i of [0, 1, 2]) {
-    const { result } = await rpc.call<Array<{ ok: boolean; code?: string; status?: number }>>(id(i), "index.applyBatch", { items }, { timeoutMs: 5000 });
+    const { result } = await rpc.call(id(i), insiderMethod<Array<{ ok: boolean; code?: string; status?: number }>>("index.applyBatch"), { items }, { timeoutMs: 5000 });
     expect(result.map((r) => `${r.ok} ${r.code} ${r.status}`)).toEqual(items.map(() => "false ClockDrift 400"));
     expect(await outcome(i, "index.applyMany", { shard: "b", rows: [["a-year-ahead", items[0].entry]] })).toBe("ClockDrift 400");
     for (const it of items) expect(await rowOn(i, it.shard, it.row)).toBeNull();
@@ -267,7 +271,7 @@ test("index rows stamped a year ahead are refused, not stored, and not spread by
 test("a revocation wins over any key row, even one stamped after it", async () => {
   const key = adminKey("MKREVOKEDKEY00000001");
   const apply = async (i: number, ts: string) => {
-    const { result } = await rpc.call<Array<{ ok: boolean; v?: boolean }>>(id(i), "index.applyBatch", { items: [{ shard: "k", row: key.accessKeyId, entry: { ts, value: key } }] }, { timeoutMs: 5000 });
+    const { result } = await rpc.call(id(i), insiderMethod<Array<{ ok: boolean; v?: boolean }>>("index.applyBatch"), { items: [{ shard: "k", row: key.accessKeyId, entry: { ts, value: key } }] }, { timeoutMs: 5000 });
     return result[0];
   };
   // Planted within the allowed drift, it is stored and works: an insider can write the index.
@@ -285,7 +289,7 @@ test("a revocation wins over any key row, even one stamped after it", async () =
     expect(tombstone?.value).toBeNull();
     expect(replantedAt > tombstone!.ts).toBe(true);
     expect(await apply(i, replantedAt)).toEqual({ ok: true, v: false });
-    const { result } = await rpc.call<number>(id(i), "index.applyMany", { shard: "k", rows: [[key.accessKeyId, { ts: replantedAt, value: key }]] }, { timeoutMs: 5000 });
+    const { result } = await rpc.call(id(i), insiderMethod<number>("index.applyMany"), { shard: "k", rows: [[key.accessKeyId, { ts: replantedAt, value: key }]] }, { timeoutMs: 5000 });
     expect(result).toBe(0);
     expect((await rowOn(i, "k", key.accessKeyId))?.value).toBeNull();
   }

@@ -18,7 +18,7 @@ test("per-peer membership message rate stays bounded at 4, 8 and 16 peers", asyn
       await c.waitFor(`${n} peers alive everywhere`, () => c.allSee(all, all, "alive"), 15_000);
       const count = (i: number) => {
         let total = 0;
-        const { sent, received } = c.peer(i).rpc.counters;
+        const { sent, received } = c.peer(i).testHooks.rpcCounters;
         for (const [m, k] of sent) if (m.startsWith("swim.")) total += k;
         for (const [m, k] of received) if (m.startsWith("swim.")) total += k; // each request received is answered
         return total;
@@ -54,10 +54,7 @@ test("the DHT holds every member as a provider of the mesh key", async () => {
     const ids = new Set(all.map((i) => c.peers[i].id));
     await c.waitFor("every peer finds all others through the DHT", async () => {
       for (const i of all) {
-        const found = new Set<string>();
-        for await (const ev of c.peer(i).libp2p.services.dht.findProviders(key, { signal: AbortSignal.timeout(3000) })) {
-          if (ev.name === "PROVIDER") for (const p of ev.providers) found.add(p.id.toString());
-        }
+        const found = new Set(await c.peer(i).testHooks.dhtProviders(key, { signal: AbortSignal.timeout(3000) }));
         found.add(c.peers[i].id);
         if ([...ids].some((id) => !found.has(id))) return false;
       }

@@ -137,7 +137,7 @@ export class Cluster {
   /** Remove any partition. */
   async heal(): Promise<void> {
     this.groups = undefined;
-    await Promise.all(this.running().map((i) => this.peer(i).partition([])));
+    await Promise.all(this.running().map((i) => this.peer(i).testHooks.partition([])));
   }
 
   /** Poll `check` until it returns true; throws with `what` after `timeoutMs`. */
@@ -229,7 +229,7 @@ export class Cluster {
     for (const i of this.running()) {
       const mine = groups.find((g) => g.includes(i)) ?? [i];
       const blocked = this.peers.filter((p) => !mine.includes(p.index) && p.id).map((p) => p.id);
-      await this.peer(i).partition(blocked);
+      await this.peer(i).testHooks.partition(blocked);
     }
   }
 }

@@ -236,24 +236,9 @@ export async function locate(base: string, bucket: string, key: string): Promise
   return json<Located>(r);
 }
 
-export interface BadReplica {
-  chunk: string;
-  peer: string;
-  atMs: number;
-}
-
-export interface ClusterStatus {
-  rf: number;
-  quorum: { members: number; rf: number; r: number; w: number };
-  peers: { alive: number; suspect: number; dead: number; known: number };
-  storage?: { chunks: number; bytes: number };
-  badReplicas?: BadReplica[];
-  underReplicated: { chunks: number; shards: number };
-  repair: { queue: number; chunksRepaired: number; bytesRepaired: number; chunksHandedOff: number; rowsRepaired: number; rowsHandedOff: number };
-  scrub: { lastStartedMs: number; lastFinishedMs: number; chunksChecked: number; corruptFound: number; restored: number };
-  gc: { chunksCollected: number; pending: number; skipped?: string; tombstonesDropped: number };
-  draining: boolean;
-}
+export type { BadReplica } from "../../src/objects/chunk-client.ts";
+export type { ClusterStatus, PeerInfo, PeerView } from "../../src/api/status.ts";
+import type { ClusterStatus } from "../../src/api/status.ts";
 
 export async function clusterStatus(base: string): Promise<ClusterStatus> {
   const r = await request(base, "GET", "/cluster/status");

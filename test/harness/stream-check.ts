@@ -1,7 +1,6 @@
 // Sends 8 MiB through one noise+yamux stream between two in-process peers and checks
 // every byte. Run directly (`bun test/harness/stream-check.ts`) it prints the result as
 // JSON, so a test can run it in a child process with another MESH_NOISE_CRYPTO.
-import { multiaddr } from "@multiformats/multiaddr";
 import { Uint8ArrayList } from "uint8arraylist";
 import { withCluster } from "./cluster.ts";
 import { seededBytes } from "./random.ts";
@@ -17,14 +16,14 @@ export async function sendThroughOneStream(): Promise<{ ok: boolean; crypto: str
     const received = new Uint8ArrayList();
     let done!: () => void;
     const finished = new Promise<void>((r) => (done = r));
-    await b.libp2p.handle(PROTOCOL, async (stream) => {
+    await b.testHooks.handle(PROTOCOL, async (stream) => {
       for await (const piece of stream) received.append(piece);
       await stream.close();
       done();
     });
     const payload = seededBytes(SIZE, 42);
     const start = performance.now();
-    const stream = await a.libp2p.dialProtocol(multiaddr(b.multiaddrs()[0]), PROTOCOL);
+    const stream = await a.testHooks.dial(b.multiaddrs()[0], PROTOCOL);
     for (let off = 0; off < payload.byteLength; off += 64 * 1024) {
       if (!stream.send(payload.subarray(off, off + 64 * 1024))) await stream.onDrain();
     }

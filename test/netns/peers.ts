@@ -7,6 +7,7 @@ import { ADMIN_ENV } from "../harness/credentials.ts";
 import { json, request, type Reply } from "../harness/http.ts";
 import type { PeerProcess } from "../harness/process.ts";
 import { killAllIn, tool, type Host } from "./hosts.ts";
+import type { PeerView } from "../../src/api/status.ts";
 
 /** The repository root (this file is test/netns/peers.ts), so any clone works. */
 export const REPO_ROOT = path.resolve(import.meta.dir, "..", "..");
@@ -120,26 +121,19 @@ export async function getJson<T = any>(base: string, route: string, ms = 5_000):
   return json<T>(r);
 }
 
-export interface PeerView {
-  id: string;
-  addrs: string[];
-  http: string;
-  state: "alive" | "suspect" | "dead";
-}
-
 /** `GET /cluster/peers`: the peer's own record and its view of the others. */
-export function clusterPeers(base: string): Promise<{ self: PeerView; peers: PeerView[] }> {
+export function clusterPeers(base: string): Promise<PeerView> {
   return getJson(base, "/cluster/peers");
 }
 
 /** Each live peer's `/cluster/peers`, in the order of `peers` (killed peers left out). */
-export async function viewsOf(peers: NsPeer[]): Promise<{ peer: NsPeer; view: { self: PeerView; peers: PeerView[] } }[]> {
+export async function viewsOf(peers: NsPeer[]): Promise<{ peer: NsPeer; view: PeerView }[]> {
   const up = peers.filter((p) => !p.killed);
   return Promise.all(up.map(async (peer) => ({ peer, view: await clusterPeers(peer.base) })));
 }
 
 /** Whether, in these views, every peer sees every other peer of them alive. */
-export function everyoneAlive(views: { peer: NsPeer; view: { peers: PeerView[] } }[]): boolean {
+export function everyoneAlive(views: { peer: NsPeer; view: Pick<PeerView, "peers"> }[]): boolean {
   return views.every(({ peer, view }) => views.every(({ peer: q }) => q === peer || view.peers.some((m) => m.id === q.peerId && m.state === "alive")));
 }
 

@@ -1,0 +1,141 @@
+// What `/cluster/peers` and `/cluster/status` answer: their types (the test harness imports
+// them rather than redeclaring them) and how they are put together from the peer's parts.
+import type { MemberState, MemberTable } from "../membership/member-table.ts";
+import type { Swim } from "../membership/swim.ts";
+import { noiseCryptoName } from "../net/noise-crypto.ts";
+import type { Rpc } from "../net/rpc.ts";
+import type { BadReplica, ChunkClient } from "../objects/chunk-client.ts";
+import type { Placement } from "../placement/placement.ts";
+import type { QuorumRule } from "../placement/quorum-rule.ts";
+import type { RepairService, RepairStatus } from "../repair/repair-service.ts";
+import type { ChunkStore } from "../store/chunk-store.ts";
+import type { Startable } from "../util/lifecycle.ts";
+import type { ClientLimits } from "./client-limits.ts";
+
+/** A member as `/cluster/peers` shows it. */
+export interface PeerInfo {
+  id: string;
+  /** Its p2p addresses (left out for callers without a token). */
+  addrs: string[];
+  /** Its native API's advertised URL, once it has told. */
+  http?: string;
+  state: MemberState;
+  /** When this peer last heard from it directly (its own record: now). */
+  lastSeenMs: number;
+  incarnation: number;
+}
+
+/** `/cluster/peers`: this peer's own record and its view of the others, sorted by id. */
+export interface PeerView {
+  self: PeerInfo;
+  peers: PeerInfo[];
+}
+
+/** The member view of `table`, as `/cluster/peers` answers it. */
+export function peerView(table: MemberTable, now = Date.now()): PeerView {
+  const info = (m: { id: string; addrs: string[]; http?: string; state: MemberState; inc: number }, lastSeenMs: number): PeerInfo => ({
+    id: m.id,
+    addrs: m.addrs,
+    http: m.http,
+    state: m.state,
+    lastSeenMs,
+    incarnation: m.inc,
+  });
+  return {
+    self: info(table.self, now),
+    peers: table
+      .others()
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((m) => info(m, m.lastSeenMs)),
+  };
+}
+
+/** `/cluster/status`: counts an operator (and the tests) read. */
+export interface ClusterStatus extends RepairStatus {
+  peerId: string;
+  rf: number;
+  /** Members by state, this peer included (as alive). */
+  peers: { alive: number; suspect: number; dead: number; known: number };
+  noiseCrypto: string;
+  rpc: { inboundBodyBytes: number };
+  membership: { messagesSent: number; probesStarted: number; messagesPerSecond: number; healthScore: number };
+  /** Local chunk files (from a scan at most about a second old). */
+  storage: { chunks: number; bytes: number };
+  badReplicas: BadReplica[];
+  quorum: QuorumRule;
+  meshKey: { fingerprint: string };
+  limits: ReturnType<ClientLimits["status"]>;
+  draining: boolean;
+  uptimeSeconds: number;
+  process: { pid: number; rssBytes: number };
+}
+
+/** The parts `/cluster/status` reads. */
+export interface StatusSources {
+  peerId: string;
+  rf: number;
+  table: MemberTable;
+  rpc: Pick<Rpc, "inboundBytes">;
+  swim: Pick<Swim, "messagesSent" | "probesStarted" | "healthScore">;
+  chunkStore: Pick<ChunkStore, "stats">;
+  chunks: Pick<ChunkClient, "badReplicas">;
+  repair: Pick<RepairService, "status">;
+  placement: Pick<Placement, "quorum">;
+  meshKeyFingerprint: string;
+  limits: Pick<ClientLimits, "status">;
+}
+
+/** Puts `/cluster/status` together; started, it has scanned the chunk folder once. */
+export interface StatusReporter extends Startable {
+  status(): ClusterStatus;
+}
+
+/** How old the chunk counts may get before a status call refreshes them (in the background). */
+const STORAGE_REFRESH_MS = 1000;
+
+/** Create the status reporter of one peer. */
+export function createStatusReporter(src: StatusSources): StatusReporter {
+  let started = Date.now();
+  // Local chunk counts come from a scan of the folder: serve the last result and refresh
+  // it in the background when it is more than a second old.
+  let storage = { chunks: 0, bytes: 0 };
+  let storageAt = 0;
+  const storageStats = () => {
+    if (Date.now() - storageAt > STORAGE_REFRESH_MS) {
+      storageAt = Date.now();
+      void src.chunkStore.stats().then((s) => (storage = s), () => {});
+    }
+    return storage;
+  };
+  return {
+    async start() {
+      started = Date.now();
+      storage = await src.chunkStore.stats();
+      storageAt = Date.now();
+    },
+    stop() {},
+    status() {
+      const { table, swim } = src;
+      const others = table.others();
+      const count = (s: MemberState) => others.filter((m) => m.state === s).length;
+      const uptimeS = Math.max(1, (Date.now() - started) / 1000);
+      return {
+        peerId: src.peerId,
+        rf: src.rf,
+        peers: { alive: count("alive") + 1, suspect: count("suspect"), dead: count("dead"), known: others.length + 1 },
+        noiseCrypto: noiseCryptoName,
+        rpc: { inboundBodyBytes: src.rpc.inboundBytes },
+        membership: { messagesSent: swim.messagesSent, probesStarted: swim.probesStarted, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2), healthScore: swim.healthScore },
+        storage: storageStats(),
+        badReplicas: src.chunks.badReplicas,
+        ...src.repair.status(),
+        quorum: src.placement.quorum(),
+        meshKey: { fingerprint: src.meshKeyFingerprint },
+        limits: src.limits.status(),
+        draining: table.self.draining === true,
+        uptimeSeconds: Math.round(uptimeS),
+        process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },
+      };
+    },
+  };
+}

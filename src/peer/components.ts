@@ -1,0 +1,264 @@
+// The components bag of one peer: every part is built here, with what it depends on, and
+// added to the peer's Lifecycle in start order (src/util/lifecycle.ts). Building opens
+// only what the other parts need to exist (identity, libp2p, the roster, the stores);
+// serving begins when the Lifecycle starts the parts:
+//   rpc -> index, chunks, objects, keys (their RPC methods) -> admin key -> HTTP servers
+//   -> status -> swim -> repair -> discovery -> joiner
+// and they stop in reverse. A new part is built here and added where its dependencies
+// have started before it.
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr } from "@multiformats/multiaddr";
+import path from "node:path";
+import { createNativeApi } from "../api/native.ts";
+import { ClientLimits } from "../api/client-limits.ts";
+import { createS3Handler } from "../api/s3/handler.ts";
+import { createStatusReporter, peerView, type StatusReporter } from "../api/status.ts";
+import { createAccessKeys } from "../auth/access-keys.ts";
+import { bearerAuth } from "../auth/guard.ts";
+import { createSecretSealer, sealClearRows } from "../auth/sealed-secret.ts";
+import type { PeerConfig } from "../config.ts";
+import { createDiscovery } from "../membership/discovery.ts";
+import { MemberTable, type MemberState } from "../membership/member-table.ts";
+import { Roster } from "../membership/roster.ts";
+import { createSwim, type Swim } from "../membership/swim.ts";
+import { createIndexClient } from "../metadata/index-client.ts";
+import { MESH_WIDE_SHARDS } from "../metadata/keys.ts";
+import { reachableAddrs } from "../net/addresses.ts";
+import { loadOrCreateIdentity, startLibp2p, type MeshLibp2p } from "../net/libp2p.ts";
+import { createLinkFilter, type LinkFilter } from "../net/link-filter.ts";
+import { resolveMeshKey } from "../net/mesh-key.ts";
+import { createRpc, type Rpc } from "../net/rpc.ts";
+import { createChunkClient } from "../objects/chunk-client.ts";
+import { createMultipart } from "../objects/multipart.ts";
+import { createObjectService } from "../objects/object-service.ts";
+import { createPlacement, type Placement } from "../placement/placement.ts";
+import { createRepairService, type RepairService } from "../repair/repair-service.ts";
+import { openChunkStore } from "../store/chunk-store.ts";
+import { openIndexStore } from "../store/index-store.ts";
+import { createHlc, decodeTimestamp } from "../util/hlc.ts";
+import type { Lifecycle } from "../util/lifecycle.ts";
+import { createLogger, type Logger } from "../util/log.ts";
+import { makePrivateDir } from "../util/private-dir.ts";
+import { createAdminKeyPart, type AdminKeyPart } from "./admin-key.ts";
+import { createJoiner } from "./joiner.ts";
+import { createMaintenance, type Maintenance } from "./maintenance.ts";
+import { createApiServers, type ApiServers } from "./servers.ts";
+
+/** The parts of one peer that the Peer object and its test hooks read. */
+export interface Components {
+  config: PeerConfig;
+  peerId: string;
+  log: Logger;
+  libp2p: MeshLibp2p;
+  /** Peers whose links are cut (test partitions). */
+  links: LinkFilter;
+  rpc: Rpc;
+  table: MemberTable;
+  placement: Placement;
+  swim: Swim;
+  repair: RepairService;
+  servers: ApiServers;
+  status: StatusReporter;
+  maintenance: Maintenance;
+  adminKey: AdminKeyPart;
+  /** The mesh key file this start created for a new mesh, if any. */
+  createdMeshKeyFile?: string;
+}
+
+/** File in the data folder listing every member this peer has known (src/membership/roster.ts). */
+const ROSTER_FILE = "members.json";
+
+/** The peer id at the end of a bootstrap multiaddr (config validation made sure there is one). */
+function bootstrapPeerId(addr: string): string {
+  return multiaddr(addr).getComponents().find((c) => c.name === "p2p")?.value ?? "";
+}
+
+/**
+ * Build every part of a peer into `lifecycle`, in start order. `signal` is the peer's:
+ * aborted at stop, it ends every loop. If building fails, what was opened is in
+ * `lifecycle` already, for the caller to stop.
+ */
+export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, signal: AbortSignal): Promise<Components> {
+  // Identity, mesh key, admin key, index and objects: nobody but the owner may enter.
+  const tightened = await makePrivateDir(config.dataDir);
+  const privateKey = await loadOrCreateIdentity(config.dataDir);
+  const meshKey = await resolveMeshKey(config.dataDir, config.meshKeyFile, config.bootstrap.length > 0);
+  const links = createLinkFilter();
+  const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, meshKey: meshKey.key.psk, filter: links });
+  lifecycle.opened("libp2p", () => libp2p.stop());
+  const peerId = libp2p.peerId.toString();
+  const log = createLogger(config.logLabel ?? peerId.slice(-6), config.logSink, config.logLevel);
+  if (tightened) log.warn(`the data folder ${config.dataDir} was open to other users: ${tightened} files and folders in it are now private to this user`);
+  if (!config.auth) log.warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach the HTTP and S3 ports can read, write and delete everything");
+  const multiaddrs = () => libp2p.getMultiaddrs().map(String);
+
+  // Membership: the table, and every member ever known on disk (quorums count them even while unreachable).
+  // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
+  const table = new MemberTable({ id: peerId, addrs: multiaddrs(), state: "alive", inc: Date.now() });
+  table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+  const roster = await Roster.open(path.join(config.dataDir, ROSTER_FILE), peerId, config.bootstrap.map(bootstrapPeerId));
+  lifecycle.opened("roster", () => roster.close());
+  for (const rec of roster.removedRecords()) table.apply(rec);
+  table.onRecord((rec) => roster.note(rec));
+  const livePeers = () => [peerId, ...table.idsIn("alive")];
+
+  // Storage: chunk files and the index shards this peer replicates.
+  const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
+  const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
+  lifecycle.opened("index store", () => indexStore.close());
+  // Access-key secrets enter the index sealed with a key derived from the mesh key.
+  const sealer = createSecretSealer(meshKey.key.psk);
+  const resealed = await sealClearRows(indexStore, sealer);
+  if (resealed) log.info(`sealed ${resealed} access key secret(s) an earlier version stored in clear`);
+
+  const hlc = createHlc(peerId);
+  const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]), MESH_WIDE_SHARDS);
+  const startQuorum = placement.quorum();
+  if (startQuorum.r < config.rf) {
+    log.warn(`this mesh has ${startQuorum.members} member(s): objects are kept in ${startQuorum.r} cop${startQuorum.r === 1 ? "y" : "ies"} until more peers join (rf ${config.rf})`);
+  }
+  const isExpiredTombstone = (ts: string) => Date.now() - decodeTimestamp(ts).wall > config.repair.tombstoneTtlMs;
+
+  // ---- Parts, in start order ----
+  const rpc = createRpc(libp2p, links, log.child("rpc"), signal, config.rpcLimits);
+  lifecycle.add("rpc", rpc);
+  const index = createIndexClient({
+    self: peerId,
+    store: indexStore,
+    rpc,
+    placement,
+    log: log.child("index"),
+    isExpiredTombstone,
+    livePeers,
+    observe: (ts) => {
+      try {
+        hlc.observe(decodeTimestamp(ts));
+      } catch (err) {
+        log.warn(`ignoring a timestamp from the future: ${(err as Error).message}`);
+      }
+    },
+  });
+  lifecycle.add("index", index);
+  const chunks = createChunkClient({ self: peerId, store: chunkStore, rpc, placement, log: log.child("chunks"), isAlive: (id) => id === peerId || table.get(id)?.state === "alive" });
+  lifecycle.add("chunks", chunks);
+  // One set of client limits for both APIs of this peer.
+  const limits = new ClientLimits(config.limits);
+  const objects = createObjectService({
+    reserveUploadMemory: (bytes) => limits.reserveUpload(bytes),
+    self: peerId,
+    index,
+    chunks,
+    placement,
+    hlc,
+    chunkSize: config.chunkSize,
+    inlineMaxBytes: config.inlineMaxBytes,
+    indexShards: config.indexShards,
+    livePeers,
+    rpc,
+  });
+  lifecycle.add("objects", objects);
+  const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
+  const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers, sealer });
+  lifecycle.add("keys", keys);
+  const adminKey = createAdminKeyPart(config, keys, log, signal);
+  lifecycle.add("admin key", adminKey);
+
+  const swim = createSwim({
+    table,
+    rpc,
+    config: config.membership,
+    log: log.child("swim"),
+    random: config.random,
+    learnAddrs: async (id, addrs) => {
+      // Another host's loopback addresses would lead us back to ourselves.
+      const ma = reachableAddrs(addrs).map((a) => multiaddr(a));
+      if (ma.length) await libp2p.peerStore.merge(peerIdFromString(id), { multiaddrs: ma });
+    },
+    forgetAddrs: async (id) => {
+      await libp2p.peerStore.delete(peerIdFromString(id));
+    },
+  });
+  /** A member dead for longer than the repair delay has left the live ring (placement.ts). */
+  const outOfRing = (m: { state: MemberState; stateSinceMs: number }) => m.state === "dead" && Date.now() - m.stateSinceMs >= config.repairDelayMs;
+  const repair = createRepairService({
+    self: peerId,
+    config: config.repair,
+    indexShards: config.indexShards,
+    chunkStore,
+    indexStore,
+    chunks,
+    index,
+    placement,
+    rpc,
+    isExpiredTombstone,
+    uploading: () => objects.uploading(),
+    knownPeers: () => {
+      const now = Date.now();
+      return table.others().filter((m) => m.state !== "dead" || now - m.stateSinceMs < config.repair.tombstoneTtlMs).map((m) => m.id);
+    },
+    gcPeers: () => table.others().filter((m) => !outOfRing(m)).map((m) => m.id),
+    departedMembers: () => table.others().filter(outOfRing).map((m) => ({ id: m.id, leftRingMs: m.stateSinceMs + config.repairDelayMs })),
+    log,
+    signal,
+  });
+  // A member changing state may change the ring: check placement soon rather than at the next tick.
+  table.onChange(() => repair.wake());
+  const maintenance = createMaintenance({ table, roster, swim, repair, placement, log });
+  const status = createStatusReporter({
+    peerId,
+    rf: config.rf,
+    table,
+    rpc,
+    swim,
+    chunkStore,
+    chunks,
+    repair,
+    placement,
+    meshKeyFingerprint: meshKey.key.fingerprint,
+    limits,
+  });
+
+  const nativeApp = createNativeApi(
+    { peerId, peers: () => peerView(table), status: () => status.status(), drain: () => maintenance.drain(), removeMember: (id) => maintenance.removeMember(id) },
+    objects,
+    { authenticate: bearerAuth(keys, config.auth, limits), required: config.auth, keys },
+  );
+  const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, log: log.child("s3") });
+  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, multiaddrs, log });
+  lifecycle.add("http servers", servers);
+  // Members learn this peer's native URL with its record, so it is known before SWIM starts.
+  lifecycle.add("advertise http", { start: () => void table.refreshSelf({ http: servers.httpUrl }), stop() {} });
+  lifecycle.add("status", status);
+  lifecycle.add("swim", swim);
+  lifecycle.add("repair", repair);
+
+  const discovery = createDiscovery({
+    libp2p,
+    table,
+    meshName: config.meshName,
+    intervalMs: config.membership.discoveryIntervalMs,
+    log: log.child("discovery"),
+    signal,
+    contact: (id) => swim.contact(id),
+  });
+  lifecycle.add("discovery", discovery);
+  lifecycle.add("joiner", createJoiner({ config, libp2p, swim, table, discovery, log, signal }));
+
+  return {
+    config,
+    peerId,
+    log,
+    libp2p,
+    links,
+    rpc,
+    table,
+    placement,
+    swim,
+    repair,
+    servers,
+    status,
+    maintenance,
+    adminKey,
+    createdMeshKeyFile: meshKey.created ? meshKey.key.file : undefined,
+  };
+}
