@@ -77,12 +77,13 @@ async function objectRoute(objects: ObjectService, who: Principal, request: Requ
         contentType: request.headers.get("content-type") ?? undefined,
         meta: userMeta(request.headers, META_PREFIX),
         headers: storedHeaders(request.headers),
+        signal: request.signal,
       });
       return Response.json(result, { headers: { etag: `"${result.etag}"` } });
     }
     case "GET":
     case "HEAD": {
-      const m = await objects.headObject(bucket, key);
+      const m = await objects.headObject(bucket, key, { signal: request.signal });
       const headers = objectHeaders(m, META_PREFIX);
       const range = parseRange(request.headers.get("range"), m.size);
       if (range === "unsatisfiable") {
@@ -96,7 +97,7 @@ async function objectRoute(objects: ObjectService, who: Principal, request: Requ
       if (range) headers["content-range"] = `bytes ${start}-${end - 1}/${m.size}`;
       const status = range ? 206 : 200;
       if (request.method === "HEAD") return new Response(null, { status, headers });
-      return new Response(await objects.readObject(m, start, end), { status, headers });
+      return new Response(await objects.readObject(m, start, end, { signal: request.signal }), { status, headers });
     }
     case "DELETE":
       await objects.deleteObject(bucket, key);

@@ -4,6 +4,7 @@
 // answered with something older. A row stamped further ahead than the allowed clock drift
 // is refused wherever it comes from (a write, a read's answers, anti-entropy): stored, it
 // would outrank every real write to that row until the clock caught up with it.
+import type { AbortOptions } from "@libp2p/interface";
 import { Type, type TSchema } from "@sinclair/typebox";
 import { MeshError, RemoteError } from "../errors.ts";
 import { createBatcher, MAX_BATCH } from "../util/batcher.ts";
@@ -32,22 +33,22 @@ function project(rows: ScanRow[], fields: string[] | undefined): ScanRow[] {
   });
 }
 
-/** Quorum access to the replicated index. */
+/** Quorum access to the replicated index. Every call may be cut short by `opts.signal`. */
 export interface IndexClient {
   /** Write an entry; resolves once a quorum of replicas has it on disk. */
-  write(shard: string, row: string, entry: IndexEntry): Promise<void>;
+  write(shard: string, row: string, entry: IndexEntry, opts?: AbortOptions): Promise<void>;
   /** The newest entry among a quorum of replicas (tombstones included), repairing stale ones. */
-  read(shard: string, row: string): Promise<IndexEntry | null>;
+  read(shard: string, row: string, opts?: AbortOptions): Promise<IndexEntry | null>;
   /** Ask one replica about one row (no quorum): used by locate. */
-  readFrom(peer: string, shard: string, row: string): Promise<IndexEntry | null>;
+  readFrom(peer: string, shard: string, row: string, opts?: AbortOptions): Promise<IndexEntry | null>;
   /** Scan shards on one replica. */
-  scanOn(peer: string, scan: ShardScan): Promise<Record<string, ScanRow[]>>;
+  scanOn(peer: string, scan: ShardScan, opts?: AbortOptions): Promise<Record<string, ScanRow[]>>;
   /** A replica's digests of the given shards (anti-entropy). */
-  digestsOn(peer: string, shards: string[]): Promise<Record<string, string[]>>;
+  digestsOn(peer: string, shards: string[], opts?: AbortOptions): Promise<Record<string, string[]>>;
   /** A replica's rows of one shard in the given digest buckets (all rows when omitted). */
-  rowsOn(peer: string, shard: string, buckets?: number[]): Promise<ScanRow[]>;
+  rowsOn(peer: string, shard: string, buckets?: number[], opts?: AbortOptions): Promise<ScanRow[]>;
   /** Merge rows into a replica; resolves with how many were newer there. */
-  applyManyOn(peer: string, shard: string, rows: ScanRow[]): Promise<number>;
+  applyManyOn(peer: string, shard: string, rows: ScanRow[], opts?: AbortOptions): Promise<number>;
   /** Serve the replica side to other peers (RPC handlers). */
   start(): void;
   /** Stop serving it. */
@@ -177,16 +178,18 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   // Single-row reads and writes to a peer are batched per event-loop turn (src/util/batcher.ts);
   // the replica applies a batch's writes together, so they share group-committed fsyncs.
   // Each item of a batch succeeds or fails on its own.
+  // A batch carries many callers' items: it is not cut short by one of them (each stops waiting on its own signal).
   const remoteApply = createBatcher<ApplyItem, ItemResult<boolean>>(async (peer, items) => (await rpc.call(peer, ApplyBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
   const remoteGet = createBatcher<GetItem, ItemResult<IndexEntry | null>>(async (peer, items) => (await rpc.call(peer, GetBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
 
-  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry): Promise<boolean> => {
-    if (peer !== self) return unwrap(await remoteApply(peer, { shard, row, entry }));
+  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry, signal?: AbortSignal): Promise<boolean> => {
+    if (peer !== self) return unwrap(await remoteApply(peer, { shard, row, entry }, signal));
     checkStamp(entry);
     return store.apply(shard, row, entry);
   };
 
-  const get = async (peer: string, shard: string, row: string): Promise<IndexEntry | null> => (peer === self ? store.get(shard, row) : unwrap(await remoteGet(peer, { shard, row })));
+  const get = async (peer: string, shard: string, row: string, signal?: AbortSignal): Promise<IndexEntry | null> =>
+    peer === self ? store.get(shard, row) : unwrap(await remoteGet(peer, { shard, row }, signal));
 
   /**
    * Merge rows locally. A delete marker past its lifetime is taken only when it overrides
@@ -213,21 +216,22 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   }
 
   return {
-    async write(shard, row, entry) {
+    async write(shard, row, entry, opts = {}) {
       deps.observe(entry.ts);
       // Acknowledged by W voters; the live replicas get it too, so repair has nothing to catch up.
       const targets = { voters: placement.shardVoters(shard), extra: placement.shardReplicas(shard), reachable: placement.reachable };
-      const result = await callQuorum(targets, placement.shardQuorum(shard), (p) => apply(p, shard, row, entry), `index write ${shard}`);
+      const result = await callQuorum(targets, placement.shardQuorum(shard), (p) => apply(p, shard, row, entry, opts.signal), `index write ${shard}`);
       void result.all.then((outcomes) => {
         const stored = outcomes.filter((o) => o.ok).length;
         if (stored < placement.rf) log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; anti-entropy will catch up the rest`);
       });
     },
 
-    async read(shard, row) {
+    async read(shard, row, opts = {}) {
+      const { signal } = opts;
       // W voters share at least one peer with the W voters of every acknowledged write.
       const replicas = placement.shardVoters(shard);
-      const result = await callQuorum({ voters: replicas, reachable: placement.reachable }, placement.shardQuorum(shard), (p) => get(p, shard, row), `index read ${shard}`);
+      const result = await callQuorum({ voters: replicas, reachable: placement.reachable }, placement.shardQuorum(shard), (p) => get(p, shard, row, signal), `index read ${shard}`);
       let best: IndexEntry | null = null;
       const final = deletesAreFinal(shard);
       for (const { value } of result.values) if (admissible(value) && newer(value, best, final)) best = value;
@@ -236,7 +240,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
         // peer that just joined, or one that has not yet heard of one), so before answering
         // "no such thing" ask every other live peer; misses are rare enough to afford it.
         const others = deps.livePeers().filter((p) => !replicas.includes(p));
-        const found = await Promise.all(others.map((p) => get(p, shard, row).catch(() => null)));
+        const found = await Promise.all(others.map((p) => get(p, shard, row, signal).catch(() => null)));
         for (const value of found) if (admissible(value) && newer(value, best, final)) best = value;
         if (best) {
           const newest = best;
@@ -257,30 +261,30 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       return best;
     },
 
-    readFrom: get,
+    readFrom: (peer, shard, row, opts = {}) => get(peer, shard, row, opts.signal),
 
-    async digestsOn(peer, shards) {
+    async digestsOn(peer, shards, opts = {}) {
       if (peer === self) return Object.fromEntries(shards.map((sh) => [sh, store.digests(sh)]));
-      return (await rpc.call(peer, Digests, { shards }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+      return (await rpc.call(peer, Digests, { shards }, { timeoutMs: RPC_TIMEOUT_MS, signal: opts.signal })).result;
     },
-    async rowsOn(peer, shard, buckets) {
+    async rowsOn(peer, shard, buckets, opts = {}) {
       if (peer === self) return store.rowsIn(shard, buckets);
-      return (await rpc.call(peer, Rows, { shard, buckets }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+      return (await rpc.call(peer, Rows, { shard, buckets }, { timeoutMs: RPC_TIMEOUT_MS, signal: opts.signal })).result;
     },
-    async applyManyOn(peer, shard, rows) {
+    async applyManyOn(peer, shard, rows, opts = {}) {
       if (peer === self) return applyRows(shard, rows);
       const fit = rows.filter(([, e]) => admissible(e));
       let applied = 0;
       for (let i = 0; i < fit.length; i += APPLY_PIECE) {
-        applied += (await rpc.call(peer, ApplyMany, { shard, rows: fit.slice(i, i + APPLY_PIECE) }, { timeoutMs: RPC_TIMEOUT_MS })).result;
+        applied += (await rpc.call(peer, ApplyMany, { shard, rows: fit.slice(i, i + APPLY_PIECE) }, { timeoutMs: RPC_TIMEOUT_MS, signal: opts.signal })).result;
       }
       return applied;
     },
 
-    async scanOn(peer, scan) {
+    async scanOn(peer, scan, opts = {}) {
       if (peer === self) return scanLocal(scan);
       // Rows from the future stay in (a listing's page bounds count every row scanned); listings skip them.
-      const { result } = await rpc.call(peer, Scan, scan, { timeoutMs: RPC_TIMEOUT_MS });
+      const { result } = await rpc.call(peer, Scan, scan, { timeoutMs: RPC_TIMEOUT_MS, signal: opts.signal });
       return Object.fromEntries(scan.shards.map((s) => [s, result[s] ?? []]));
     },
 

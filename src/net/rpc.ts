@@ -45,6 +45,7 @@ export type RpcHandler<P, R> = (req: RpcRequest<P>) => Promise<RpcResult<R>>;
 /** Options of one call. */
 export interface CallOptions {
   body?: Uint8Array;
+  /** Ends the call early (the HTTP client went away, the worker stopped); the peer's stop and the timeout always do. */
   signal?: AbortSignal;
   timeoutMs?: number;
   /** The connection kind to use (default data); membership calls use the control lane. */

@@ -1,6 +1,7 @@
 // Moving chunks between peers: write a chunk to its ring owners (acknowledged at a
 // quorum, the rest completing in the background), read a chunk from whichever holder
 // answers with bytes that hash to its id, and ask peers which chunks they hold.
+import type { AbortOptions } from "@libp2p/interface";
 import { Type } from "@sinclair/typebox";
 import { MAX_CHUNK_SIZE } from "../config.ts";
 import { MeshError } from "../errors.ts";
@@ -22,15 +23,15 @@ export interface BadReplica {
 /** Chunk transfer for one peer. */
 export interface ChunkClient {
   /** Store on the chunk's owners; resolves with the peers that acknowledged once a quorum has it on disk. */
-  put(id: string, bytes: Uint8Array): Promise<{ holders: string[]; settled: Promise<string[]> }>;
+  put(id: string, bytes: Uint8Array, opts?: AbortOptions): Promise<{ holders: string[]; settled: Promise<string[]> }>;
   /** Verified bytes from the first holder that has them; tries `hints` after the ring owners. */
-  get(id: string, hints?: string[]): Promise<Uint8Array>;
+  get(id: string, hints?: string[], opts?: AbortOptions): Promise<Uint8Array>;
   /** Store a chunk on one given peer (repair and handoff). */
-  putTo(peer: string, id: string, bytes: Uint8Array): Promise<void>;
+  putTo(peer: string, id: string, bytes: Uint8Array, opts?: AbortOptions): Promise<void>;
   /** Of `ids`, those for which `peer`'s own view of the ring counts `candidate` among the owners. */
-  ownedBy(peer: string, candidate: string, ids: string[]): Promise<string[]>;
+  ownedBy(peer: string, candidate: string, ids: string[], opts?: AbortOptions): Promise<string[]>;
   /** Which of `ids` does `peer` hold? */
-  has(peer: string, ids: string[]): Promise<string[]>;
+  has(peer: string, ids: string[], opts?: AbortOptions): Promise<string[]>;
   /** Replicas found corrupt by this peer's reads, newest last (bounded). */
   readonly badReplicas: BadReplica[];
   /** Serve the chunk methods to other peers. */
@@ -89,14 +90,14 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
     if (badReplicas.length > MAX_BAD_REPORTS) badReplicas.shift();
   };
 
-  const putOn = async (peer: string, id: string, bytes: Uint8Array): Promise<void> => {
+  const putOn = async (peer: string, id: string, bytes: Uint8Array, opts: AbortOptions = {}): Promise<void> => {
     noteBufferTraffic(bytes.byteLength);
     if (peer === self) await store.put(id, bytes);
-    else await rpc.call(peer, ChunkPut, { id }, { body: bytes, timeoutMs: PUT_TIMEOUT_MS });
+    else await rpc.call(peer, ChunkPut, { id }, { body: bytes, timeoutMs: PUT_TIMEOUT_MS, signal: opts.signal });
   };
 
-  const getFrom = async (peer: string, id: string): Promise<Uint8Array | null> => {
-    const bytes = peer === self ? await store.get(id) : ((await rpc.call(peer, ChunkGet, { id }, { timeoutMs: GET_TIMEOUT_MS })).body ?? new Uint8Array(0));
+  const getFrom = async (peer: string, id: string, signal: AbortSignal | undefined): Promise<Uint8Array | null> => {
+    const bytes = peer === self ? await store.get(id) : ((await rpc.call(peer, ChunkGet, { id }, { timeoutMs: GET_TIMEOUT_MS, signal })).body ?? new Uint8Array(0));
     noteBufferTraffic(bytes?.byteLength ?? 0);
     return bytes;
   };
@@ -105,22 +106,23 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
     badReplicas,
     putTo: putOn,
 
-    async put(id, bytes) {
+    async put(id, bytes, opts = {}) {
       // Acknowledged by W voters; the live owners (where repair keeps RF copies) get it too.
       const targets = { voters: placement.chunkVoters(id), extra: placement.chunkOwners(id), reachable: placement.reachable };
-      const result = await callQuorum(targets, placement.quorum().w, (p) => putOn(p, id, bytes), `chunk ${id.slice(0, 12)}`);
+      const result = await callQuorum(targets, placement.quorum().w, (p) => putOn(p, id, bytes, opts), `chunk ${id.slice(0, 12)}`);
       const settled = result.all.then((outcomes) => outcomes.filter((o) => o.ok).map((o) => o.peer));
       return { holders: result.values.map((v) => v.peer), settled };
     },
 
-    async get(id, hints = []) {
+    async get(id, hints = [], opts = {}) {
       const order = [...new Set([...placement.chunkOwners(id), ...placement.chunkVoters(id), ...hints])];
       // Local copy first, then live peers, then the ones we think are down.
       order.sort((a, b) => Number(b === self) - Number(a === self) || Number(deps.isAlive(b)) - Number(deps.isAlive(a)));
       const errors: string[] = [];
       for (const peer of order) {
+        opts.signal?.throwIfAborted();
         try {
-          const bytes = await getFrom(peer, id);
+          const bytes = await getFrom(peer, id, opts.signal);
           if (!bytes) continue;
           if (sha256Hex(bytes) !== id) {
             report(id, peer);
@@ -135,14 +137,14 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
       throw new MeshError("ChunkUnavailable", `no holder returned chunk ${id.slice(0, 12)} intact${errors.length ? ` (${errors.join("; ")})` : ""}`, 503);
     },
 
-    async ownedBy(peer, candidate, ids) {
+    async ownedBy(peer, candidate, ids, opts = {}) {
       if (peer === self) return ids.filter((id) => placement.chunkOwners(id).includes(candidate));
-      return inPieces(ids, async (piece) => (await rpc.call(peer, ChunkOwnedBy, { candidate, ids: piece }, { timeoutMs: 10_000 })).result);
+      return inPieces(ids, async (piece) => (await rpc.call(peer, ChunkOwnedBy, { candidate, ids: piece }, { timeoutMs: 10_000, signal: opts.signal })).result);
     },
 
-    async has(peer, ids) {
+    async has(peer, ids, opts = {}) {
       if (peer === self) return (await Promise.all(ids.map(async (id) => ((await store.has(id)) ? id : null)))).filter((x): x is string => x !== null);
-      return inPieces(ids, async (piece) => (await rpc.call(peer, ChunkHas, { ids: piece }, { timeoutMs: 10_000 })).result);
+      return inPieces(ids, async (piece) => (await rpc.call(peer, ChunkHas, { ids: piece }, { timeoutMs: 10_000, signal: opts.signal })).result);
     },
 
     start() {

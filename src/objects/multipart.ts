@@ -4,6 +4,7 @@
 // (safe from GC) from the moment its row is written. Complete writes one manifest that
 // lists every part's chunks in order: no bytes are copied.
 import crypto from "node:crypto";
+import type { AbortOptions } from "@libp2p/interface";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { allObjectShards, objectShard, partRowPrefix, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
@@ -47,7 +48,8 @@ export interface CompletedPart {
 /** Multipart uploads as one peer serves them. */
 export interface Multipart {
   create(bucket: string, key: string, init: Omit<UploadRecord, "uploadId" | "key" | "initiated">): Promise<string>;
-  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number): Promise<PartRecord>;
+  /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls. */
+  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<PartRecord>;
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
   complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<ObjectManifest>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
@@ -121,12 +123,12 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       return uploadId;
     },
 
-    async uploadPart(bucket, key, uploadId, partNumber, body, contentLength) {
+    async uploadPart(bucket, key, uploadId, partNumber, body, contentLength, opts) {
       if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
         throw new BadRequestError(`Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, "InvalidArgument");
       }
       await requireUpload(bucket, key, uploadId);
-      const stored = await objects.storeBody(body, contentLength);
+      const stored = await objects.storeBody(body, contentLength, opts);
       const partRow = partPrefix(bucket, key, uploadId) + partNo(partNumber);
       try {
         const part: PartRecord = { partNumber, size: stored.size, etag: stored.etag, lastModified: Date.now(), chunks: stored.chunks, holders: stored.holders };

@@ -1,6 +1,7 @@
 // Buckets and objects on the mesh: uploads are cut into chunks as they stream in, each
 // chunk stored on its ring owners; the manifest goes to the object's index shard once a
 // quorum holds every chunk. Downloads stream chunks back with a few fetched ahead.
+import type { AbortOptions } from "@libp2p/interface";
 import { Type } from "@sinclair/typebox";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
@@ -22,6 +23,8 @@ export interface PutOptions {
   meta?: Record<string, string>;
   /** Stored response headers (cache-control, content-disposition, ...). */
   headers?: Record<string, string>;
+  /** Aborted when the client goes away: the upload's chunk and index calls stop. */
+  signal?: AbortSignal;
 }
 
 /** A body stored as chunks, not yet referenced by any manifest (a multipart part). */
@@ -70,18 +73,18 @@ export interface ObjectService {
   listBuckets(): Promise<Array<{ name: string; createdMs: number }>>;
   putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
   /** The live manifest, or NoSuchBucket / NoSuchKey. */
-  headObject(bucket: string, key: string): Promise<ObjectManifest>;
-  /** Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves. */
-  readObject(manifest: ObjectManifest, start: number, end: number): Promise<ReadableStream<Uint8Array>>;
+  headObject(bucket: string, key: string, opts?: AbortOptions): Promise<ObjectManifest>;
+  /** Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves; `opts.signal` stops the fetches. */
+  readObject(manifest: ObjectManifest, start: number, end: number, opts?: AbortOptions): Promise<ReadableStream<Uint8Array>>;
   deleteObject(bucket: string, key: string): Promise<void>;
   /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
   copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">): Promise<ObjectManifest>;
   /** Store a body as chunks only, never inline (multipart parts). */
-  storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number): Promise<StoredBody>;
+  storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<StoredBody>;
   /** Make `manifest` the current version of bucket/key (the bucket must exist). */
   writeManifest(bucket: string, key: string, manifest: ObjectManifest): Promise<void>;
   /** Throw NoSuchBucket unless the bucket exists. */
-  requireBucket(name: string): Promise<void>;
+  requireBucket(name: string, opts?: AbortOptions): Promise<void>;
   listObjects(bucket: string, q: { prefix?: string; delimiter?: string; limit?: number; after?: string }): Promise<{ objects: ListedObject[]; prefixes: string[]; next: string | null }>;
   locate(bucket: string, key: string): Promise<Location>;
   /** Serve the RPC method peers use to tell each other about buckets. */
@@ -152,10 +155,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     }
   };
 
-  async function requireBucket(name: string): Promise<void> {
+  async function requireBucket(name: string, opts: AbortOptions = {}): Promise<void> {
     validateBucketName(name);
     if (knownBuckets.get(name) !== undefined) return;
-    const entry = await index.read(BUCKETS_SHARD, name);
+    const entry = await index.read(BUCKETS_SHARD, name, opts);
     if (!entry?.value) {
       knownBuckets.delete(name);
       throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
@@ -163,10 +166,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     knownBuckets.set(name, Date.now());
   }
 
-  async function liveManifest(bucket: string, key: string): Promise<ObjectManifest> {
+  async function liveManifest(bucket: string, key: string, opts: AbortOptions = {}): Promise<ObjectManifest> {
     validateKey(key);
-    await requireBucket(bucket);
-    const entry = (await index.read(objectShard(bucket, key, deps.indexShards), row(bucket, key))) as IndexEntry<ObjectManifest> | null;
+    await requireBucket(bucket, opts);
+    const entry = (await index.read(objectShard(bucket, key, deps.indexShards), row(bucket, key), opts)) as IndexEntry<ObjectManifest> | null;
     if (!entry?.value) throw new NotFoundError(`no object ${key.slice(0, 200)} in bucket ${bucket}`, "NoSuchKey");
     return entry.value;
   }
@@ -175,13 +178,13 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
    * Read and store a body, with its buffers counted against the upload memory budget: at
    * most UPLOAD_WINDOW chunk-sized buffers (one filling, the rest on their way to owners).
    */
-  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true) {
+  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true, signal?: AbortSignal) {
     const inFlight = new Set<Promise<void>>();
     const small = contentLength !== undefined && contentLength <= SMALL_BODY_BYTES;
-    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline, inFlight);
+    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline, inFlight, signal);
     const release = await deps.reserveUploadMemory(UPLOAD_WINDOW * Math.max(1, Math.min(deps.chunkSize, contentLength ?? deps.chunkSize)));
     try {
-      return await uploadWithin(body, contentLength, refs, allowInline, inFlight);
+      return await uploadWithin(body, contentLength, refs, allowInline, inFlight, signal);
     } finally {
       // A failed upload's chunks still on their way hold their buffers: the memory is free once they land.
       await Promise.all(inFlight);
@@ -189,7 +192,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     }
   }
 
-  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean, inFlight: Set<Promise<void>>) {
+  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean, inFlight: Set<Promise<void>>, signal: AbortSignal | undefined) {
     const md5 = new Bun.CryptoHasher("md5");
     const holders: string[][] = [];
     let failure: Error | undefined;
@@ -205,11 +208,12 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     let inline: Uint8Array | undefined;
 
     const flush = async (bytes: Uint8Array) => {
+      signal?.throwIfAborted();
       const slot = refs.length;
       const id = sha256Hex(bytes);
       hold(id);
       refs.push({ id, size: bytes.byteLength });
-      const task = chunks.put(id, bytes).then(
+      const task = chunks.put(id, bytes, { signal }).then(
         async ({ settled }) => {
           // The window slot is held until every owner has finished, so slow replicas apply backpressure.
           holders[slot] = await settled;
@@ -262,7 +266,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
   /** The body of a PUT; `held` collects the upload's chunks so GC leaves them alone meanwhile. */
   async function putHeld(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions, held: ChunkRef[]): Promise<PutResult> {
-    const up = await upload(body, opts.contentLength, held);
+    const up = await upload(body, opts.contentLength, held, true, opts.signal);
     const contentType = opts.contentType || "application/octet-stream";
     const manifest: ObjectManifest = {
       size: up.size,
@@ -276,12 +280,12 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
       ...(up.refs.length ? { holders: up.holders } : {}),
     };
-    await writeManifest(bucket, key, manifest);
+    await writeManifest(bucket, key, manifest, opts);
     return { bucket, key, size: up.size, etag: up.etag, contentType };
   }
 
-  async function writeManifest(bucket: string, key: string, manifest: ObjectManifest): Promise<void> {
-    await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest });
+  async function writeManifest(bucket: string, key: string, manifest: ObjectManifest, opts: AbortOptions = {}): Promise<void> {
+    await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest }, opts);
   }
 
   return {
@@ -342,7 +346,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
     async putObject(bucket, key, body, opts) {
       validateKey(key);
-      await requireBucket(bucket);
+      await requireBucket(bucket, opts);
       const held: ChunkRef[] = [];
       try {
         return await putHeld(bucket, key, body, opts, held);
@@ -370,10 +374,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       return manifest;
     },
 
-    async storeBody(body, contentLength) {
+    async storeBody(body, contentLength, opts = {}) {
       const held: ChunkRef[] = [];
       try {
-        const up = await upload(body, contentLength, held, false);
+        const up = await upload(body, contentLength, held, false, opts.signal);
         let released = false;
         return {
           size: up.size,
@@ -391,7 +395,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       }
     },
 
-    async readObject(m, start, end) {
+    async readObject(m, start, end, opts = {}) {
       if (m.inline !== undefined) {
         const bytes = Buffer.from(m.inline, "base64").subarray(start, end);
         return new ReadableStream({ start: (c) => (bytes.byteLength && c.enqueue(bytes), c.close()) });
@@ -412,7 +416,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       };
       const first = chunkAt(start);
       const last = end > start ? chunkAt(end - 1) : first - 1;
-      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i]);
+      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i], opts);
       const ahead: Array<Promise<Uint8Array>> = [];
       let next = first;
       const fill = () => {

@@ -9,8 +9,8 @@ export type BatchSender<I, O> = (peer: string, items: I[]) => Promise<O[]>;
 /** Most items in one batch. */
 export const MAX_BATCH = 256;
 
-/** A function that queues `item` for `peer` and resolves with its own result. */
-export function createBatcher<I, O>(send: BatchSender<I, O>): (peer: string, item: I) => Promise<O> {
+/** A function that queues `item` for `peer` and resolves with its own result; `signal` withdraws it (or stops waiting for it). */
+export function createBatcher<I, O>(send: BatchSender<I, O>): (peer: string, item: I, signal?: AbortSignal) => Promise<O> {
   type Waiting = { item: I; resolve: (o: O) => void; reject: (e: unknown) => void };
   const queues = new Map<string, Waiting[]>();
 
@@ -32,13 +32,29 @@ export function createBatcher<I, O>(send: BatchSender<I, O>): (peer: string, ite
     }
   };
 
-  return (peer, item) =>
+  return (peer, item, signal) =>
     new Promise<O>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
       let queue = queues.get(peer);
       if (!queue) {
         queues.set(peer, (queue = []));
         setImmediate(() => flush(peer));
       }
-      queue.push({ item, resolve, reject });
+      if (!signal) return void queue.push({ item, resolve, reject });
+      // An aborted item still queued leaves the batch; one already sent is answered but not waited for.
+      const withdraw = () => {
+        const waiting = queues.get(peer);
+        const at = waiting?.indexOf(entry) ?? -1;
+        if (at >= 0) waiting!.splice(at, 1);
+        reject(signal.reason);
+      };
+      const done = () => signal.removeEventListener("abort", withdraw);
+      const entry: Waiting = {
+        item,
+        resolve: (o) => (done(), resolve(o)),
+        reject: (e) => (done(), reject(e)),
+      };
+      signal.addEventListener("abort", withdraw, { once: true });
+      queue.push(entry);
     });
 }

@@ -123,3 +123,17 @@ test("an unregistered method is unknown again, and can be registered anew", asyn
   server.register(Echo, async ({ params }) => ({ result: params.s + "!" }));
   expect((await client.call(serverId, Echo, { s: "hi" }, { timeoutMs: 5000 })).result).toBe("hi!");
 });
+
+test("a call's signal ends it at once", async () => {
+  const Slow = defineMethod("slow", { params: Type.Object({}), result: Type.Null() });
+  server.register(Slow, async ({ signal }) => {
+    await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+    return { result: null };
+  });
+  const aborter = new AbortController();
+  const started = performance.now();
+  const outcome = client.call(serverId, Slow, {}, { timeoutMs: 10_000, signal: aborter.signal }).catch((err: RemoteError) => `${err.code} ${err.status}`);
+  setTimeout(() => aborter.abort(), 100);
+  expect(await outcome).toBe("PeerUnreachable 503");
+  expect(performance.now() - started).toBeLessThan(2000);
+});

@@ -33,7 +33,7 @@ export async function createMultipartUpload(r: S3Request): Promise<Response> {
 export async function uploadPart(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
   const body = requestBody(r.request, r.caller);
-  const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), partNumber(r), body.stream, body.contentLength);
+  const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), partNumber(r), body.stream, body.contentLength, { signal: r.request.signal });
   return new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums } });
 }
 

@@ -26,6 +26,7 @@ export async function putObject(r: S3Request): Promise<Response> {
     contentType: r.request.headers.get("content-type") ?? undefined,
     meta: userMeta(r.request.headers, META_PREFIX),
     headers: storedHeaders(r.request.headers),
+    signal: r.request.signal,
   });
   return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums } });
 }
@@ -58,7 +59,7 @@ const RESPONSE_OVERRIDES = ["content-type", "content-language", "expires", "cach
 export async function getObject(r: S3Request, head: boolean): Promise<Response> {
   requirePermission(r.who, r.bucket, "read");
   checkVersionId(r.query);
-  const m = await r.services.objects.headObject(r.bucket, r.key);
+  const m = await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal });
   const headers = objectHeaders(m, META_PREFIX);
   headers["x-amz-version-id"] = "null";
   for (const name of RESPONSE_OVERRIDES) {
@@ -78,7 +79,7 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   if (range) headers["content-range"] = `bytes ${start}-${end - 1}/${m.size}`;
   const status = range ? 206 : 200;
   if (head) return new Response(null, { status, headers });
-  return new Response(await r.services.objects.readObject(m, start, end), { status, headers });
+  return new Response(await r.services.objects.readObject(m, start, end, { signal: r.request.signal }), { status, headers });
 }
 
 export async function deleteObject(r: S3Request): Promise<Response> {
