@@ -275,13 +275,15 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
     port,
     stop: (force = false) =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // A graceful stop lets transfers in progress finish, but not forever. The timer goes
+        // as soon as the server has closed: pending, it would hold the whole peer in memory.
+        const cutOff = force ? undefined : setTimeout(() => server.closeAllConnections(), 5000).unref();
+        server.close(() => {
+          clearTimeout(cutOff);
+          resolve();
+        });
         if (force) server.closeAllConnections();
-        else {
-          server.closeIdleConnections();
-          // A graceful stop lets transfers in progress finish, but not forever.
-          setTimeout(() => server.closeAllConnections(), 5000).unref();
-        }
+        else server.closeIdleConnections();
       }),
   };
 }

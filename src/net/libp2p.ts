@@ -107,3 +107,19 @@ export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
   await node.start();
   return node as unknown as MeshLibp2p;
 }
+
+/** The part of libp2p's internals `stopLibp2p` reaches for (absent in other versions: then it does nothing). */
+interface AddressManagerInternals {
+  components?: { addressManager?: { _updatePeerStoreAddresses?: { stop?(): void } } };
+}
+
+/**
+ * Stop the node and leave no timer behind. libp2p 3's address manager debounces its
+ * peer-store update by 1 s on every transport listening or closing, and has no stop: the
+ * timer it sets while the node starts or stops would keep the process alive, and the
+ * stopped node in memory, for that second. It is cleared here.
+ */
+export async function stopLibp2p(node: MeshLibp2p): Promise<void> {
+  await node.stop();
+  (node as unknown as AddressManagerInternals).components?.addressManager?._updatePeerStoreAddresses?.stop?.();
+}

@@ -24,7 +24,7 @@ import { createSwim, type Swim } from "../membership/swim.ts";
 import { createIndexClient } from "../metadata/index-client.ts";
 import { MESH_WIDE_SHARDS } from "../metadata/keys.ts";
 import { reachableAddrs } from "../net/addresses.ts";
-import { loadOrCreateIdentity, startLibp2p, type MeshLibp2p } from "../net/libp2p.ts";
+import { loadOrCreateIdentity, startLibp2p, stopLibp2p, type MeshLibp2p } from "../net/libp2p.ts";
 import { createLinkFilter, type LinkFilter } from "../net/link-filter.ts";
 import { resolveMeshKey } from "../net/mesh-key.ts";
 import { createRpc, type Rpc } from "../net/rpc.ts";
@@ -85,7 +85,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const meshKey = await resolveMeshKey(config.dataDir, config.meshKeyFile, config.bootstrap.length > 0);
   const links = createLinkFilter();
   const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, meshKey: meshKey.key.psk, filter: links });
-  lifecycle.opened("libp2p", () => libp2p.stop());
+  lifecycle.opened("libp2p", () => stopLibp2p(libp2p));
   const peerId = libp2p.peerId.toString();
   const log = createLogger(config.logLabel ?? peerId.slice(-6), config.logSink, config.logLevel);
   if (tightened) log.warn(`the data folder ${config.dataDir} was open to other users: ${tightened} files and folders in it are now private to this user`);

@@ -69,7 +69,6 @@ export function createApiServers({ config, limits, native, s3, multiaddrs, log }
       s3Url = advertisedUrl(config.advertiseS3, config.s3.host, s3Server.port, multiaddrs());
     },
     async stop(abrupt) {
-      isReady = false;
       const stopping = servers.reverse();
       servers = [];
       await Promise.all(stopping.map((s) => s.stop(abrupt)));

@@ -40,4 +40,33 @@ describe("call batcher", () => {
     const r = await Promise.allSettled([call("a", 1), call("a", 2)]);
     expect(r.map((x) => x.status)).toEqual(["rejected", "rejected"]);
   });
+
+  test("an aborted call leaves its batch if it was not sent yet, and otherwise stops waiting at once", async () => {
+    const sent: number[][] = [];
+    const answers: Array<() => void> = [];
+    const call = createBatcher<number, number>(async (_, items) => {
+      sent.push(items);
+      await new Promise<void>((r) => answers.push(r));
+      return items;
+    });
+    const gone = new AbortController();
+    const withdrawn = call("a", 1, gone.signal);
+    const kept = call("a", 2, new AbortController().signal);
+    gone.abort();
+    expect(await withdrawn.catch((e: Error) => e.name)).toBe("AbortError");
+    await Bun.sleep(5);
+    expect(sent).toEqual([[2]]);
+
+    const late = new AbortController();
+    const waiting = call("a", 3, late.signal);
+    await Bun.sleep(5);
+    expect(sent).toEqual([[2], [3]]);
+    late.abort();
+    expect(await waiting.catch((e: Error) => e.name)).toBe("AbortError");
+    for (const answer of answers) answer();
+    expect(await kept).toBe(2);
+    // A call whose signal had aborted already is never queued.
+    expect(await call("a", 4, AbortSignal.abort()).catch((e: Error) => e.name)).toBe("AbortError");
+    expect(sent).toEqual([[2], [3]]);
+  });
 });
