@@ -1,0 +1,48 @@
+// A request's work stops when its HTTP client goes away: the request's signal (aborted by
+// the node:http adapter when the connection closes) reaches the index and chunk calls the
+// request makes. Behind 250 ms links, a GET whose client vanishes 100 ms in makes its
+// peer send no chunk.get (the quorum read of the manifest it was waiting for is
+// abandoned), while the same GET kept open fetches the chunk from another peer.
+import { expect, test } from "bun:test";
+import { TEST_MEMBERSHIP, withCluster } from "../harness/cluster.ts";
+import { ADMIN_BEARER } from "../harness/credentials.ts";
+import { locate, mustCreateBucket, mustGet, mustPut, rawRequest, sameBytes } from "../harness/http.ts";
+import { seededBytes } from "../harness/random.ts";
+
+const KiB = 1024;
+const LINK = { delayMs: 250, jitterMs: 0, lossRate: 0, bytesPerSecond: 100 * 1024 * KiB };
+/** Probe timeouts well above the 500 ms round trips, so nobody is suspected. */
+const MEMBERSHIP = { ...TEST_MEMBERSHIP, probeIntervalMs: 2000, probeTimeoutMs: 1500, deadAfterMs: 30_000 };
+
+test("a GET whose client goes away stops before fetching any chunk; kept open, it fetches them", async () => {
+  await withCluster(5, { topology: "star", link: LINK, membership: MEMBERSHIP, config: { chunkSize: 64 * KiB, inlineMaxBytes: 1024 } }, async (c) => {
+    const all = c.running();
+    await c.waitFor("all alive", () => c.allSee(all, all, "alive"), 60_000, 500);
+    const url = c.peer(0).httpUrl;
+    await mustCreateBucket(url, "gone");
+    // An object whose first chunk peer 0 does not hold, so reading it needs a chunk.get.
+    let key = "";
+    let body: Uint8Array = new Uint8Array(0);
+    for (let n = 0; n < 20 && !key; n++) {
+      const data = seededBytes(3 * 64 * KiB, c.seed + n);
+      await mustPut(url, "gone", `k${n}`, data);
+      const where = await locate(url, "gone", `k${n}`);
+      if (!where.chunks[0].holders.includes(c.peers[0].id)) [key, body] = [`k${n}`, data];
+    }
+    expect(key).not.toBe("");
+    const chunkGets = () => c.peer(0).testHooks.rpcCounters.sent.get("chunk.get") ?? 0;
+
+    const before = chunkGets();
+    const head = `GET /buckets/gone/objects/${key} HTTP/1.1\r\nhost: peer\r\nauthorization: ${ADMIN_BEARER}\r\n\r\n`;
+    const gone = await rawRequest(url, head, new Uint8Array(0), "abort");
+    expect(gone.status).toBeUndefined(); // it left before any answer
+    await Bun.sleep(3000);
+    const afterAbort = chunkGets();
+
+    expect(sameBytes(await mustGet(url, "gone", key), body)).toBe(true);
+    const afterGet = chunkGets();
+    console.log(`chunk.get sent by the serving peer: ${afterAbort - before} for the abandoned GET, ${afterGet - afterAbort} for the one kept open`);
+    expect(afterAbort - before).toBe(0);
+    expect(afterGet - afterAbort).toBeGreaterThan(0);
+  });
+}, 120_000);
