@@ -3,6 +3,7 @@
 import type { AbortOptions, Stream, StreamHandler } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
+import type { CID } from "multiformats/cid";
 import type { CreatedKey } from "./auth/access-keys.ts";
 import type { ClusterView } from "./api/native.ts";
 import { peerView, type ClusterStatus, type PeerView } from "./api/status.ts";
@@ -26,7 +27,7 @@ export interface PeerTestHooks {
   /** RPC calls sent and received, by method. */
   readonly rpcCounters: RpcCounters;
   /** Peer ids this peer finds as DHT providers of `key` (discovery's lookup). */
-  dhtProviders(key: Parameters<Components["libp2p"]["services"]["dht"]["findProviders"]>[0], opts?: AbortOptions): Promise<string[]>;
+  dhtProviders(key: CID, opts?: AbortOptions): Promise<string[]>;
   /** Serve a test protocol on this peer's libp2p node. */
   handle(protocol: string, handler: StreamHandler): Promise<void>;
   /** Open a stream of a test protocol to a multiaddr. */

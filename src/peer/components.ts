@@ -2,7 +2,7 @@
 // added to the peer's Lifecycle in start order (src/util/lifecycle.ts). Building opens
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
-//   rpc -> index, chunks, objects, keys (their RPC methods) -> admin key -> HTTP servers
+//   rpc -> index, chunks, objects, keys (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
 //   -> status -> swim -> repair -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
