@@ -11,6 +11,7 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import path from "node:path";
 import { nativeToken, type AccessKey } from "../../src/auth/access-keys.ts";
+import type { PeerView } from "../../src/api/status.ts";
 import { RemoteError } from "../../src/errors.ts";
 import { MAX_INCARNATION_AHEAD_MS } from "../../src/membership/member-table.ts";
 import type { IndexEntry } from "../../src/metadata/types.ts";
@@ -81,7 +82,7 @@ const stamp = (wallMs: number) => encodeTimestamp({ wall: Math.floor(wallMs), lo
 
 /** Peer i's view of member `m`: its state and incarnation. */
 async function viewOf(i: number, m: string): Promise<{ state: string; inc: number } | undefined> {
-  const body = await c.getJson<{ self: { id: string; incarnation: number }; peers: Array<{ id: string; state: string; incarnation: number }> }>(i, "/cluster/peers");
+  const body = await c.getJson<PeerView>(i, "/cluster/peers");
   if (body.self.id === m) return { state: "alive", inc: body.self.incarnation };
   const p = body.peers.find((x) => x.id === m);
   return p && { state: p.state, inc: p.incarnation };

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { PeerView } from "../../src/api/status.ts";
 import type { MembershipConfig, PeerConfigInput, RepairConfig } from "../../src/config.ts";
 import { startPeer, type Peer } from "../../src/peer.ts";
 import type { LogLevel } from "../../src/util/log.ts";
@@ -154,7 +155,7 @@ export class Cluster {
 
   /** Peer i's view through `/cluster/peers`: member id -> state. */
   async viewOf(i: number): Promise<Map<string, string>> {
-    const body = await this.getJson<{ self: { id: string }; peers: Array<{ id: string; state: string }> }>(i, "/cluster/peers");
+    const body = await this.getJson<PeerView>(i, "/cluster/peers");
     return new Map([[body.self.id, "alive"], ...body.peers.map((p) => [p.id, p.state] as [string, string])]);
   }
 
