@@ -343,7 +343,7 @@ export function createSwim(deps: SwimDeps): Swim {
   const mustBeCaller = (rec: MemberRecord, from: string) => {
     if (rec.id !== from) throw new MeshError("InvalidParams", "a member's own record must be the caller's", 400);
   };
-  function serve() {
+  function registerMethods() {
     rpc.register(Ping, async ({ params: p, from }) => {
       mustBeCaller(p.from, from);
       hearYou(p.you);
@@ -381,7 +381,7 @@ export function createSwim(deps: SwimDeps): Swim {
       return awareness.score;
     },
     start() {
-      serve();
+      registerMethods();
       running = true;
       schedule();
     },
