@@ -17,9 +17,9 @@
 // departed members' shards are back on their live replicas before GC counts on them.
 //
 // A pass goes through the local chunks one batch of at most 5,000 ids at a time (one
-// step, one question per member).
+// step, one question per member); the members answer from references they keep per
+// shard (gc-references.ts) instead of reading every manifest for every batch.
 import { Type } from "@sinclair/typebox";
-import type { ObjectManifest } from "../metadata/types.ts";
 import { ChunkIdsSchema, inPieces, MAX_IDS_PER_CALL } from "../objects/chunk-client.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
@@ -27,6 +27,7 @@ import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
 import { untilAborted } from "./abortable.ts";
 import { inBatches } from "./batches.ts";
+import { createReferenceIndex } from "./gc-references.ts";
 
 /** Counters shown in /cluster/status. */
 export interface GcStats {
@@ -76,20 +77,14 @@ export function createChunkGc(deps: ChunkGcDeps): ChunkGc {
   const clock = deps.clock ?? Date.now;
   const stats: GcStats = { chunksCollected: 0, pending: 0, lastPassMs: 0 };
   const unreferenced = new Map<string, Unreferenced>();
+  const references = createReferenceIndex(deps.indexStore);
   let passes = 0;
 
-  /** Chunk ids referenced by live manifests in the shards this peer stores. */
-  async function localReferences(): Promise<Set<string>> {
-    const refs = new Set<string>(deps.uploading());
-    for (const shard of deps.indexStore.shards()) {
-      if (!shard.startsWith("o")) continue;
-      for (const [, entry] of await deps.indexStore.rowsIn(shard)) {
-        // Manifests and multipart parts both list chunks; upload records list none.
-        const m = entry.value as Partial<ObjectManifest> | null;
-        if (m?.chunks) for (const c of m.chunks) refs.add(c.id);
-      }
-    }
-    return refs;
+  /** Chunk ids referenced by live manifests in the shards this peer stores, or by its uploads in progress. */
+  async function localReferences(): Promise<{ has(id: string): boolean }> {
+    const uploading = new Set(deps.uploading());
+    const referenced = await references.lookup();
+    return { has: (id) => uploading.has(id) || referenced(id) };
   }
 
   rpc.register("gc.referenced", { params: Type.Object({ ids: ChunkIdsSchema }) }, async ({ params: { ids } }) => {
