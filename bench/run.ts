@@ -15,6 +15,7 @@ import { createBucket, getLarge, getSmall, putLarge, putSmall, type OpsResult } 
 import type { PeerProcess } from "../test/harness/process.ts";
 import { startMesh } from "./mesh.ts";
 import { measureRepair } from "./repair-rate.ts";
+import { describeScan, measureRepairScan } from "./repair-scan.ts";
 import { sampleRss } from "./rss.ts";
 import { log } from "./stats.ts";
 import { renderScaling } from "./svg.ts";
@@ -103,6 +104,10 @@ try {
 
 log(`repair: 5 peers, ${cfg.repairMib} MiB, --dead-after 2 --repair-delay 3`);
 const repair = await measureRepair({ peers: 5, mib: cfg.repairMib, objectMib: 16, log });
+
+log("repair scan: one peer, 100,000 and 1,000,000 synthetic chunk ids (ids only, no data)");
+const repairScan = await measureRepairScan();
+for (const s of repairScan.sizes) log(describeScan(s));
 
 const scalingPut: Array<{ peers: number } & OpsResult> = [{ peers: PEERS, ...meshFigures.smallPut }];
 const heartbeat: Array<{ peers: number; perPeerPerSec: number }> = [];
@@ -204,6 +209,17 @@ rows.push({
   ratio: `${pct(repair.MBps, limits.disk.writeMBps)}; ${pct(repair.MBps, limits.chachaMBps)}`,
   target: judge([[repair.MBps, { op: ">=", value: 100, unit: " MB/s" }]]),
 });
+{
+  const [small, large] = [repairScan.sizes[0], repairScan.sizes[repairScan.sizes.length - 1]];
+  const memory = (r: typeof small) => `${f1(r.ms / 1000)} s, peak heap +${f0(r.peakHeapDeltaMB)} MB, RSS +${f0(r.peakRssDeltaMB)} MB`;
+  rows.push({
+    figure: `repair scan ns per chunk, ${f0(large.ids)} synthetic chunk ids on one peer (${memory(large)})`,
+    value: f0(large.nsPerChunk),
+    limit: `${f0(small.ids)} ids: ${f0(small.nsPerChunk)} ns (${memory(small)})`,
+    ratio: `${repairScan.growth.toFixed(2)}x`,
+    target: judge([[repairScan.growth, { op: "<", value: 1.5, unit: `x the ${f0(small.ids)}-id cost` }]]),
+  });
+}
 rows.push({
   figure: `peer RSS max MB during large PUT/GET (${f0((4 * cfg.large.count * cfg.large.size) / MiB)} MiB moved)`,
   value: f0(m.rss.max / 1e6),
@@ -257,6 +273,7 @@ const results = {
   limits: { ...limits, ceiling, link, keyCost },
   mesh: meshFigures,
   repair,
+  repairScan,
   scaling: { smallPut: scalingPut, list: m.list, heartbeat },
   table: rows,
 };

@@ -15,13 +15,19 @@
 // cuts off a whole voter set keeps GC waiting, as it should: those manifests are
 // unseen). It also waits for a complete shard-sync pass since the last departure, so the
 // departed members' shards are back on their live replicas before GC counts on them.
+//
+// A pass goes through the local chunks one batch of at most 5,000 ids at a time (one
+// step, one question per member); the members answer from references they keep per
+// shard (gc-references.ts) instead of reading every manifest for every batch.
 import { Type } from "@sinclair/typebox";
-import type { ObjectManifest } from "../metadata/types.ts";
-import { ChunkIdsSchema, inPieces } from "../objects/chunk-client.ts";
+import { ChunkIdsSchema, inPieces, MAX_IDS_PER_CALL } from "../objects/chunk-client.ts";
 import { defineMethod, type Rpc } from "../net/rpc.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
+import { untilAborted } from "./abortable.ts";
+import { inBatches } from "./batches.ts";
+import { createReferenceIndex } from "./gc-references.ts";
 
 /** Counters shown in /cluster/status. */
 export interface GcStats {
@@ -50,28 +56,42 @@ export interface ChunkGcDeps {
   clock?: () => number;
 }
 
+/** GC as a job of bounded steps. */
+export interface ChunkGc {
+  /** One pass over the local chunks; each step is one batch of at most MAX_IDS_PER_CALL ids. */
+  pass(signal: AbortSignal): AsyncGenerator<void>;
+  stats: GcStats;
+  /** Is GC waiting out the grace period of this chunk (chunk repair must not spread it)? */
+  collecting(id: string): boolean;
+  /** Serve the RPC method other peers' passes ask. */
+  start(): void;
+  /** Withdraw it. */
+  stop(): void;
+}
+
 /** Of `ids`, those that manifests in the callee's index shards reference. */
 const Referenced = defineMethod("gc.referenced", { params: Type.Object({ ids: ChunkIdsSchema }), result: ChunkIdsSchema });
 
+/** A chunk seen unreferenced: since when, and in which pass it was last seen. */
+interface Unreferenced {
+  since: number;
+  pass: number;
+}
+
 /** Create the GC pass; `start` serves its RPC method to the other peers' passes, `stop` withdraws it. */
-export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats: GcStats; collecting(id: string): boolean; start(): void; stop(): void } {
+export function createChunkGc(deps: ChunkGcDeps): ChunkGc {
   const { self, rpc, log } = deps;
   const clock = deps.clock ?? Date.now;
   const stats: GcStats = { chunksCollected: 0, pending: 0, lastPassMs: 0 };
-  const unreferencedSince = new Map<string, number>();
+  const unreferenced = new Map<string, Unreferenced>();
+  const references = createReferenceIndex(deps.indexStore);
+  let passes = 0;
 
-  /** Chunk ids referenced by live manifests in the shards this peer stores. */
-  async function localReferences(): Promise<Set<string>> {
-    const refs = new Set<string>(deps.uploading());
-    for (const shard of deps.indexStore.shards()) {
-      if (!shard.startsWith("o")) continue;
-      for (const [, entry] of await deps.indexStore.rowsIn(shard)) {
-        // Manifests and multipart parts both list chunks; upload records list none.
-        const m = entry.value as Partial<ObjectManifest> | null;
-        if (m?.chunks) for (const c of m.chunks) refs.add(c.id);
-      }
-    }
-    return refs;
+  /** Chunk ids referenced by live manifests in the shards this peer stores, or by its uploads in progress. */
+  async function localReferences(): Promise<{ has(id: string): boolean }> {
+    const uploading = new Set(deps.uploading());
+    const referenced = await references.lookup();
+    return { has: (id) => uploading.has(id) || referenced(id) };
   }
 
   const start = () =>
@@ -80,54 +100,70 @@ export function createChunkGc(deps: ChunkGcDeps): { pass(): Promise<void>; stats
       return { result: ids.filter((id) => refs.has(id)) };
     });
 
-  async function referencedOn(peer: string, ids: string[]): Promise<string[]> {
+  async function referencedOn(peer: string, ids: string[], signal: AbortSignal): Promise<string[]> {
     if (peer === self) {
       const refs = await localReferences();
       return ids.filter((id) => refs.has(id));
     }
-    return inPieces(ids, async (piece) => (await rpc.call(peer, Referenced, { ids: piece }, { timeoutMs: 30_000 })).result);
+    return inPieces(ids, async (piece) => (await rpc.call(peer, Referenced, { ids: piece }, { timeoutMs: 30_000, signal })).result);
   }
 
-  async function pass(): Promise<void> {
-    const started = performance.now();
-    const local: string[] = [];
-    for await (const id of deps.chunkStore.list()) local.push(id);
-    if (!local.length) {
-      unreferencedSince.clear();
-      stats.pending = 0;
-      return;
-    }
+  /**
+   * One batch: ask every member which of these chunks their manifests reference, then
+   * delete those unreferenced for longer than the grace period. False if GC must wait.
+   */
+  async function step(batch: string[], pass: number, signal: AbortSignal): Promise<boolean> {
     const waiting = deps.waitingFor?.();
     if (waiting) {
       stats.skipped = waiting;
-      return;
+      return false;
     }
     const referenced = new Set<string>();
     try {
-      const answers = await Promise.all([self, ...deps.peersToAsk()].map((p) => referencedOn(p, local)));
+      const answers = await untilAborted(Promise.all([self, ...deps.peersToAsk()].map((p) => referencedOn(p, batch, signal))), signal);
       for (const ids of answers) for (const id of ids) referenced.add(id);
     } catch (err) {
+      if (signal.aborted) throw err;
       stats.skipped = `a member did not answer: ${(err as Error).message}`;
-      return;
+      return false;
     }
     stats.skipped = undefined;
+    // Uploads that started while the members answered count too.
+    for (const id of deps.uploading()) referenced.add(id);
     const now = clock();
-    const present = new Set(local);
-    for (const id of [...unreferencedSince.keys()]) if (!present.has(id) || referenced.has(id)) unreferencedSince.delete(id);
-    for (const id of local) {
-      if (referenced.has(id)) continue;
-      const since = unreferencedSince.get(id) ?? now;
-      unreferencedSince.set(id, since);
-      if (now - since >= deps.graceMs) {
+    for (const id of batch) {
+      if (referenced.has(id)) {
+        unreferenced.delete(id);
+        continue;
+      }
+      const seen = unreferenced.get(id) ?? { since: now, pass };
+      seen.pass = pass;
+      unreferenced.set(id, seen);
+      if (now - seen.since >= deps.graceMs) {
+        signal.throwIfAborted();
         await deps.chunkStore.delete(id);
-        unreferencedSince.delete(id);
+        unreferenced.delete(id);
         stats.chunksCollected++;
         log.debug(`collected unreferenced chunk ${id.slice(0, 12)}`);
       }
     }
-    stats.pending = unreferencedSince.size;
-    stats.lastPassMs = Math.round(performance.now() - started);
+    return true;
   }
 
-  return { pass, stats, collecting: (id) => unreferencedSince.has(id), start, stop: () => rpc.unregister(Referenced) };
+  async function* pass(signal: AbortSignal): AsyncGenerator<void> {
+    const started = performance.now();
+    const thisPass = ++passes;
+    let any = false;
+    for await (const batch of inBatches(deps.chunkStore.list(), MAX_IDS_PER_CALL)) {
+      any = true;
+      if (!(await step(batch, thisPass, signal))) return;
+      yield;
+    }
+    // Chunks not seen in a whole pass are gone: forget them.
+    for (const [id, seen] of unreferenced) if (seen.pass !== thisPass) unreferenced.delete(id);
+    stats.pending = unreferenced.size;
+    if (any) stats.lastPassMs = Math.round(performance.now() - started);
+  }
+
+  return { pass, stats, collecting: (id) => unreferenced.has(id), start, stop: () => rpc.unregister(Referenced) };
 }

@@ -4,18 +4,23 @@
 //   owners that lack it (repair after a failure, rebalance after a join);
 // - if it is not an owner, it pushes to the owners when none holds it, and deletes its
 //   own copy only once every owner has confirmed holding a verified copy (handoff).
-// Transfers are bounded in concurrency and rate.
+// A pass goes through the local chunks one batch at a time (one step): a step asks each
+// owner once about the batch and does the batch's transfers, so its work and memory do
+// not grow with the store. Transfers are bounded in concurrency and rate.
 import type { ChunkClient } from "../objects/chunk-client.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Logger } from "../util/log.ts";
 import { mapLimit } from "../util/map-limit.ts";
+import { untilAborted } from "./abortable.ts";
+import { inBatches } from "./batches.ts";
+import type { RateLimiter } from "./rate-limiter.ts";
 
 /** Counters shown in /cluster/status. */
 export interface ChunkRepairStats {
   /** Chunks this peer is responsible for that lack an owner (after the last pass). */
   underReplicated: number;
-  /** Transfers waiting in the current pass. */
+  /** Transfers waiting in the current step. */
   queue: number;
   chunksRepaired: number;
   bytesRepaired: number;
@@ -26,20 +31,35 @@ export interface ChunkRepairStats {
 /** Dependencies of chunk repair. */
 export interface ChunkRepairDeps {
   self: string;
-  store: ChunkStore;
-  chunks: ChunkClient;
-  placement: Placement;
+  store: Pick<ChunkStore, "list" | "get" | "delete">;
+  chunks: Pick<ChunkClient, "has" | "ownedBy" | "putTo">;
+  placement: Pick<Placement, "chunkOwners" | "rf">;
   concurrency: number;
-  limiter: { take(n: number): Promise<void> };
+  limiter: RateLimiter;
   /** Chunks GC is waiting to collect: never spread again (an owner may have collected its copy already). */
   collecting(id: string): boolean;
   log: Logger;
 }
 
-const HAS_BATCH = 1000;
+/** Chunk repair as a job of bounded steps. */
+export interface ChunkRepair {
+  /** One pass over the local chunks; each step is one batch of at most STEP_IDS ids. */
+  pass(signal: AbortSignal): AsyncGenerator<void>;
+  stats: ChunkRepairStats;
+}
 
-/** Create the chunk repair pass. */
-export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void>; stats: ChunkRepairStats } {
+/** Local chunk ids per step: one `has` call per owner (chunk-client's limit is 5,000 ids per call). */
+export const STEP_IDS = 1000;
+
+/** `map.get(key)`, created empty on first use (appending stays O(1), unlike copying the list). */
+function listFor<K, V>(map: Map<K, V[]>, key: K): V[] {
+  let list = map.get(key);
+  if (!list) map.set(key, (list = []));
+  return list;
+}
+
+/** Create chunk repair. */
+export function createChunkRepair(deps: ChunkRepairDeps): ChunkRepair {
   const { self, store, chunks, placement, log } = deps;
   const stats: ChunkRepairStats = { underReplicated: 0, queue: 0, chunksRepaired: 0, bytesRepaired: 0, handedOff: 0, lastPassMs: 0 };
 
@@ -48,10 +68,8 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
     const answers = new Map<string, Set<string>>();
     await Promise.all(
       [...wanted].map(async ([peer, ids]) => {
-        const held = new Set<string>();
         try {
-          for (let i = 0; i < ids.length; i += HAS_BATCH) for (const id of await chunks.has(peer, ids.slice(i, i + HAS_BATCH))) held.add(id);
-          answers.set(peer, held);
+          answers.set(peer, new Set(await chunks.has(peer, ids)));
         } catch {
           // unreachable: neither holder nor confirmed non-holder
         }
@@ -60,12 +78,12 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
     return answers;
   }
 
-  async function push(id: string, targets: string[]): Promise<boolean> {
+  async function push(id: string, targets: string[], signal: AbortSignal): Promise<boolean> {
     const bytes = await store.get(id).catch(() => null); // a corrupt local copy is quarantined by get and not spread
     if (!bytes) return false;
     let ok = true;
     for (const peer of targets) {
-      await deps.limiter.take(bytes.byteLength);
+      await deps.limiter.take(bytes.byteLength, signal);
       try {
         await chunks.putTo(peer, id, bytes);
         stats.chunksRepaired++;
@@ -84,8 +102,9 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
    * that each think the other an owner could both delete their copies.
    */
   async function confirmedHandoffs(ids: string[], owners: Map<string, string[]>): Promise<string[]> {
+    if (!ids.length) return [];
     const byOwner = new Map<string, string[]>();
-    for (const id of ids) for (const p of owners.get(id)!) byOwner.set(p, [...(byOwner.get(p) ?? []), id]);
+    for (const id of ids) for (const p of owners.get(id)!) listFor(byOwner, p).push(id);
     const vetoed = new Set<string>();
     await Promise.all(
       [...byOwner].map(async ([peer, list]) => {
@@ -99,18 +118,21 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
     return ids.filter((id) => !vetoed.has(id));
   }
 
-  async function pass(): Promise<void> {
-    const started = performance.now();
-    const local: string[] = [];
-    for await (const id of store.list()) local.push(id);
-    const owners = new Map(local.map((id) => [id, placement.chunkOwners(id)]));
+  /** Check one batch of local chunks against their owners; returns how many are under-replicated. */
+  async function step(batch: string[], signal: AbortSignal): Promise<number> {
+    const owners = new Map<string, string[]>();
     const wanted = new Map<string, string[]>();
-    for (const [id, os] of owners) for (const p of os) if (p !== self) wanted.set(p, [...(wanted.get(p) ?? []), id]);
-    const answers = await askHolders(wanted);
+    for (const id of batch) {
+      const os = placement.chunkOwners(id);
+      owners.set(id, os);
+      for (const p of os) if (p !== self) listFor(wanted, p).push(id);
+    }
+    const answers = await untilAborted(askHolders(wanted), signal);
 
     const jobs: Array<() => Promise<void>> = [];
     const handoffs: string[] = [];
     let under = 0;
+    const pushJob = (id: string, missing: string[]) => async () => void ((await push(id, missing, signal)) || under++);
     for (const [id, os] of owners) {
       if (deps.collecting(id)) continue;
       const holds = (p: string) => (p === self ? true : answers.get(p)?.has(id) === true);
@@ -120,27 +142,47 @@ export function createChunkRepair(deps: ChunkRepairDeps): { pass(): Promise<void
         const firstHolder = os.find(holds);
         if (firstHolder !== self) continue; // another owner is responsible
         if (unreachable.length || os.length < placement.rf) under++;
-        else if (missing.length) jobs.push(async () => void ((await push(id, missing)) || under++));
+        else if (missing.length) jobs.push(pushJob(id, missing));
       } else {
         const ownerHolds = os.some((p) => p !== self && holds(p));
         if (missing.length === 0 && unreachable.length === 0 && os.length > 0) {
           handoffs.push(id);
         } else if (!ownerHolds) {
           // Only we hold it: it must reach its owners before anything else.
-          if (missing.length) jobs.push(async () => void ((await push(id, missing)) || under++));
+          if (missing.length) jobs.push(pushJob(id, missing));
           else under++;
         }
       }
     }
-    jobs.push(...(await confirmedHandoffs(handoffs, owners)).map((id) => async () => {
-      await store.delete(id);
-      stats.handedOff++;
-    }));
+    for (const id of await untilAborted(confirmedHandoffs(handoffs, owners), signal)) {
+      jobs.push(async () => {
+        await store.delete(id);
+        stats.handedOff++;
+      });
+    }
     stats.queue = jobs.length;
-    await mapLimit(jobs, deps.concurrency, async (job) => {
-      await job();
-      stats.queue--;
-    });
+    await untilAborted(
+      mapLimit(jobs, deps.concurrency, async (job) => {
+        if (signal.aborted) return; // abandoned by a stop: start nothing new
+        await job();
+        stats.queue--;
+      }),
+      signal,
+    );
+    return under;
+  }
+
+  async function* pass(signal: AbortSignal): AsyncGenerator<void> {
+    const started = performance.now();
+    let under = 0;
+    try {
+      for await (const batch of inBatches(store.list(), STEP_IDS)) {
+        under += await step(batch, signal);
+        yield;
+      }
+    } finally {
+      stats.queue = 0;
+    }
     stats.underReplicated = under;
     stats.lastPassMs = Math.round(performance.now() - started);
   }

@@ -1,6 +1,7 @@
 // The self-healing workers of one peer, started together: chunk repair/rebalance/handoff
 // and shard anti-entropy share one pass (the ring is the same for both), scrub and GC
-// run on their own timers. Drain turns the peer into a pure sender.
+// run on their own timers. Each is a worker of bounded steps (worker.ts) whose state
+// shows in `/cluster/status` under `workers`. Drain turns the peer into a pure sender.
 import type { RepairConfig } from "../config.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import type { Rpc } from "../net/rpc.ts";
@@ -12,9 +13,10 @@ import type { Logger } from "../util/log.ts";
 import { allShards } from "../metadata/keys.ts";
 import { createChunkGc, type GcStats } from "./chunk-gc.ts";
 import { createChunkRepair } from "./chunk-repair.ts";
+import { createRateLimiter } from "./rate-limiter.ts";
 import { createScrub, type ScrubStats } from "./scrub.ts";
 import { createShardSync } from "./shard-sync.ts";
-import { createRateLimiter, createWorker } from "./worker.ts";
+import { createWorker, type WorkerStatus } from "./worker.ts";
 
 /** Dependencies of the repair service. */
 export interface RepairDeps {
@@ -38,19 +40,31 @@ export interface RepairDeps {
   uploading(): Iterable<string>;
   log: Logger;
   signal: AbortSignal;
+  /** Source of the workers' backoff jitter, in [0, 1). */
+  random?: () => number;
 }
 
 /** The self-healing part of `/cluster/status`. */
 export interface RepairStatus {
   underReplicated: { chunks: number; shards: number };
-  repair: { queue: number; chunksRepaired: number; bytesRepaired: number; chunksHandedOff: number; rowsRepaired: number; rowsHandedOff: number; lastChunkPassMs: number; lastShardPassMs: number };
+  repair: {
+    queue: number;
+    chunksRepaired: number;
+    bytesRepaired: number;
+    chunksHandedOff: number;
+    rowsRepaired: number;
+    rowsHandedOff: number;
+    lastChunkPassMs: number;
+    lastShardPassMs: number;
+  };
   scrub: ScrubStats;
   gc: GcStats & { tombstonesDropped: number };
+  /** Each background worker's state (idle, busy, throttled, error), steps, passes and last error. */
+  workers: { repair: WorkerStatus; gc: WorkerStatus; scrub: WorkerStatus };
 }
 
 /** The running self-healing workers. */
 export interface RepairService {
-  /** Serve GC's RPC method and start the worker loops. */
   start(): void;
   /** Run a repair pass now (after a ring change or a drain request). */
   wake(): void;
@@ -58,15 +72,13 @@ export interface RepairService {
   status(): RepairStatus;
   /** True when this peer holds no chunks and no index rows (after a drain). */
   empty(): Promise<boolean>;
-  /** Stop the worker loops and withdraw the RPC method; resolves once every loop has exited. */
+  /** Interrupt the workers' passes, withdraw GC's RPC method, and resolve once every worker loop has exited. */
   stop(): Promise<void>;
 }
 
 /** Create the repair service. */
 export function createRepairService(deps: RepairDeps): RepairService {
-  const { config, log } = deps;
-  const stopping = new AbortController();
-  const signal = AbortSignal.any([deps.signal, stopping.signal]);
+  const { config, log, signal } = deps;
   const gc = createChunkGc({
     self: deps.self,
     chunkStore: deps.chunkStore,
@@ -78,13 +90,15 @@ export function createRepairService(deps: RepairDeps): RepairService {
     uploading: deps.uploading,
     log: log.child("gc"),
   });
+  const repairLimiter = createRateLimiter(config.bytesPerSecond);
+  const scrubLimiter = createRateLimiter(config.scrubBytesPerSecond);
   const chunkRepair = createChunkRepair({
     self: deps.self,
     store: deps.chunkStore,
     chunks: deps.chunks,
     placement: deps.placement,
     concurrency: config.concurrency,
-    limiter: createRateLimiter(config.bytesPerSecond, signal),
+    limiter: repairLimiter,
     collecting: gc.collecting,
     log: log.child("repair"),
   });
@@ -97,7 +111,7 @@ export function createRepairService(deps: RepairDeps): RepairService {
     isExpiredTombstone: deps.isExpiredTombstone,
     log: log.child("anti-entropy"),
   });
-  const scrub = createScrub({ store: deps.chunkStore, chunks: deps.chunks, limiter: createRateLimiter(config.scrubBytesPerSecond, signal), log: log.child("scrub"), signal });
+  const scrub = createScrub({ store: deps.chunkStore, chunks: deps.chunks, limiter: scrubLimiter, log: log.child("scrub") });
 
   /**
    * Why GC must still wait for members that left the ring (chunk-gc.ts): every acknowledged
@@ -119,12 +133,20 @@ export function createRepairService(deps: RepairDeps): RepairService {
     return undefined;
   }
 
-  const repairWorker = createWorker("repair", config.scanIntervalMs, async () => {
-    await shardSync.pass();
-    await chunkRepair.pass();
-  }, log, signal);
-  const gcWorker = createWorker("gc", config.gcIntervalMs, gc.pass, log, signal);
-  const scrubWorker = createWorker("scrub", config.scrubIntervalMs, scrub.pass, log, signal);
+  const workerOptions = (intervalMs: number) => ({ intervalMs, log, signal, random: deps.random });
+  const repairWorker = createWorker(
+    "repair",
+    {
+      async *pass(stop) {
+        yield* shardSync.pass(stop);
+        yield* chunkRepair.pass(stop);
+      },
+      throttled: () => repairLimiter.waiting > 0,
+    },
+    workerOptions(config.scanIntervalMs),
+  );
+  const gcWorker = createWorker("gc", gc, workerOptions(config.gcIntervalMs));
+  const scrubWorker = createWorker("scrub", { pass: scrub.pass, throttled: () => scrubLimiter.waiting > 0 }, workerOptions(config.scrubIntervalMs));
   const workers = [repairWorker, gcWorker, scrubWorker];
 
   // The ring also changes without a membership event (a dead peer leaves it when its repair
@@ -138,18 +160,22 @@ export function createRepairService(deps: RepairDeps): RepairService {
     }
   };
 
+  let ringTimer: ReturnType<typeof setInterval> | undefined;
+  const stopWatching = () => clearInterval(ringTimer);
+  signal.addEventListener("abort", stopWatching, { once: true });
+
   return {
     start() {
+      if (ringTimer || signal.aborted) return;
       gc.start();
       workers.forEach((w) => w.start());
-      const timer = setInterval(watchRing, 1000);
-      signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+      ringTimer = setInterval(watchRing, 1000);
     },
     wake: () => repairWorker.wake(),
     async stop() {
-      stopping.abort();
+      stopWatching();
       gc.stop();
-      await Promise.all(workers.map((w) => w.done));
+      await Promise.all(workers.map((w) => w.stop()));
     },
     async empty() {
       return deps.indexStore.shards().length === 0 && (await deps.chunkStore.stats()).chunks === 0;
@@ -168,6 +194,7 @@ export function createRepairService(deps: RepairDeps): RepairService {
       },
       scrub: { ...scrub.stats },
       gc: { ...gc.stats, tombstonesDropped: shardSync.stats.tombstonesDropped },
+      workers: { repair: repairWorker.status(), gc: gcWorker.status(), scrub: scrubWorker.status() },
     }),
   };
 }

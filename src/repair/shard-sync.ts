@@ -6,11 +6,14 @@
 //   drops them once every replica has taken them;
 // - delete markers older than the tombstone lifetime are dropped once every replica has
 //   them (their digest buckets match everywhere), so they are not carried forever.
+// A pass is a sequence of steps: the digest requests, then one shard per step (a handoff:
+// one batch of its rows per step).
 import type { IndexClient } from "../metadata/index-client.ts";
 import { allShards, KEYS_SHARD } from "../metadata/keys.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { IndexStore, ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
+import { untilAborted } from "./abortable.ts";
 
 /** Counters shown in /cluster/status. */
 export interface ShardSyncStats {
@@ -36,8 +39,18 @@ export interface ShardSyncDeps {
   clock?: () => number;
 }
 
-/** Create the shard sync pass. */
-export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; stats: ShardSyncStats } {
+/** Rows per handoff step. */
+const HANDOFF_ROWS = 1000;
+
+/** Shard sync as a job of bounded steps. */
+export interface ShardSync {
+  /** One pass over the shards held or replicated here; each step is one shard. */
+  pass(signal: AbortSignal): AsyncGenerator<void>;
+  stats: ShardSyncStats;
+}
+
+/** Create shard sync. */
+export function createShardSync(deps: ShardSyncDeps): ShardSync {
   const { self, store, index, placement, log } = deps;
   const stats: ShardSyncStats = { underReplicated: 0, rowsRepaired: 0, rowsHandedOff: 0, tombstonesDropped: 0, lastPassMs: 0, lastCompletePassStartedMs: 0 };
   const clock = deps.clock ?? Date.now;
@@ -74,7 +87,8 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
         const theirRows = new Set(their.map(([row]) => row));
         const gone = ours.filter((r) => isExpired(r) && !theirRows.has(r[0]));
         await dropTombstones(shard, gone);
-        const given = await index.applyManyOn(peer, shard, ours.filter((r) => !gone.includes(r)));
+        const dropped = new Set(gone);
+        const given = await index.applyManyOn(peer, shard, ours.filter((r) => !dropped.has(r)));
         stats.rowsRepaired += gained + given;
       } catch (err) {
         inSync = false;
@@ -92,39 +106,58 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
     return inSync;
   }
 
-  async function handOff(shard: string, replicas: string[]): Promise<boolean> {
-    const rows = await store.rowsIn(shard);
-    if (!rows.length) return true;
-    try {
-      await Promise.all(replicas.map((p) => index.applyManyOn(p, shard, rows)));
-    } catch (err) {
-      log.debug(`handoff of ${shard}: ${(err as Error).message}`);
-      return false;
+  /** Hand a shard we no longer replicate to its replicas, one batch of rows per step; false if a replica did not take a batch. */
+  async function* handOff(shard: string, replicas: string[], signal: AbortSignal): AsyncGenerator<void, boolean> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = await store.scan(shard, { prefix: "", after, limit: HANDOFF_ROWS });
+      if (!rows.length) return true;
+      try {
+        await untilAborted(Promise.all(replicas.map((p) => index.applyManyOn(p, shard, rows))), signal);
+      } catch (err) {
+        if (signal.aborted) throw err;
+        log.debug(`handoff of ${shard}: ${(err as Error).message}`);
+        return false;
+      }
+      // Rows rewritten meanwhile stay (drop checks the stamp) and go in a later pass.
+      await store.drop(shard, rows.map(([row, e]) => [row, e.ts]));
+      stats.rowsHandedOff += rows.length;
+      after = rows[rows.length - 1][0];
+      yield;
     }
-    await store.drop(shard, rows.map(([row, e]) => [row, e.ts]));
-    stats.rowsHandedOff += rows.length;
-    return true;
   }
 
-  async function pass(): Promise<void> {
+  async function* pass(signal: AbortSignal): AsyncGenerator<void> {
     const started = performance.now();
     const startedAt = clock();
-    const held = new Set(store.shards());
+    const held = store.shards();
     const replicaSets = new Map(everyShard.map((s) => [s, placement.shardReplicas(s)]));
     const mine = everyShard.filter((s) => replicaSets.get(s)!.includes(self));
+    const mineSet = new Set(mine);
     // One digest request per peer, for every shard we share with it.
     const byPeer = new Map<string, string[]>();
-    for (const s of mine) for (const p of replicaSets.get(s)!) if (p !== self) byPeer.set(p, [...(byPeer.get(p) ?? []), s]);
+    for (const s of mine) {
+      for (const p of replicaSets.get(s)!) {
+        if (p === self) continue;
+        const list = byPeer.get(p);
+        if (list) list.push(s);
+        else byPeer.set(p, [s]);
+      }
+    }
     const digests = new Map<string, Record<string, string[]>>();
-    await Promise.all(
-      [...byPeer].map(async ([peer, shards]) => {
-        try {
-          digests.set(peer, await index.digestsOn(peer, shards));
-        } catch {
-          // unreachable this pass
-        }
-      }),
+    await untilAborted(
+      Promise.all(
+        [...byPeer].map(async ([peer, shards]) => {
+          try {
+            digests.set(peer, await index.digestsOn(peer, shards));
+          } catch {
+            // unreachable this pass
+          }
+        }),
+      ),
+      signal,
     );
+    yield;
     let under = 0;
     // Fewer live replicas than rf (a small mesh after a death) is under-replication, but
     // not an incomplete pass: every replica there is has every row.
@@ -132,13 +165,14 @@ export function createShardSync(deps: ShardSyncDeps): { pass(): Promise<void>; s
     for (const s of mine) {
       const reps = replicaSets.get(s)!;
       const answered = new Map([...digests].filter(([p]) => reps.includes(p)));
-      const inSync = await syncAsReplica(s, reps, answered);
+      const inSync = await untilAborted(syncAsReplica(s, reps, answered), signal);
       if (!inSync) complete = false;
       if (!inSync || reps.length < placement.rf) under++;
+      yield;
     }
     for (const s of held) {
-      if (mine.includes(s)) continue;
-      if (!(await handOff(s, replicaSets.get(s)!))) {
+      if (mineSet.has(s)) continue;
+      if (!(yield* handOff(s, replicaSets.get(s)!, signal))) {
         under++;
         complete = false;
       }
