@@ -37,7 +37,7 @@ import { openIndexStore } from "./store/index-store.ts";
 import { createPlacement } from "./placement/placement.ts";
 import type { QuorumRule } from "./placement/quorum-rule.ts";
 import { createIndexClient } from "./metadata/index-client.ts";
-import { MESH_WIDE_SHARDS } from "./metadata/keys.ts";
+import { deletesAreFinal, MESH_WIDE_SHARDS } from "./metadata/keys.ts";
 import { createChunkClient } from "./objects/chunk-client.ts";
 import { createObjectService } from "./objects/object-service.ts";
 import path from "node:path";
@@ -132,7 +132,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
 
     // Storage: chunk files and the index shards this peer replicates.
     const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
-    const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
+    const indexStore = await openIndexStore(path.join(config.dataDir, "index"), { deletesAreFinal });
     stops.push(() => indexStore.close());
     // Access-key secrets enter the index sealed with a key derived from the mesh key.
     const sealer = createSecretSealer(meshKey.key.psk);

@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { KEYS_SHARD, validateBucketName } from "../metadata/keys.ts";
+import { ACCESS_KEY_ID_RE, KEYS_SHARD, validateBucketName } from "../metadata/keys.ts";
 import { listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
@@ -85,8 +85,6 @@ const CACHE_MS = 5000;
 /** Lookups remembered at most: unknown ids a client makes up evict old entries, never grow memory. */
 export const KEY_CACHE_MAX = 10_000;
 const TOKEN_PREFIX = "mst_";
-/** What an access key id looks like (also checked for MESH_ADMIN_KEY). */
-export const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,64}$/;
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /** A new access key id: "MK" and 18 random base32 characters (the shape of AWS's ids). */

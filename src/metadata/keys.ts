@@ -20,6 +20,9 @@ export function allShards(objectShards: number): string[] {
   return [BUCKETS_SHARD, KEYS_SHARD, ...allObjectShards(objectShards)];
 }
 
+/** What an access key id looks like (the row of a key in KEYS_SHARD; also checked for MESH_ADMIN_KEY). */
+export const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,64}$/;
+
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** Throw InvalidBucketName unless `name` is a valid S3 bucket name. */

@@ -12,6 +12,7 @@ import path from "node:path";
 import { nativeToken, type AccessKey } from "../../src/auth/access-keys.ts";
 import { RemoteError } from "../../src/errors.ts";
 import { MAX_INCARNATION_AHEAD_MS } from "../../src/membership/member-table.ts";
+import { deletesAreFinal } from "../../src/metadata/keys.ts";
 import type { IndexEntry } from "../../src/metadata/types.ts";
 import { encodeMessage, MessageReader, sendAll } from "../../src/net/frames.ts";
 import { startLibp2p, type MeshLibp2p } from "../../src/net/libp2p.ts";
@@ -238,7 +239,7 @@ test("index rows stamped a year ahead are refused, not stored, and not spread by
     ["k", now.accessKeyId, { ts: stamp(Date.now()), value: now }],
   ];
   await c.stop(2);
-  const store = await openIndexStore(path.join(c.peers[2].dataDir, "index"));
+  const store = await openIndexStore(path.join(c.peers[2].dataDir, "index"), { deletesAreFinal });
   for (const [shard, row, entry] of planted) expect(await store.apply(shard, row, entry)).toBe(true);
   await store.close();
   await c.restart(2);
