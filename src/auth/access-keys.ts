@@ -9,7 +9,7 @@ import { Type } from "@sinclair/typebox";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { ACCESS_KEY_ID_RE, KEYS_SHARD, validateBucketName } from "../metadata/keys.ts";
-import { listMerged, type ListingDeps } from "../metadata/listing.ts";
+import { listAll, type ListingDeps } from "../metadata/listing.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
@@ -204,14 +204,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     },
 
     async list() {
-      const out: AccessKeyInfo[] = [];
-      let after: string | undefined;
-      do {
-        const page = await listMerged<AccessKeyInfo>(listing, { shards: [KEYS_SHARD], rowPrefix: "", prefix: "", limit: 1000, after });
-        for (const r of page.rows) out.push(info(r.value));
-        after = page.next ?? undefined;
-      } while (after !== undefined);
-      return out;
+      return (await listAll<AccessKeyInfo>(listing, { shards: [KEYS_SHARD], rowPrefix: "" })).map((r) => info(r.value));
     },
 
     async revoke(id) {

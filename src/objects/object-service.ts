@@ -4,8 +4,19 @@
 import { Type } from "@sinclair/typebox";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allObjectShards, BUCKETS_SHARD, objectShard, partRowPrefix, uploadRowPrefix, validateBucketName, validateKey } from "../metadata/keys.ts";
-import { listMerged, type ListingDeps } from "../metadata/listing.ts";
+import {
+  allObjectShards,
+  BUCKETS_SHARD,
+  keyOfUploadRow,
+  objectRow,
+  objectRowPrefix,
+  objectShard,
+  partRowPrefix,
+  uploadRowPrefix,
+  validateBucketName,
+  validateKey,
+} from "../metadata/keys.ts";
+import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
@@ -136,7 +147,6 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
   const knownBuckets = boundedCache<string, number>({ max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS });
   const now = () => encodeTimestamp(hlc.now());
-  const row = (bucket: string, key: string) => `${bucket}\0${key}`;
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
   const release = (ids: Iterable<string>) => {
@@ -161,7 +171,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   async function liveManifest(bucket: string, key: string): Promise<ObjectManifest> {
     validateKey(key);
     await requireBucket(bucket);
-    const entry = (await index.read(objectShard(bucket, key, deps.indexShards), row(bucket, key))) as IndexEntry<ObjectManifest> | null;
+    const entry = (await index.read(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key))) as IndexEntry<ObjectManifest> | null;
     if (!entry?.value) throw new NotFoundError(`no object ${key.slice(0, 200)} in bucket ${bucket}`, "NoSuchKey");
     return entry.value;
   }
@@ -276,7 +286,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   }
 
   async function writeManifest(bucket: string, key: string, manifest: ObjectManifest): Promise<void> {
-    await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest });
+    await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts: now(), value: manifest });
   }
 
   return {
@@ -291,25 +301,16 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
     async deleteBucket(name) {
       await requireBucket(name);
-      const page = await listMerged(listing, { shards: objectShards, rowPrefix: `${name}\0`, prefix: "", limit: 1 });
+      const page = await listMerged(listing, { shards: objectShards, rowPrefix: objectRowPrefix(name), prefix: "", limit: 1 });
       if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
       await index.write(BUCKETS_SHARD, name, { ts: now(), value: null });
       knownBuckets.delete(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
       // chunks then age out through GC, and a new bucket of the same name starts clean.
-      // Upload rows end in "\0<upload id>", part rows in "\0<upload id>\0<part>"; keys may hold NULs.
-      const keyOf = (rest: string, tail: number) => {
-        let at = rest.length;
-        for (let i = 0; i < tail; i++) at = rest.lastIndexOf("\0", at - 1);
-        return rest.slice(0, at);
-      };
-      for (const [rowPrefix, tail] of [[uploadRowPrefix(name), 1], [partRowPrefix(name), 2]] as const) {
-        let after: string | undefined;
-        do {
-          const page = await listMerged(listing, { shards: objectShards, rowPrefix, prefix: "", limit: 1000, after, fields: [] });
-          await Promise.all(page.rows.map((r) => index.write(objectShard(name, keyOf(r.key, tail), deps.indexShards), rowPrefix + r.key, { ts: now(), value: null })));
-          after = page.next ?? undefined;
-        } while (after !== undefined);
+      for (const [rowPrefix, kind] of [[uploadRowPrefix(name), "upload"], [partRowPrefix(name), "part"]] as const) {
+        for await (const rows of listPages(listing, { shards: objectShards, rowPrefix, fields: [] })) {
+          await Promise.all(rows.map((r) => index.write(objectShard(name, keyOfUploadRow(r.key, kind), deps.indexShards), rowPrefix + r.key, { ts: now(), value: null })));
+        }
       }
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       const others = deps.livePeers().filter((p) => p !== deps.self);
@@ -324,14 +325,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
 
     async listBuckets() {
-      const out: Array<{ name: string; createdMs: number }> = [];
-      let after: string | undefined;
-      do {
-        const page = await listMerged<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "", prefix: "", limit: 1000, after });
-        for (const r of page.rows) out.push({ name: r.key, createdMs: r.value.createdMs });
-        after = page.next ?? undefined;
-      } while (after !== undefined);
-      return out;
+      return (await listAll<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "" })).map((r) => ({ name: r.key, createdMs: r.value.createdMs }));
     },
 
     async putObject(bucket, key, body, opts) {
@@ -440,7 +434,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async deleteObject(bucket, key) {
       validateKey(key);
       await requireBucket(bucket);
-      await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: null });
+      await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts: now(), value: null });
     },
 
     async listObjects(bucket, q) {
@@ -448,7 +442,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const limit = Math.max(1, Math.min(1000, q.limit ?? 1000));
       const page = await listMerged<Pick<ObjectManifest, "size" | "etag" | "lastModified">>(listing, {
         shards: objectShards,
-        rowPrefix: `${bucket}\0`,
+        rowPrefix: objectRowPrefix(bucket),
         prefix: q.prefix ?? "",
         delimiter: q.delimiter || undefined,
         limit,
@@ -470,7 +464,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const peers = deps.livePeers();
       const [held, shardHolders] = await Promise.all([
         Promise.all(peers.map(async (p) => [p, new Set(await chunks.has(p, ids).catch(() => []))] as const)),
-        Promise.all(replicas.map(async (p) => ((await index.readFrom(p, shard, row(bucket, key)).catch(() => null))?.value ? p : null))),
+        Promise.all(replicas.map(async (p) => ((await index.readFrom(p, shard, objectRow(bucket, key)).catch(() => null))?.value ? p : null))),
       ]);
       return {
         bucket,
