@@ -38,6 +38,7 @@ import { createPlacement } from "./placement/placement.ts";
 import type { QuorumRule } from "./placement/quorum-rule.ts";
 import { createIndexClient } from "./metadata/index-client.ts";
 import { deletesAreFinal, MESH_WIDE_SHARDS } from "./metadata/keys.ts";
+import { createSharedCaches } from "./metadata/shared-cache.ts";
 import { createChunkClient } from "./objects/chunk-client.ts";
 import { createObjectService } from "./objects/object-service.ts";
 import path from "node:path";
@@ -166,6 +167,7 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     chunks.serve();
     // One set of client limits for both APIs of this peer.
     const limits = new ClientLimits(config.limits);
+    const caches = createSharedCaches({ self: peerId, rpc, livePeers });
     const objects = createObjectService({
       reserveUploadMemory: (bytes) => limits.reserveUpload(bytes),
       self: peerId,
@@ -177,12 +179,11 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
       inlineMaxBytes: config.inlineMaxBytes,
       indexShards: config.indexShards,
       livePeers,
-      rpc,
+      caches,
     });
-    objects.serve();
     const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
-    const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers, sealer });
-    keys.serve();
+    const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });
+    caches.serve();
     if (!config.auth) log.warn("AUTHENTICATION IS OFF (--insecure-no-auth): anyone who can reach the HTTP and S3 ports can read, write and delete everything");
     // A peer that is joining (or restarted while its partners are down) has no write quorum
     // yet: it asserts the admin key once it has one.

@@ -17,12 +17,11 @@ import {
   validateKey,
 } from "../metadata/keys.ts";
 import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
+import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
-import type { Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
-import { boundedCache } from "../util/lru.ts";
 import type { ChunkClient } from "./chunk-client.ts";
 
 /** What a PUT needs besides the body. */
@@ -95,8 +94,6 @@ export interface ObjectService {
   requireBucket(name: string): Promise<void>;
   listObjects(bucket: string, q: { prefix?: string; delimiter?: string; limit?: number; after?: string }): Promise<{ objects: ListedObject[]; prefixes: string[]; next: string | null }>;
   locate(bucket: string, key: string): Promise<Location>;
-  /** Register the RPC methods peers use to tell each other about buckets. */
-  serve(): void;
   /** Chunk ids of uploads in progress here (not yet in any manifest; GC must keep them). */
   uploading(): Iterable<string>;
 }
@@ -113,7 +110,8 @@ export interface ObjectServiceDeps {
   indexShards: number;
   /** Peers to ask in locate (every member believed alive, and this peer). */
   livePeers(): string[];
-  rpc: Rpc;
+  /** Where the "buckets" cache lives (a deleted bucket is forgotten mesh-wide through it). */
+  caches: SharedCaches;
   /**
    * Reserve memory for an upload's buffers before it reads its body; resolves to the
    * function that gives it back, or throws (SlowDown) when none frees up in time.
@@ -145,7 +143,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const { index, chunks, hlc } = deps;
   const objectShards = allObjectShards(deps.indexShards);
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
-  const knownBuckets = boundedCache<string, number>({ max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS });
+  // Only buckets that exist are remembered: a bucket created through another peer is seen at once.
+  const knownBuckets = deps.caches.define<true>("buckets", { max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const now = () => encodeTimestamp(hlc.now());
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
@@ -159,13 +158,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
   async function requireBucket(name: string): Promise<void> {
     validateBucketName(name);
-    if (knownBuckets.get(name) !== undefined) return;
-    const entry = await index.read(BUCKETS_SHARD, name);
-    if (!entry?.value) {
-      knownBuckets.delete(name);
-      throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
-    }
-    knownBuckets.set(name, Date.now());
+    const exists = await knownBuckets.get(name, async () => ((await index.read(BUCKETS_SHARD, name))?.value ? true : null));
+    if (!exists) throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
   }
 
   async function liveManifest(bucket: string, key: string): Promise<ObjectManifest> {
@@ -295,7 +289,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const existing = await index.read(BUCKETS_SHARD, name);
       if (existing?.value) return { bucket: name, created: false };
       await index.write(BUCKETS_SHARD, name, { ts: now(), value: { createdMs: Date.now() } satisfies BucketInfo });
-      knownBuckets.set(name, Date.now());
+      knownBuckets.remember(name, true);
       return { bucket: name, created: true };
     },
 
@@ -304,7 +298,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const page = await listMerged(listing, { shards: objectShards, rowPrefix: objectRowPrefix(name), prefix: "", limit: 1 });
       if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
       await index.write(BUCKETS_SHARD, name, { ts: now(), value: null });
-      knownBuckets.delete(name);
+      // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
+      await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
       // chunks then age out through GC, and a new bucket of the same name starts clean.
       for (const [rowPrefix, kind] of [[uploadRowPrefix(name), "upload"], [partRowPrefix(name), "part"]] as const) {
@@ -312,16 +307,6 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
           await Promise.all(rows.map((r) => index.write(objectShard(name, keyOfUploadRow(r.key, kind), deps.indexShards), rowPrefix + r.key, { ts: now(), value: null })));
         }
       }
-      // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
-      const others = deps.livePeers().filter((p) => p !== deps.self);
-      await Promise.all(others.map((p) => deps.rpc.call(p, "bucket.forget", { name }, { timeoutMs: 2000 }).catch(() => {})));
-    },
-
-    serve() {
-      deps.rpc.register("bucket.forget", { params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }) }, async ({ params: { name } }) => {
-        knownBuckets.delete(name);
-        return { result: true };
-      });
     },
 
     async listBuckets() {
