@@ -3,8 +3,8 @@
 import { multiaddr } from "@multiformats/multiaddr";
 import { parseArgs } from "node:util";
 import path from "node:path";
-import { ACCESS_KEY_ID_RE } from "./auth/access-keys.ts";
 import { ConfigError } from "./errors.ts";
+import { ACCESS_KEY_ID_RE } from "./metadata/keys.ts";
 import type { RpcLimits } from "./net/rpc.ts";
 import type { LogLevel, LogSink } from "./util/log.ts";
 import type { Rate } from "./util/token-buckets.ts";

@@ -8,13 +8,12 @@ import crypto from "node:crypto";
 import { Type } from "@sinclair/typebox";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { KEYS_SHARD, validateBucketName } from "../metadata/keys.ts";
-import { listMerged, type ListingDeps } from "../metadata/listing.ts";
-import { defineMethod, type Rpc } from "../net/rpc.ts";
+import { ACCESS_KEY_ID_RE, KEYS_SHARD, validateBucketName } from "../metadata/keys.ts";
+import { listAll, type ListingDeps } from "../metadata/listing.ts";
+import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { openRecord, sealRecord, type SecretSealer } from "./sealed-secret.ts";
-import { boundedCache } from "../util/lru.ts";
 
 /** What a key may do in a bucket; each level includes the ones before it. */
 export type Permission = "read" | "write" | "owner";
@@ -62,10 +61,6 @@ export interface AccessKeys {
   byToken(token: string): Promise<AccessKey | null>;
   list(): Promise<AccessKeyInfo[]>;
   revoke(accessKeyId: string): Promise<void>;
-  /** Serve the RPC method that drops a revoked key from every peer's cache. */
-  start(): void;
-  /** Withdraw it. */
-  stop(): void;
   /** Lookups cached now (at most KEY_CACHE_MAX). */
   cachedLookups(): number;
 }
@@ -76,19 +71,22 @@ export interface AccessKeysDeps {
   index: IndexClient;
   placement: Placement;
   hlc: Hlc;
-  rpc: Rpc;
-  livePeers(): string[];
+  /** Where the "keys" cache lives (every change to a key is forgotten mesh-wide through it). */
+  caches: SharedCaches;
   /** Seals secrets before they are written to the index and opens them when read. */
   sealer: SecretSealer;
 }
 
-/** How long a peer trusts a lookup (a key, or its absence); every change also clears caches directly. */
+/** How long a peer trusts a key it found; every change also clears caches directly. */
 const CACHE_MS = 5000;
+/**
+ * How long a peer trusts that a key id does not exist: short, since a miss is cheap to
+ * ask again and a key created through a peer this one did not hear from is then accepted soon.
+ */
+const MISS_CACHE_MS = 1000;
 /** Lookups remembered at most: unknown ids a client makes up evict old entries, never grow memory. */
 export const KEY_CACHE_MAX = 10_000;
 const TOKEN_PREFIX = "mst_";
-/** What an access key id looks like (also checked for MESH_ADMIN_KEY). */
-export const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,64}$/;
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 /** A new access key id: "MK" and 18 random base32 characters (the shape of AWS's ids). */
@@ -143,34 +141,27 @@ function info(k: AccessKeyInfo): AccessKeyInfo {
   return { accessKeyId: k.accessKeyId, name: k.name, admin: k.admin, buckets: k.buckets, createdMs: k.createdMs };
 }
 
-/** Drop a key from the callee's cache (it changed or was revoked). */
-const KeysForget = defineMethod("keys.forget", { params: Type.Object({ id: Type.String({ pattern: ACCESS_KEY_ID_RE.source }) }), result: Type.Boolean() });
-
 /** Create the key store of one peer. */
 export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
   const { index, hlc } = deps;
-  const cache = boundedCache<string, { key: AccessKey | null }>({ max: KEY_CACHE_MAX, ttlMs: CACHE_MS });
+  // Misses are cached too, so unknown ids cannot make every request ask every peer; a key
+  // created since is still accepted at once, because creation clears every peer's entry.
+  const cache = deps.caches.define<AccessKey>("keys", { max: KEY_CACHE_MAX, ttlMs: CACHE_MS, missTtlMs: MISS_CACHE_MS, key: Type.String({ pattern: ACCESS_KEY_ID_RE.source }) });
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
   const now = () => encodeTimestamp(hlc.now());
 
   async function write(id: string, value: AccessKey | null) {
     await index.write(KEYS_SHARD, id, { ts: now(), value: value && sealRecord(value, deps.sealer) });
-    cache.delete(id);
     // Peers that looked the id up recently (found or not) trust that for a moment: tell them.
-    const others = deps.livePeers().filter((p) => p !== deps.self);
-    await Promise.all(others.map((p) => deps.rpc.call(p, KeysForget, { id }, { timeoutMs: 2000 }).catch(() => {})));
+    await cache.forget(id);
   }
 
   async function get(id: string): Promise<AccessKey | null> {
     if (!ACCESS_KEY_ID_RE.test(id)) return null;
-    const hit = cache.get(id);
-    if (hit) return hit.key;
-    const entry = await index.read(KEYS_SHARD, id);
-    const key = entry?.value ? openRecord<AccessKey>(entry.value, deps.sealer) : null;
-    // Misses are cached too, so unknown ids cannot make every request ask every peer; a key
-    // created since is still accepted at once, because creation clears every peer's cache.
-    cache.set(id, { key });
-    return key;
+    return cache.get(id, async () => {
+      const entry = await index.read(KEYS_SHARD, id);
+      return entry?.value ? openRecord<AccessKey>(entry.value, deps.sealer) : null;
+    });
   }
 
   return {
@@ -211,14 +202,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     },
 
     async list() {
-      const out: AccessKeyInfo[] = [];
-      let after: string | undefined;
-      do {
-        const page = await listMerged<AccessKeyInfo>(listing, { shards: [KEYS_SHARD], rowPrefix: "", prefix: "", limit: 1000, after });
-        for (const r of page.rows) out.push(info(r.value));
-        after = page.next ?? undefined;
-      } while (after !== undefined);
-      return out;
+      return (await listAll<AccessKeyInfo>(listing, { shards: [KEYS_SHARD], rowPrefix: "" })).map((r) => info(r.value));
     },
 
     async revoke(id) {
@@ -227,13 +211,5 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
     },
 
     cachedLookups: () => cache.size,
-
-    start() {
-      deps.rpc.register(KeysForget, async ({ params: { id } }) => {
-        cache.delete(id);
-        return { result: true };
-      });
-    },
-    stop: () => deps.rpc.unregister(KeysForget),
   };
 }

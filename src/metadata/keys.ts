@@ -1,4 +1,5 @@
-// Names and keys: validation as S3 does it, the index shard of an object, and key order.
+// Names and keys: validation as S3 does it, the index shard of an object, key order, and
+// the one place that knows how rows are named in their shards.
 import { BadRequestError } from "../errors.ts";
 import { ringPosition } from "../placement/ring.ts";
 
@@ -19,6 +20,9 @@ export const MESH_WIDE_SHARDS = [BUCKETS_SHARD, KEYS_SHARD];
 export function allShards(objectShards: number): string[] {
   return [BUCKETS_SHARD, KEYS_SHARD, ...allObjectShards(objectShards)];
 }
+
+/** What an access key id looks like (the row of a key in KEYS_SHARD; also checked for MESH_ADMIN_KEY). */
+export const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,64}$/;
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
@@ -50,14 +54,40 @@ export function decodePathPiece(raw: string): string {
 
 /** The index shard of an object: its keys spread over every shard, whatever the bucket. */
 export function objectShard(bucket: string, key: string, shards: number): string {
-  return `o${ringPosition(`${bucket}\0${key}`) % shards}`;
+  return `o${ringPosition(objectRow(bucket, key)) % shards}`;
 }
 
+// ---- Rows of the object shards ----
+// A manifest is "<bucket>\0<key>". Multipart rows sit beside it in the same shard, under
+// prefixes no bucket name can start with: "\x01u<bucket>\0<key>\0<upload id>" for an
+// upload and "\x01p<bucket>\0<key>\0<upload id>\0<part number, 5 digits>" for a part.
+// Keys may hold NULs, so a key is found from the end of a row, never by splitting at "\0".
+
 /** Row of an object's manifest in its shard. */
-export const objectRow = (bucket: string, key: string) => `${bucket}\0${key}`;
-/** Rows of a bucket's multipart uploads and parts start with these (beside the manifests, under prefixes no bucket name can start with). */
+export const objectRow = (bucket: string, key: string) => `${objectRowPrefix(bucket)}${key}`;
+/** Every manifest row of a bucket starts with this (listing reports keys without it). */
+export const objectRowPrefix = (bucket: string) => `${bucket}\0`;
+/** Every upload row of a bucket starts with this. */
 export const uploadRowPrefix = (bucket: string) => `\x01u${bucket}\0`;
+/** Every part row of a bucket starts with this. */
 export const partRowPrefix = (bucket: string) => `\x01p${bucket}\0`;
+/** Row of a multipart upload in progress. */
+export const uploadRow = (bucket: string, key: string, uploadId: string) => `${uploadRowPrefix(bucket)}${uploadListKey(key, uploadId)}`;
+/** Every part row of one upload starts with this. */
+export const uploadPartsPrefix = (bucket: string, key: string, uploadId: string) => `${partRowPrefix(bucket)}${key}\0${uploadId}\0`;
+/** A part's row after `uploadPartsPrefix`: its number, padded so that rows sort by it. */
+export const partRowSuffix = (partNumber: number) => String(partNumber).padStart(5, "0");
+/**
+ * An upload as a listing under `uploadRowPrefix` names it: "<key>\0<upload id>". Without
+ * an id, the point after every upload of the key (S3's key-marker alone resumes there).
+ */
+export const uploadListKey = (key: string, uploadId?: string) => `${key}\0${uploadId ?? "\u{10FFFF}"}`;
+/** The object key of a row listed under `uploadRowPrefix` (1 field after the key) or `partRowPrefix` (2 fields). */
+export function keyOfUploadRow(listed: string, kind: "upload" | "part"): string {
+  let at = listed.length;
+  for (let i = kind === "upload" ? 1 : 2; i > 0; i--) at = listed.lastIndexOf("\0", at - 1);
+  return listed.slice(0, at);
+}
 
 /** Every object shard name. */
 export function allObjectShards(shards: number): string[] {

@@ -151,3 +151,26 @@ export async function listMerged<V>(deps: ListingDeps, p: ListParams): Promise<L
     next,
   };
 }
+
+/** What a whole listing needs: no limit, delimiter or resume point. */
+export type WholeListing = Omit<ListParams, "prefix" | "delimiter" | "limit" | "after"> & { prefix?: string };
+
+/** Rows per page of a whole listing (the most one listing round asks a replica for). */
+const WHOLE_LISTING_PAGE = 1000;
+
+/** Every row of a listing, one page at a time (memory: one page, whatever the listing's length). */
+export async function* listPages<V>(deps: ListingDeps, p: WholeListing): AsyncGenerator<ListedRow<V>[]> {
+  let after: string | undefined;
+  do {
+    const page = await listMerged<V>(deps, { ...p, prefix: p.prefix ?? "", limit: WHOLE_LISTING_PAGE, after });
+    yield page.rows;
+    after = page.next ?? undefined;
+  } while (after !== undefined);
+}
+
+/** Every row of a listing at once: for listings small by nature (keys, buckets, the parts of one upload). */
+export async function listAll<V>(deps: ListingDeps, p: WholeListing): Promise<ListedRow<V>[]> {
+  const out: ListedRow<V>[] = [];
+  for await (const rows of listPages<V>(deps, p)) out.push(...rows);
+  return out;
+}

@@ -31,20 +31,5 @@ export interface BucketInfo {
   createdMs: number;
 }
 
-/** A versioned index value; `value: null` is a tombstone. `ts` is an encoded HLC timestamp. */
-export interface IndexEntry<V = unknown> {
-  ts: string;
-  value: V | null;
-}
-
-/**
- * Does `a` replace `b`? The last writer wins, except where deletes are final (the keys
- * shard: a revoked key stays revoked). There a delete marker replaces any value and no
- * value replaces one, whatever their stamps, so no row, not even one stamped in the
- * future, can bring a revoked key back. Either way the order is total, so replicas converge.
- */
-export function newer(a: IndexEntry, b: IndexEntry | null | undefined, deletesFinal = false): boolean {
-  if (!b) return true;
-  if (deletesFinal && (a.value === null) !== (b.value === null)) return a.value === null;
-  return a.ts > b.ts;
-}
+// The row format and its merge order belong to the store that applies them.
+export { newer, type IndexEntry } from "../store/index-entry.ts";

@@ -7,8 +7,8 @@ import crypto from "node:crypto";
 import type { AbortOptions } from "@libp2p/interface";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allObjectShards, objectShard, partRowPrefix, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
-import { listMerged, type ListingDeps } from "../metadata/listing.ts";
+import { allObjectShards, objectShard, partRowSuffix, uploadPartsPrefix, uploadRow, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
+import { listAll, listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
@@ -69,9 +69,7 @@ export interface MultipartDeps {
 }
 
 // Rows live beside the object's manifest, in the same shard (layout in metadata/keys.ts).
-const uploadRow = (bucket: string, key: string, id: string) => `${uploadRowPrefix(bucket)}${key}\0${id}`;
-const partPrefix = (bucket: string, key: string, id: string) => `${partRowPrefix(bucket)}${key}\0${id}\0`;
-const partNo = (n: number) => String(n).padStart(5, "0");
+const partRow = (bucket: string, key: string, uploadId: string, partNumber: number) => uploadPartsPrefix(bucket, key, uploadId) + partRowSuffix(partNumber);
 
 /** The S3 ETag of a multipart object: MD5 of the parts' binary MD5s, then "-N". */
 export function multipartEtag(partEtags: string[]): string {
@@ -96,20 +94,13 @@ export function createMultipart(deps: MultipartDeps): Multipart {
   }
 
   async function allParts(bucket: string, key: string, uploadId: string): Promise<PartRecord[]> {
-    const out: PartRecord[] = [];
-    let after: string | undefined;
-    do {
-      const page = await listMerged<PartRecord>(listing, { shards: [shardOf(bucket, key)], rowPrefix: partPrefix(bucket, key, uploadId), prefix: "", limit: 1000, after });
-      for (const r of page.rows) out.push(r.value);
-      after = page.next ?? undefined;
-    } while (after !== undefined);
-    return out;
+    return (await listAll<PartRecord>(listing, { shards: [shardOf(bucket, key)], rowPrefix: uploadPartsPrefix(bucket, key, uploadId) })).map((r) => r.value);
   }
 
   /** Tombstone the upload record and every part row (their chunks then age out through GC). */
   async function forget(bucket: string, key: string, uploadId: string, parts: PartRecord[]): Promise<void> {
     const shard = shardOf(bucket, key);
-    await Promise.all(parts.map((p) => index.write(shard, partPrefix(bucket, key, uploadId) + partNo(p.partNumber), { ts: now(), value: null })));
+    await Promise.all(parts.map((p) => index.write(shard, partRow(bucket, key, uploadId, p.partNumber), { ts: now(), value: null })));
     await index.write(shard, uploadRow(bucket, key, uploadId), { ts: now(), value: null });
   }
 
@@ -129,16 +120,16 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       }
       await requireUpload(bucket, key, uploadId);
       const stored = await objects.storeBody(body, contentLength, opts);
-      const partRow = partPrefix(bucket, key, uploadId) + partNo(partNumber);
+      const row = partRow(bucket, key, uploadId, partNumber);
       try {
         const part: PartRecord = { partNumber, size: stored.size, etag: stored.etag, lastModified: Date.now(), chunks: stored.chunks, holders: stored.holders };
-        await index.write(shardOf(bucket, key), partRow, { ts: now(), value: part });
+        await index.write(shardOf(bucket, key), row, { ts: now(), value: part });
         // An abort or complete may have ended the upload while the body streamed in; then
         // this part would be seen by no one, and its chunks never collected.
         try {
           await requireUpload(bucket, key, uploadId);
         } catch (err) {
-          await index.write(shardOf(bucket, key), partRow, { ts: now(), value: null });
+          await index.write(shardOf(bucket, key), row, { ts: now(), value: null });
           throw err;
         }
         return part;
@@ -151,10 +142,10 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       const upload = await requireUpload(bucket, key, uploadId);
       const page = await listMerged<PartRecord>(listing, {
         shards: [shardOf(bucket, key)],
-        rowPrefix: partPrefix(bucket, key, uploadId),
+        rowPrefix: uploadPartsPrefix(bucket, key, uploadId),
         prefix: "",
         limit: q.limit,
-        after: q.after ? partNo(q.after) : undefined,
+        after: q.after ? partRowSuffix(q.after) : undefined,
       });
       return { upload, parts: page.rows.map((r) => r.value), truncated: page.next !== null };
     },

@@ -5,14 +5,24 @@ import type { AbortOptions } from "@libp2p/interface";
 import { Type } from "@sinclair/typebox";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allObjectShards, BUCKETS_SHARD, objectShard, partRowPrefix, uploadRowPrefix, validateBucketName, validateKey } from "../metadata/keys.ts";
-import { listMerged, type ListingDeps } from "../metadata/listing.ts";
+import {
+  allObjectShards,
+  BUCKETS_SHARD,
+  keyOfUploadRow,
+  objectRow,
+  objectRowPrefix,
+  objectShard,
+  partRowPrefix,
+  uploadRowPrefix,
+  validateBucketName,
+  validateKey,
+} from "../metadata/keys.ts";
+import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
+import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
-import { defineMethod, type Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
-import { boundedCache } from "../util/lru.ts";
 import type { ChunkClient } from "./chunk-client.ts";
 
 /** What a PUT needs besides the body. */
@@ -87,10 +97,6 @@ export interface ObjectService {
   requireBucket(name: string, opts?: AbortOptions): Promise<void>;
   listObjects(bucket: string, q: { prefix?: string; delimiter?: string; limit?: number; after?: string }): Promise<{ objects: ListedObject[]; prefixes: string[]; next: string | null }>;
   locate(bucket: string, key: string): Promise<Location>;
-  /** Serve the RPC method peers use to tell each other about buckets. */
-  start(): void;
-  /** Withdraw it. */
-  stop(): void;
   /** Chunk ids of uploads in progress here (not yet in any manifest; GC must keep them). */
   uploading(): Iterable<string>;
 }
@@ -107,7 +113,8 @@ export interface ObjectServiceDeps {
   indexShards: number;
   /** Peers to ask in locate (every member believed alive, and this peer). */
   livePeers(): string[];
-  rpc: Rpc;
+  /** Where the "buckets" cache lives (a deleted bucket is forgotten mesh-wide through it). */
+  caches: SharedCaches;
   /**
    * Reserve memory for an upload's buffers before it reads its body; resolves to the
    * function that gives it back, or throws (SlowDown) when none frees up in time.
@@ -134,17 +141,14 @@ const SMALL_BODY_BYTES = 64 * 1024;
 /** Buckets remembered as existing, at most (only ones that exist are remembered). */
 const BUCKET_CACHE_MAX = 10_000;
 
-/** Drop a bucket from the callee's cache (it was deleted). */
-const BucketForget = defineMethod("bucket.forget", { params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 63 }) }), result: Type.Boolean() });
-
 /** Create the object service. */
 export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const { index, chunks, hlc } = deps;
   const objectShards = allObjectShards(deps.indexShards);
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
-  const knownBuckets = boundedCache<string, number>({ max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS });
+  // Only buckets that exist are remembered: a bucket created through another peer is seen at once.
+  const knownBuckets = deps.caches.define<true>("buckets", { max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const now = () => encodeTimestamp(hlc.now());
-  const row = (bucket: string, key: string) => `${bucket}\0${key}`;
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
   const release = (ids: Iterable<string>) => {
@@ -157,19 +161,14 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
   async function requireBucket(name: string, opts: AbortOptions = {}): Promise<void> {
     validateBucketName(name);
-    if (knownBuckets.get(name) !== undefined) return;
-    const entry = await index.read(BUCKETS_SHARD, name, opts);
-    if (!entry?.value) {
-      knownBuckets.delete(name);
-      throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
-    }
-    knownBuckets.set(name, Date.now());
+    const exists = await knownBuckets.get(name, async () => ((await index.read(BUCKETS_SHARD, name, opts))?.value ? true : null));
+    if (!exists) throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
   }
 
   async function liveManifest(bucket: string, key: string, opts: AbortOptions = {}): Promise<ObjectManifest> {
     validateKey(key);
     await requireBucket(bucket, opts);
-    const entry = (await index.read(objectShard(bucket, key, deps.indexShards), row(bucket, key), opts)) as IndexEntry<ObjectManifest> | null;
+    const entry = (await index.read(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), opts)) as IndexEntry<ObjectManifest> | null;
     if (!entry?.value) throw new NotFoundError(`no object ${key.slice(0, 200)} in bucket ${bucket}`, "NoSuchKey");
     return entry.value;
   }
@@ -285,7 +284,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   }
 
   async function writeManifest(bucket: string, key: string, manifest: ObjectManifest, opts: AbortOptions = {}): Promise<void> {
-    await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: manifest }, opts);
+    await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts: now(), value: manifest }, opts);
   }
 
   return {
@@ -294,54 +293,28 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const existing = await index.read(BUCKETS_SHARD, name);
       if (existing?.value) return { bucket: name, created: false };
       await index.write(BUCKETS_SHARD, name, { ts: now(), value: { createdMs: Date.now() } satisfies BucketInfo });
-      knownBuckets.set(name, Date.now());
+      knownBuckets.remember(name, true);
       return { bucket: name, created: true };
     },
 
     async deleteBucket(name) {
       await requireBucket(name);
-      const page = await listMerged(listing, { shards: objectShards, rowPrefix: `${name}\0`, prefix: "", limit: 1 });
+      const page = await listMerged(listing, { shards: objectShards, rowPrefix: objectRowPrefix(name), prefix: "", limit: 1 });
       if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
       await index.write(BUCKETS_SHARD, name, { ts: now(), value: null });
-      knownBuckets.delete(name);
+      // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
+      await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
       // chunks then age out through GC, and a new bucket of the same name starts clean.
-      // Upload rows end in "\0<upload id>", part rows in "\0<upload id>\0<part>"; keys may hold NULs.
-      const keyOf = (rest: string, tail: number) => {
-        let at = rest.length;
-        for (let i = 0; i < tail; i++) at = rest.lastIndexOf("\0", at - 1);
-        return rest.slice(0, at);
-      };
-      for (const [rowPrefix, tail] of [[uploadRowPrefix(name), 1], [partRowPrefix(name), 2]] as const) {
-        let after: string | undefined;
-        do {
-          const page = await listMerged(listing, { shards: objectShards, rowPrefix, prefix: "", limit: 1000, after, fields: [] });
-          await Promise.all(page.rows.map((r) => index.write(objectShard(name, keyOf(r.key, tail), deps.indexShards), rowPrefix + r.key, { ts: now(), value: null })));
-          after = page.next ?? undefined;
-        } while (after !== undefined);
+      for (const [rowPrefix, kind] of [[uploadRowPrefix(name), "upload"], [partRowPrefix(name), "part"]] as const) {
+        for await (const rows of listPages(listing, { shards: objectShards, rowPrefix, fields: [] })) {
+          await Promise.all(rows.map((r) => index.write(objectShard(name, keyOfUploadRow(r.key, kind), deps.indexShards), rowPrefix + r.key, { ts: now(), value: null })));
+        }
       }
-      // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
-      const others = deps.livePeers().filter((p) => p !== deps.self);
-      await Promise.all(others.map((p) => deps.rpc.call(p, BucketForget, { name }, { timeoutMs: 2000 }).catch(() => {})));
     },
-
-    start() {
-      deps.rpc.register(BucketForget, async ({ params: { name } }) => {
-        knownBuckets.delete(name);
-        return { result: true };
-      });
-    },
-    stop: () => deps.rpc.unregister(BucketForget),
 
     async listBuckets() {
-      const out: Array<{ name: string; createdMs: number }> = [];
-      let after: string | undefined;
-      do {
-        const page = await listMerged<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "", prefix: "", limit: 1000, after });
-        for (const r of page.rows) out.push({ name: r.key, createdMs: r.value.createdMs });
-        after = page.next ?? undefined;
-      } while (after !== undefined);
-      return out;
+      return (await listAll<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "" })).map((r) => ({ name: r.key, createdMs: r.value.createdMs }));
     },
 
     async putObject(bucket, key, body, opts) {
@@ -450,7 +423,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async deleteObject(bucket, key) {
       validateKey(key);
       await requireBucket(bucket);
-      await index.write(objectShard(bucket, key, deps.indexShards), row(bucket, key), { ts: now(), value: null });
+      await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts: now(), value: null });
     },
 
     async listObjects(bucket, q) {
@@ -458,7 +431,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const limit = Math.max(1, Math.min(1000, q.limit ?? 1000));
       const page = await listMerged<Pick<ObjectManifest, "size" | "etag" | "lastModified">>(listing, {
         shards: objectShards,
-        rowPrefix: `${bucket}\0`,
+        rowPrefix: objectRowPrefix(bucket),
         prefix: q.prefix ?? "",
         delimiter: q.delimiter || undefined,
         limit,
@@ -480,7 +453,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const peers = deps.livePeers();
       const [held, shardHolders] = await Promise.all([
         Promise.all(peers.map(async (p) => [p, new Set(await chunks.has(p, ids).catch(() => []))] as const)),
-        Promise.all(replicas.map(async (p) => ((await index.readFrom(p, shard, row(bucket, key)).catch(() => null))?.value ? p : null))),
+        Promise.all(replicas.map(async (p) => ((await index.readFrom(p, shard, objectRow(bucket, key)).catch(() => null))?.value ? p : null))),
       ]);
       return {
         bucket,

@@ -2,7 +2,7 @@
 // added to the peer's Lifecycle in start order (src/util/lifecycle.ts). Building opens
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
-//   rpc -> index, chunks, objects, keys (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
+//   rpc -> index, chunks, caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
 //   -> status -> swim -> repair -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
@@ -22,7 +22,8 @@ import { MemberTable, type MemberState } from "../membership/member-table.ts";
 import { Roster } from "../membership/roster.ts";
 import { createSwim, type Swim } from "../membership/swim.ts";
 import { createIndexClient } from "../metadata/index-client.ts";
-import { MESH_WIDE_SHARDS } from "../metadata/keys.ts";
+import { deletesAreFinal, MESH_WIDE_SHARDS } from "../metadata/keys.ts";
+import { createSharedCaches } from "../metadata/shared-cache.ts";
 import { reachableAddrs } from "../net/addresses.ts";
 import { loadOrCreateIdentity, startLibp2p, stopLibp2p, type MeshLibp2p } from "../net/libp2p.ts";
 import { createLinkFilter, type LinkFilter } from "../net/link-filter.ts";
@@ -104,7 +105,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
 
   // Storage: chunk files and the index shards this peer replicates.
   const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
-  const indexStore = await openIndexStore(path.join(config.dataDir, "index"));
+  const indexStore = await openIndexStore(path.join(config.dataDir, "index"), { deletesAreFinal });
   lifecycle.opened("index store", () => indexStore.close());
   // Access-key secrets enter the index sealed with a key derived from the mesh key.
   const sealer = createSecretSealer(meshKey.key.psk);
@@ -141,6 +142,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   lifecycle.add("index", index);
   const chunks = createChunkClient({ self: peerId, store: chunkStore, rpc, placement, log: log.child("chunks"), isAlive: (id) => id === peerId || table.get(id)?.state === "alive" });
   lifecycle.add("chunks", chunks);
+  // Objects and keys define their caches here; the caches' forget method is served once all are.
+  const caches = createSharedCaches({ self: peerId, rpc, livePeers });
   // One set of client limits for both APIs of this peer.
   const limits = new ClientLimits(config.limits);
   const objects = createObjectService({
@@ -154,12 +157,11 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     inlineMaxBytes: config.inlineMaxBytes,
     indexShards: config.indexShards,
     livePeers,
-    rpc,
+    caches,
   });
-  lifecycle.add("objects", objects);
   const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
-  const keys = createAccessKeys({ self: peerId, index, placement, hlc, rpc, livePeers, sealer });
-  lifecycle.add("keys", keys);
+  const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });
+  lifecycle.add("caches", caches);
   const adminKey = createAdminKeyPart(config, keys, log, signal);
   lifecycle.add("admin key", adminKey);
 

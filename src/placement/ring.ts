@@ -25,8 +25,6 @@ export interface Ring {
   readonly members: readonly string[];
   /** The first `rf` DISTINCT member ids walking clockwise from the key's hash; fewer if the ring has fewer members; [] on an empty ring. Deterministic. */
   replicasFor(key: string, rf: number): string[];
-  /** The first replica (convenience). undefined on an empty ring. */
-  ownerOf(key: string): string | undefined;
 }
 
 /** Default virtual nodes per unit of weight; 512 keeps 16 equal members within ~1.08x (typ.) / ~1.15x (worst seen) of the mean load. */
@@ -139,8 +137,5 @@ export function buildRing(members: readonly RingMember[], opts: RingOptions = {}
   return {
     members: Object.freeze(ids),
     replicasFor,
-    ownerOf(key: string): string | undefined {
-      return total === 0 ? undefined : ids[owner[firstAtOrAfter(ringPosition(key))]];
-    },
   };
 }

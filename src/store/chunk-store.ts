@@ -65,8 +65,6 @@ export interface ChunkStore {
   put(id: string, bytes: Uint8Array): Promise<boolean>;
   /** Read and verify; null if absent; on mismatch the file is quarantined and ChunkCorruptError thrown. */
   get(id: string): Promise<Uint8Array | null>;
-  /** Read bytes [start, end) of a chunk WITHOUT verifying (clamped to the chunk size); null if absent. */
-  getRange(id: string, start: number, end: number): Promise<Uint8Array | null>;
   /** Whether the chunk is stored (not verified). */
   has(id: string): Promise<boolean>;
   /** Size in bytes or null if absent. */
@@ -227,34 +225,6 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
       }
       if (sha256Hex(buf) !== id) throw new ChunkCorruptError(id, await quarantine(id));
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-    },
-
-    async getRange(id, start, end) {
-      assertChunkId(id);
-      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
-        throw new RangeError(`invalid range [${start}, ${end})`);
-      }
-      let fh: FileHandle;
-      try {
-        fh = await open(chunkPath(id), "r");
-      } catch (err) {
-        if (isErrno(err, "ENOENT")) return null;
-        throw err;
-      }
-      try {
-        const size = (await fh.stat()).size;
-        const from = Math.min(start, size);
-        const out = new Uint8Array(Math.min(end, size) - from);
-        let off = 0;
-        while (off < out.length) {
-          const { bytesRead } = await fh.read(out, off, out.length - off, from + off);
-          if (bytesRead === 0) break; // file shrank underneath us; return what we have
-          off += bytesRead;
-        }
-        return off === out.length ? out : out.subarray(0, off);
-      } finally {
-        await fh.close();
-      }
     },
 
     async has(id) {

@@ -7,8 +7,7 @@
 // digests and exchange only the rows of buckets that differ.
 import { Level } from "level";
 import { createBatcher } from "../util/batcher.ts";
-import { deletesAreFinal } from "../metadata/keys.ts";
-import { newer, type IndexEntry } from "../metadata/types.ts";
+import { newer, type IndexEntry } from "./index-entry.ts";
 
 /** One row of a shard scan. */
 export type ScanRow = [row: string, entry: IndexEntry];
@@ -18,6 +17,12 @@ export interface ScanOptions {
   prefix: string;
   after?: string;
   limit: number;
+}
+
+/** How rows merge, which the layer above decides (src/metadata/keys.ts). */
+export interface MergeRules {
+  /** Is a delete final in this shard (it outranks any value, whatever the stamps: see `newer`)? */
+  deletesAreFinal(shard: string): boolean;
 }
 
 /** Digest buckets per shard. */
@@ -99,7 +104,7 @@ function groupCommit(db: Level<Buffer, IndexEntry>): (op: WriteOp) => Promise<vo
 }
 
 /** Open (or create) the index store in `dir`. */
-export async function openIndexStore(dir: string): Promise<IndexStore> {
+export async function openIndexStore(dir: string, rules: MergeRules): Promise<IndexStore> {
   const db = new Level<Buffer, IndexEntry>(dir, { keyEncoding: "buffer", valueEncoding: "json" });
   await db.open();
   const digests = new Map<string, { xor: bigint[]; rows: number }>();
@@ -147,7 +152,7 @@ export async function openIndexStore(dir: string): Promise<IndexStore> {
       const k = encodeKey(shard, row);
       return withLock(k.toString("latin1"), async () => {
         const old = await get(k);
-        if (!newer(entry, old, deletesAreFinal(shard))) return false;
+        if (!newer(entry, old, rules.deletesAreFinal(shard))) return false;
         await commit({ type: "put", key: k, value: entry });
         if (old) account(shard, row, old.ts, -1);
         account(shard, row, entry.ts, 1);

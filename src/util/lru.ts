@@ -8,7 +8,8 @@ import { LRUCache } from "lru-cache";
 export interface BoundedCache<K, V> {
   /** The value, or undefined if absent or expired (a hit counts as a use). */
   get(key: K): V | undefined;
-  set(key: K, value: V): void;
+  /** Store a value; `ttlMs` overrides the cache's time to live for this entry. */
+  set(key: K, value: V, ttlMs?: number): void;
   delete(key: K): void;
   clear(): void;
   /** Entries held now (expired ones may count until they are looked at or evicted). */
@@ -29,11 +30,14 @@ export function boundedCache<K extends {}, V extends {}>(opts: BoundedCacheOptio
   const lru = new LRUCache<K, V>({
     max: opts.max,
     // Expired entries are dropped lazily (on lookup or eviction): no timers.
-    ...(opts.ttlMs ? { ttl: opts.ttlMs, ttlAutopurge: false, ttlResolution: 0, perf: { now } } : {}),
+    ...(opts.ttlMs ? { ttl: opts.ttlMs } : {}),
+    ttlAutopurge: false,
+    ttlResolution: 0,
+    perf: { now },
   });
   return {
     get: (key) => lru.get(key),
-    set: (key, value) => void lru.set(key, value),
+    set: (key, value, ttlMs) => void lru.set(key, value, ttlMs === undefined ? undefined : { ttl: ttlMs }),
     delete: (key) => void lru.delete(key),
     clear: () => lru.clear(),
     get size() {

@@ -229,21 +229,7 @@ describe("corruption", () => {
   });
 });
 
-describe("getRange / size / delete", () => {
-  test("getRange returns [start, end) clamped to the chunk, null if absent", async () => {
-    const bytes = enc("0123456789");
-    const id = sha256Hex(bytes);
-    expect(await store.getRange(id, 0, 3)).toBeNull();
-    await store.put(id, bytes);
-    expect(await store.getRange(id, 2, 5)).toEqual(enc("234"));
-    expect(await store.getRange(id, 0, 10)).toEqual(bytes);
-    expect(await store.getRange(id, 8, 100)).toEqual(enc("89"));
-    expect(await store.getRange(id, 50, 60)).toEqual(new Uint8Array());
-    expect(await store.getRange(id, 4, 4)).toEqual(new Uint8Array());
-    await expect(store.getRange(id, 5, 4)).rejects.toThrow(RangeError);
-    await expect(store.getRange(id, -1, 4)).rejects.toThrow(RangeError);
-  });
-
+describe("size / delete", () => {
   test("size and delete", async () => {
     const bytes = enc("delete me");
     const id = sha256Hex(bytes);
@@ -314,7 +300,6 @@ describe("id validation", () => {
       for (const id of badIds) {
         await expect(store.put(id, enc("x"))).rejects.toBeInstanceOf(InvalidChunkIdError);
         await expect(store.get(id)).rejects.toBeInstanceOf(InvalidChunkIdError);
-        await expect(store.getRange(id, 0, 1)).rejects.toBeInstanceOf(InvalidChunkIdError);
         await expect(store.has(id)).rejects.toBeInstanceOf(InvalidChunkIdError);
         await expect(store.size(id)).rejects.toBeInstanceOf(InvalidChunkIdError);
         await expect(store.delete(id)).rejects.toBeInstanceOf(InvalidChunkIdError);

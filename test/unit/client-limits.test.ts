@@ -9,6 +9,7 @@ import { BudgetTimeoutError, ByteBudget } from "../../src/util/byte-budget.ts";
 import { boundedCache } from "../../src/util/lru.ts";
 import { TokenBuckets } from "../../src/util/token-buckets.ts";
 import { createSecretSealer } from "../../src/auth/sealed-secret.ts";
+import { createSharedCaches, type SharedCachesDeps } from "../../src/metadata/shared-cache.ts";
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -185,7 +186,8 @@ describe("access key cache", () => {
   test("lookups of made-up key ids never grow the cache beyond its bound", async () => {
     let reads = 0;
     const index = { read: async () => (reads++, null), write: async () => {} } as unknown as AccessKeysDeps["index"];
-    const keys = createAccessKeys({ self: "me", index, placement: {} as AccessKeysDeps["placement"], hlc: {} as AccessKeysDeps["hlc"], rpc: {} as AccessKeysDeps["rpc"], livePeers: () => [], sealer: createSecretSealer(new Uint8Array(32)) });
+    const caches = createSharedCaches({ self: "me", rpc: {} as SharedCachesDeps["rpc"], livePeers: () => [] });
+    const keys = createAccessKeys({ self: "me", index, placement: {} as AccessKeysDeps["placement"], hlc: {} as AccessKeysDeps["hlc"], caches, sealer: createSecretSealer(new Uint8Array(32)) });
     const n = KEY_CACHE_MAX + 5000;
     for (let i = 0; i < n; i++) expect(await keys.get(`MKUNKNOWN${String(i).padStart(11, "0")}`)).toBeNull();
     expect(reads).toBe(n);

@@ -70,7 +70,7 @@ describe("index store", () => {
   let store: IndexStore;
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "meshstore-index-"));
-    store = await openIndexStore(path.join(root, "index"));
+    store = await openIndexStore(path.join(root, "index"), { deletesAreFinal });
   });
   afterAll(async () => {
     await store.close();

@@ -14,6 +14,7 @@ import { createRateLimiter } from "../../src/repair/rate-limiter.ts";
 import { backoffMs, createWorker, type Job } from "../../src/repair/worker.ts";
 import type { ChunkStore } from "../../src/store/chunk-store.ts";
 import { openIndexStore, type IndexStore } from "../../src/store/index-store.ts";
+import { deletesAreFinal } from "../../src/metadata/keys.ts";
 import { encodeTimestamp } from "../../src/util/hlc.ts";
 import { createLogger } from "../../src/util/log.ts";
 import { syntheticChunkId, syntheticClient, syntheticPlacement, syntheticStore, type SyntheticClientOptions } from "../harness/synthetic-chunks.ts";
@@ -217,7 +218,7 @@ describe("GC references", () => {
 
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), "meshstore-gc-refs-"));
-    index = await openIndexStore(path.join(root, "index"));
+    index = await openIndexStore(path.join(root, "index"), { deletesAreFinal });
   });
   afterAll(async () => {
     await index.close();

@@ -73,7 +73,6 @@ describe("buildRing basics", () => {
     const ring = buildRing([]);
     expect(ring.members).toEqual([]);
     expect(ring.replicasFor("shard:1", 3)).toEqual([]);
-    expect(ring.ownerOf("shard:1")).toBeUndefined();
   });
 
   test("members are sorted; duplicates collapse; input order does not matter", () => {
@@ -93,8 +92,8 @@ describe("buildRing basics", () => {
     const b = buildRing([{ id: "y" }, { id: "x", weight: 3 }, { id: "x" }]);
     const c = buildRing([{ id: "x", weight: 3 }, { id: "y" }]);
     for (const k of shardKeys.slice(0, 3000)) {
-      expect(a.ownerOf(k)).toBe(c.ownerOf(k)!);
-      expect(b.ownerOf(k)).toBe(c.ownerOf(k)!);
+      expect(a.replicasFor(k, 1)[0]).toBe(c.replicasFor(k, 1)[0]);
+      expect(b.replicasFor(k, 1)[0]).toBe(c.replicasFor(k, 1)[0]);
     }
   });
 
@@ -119,7 +118,6 @@ describe("buildRing basics", () => {
       expect(all.length).toBe(5);
       expect([...all].sort()).toEqual([...ring.members]);
       expect(ring.replicasFor(k, 3)).toEqual(all.slice(0, 3)); // prefixes agree across rf
-      expect(ring.replicasFor(k, 1)).toEqual([ring.ownerOf(k)!]);
       expect(ring.replicasFor(k, 0)).toEqual([]);
       expect(ring.replicasFor(k, -2)).toEqual([]);
     }
@@ -167,8 +165,8 @@ describe("minimal movement", () => {
       const after = buildRing(asMembers([...ids, newcomer]));
       let moved = 0;
       for (const k of chunkKeys) {
-        const was = before.ownerOf(k);
-        const now = after.ownerOf(k);
+        const was = before.replicasFor(k, 1)[0];
+        const now = after.replicasFor(k, 1)[0];
         if (was !== now) {
           moved++;
           expect(now, `seed=${SEED} key ${k} moved ${was} -> ${now}`).toBe(newcomer);
@@ -188,9 +186,9 @@ describe("minimal movement", () => {
       const gone = ids[3];
       const after = buildRing(asMembers(ids.filter((id) => id !== gone)));
       for (const k of chunkKeys) {
-        const was = before.ownerOf(k);
-        if (was === gone) expect(after.ownerOf(k)).not.toBe(gone);
-        else expect(after.ownerOf(k), `seed=${SEED} key ${k}`).toBe(was!);
+        const was = before.replicasFor(k, 1)[0];
+        if (was === gone) expect(after.replicasFor(k, 1)[0]).not.toBe(gone);
+        else expect(after.replicasFor(k, 1)[0], `seed=${SEED} key ${k}`).toBe(was!);
       }
     });
   }

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createSecretSealer, openRecord, sealClearRows, sealRecord } from "../../src/auth/sealed-secret.ts";
+import { deletesAreFinal } from "../../src/metadata/keys.ts";
 import { openIndexStore } from "../../src/store/index-store.ts";
 
 const SECRET = "s3cr3t-0123456789-abcdefghij-KLMNOPQRST";
@@ -50,13 +51,13 @@ describe("sealed access-key secrets", () => {
       const sealer = createSecretSealer(randomBytes(32));
       const clear = { accessKeyId: "MKAAAAAAAAAAAAAAAAAA", secretAccessKey: SECRET, name: "", admin: true, buckets: {}, createdMs: 1 };
       const ts = "1700000000000-000000-old";
-      let store = await openIndexStore(dir);
+      let store = await openIndexStore(dir, { deletesAreFinal });
       await store.apply("k", clear.accessKeyId, { ts, value: clear });
       await store.apply("k", "MKREVOKED00000000000", { ts, value: null });
       await store.apply("b", "a-bucket", { ts, value: { createdMs: 1 } });
       await store.close();
       // Reopened, the clear row moves from the log into a table file: both must lose it.
-      store = await openIndexStore(dir);
+      store = await openIndexStore(dir, { deletesAreFinal });
       const digests = store.digests("k");
       expect(await sealClearRows(store, sealer)).toBe(1);
       expect(await sealClearRows(store, sealer)).toBe(0);

@@ -3,6 +3,7 @@
 import { requirePermission } from "../../auth/guard.ts";
 import { MAX_PART_NUMBER } from "../../objects/multipart.ts";
 import { BadRequestError, MeshError } from "../../errors.ts";
+import { uploadListKey } from "../../metadata/keys.ts";
 import { storedHeaders, userMeta } from "../object-headers.ts";
 import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
 import { readCopySource } from "./objects.ts";
@@ -108,8 +109,8 @@ export async function listMultipartUploads(r: S3Request): Promise<Response> {
   const keyMarker = r.query.get("key-marker") ?? "";
   const idMarker = r.query.get("upload-id-marker") ?? "";
   const limit = limitParam(r, "max-uploads");
-  // Upload rows are listed as "key\0uploadId", so the markers resume exactly.
-  const after = keyMarker ? (idMarker ? `${keyMarker}\0${idMarker}` : `${keyMarker}\0\u{10FFFF}`) : undefined;
+  // Uploads are listed by key and upload id, so the markers resume exactly.
+  const after = keyMarker ? uploadListKey(keyMarker, idMarker || undefined) : undefined;
   const { uploads, next } = await r.services.multipart.listUploads(r.bucket, { prefix, after, limit });
   const last = uploads[uploads.length - 1];
   return xmlResponse("ListMultipartUploadsResult", {
