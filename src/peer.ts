@@ -9,13 +9,12 @@ import { createNativeApi, type ClusterView } from "./api/native.ts";
 import { createS3Handler } from "./api/s3/handler.ts";
 import { startingResponse } from "./api/starting.ts";
 import { ClientLimits } from "./api/client-limits.ts";
-import { errorResponse, slowDownResponse } from "./api/errors.ts";
-import { s3ErrorFormat, xmlError } from "./api/s3/xml.ts";
-import { splitUrl } from "./api/s3/sigv4.ts";
+import { nativeErrors } from "./api/errors.ts";
+import { s3Errors } from "./api/s3/errors.ts";
 import { createAccessKeys, type AccessKeys, type CreatedKey } from "./auth/access-keys.ts";
 import { createSecretSealer, sealClearRows } from "./auth/sealed-secret.ts";
 import { bearerAuth } from "./auth/guard.ts";
-import { ConflictError, NotFoundError, QuorumError, SlowDownError } from "./errors.ts";
+import { ConflictError, NotFoundError, QuorumError } from "./errors.ts";
 import { createMultipart } from "./objects/multipart.ts";
 import { serveHttp } from "./api/http-server.ts";
 import { ADMIN_KEY_FILE, resolveConfig, type PeerConfig, type PeerConfigInput } from "./config.ts";
@@ -219,29 +218,19 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
 
     // The servers listen before the peer object below exists: until it does, every route answers 503.
     let ready = false;
+    const httpErrors = nativeErrors(log.child("http"));
     const nativeApp = createNativeApi(
       { peerId, peers: () => peer.peers(), status: () => peer.status(), drain: () => peer.drain(), removeMember: (id) => peer.removeMember(id) },
       objects,
       { authenticate: bearerAuth(keys, config.auth, limits), required: config.auth, keys },
+      httpErrors,
     );
-    const serveOptions = (refuse: (err: SlowDownError, request: Request) => Response) => ({
-      admit: (request: Request, ip: string) => {
-        const verdict = limits.admit(request, ip);
-        return verdict instanceof SlowDownError ? refuse(verdict, request) : verdict;
-      },
-      idleMs: config.limits.bodyIdleMs,
-      onBodyTimeout: () => limits.bodyTimedOut(),
-    });
-    const httpServer = await serveHttp((r) => (ready ? nativeApp.handle(r) : startingResponse("native")), config.http, log.child("http"), errorResponse, serveOptions(slowDownResponse));
+    const serveOptions = { admit: (request: Request, ip: string) => limits.admit(request, ip), idleMs: config.limits.bodyIdleMs, onBodyTimeout: () => limits.bodyTimedOut() };
+    const httpServer = await serveHttp((r) => (ready ? nativeApp.handle(r) : startingResponse(httpErrors, r)), config.http, log.child("http"), httpErrors, serveOptions);
     stops.push((abrupt: boolean) => httpServer.stop(abrupt));
-    const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, log: log.child("s3") });
-    const s3Server = await serveHttp(
-      (r) => (ready ? s3Handler(r) : startingResponse("s3")),
-      config.s3,
-      log.child("s3"),
-      s3ErrorFormat,
-      serveOptions((err, request) => xmlError(503, err.code, err.message, splitUrl(request.url).rawPath, crypto.randomUUID(), err.retryAfterSeconds)),
-    );
+    const s3ErrorsOfPeer = s3Errors(log.child("s3"));
+    const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, errors: s3ErrorsOfPeer });
+    const s3Server = await serveHttp((r) => (ready ? s3Handler(r) : startingResponse(s3ErrorsOfPeer, r)), config.s3, log.child("s3"), s3ErrorsOfPeer, serveOptions);
     stops.push((abrupt: boolean) => s3Server.stop(abrupt));
     const httpUrl = advertisedUrl(config.advertiseHttp, config.http.host, httpServer.port, multiaddrs());
     const s3Url = advertisedUrl(config.advertiseS3, config.s3.host, s3Server.port, multiaddrs());

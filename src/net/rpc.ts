@@ -133,7 +133,7 @@ function breach(name: string, method: Method, params: unknown): MeshError | unde
   if (method.params.Check(params)) return undefined;
   const first = method.params.Errors(params).First();
   const where = first?.path || "/";
-  return new MeshError("InvalidParams", `${name}: params${where === "/" ? "" : where}: ${first?.message ?? "invalid"}`.slice(0, MAX_ERROR_CHARS), 400);
+  return new MeshError("InvalidParams", `${name}: params${where === "/" ? "" : where}: ${first?.message ?? "invalid"}`.slice(0, MAX_ERROR_CHARS));
 }
 
 /** Create the RPC endpoint on a started libp2p node. */
@@ -155,7 +155,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
     const { m: name, p: params } = (header ?? {}) as Partial<RequestHeader>;
     const method = typeof name === "string" ? methods.get(name) : undefined;
     // Only registered names are counted: made-up ones must not grow the counters.
-    if (!method) throw new MeshError("UnknownMethod", `no rpc method ${String(name).slice(0, 80)}`, 400);
+    if (!method) throw new MeshError("UnknownMethod", `no rpc method ${String(name).slice(0, 80)}`);
     bump(counters.received, name!);
     const error = breach(name!, method, params);
     if (error) throw error;
@@ -194,7 +194,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
         const out = await dispatch(msg.header, msg.body, from, signal);
         reply = encodeMessage({ ok: true, r: out.result } satisfies ReplyHeader, out.body);
       } catch (err) {
-        const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message, 500);
+        const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message);
         if (!(err instanceof MeshError)) log.debug(`rpc handler failed: ${e.message}`);
         reply = encodeMessage({ ok: false, code: e.code, message: e.message, status: e.status } satisfies ReplyHeader);
       }
@@ -290,7 +290,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       for (const protocol of Object.values(PROTOCOL_OF)) await libp2p.unhandle(protocol).catch(() => {});
     },
     async call(peer, method, params, opts = {}) {
-      if (filter.isBlocked(peer)) throw new RemoteError("PeerUnreachable", `link to ${peer} is blocked`, 503);
+      if (filter.isBlocked(peer)) throw new RemoteError("PeerUnreachable", `link to ${peer} is blocked`);
       const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])]);
       bump(counters.sent, method);
       // A pooled stream may have died while idle (the connection closed); then try once on a
@@ -304,14 +304,14 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
           ({ channel, reused } = await acquire(peer, lane, signal, attempt > 0));
           const reply = await exchange(channel, method, params, opts.body, signal);
           release(`${lane}:${peer}`, channel);
-          if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message, reply.header.status);
+          if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message);
           return { result: reply.header.r as any, body: reply.body };
         } catch (err) {
           if (err instanceof RemoteError) throw err;
           channel?.stream.abort(err as Error);
           if (reused && attempt === 0 && !signal.aborted) continue;
           const reason = signal.aborted ? "timed out or aborted" : (err as Error).message;
-          throw new RemoteError("PeerUnreachable", `rpc ${method} to ${peer.slice(-6)}: ${reason}`, 503);
+          throw new RemoteError("PeerUnreachable", `rpc ${method} to ${peer.slice(-6)}: ${reason}`);
         }
       }
     },
