@@ -58,7 +58,7 @@ export const ERROR_STATUS = {
   MethodNotAllowed: 405,
   /** A client stopped sending a body it had started: S3 says 400, as AWS does. */
   RequestTimeout: { native: 408, s3: 400 },
-  /** A client too slow sending its request's headers (slowloris): 408 on both APIs, and the connection closes. */
+  /** S3's answer to a client too slow sending its headers (slowloris): 408, as HTTP has it (the native API says RequestTimeout). */
   RequestHeaderTimeout: 408,
   Conflict: 409,
   BucketNotEmpty: 409,

@@ -17,6 +17,7 @@ const RETRY_AFTER_SECONDS = "1";
 
 /** How one API answers errors. */
 export interface ApiErrors {
+  readonly api: Api;
   /** The response header that carries the request id. */
   readonly requestIdHeader: string;
   /** The one error response of this API: anything thrown while serving `request` (absent: a request too malformed to build). */
@@ -57,6 +58,7 @@ function logServerError(log: Logger, err: MeshError, cause: unknown, status: num
 /** Build an API's error function from how it renders an error. */
 export function errorResponder(rendering: ErrorRendering, log: Logger): ApiErrors {
   return {
+    api: rendering.api,
     requestIdHeader: rendering.requestIdHeader,
     respond(error, request) {
       const err = asMeshError(error);

@@ -205,7 +205,9 @@ function headerDeadlines(server: http.Server, ms: number, errors: ApiErrors) {
       clear();
       timer = setTimeout(() => {
         if (!first) return socket.destroy();
-        void answerOnSocket(socket, errors.respond(new MeshError("RequestHeaderTimeout", `the request headers did not arrive within ${ms / 1000} s`)));
+        // 408 on both APIs; S3 keeps its RequestTimeout code for a stalled body (a 400, as AWS sends it).
+        const code = errors.api === "s3" ? "RequestHeaderTimeout" : "RequestTimeout";
+        void answerOnSocket(socket, errors.respond(new MeshError(code, `the request headers did not arrive within ${ms / 1000} s`)));
       }, ms);
       timer.unref();
     };
