@@ -1,28 +1,26 @@
 // The native API's request and response shapes, as TypeBox schemas: Elysia validates
 // requests (and responses) against them, and /openapi.json is generated from them.
 import { t } from "elysia";
-import { ERROR_STATUS, httpStatus, type ErrorCode } from "../errors.ts";
+import { httpStatus, type ErrorCode } from "../errors.ts";
 
-/** Every error body: `{error: {code, message}}`. */
-export const ErrorBody = t.Object(
-  {
-    error: t.Object({
-      code: t.String({ description: "machine-readable code (S3's where one fits)", enum: Object.keys(ERROR_STATUS) }),
-      message: t.String({ description: "what went wrong, in plain words" }),
-    }),
-  },
-  { description: "an error" },
-);
+/** An error body, `{error: {code, message}}`, whose code is one of `codes`. */
+function errorBody(codes: readonly string[], description: string) {
+  return t.Object(
+    {
+      error: t.Object({
+        code: t.String({ description: "machine-readable code (S3's where one fits)", enum: [...codes] }),
+        message: t.String({ description: "what went wrong, in plain words" }),
+      }),
+    },
+    { description },
+  );
+}
 
 /** Response schemas for the errors a route can answer, by status (several codes may share one). */
-export function errorResponses(...codes: ErrorCode[]): Record<number, typeof ErrorBody> {
-  const out: Record<number, typeof ErrorBody> = {};
-  for (const code of codes) {
-    const status = httpStatus(code);
-    const listed = out[status]?.description?.replace(/^errors?: /, "");
-    out[status] = t.Object(ErrorBody.properties, { description: listed ? `errors: ${listed}, ${code}` : `error: ${code}` });
-  }
-  return out;
+export function errorResponses(...codes: ErrorCode[]): Record<number, ReturnType<typeof errorBody>> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(httpStatus(code), [...(byStatus.get(httpStatus(code)) ?? []), code]);
+  return Object.fromEntries([...byStatus].map(([status, same]) => [status, errorBody(same, same.join(" or "))]));
 }
 
 /** Errors every authenticated route can answer (a bad token, a non-admin or unpermitted key, too many requests, no quorum). */
@@ -122,3 +120,6 @@ export const Location = t.Object({
 /** A response with no body (204), or bytes the schema cannot describe (an object's content). */
 export const NoContent = t.Void({ description: "no content" });
 export const ObjectBytes = t.Unknown({ description: "the object's bytes (a Range gives 206 and those bytes only)" });
+
+/** The OpenAPI description of an upload's body: any bytes, streamed (Elysia never parses it). */
+export const UPLOAD_BODY = { required: true, content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } } as const;

@@ -294,7 +294,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         parse: "none",
         params: S.ObjectParams,
         response: { 200: S.PutResult, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "MetadataTooLarge", "IncompleteBody", "NoSuchBucket", "RequestTimeout", ...S.AUTH_ERRORS) },
-        detail: { summary: "Upload an object (streamed); Content-Type and x-meta-* headers are kept", tags: ["objects"] },
+        detail: { summary: "Upload an object (streamed); Content-Type and x-meta-* headers are kept", tags: ["objects"], requestBody: S.UPLOAD_BODY },
       },
     )
     .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, false), {
