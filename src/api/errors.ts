@@ -49,7 +49,7 @@ function logServerError(log: Logger, err: MeshError, cause: unknown, status: num
   // The path, never the query: a presigned URL carries its signature there.
   const what = request ? `${request.method} ${pathOf(request.url).slice(0, 200)}` : "(unparsed request)";
   const line = `request ${requestId} ${what}: ${status} ${err.code}: ${err.message.slice(0, 500)}`;
-  if (!(cause instanceof MeshError)) log.error(`${line}: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`);
+  if (!(cause instanceof MeshError)) log.error(`${line}: ${(cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)).slice(0, 4000)}`);
   else if (status === 500) log.error(line);
   else if (err.code === "SlowDown" || err.code === "NotImplemented") log.info(line);
   else log.warn(line);
