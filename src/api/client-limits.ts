@@ -6,6 +6,7 @@ import type { LimitsConfig } from "../config.ts";
 import { SlowDownError } from "../errors.ts";
 import { BudgetTimeoutError, ByteBudget } from "../util/byte-budget.ts";
 import { TokenBuckets } from "../util/token-buckets.ts";
+import { pathOf } from "./request-target.ts";
 
 /** Refusals since the peer started, by cause. */
 export interface LimitCounts {
@@ -48,13 +49,6 @@ export function isLoopback(ip: string): boolean {
 
 /** Exempt from every limit: load balancers and the tests' readiness checks poll it. */
 const EXEMPT_PATH = "/health";
-
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start < 0) return "/";
-  const q = url.indexOf("?", start);
-  return url.slice(start, q < 0 ? undefined : q);
-}
 
 const wholeSeconds = (s: number) => Math.max(1, Math.ceil(s));
 

@@ -8,9 +8,10 @@ import http from "node:http";
 import type net from "node:net";
 import type { Duplex } from "node:stream";
 import type { HostPort } from "../config.ts";
-import { BadRequestError, RequestTimeoutError } from "../errors.ts";
+import { BadRequestError, MeshError, RequestTimeoutError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
-import { errorResponse } from "./errors.ts";
+import type { ApiErrors } from "./errors.ts";
+import { requestIdOf } from "./request-id.ts";
 import { requestTarget } from "./request-target.ts";
 
 /** A listening HTTP server. */
@@ -24,8 +25,8 @@ type Handler = (request: Request) => Response | Promise<Response>;
 
 /** Limits on what a client may hold (client-limits.ts decides; the server enforces). */
 export interface ServeOptions {
-  /** Called as each request arrives: a Response refuses it; a function admits it and runs once the exchange is over. */
-  admit?(request: Request, clientIp: string): Response | (() => void);
+  /** Called as each request arrives: an error refuses it; a function admits it and runs once the exchange is over. */
+  admit?(request: Request, clientIp: string): MeshError | (() => void);
   /** A body that sends nothing this long fails with RequestTimeoutError; a response not read for this long is dropped. */
   idleMs?: number;
   /** A body timed out. */
@@ -186,9 +187,6 @@ async function answerOnSocket(socket: Duplex, response: Response): Promise<void>
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
-/** An error answer in the API's own format (JSON for the native API, XML for S3). */
-export type ErrorFormat = (status: number, code: string, message: string) => Response;
-
 /** How long a client may take over a request's headers when no idle timeout is given. */
 const DEFAULT_HEADERS_MS = 60_000;
 
@@ -198,7 +196,7 @@ const DEFAULT_HEADERS_MS = 60_000;
  * dribbling a header byte at a time (slowloris) would hold its connection forever. A first
  * request that is late gets a 408 and the connection closes; an idle kept-alive one just closes.
  */
-function headerDeadlines(server: http.Server, ms: number, errorFormat: ErrorFormat) {
+function headerDeadlines(server: http.Server, ms: number, errors: ApiErrors) {
   const timers = new WeakMap<net.Socket, { arm(first: boolean): void; clear(): void }>();
   server.on("connection", (socket: net.Socket) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -207,7 +205,9 @@ function headerDeadlines(server: http.Server, ms: number, errorFormat: ErrorForm
       clear();
       timer = setTimeout(() => {
         if (!first) return socket.destroy();
-        void answerOnSocket(socket, errorFormat(408, "RequestTimeout", `the request headers did not arrive within ${ms / 1000} s`));
+        // 408 on both APIs; S3 keeps its RequestTimeout code for a stalled body (a 400, as AWS sends it).
+        const code = errors.api === "s3" ? "RequestHeaderTimeout" : "RequestTimeout";
+        void answerOnSocket(socket, errors.respond(new MeshError(code, `the request headers did not arrive within ${ms / 1000} s`)));
       }, ms);
       timer.unref();
     };
@@ -225,8 +225,26 @@ function headerDeadlines(server: http.Server, ms: number, errorFormat: ErrorForm
   };
 }
 
-/** Listen on `hp` and serve `handler`; requests too malformed to reach it are refused in `errorFormat`. */
-export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, errorFormat: ErrorFormat = errorResponse, opts: ServeOptions = {}): Promise<HttpServer> {
+/** `response` with the request id header set (a handler's own Response may not carry it). */
+function withRequestId(response: Response, request: Request, header: string): Response {
+  if (response.headers.has(header)) return response;
+  try {
+    response.headers.set(header, requestIdOf(request));
+    return response;
+  } catch {
+    // Immutable headers (a fetched Response): copy them.
+    const copy = new Response(response.body, response);
+    copy.headers.set(header, requestIdOf(request));
+    return copy;
+  }
+}
+
+/**
+ * Listen on `hp` and serve `handler`. Every answer carries the request id; errors (a request
+ * too malformed to reach the handler, a refusal, a handler that threw) are answered by the
+ * API's one error function, `errors`.
+ */
+export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, errors: ApiErrors, opts: ServeOptions = {}): Promise<HttpServer> {
   let deadlines: ReturnType<typeof headerDeadlines> | undefined;
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     deadlines?.started(req, res);
@@ -236,19 +254,21 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
     });
     const target = requestTarget(req.url, req.rawHeaders, req.httpVersion);
     const { request, drain } = toRequest(req, target.url ?? BAD_TARGET_URL, aborter.signal, opts);
+    const send = async (response: Response) => writeResponse(res, withRequestId(response, request, errors.requestIdHeader), await drain(), opts.idleMs ?? 0);
     Promise.resolve()
       .then(() => {
-        if (target.problem !== undefined) return errorFormat(400, "InvalidRequest", target.problem);
+        if (target.problem !== undefined) throw new BadRequestError(target.problem);
         const admitted = opts.admit?.(request, req.socket.remoteAddress ?? "");
-        if (admitted instanceof Response) return admitted;
+        if (admitted instanceof MeshError) throw admitted;
         if (admitted) res.once("close", admitted);
         return handler(request);
       })
-      .then(async (response) => writeResponse(res, response, await drain(), opts.idleMs ?? 0))
-      .catch((err) => {
-        log.error(`http handler failed: ${(err as Error).message}`);
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "InternalError", message: "internal error" } }));
-        else res.destroy();
+      .catch((err: unknown) => errors.respond(err, request))
+      .then(send)
+      .catch((err: unknown) => {
+        // The answer itself could not be written (a header value node:http refuses, say).
+        if (res.headersSent) return void res.destroy();
+        return send(errors.respond(err, request)).catch(() => res.destroy());
       });
   });
   // Malformed or cut-off requests the HTTP parser rejects still get an error in the API's format.
@@ -256,15 +276,15 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
     log.debug(`client error ${err.code}: ${err.message}`);
     if (!socket.writable) return socket.destroy();
     const cutOff = err.code === "HPE_INVALID_EOF_STATE";
-    void answerOnSocket(socket, cutOff ? errorFormat(400, "IncompleteBody", "the connection ended before the whole body arrived") : errorFormat(400, "InvalidRequest", `malformed HTTP request (${err.code ?? err.message})`));
+    void answerOnSocket(socket, errors.respond(cutOff ? new BadRequestError("the connection ended before the whole body arrived", "IncompleteBody") : new BadRequestError(`malformed HTTP request (${err.code ?? err.message})`)));
   });
   // node:http hands CONNECT to this event and drops the connection if nothing listens.
   server.on("connect", (req: http.IncomingMessage, socket: Duplex) => {
-    void answerOnSocket(socket, errorFormat(405, "MethodNotAllowed", `${req.method} is not supported`));
+    void answerOnSocket(socket, errors.respond(new MeshError("MethodNotAllowed", `${req.method} is not supported`)));
   });
   // Large objects take as long as they take; only slow headers and idle bodies are cut short.
   server.requestTimeout = 0;
-  deadlines = headerDeadlines(server, opts.idleMs || DEFAULT_HEADERS_MS, errorFormat);
+  deadlines = headerDeadlines(server, opts.idleMs || DEFAULT_HEADERS_MS, errors);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(hp.port, hp.host, () => resolve());

@@ -1,123 +1,85 @@
-// The native HTTP API (curl-friendly JSON). Routes read the peer through narrow
-// interfaces so that they can be tested with `app.handle(new Request(...))`.
-import { Elysia } from "elysia";
-import { seesBucket, validateSpec, type AccessKeys, type Principal } from "../auth/access-keys.ts";
-import { requireAdmin, requirePermission, type BearerAuth } from "../auth/guard.ts";
+// The native HTTP API (curl-friendly JSON), as Elysia routes. Each route declares its method,
+// path, schemas (params, query, body, response: native-schemas.ts) and who may call it
+// (native-auth.ts) beside its handler; /openapi.json and /docs are generated from them
+// (docs.ts). Everything thrown reaches the client through the app's one error handler and
+// the API's one error function (errors.ts). Routes read the peer through narrow interfaces,
+// so the app can be tested with `app.handle(new Request(...))` and no port.
+import { Elysia, ValidationError, type Static } from "elysia";
+import pkg from "../../package.json" with { type: "json" };
+import { seesBucket, validateSpec } from "../auth/access-keys.ts";
 import { BadRequestError, MeshError } from "../errors.ts";
-import { decodePathPiece, validateBucketName } from "../metadata/keys.ts";
+import { decodePathPiece } from "../metadata/keys.ts";
 import type { ObjectService } from "../objects/object-service.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
-import { errorResponse, toErrorResponse } from "./errors.ts";
+import { apiDocs } from "./docs.ts";
+import type { ApiErrors } from "./errors.ts";
+import { nativeAuth, type NativeAuth } from "./native-auth.ts";
+import * as S from "./native-schemas.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
+import { requestIdOf } from "./request-id.ts";
+import { pathOf } from "./request-target.ts";
+
+export type { NativeAuth } from "./native-auth.ts";
 
 /** A member in `/cluster/peers`: `addrs` are its p2p addresses, shown only to key holders. */
-export interface ListedMember {
-  addrs: string[];
-}
+export type ListedMember = Static<typeof S.Member> & { addrs: string[] };
 
 /** What the native API needs from the peer. */
 export interface ClusterView {
   readonly peerId: string;
   peers(): { self: ListedMember; peers: ListedMember[] };
-  status(): unknown;
+  status(): Static<typeof S.ClusterStatus>;
   /** Start (or keep) handing all data off; answers whether it is safe to stop yet. */
-  drain(): Promise<unknown>;
+  drain(): Promise<Static<typeof S.DrainState>>;
   /** Take a dead member out of the mesh for good. */
-  removeMember(id: string): Promise<unknown>;
+  removeMember(id: string): Promise<Static<typeof S.RemovedMember>>;
 }
+
+/** What the native API needs from the object store. */
+export type NativeObjects = Pick<ObjectService, "createBucket" | "deleteBucket" | "listBuckets" | "putObject" | "headObject" | "readObject" | "deleteObject" | "listObjects" | "locate">;
 
 const META_PREFIX = "x-meta-";
 
+/** Most bytes of a JSON request body (a key spec): far above any real one. */
+const MAX_JSON_BYTES = 64 * 1024;
+
 /**
- * The object key is everything after `/objects/` in the raw request path, percent-decoded
- * once. Taken from the raw URL so `a//b` and `%2F` survive as bytes of the key.
+ * The object key is everything after `/objects/` (or the bucket of a locate) in the raw
+ * request path, percent-decoded once: taken from the raw URL so `a//b` and `%2F` survive
+ * as bytes of the key.
  */
 function rawKey(request: Request, route: RegExp): string {
-  const url = request.url;
-  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
-  const q = url.indexOf("?", pathStart);
-  const raw = route.exec(url.slice(pathStart, q < 0 ? undefined : q))?.[1] ?? "";
-  return decodePathPiece(raw);
+  return decodePathPiece(route.exec(pathOf(request.url))?.[1] ?? "");
 }
-/** True if the path of `url` percent-decodes to UTF-8. */
+const OBJECT_PATH = /^\/buckets\/[^/]*\/objects\/(.*)$/s;
+const LOCATE_PATH = /^\/cluster\/locate\/[^/]*\/(.*)$/s;
+
+/** True if the path of `url` percent-decodes to UTF-8 (the router hands one it cannot decode to the route as null). */
 function validPath(url: string): boolean {
-  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
-  const q = url.indexOf("?", pathStart);
   try {
-    decodeURIComponent(url.slice(pathStart, q < 0 ? undefined : q));
+    decodeURIComponent(pathOf(url));
     return true;
   } catch {
     return false;
   }
 }
 
-const OBJECT_PATH = /^\/buckets\/[^/]*\/objects\/(.*)$/s;
-const LOCATE_PATH = /^\/cluster\/locate\/[^/]*\/(.*)$/s;
-
-function parseLimit(v: string | null): number | undefined {
-  if (v === null || v === "") return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new BadRequestError("limit must be a whole number of at least 1", "InvalidArgument");
-  return Math.min(n, 1000);
-}
-
-async function objectRoute(objects: ObjectService, who: Principal, request: Request, bucket: string): Promise<Response> {
-  validateBucketName(bucket);
-  const key = rawKey(request, OBJECT_PATH);
-  const reading = request.method === "GET" || request.method === "HEAD";
-  requirePermission(who, bucket, reading ? "read" : "write");
-  switch (request.method) {
-    case "PUT": {
-      const declared = request.headers.get("content-length");
-      const contentLength = declared === null ? undefined : Number(declared);
-      if (contentLength !== undefined && !(Number.isInteger(contentLength) && contentLength >= 0)) throw new BadRequestError("invalid Content-Length", "InvalidArgument");
-      const result = await objects.putObject(bucket, key, request.body, {
-        contentLength,
-        contentType: request.headers.get("content-type") ?? undefined,
-        meta: userMeta(request.headers, META_PREFIX),
-        headers: storedHeaders(request.headers),
-        signal: request.signal,
-      });
-      return Response.json(result, { headers: { etag: `"${result.etag}"` } });
-    }
-    case "GET":
-    case "HEAD": {
-      const m = await objects.headObject(bucket, key, { signal: request.signal });
-      const headers = objectHeaders(m, META_PREFIX);
-      const range = parseRange(request.headers.get("range"), m.size);
-      if (range === "unsatisfiable") {
-        return new Response(JSON.stringify({ error: { code: "InvalidRange", message: `the range is not satisfiable for an object of ${m.size} bytes` } }), {
-          status: 416,
-          headers: { "content-type": "application/json", "content-range": `bytes */${m.size}` },
-        });
-      }
-      const [start, end] = range ?? [0, m.size];
-      headers["content-length"] = String(end - start);
-      if (range) headers["content-range"] = `bytes ${start}-${end - 1}/${m.size}`;
-      const status = range ? 206 : 200;
-      if (request.method === "HEAD") return new Response(null, { status, headers });
-      return new Response(await objects.readObject(m, start, end, { signal: request.signal }), { status, headers });
-    }
-    case "DELETE":
-      await objects.deleteObject(bucket, key);
-      return new Response(null, { status: 204 });
-    default:
-      return errorResponse(405, "MethodNotAllowed", `${request.method} is not supported on objects`);
-  }
-}
-
-/** What the native API needs for access control. */
-export interface NativeAuth {
-  /** The principal behind a request (401 if its token is missing or wrong). */
-  authenticate: BearerAuth;
-  /** False with `--insecure-no-auth`: every caller is then an admin, token or not. */
-  required: boolean;
-  keys: AccessKeys;
-}
-
+/** A small JSON body, read whatever its Content-Type, refused past MAX_JSON_BYTES. */
 async function jsonBody(request: Request): Promise<unknown> {
-  const text = await request.text();
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  const tooBig = () => new BadRequestError(`the body is larger than ${MAX_JSON_BYTES} bytes`, "InvalidArgument");
+  if (declared > MAX_JSON_BYTES) throw tooBig();
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    for await (const piece of request.body) {
+      size += piece.byteLength;
+      if (size > MAX_JSON_BYTES) throw tooBig();
+      pieces.push(piece);
+    }
+  }
+  const text = Buffer.concat(pieces).toString("utf8");
   try {
     return text ? JSON.parse(text) : {};
   } catch {
@@ -131,95 +93,252 @@ function withoutAddrs(view: { self: ListedMember; peers: ListedMember[] }) {
   return { self: hide(view.self), peers: view.peers.map(hide) };
 }
 
-/**
- * Build the native API app for one peer. `/health`, `/cluster/peers` and `/cluster/status` are
- * open (the peers' p2p addresses only with a token); everything else needs a token.
- */
-export function createNativeApi(view: ClusterView, objects: ObjectService, auth: NativeAuth) {
-  const who = (request: Request) => auth.authenticate(request);
-  return new Elysia()
-    .onError(({ code, error }) => toErrorResponse(code, error))
-    // The router hands a path parameter it cannot percent-decode to the route as null.
-    .onRequest(({ request }) => (validPath(request.url) ? undefined : errorResponse(400, "InvalidURI", "the path is not valid percent-encoded UTF-8")))
-    .get("/health", () => ({ status: "ok", peerId: view.peerId }))
-    .get("/cluster/peers", async ({ request }) => {
-      // Where to dial the mesh is for key holders (with auth off, everyone is one). No token
-      // just leaves the addresses out; a wrong token is a 401, so a typo is not mistaken for that.
-      // A token that cannot be checked right now (this side of a partition cannot read the
-      // keys) leaves them out too: the view of the mesh matters most exactly then.
-      // No token is not a failed authentication (nothing to count against the address).
-      if (auth.required && !request.headers.has("authorization")) return withoutAddrs(view.peers());
-      const holder = await who(request).catch((err: unknown) => {
-        if (err instanceof MeshError && (err.status === 401 || err.status === 403 || err.status === 429)) throw err;
-        return null;
-      });
-      return holder ? view.peers() : withoutAddrs(view.peers());
+/** The schema error of a request as the client is told it: 400 InvalidArgument naming the field. */
+function schemaError(error: ValidationError): MeshError {
+  const first = error.valueError;
+  const where = first?.path ? `${error.type} ${first.path}` : error.type;
+  return new BadRequestError(`${where}: ${first?.message ?? "invalid"}`.slice(0, 300), "InvalidArgument");
+}
+
+/** A route as the app lists it. */
+type Route = { method: string; path: string };
+
+/** The methods served on `path` (for a 405 and its Allow header), from the app's routes. */
+function methodsOn(routes: ReadonlyArray<Route>, path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of routes) {
+    const pattern = route.path.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[^/]+/g, "[^/]+").replace(/\*/g, ".*");
+    if (new RegExp(`^${pattern}$`, "s").test(path)) methods.add(route.method);
+  }
+  return [...methods].sort();
+}
+
+/** Anything thrown in the app, or one of Elysia's own errors, as the MeshError the client is told. */
+function toMeshError(code: string | number, error: unknown, request: Request, routes: ReadonlyArray<Route>): unknown {
+  if (error instanceof MeshError) return error;
+  // Elysia wraps what a route's own parser throws.
+  if (error instanceof Error && error.cause instanceof MeshError) return error.cause;
+  if (error instanceof ValidationError) {
+    // A response that breaks its own schema is our bug, not the client's.
+    return error.type === "response" ? error : schemaError(error);
+  }
+  switch (code) {
+    case "NOT_FOUND": {
+      const path = pathOf(request.url);
+      const allowed = methodsOn(routes, path);
+      if (allowed.length === 0) return new MeshError("NotFound", "no such route");
+      return new MeshError("MethodNotAllowed", `${request.method} is not supported on ${path.slice(0, 200)}; use ${allowed.join(", ")}`, { headers: { allow: allowed.join(", ") } });
+    }
+    case "PARSE":
+      return new BadRequestError("the body could not be parsed", "InvalidArgument");
+    case "INVALID_COOKIE_SIGNATURE":
+      return new BadRequestError("invalid cookie");
+  }
+  return error;
+}
+
+/** Build the native API app of one peer; `errors` is the API's error function (errors.ts). */
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors) {
+  let routes: ReadonlyArray<Route> = [];
+  // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
+  // compile the wildcard's "*" parameter).
+  const app = new Elysia({ normalize: "typebox" })
+    .error({ MeshError })
+    .onError(({ code, error, request }) => errors.respond(toMeshError(code, error, request, routes), request))
+    .onRequest(({ request, set }) => {
+      set.headers[errors.requestIdHeader] = requestIdOf(request);
+      if (!validPath(request.url)) throw new BadRequestError("the path is not valid percent-encoded UTF-8", "InvalidURI");
     })
-    .get("/cluster/status", () => view.status())
-    .post(
-      "/cluster/drain",
+    .use(apiDocs(pkg.version))
+    .use(nativeAuth(auth))
+
+    // ---- the peer and the mesh ----
+    .get("/health", () => ({ status: "ok" as const, peerId: view.peerId }), {
+      response: { 200: S.Health },
+      detail: { summary: "Is this peer up?", tags: ["cluster"] },
+    })
+    .get(
+      "/cluster/peers",
       async ({ request }) => {
-        requireAdmin(await who(request));
-        return new Response(JSON.stringify(await view.drain()), { status: 202, headers: { "content-type": "application/json" } });
+        // Where to dial the mesh is for key holders (with auth off, everyone is one). No token
+        // just leaves the addresses out (and is not a failed authentication: nothing to count
+        // against the address); a wrong token is a 401, so a typo is not mistaken for that.
+        // A token that cannot be checked right now (this side of a partition cannot read the
+        // keys) leaves them out too: the view of the mesh matters most exactly then.
+        if (auth.required && !request.headers.has("authorization")) return withoutAddrs(view.peers());
+        const holder = await auth.authenticate(request).catch((err: unknown) => {
+          if (err instanceof MeshError && (err.status === 401 || err.status === 403 || err.status === 429)) throw err;
+          return null;
+        });
+        return holder ? view.peers() : withoutAddrs(view.peers());
       },
-      { parse: "none" },
-    )
-    .get("/cluster/locate/:bucket/*", async ({ params, request }) => {
-      requirePermission(await who(request), params.bucket, "read");
-      return objects.locate(params.bucket, rawKey(request, LOCATE_PATH));
-    })
-    .delete("/admin/members/:id", async ({ params, request }) => {
-      requireAdmin(await who(request));
-      return view.removeMember(params.id);
-    })
-    .get("/admin/keys", async ({ request }) => {
-      requireAdmin(await who(request));
-      return { keys: await auth.keys.list() };
-    })
-    .post(
-      "/admin/keys",
-      async ({ request }) => {
-        requireAdmin(await who(request));
-        const created = await auth.keys.create(validateSpec(await jsonBody(request)));
-        return Response.json(created, { status: 201 });
+      {
+        response: { 200: S.PeersView, ...S.errorResponses("Unauthorized", "SlowDown") },
+        detail: { summary: "This peer's view of the members (their p2p addresses only with a valid token)", tags: ["cluster"] },
       },
-      { parse: "none" },
     )
-    .delete("/admin/keys/:id", async ({ params, request }) => {
-      requireAdmin(await who(request));
-      await auth.keys.revoke(params.id);
-      return new Response(null, { status: 204 });
+    .get("/cluster/status", () => view.status(), {
+      response: { 200: S.ClusterStatus },
+      detail: { summary: "Counters: members, storage, repair, quorum, limits", tags: ["cluster"] },
     })
-    .get("/buckets", async ({ request }) => {
-      const principal = await who(request);
-      return { buckets: (await objects.listBuckets()).filter((b) => seesBucket(principal, b.name)) };
+    .post("/cluster/drain", async ({ status }) => status(202, await view.drain()), {
+      admin: true,
+      parse: "none",
+      response: { 202: S.DrainState, ...S.errorResponses(...S.AUTH_ERRORS) },
+      detail: { summary: "Hand everything on this peer to the others; says when it is safe to stop", tags: ["admin"] },
     })
-    .put(
+    .get("/cluster/locate/:bucket/*", async ({ bucket, request }) => objects.locate(bucket, rawKey(request, LOCATE_PATH)), {
+      bucket: "read",
+      params: S.ObjectParams,
+      response: { 200: S.Location, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchKey", ...S.AUTH_ERRORS) },
+      detail: { summary: "Where an object lives: its chunks and their holders, its index shard and replicas", tags: ["cluster"] },
+    })
+
+    // ---- administration ----
+    .delete("/admin/members/:id", ({ params }) => view.removeMember(params.id), {
+      admin: true,
+      params: S.idParams("the member's peer id"),
+      response: { 200: S.RemovedMember, ...S.errorResponses("MemberNotDead", "NoSuchMember", ...S.AUTH_ERRORS) },
+      detail: { summary: "Take a dead member out of the mesh for good", tags: ["admin"] },
+    })
+    .get("/admin/keys", async () => ({ keys: await auth.keys.list() }), {
+      admin: true,
+      response: { 200: S.KeyList, ...S.errorResponses(...S.AUTH_ERRORS) },
+      detail: { summary: "Every access key (without secrets)", tags: ["admin"] },
+    })
+    .post("/admin/keys", async ({ body, status }) => status(201, await auth.keys.create(validateSpec(body))), {
+      admin: true,
+      // Read whatever the Content-Type says (curl sends form encoding by default), and bounded.
+      parse: [({ request }) => jsonBody(request), "json"],
+      body: S.KeySpec,
+      response: { 201: S.CreatedKey, ...S.errorResponses("InvalidArgument", "InvalidBucketName", ...S.AUTH_ERRORS) },
+      detail: { summary: "Create an access key: its secret and token are shown once", tags: ["admin"] },
+    })
+    .delete(
+      "/admin/keys/:id",
+      async ({ params, status }) => {
+        await auth.keys.revoke(params.id);
+        return status(204, undefined);
+      },
+      {
+        admin: true,
+        params: S.idParams("the access key id"),
+        response: { 204: S.NoContent, ...S.errorResponses("NoSuchKey", ...S.AUTH_ERRORS) },
+        detail: { summary: "Revoke an access key, on every peer at once", tags: ["admin"] },
+      },
+    )
+
+    // ---- buckets ----
+    .get("/buckets", async ({ principal }) => ({ buckets: (await objects.listBuckets()).filter((b) => seesBucket(principal, b.name)) }), {
+      signedIn: true,
+      response: { 200: S.BucketList, ...S.errorResponses(...S.AUTH_ERRORS) },
+      detail: { summary: "The buckets this key can see", tags: ["buckets"] },
+    })
+    .put("/buckets/:bucket", async ({ bucket }) => ({ bucket: (await objects.createBucket(bucket)).bucket }), {
+      bucket: "owner",
+      parse: "none",
+      params: S.BucketParams,
+      response: { 200: S.CreatedBucket, ...S.errorResponses("InvalidBucketName", ...S.AUTH_ERRORS) },
+      detail: { summary: "Create a bucket (creating one that exists is fine)", tags: ["buckets"] },
+    })
+    .delete(
       "/buckets/:bucket",
-      async ({ params, request }) => {
-        validateBucketName(params.bucket);
-        requirePermission(await who(request), params.bucket, "owner");
-        return { bucket: (await objects.createBucket(params.bucket)).bucket };
+      async ({ bucket, status }) => {
+        await objects.deleteBucket(bucket);
+        return status(204, undefined);
       },
-      { parse: "none" },
+      {
+        bucket: "owner",
+        params: S.BucketParams,
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "BucketNotEmpty", ...S.AUTH_ERRORS) },
+        detail: { summary: "Delete an empty bucket", tags: ["buckets"] },
+      },
     )
-    .delete("/buckets/:bucket", async ({ params, request }) => {
-      validateBucketName(params.bucket);
-      requirePermission(await who(request), params.bucket, "owner");
-      await objects.deleteBucket(params.bucket);
-      return new Response(null, { status: 204 });
+    .get(
+      "/buckets/:bucket/objects",
+      async ({ bucket, query }) => {
+        const page = await objects.listObjects(bucket, {
+          prefix: query.prefix ?? "",
+          delimiter: query.delimiter ?? "",
+          limit: query.limit === undefined ? undefined : Math.min(query.limit, 1000),
+          after: query.cursor ? decodeCursor(query.cursor, "invalid cursor") : undefined,
+        });
+        return { objects: page.objects, prefixes: page.prefixes, nextCursor: page.next === null ? null : encodeCursor(page.next) };
+      },
+      {
+        bucket: "read",
+        params: S.BucketParams,
+        query: S.ListQuery,
+        response: { 200: S.ObjectListing, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+        detail: { summary: "List objects in key order, a page at a time", tags: ["objects"] },
+      },
+    )
+
+    // ---- objects: bodies stream both ways, so Elysia never parses them ----
+    .put(
+      "/buckets/:bucket/objects/*",
+      async ({ bucket, request }) => {
+        const declared = request.headers.get("content-length");
+        const contentLength = declared === null ? undefined : Number(declared);
+        if (contentLength !== undefined && !(Number.isInteger(contentLength) && contentLength >= 0)) throw new BadRequestError("invalid Content-Length", "InvalidArgument");
+        const result = await objects.putObject(bucket, rawKey(request, OBJECT_PATH), request.body, {
+          contentLength,
+          contentType: request.headers.get("content-type") ?? undefined,
+          meta: userMeta(request.headers, META_PREFIX),
+          headers: storedHeaders(request.headers),
+          signal: request.signal,
+        });
+        return Response.json(result, { headers: { etag: `"${result.etag}"` } });
+      },
+      {
+        bucket: "write",
+        parse: "none",
+        params: S.ObjectParams,
+        response: { 200: S.PutResult, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "MetadataTooLarge", "IncompleteBody", "NoSuchBucket", "RequestTimeout", ...S.AUTH_ERRORS) },
+        detail: { summary: "Upload an object (streamed); Content-Type and x-meta-* headers are kept", tags: ["objects"], requestBody: S.UPLOAD_BODY },
+      },
+    )
+    .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, false), {
+      bucket: "read",
+      params: S.ObjectParams,
+      response: { 200: S.ObjectBytes, 206: S.ObjectBytes, ...S.errorResponses("InvalidBucketName", "InvalidURI", "NoSuchBucket", "NoSuchKey", "InvalidRange", ...S.AUTH_ERRORS) },
+      detail: { summary: "Download an object (streamed); Range gives 206", tags: ["objects"] },
     })
-    .get("/buckets/:bucket/objects", async ({ params, request }) => {
-      validateBucketName(params.bucket);
-      requirePermission(await who(request), params.bucket, "read");
-      const q = new URL(request.url).searchParams;
-      const page = await objects.listObjects(params.bucket, {
-        prefix: q.get("prefix") ?? "",
-        delimiter: q.get("delimiter") ?? "",
-        limit: parseLimit(q.get("limit")),
-        after: q.get("cursor") ? decodeCursor(q.get("cursor")!, "invalid cursor") : undefined,
-      });
-      return { objects: page.objects, prefixes: page.prefixes, nextCursor: page.next === null ? null : encodeCursor(page.next) };
+    .head("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, true), {
+      bucket: "read",
+      params: S.ObjectParams,
+      response: { 200: S.NoContent, 206: S.NoContent, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchKey", "InvalidRange", ...S.AUTH_ERRORS) },
+      detail: { summary: "An object's headers only", tags: ["objects"] },
     })
-    .all("/buckets/:bucket/objects/*", async ({ params, request }) => objectRoute(objects, await who(request), request, params.bucket), { parse: "none" });
+    .delete(
+      "/buckets/:bucket/objects/*",
+      async ({ bucket, request, status }) => {
+        await objects.deleteObject(bucket, rawKey(request, OBJECT_PATH));
+        return status(204, undefined);
+      },
+      {
+        bucket: "write",
+        params: S.ObjectParams,
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidBucketName", "InvalidURI", "NoSuchBucket", ...S.AUTH_ERRORS) },
+        detail: { summary: "Delete an object (deleting one that is not there is fine)", tags: ["objects"] },
+      },
+    );
+  routes = app.routes;
+  return app;
+}
+
+/** GET or HEAD of an object: its headers, and its bytes (or the range asked for) unless HEAD. */
+async function objectResponse(objects: NativeObjects, bucket: string, request: Request, head: boolean): Promise<Response> {
+  const m = await objects.headObject(bucket, rawKey(request, OBJECT_PATH), { signal: request.signal });
+  const headers = objectHeaders(m, META_PREFIX);
+  const range = parseRange(request.headers.get("range"), m.size);
+  if (range === "unsatisfiable") {
+    throw new MeshError("InvalidRange", `the range is not satisfiable for an object of ${m.size} bytes`, { headers: { "content-range": `bytes */${m.size}` } });
+  }
+  const [start, end] = range ?? [0, m.size];
+  headers["content-length"] = String(end - start);
+  if (range) headers["content-range"] = `bytes ${start}-${end - 1}/${m.size}`;
+  const status = range ? 206 : 200;
+  if (head) return new Response(null, { status, headers });
+  return new Response(await objects.readObject(m, start, end, { signal: request.signal }), { status, headers });
 }

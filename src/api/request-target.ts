@@ -41,3 +41,11 @@ export function requestTarget(rawTarget: string | undefined, rawHeaders: string[
     return { problem: "the request target is not a valid URL path" };
   }
 }
+
+/** The path of a request URL as received (still percent-encoded, never the query). */
+export function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0) return "/";
+  const q = url.indexOf("?", start);
+  return url.slice(start, q < 0 ? undefined : q);
+}

@@ -11,7 +11,7 @@ export const ANONYMOUS_ADMIN: Principal = { accessKeyId: "anonymous", admin: tru
 export type BearerAuth = (request: Request) => Promise<Principal>;
 
 /** Bearer-token authentication against the mesh's keys; with `enabled` false everyone is admin. Failures and each key's use go to `limiter`. */
-export function bearerAuth(keys: AccessKeys, enabled: boolean, limiter?: AuthLimiter): BearerAuth {
+export function bearerAuth(keys: Pick<AccessKeys, "byToken">, enabled: boolean, limiter?: AuthLimiter): BearerAuth {
   if (!enabled) return async () => ANONYMOUS_ADMIN;
   const refuse = (request: Request, message: string) => {
     limiter?.authFailed(request);

@@ -341,7 +341,7 @@ export function createSwim(deps: SwimDeps): Swim {
 
   /** A member speaks only for itself: the record it sends as its own must be the caller's. */
   const mustBeCaller = (rec: MemberRecord, from: string) => {
-    if (rec.id !== from) throw new MeshError("InvalidParams", "a member's own record must be the caller's", 400);
+    if (rec.id !== from) throw new MeshError("InvalidParams", "a member's own record must be the caller's");
   };
   function registerMethods() {
     rpc.register(Ping, async ({ params: p, from }) => {

@@ -143,13 +143,13 @@ async function settle<T>(fn: () => Promise<T>): Promise<ItemResult<T>> {
   try {
     return { ok: true, v: await fn() };
   } catch (err) {
-    const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message, 500);
+    const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message);
     return { ok: false, code: e.code, message: e.message, status: e.status };
   }
 }
 
 function unwrap<T>(r: ItemResult<T>): T {
-  if (!r.ok) throw new RemoteError(r.code, r.message, r.status);
+  if (!r.ok) throw new RemoteError(r.code, r.message);
   return r.v;
 }
 
@@ -171,8 +171,8 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   function checkStamp(entry: IndexEntry): void {
     const ahead = msAhead(entry.ts, clock());
     if (ahead <= MAX_CLOCK_DRIFT_MS) return;
-    if (!Number.isFinite(ahead)) throw new MeshError("InvalidParams", "index entry with a malformed timestamp", 400);
-    throw new MeshError("ClockDrift", `index entry stamped ${Math.round(ahead / 1000)} s ahead of this peer's clock; at most ${MAX_CLOCK_DRIFT_MS / 1000} s of drift is allowed`, 400);
+    if (!Number.isFinite(ahead)) throw new MeshError("InvalidParams", "index entry with a malformed timestamp");
+    throw new MeshError("ClockDrift", `index entry stamped ${Math.round(ahead / 1000)} s ahead of this peer's clock; at most ${MAX_CLOCK_DRIFT_MS / 1000} s of drift is allowed`);
   }
 
   // Single-row reads and writes to a peer are batched per event-loop turn (src/util/batcher.ts);

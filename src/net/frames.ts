@@ -4,6 +4,7 @@
 // request, and so on; the body carries chunk bytes without base64 or JSON copies.
 import { Uint8ArrayList } from "uint8arraylist";
 import type { Stream } from "@libp2p/interface";
+import { MeshError } from "../errors.ts";
 
 /** Largest message accepted from a peer (a chunk plus its header, with room). */
 export const MAX_MESSAGE_BYTES = 80 * 1024 * 1024;
@@ -40,9 +41,17 @@ export async function sendAll(stream: Stream, parts: Uint8Array[], signal?: Abor
 }
 
 /** A message refused for its declared size, before any of it is buffered. */
-export class MessageTooLargeError extends Error {}
+export class MessageTooLargeError extends MeshError {
+  constructor(message: string) {
+    super("EntityTooLarge", message);
+  }
+}
 /** A stream that stopped sending inside a message, or sat idle too long between messages. */
-export class StreamStalledError extends Error {}
+export class StreamStalledError extends MeshError {
+  constructor(message: string) {
+    super("RequestTimeout", message);
+  }
+}
 
 /**
  * A per-process allowance of bytes for inbound message bodies, shared by every stream:

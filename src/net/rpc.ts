@@ -131,7 +131,7 @@ const MAX_ERROR_CHARS = 300;
 function breach(method: RpcMethod, params: unknown): MeshError | undefined {
   // (A body over the method's limit never gets this far: the reader refuses its declared size.)
   const why = firstBreach(method.checkParams, params, `${method.name}: params`);
-  return why === undefined ? undefined : new MeshError("InvalidParams", why.slice(0, MAX_ERROR_CHARS), 400);
+  return why === undefined ? undefined : new MeshError("InvalidParams", why.slice(0, MAX_ERROR_CHARS));
 }
 
 /** Create the RPC endpoint on a started libp2p node. */
@@ -153,7 +153,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
     const { m: name, p: params } = (header ?? {}) as Partial<RequestHeader>;
     const registered = typeof name === "string" ? methods.get(name) : undefined;
     // Only registered names are counted: made-up ones must not grow the counters.
-    if (!registered) throw new MeshError("UnknownMethod", `no rpc method ${String(name).slice(0, 80)}`, 400);
+    if (!registered) throw new MeshError("UnknownMethod", `no rpc method ${String(name).slice(0, 80)}`);
     bump(counters.received, registered.method.name);
     const error = breach(registered.method, params);
     if (error) throw error;
@@ -192,7 +192,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
         const out = await dispatch(msg.header, msg.body, from, signal);
         reply = encodeMessage({ ok: true, r: out.result } satisfies ReplyHeader, out.body);
       } catch (err) {
-        const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message, 500);
+        const e = err instanceof MeshError ? err : new MeshError("InternalError", (err as Error).message);
         if (!(err instanceof MeshError)) log.debug(`rpc handler failed: ${e.message}`);
         reply = encodeMessage({ ok: false, code: e.code, message: e.message, status: e.status } satisfies ReplyHeader);
       }
@@ -292,7 +292,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       for (const protocol of Object.values(PROTOCOL_OF)) await libp2p.unhandle(protocol).catch(() => {});
     },
     async call(peer, method, params, opts = {}) {
-      if (filter.isBlocked(peer)) throw new RemoteError("PeerUnreachable", `link to ${peer} is blocked`, 503);
+      if (filter.isBlocked(peer)) throw new RemoteError("PeerUnreachable", `link to ${peer} is blocked`);
       const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])]);
       const name = method.name;
       bump(counters.sent, name);
@@ -307,18 +307,18 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
           ({ channel, reused } = await acquire(peer, lane, signal, attempt > 0));
           const reply = await exchange(channel, name, params, opts.body, signal);
           release(`${lane}:${peer}`, channel);
-          if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message, reply.header.status);
+          if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message);
           const result = reply.header.r;
           // A member may be buggy or hostile: its answer is believed only in the promised shape.
           if (method.checkResult.Check(result)) return { result, body: reply.body };
           const why = firstBreach(method.checkResult, result, `rpc ${name} from ${peer.slice(-6)}: result`) ?? "";
-          throw new RemoteError("MalformedReply", why.slice(0, MAX_ERROR_CHARS), 502);
+          throw new RemoteError("MalformedReply", why.slice(0, MAX_ERROR_CHARS));
         } catch (err) {
           if (err instanceof RemoteError) throw err;
           channel?.stream.abort(err as Error);
           if (reused && attempt === 0 && !signal.aborted) continue;
           const reason = signal.aborted ? "timed out or aborted" : (err as Error).message;
-          throw new RemoteError("PeerUnreachable", `rpc ${name} to ${peer.slice(-6)}: ${reason}`, 503);
+          throw new RemoteError("PeerUnreachable", `rpc ${name} to ${peer.slice(-6)}: ${reason}`);
         }
       }
     },

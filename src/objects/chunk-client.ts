@@ -134,7 +134,7 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
           else if ((err as MeshError).code !== "NoSuchChunk") errors.push(`${peer.slice(-6)}: ${(err as Error).message}`);
         }
       }
-      throw new MeshError("ChunkUnavailable", `no holder returned chunk ${id.slice(0, 12)} intact${errors.length ? ` (${errors.join("; ")})` : ""}`, 503);
+      throw new MeshError("ChunkUnavailable", `no holder returned chunk ${id.slice(0, 12)} intact${errors.length ? ` (${errors.join("; ")})` : ""}`);
     },
 
     async ownedBy(peer, candidate, ids, opts = {}) {
@@ -154,18 +154,18 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
         try {
           return { result: await store.put(id, body ?? new Uint8Array(0)) };
         } catch (err) {
-          if ((err as { code?: string }).code === "BadDigest") throw new MeshError("BadDigest", (err as Error).message, 400);
+          if ((err as { code?: string }).code === "BadDigest") throw new MeshError("BadDigest", (err as Error).message);
           throw err;
         }
       });
       rpc.register(ChunkGet, async ({ params: { id } }) => {
         try {
           const bytes = await store.get(id);
-          if (!bytes) throw new MeshError("NoSuchChunk", `chunk ${id.slice(0, 12)} is not here`, 404);
+          if (!bytes) throw new MeshError("NoSuchChunk", `chunk ${id.slice(0, 12)} is not here`);
           noteBufferTraffic(bytes.byteLength);
           return { result: null, body: bytes };
         } catch (err) {
-          if (err instanceof ChunkCorruptError) throw new MeshError("ChunkCorrupt", err.message, 500);
+          if (err instanceof ChunkCorruptError) throw new MeshError("ChunkCorrupt", err.message);
           throw err;
         }
       });

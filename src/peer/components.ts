@@ -12,6 +12,8 @@ import path from "node:path";
 import { createNativeApi } from "../api/native.ts";
 import { ClientLimits } from "../api/client-limits.ts";
 import { createS3Handler } from "../api/s3/handler.ts";
+import { nativeErrors } from "../api/errors.ts";
+import { s3Errors } from "../api/s3/errors.ts";
 import { createStatusReporter, peerView, type StatusReporter } from "../api/status.ts";
 import { createAccessKeys } from "../auth/access-keys.ts";
 import { bearerAuth } from "../auth/guard.ts";
@@ -220,13 +222,16 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     limits,
   });
 
+  // Each API's one error function: every error answer of that API, and the log line of each 5xx.
+  const errors = { native: nativeErrors(log.child("http")), s3: s3Errors(log.child("s3")) };
   const nativeApp = createNativeApi(
     { peerId, peers: () => peerView(table), status: () => status.status(), drain: () => maintenance.drain(), removeMember: (id) => maintenance.removeMember(id) },
     objects,
     { authenticate: bearerAuth(keys, config.auth, limits), required: config.auth, keys },
+    errors.native,
   );
-  const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, log: log.child("s3") });
-  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, multiaddrs, log });
+  const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
+  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log });
   lifecycle.add("http servers", servers);
   // Members learn this peer's native URL with its record, so it is known before SWIM starts.
   lifecycle.add("advertise http", { start: () => void table.refreshSelf({ http: servers.httpUrl }), stop() {} });

@@ -3,13 +3,10 @@
 // format. Both share one set of client limits.
 import { advertisedUrl } from "../api/advertise.ts";
 import { ClientLimits } from "../api/client-limits.ts";
-import { errorResponse, slowDownResponse } from "../api/errors.ts";
+import type { ApiErrors } from "../api/errors.ts";
 import { serveHttp, type HttpServer, type ServeOptions } from "../api/http-server.ts";
-import { splitUrl } from "../api/s3/sigv4.ts";
-import { s3ErrorFormat, xmlError } from "../api/s3/xml.ts";
 import { startingResponse } from "../api/starting.ts";
 import type { PeerConfig } from "../config.ts";
-import { SlowDownError } from "../errors.ts";
 import type { Startable } from "../util/lifecycle.ts";
 import type { Logger } from "../util/log.ts";
 
@@ -31,26 +28,20 @@ export interface ApiServersDeps {
   limits: ClientLimits;
   native: Handler;
   s3: Handler;
+  /** Each API's one error function. */
+  errors: { native: ApiErrors; s3: ApiErrors };
   /** This peer's p2p addresses (a wildcard listen address is advertised as one of their hosts). */
   multiaddrs(): string[];
   log: Logger;
 }
 
 /** Create the servers part. */
-export function createApiServers({ config, limits, native, s3, multiaddrs, log }: ApiServersDeps): ApiServers {
+export function createApiServers({ config, limits, native, s3, errors, multiaddrs, log }: ApiServersDeps): ApiServers {
   let isReady = false;
   let servers: HttpServer[] = [];
   let httpUrl = "";
   let s3Url = "";
-  const serveOptions = (refuse: (err: SlowDownError, request: Request) => Response): ServeOptions => ({
-    admit: (request, ip) => {
-      const verdict = limits.admit(request, ip);
-      return verdict instanceof SlowDownError ? refuse(verdict, request) : verdict;
-    },
-    idleMs: config.limits.bodyIdleMs,
-    onBodyTimeout: () => limits.bodyTimedOut(),
-  });
-  const refuseS3 = (err: SlowDownError, request: Request) => xmlError(503, err.code, err.message, splitUrl(request.url).rawPath, crypto.randomUUID(), err.retryAfterSeconds);
+  const serveOptions: ServeOptions = { admit: (request, ip) => limits.admit(request, ip), idleMs: config.limits.bodyIdleMs, onBodyTimeout: () => limits.bodyTimedOut() };
 
   return {
     get httpUrl() {
@@ -61,9 +52,9 @@ export function createApiServers({ config, limits, native, s3, multiaddrs, log }
     },
     ready: () => void (isReady = true),
     async start() {
-      const nativeServer = await serveHttp((r) => (isReady ? native(r) : startingResponse("native")), config.http, log.child("http"), errorResponse, serveOptions(slowDownResponse));
+      const nativeServer = await serveHttp((r) => (isReady ? native(r) : startingResponse(errors.native, r)), config.http, log.child("http"), errors.native, serveOptions);
       servers.push(nativeServer);
-      const s3Server = await serveHttp((r) => (isReady ? s3(r) : startingResponse("s3")), config.s3, log.child("s3"), s3ErrorFormat, serveOptions(refuseS3));
+      const s3Server = await serveHttp((r) => (isReady ? s3(r) : startingResponse(errors.s3, r)), config.s3, log.child("s3"), errors.s3, serveOptions);
       servers.push(s3Server);
       httpUrl = advertisedUrl(config.advertiseHttp, config.http.host, nativeServer.port, multiaddrs());
       s3Url = advertisedUrl(config.advertiseS3, config.s3.host, s3Server.port, multiaddrs());

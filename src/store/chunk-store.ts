@@ -8,6 +8,7 @@
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { BadDigestError, MeshError } from "../errors.ts";
 
 /** Options for openChunkStore. */
 export interface ChunkStoreOptions {
@@ -16,44 +17,22 @@ export interface ChunkStoreOptions {
 }
 
 /** Thrown when a stored chunk's bytes do not hash to its id (it has already been quarantined when thrown). */
-export class ChunkCorruptError extends Error {
-  /** Error code for programmatic checks. */
-  readonly code = "ChunkCorrupt";
+export class ChunkCorruptError extends MeshError {
   /** Id of the corrupt chunk. */
   readonly chunkId: string;
   /** Where the corrupt file was moved to (null if another reader moved it first). */
   readonly quarantinedAt: string | null;
   constructor(chunkId: string, quarantinedAt: string | null) {
-    super(`chunk ${chunkId} is corrupt (content does not match its id); quarantined`);
-    this.name = "ChunkCorruptError";
+    super("ChunkCorrupt", `chunk ${chunkId} is corrupt (content does not match its id); quarantined`);
     this.chunkId = chunkId;
     this.quarantinedAt = quarantinedAt;
   }
 }
 
-/** Thrown by put() when the bytes do not hash to the given id. */
-export class BadDigestError extends Error {
-  /** Error code for programmatic checks. */
-  readonly code = "BadDigest";
-  /** The id the caller claimed. */
-  readonly expected: string;
-  /** The actual SHA-256 of the bytes. */
-  readonly actual: string;
-  constructor(expected: string, actual: string) {
-    super(`bad digest: expected ${expected}, got ${actual}`);
-    this.name = "BadDigestError";
-    this.expected = expected;
-    this.actual = actual;
-  }
-}
-
 /** Thrown when a string that is not a 64-char lowercase hex id is passed as a chunk id. */
-export class InvalidChunkIdError extends Error {
-  /** Error code for programmatic checks. */
-  readonly code = "InvalidChunkId";
+export class InvalidChunkIdError extends MeshError {
   constructor(id: unknown) {
-    super(`invalid chunk id: ${JSON.stringify(String(id)).slice(0, 100)}`);
-    this.name = "InvalidChunkIdError";
+    super("InvalidChunkId", `invalid chunk id: ${JSON.stringify(String(id)).slice(0, 100)}`);
   }
 }
 
@@ -203,7 +182,7 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
     async put(id, bytes) {
       assertChunkId(id);
       const actual = sha256Hex(bytes);
-      if (actual !== id) throw new BadDigestError(id, actual);
+      if (actual !== id) throw new BadDigestError(`bad digest: expected ${id}, got ${actual}`, { expected: id, actual });
       const inFlight = pending.get(id);
       if (inFlight) {
         await inFlight;

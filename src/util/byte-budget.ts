@@ -3,9 +3,14 @@
 // the budget is spent, requests wait in line for a bounded time and then give up, so the
 // total stays under the budget however many clients connect. A waiter whose bytes fit goes
 // ahead of bigger ones before it: a 1 KiB upload need not wait behind a line of large ones.
+import { MeshError } from "../errors.ts";
 
-/** A reservation that could not be made in time. */
-export class BudgetTimeoutError extends Error {}
+/** A reservation that could not be made in time: load shed, so the client is told to slow down. */
+export class BudgetTimeoutError extends MeshError {
+  constructor(message: string) {
+    super("SlowDown", message);
+  }
+}
 
 interface Waiter {
   bytes: number;

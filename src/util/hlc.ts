@@ -4,6 +4,7 @@
  * A timestamp stays close to wall-clock time but is strictly monotonic per node and
  * respects causality: after observe(t), every later now() is greater than t.
  */
+import { MeshError } from "../errors.ts";
 
 /** An HLC timestamp: wall-clock ms plus a logical counter, plus a node id tie-breaker. */
 export interface Timestamp {
@@ -29,14 +30,11 @@ export const MAX_LOGICAL = 0xffffff;
 export const MAX_CLOCK_DRIFT_MS = 60_000;
 
 /** Thrown by observe() when a remote timestamp is too far ahead of the local wall clock. */
-export class ClockDriftError extends Error {
-  /** Error code for programmatic checks. */
-  readonly code = "ClockDrift";
+export class ClockDriftError extends MeshError {
   /** How far (ms) the remote timestamp is ahead of the local clock. */
   readonly driftMs: number;
   constructor(driftMs: number, maxDriftMs: number) {
-    super(`remote timestamp is ${driftMs} ms ahead of the local clock (max ${maxDriftMs} ms)`);
-    this.name = "ClockDriftError";
+    super("ClockDrift", `remote timestamp is ${driftMs} ms ahead of the local clock (max ${maxDriftMs} ms)`);
     this.driftMs = driftMs;
   }
 }

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { BadDigestError } from "../../src/errors.ts";
 import {
-  BadDigestError,
   ChunkCorruptError,
   type ChunkStore,
   InvalidChunkIdError,

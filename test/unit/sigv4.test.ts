@@ -5,8 +5,8 @@ import { afterEach, describe, expect, spyOn, test } from "bun:test";
 import crypto from "node:crypto";
 import zlib from "node:zlib";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { BadDigestError } from "../../src/errors.ts";
 import {
-  BadDigestError,
   crc32c,
   crc64nvme,
   decodeAwsChunked,

@@ -5,16 +5,8 @@
 // checksums can only be checked at the end, so a consumer must treat an errored
 // stream as a failed upload and discard what it received.
 import crypto from "node:crypto";
+import { BadDigestError } from "../../errors.ts";
 import { EMPTY_SHA256, S3AuthError, constantTimeEqualHex, hmac, sha256Hex, type VerifiedRequest } from "./sigv4.ts";
-
-/** A trailing checksum did not match the decoded payload (S3 answers 400 BadDigest). */
-export class BadDigestError extends Error {
-  readonly code = "BadDigest";
-  constructor(message: string) {
-    super(message);
-    this.name = "BadDigestError";
-  }
-}
 
 /** Largest signed chunk accepted: a signed chunk is buffered whole until its signature is checked. */
 export const MAX_SIGNED_CHUNK = 16 * 1024 * 1024;

@@ -2,20 +2,18 @@
 // routed by method and sub-resource (S3 names operations in the query string, so this
 // is a plain table rather than an Elysia router). Anything not in the table answers
 // S3's NotImplemented document: never a crash, never a wrong success.
-import crypto from "node:crypto";
 import type { AccessKeys } from "../../auth/access-keys.ts";
-import { MeshError, SlowDownError } from "../../errors.ts";
+import { MeshError } from "../../errors.ts";
 import { decodePathPiece, validateBucketName } from "../../metadata/keys.ts";
-import type { Logger } from "../../util/log.ts";
-import { BadDigestError } from "./aws-chunked.ts";
+import type { ApiErrors } from "../errors.ts";
+import { requestIdOf } from "../request-id.ts";
 import * as buckets from "./buckets.ts";
 import type { S3Request, S3Services } from "./context.ts";
 import * as multipart from "./multipart.ts";
 import * as objects from "./objects.ts";
 import type { AuthLimiter } from "../client-limits.ts";
 import { authenticate } from "./request.ts";
-import { S3AuthError, splitUrl } from "./sigv4.ts";
-import { xmlError } from "./xml.ts";
+import { splitUrl } from "./sigv4.ts";
 
 type Operation = (r: S3Request) => Promise<Response>;
 
@@ -80,24 +78,6 @@ function route(method: string, bucket: string, key: string, q: URLSearchParams, 
   return undefined;
 }
 
-/** HTTP status of each authentication failure. */
-const AUTH_STATUS: Record<string, number> = {
-  AuthorizationHeaderMalformed: 400,
-  AuthorizationQueryParametersError: 400,
-  InvalidRequest: 400,
-  XAmzContentSHA256Mismatch: 400,
-  MissingSecurityHeader: 400,
-};
-
-function toS3Error(err: unknown, resource: string, requestId: string, log: Logger): Response {
-  if (err instanceof S3AuthError) return xmlError(AUTH_STATUS[err.code] ?? 403, err.code, err.message, resource, requestId);
-  if (err instanceof BadDigestError) return xmlError(400, "BadDigest", err.message, resource, requestId);
-  if (err instanceof SlowDownError) return xmlError(503, err.code, err.message, resource, requestId, err.retryAfterSeconds);
-  if (err instanceof MeshError) return xmlError(err.status, err.code, err.message, resource, requestId);
-  log.error(`s3 request failed: ${(err as Error)?.stack ?? String(err)}`);
-  return xmlError(500, "InternalError", "We encountered an internal error. Please try again.", resource, requestId);
-}
-
 /** Dependencies of the S3 API. */
 export interface S3ApiDeps extends S3Services {
   keys: AccessKeys;
@@ -105,14 +85,14 @@ export interface S3ApiDeps extends S3Services {
   authEnabled: boolean;
   /** Rate limits on keys and on failed authentications. */
   limiter?: AuthLimiter;
-  log: Logger;
+  /** The S3 API's error function (s3/errors.ts). */
+  errors: ApiErrors;
 }
 
 /** Build the S3 request handler of one peer. */
 export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<Response> {
   const services: S3Services = { objects: deps.objects, multipart: deps.multipart };
   return async (request) => {
-    const requestId = crypto.randomBytes(8).toString("hex").toUpperCase();
     const { rawPath, rawQuery } = splitUrl(request.url);
     let response: Response;
     try {
@@ -125,15 +105,14 @@ export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<
       const op = unsupported === undefined ? route(request.method, bucket, key, query, request.headers) : undefined;
       if (!op) {
         const what = unsupported ? `the ?${unsupported} sub-resource` : `${request.method} on this resource`;
-        throw new MeshError("NotImplemented", `A header or query you provided implies functionality that is not implemented (${what})`, 501);
+        throw new MeshError("NotImplemented", `A header or query you provided implies functionality that is not implemented (${what})`);
       }
       if (bucket) validateBucketName(bucket);
       response = await op({ request, method: request.method, bucket, key, query, caller, who: caller.principal, services });
     } catch (err) {
-      response = toS3Error(err, rawPath, requestId, deps.log);
-      if (request.method === "HEAD") response = new Response(null, { status: response.status, headers: response.headers });
+      return deps.errors.respond(err, request);
     }
-    response.headers.set("x-amz-request-id", requestId);
+    response.headers.set(deps.errors.requestIdHeader, requestIdOf(request));
     return response;
   };
 }

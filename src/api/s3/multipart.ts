@@ -50,9 +50,9 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
   if (rangeHeader !== null) {
     const match = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
     if (!match || Number(match[2]) < Number(match[1])) {
-      throw new MeshError("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", 400);
+      throw new MeshError("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy");
     }
-    if (Number(match[2]) >= m.size) throw new MeshError("InvalidRange", `The requested range is not satisfiable: the source object has ${m.size} bytes`, 416);
+    if (Number(match[2]) >= m.size) throw new MeshError("InvalidRange", `The requested range is not satisfiable: the source object has ${m.size} bytes`);
     [start, end] = [Number(match[1]), Number(match[2]) + 1];
   }
   const bytes = await r.services.objects.readObject(m, start, end);
@@ -103,7 +103,7 @@ export async function listParts(r: S3Request): Promise<Response> {
 
 export async function listMultipartUploads(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "read");
-  if (r.query.get("delimiter")) throw new MeshError("NotImplemented", "ListMultipartUploads with a delimiter is not implemented", 501);
+  if (r.query.get("delimiter")) throw new MeshError("NotImplemented", "ListMultipartUploads with a delimiter is not implemented");
   const enc = r.query.get("encoding-type") === "url" ? urlEncodeKey : (s: string) => s;
   const prefix = r.query.get("prefix") ?? "";
   const keyMarker = r.query.get("key-marker") ?? "";

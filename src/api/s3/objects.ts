@@ -70,10 +70,10 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   }
   const verdict = preconditions(r.request.headers, m);
   if (verdict === 304) return new Response(null, { status: 304, headers: { etag: headers.etag, "last-modified": headers["last-modified"] } });
-  if (verdict === 412) throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412);
+  if (verdict === 412) throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
 
   const range = parseRange(r.request.headers.get("range"), m.size);
-  if (range === "unsatisfiable") throw new MeshError("InvalidRange", "The requested range is not satisfiable", 416);
+  if (range === "unsatisfiable") throw new MeshError("InvalidRange", "The requested range is not satisfiable", { headers: { "content-range": `bytes */${m.size}` } });
   const [start, end] = range ?? [0, m.size];
   headers["content-length"] = String(end - start);
   if (range) headers["content-range"] = `bytes ${start}-${end - 1}/${m.size}`;
@@ -129,7 +129,7 @@ export async function readCopySource(r: S3Request): Promise<{ bucket: string; ke
   requirePermission(r.who, src.bucket, "read");
   const manifest = await r.services.objects.headObject(src.bucket, src.key);
   if (preconditions(r.request.headers, manifest, "x-amz-copy-source-") !== null) {
-    throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412);
+    throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
   }
   return { ...src, manifest };
 }

@@ -6,7 +6,7 @@
 import crypto from "node:crypto";
 import type { AccessKeys, Principal } from "../../auth/access-keys.ts";
 import { ANONYMOUS_ADMIN } from "../../auth/guard.ts";
-import { BadRequestError } from "../../errors.ts";
+import { BadDigestError, BadRequestError } from "../../errors.ts";
 import type { AuthLimiter } from "../client-limits.ts";
 import { CHECKSUMS, decodeAwsChunked } from "./aws-chunked.ts";
 import { S3AuthError, verifyRequest, type VerifiedRequest } from "./sigv4.ts";
@@ -69,7 +69,7 @@ function checksumCheck(name: string, expected: string): Check {
     update: (d) => sum.update(d),
     finish: () => {
       if (Buffer.from(sum.digest()).toString("base64") !== expected) {
-        throw new BadRequestError(`The ${name.toUpperCase()} you specified did not match the calculated checksum.`, "BadDigest");
+        throw new BadDigestError(`The ${name.toUpperCase()} you specified did not match the calculated checksum.`);
       }
     },
   };
@@ -122,7 +122,7 @@ export function requestBody(request: Request, caller: S3Caller): S3Body {
   const md5 = h.get("content-md5");
   if (md5 !== null) {
     if (!/^[A-Za-z0-9+/]{22}==$/.test(md5)) throw new BadRequestError("The Content-MD5 you specified was invalid.", "InvalidDigest");
-    checks.push(digestCheck("md5", md5, "base64", () => new BadRequestError("The Content-MD5 you specified did not match what we received.", "BadDigest")));
+    checks.push(digestCheck("md5", md5, "base64", () => new BadDigestError("The Content-MD5 you specified did not match what we received.")));
   }
   for (const name of Object.keys(CHECKSUMS)) {
     const value = h.get(`x-amz-checksum-${name}`);

@@ -2,12 +2,14 @@
 // (`Authorization: AWS4-HMAC-SHA256 ...`) and presigned query auth (`X-Amz-*`).
 // Pure: no I/O beyond the secret lookup, the clock is injectable.
 import crypto from "node:crypto";
+import { MeshError, type ErrorCode } from "../../errors.ts";
 
 /** Looks up a secret by access key id; null if unknown or revoked. */
 export type SecretLookup = (accessKeyId: string) => Promise<string | null>;
 
 /** The S3 error codes an authentication failure can answer with. */
-export type S3AuthErrorCode =
+export type S3AuthErrorCode = Extract<
+  ErrorCode,
   | "AccessDenied"
   | "SignatureDoesNotMatch"
   | "InvalidAccessKeyId"
@@ -17,16 +19,14 @@ export type S3AuthErrorCode =
   | "MissingSecurityHeader"
   | "XAmzContentSHA256Mismatch"
   | "InvalidRequest"
-  | "ExpiredToken";
+  | "ExpiredToken"
+>;
 
-/** Why authentication failed, with the S3 error code to answer. */
-export class S3AuthError extends Error {
-  constructor(
-    readonly code: S3AuthErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "S3AuthError";
+/** Why authentication failed, with the S3 error code to answer (each failure is counted against the client's address). */
+export class S3AuthError extends MeshError {
+  declare readonly code: S3AuthErrorCode;
+  constructor(code: S3AuthErrorCode, message: string) {
+    super(code, message);
   }
 }
 

@@ -7,7 +7,6 @@
 import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
 import { BadRequestError } from "../../errors.ts";
 import { MAX_PART_NUMBER } from "../../objects/multipart.ts";
-import { RETRY_AFTER_SECONDS } from "../errors.ts";
 
 /** The S3 document namespace (a protocol constant; nothing is fetched from it). */
 const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -39,18 +38,9 @@ export function xmlResponse(root: string, body: Record<string, unknown>, status 
   return new Response(xmlDocument(root, body), { status, headers: { "content-type": "application/xml", ...headers } });
 }
 
-/** An S3 error document (a 503 says when to retry, as S3's SlowDown does: in `retryAfterSeconds`, default 1). */
-export function xmlError(status: number, code: string, message: string, resource: string, requestId: string, retryAfterSeconds?: number): Response {
-  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n` + builder.build({ Error: { Code: code, Message: message, Resource: resource, RequestId: requestId } });
-  const headers: Record<string, string> = { "content-type": "application/xml", "x-amz-request-id": requestId };
-  if (status === 503) headers["retry-after"] = retryAfterSeconds === undefined ? RETRY_AFTER_SECONDS : String(retryAfterSeconds);
-  return new Response(xml, { status, headers });
-}
-
-/** An S3 error document for a request refused before it was routed (no resource to name). */
-export function s3ErrorFormat(status: number, code: string, message: string): Response {
-  const requestId = crypto.randomUUID().replaceAll("-", "").slice(0, 16).toUpperCase();
-  return xmlError(status, code, message, "/", requestId);
+/** An XML document without a namespace (S3's error documents have none). */
+export function xmlText(doc: Record<string, unknown>): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>\n` + builder.build(doc);
 }
 
 const malformed = () => new BadRequestError("The XML you provided was not well-formed or did not validate against our published schema", "MalformedXML");

@@ -1,0 +1,134 @@
+// The native API's request and response shapes, as TypeBox schemas: Elysia validates
+// requests (and responses) against them, and /openapi.json is generated from them.
+import { t } from "elysia";
+import { httpStatus, type ErrorCode } from "../errors.ts";
+
+/** An error body, `{error: {code, message}}`, whose code is one of `codes`. */
+function errorBody(codes: readonly string[], description: string) {
+  return t.Object(
+    {
+      error: t.Object({
+        code: t.String({ description: "machine-readable code (S3's where one fits)", enum: [...codes] }),
+        message: t.String({ description: "what went wrong, in plain words" }),
+      }),
+    },
+    { description },
+  );
+}
+
+/** Response schemas for the errors a route can answer, by status (several codes may share one). */
+export function errorResponses(...codes: ErrorCode[]): Record<number, ReturnType<typeof errorBody>> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(httpStatus(code), [...(byStatus.get(httpStatus(code)) ?? []), code]);
+  return Object.fromEntries([...byStatus].map(([status, same]) => [status, errorBody(same, same.join(" or "))]));
+}
+
+/** Errors every authenticated route can answer (a bad token, a non-admin or unpermitted key, too many requests, no quorum). */
+export const AUTH_ERRORS: ErrorCode[] = ["Unauthorized", "AccessDenied", "SlowDown", "ServiceUnavailable"];
+
+export const BucketParams = t.Object({
+  bucket: t.String({ description: "bucket name: 3 to 63 lowercase letters, digits, dots and hyphens (S3's rules)" }),
+});
+
+export const ObjectParams = t.Object({
+  bucket: BucketParams.properties.bucket,
+  "*": t.String({ description: "object key: any UTF-8 up to 1024 bytes, taken from the raw path (`a//b` and `%2F` are bytes of the key)" }),
+});
+
+/** The params of a route with one `:id`. */
+export const idParams = (description: string) => t.Object({ id: t.String({ description }) });
+
+export const Health = t.Object({ status: t.Literal("ok"), peerId: t.String() });
+
+/** A member as `/cluster/peers` shows it; `addrs` only to callers with a token. */
+export const Member = t.Object({
+  id: t.String({ description: "libp2p peer id" }),
+  addrs: t.Optional(t.Array(t.String(), { description: "p2p multiaddrs (key holders only)" })),
+  http: t.Optional(t.String({ description: "the member's native API URL" })),
+  state: t.String({ description: "alive, suspect, dead or removed" }),
+  lastSeenMs: t.Number(),
+  incarnation: t.Number(),
+});
+
+export const PeersView = t.Object({ self: Member, peers: t.Array(Member) });
+
+/** `/cluster/status`: the fields every reader relies on; the rest are counters by part of the peer (src/api/status.ts). */
+export const ClusterStatus = t.Object(
+  {
+    peerId: t.String(),
+    rf: t.Number({ description: "replication factor" }),
+    peers: t.Object({ alive: t.Number(), suspect: t.Number(), dead: t.Number(), known: t.Number() }, { description: "members by state, this peer included" }),
+    draining: t.Boolean(),
+    uptimeSeconds: t.Number(),
+  },
+  { additionalProperties: true, description: "also: storage, repair, scrub, gc, workers, quorum, limits, membership, rpc, meshKey, process" },
+);
+
+export const DrainState = t.Object({ draining: t.Boolean(), safeToStop: t.Boolean({ description: "nothing is left here that the mesh lacks" }) });
+
+export const QuorumRule = t.Object({ members: t.Number(), rf: t.Number(), r: t.Number(), w: t.Number() });
+
+export const RemovedMember = t.Object({ removed: t.String(), quorum: QuorumRule });
+
+const Permission = t.Union([t.Literal("read"), t.Literal("write"), t.Literal("owner")]);
+
+export const KeySpec = t.Object(
+  {
+    name: t.Optional(t.String({ maxLength: 128 })),
+    admin: t.Optional(t.Boolean()),
+    buckets: t.Optional(t.Record(t.String(), Permission, { description: 'bucket name (or "*") to permission' })),
+  },
+  { description: "what the new key may do" },
+);
+
+export const KeyInfo = t.Object({
+  accessKeyId: t.String(),
+  name: t.Optional(t.String()),
+  admin: t.Boolean(),
+  buckets: t.Record(t.String(), Permission),
+  createdMs: t.Number(),
+});
+
+export const KeyList = t.Object({ keys: t.Array(KeyInfo) });
+
+export const CreatedKey = t.Object({
+  ...KeyInfo.properties,
+  secretAccessKey: t.String({ description: "shown once: the S3 secret" }),
+  token: t.String({ description: "shown once: the native API's bearer token" }),
+});
+
+export const BucketList = t.Object({ buckets: t.Array(t.Object({ name: t.String(), createdMs: t.Number() })) });
+
+export const CreatedBucket = t.Object({ bucket: t.String() });
+
+export const ListQuery = t.Object({
+  prefix: t.Optional(t.String({ description: "only keys starting with this" })),
+  delimiter: t.Optional(t.String({ description: "roll keys up to the next delimiter after the prefix into `prefixes`" })),
+  limit: t.Optional(t.Integer({ minimum: 1, description: "entries per page (at most 1000)" })),
+  cursor: t.Optional(t.String({ description: "`nextCursor` of the previous page" })),
+});
+
+export const ObjectListing = t.Object({
+  objects: t.Array(t.Object({ key: t.String(), size: t.Number(), etag: t.String(), lastModified: t.String() })),
+  prefixes: t.Array(t.String()),
+  nextCursor: t.Union([t.String(), t.Null()]),
+});
+
+export const PutResult = t.Object({ bucket: t.String(), key: t.String(), size: t.Number(), etag: t.String(), contentType: t.String() });
+
+export const Location = t.Object({
+  bucket: t.String(),
+  key: t.String(),
+  size: t.Number(),
+  etag: t.String(),
+  inline: t.Boolean(),
+  chunks: t.Array(t.Object({ id: t.String(), size: t.Number(), expected: t.Array(t.String()), holders: t.Array(t.String()) })),
+  shard: t.Object({ id: t.String(), replicas: t.Array(t.String()), holders: t.Array(t.String()) }),
+});
+
+/** A response with no body (204), or bytes the schema cannot describe (an object's content). */
+export const NoContent = t.Void({ description: "no content" });
+export const ObjectBytes = t.Unknown({ description: "the object's bytes (a Range gives 206 and those bytes only)" });
+
+/** The OpenAPI description of an upload's body: any bytes, streamed (Elysia never parses it). */
+export const UPLOAD_BODY = { required: true, content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } } as const;

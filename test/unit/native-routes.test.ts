@@ -1,0 +1,417 @@
+// Every native route through `app.handle(new Request(...))`, with no port: who may call it
+// (no or a wrong token 401, a key without the right 403), schema errors as 400 in the JSON
+// error format, each error code the route can answer, the request id on every answer and in
+// the log line of a 5xx. The peer behind the routes is a small in-memory fake (the network
+// is not the point here: the cluster tests cover real peers). Then /openapi.json lists every
+// route with its schemas, and /docs answers HTML that loads nothing from elsewhere.
+import { beforeEach, describe, expect, test } from "bun:test";
+import type { AccessKey, AccessKeyInfo, KeySpec } from "../../src/auth/access-keys.ts";
+import { bearerAuth } from "../../src/auth/guard.ts";
+import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } from "../../src/errors.ts";
+import { nativeErrors } from "../../src/api/errors.ts";
+import { createNativeApi, type ClusterView, type ListedMember, type NativeObjects } from "../../src/api/native.ts";
+import { validateKey } from "../../src/metadata/keys.ts";
+import type { ObjectManifest } from "../../src/metadata/types.ts";
+import { createLogger, type LogLevel } from "../../src/util/log.ts";
+
+// ---- the fakes ----
+
+const ADMIN = "admin-token";
+const READER = "reader-token"; // read on "docs" only
+const WRITER = "writer-token"; // write on "docs" only
+const OWNER = "owner-token"; // owner of every bucket, not an admin
+
+const keyOf = (accessKeyId: string, admin: boolean, buckets: AccessKey["buckets"]): AccessKey => ({ accessKeyId, admin, buckets, name: accessKeyId, secretAccessKey: "s".repeat(40), createdMs: 1 });
+const TOKENS: Record<string, AccessKey> = {
+  [ADMIN]: keyOf("MKADMIN", true, {}),
+  [READER]: keyOf("MKREADER", false, { docs: "read" }),
+  [WRITER]: keyOf("MKWRITER", false, { docs: "write" }),
+  [OWNER]: keyOf("MKOWNER", false, { "*": "owner" }),
+};
+
+/** Buckets of objects in memory, with the same errors as the real object service. */
+function fakeObjects(): NativeObjects & { failNext?: Error } {
+  const buckets = new Map<string, Map<string, { m: ObjectManifest; bytes: Uint8Array }>>();
+  const bucket = (name: string) => {
+    const b = buckets.get(name);
+    if (!b) throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
+    return b;
+  };
+  const self: NativeObjects & { failNext?: Error } = {
+    async createBucket(name) {
+      if (self.failNext) throw self.failNext;
+      const created = !buckets.has(name);
+      if (created) buckets.set(name, new Map());
+      return { bucket: name, created };
+    },
+    async deleteBucket(name) {
+      if (bucket(name).size) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
+      buckets.delete(name);
+    },
+    async listBuckets() {
+      return [...buckets.keys()].map((name) => ({ name, createdMs: 1 }));
+    },
+    async putObject(b, key, body, opts) {
+      const objects = bucket(b);
+      validateKey(key);
+      const bytes = new Uint8Array(body ? await new Response(body).arrayBuffer() : new ArrayBuffer(0));
+      const etag = new Bun.CryptoHasher("md5").update(bytes).digest("hex");
+      const m: ObjectManifest = { size: bytes.byteLength, etag, contentType: opts.contentType ?? "application/octet-stream", meta: opts.meta ?? {}, headers: opts.headers, lastModified: 1_700_000_000_000, chunkSize: 1 << 20, chunks: [] };
+      objects.set(key, { m, bytes });
+      return { bucket: b, key, size: m.size, etag, contentType: m.contentType };
+    },
+    async headObject(b, key) {
+      const o = bucket(b).get(key);
+      if (!o) throw new NotFoundError(`no object ${key} in bucket ${b}`, "NoSuchKey");
+      return o.m;
+    },
+    async readObject(m, start, end) {
+      for (const objects of buckets.values()) for (const o of objects.values()) if (o.m === m) return new Response(o.bytes.slice(start, end)).body!;
+      throw new Error("no such manifest");
+    },
+    async deleteObject(b, key) {
+      bucket(b).delete(key);
+    },
+    async listObjects(b, q) {
+      const keys = [...bucket(b).keys()].filter((k) => k.startsWith(q.prefix ?? "") && (q.after === undefined || k > q.after)).sort();
+      const limit = q.limit ?? 1000;
+      const page = keys.slice(0, limit);
+      return { objects: page.map((key) => ({ key, size: 1, etag: "e", lastModified: "2024-01-01T00:00:00.000Z" })), prefixes: [], next: keys.length > limit ? page[page.length - 1] : null };
+    },
+    async locate(b, key) {
+      const m = await self.headObject(b, key);
+      return { bucket: b, key, size: m.size, etag: m.etag, inline: true, chunks: [], shard: { id: "o1", replicas: ["p1"], holders: ["p1"] } };
+    },
+  };
+  return self;
+}
+
+function fakeKeys() {
+  const made: AccessKeyInfo[] = [];
+  return {
+    async byToken(token: string) {
+      return TOKENS[token] ?? null;
+    },
+    async list() {
+      return [...Object.values(TOKENS).map(({ secretAccessKey: _, ...info }) => info), ...made];
+    },
+    async create(spec: KeySpec) {
+      const info: AccessKeyInfo = { accessKeyId: `MKNEW${made.length}`, name: spec.name ?? "", admin: spec.admin ?? false, buckets: spec.buckets ?? {}, createdMs: 2 };
+      made.push(info);
+      return { ...info, secretAccessKey: "x".repeat(40), token: `mst_${info.accessKeyId}_t` };
+    },
+    async revoke(id: string) {
+      if (!Object.values(TOKENS).some((k) => k.accessKeyId === id) && !made.some((k) => k.accessKeyId === id)) throw new NotFoundError(`no access key ${id}`, "NoSuchKey");
+    },
+  };
+}
+
+const member = (id: string, state: string): ListedMember => ({ id, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${id}`], state, lastSeenMs: 5, incarnation: 0 });
+const view: ClusterView = {
+  peerId: "self-peer",
+  peers: () => ({ self: member("self-peer", "alive"), peers: [member("alive-peer", "alive"), member("dead-peer", "dead")] }),
+  status: () => ({ peerId: "self-peer", rf: 3, draining: false, uptimeSeconds: 1, peers: { alive: 2, suspect: 0, dead: 1, known: 3 } }),
+  drain: async () => ({ draining: true, safeToStop: false }),
+  removeMember: async (id) => {
+    if (id === "alive-peer") throw new ConflictError(`member ${id} is alive: only a dead member can be removed`, "MemberNotDead");
+    if (id !== "dead-peer") throw new NotFoundError(`no member ${id} in this mesh`, "NoSuchMember");
+    return { removed: id, quorum: { members: 2, rf: 3, r: 2, w: 2 } };
+  },
+};
+
+// ---- the app under test ----
+
+let objects: ReturnType<typeof fakeObjects>;
+let logged: Array<[LogLevel, string]>;
+let app: ReturnType<typeof createNativeApi>;
+/** What the next authentication throws instead of checking the token (a rate limit, a lost quorum). */
+let authFails: MeshError | undefined;
+
+beforeEach(async () => {
+  objects = fakeObjects();
+  logged = [];
+  authFails = undefined;
+  const keys = fakeKeys();
+  const bearer = bearerAuth(keys, true);
+  const log = createLogger("test", (level, line) => void logged.push([level, line]), "debug");
+  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log));
+  await objects.createBucket("docs");
+});
+
+interface Call {
+  token?: string | null;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+/** One request through app.handle, as the admin unless `token` says otherwise (null: no Authorization). */
+async function call(method: string, path: string, opts: Call = {}): Promise<Response> {
+  const token = opts.token === undefined ? ADMIN : opts.token;
+  const headers: Record<string, string> = { ...opts.headers };
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  return app.handle(new Request(`http://localhost${path}`, { method, headers, body: opts.body }));
+}
+
+/** "404 NoSuchKey" for an error answer, after checking it is exactly `{error: {code, message}}` with a request id. */
+async function errorOf(r: Response): Promise<string> {
+  expect(r.headers.get("x-request-id")).toMatch(/^[0-9A-F]{16}$/);
+  if (r.status < 400) return `${r.status} (not an error: ${(await r.text()).slice(0, 100)})`;
+  expect(r.headers.get("content-type")).toStartWith("application/json");
+  const body = (await r.json()) as { error: { code: string; message: string } };
+  expect(Object.keys(body)).toEqual(["error"]);
+  expect(Object.keys(body.error).sort()).toEqual(["code", "message"]);
+  expect(body.error.message.length).toBeGreaterThan(0);
+  return `${r.status} ${body.error.code}`;
+}
+
+const json = async <T>(r: Response): Promise<T> => (await r.json()) as T;
+
+// Every route with a request that succeeds as the admin (the fakes hold bucket "docs").
+const OBJECT = "/buckets/docs/objects/a/b.txt";
+const ROUTES: Array<{ method: string; path: string; body?: string; status: number; open?: boolean }> = [
+  { method: "GET", path: "/health", status: 200, open: true },
+  { method: "GET", path: "/cluster/peers", status: 200, open: true },
+  { method: "GET", path: "/cluster/status", status: 200, open: true },
+  { method: "POST", path: "/cluster/drain", status: 202 },
+  { method: "GET", path: "/cluster/locate/docs/a/b.txt", status: 200 },
+  { method: "DELETE", path: "/admin/members/dead-peer", status: 200 },
+  { method: "GET", path: "/admin/keys", status: 200 },
+  { method: "POST", path: "/admin/keys", body: JSON.stringify({ name: "new", buckets: { docs: "read" } }), status: 201 },
+  { method: "DELETE", path: "/admin/keys/MKREADER", status: 204 },
+  { method: "GET", path: "/buckets", status: 200 },
+  { method: "PUT", path: "/buckets/fresh", status: 200 },
+  { method: "DELETE", path: "/buckets/empty", status: 204 },
+  { method: "GET", path: "/buckets/docs/objects", status: 200 },
+  { method: "PUT", path: OBJECT, body: "hello", status: 200 },
+  { method: "GET", path: OBJECT, status: 200 },
+  { method: "HEAD", path: OBJECT, status: 200 },
+  { method: "DELETE", path: OBJECT, status: 204 },
+];
+
+describe("native routes through app.handle", () => {
+  beforeEach(async () => {
+    await objects.createBucket("empty");
+    await objects.putObject("docs", "a/b.txt", new Response("hello").body, { contentType: "text/plain" });
+  });
+
+  test("every route answers its success status with a request id", async () => {
+    for (const r of ROUTES) {
+      const res = await call(r.method, r.path, { body: r.body });
+      expect(`${r.method} ${r.path}: ${res.status}`).toBe(`${r.method} ${r.path}: ${r.status}`);
+      expect(res.headers.get("x-request-id")).toMatch(/^[0-9A-F]{16}$/);
+    }
+  });
+
+  test("a missing, malformed or wrong token is 401 Unauthorized on every protected route; open routes need none", async () => {
+    for (const r of ROUTES) {
+      for (const token of [null, "wrong-token"]) {
+        const res = await call(r.method, r.path, { token, body: r.body });
+        // Open routes ignore tokens, but for /cluster/peers a wrong one is a 401 (a typo is not mistaken for no token).
+        const refused = !r.open || (r.path === "/cluster/peers" && token !== null);
+        const got = refused && r.method !== "HEAD" ? await errorOf(res) : String(res.status);
+        const want = !refused ? String(r.status) : r.method === "HEAD" ? "401" : "401 Unauthorized";
+        expect(`${r.method} ${r.path} token=${token}: ${got}`).toBe(`${r.method} ${r.path} token=${token}: ${want}`);
+      }
+    }
+    const malformed = await app.handle(new Request("http://localhost/buckets", { headers: { authorization: "Basic Zm9vOmJhcg==" } }));
+    expect(await errorOf(malformed)).toBe("401 Unauthorized");
+  });
+
+  test("admin routes refuse a key that is not an admin's with 403 AccessDenied", async () => {
+    for (const r of ROUTES.filter((x) => x.path.startsWith("/admin/") || x.path === "/cluster/drain")) {
+      expect(`${r.method} ${r.path}: ${await errorOf(await call(r.method, r.path, { token: OWNER, body: r.body }))}`).toBe(`${r.method} ${r.path}: 403 AccessDenied`);
+    }
+  });
+
+  test("bucket and object routes need read, write or owner on the bucket (403 AccessDenied otherwise)", async () => {
+    const cases: Array<[string, string, string, string?]> = [
+      // [token, method, path, body] refused
+      [READER, "PUT", OBJECT, "x"],
+      [READER, "DELETE", OBJECT],
+      [READER, "PUT", "/buckets/docs"],
+      [WRITER, "PUT", "/buckets/docs"],
+      [WRITER, "DELETE", "/buckets/docs"],
+      [READER, "GET", "/buckets/empty/objects"],
+      [READER, "GET", "/buckets/empty/objects/k"],
+      [READER, "GET", "/cluster/locate/empty/k"],
+    ];
+    for (const [token, method, path, body] of cases) {
+      expect(`${token} ${method} ${path}: ${await errorOf(await call(method, path, { token, body }))}`).toBe(`${token} ${method} ${path}: 403 AccessDenied`);
+    }
+    expect((await call("HEAD", "/buckets/empty/objects/k", { token: READER })).status).toBe(403);
+    // Allowed with the right permission.
+    expect((await call("GET", OBJECT, { token: READER })).status).toBe(200);
+    expect((await call("GET", "/cluster/locate/docs/a/b.txt", { token: READER })).status).toBe(200);
+    expect((await call("PUT", "/buckets/docs/objects/new", { token: WRITER, body: "w" })).status).toBe(200);
+    expect((await call("PUT", "/buckets/owned", { token: OWNER })).status).toBe(200);
+    // GET /buckets lists only what the key can see.
+    const seen = await json<{ buckets: Array<{ name: string }> }>(await call("GET", "/buckets", { token: READER }));
+    expect(seen.buckets.map((b) => b.name)).toEqual(["docs"]);
+  });
+
+  test("schema errors are 400 InvalidArgument in the JSON error format, and nothing is done", async () => {
+    const bodies = ["not json", "[]", '"a string"', "null", '{"admin":"yes"}', '{"name":5}', '{"buckets":[]}', '{"buckets":{"docs":"superuser"}}', `{"name":"${"n".repeat(200)}"}`];
+    for (const body of bodies) expect(`${body}: ${await errorOf(await call("POST", "/admin/keys", { body }))}`).toBe(`${body}: 400 InvalidArgument`);
+    // A body past the limit is refused before it is parsed.
+    expect(await errorOf(await call("POST", "/admin/keys", { body: `{"name":"${"n".repeat(100_000)}"}` }))).toBe("400 InvalidArgument");
+    // A bad bucket name in a spec keeps its own code.
+    expect(await errorOf(await call("POST", "/admin/keys", { body: '{"buckets":{"Bad Name":"read"}}' }))).toBe("400 InvalidBucketName");
+    for (const q of ["limit=0", "limit=abc", "limit=1.5", "limit=-1", "cursor=not-ours"]) {
+      expect(`?${q}: ${await errorOf(await call("GET", `/buckets/docs/objects?${q}`))}`).toBe(`?${q}: 400 InvalidArgument`);
+    }
+    expect(await errorOf(await call("PUT", OBJECT, { body: "x", headers: { "x-meta-a": "b".repeat(3000) } }))).toBe("400 MetadataTooLarge");
+    const keys = await json<{ keys: unknown[] }>(await call("GET", "/admin/keys"));
+    expect(keys.keys).toHaveLength(Object.keys(TOKENS).length);
+  });
+
+  test("each route's own error codes", async () => {
+    const cases: Array<[string, string, string, string?]> = [
+      // [expected, method, path, body]
+      ["404 NoSuchBucket", "GET", "/buckets/ghost/objects"],
+      ["404 NoSuchBucket", "DELETE", "/buckets/ghost"],
+      ["404 NoSuchBucket", "PUT", "/buckets/ghost/objects/k", "x"],
+      ["404 NoSuchBucket", "GET", "/buckets/ghost/objects/k"],
+      ["404 NoSuchBucket", "DELETE", "/buckets/ghost/objects/k"],
+      ["404 NoSuchBucket", "GET", "/cluster/locate/ghost/k"],
+      ["404 NoSuchKey", "GET", "/buckets/docs/objects/missing"],
+      ["404 NoSuchKey", "GET", "/cluster/locate/docs/missing"],
+      ["409 BucketNotEmpty", "DELETE", "/buckets/docs"],
+      ["400 InvalidBucketName", "PUT", "/buckets/Bad_Name"],
+      ["400 InvalidBucketName", "DELETE", "/buckets/ab"],
+      ["400 InvalidBucketName", "GET", "/buckets/ab/objects"],
+      ["400 InvalidBucketName", "PUT", "/buckets/-x-/objects/k", "x"],
+      ["400 InvalidBucketName", "GET", "/cluster/locate/A_B/k"],
+      ["400 KeyTooLongError", "PUT", `/buckets/docs/objects/${"k".repeat(1025)}`, "x"],
+      ["400 InvalidURI", "GET", "/buckets/docs/objects/%FF"],
+      ["400 InvalidURI", "PUT", "/buckets/%zz", "x"],
+      ["400 InvalidURI", "DELETE", "/admin/keys/%E0%A4%A"],
+      ["409 MemberNotDead", "DELETE", "/admin/members/alive-peer"],
+      ["404 NoSuchMember", "DELETE", "/admin/members/nobody"],
+      ["404 NoSuchKey", "DELETE", "/admin/keys/MKNOSUCH"],
+      ["404 NotFound", "GET", "/no/such/route"],
+      ["405 MethodNotAllowed", "POST", OBJECT, "x"],
+      ["405 MethodNotAllowed", "PATCH", "/buckets/docs"],
+      ["405 MethodNotAllowed", "PUT", "/health"],
+    ];
+    for (const [want, method, path, body] of cases) expect(`${method} ${path.slice(0, 60)}: ${await errorOf(await call(method, path, { body }))}`).toBe(`${method} ${path.slice(0, 60)}: ${want}`);
+    const missing = await call("GET", "/no/such/route");
+    expect(await missing.json()).toEqual({ error: { code: "NotFound", message: "no such route" } });
+    const wrongMethod = await call("POST", OBJECT, { body: "x" });
+    expect(wrongMethod.headers.get("allow")).toBe("DELETE, GET, HEAD, PUT");
+  });
+
+  test("416 InvalidRange carries Content-Range; ranges give 206; HEAD has headers only", async () => {
+    const r = await call("GET", OBJECT, { headers: { range: "bytes=10-20" } });
+    expect(await errorOf(r)).toBe("416 InvalidRange");
+    expect(r.headers.get("content-range")).toBe("bytes */5");
+    const part = await call("GET", OBJECT, { headers: { range: "bytes=1-2" } });
+    expect([part.status, part.headers.get("content-range"), await part.text()]).toEqual([206, "bytes 1-2/5", "el"]);
+    const head = await call("HEAD", OBJECT);
+    expect([head.status, head.headers.get("content-length"), head.headers.get("etag"), await head.text()]).toEqual([200, "5", `"${new Bun.CryptoHasher("md5").update("hello").digest("hex")}"`, ""]);
+    const missing = await call("HEAD", "/buckets/docs/objects/nope");
+    expect([missing.status, await missing.text()]).toEqual([404, ""]);
+  });
+
+  test("object keys keep //, %2F and dots as bytes; uploads keep their type and x-meta-* headers", async () => {
+    for (const [path, key] of [["a//b", "a//b"], ["a%2Fb", "a/b"], ["a.b/..c", "a.b/..c"], ["%F0%9F%A6%84", "🦄"]] as const) {
+      const put = await json<{ key: string }>(await call("PUT", `/buckets/docs/objects/${path}`, { body: key, headers: { "content-type": "text/x-test", "x-meta-color": "blue" } }));
+      expect(put.key).toBe(key);
+      const got = await call("GET", `/buckets/docs/objects/${path}`);
+      expect([await got.text(), got.headers.get("content-type"), got.headers.get("x-meta-color")]).toEqual([key, "text/x-test", "blue"]);
+    }
+    const listing = await json<{ objects: Array<{ key: string }>; nextCursor: string | null }>(await call("GET", "/buckets/docs/objects?limit=2"));
+    expect(listing.objects).toHaveLength(2);
+    expect(listing.nextCursor).not.toBeNull();
+    const rest = await json<{ objects: Array<{ key: string }> }>(await call("GET", `/buckets/docs/objects?cursor=${listing.nextCursor}`));
+    expect(rest.objects.length).toBeGreaterThan(0);
+  });
+
+  test("/cluster/peers shows p2p addresses only to a valid token", async () => {
+    const anonymous = await json<{ self: Record<string, unknown>; peers: Array<Record<string, unknown>> }>(await call("GET", "/cluster/peers", { token: null }));
+    expect(anonymous.self).not.toHaveProperty("addrs");
+    expect(anonymous.peers.every((p) => !("addrs" in p))).toBe(true);
+    const holder = await json<{ self: { addrs: string[] } }>(await call("GET", "/cluster/peers", { token: READER }));
+    expect(holder.self.addrs).toHaveLength(1);
+    expect(await json(await call("GET", "/cluster/status", { token: null }))).toEqual(view.status());
+    expect(await json(await call("GET", "/health", { token: null }))).toEqual({ status: "ok", peerId: "self-peer" });
+  });
+
+  test("429 SlowDown and 503 ServiceUnavailable say when to retry; a 5xx is logged under its request id", async () => {
+    authFails = new SlowDownError("too many requests with this key", 7);
+    const slow = await call("GET", "/buckets");
+    expect(await errorOf(slow)).toBe("429 SlowDown");
+    expect(slow.headers.get("retry-after")).toBe("7");
+
+    authFails = new QuorumError("buckets: needs 2 of 3 voting replicas");
+    const noQuorum = await call("GET", "/buckets");
+    expect(await errorOf(noQuorum)).toBe("503 ServiceUnavailable");
+    expect(noQuorum.headers.get("retry-after")).toBe("1");
+    const id503 = noQuorum.headers.get("x-request-id")!;
+    expect(logged.some(([level, line]) => level === "warn" && line.includes(id503) && line.includes("503 ServiceUnavailable"))).toBe(true);
+
+    authFails = undefined;
+    objects.failNext = new TypeError("cannot read properties of undefined");
+    const crash = await call("PUT", "/buckets/crash");
+    expect(await errorOf(crash)).toBe("500 InternalError");
+    const id500 = crash.headers.get("x-request-id")!;
+    const line = logged.find(([, l]) => l.includes(id500));
+    expect(line?.[0]).toBe("error");
+    expect(line?.[1]).toContain("PUT /buckets/crash");
+    expect(line?.[1]).toContain("cannot read properties of undefined");
+    // A 4xx is the client's business, not the log's.
+    const before = logged.length;
+    await call("GET", "/buckets/docs/objects/missing");
+    expect(logged.length).toBe(before);
+  });
+});
+
+describe("the API's description", () => {
+  test("/openapi.json lists every native route with its schemas", async () => {
+    const r = await call("GET", "/openapi.json", { token: null });
+    expect(r.status).toBe(200);
+    type Operation = { parameters?: Array<{ name: string; in: string; schema?: unknown }>; requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, { content?: Record<string, { schema: unknown }> }>; security?: unknown[] };
+    const doc = (await r.json()) as { openapi: string; paths: Record<string, Record<string, Operation>> };
+    expect(doc.openapi).toStartWith("3.");
+    const documented = (path: string) => path.replace(/:([^/]+)/g, "{$1}");
+    const served = app.routes.filter((x) => !["/docs", "/openapi.json"].includes(x.path) && !x.path.startsWith("/docs/"));
+    for (const route of served) {
+      const op = doc.paths[documented(route.path)]?.[route.method.toLowerCase()];
+      expect(`${route.method} ${route.path}: ${op ? "documented" : "missing"}`).toBe(`${route.method} ${route.path}: documented`);
+      // Path parameters, with schemas.
+      for (const name of route.path.match(/:([^/]+)/g) ?? []) {
+        expect(op!.parameters?.some((p) => p.in === "path" && p.name === name.slice(1) && p.schema !== undefined)).toBe(true);
+      }
+      // A response schema for its success, and the error body for its errors.
+      const statuses = Object.keys(op!.responses);
+      expect(statuses.some((s) => s.startsWith("2"))).toBe(true);
+      for (const s of statuses.filter((x) => x >= "400")) {
+        const schema = JSON.stringify(op!.responses[s].content);
+        expect(`${route.method} ${route.path} ${s}: ${schema.includes('"error"')}`).toBe(`${route.method} ${route.path} ${s}: true`);
+      }
+      // Protected routes say so (a lock in the reference).
+      const open = ["/health", "/cluster/peers", "/cluster/status"].includes(route.path);
+      expect(`${route.method} ${route.path} secured: ${op!.security !== undefined}`).toBe(`${route.method} ${route.path} secured: ${!open}`);
+    }
+    expect(served.length).toBe(ROUTES.length);
+    // The query and body schemas are there.
+    const list = doc.paths["/buckets/{bucket}/objects"].get;
+    expect(list.parameters!.filter((p) => p.in === "query").map((p) => p.name).sort()).toEqual(["cursor", "delimiter", "limit", "prefix"]);
+    expect(JSON.stringify(doc.paths["/admin/keys"].post.requestBody)).toContain('"buckets"');
+  });
+
+  test("/docs answers an HTML reference whose script and styles come from this peer", async () => {
+    const r = await call("GET", "/docs", { token: null });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("content-type")).toStartWith("text/html");
+    const html = await r.text();
+    const urls = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+    expect(urls.length).toBeGreaterThan(0);
+    for (const url of urls) {
+      expect(url).toStartWith("/docs/");
+      const asset = await call("GET", url, { token: null });
+      expect(`${url}: ${asset.status}`).toBe(`${url}: 200`);
+      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
+    }
+    expect(html).toContain("openapi.json");
+  });
+});
