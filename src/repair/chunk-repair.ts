@@ -64,12 +64,12 @@ export function createChunkRepair(deps: ChunkRepairDeps): ChunkRepair {
   const stats: ChunkRepairStats = { underReplicated: 0, queue: 0, chunksRepaired: 0, bytesRepaired: 0, handedOff: 0, lastPassMs: 0 };
 
   /** For each peer, which of the asked ids it holds; peers that did not answer are absent. */
-  async function askHolders(wanted: Map<string, string[]>): Promise<Map<string, Set<string>>> {
+  async function askHolders(wanted: Map<string, string[]>, signal: AbortSignal): Promise<Map<string, Set<string>>> {
     const answers = new Map<string, Set<string>>();
     await Promise.all(
       [...wanted].map(async ([peer, ids]) => {
         try {
-          answers.set(peer, new Set(await chunks.has(peer, ids)));
+          answers.set(peer, new Set(await chunks.has(peer, ids, { signal })));
         } catch {
           // unreachable: neither holder nor confirmed non-holder
         }
@@ -85,7 +85,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): ChunkRepair {
     for (const peer of targets) {
       await deps.limiter.take(bytes.byteLength, signal);
       try {
-        await chunks.putTo(peer, id, bytes);
+        await chunks.putTo(peer, id, bytes, { signal });
         stats.chunksRepaired++;
         stats.bytesRepaired += bytes.byteLength;
       } catch (err) {
@@ -101,7 +101,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): ChunkRepair {
    * ring differ for a moment while members come and go; without this check two peers
    * that each think the other an owner could both delete their copies.
    */
-  async function confirmedHandoffs(ids: string[], owners: Map<string, string[]>): Promise<string[]> {
+  async function confirmedHandoffs(ids: string[], owners: Map<string, string[]>, signal: AbortSignal): Promise<string[]> {
     if (!ids.length) return [];
     const byOwner = new Map<string, string[]>();
     for (const id of ids) for (const p of owners.get(id)!) listFor(byOwner, p).push(id);
@@ -109,7 +109,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): ChunkRepair {
     await Promise.all(
       [...byOwner].map(async ([peer, list]) => {
         try {
-          for (const id of await chunks.ownedBy(peer, self, list)) vetoed.add(id);
+          for (const id of await chunks.ownedBy(peer, self, list, { signal })) vetoed.add(id);
         } catch {
           for (const id of list) vetoed.add(id); // no answer: keep our copy for now
         }
@@ -127,7 +127,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): ChunkRepair {
       owners.set(id, os);
       for (const p of os) if (p !== self) listFor(wanted, p).push(id);
     }
-    const answers = await untilAborted(askHolders(wanted), signal);
+    const answers = await untilAborted(askHolders(wanted, signal), signal);
 
     const jobs: Array<() => Promise<void>> = [];
     const handoffs: string[] = [];
@@ -154,7 +154,7 @@ export function createChunkRepair(deps: ChunkRepairDeps): ChunkRepair {
         }
       }
     }
-    for (const id of await untilAborted(confirmedHandoffs(handoffs, owners), signal)) {
+    for (const id of await untilAborted(confirmedHandoffs(handoffs, owners, signal), signal)) {
       jobs.push(async () => {
         await store.delete(id);
         stats.handedOff++;

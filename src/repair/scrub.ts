@@ -42,7 +42,7 @@ export function createScrub(deps: ScrubDeps): Scrub {
     stats.corruptFound++;
     log.warn(`scrub: chunk ${id.slice(0, 12)} is corrupt here; restoring it from another holder`);
     try {
-      await store.put(id, await untilAborted(chunks.get(id), signal));
+      await store.put(id, await untilAborted(chunks.get(id, undefined, { signal }), signal));
       stats.restored++;
     } catch (e) {
       if (signal.aborted) throw e;

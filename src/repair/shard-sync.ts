@@ -66,7 +66,7 @@ export function createShardSync(deps: ShardSyncDeps): ShardSync {
     stats.tombstonesDropped += rows.length;
   }
 
-  async function syncAsReplica(shard: string, replicas: string[], digests: Map<string, Record<string, string[]>>): Promise<boolean> {
+  async function syncAsReplica(shard: string, replicas: string[], digests: Map<string, Record<string, string[]>>, signal: AbortSignal): Promise<boolean> {
     const mine = store.digests(shard);
     const others = replicas.filter((p) => p !== self);
     let inSync = true;
@@ -80,15 +80,15 @@ export function createShardSync(deps: ShardSyncDeps): ShardSync {
       if (!differing.length) continue;
       // Differing buckets are exchanged now; only a failed exchange leaves the shard under-replicated.
       try {
-        const [their, ours] = await Promise.all([index.rowsOn(peer, shard, differing), store.rowsIn(shard, differing)]);
-        const gained = await index.applyManyOn(self, shard, their);
+        const [their, ours] = await Promise.all([index.rowsOn(peer, shard, differing, { signal }), store.rowsIn(shard, differing)]);
+        const gained = await index.applyManyOn(self, shard, their, { signal });
         // An expired delete marker the other replica no longer has was dropped there after
         // every replica had it: drop ours too instead of sending it back.
         const theirRows = new Set(their.map(([row]) => row));
         const gone = ours.filter((r) => isExpired(r) && !theirRows.has(r[0]));
         await dropTombstones(shard, gone);
         const dropped = new Set(gone);
-        const given = await index.applyManyOn(peer, shard, ours.filter((r) => !dropped.has(r)));
+        const given = await index.applyManyOn(peer, shard, ours.filter((r) => !dropped.has(r)), { signal });
         stats.rowsRepaired += gained + given;
       } catch (err) {
         inSync = false;
@@ -113,7 +113,7 @@ export function createShardSync(deps: ShardSyncDeps): ShardSync {
       const rows = await store.scan(shard, { prefix: "", after, limit: HANDOFF_ROWS });
       if (!rows.length) return true;
       try {
-        await untilAborted(Promise.all(replicas.map((p) => index.applyManyOn(p, shard, rows))), signal);
+        await untilAborted(Promise.all(replicas.map((p) => index.applyManyOn(p, shard, rows, { signal }))), signal);
       } catch (err) {
         if (signal.aborted) throw err;
         log.debug(`handoff of ${shard}: ${(err as Error).message}`);
@@ -149,7 +149,7 @@ export function createShardSync(deps: ShardSyncDeps): ShardSync {
       Promise.all(
         [...byPeer].map(async ([peer, shards]) => {
           try {
-            digests.set(peer, await index.digestsOn(peer, shards));
+            digests.set(peer, await index.digestsOn(peer, shards, { signal }));
           } catch {
             // unreachable this pass
           }
@@ -165,7 +165,7 @@ export function createShardSync(deps: ShardSyncDeps): ShardSync {
     for (const s of mine) {
       const reps = replicaSets.get(s)!;
       const answered = new Map([...digests].filter(([p]) => reps.includes(p)));
-      const inSync = await untilAborted(syncAsReplica(s, reps, answered), signal);
+      const inSync = await untilAborted(syncAsReplica(s, reps, answered, signal), signal);
       if (!inSync) complete = false;
       if (!inSync || reps.length < placement.rf) under++;
       yield;
