@@ -52,17 +52,8 @@ export const Member = t.Object({
 
 export const PeersView = t.Object({ self: Member, peers: t.Array(Member) });
 
-/** `/cluster/status`: the fields every reader relies on; the rest are counters by part of the peer (src/api/status.ts). */
-export const ClusterStatus = t.Object(
-  {
-    peerId: t.String(),
-    rf: t.Number({ description: "replication factor" }),
-    peers: t.Object({ alive: t.Number(), suspect: t.Number(), dead: t.Number(), known: t.Number() }, { description: "members by state, this peer included" }),
-    draining: t.Boolean(),
-    uptimeSeconds: t.Number(),
-  },
-  { additionalProperties: true, description: "also: storage, repair, scrub, gc, workers, quorum, limits, membership, rpc, meshKey, process" },
-);
+/** `/cluster/status`: counters by part of the peer (their fields evolve with the parts; src/api/status.ts types them). */
+export const ClusterStatus = t.Record(t.String(), t.Unknown(), { description: "peer id, rf, member counts, storage, repair, workers, scrub, gc, quorum, limits, draining..." });
 
 export const DrainState = t.Object({ draining: t.Boolean(), safeToStop: t.Boolean({ description: "nothing is left here that the mesh lacks" }) });
 

@@ -51,7 +51,8 @@ export function peerView(table: MemberTable, now = Date.now()): PeerView {
 }
 
 /** `/cluster/status`: counts an operator (and the tests) read. */
-export interface ClusterStatus extends RepairStatus {
+// A type, not an interface: the route's response schema is a record, which an interface does not fit.
+export type ClusterStatus = RepairStatus & {
   peerId: string;
   rf: number;
   /** Members by state, this peer included (as alive). */
@@ -68,7 +69,7 @@ export interface ClusterStatus extends RepairStatus {
   draining: boolean;
   uptimeSeconds: number;
   process: { pid: number; rssBytes: number };
-}
+};
 
 /** The parts `/cluster/status` reads. */
 export interface StatusSources {

@@ -45,7 +45,7 @@ export interface RepairDeps {
 }
 
 /** The self-healing part of `/cluster/status`. */
-export interface RepairStatus {
+export type RepairStatus = {
   underReplicated: { chunks: number; shards: number };
   repair: {
     queue: number;
@@ -61,7 +61,7 @@ export interface RepairStatus {
   gc: GcStats & { tombstonesDropped: number };
   /** Each background worker's state (idle, busy, throttled, error), steps, passes and last error. */
   workers: { repair: WorkerStatus; gc: WorkerStatus; scrub: WorkerStatus };
-}
+};
 
 /** The running self-healing workers. */
 export interface RepairService {
