@@ -130,13 +130,15 @@ describe("self-healing", () => {
     });
   }, 180_000);
 
-  test("soak: a writer and a reader for 60 s while a peer is killed and restarted every 10 s lose no acknowledged write", async () => {
+  // 30 s in the suite (three kill and restart rounds); `bun run soak` runs it for 5 minutes.
+  const soakSeconds = Number(process.env.MESH_SOAK_SECONDS ?? 30);
+  test(`soak: a writer and a reader for ${soakSeconds} s while a peer is killed and restarted every 10 s lose no acknowledged write`, async () => {
     await withCluster(5, { topology: "star", config: { chunkSize: CHUNK, repairDelayMs: 4000 } }, async (c) => {
       await c.waitFor("all alive", () => c.allSee(c.running(), c.running(), "alive"));
       await mustCreateBucket(c.peer(0).httpUrl, BUCKET);
       const acked = new Map<string, Uint8Array>();
       const stats = { writes: 0, writeErrors: 0, reads: 0, readErrors: 0, wrong: 0 };
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + soakSeconds * 1000;
       const pick = () => {
         const r = c.running();
         return c.peer(r[Math.floor(c.random() * r.length)]).httpUrl;
@@ -187,14 +189,14 @@ describe("self-healing", () => {
       await Promise.all([writer, reader, chaos]);
       console.log(`soak: ${stats.writes} writes (${acked.size} acknowledged, ${stats.writeErrors} refused), ${stats.reads} reads (${stats.readErrors} failed, ${stats.wrong} wrong)`);
       expect(stats.wrong).toBe(0);
-      expect(acked.size).toBeGreaterThan(50);
+      expect(acked.size).toBeGreaterThan(soakSeconds);
 
       const all = c.running();
       await c.waitFor("all alive after the soak", () => c.allSee(all, all, "alive"), 15_000);
       await c.waitFor("zero under-replicated everywhere", () => zeroUnderReplicated(c), 60_000, 500);
       await readsBack(c, acked);
     });
-  }, 240_000);
+  }, 180_000 + soakSeconds * 1000);
 });
 
 function chunkFiles(dataDir: string): string[] {
