@@ -12,6 +12,7 @@ import type { EventFeed } from "../events/feed.ts";
 import { decodePathPiece } from "../metadata/keys.ts";
 import type { ObjectService } from "../objects/object-service.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { dashboardFile } from "./dashboard.ts";
 import { apiDocs } from "./docs.ts";
 import type { ApiErrors } from "./errors.ts";
 import { nativeAuth, type NativeAuth } from "./native-auth.ts";
@@ -180,7 +181,14 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "This peer's view of the members (their p2p addresses only with a valid token)", tags: ["cluster"] },
       },
     )
-    .get("/cluster/status", () => view.status(), {
+    // The dashboard's files are open; every call it makes for data carries the token.
+    .get("/ui", ({ redirect }) => redirect("/ui/", 302), { detail: { hide: true } })
+    .get("/ui/*", ({ params }) => dashboardFile(params["*"]), { detail: { hide: true } })
+    .get("/cluster/status", ({ set }) => {
+      // Open anyway, and read by the dashboard of any peer for its capacity view.
+      set.headers["access-control-allow-origin"] = "*";
+      return view.status();
+    }, {
       response: { 200: S.ClusterStatus },
       detail: { summary: "Counters: members, storage, repair, quorum, limits", tags: ["cluster"] },
     })
