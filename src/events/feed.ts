@@ -83,7 +83,8 @@ export function createEventFeed(self: string, capacity = FEED_CAPACITY, clock: (
           feed.add("peer.dead", `member ${short} is dead${previous === undefined ? " (learned from a peer)" : ""}`, m.id);
           return;
         case "removed":
-          feed.add("peer.removed", `member ${short} was removed from the mesh`, m.id);
+          // A removal this peer only reads back from its roster at start is old news.
+          if (previous !== undefined) feed.add("peer.removed", `member ${short} was removed from the mesh`, m.id);
       }
     },
     drain(state) {
