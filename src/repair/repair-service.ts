@@ -148,11 +148,19 @@ export function createRepairService(deps: RepairDeps): RepairService {
         // A pass that finds the same backlog as the last one (a dead member's copies waiting
         // for its repair delay) is not news: the feed would fill with it.
         const waitingKey = `${waiting.chunks}/${waiting.shards}`;
-        const reported = waiting.chunks + waiting.shards > 0 && waitingKey !== lastWaiting;
+        let reported = waiting.chunks + waiting.shards > 0 && waitingKey !== lastWaiting;
         lastWaiting = waitingKey;
         if (reported) deps.onRepair?.("started", `repair pass started: ${waiting.chunks} chunk(s) and ${waiting.shards} index shard(s) under-replicated`);
-        yield* shardSync.pass(stop);
-        yield* chunkRepair.pass(stop);
+        for (const part of [shardSync.pass(stop), chunkRepair.pass(stop)]) {
+          for await (const step of part) {
+            // Work found without a known backlog (a handoff, a rebalance): the pass started now, as far as the feed tells.
+            if (!reported && repairWork().some((n, i) => n > before[i])) {
+              reported = true;
+              deps.onRepair?.("started", "repair pass started: copies to move or restore");
+            }
+            yield step;
+          }
+        }
         const after = repairWork();
         const done = after.map((n, i) => n - before[i]);
         if (done.some((n) => n > 0)) {

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { createEventFeed, FEED_MAX_READ } from "../../src/events/feed.ts";
 import { withCluster } from "../harness/cluster.ts";
-import { json, request } from "../harness/http.ts";
+import { json, mustCreateBucket, mustPut, request } from "../harness/http.ts";
 import { anonymous, bearer, createKey, revokeKey } from "../harness/s3.ts";
 
 type Events = { events: Array<{ seq: number; timeMs: number; type: string; peer?: string; detail: string }>; lastSeq: number; capacity: number };
@@ -62,8 +62,9 @@ describe("event feed (unit)", () => {
 });
 
 describe("GET /cluster/events", () => {
-  test("a killed peer is a dead event on the survivors; keys created and revoked are events; after= returns only newer ones", async () => {
-    await withCluster(3, { topology: "star" }, async (c) => {
+  test("a killed peer is a dead event on the survivors, then its copies' repair; keys created and revoked are events; after= returns only newer ones", async () => {
+    // rf 2 of 3 peers: a dead peer's chunks have one copy left, which repair restores.
+    await withCluster(3, { topology: "star", rf: 2 }, async (c) => {
       await c.waitFor("all alive", () => c.allSee([0, 1, 2], [0, 1, 2], "alive"));
       const base = c.peer(0).httpUrl;
       const victim = c.peer(2).peerId;
@@ -85,6 +86,10 @@ describe("GET /cluster/events", () => {
       const keyLines = keyEvents.events.filter((e) => e.type.startsWith("key.")).map((e) => `${e.type} ${e.detail.includes(key.accessKeyId)}`);
       expect(keyLines).toEqual(["key.created true", "key.revoked true"]);
 
+      // Objects whose copies the victim holds.
+      await mustCreateBucket(base, "ev");
+      for (let i = 0; i < 8; i++) await mustPut(base, "ev", `o${i}`, new Uint8Array(64 * 1024).fill(i + 1));
+
       // A killed peer: a dead event for it on both survivors.
       const mark = [(await eventsOf(base)).lastSeq, (await eventsOf(c.peer(1).httpUrl)).lastSeq];
       await c.kill(2);
@@ -94,6 +99,14 @@ describe("GET /cluster/events", () => {
           return r.events.some((e) => e.type === "peer.dead" && e.peer === victim);
         }, 15_000);
       }
+      // Past the repair delay, a survivor restores the second copies and tells what it did.
+      await c.waitFor("a survivor has a repair.finished event with chunks repaired", async () => {
+        for (const [i, survivor] of [0, 1].entries()) {
+          const r = await eventsOf(c.peer(survivor).httpUrl, `?after=${mark[i]}`);
+          if (r.events.some((e) => e.type === "repair.finished" && /[1-9]\d* chunk\(s\) repaired/.test(e.detail))) return true;
+        }
+        return false;
+      }, 30_000);
       const after = await eventsOf(base, `?after=${mark[0]}`);
       expect(after.events.every((e) => e.seq > mark[0])).toBe(true);
       console.log(after.events.map((e) => `${e.seq} ${e.type} ${e.detail}`).join("\n"));
