@@ -182,7 +182,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       },
     )
     // The dashboard's files are open; every call it makes for data carries the token.
-    .get("/ui", ({ redirect }) => redirect("/ui/", 302), { detail: { hide: true } })
+    .get("/ui", () => dashboardFile(""), { detail: { hide: true } })
     .get("/ui/*", ({ params }) => dashboardFile(params["*"]), { detail: { hide: true } })
     .get("/cluster/status", ({ set }) => {
       // Open anyway, and read by the dashboard of any peer for its capacity view.
