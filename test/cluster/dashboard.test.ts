@@ -40,7 +40,7 @@ describe("dashboard", () => {
       await withCluster(3, { topology: "star" }, async (c) => {
         await c.waitFor("all alive", () => c.allSee([0, 1, 2], [0, 1, 2], "alive"));
         const base = c.peer(0).httpUrl;
-        const bucket = "dash";
+        const bucket = "dashboard";
         await mustCreateBucket(base, bucket);
 
         const page: Page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });

@@ -87,8 +87,8 @@ describe("GET /cluster/events", () => {
       expect(keyLines).toEqual(["key.created true", "key.revoked true"]);
 
       // Objects whose copies the victim holds.
-      await mustCreateBucket(base, "ev");
-      for (let i = 0; i < 8; i++) await mustPut(base, "ev", `o${i}`, new Uint8Array(64 * 1024).fill(i + 1));
+      await mustCreateBucket(base, "events");
+      for (let i = 0; i < 8; i++) await mustPut(base, "events", `o${i}`, new Uint8Array(64 * 1024).fill(i + 1));
 
       // A killed peer: a dead event for it on both survivors.
       const mark = [(await eventsOf(base)).lastSeq, (await eventsOf(c.peer(1).httpUrl)).lastSeq];
