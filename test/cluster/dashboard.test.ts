@@ -63,7 +63,7 @@ describe("dashboard", () => {
         await page.goto(`${base}/ui/`);
         await page.fill("#token", ADMIN_BEARER.slice("Bearer ".length));
         await page.click("#signin-form button[type=submit]");
-        await page.waitForFunction(`document.querySelectorAll('#peers tbody tr[data-state="alive"]').length === 3`, undefined, { timeout: 10_000 });
+        await c.waitFor("three alive rows", async () => (await page.locator('#peers tbody tr[data-state="alive"]').count()) === 3, 10_000);
         await page.waitForSelector('#banner[data-health="healthy"]', { timeout: 10_000 });
         expect(await page.locator("#peers tbody tr").count()).toBe(3);
         await page.waitForSelector(`#buckets tbody tr[data-bucket="${bucket}"]`, { timeout: 10_000 });
@@ -80,7 +80,7 @@ describe("dashboard", () => {
         await page.click("#upload-form button[type=submit]");
         await page.waitForSelector('#upload-status[data-done="big.bin"]', { timeout: 60_000 });
         console.log(`12 MiB uploaded through the page in ${Math.round(performance.now() - uploadStarted)} ms`);
-        expect(await page.evaluate(`document.querySelector("#upload-progress").value`)).toBe(1);
+        expect(await page.getAttribute("#upload-progress", "value")).toBe("1");
         await page.waitForSelector('#objects tbody tr[data-key="big.bin"]', { timeout: 10_000 });
         const got = await s3Client(c.peer(1).s3Url).send(new GetObjectCommand({ Bucket: bucket, Key: "big.bin" }));
         expect(sha256(await bodyBytes(got.Body))).toBe(sha256(data));
@@ -119,13 +119,10 @@ describe("dashboard", () => {
         const bound = suspectBound + DEAD_AFTER_MS + POLL_MS;
         const [apiMs, uiMs] = await Promise.all([
           c.waitFor("peer 0 calls the victim dead", () => c.allSee([0], [2], "dead"), bound + 5000, 25).then(() => performance.now() - killedAt),
-          page
-            .waitForFunction(
-              `document.querySelector('#peers tbody tr[data-peer="${victim}"]')?.dataset.state === "dead" && document.querySelector("#banner")?.dataset.health === "degraded"`,
-              undefined,
-              { timeout: bound + 5000, polling: 50 },
-            )
-            .then(() => performance.now() - killedAt),
+          Promise.all([
+            page.waitForSelector(`#peers tbody tr[data-peer="${victim}"][data-state="dead"]`, { timeout: bound + 5000 }),
+            page.waitForSelector('#banner[data-health="degraded"]', { timeout: bound + 5000 }),
+          ]).then(() => performance.now() - killedAt),
         ]);
         console.log(`killed peer: dead in peer 0's API after ${Math.round(apiMs)} ms, dead in the page after ${Math.round(uiMs)} ms (dead-after ${DEAD_AFTER_MS} ms, bound ${bound} ms)`);
         expect(uiMs).toBeLessThanOrEqual(bound);
