@@ -264,7 +264,9 @@ function renderReplication(st) {
     ...series.map((name) => {
       const values = history.map((h) => h[name]);
       const max = Math.max(1, ...values);
-      const points = values.map((v, i) => `${((i / (HISTORY - 1)) * W).toFixed(1)},${(H - 2 - (v / max) * (H - 4)).toFixed(1)}`).join(" ");
+      // The newest sample at the right edge, older ones to its left.
+      const x = (i) => W - ((values.length - 1 - i) / (HISTORY - 1)) * W;
+      const points = values.map((v, i) => `${x(i).toFixed(1)},${(H - 2 - (v / max) * (H - 4)).toFixed(1)}`).join(" ");
       const chart = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": name });
       const line = svg("polyline", { points });
       chart.append(line);
@@ -489,6 +491,7 @@ async function createKey(event) {
       el("div", {}, "Native token: ", el("code", {}, k.token)),
       el("button", { onclick: () => ((box.hidden = true), box.replaceChildren()) }, "I have copied them"),
     );
+    box.dataset.keyId = k.accessKeyId;
     box.hidden = false;
     $("key-form").reset();
     await refreshKeys();
@@ -501,6 +504,8 @@ async function revokeKey(id) {
   if (!confirm(`Revoke ${id}? Every peer refuses it at once.`)) return;
   try {
     await api(`/admin/keys/${encodeURIComponent(id)}`, { method: "DELETE" });
+    // A secret shown once for a key that is gone now is of no use: hide it.
+    if ($("new-key").dataset.keyId === id) $("new-key").hidden = true;
     await refreshKeys();
   } catch (err) {
     showError(err);

@@ -104,6 +104,7 @@ describe("dashboard", () => {
         await shot("3-key-created");
         await page.click(`#keys tbody tr[data-key-id="${accessKeyId}"] button`);
         await page.waitForSelector(`#keys tbody tr[data-key-id="${accessKeyId}"]`, { state: "detached", timeout: 10_000 });
+        expect(await page.isHidden("#new-key")).toBe(true);
         const refused = await sdkFailure("GetObject with the revoked key", read());
         expect(refused.status).toBe(403);
         const feed = json<{ events: Array<{ type: string; detail: string }> }>(await request(base, "GET", "/cluster/events"));
