@@ -123,3 +123,22 @@ export const ObjectBytes = t.Unknown({ description: "the object's bytes (a Range
 
 /** The OpenAPI description of an upload's body: any bytes, streamed (Elysia never parses it). */
 export const UPLOAD_BODY = { required: true, content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } } } as const;
+
+export const EventsQuery = t.Object({
+  after: t.Optional(t.Integer({ minimum: 0, description: "only events with a larger seq (the `lastSeq` of the previous answer)" })),
+  limit: t.Optional(t.Integer({ minimum: 1, description: "most events to return, the newest ones (at most 1000)" })),
+});
+
+export const ClusterEvents = t.Object({
+  events: t.Array(
+    t.Object({
+      seq: t.Integer(),
+      timeMs: t.Number(),
+      type: t.String({ description: "peer.joined, peer.suspect, peer.dead, peer.alive, peer.removed, repair.started, repair.finished, drain.started, drain.finished, key.created, key.revoked" }),
+      peer: t.Optional(t.String({ description: "the member it is about" })),
+      detail: t.String(),
+    }),
+  ),
+  lastSeq: t.Integer({ description: "the newest seq on this peer: pass it as `after` next time" }),
+  capacity: t.Integer({ description: "how many events this peer keeps" }),
+});

@@ -8,9 +8,11 @@ import { Elysia, ValidationError, type Static } from "elysia";
 import pkg from "../../package.json" with { type: "json" };
 import { seesBucket, validateSpec } from "../auth/access-keys.ts";
 import { BadRequestError, MeshError } from "../errors.ts";
+import type { EventFeed } from "../events/feed.ts";
 import { decodePathPiece } from "../metadata/keys.ts";
 import type { ObjectService } from "../objects/object-service.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { dashboardFile } from "./dashboard.ts";
 import { apiDocs } from "./docs.ts";
 import type { ApiErrors } from "./errors.ts";
 import { nativeAuth, type NativeAuth } from "./native-auth.ts";
@@ -34,6 +36,8 @@ export interface ClusterView {
   drain(): Promise<Static<typeof S.DrainState>>;
   /** Take a dead member out of the mesh for good. */
   removeMember(id: string): Promise<Static<typeof S.RemovedMember>>;
+  /** This peer's feed of recent cluster events (`/cluster/events`). */
+  readonly events?: Pick<EventFeed, "read">;
 }
 
 /** What the native API needs from the object store. */
@@ -177,7 +181,14 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "This peer's view of the members (their p2p addresses only with a valid token)", tags: ["cluster"] },
       },
     )
-    .get("/cluster/status", () => view.status(), {
+    // The dashboard's files are open; every call it makes for data carries the token.
+    .get("/ui", () => dashboardFile(""), { detail: { hide: true } })
+    .get("/ui/*", ({ params }) => dashboardFile(params["*"]), { detail: { hide: true } })
+    .get("/cluster/status", ({ set }) => {
+      // Open anyway, and read by the dashboard of any peer for its capacity view.
+      set.headers["access-control-allow-origin"] = "*";
+      return view.status();
+    }, {
       response: { 200: S.ClusterStatus },
       detail: { summary: "Counters: members, storage, repair, quorum, limits", tags: ["cluster"] },
     })
@@ -186,6 +197,12 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       parse: "none",
       response: { 202: S.DrainState, ...S.errorResponses(...S.AUTH_ERRORS) },
       detail: { summary: "Hand everything on this peer to the others; says when it is safe to stop", tags: ["admin"] },
+    })
+    .get("/cluster/events", ({ query }) => view.events?.read(query.after, query.limit) ?? { events: [], lastSeq: 0, capacity: 0 }, {
+      admin: true,
+      query: S.EventsQuery,
+      response: { 200: S.ClusterEvents, ...S.errorResponses("InvalidArgument", ...S.AUTH_ERRORS) },
+      detail: { summary: "Recent cluster events on this peer (members, repair, drain, keys), oldest first", tags: ["cluster"] },
     })
     .get("/cluster/locate/:bucket/*", async ({ bucket, request }) => objects.locate(bucket, rawKey(request, LOCATE_PATH)), {
       bucket: "read",

@@ -19,6 +19,7 @@ import { createAccessKeys } from "../auth/access-keys.ts";
 import { bearerAuth } from "../auth/guard.ts";
 import { createSecretSealer, sealClearRows } from "../auth/sealed-secret.ts";
 import type { PeerConfig } from "../config.ts";
+import { createEventFeed } from "../events/feed.ts";
 import { createDiscovery } from "../membership/discovery.ts";
 import { MemberTable, type MemberState } from "../membership/member-table.ts";
 import { Roster } from "../membership/roster.ts";
@@ -99,6 +100,9 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
   const table = new MemberTable({ id: peerId, addrs: multiaddrs(), state: "alive", inc: Date.now() });
   table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+  // Recent cluster events for /cluster/events and the dashboard (src/events/feed.ts).
+  const events = createEventFeed(peerId);
+  table.onChange((m, prev) => events.member(m, prev));
   const roster = await Roster.open(path.join(config.dataDir, ROSTER_FILE), peerId, config.bootstrap.map(bootstrapPeerId));
   lifecycle.opened("roster", () => roster.close());
   for (const rec of roster.removedRecords()) table.apply(rec);
@@ -204,6 +208,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     departedMembers: () => table.others().filter(outOfRing).map((m) => ({ id: m.id, leftRingMs: m.stateSinceMs + config.repairDelayMs })),
     log,
     signal,
+    onRepair: (event, detail) => events.add(event === "started" ? "repair.started" : "repair.finished", detail, peerId),
   });
   // A member changing state may change the ring: check placement soon rather than at the next tick.
   table.onChange(() => repair.wake());
@@ -225,9 +230,36 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   // Each API's one error function: every error answer of that API, and the log line of each 5xx.
   const errors = { native: nativeErrors(log.child("http")), s3: s3Errors(log.child("s3")) };
   const nativeApp = createNativeApi(
-    { peerId, peers: () => peerView(table), status: () => status.status(), drain: () => maintenance.drain(), removeMember: (id) => maintenance.removeMember(id) },
+    {
+      peerId,
+      peers: () => peerView(table),
+      status: () => status.status(),
+      drain: async () => {
+        const state = await maintenance.drain();
+        events.drain(state);
+        return state;
+      },
+      removeMember: (id) => maintenance.removeMember(id),
+      events,
+    },
     objects,
-    { authenticate: bearerAuth(keys, config.auth, limits), required: config.auth, keys },
+    {
+      authenticate: bearerAuth(keys, config.auth, limits),
+      required: config.auth,
+      // Keys created and revoked through this peer's admin routes are events of its feed.
+      keys: {
+        list: () => keys.list(),
+        create: async (spec) => {
+          const created = await keys.create(spec);
+          events.add("key.created", `access key ${created.accessKeyId} created${created.admin ? " (admin)" : ""}`);
+          return created;
+        },
+        revoke: async (id) => {
+          await keys.revoke(id);
+          events.add("key.revoked", `access key ${id} revoked`);
+        },
+      },
+    },
     errors.native,
   );
   const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });

@@ -42,6 +42,8 @@ export interface RepairDeps {
   signal: AbortSignal;
   /** Source of the workers' backoff jitter, in [0, 1). */
   random?: () => number;
+  /** Told when a repair pass starts with work known to be waiting, and when a pass did work (the event feed). */
+  onRepair?(event: "started" | "finished", detail: string): void;
 }
 
 /** The self-healing part of `/cluster/status`. */
@@ -133,13 +135,39 @@ export function createRepairService(deps: RepairDeps): RepairService {
     return undefined;
   }
 
+  /** Work counters of the repair worker: chunks repaired, bytes repaired, chunks handed off, rows repaired, rows handed off. */
+  const repairWork = () => [chunkRepair.stats.chunksRepaired, chunkRepair.stats.bytesRepaired, chunkRepair.stats.handedOff, shardSync.stats.rowsRepaired, shardSync.stats.rowsHandedOff];
+  let lastWaiting = "0/0";
   const workerOptions = (intervalMs: number) => ({ intervalMs, log, signal, random: deps.random });
   const repairWorker = createWorker(
     "repair",
     {
       async *pass(stop) {
-        yield* shardSync.pass(stop);
-        yield* chunkRepair.pass(stop);
+        const before = repairWork();
+        const waiting = { chunks: chunkRepair.stats.underReplicated, shards: shardSync.stats.underReplicated };
+        // A pass that finds the same backlog as the last one (a dead member's copies waiting
+        // for its repair delay) is not news: the feed would fill with it.
+        const waitingKey = `${waiting.chunks}/${waiting.shards}`;
+        let reported = waiting.chunks + waiting.shards > 0 && waitingKey !== lastWaiting;
+        lastWaiting = waitingKey;
+        if (reported) deps.onRepair?.("started", `repair pass started: ${waiting.chunks} chunk(s) and ${waiting.shards} index shard(s) under-replicated`);
+        for (const part of [shardSync.pass(stop), chunkRepair.pass(stop)]) {
+          for await (const step of part) {
+            // Work found without a known backlog (a handoff, a rebalance): the pass started now, as far as the feed tells.
+            if (!reported && repairWork().some((n, i) => n > before[i])) {
+              reported = true;
+              deps.onRepair?.("started", "repair pass started: copies to move or restore");
+            }
+            yield step;
+          }
+        }
+        const after = repairWork();
+        const done = after.map((n, i) => n - before[i]);
+        if (done.some((n) => n > 0)) {
+          deps.onRepair?.("finished", `repair pass finished: ${done[0]} chunk(s) repaired (${done[1]} bytes), ${done[2]} handed off, ${done[3]} index row(s) repaired, ${done[4]} handed off`);
+        } else if (reported) {
+          deps.onRepair?.("finished", `repair pass finished: nothing could be repaired (${chunkRepair.stats.underReplicated} chunk(s) and ${shardSync.stats.underReplicated} shard(s) still under-replicated)`);
+        }
       },
       throttled: () => repairLimiter.waiting > 0,
     },

@@ -173,6 +173,7 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: "/cluster/peers", status: 200, open: true },
   { method: "GET", path: "/cluster/status", status: 200, open: true },
   { method: "POST", path: "/cluster/drain", status: 202 },
+  { method: "GET", path: "/cluster/events?after=0&limit=10", status: 200 },
   { method: "GET", path: "/cluster/locate/docs/a/b.txt", status: 200 },
   { method: "DELETE", path: "/admin/members/dead-peer", status: 200 },
   { method: "GET", path: "/admin/keys", status: 200 },
@@ -218,7 +219,7 @@ describe("native routes through app.handle", () => {
   });
 
   test("admin routes refuse a key that is not an admin's with 403 AccessDenied", async () => {
-    for (const r of ROUTES.filter((x) => x.path.startsWith("/admin/") || x.path === "/cluster/drain")) {
+    for (const r of ROUTES.filter((x) => x.path.startsWith("/admin/") || x.path === "/cluster/drain" || x.path.startsWith("/cluster/events"))) {
       expect(`${r.method} ${r.path}: ${await errorOf(await call(r.method, r.path, { token: OWNER, body: r.body }))}`).toBe(`${r.method} ${r.path}: 403 AccessDenied`);
     }
   });
@@ -366,6 +367,17 @@ describe("native routes through app.handle", () => {
 });
 
 describe("the API's description", () => {
+  test("the dashboard's three files are open, with their types; nothing else is served under /ui", async () => {
+    for (const [path, type] of [["/ui", "text/html"], ["/ui/", "text/html"], ["/ui/index.html", "text/html"], ["/ui/app.js", "text/javascript"], ["/ui/style.css", "text/css"]]) {
+      const res = await call("GET", path, { token: null });
+      expect(`${path} ${res.status} ${res.headers.get("content-type")}`).toStartWith(`${path} 200 ${type}`);
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    }
+    for (const path of ["/ui/README.md", "/ui/%2e%2e%2fpackage.json", "/ui/..%2fpackage.json", "/ui/ui/app.js", "/ui/app.js/", "/ui/constructor", "/ui/__proto__"]) {
+      expect(`${path} ${await errorOf(await call("GET", path, { token: null }))}`).toBe(`${path} 404 NotFound`);
+    }
+  });
+
   test("/openapi.json lists every native route with its schemas", async () => {
     const r = await call("GET", "/openapi.json", { token: null });
     expect(r.status).toBe(200);
@@ -373,7 +385,8 @@ describe("the API's description", () => {
     const doc = (await r.json()) as { openapi: string; paths: Record<string, Record<string, Operation>> };
     expect(doc.openapi).toStartWith("3.");
     const documented = (path: string) => path.replace(/:([^/]+)/g, "{$1}");
-    const served = app.routes.filter((x) => !["/docs", "/openapi.json"].includes(x.path) && !x.path.startsWith("/docs/"));
+    // The reference and the dashboard's files are pages, not API routes.
+    const served = app.routes.filter((x) => !["/docs", "/openapi.json", "/ui"].includes(x.path) && !x.path.startsWith("/docs/") && !x.path.startsWith("/ui/"));
     for (const route of served) {
       const op = doc.paths[documented(route.path)]?.[route.method.toLowerCase()];
       expect(`${route.method} ${route.path}: ${op ? "documented" : "missing"}`).toBe(`${route.method} ${route.path}: documented`);

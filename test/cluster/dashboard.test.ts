@@ -1,0 +1,141 @@
+// The web dashboard in a real browser: playwright-core driving Debian's Chromium
+// (/usr/bin/chromium, headless; never a downloaded browser) against 3 real peers. Sign in
+// with the admin token; three alive rows; upload a 12 MiB file through the page and read
+// the same bytes back through S3; create a key in the page, revoke it there, and S3 refuses
+// it; kill a peer and its row turns dead and the banner degraded in time. Screenshots go to
+// a temp folder, printed at the end.
+import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { TEST_MEMBERSHIP, withCluster } from "../harness/cluster.ts";
+import { ADMIN_BEARER } from "../harness/credentials.ts";
+import { json, mustCreateBucket, request } from "../harness/http.ts";
+import { bodyBytes, MiB, s3Client, sdkFailure } from "../harness/s3.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+/** How long the dashboard waits between refreshes (ui/app.js). */
+const POLL_MS = 2000;
+const DEAD_AFTER_MS = TEST_MEMBERSHIP.deadAfterMs!;
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** Debian's Chromium, or a failure saying how to get it (this test never skips and never downloads a browser). */
+async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`the dashboard test needs Debian's Chromium at ${CHROMIUM}: install it with \`apt-get install chromium\` (.ci/run does this when run as root)`);
+  }
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+}
+
+describe("dashboard", () => {
+  test("sign in, peers, upload 12 MiB, revoke a key, a killed peer turns dead and the banner degraded", async () => {
+    const shots = mkdtempSync(path.join(os.tmpdir(), "meshstore-dashboard-"));
+    const browser = await launchChromium();
+    try {
+      await withCluster(3, { topology: "star" }, async (c) => {
+        await c.waitFor("all alive", () => c.allSee([0, 1, 2], [0, 1, 2], "alive"));
+        const base = c.peer(0).httpUrl;
+        const bucket = "dashboard";
+        await mustCreateBucket(base, bucket);
+
+        const page: Page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+        const pageErrors: string[] = [];
+        page.on("pageerror", (err) => pageErrors.push(err.message));
+        page.on("dialog", (d) => void d.accept());
+        const shot = (name: string) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+
+        // The page is open; its data is not.
+        const ui = await fetch(`${base}/ui/`);
+        expect(ui.status).toBe(200);
+        expect(ui.headers.get("content-type")).toContain("text/html");
+        expect(ui.headers.get("content-security-policy")).toContain("default-src 'none'");
+        expect((await fetch(`${base}/ui/app.js`)).headers.get("content-type")).toContain("javascript");
+        for (const wrong of ["/ui/../package.json", "/ui/%2e%2e/package.json", "/ui/..%2fpackage.json", "/ui/nope.js", "/ui/ui/app.js"]) {
+          expect(`${wrong} ${(await fetch(base + wrong)).status}`).toBe(`${wrong} 404`);
+        }
+
+        // Sign in with the admin token.
+        await page.goto(`${base}/ui/`);
+        await page.fill("#token", ADMIN_BEARER.slice("Bearer ".length));
+        await page.click("#signin-form button[type=submit]");
+        await c.waitFor("three alive rows", async () => (await page.locator('#peers tbody tr[data-state="alive"]').count()) === 3, 10_000);
+        await page.waitForSelector('#banner[data-health="healthy"]', { timeout: 10_000 });
+        expect(await page.locator("#peers tbody tr").count()).toBe(3);
+        await page.waitForSelector(`#buckets tbody tr[data-bucket="${bucket}"]`, { timeout: 10_000 });
+        await shot("1-signed-in");
+
+        // Upload 12 MiB through the page (XHR with a progress bar), read it back through S3.
+        await page.click(`#buckets tbody tr[data-bucket="${bucket}"] button`);
+        await page.waitForSelector("#browser:not([hidden])");
+        const data = new Uint8Array(12 * MiB);
+        for (let i = 0; i < data.length; i += 4096) data[i] = (i * 2654435761) >>> 24;
+        crypto.getRandomValues(data.subarray(0, 65536));
+        await page.setInputFiles("#upload-file", { name: "big.bin", mimeType: "application/octet-stream", buffer: Buffer.from(data) });
+        const uploadStarted = performance.now();
+        await page.click("#upload-form button[type=submit]");
+        await page.waitForSelector('#upload-status[data-done="big.bin"]', { timeout: 60_000 });
+        console.log(`12 MiB uploaded through the page in ${Math.round(performance.now() - uploadStarted)} ms`);
+        expect(await page.getAttribute("#upload-progress", "value")).toBe("1");
+        await page.waitForSelector('#objects tbody tr[data-key="big.bin"]', { timeout: 10_000 });
+        const got = await s3Client(c.peer(1).s3Url).send(new GetObjectCommand({ Bucket: bucket, Key: "big.bin" }));
+        expect(sha256(await bodyBytes(got.Body))).toBe(sha256(data));
+        await page.click('#objects tbody tr[data-key="big.bin"] button:text("Locate")');
+        await page.waitForSelector("#locate:not([hidden])");
+        expect(await page.textContent("#locate")).toContain("chunk 0");
+        await shot("2-uploaded");
+
+        // Create a key in the page (its secret shown once), use it, revoke it there: S3 refuses it.
+        await page.fill("#key-name", "dashboard-test");
+        await page.fill("#key-buckets", `${bucket}=read`);
+        await page.click("#key-form button[type=submit]");
+        await page.waitForSelector("#new-key:not([hidden])");
+        const accessKeyId = (await page.textContent("#new-key div:nth-of-type(1) code"))!.trim();
+        const secretAccessKey = (await page.textContent("#new-key-secret"))!.trim();
+        expect(accessKeyId).toMatch(/^[A-Z0-9]+$/);
+        const asKey = s3Client(c.peer(2).s3Url, { accessKeyId, secretAccessKey }, { maxAttempts: 1 });
+        const read = () => asKey.send(new GetObjectCommand({ Bucket: bucket, Key: "big.bin" }));
+        expect((await read()).$metadata.httpStatusCode).toBe(200);
+        await page.waitForSelector(`#keys tbody tr[data-key-id="${accessKeyId}"]`);
+        await shot("3-key-created");
+        await page.click(`#keys tbody tr[data-key-id="${accessKeyId}"] button`);
+        await page.waitForSelector(`#keys tbody tr[data-key-id="${accessKeyId}"]`, { state: "detached", timeout: 10_000 });
+        expect(await page.isHidden("#new-key")).toBe(true);
+        const refused = await sdkFailure("GetObject with the revoked key", read());
+        expect(refused.status).toBe(403);
+        const feed = json<{ events: Array<{ type: string; detail: string }> }>(await request(base, "GET", "/cluster/events"));
+        expect(feed.events.filter((e) => e.detail.includes(accessKeyId)).map((e) => e.type)).toEqual(["key.created", "key.revoked"]);
+
+        // Kill a peer: its row turns dead and the banner degraded, within the time the
+        // survivors take to call it dead plus one refresh of the page.
+        const victim = c.peer(2).peerId;
+        const killedAt = performance.now();
+        await c.kill(2);
+        const m = TEST_MEMBERSHIP;
+        const suspectBound = 4 * m.probeIntervalMs! + 3 * m.probeTimeoutMs!;
+        const bound = suspectBound + DEAD_AFTER_MS + POLL_MS;
+        const [apiMs, uiMs] = await Promise.all([
+          c.waitFor("peer 0 calls the victim dead", () => c.allSee([0], [2], "dead"), bound + 5000, 25).then(() => performance.now() - killedAt),
+          Promise.all([
+            page.waitForSelector(`#peers tbody tr[data-peer="${victim}"][data-state="dead"]`, { timeout: bound + 5000 }),
+            page.waitForSelector('#banner[data-health="degraded"]', { timeout: bound + 5000 }),
+          ]).then(() => performance.now() - killedAt),
+        ]);
+        console.log(`killed peer: dead in peer 0's API after ${Math.round(apiMs)} ms, dead in the page after ${Math.round(uiMs)} ms (dead-after ${DEAD_AFTER_MS} ms, bound ${bound} ms)`);
+        expect(uiMs).toBeLessThanOrEqual(bound);
+        expect(uiMs - apiMs).toBeLessThanOrEqual(POLL_MS + 1000);
+        await page.waitForSelector(`#events li[data-type="peer.dead"][data-peer="${victim}"]`, { timeout: POLL_MS + 2000 });
+        await shot("4-peer-dead");
+        expect(pageErrors).toEqual([]);
+        await page.close();
+      });
+    } finally {
+      await browser.close();
+      console.log(`dashboard screenshots: ${shots}`);
+    }
+  }, 150_000);
+});
