@@ -7,30 +7,21 @@
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { launchChromium } from "../harness/browser.ts";
 import { TEST_MEMBERSHIP, withCluster } from "../harness/cluster.ts";
 import { ADMIN_BEARER } from "../harness/credentials.ts";
 import { json, mustCreateBucket, request } from "../harness/http.ts";
 import { bodyBytes, MiB, s3Client, sdkFailure } from "../harness/s3.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 /** How long the dashboard waits between refreshes (ui/app.js). */
 const POLL_MS = 2000;
 const DEAD_AFTER_MS = TEST_MEMBERSHIP.deadAfterMs!;
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
-/** Debian's Chromium, or a failure saying how to get it (this test never skips and never downloads a browser). */
-async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`the dashboard test needs Debian's Chromium at ${CHROMIUM}: install it with \`apt-get install chromium\` (.ci/run does this when run as root)`);
-  }
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
-}
 
 describe("dashboard", () => {
   test("sign in, peers, upload 12 MiB, revoke a key, a killed peer turns dead and the banner degraded", async () => {
