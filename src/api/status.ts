@@ -60,7 +60,7 @@ export type ClusterStatus = RepairStatus & {
   noiseCrypto: string;
   rpc: { inboundBodyBytes: number };
   membership: { messagesSent: number; probesStarted: number; messagesPerSecond: number; healthScore: number };
-  /** Local chunk files (from a scan at most about a second old). */
+  /** Local chunk files, as held now (the chunk store's live counts). */
   storage: { chunks: number; bytes: number };
   badReplicas: BadReplica[];
   quorum: QuorumRule;
@@ -78,7 +78,7 @@ export interface StatusSources {
   table: MemberTable;
   rpc: Pick<Rpc, "inboundBytes">;
   swim: Pick<Swim, "messagesSent" | "probesStarted" | "healthScore">;
-  chunkStore: Pick<ChunkStore, "stats">;
+  chunkStore: Pick<ChunkStore, "counts">;
   chunks: Pick<ChunkClient, "badReplicas">;
   repair: Pick<RepairService, "status">;
   placement: Pick<Placement, "quorum">;
@@ -86,33 +86,17 @@ export interface StatusSources {
   limits: Pick<ClientLimits, "status">;
 }
 
-/** Puts `/cluster/status` together; started, it has scanned the chunk folder once. */
+/** Puts `/cluster/status` together. */
 export interface StatusReporter extends Startable {
   status(): ClusterStatus;
 }
 
-/** How old the chunk counts may get before a status call refreshes them (in the background). */
-const STORAGE_REFRESH_MS = 1000;
-
 /** Create the status reporter of one peer. */
 export function createStatusReporter(src: StatusSources): StatusReporter {
   let started = Date.now();
-  // Local chunk counts come from a scan of the folder: serve the last result and refresh
-  // it in the background when it is more than a second old.
-  let storage = { chunks: 0, bytes: 0 };
-  let storageAt = 0;
-  const storageStats = () => {
-    if (Date.now() - storageAt > STORAGE_REFRESH_MS) {
-      storageAt = Date.now();
-      void src.chunkStore.stats().then((s) => (storage = s), () => {});
-    }
-    return storage;
-  };
   return {
-    async start() {
+    start() {
       started = Date.now();
-      storage = await src.chunkStore.stats();
-      storageAt = Date.now();
     },
     stop() {},
     status() {
@@ -127,7 +111,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         noiseCrypto: noiseCryptoName,
         rpc: { inboundBodyBytes: src.rpc.inboundBytes },
         membership: { messagesSent: swim.messagesSent, probesStarted: swim.probesStarted, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2), healthScore: swim.healthScore },
-        storage: storageStats(),
+        storage: src.chunkStore.counts(),
         badReplicas: src.chunks.badReplicas,
         ...src.repair.status(),
         quorum: src.placement.quorum(),
