@@ -133,13 +133,38 @@ export function createRepairService(deps: RepairDeps): RepairService {
     return undefined;
   }
 
+  // Repair as an operator reads it in the log: one line when passes start finding work,
+  // one when a pass finds nothing left, with what was done in between.
+  const done = () => ({
+    chunks: chunkRepair.stats.chunksRepaired,
+    bytes: chunkRepair.stats.bytesRepaired,
+    rows: shardSync.stats.rowsRepaired,
+    handedOff: chunkRepair.stats.handedOff + shardSync.stats.rowsHandedOff,
+  });
+  let repairing: { since: number; at: ReturnType<typeof done> } | undefined;
+  const noteRepairPass = (before: ReturnType<typeof done>) => {
+    const now = done();
+    const under = { chunks: chunkRepair.stats.underReplicated, shards: shardSync.stats.underReplicated };
+    const worked = now.chunks > before.chunks || now.rows > before.rows || now.handedOff > before.handedOff;
+    if (!repairing && (worked || under.chunks > 0 || under.shards > 0)) {
+      repairing = { since: Date.now(), at: before };
+      log.info(`repair started: ${under.chunks} chunk(s) and ${under.shards} index shard(s) under-replicated; this pass copied ${now.chunks - before.chunks} chunk(s) and ${now.rows - before.rows} index row(s)`);
+    } else if (repairing && !worked && under.chunks === 0 && under.shards === 0) {
+      const a = repairing.at;
+      log.info(`repair done in ${((Date.now() - repairing.since) / 1000).toFixed(1)} s: ${now.chunks - a.chunks} chunk(s) (${now.bytes - a.bytes} bytes) and ${now.rows - a.rows} index row(s) copied, ${now.handedOff - a.handedOff} handed off; nothing under-replicated`);
+      repairing = undefined;
+    }
+  };
+
   const workerOptions = (intervalMs: number) => ({ intervalMs, log, signal, random: deps.random });
   const repairWorker = createWorker(
     "repair",
     {
       async *pass(stop) {
+        const before = done();
         yield* shardSync.pass(stop);
         yield* chunkRepair.pass(stop);
+        if (!stop.aborted) noteRepairPass(before);
       },
       throttled: () => repairLimiter.waiting > 0,
     },
