@@ -3,7 +3,7 @@
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
 //   rpc -> index, chunks, caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
-//   -> status -> swim -> repair -> discovery -> joiner
+//   -> status -> metrics -> swim -> repair -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -41,6 +41,8 @@ import { openIndexStore } from "../store/index-store.ts";
 import { createHlc, decodeTimestamp } from "../util/hlc.ts";
 import type { Lifecycle } from "../util/lifecycle.ts";
 import { createLogger, type Logger } from "../util/log.ts";
+import { createMetrics } from "../metrics/registry.ts";
+import pkg from "../../package.json" with { type: "json" };
 import { makePrivateDir } from "../util/private-dir.ts";
 import { createAdminKeyPart, type AdminKeyPart } from "./admin-key.ts";
 import { createJoiner } from "./joiner.ts";
@@ -98,7 +100,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   // Membership: the table, and every member ever known on disk (quorums count them even while unreachable).
   // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
   const table = new MemberTable({ id: peerId, addrs: multiaddrs(), state: "alive", inc: Date.now() });
-  table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+  // Shown at the default level: an operator follows the mesh in these lines.
+  table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}${prev === undefined ? " (joined)" : m.state === "alive" ? " (alive again)" : ""}`));
   const roster = await Roster.open(path.join(config.dataDir, ROSTER_FILE), peerId, config.bootstrap.map(bootstrapPeerId));
   lifecycle.opened("roster", () => roster.close());
   for (const rec of roster.removedRecords()) table.apply(rec);
@@ -222,20 +225,38 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     limits,
   });
 
+  const metrics = createMetrics({
+    peerId,
+    version: pkg.version,
+    dataDir: config.dataDir,
+    indexShards: config.indexShards,
+    table,
+    placement,
+    chunkStore,
+    chunks,
+    repair,
+    rpc,
+    swim,
+    limits,
+    nativeRoutes: () => nativeApp.routes,
+    accessLog: config.accessLog ? log.child("access") : undefined,
+  });
+
   // Each API's one error function: every error answer of that API, and the log line of each 5xx.
   const errors = { native: nativeErrors(log.child("http")), s3: s3Errors(log.child("s3")) };
   const nativeApp = createNativeApi(
-    { peerId, peers: () => peerView(table), status: () => status.status(), drain: () => maintenance.drain(), removeMember: (id) => maintenance.removeMember(id) },
+    { peerId, peers: () => peerView(table), status: () => status.status(), drain: () => maintenance.drain(), removeMember: (id) => maintenance.removeMember(id), metrics: { public: config.metricsPublic, contentType: metrics.contentType, render: () => metrics.render() } },
     objects,
     { authenticate: bearerAuth(keys, config.auth, limits), required: config.auth, keys },
     errors.native,
   );
   const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
-  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log });
+  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log, observe: (api, request) => metrics.observe(api, request) });
   lifecycle.add("http servers", servers);
   // Members learn this peer's native URL with its record, so it is known before SWIM starts.
   lifecycle.add("advertise http", { start: () => void table.refreshSelf({ http: servers.httpUrl }), stop() {} });
   lifecycle.add("status", status);
+  lifecycle.add("metrics", metrics);
   lifecycle.add("swim", swim);
   lifecycle.add("repair", repair);
 
