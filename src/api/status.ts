@@ -78,7 +78,7 @@ export interface StatusSources {
   table: MemberTable;
   rpc: Pick<Rpc, "inboundBytes">;
   swim: Pick<Swim, "messagesSent" | "probesStarted" | "healthScore">;
-  chunkStore: Pick<ChunkStore, "counts">;
+  chunkStore: Pick<ChunkStore, "counts" | "stats">;
   chunks: Pick<ChunkClient, "badReplicas">;
   repair: Pick<RepairService, "status">;
   placement: Pick<Placement, "quorum">;
@@ -91,14 +91,22 @@ export interface StatusReporter extends Startable {
   status(): ClusterStatus;
 }
 
+/** How often the chunk folder is rescanned, so that the live counts also see files changed behind the store's back. */
+const STORAGE_RESCAN_MS = 60_000;
+
 /** Create the status reporter of one peer. */
 export function createStatusReporter(src: StatusSources): StatusReporter {
   let started = Date.now();
+  let rescan: ReturnType<typeof setInterval> | undefined;
   return {
     start() {
       started = Date.now();
+      rescan = setInterval(() => void src.chunkStore.stats().catch(() => {}), STORAGE_RESCAN_MS);
+      rescan.unref();
     },
-    stop() {},
+    stop() {
+      clearInterval(rescan);
+    },
     status() {
       const { table, swim } = src;
       const others = table.others();

@@ -54,7 +54,11 @@ export interface ChunkStore {
   list(): AsyncIterable<string>;
   /** Count and total bytes of stored chunks (scans the store). */
   stats(): Promise<{ chunks: number; bytes: number }>;
-  /** Count and total bytes of stored chunks now: a scan at open, kept current by every put, delete and quarantine here. */
+  /**
+   * Count and total bytes of stored chunks now: a scan at open, kept current by every put,
+   * delete and quarantine here, and reset by each stats() scan that no change overlapped
+   * (files removed behind the store's back are seen there).
+   */
   counts(): { chunks: number; bytes: number };
 }
 
@@ -112,7 +116,11 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
 
   // Live counts (counts()): what the store holds now, without a scan per question.
   const live = { chunks: 0, bytes: 0 };
+  /** Changes counted so far, and deletes or quarantines under way: a scan that saw neither is exact. */
+  let changes = 0;
+  let removing = 0;
   const counted = (chunks: number, bytes: number) => {
+    changes++;
     live.chunks = Math.max(0, live.chunks + chunks);
     live.bytes = Math.max(0, live.bytes + bytes);
   };
@@ -160,6 +168,7 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
 
   async function quarantine(id: string, size: number): Promise<string | null> {
     const dest = join(quarantineDir, `${id}.${Date.now()}.${crypto.randomUUID().slice(0, 8)}`);
+    removing++;
     try {
       await rename(chunkPath(id), dest);
       counted(-1, -size);
@@ -168,6 +177,8 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
       // A concurrent reader (or delete) already moved it away.
       if (isErrno(err, "ENOENT")) return null;
       throw err;
+    } finally {
+      removing--;
     }
   }
 
@@ -188,6 +199,7 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
   }
 
   async function stats(): Promise<{ chunks: number; bytes: number }> {
+    const changesBefore = changes;
     let chunks = 0;
     let bytes = 0;
     for await (const id of list()) {
@@ -198,10 +210,10 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
         if (!isErrno(err, "ENOENT")) throw err; // deleted while scanning
       }
     }
+    if (changes === changesBefore && pending.size === 0 && removing === 0) Object.assign(live, { chunks, bytes });
     return { chunks, bytes };
   }
-  // Nothing else writes here yet: the scan is exact.
-  Object.assign(live, await stats());
+  await stats();
 
   return {
     dir,
@@ -250,6 +262,7 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
 
     async delete(id) {
       assertChunkId(id);
+      removing++;
       try {
         const { size } = await stat(chunkPath(id));
         await unlink(chunkPath(id));
@@ -258,6 +271,8 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
       } catch (err) {
         if (isErrno(err, "ENOENT")) return false;
         throw err;
+      } finally {
+        removing--;
       }
     },
 

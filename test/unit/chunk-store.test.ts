@@ -288,6 +288,11 @@ describe("list / stats", () => {
     expect(store.counts()).toEqual({ chunks: 1, bytes: 100 });
     expect(store.counts()).toEqual(await store.stats());
     expect((await openChunkStore({ dir })).counts()).toEqual({ chunks: 1, bytes: 100 });
+    // A file removed behind the store's back is seen by the next scan.
+    fs.rmSync(path.join(dir, sha256Hex(a).slice(0, 2), sha256Hex(a)));
+    expect(store.counts()).toEqual({ chunks: 1, bytes: 100 });
+    await store.stats();
+    expect(store.counts()).toEqual({ chunks: 0, bytes: 0 });
   });
 });
 
