@@ -192,6 +192,8 @@ describe("GET /metrics", () => {
     const before = await scrape(url(0));
     expect(valueOf(before, "meshstore_cluster_peers", { state: "dead" })).toBe(0);
     const deadId = c.peers[2].id;
+    const mark = c.peers.map((p) => p.logs.length);
+    const linesSinceKill = (i: number) => c.peers[i].logs.slice(mark[i]);
     const killedAt = Date.now();
     await c.kill(2);
     // Suspicion takes a missed probe or two, then dead-after; slack for a busy machine.
@@ -201,8 +203,10 @@ describe("GET /metrics", () => {
         const s = await scrape(url(i));
         return valueOf(s, "meshstore_cluster_peers", { state: "dead" }) === 1 && valueOf(s, "meshstore_cluster_healthy") === 0;
       }, Math.max(100, limit - (Date.now() - killedAt)), 100);
-      expect(c.peers[i].logs.some((l) => l.includes(`member ${deadId.slice(-6)}:`) && l.endsWith("-> dead"))).toBe(true);
+      expect(linesSinceKill(i).some((l) => l.includes(" INFO ") && l.includes(`member ${deadId.slice(-6)}:`) && l.endsWith("-> dead"))).toBe(true);
     }
+    // Two live peers cannot keep 3 copies: repair says it has work, at the default level too.
+    await waitFor("a survivor logs that repair started", () => [0, 1].some((i) => linesSinceKill(i).some((l) => / INFO .*repair started: \d+ chunk\(s\) and \d+ index shard\(s\) under-replicated/.test(l))), 10_000);
     const after = await scrape(url(0));
     expect(valueOf(after, "meshstore_cluster_peers", { state: "alive" })).toBe(2);
     // Two of three voters of every shard remain: still a quorum everywhere.
