@@ -151,6 +151,7 @@ describe("GET /metrics", () => {
     expect(valueOf(after[2], "meshstore_requests_total", PUTS)).toBe(before[2]);
     expect(valueOf(after[0], "meshstore_request_duration_seconds_count", { api: "s3", operation: "PutObject" })).toBeGreaterThanOrEqual(10);
     expect(valueOf(after[0], "meshstore_request_bytes_received_total", { api: "s3" })).toBeGreaterThan(0);
+    expect(valueOf(after[0], "meshstore_requests_in_flight", { api: "s3" })).toBe(0);
     // The native API counts by route template.
     expect(valueOf(after[0], "meshstore_requests_total", { api: "native", operation: "GET /metrics", code: "200" })).toBeGreaterThan(0);
     // The access log names the operation, never the key or its query.
@@ -209,6 +210,8 @@ describe("GET /metrics", () => {
     await waitFor("a survivor logs that repair started", () => [0, 1].some((i) => linesSinceKill(i).some((l) => / INFO .*repair started: \d+ chunk\(s\) and \d+ index shard\(s\) under-replicated/.test(l))), 10_000);
     const after = await scrape(url(0));
     expect(valueOf(after, "meshstore_cluster_peers", { state: "alive" })).toBe(2);
+    // Calls to the dead peer failed, and are counted as such.
+    expect(after.filter((s) => s.name === "meshstore_rpc_calls_total" && s.labels.result === "error").reduce((n, s) => n + s.value, 0)).toBeGreaterThan(0);
     // Two of three voters of every shard remain: still a quorum everywhere.
     expect(valueOf(after, "meshstore_cluster_available")).toBe(1);
   });
