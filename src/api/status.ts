@@ -1,5 +1,6 @@
 // What `/cluster/peers` and `/cluster/status` answer: their types (the test harness imports
 // them rather than redeclaring them) and how they are put together from the peer's parts.
+import { statfs } from "node:fs/promises";
 import type { MemberState, MemberTable } from "../membership/member-table.ts";
 import type { Swim } from "../membership/swim.ts";
 import { noiseCryptoName } from "../net/noise-crypto.ts";
@@ -60,8 +61,8 @@ export type ClusterStatus = RepairStatus & {
   noiseCrypto: string;
   rpc: { inboundBodyBytes: number };
   membership: { messagesSent: number; probesStarted: number; messagesPerSecond: number; healthScore: number };
-  /** Local chunk files, as held now (the chunk store's live counts). */
-  storage: { chunks: number; bytes: number };
+  /** Local chunk files, as held now (the chunk store's live counts), and the data folder's file system (checked every few seconds; 0 until first checked). */
+  storage: { chunks: number; bytes: number; diskTotalBytes: number; diskFreeBytes: number };
   badReplicas: BadReplica[];
   quorum: QuorumRule;
   meshKey: { fingerprint: string };
@@ -84,6 +85,8 @@ export interface StatusSources {
   placement: Pick<Placement, "quorum">;
   meshKeyFingerprint: string;
   limits: Pick<ClientLimits, "status">;
+  /** The data folder, for its file system's total and free bytes. */
+  dataDir?: string;
 }
 
 /** Puts `/cluster/status` together. */
@@ -93,19 +96,37 @@ export interface StatusReporter extends Startable {
 
 /** How often the chunk folder is rescanned, so that the live counts also see files changed behind the store's back. */
 const STORAGE_RESCAN_MS = 60_000;
+/** How often the data folder's free space is checked. */
+const DISK_CHECK_MS = 5000;
 
 /** Create the status reporter of one peer. */
 export function createStatusReporter(src: StatusSources): StatusReporter {
   let started = Date.now();
   let rescan: ReturnType<typeof setInterval> | undefined;
+  let diskTimer: ReturnType<typeof setInterval> | undefined;
+  const disk = { diskTotalBytes: 0, diskFreeBytes: 0 };
+  const checkDisk = async () => {
+    if (!src.dataDir) return;
+    try {
+      const fs = await statfs(src.dataDir);
+      disk.diskTotalBytes = fs.blocks * fs.bsize;
+      disk.diskFreeBytes = fs.bavail * fs.bsize;
+    } catch {
+      // keep the last figures
+    }
+  };
   return {
-    start() {
+    async start() {
       started = Date.now();
       rescan = setInterval(() => void src.chunkStore.stats().catch(() => {}), STORAGE_RESCAN_MS);
       rescan.unref();
+      await checkDisk();
+      diskTimer = setInterval(() => void checkDisk(), DISK_CHECK_MS);
+      diskTimer.unref();
     },
     stop() {
       clearInterval(rescan);
+      clearInterval(diskTimer);
     },
     status() {
       const { table, swim } = src;
@@ -119,7 +140,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         noiseCrypto: noiseCryptoName,
         rpc: { inboundBodyBytes: src.rpc.inboundBytes },
         membership: { messagesSent: swim.messagesSent, probesStarted: swim.probesStarted, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2), healthScore: swim.healthScore },
-        storage: src.chunkStore.counts(),
+        storage: { ...src.chunkStore.counts(), ...disk },
         badReplicas: src.chunks.badReplicas,
         ...src.repair.status(),
         quorum: src.placement.quorum(),

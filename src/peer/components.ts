@@ -223,6 +223,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     placement,
     meshKeyFingerprint: meshKey.key.fingerprint,
     limits,
+    dataDir: config.dataDir,
   });
 
   const metrics = createMetrics({

@@ -177,6 +177,10 @@ describe("GET /metrics", () => {
         return s.storage.chunks === before[i].storage.chunks + 1 && s.storage.bytes === before[i].storage.bytes + body.length;
       }, Math.max(50, 1000 - (Date.now() - started)), 50);
     }
+    const st = await clusterStatus(url(0));
+    expect(st.storage.diskTotalBytes).toBeGreaterThan(0);
+    expect(st.storage.diskFreeBytes).toBeGreaterThan(0);
+    expect(st.storage.diskFreeBytes).toBeLessThanOrEqual(st.storage.diskTotalBytes);
     const scraped = await scrape(url(0));
     if (holders.includes(c.peers[0].id)) expect(valueOf(scraped, "meshstore_chunks_stored")).toBe(before[0].storage.chunks + 1);
   });
