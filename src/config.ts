@@ -124,6 +124,10 @@ export interface PeerConfig {
   indexShards: number;
   /** Require credentials on the native and S3 APIs (`--insecure-no-auth` turns this off). */
   auth: boolean;
+  /** Serve `/metrics` to anyone who can reach the native port (`--metrics-public`); otherwise it needs an admin token. */
+  metricsPublic: boolean;
+  /** Log one line per HTTP request (`--access-log`): API, operation, status, bytes, duration, request id. */
+  accessLog: boolean;
   /** An admin key to (re)assert at start (MESH_ADMIN_KEY / MESH_ADMIN_SECRET). */
   admin?: { accessKeyId: string; secretAccessKey: string };
   membership: MembershipConfig;
@@ -131,7 +135,7 @@ export interface PeerConfig {
   limits: LimitsConfig;
   /** Label for log lines (defaults to the short peer id). */
   logLabel?: string;
-  /** Lowest level logged (defaults to MESH_LOG, else warn). */
+  /** Lowest level logged (defaults to MESH_LOG, else info). */
   logLevel?: LogLevel;
   /** Where log lines go (defaults to stderr). */
   logSink?: LogSink;
@@ -212,6 +216,8 @@ export const DEFAULTS: Omit<PeerConfig, "membership" | "repair" | "limits"> = {
   inlineMaxBytes: 16 * 1024,
   indexShards: 32,
   auth: true,
+  metricsPublic: false,
+  accessLog: false,
 };
 
 /** Fill in defaults and validate. Throws ConfigError with a plain message. */
@@ -311,7 +317,12 @@ export const NODE_FLAGS = {
   "rate-per-ip": { type: "string", env: "MESH_RATE_PER_IP", help: "requests per second per client address, burst twice that (0: off; loopback exempt)", def: String(DEFAULT_LIMITS.perIp.perSecond) },
   "rate-auth-fail": { type: "string", env: "MESH_RATE_AUTH_FAIL", help: "failed authentications per second per client address, burst twice that (0: off; loopback exempt)", def: String(DEFAULT_LIMITS.authFailures.perSecond) },
   "insecure-no-auth": { type: "boolean", env: "MESH_INSECURE_NO_AUTH", help: "serve both APIs without credentials (local experiments only)", def: "off" },
+  "metrics-public": { type: "boolean", env: "MESH_METRICS_PUBLIC", help: "serve /metrics without a token (otherwise an admin token is needed)", def: "off" },
+  "access-log": { type: "boolean", env: "MESH_ACCESS_LOG", help: "log one line per HTTP request (API, operation, status, bytes, ms, request id)", def: "off" },
 } as const;
+
+/** The flags that take no value. */
+type BooleanFlag = "insecure-no-auth" | "metrics-public" | "access-log";
 
 /** Parse `bun run node` arguments and MESH_* variables into a config input. */
 export function configFromArgs(argv: string[], env: Record<string, string | undefined> = process.env): PeerConfigInput {
@@ -340,12 +351,14 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         "rate-per-ip": { type: "string" },
         "rate-auth-fail": { type: "string" },
         "insecure-no-auth": { type: "boolean" },
+        "metrics-public": { type: "boolean" },
+        "access-log": { type: "boolean" },
       },
     }));
   } catch (err) {
     throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
-  const str = (flag: Exclude<keyof typeof NODE_FLAGS, "insecure-no-auth">): string | undefined => {
+  const str = (flag: Exclude<keyof typeof NODE_FLAGS, BooleanFlag>): string | undefined => {
     const v = values[flag];
     if (typeof v === "string") return v;
     return env[NODE_FLAGS[flag].env] || undefined;
@@ -384,8 +397,14 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   input.meshKeyFile = str("mesh-key");
   input.advertiseHttp = str("advertise-http");
   input.advertiseS3 = str("advertise-s3");
-  const noAuthEnv = env.MESH_INSECURE_NO_AUTH;
-  if (values["insecure-no-auth"] === true || (noAuthEnv !== undefined && noAuthEnv !== "" && noAuthEnv !== "0" && noAuthEnv !== "false")) input.auth = false;
+  /** A boolean flag, or its variable set to anything but "", "0" or "false". */
+  const on = (flag: BooleanFlag): boolean => {
+    const e = env[NODE_FLAGS[flag].env];
+    return values[flag] === true || (e !== undefined && e !== "" && e !== "0" && e !== "false");
+  };
+  if (on("insecure-no-auth")) input.auth = false;
+  if (on("metrics-public")) input.metricsPublic = true;
+  if (on("access-log")) input.accessLog = true;
   const adminKey = env.MESH_ADMIN_KEY;
   const adminSecret = env.MESH_ADMIN_SECRET;
   if (adminKey || adminSecret) {

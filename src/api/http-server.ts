@@ -10,6 +10,7 @@ import type { Duplex } from "node:stream";
 import type { HostPort } from "../config.ts";
 import { BadRequestError, MeshError, RequestTimeoutError } from "../errors.ts";
 import type { Logger } from "../util/log.ts";
+import type { Api } from "../errors.ts";
 import type { ApiErrors } from "./errors.ts";
 import { requestIdOf } from "./request-id.ts";
 import { requestTarget } from "./request-target.ts";
@@ -31,6 +32,28 @@ export interface ServeOptions {
   idleMs?: number;
   /** A body timed out. */
   onBodyTimeout?(): void;
+  /**
+   * Called as each request arrives (metrics, the access log); the function it returns is
+   * called once when the exchange is over: answered, or the client went away.
+   */
+  observe?(api: Api, request: Request): ((outcome: ExchangeOutcome) => void) | undefined;
+}
+
+/** How an exchange ended. */
+export interface ExchangeOutcome {
+  /** The status sent; 499 if the client went away before any answer was sent. */
+  status: number;
+  durationMs: number;
+  /** Request body bytes read. */
+  bytesIn: number;
+  /** Response body bytes written. */
+  bytesOut: number;
+}
+
+/** Body bytes of one exchange, each way. */
+interface Tally {
+  in: number;
+  out: number;
 }
 
 /** What a request whose target or Host is refused is built on (only its body is read, to drop it). */
@@ -52,7 +75,7 @@ const LINGER_MS = 2000;
  * before the client reads it (seen as replies with no status line under Bun's node:http,
  * which also resets when a `Connection: close` answer ends with the body still arriving).
  */
-function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal, opts: ServeOptions): { request: Request; drain(): Promise<boolean> } {
+function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal, opts: ServeOptions, tally: Tally): { request: Request; drain(): Promise<boolean> } {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
@@ -117,7 +140,10 @@ function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal, 
           return;
         }
         if (next.done) controller.close();
-        else controller.enqueue(next.value as Uint8Array);
+        else {
+          tally.in += (next.value as Uint8Array).byteLength;
+          controller.enqueue(next.value as Uint8Array);
+        }
       },
       // A handler that gives up on the body (a failed upload) still owes the client an
       // answer on this connection: drop the rest rather than reset it.
@@ -137,7 +163,7 @@ function linger(req: http.IncomingMessage): void {
   req.once("end", () => clearTimeout(timer));
 }
 
-async function writeResponse(res: http.ServerResponse, response: Response, keepAlive: boolean, idleMs: number): Promise<void> {
+async function writeResponse(res: http.ServerResponse, response: Response, keepAlive: boolean, idleMs: number, tally: Tally): Promise<void> {
   const headers: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {
     const prev = headers[name];
@@ -156,6 +182,7 @@ async function writeResponse(res: http.ServerResponse, response: Response, keepA
       const { value, done } = await reader.read();
       if (done) break;
       if (res.destroyed) throw new Error("client went away");
+      tally.out += value.byteLength;
       if (!res.write(value)) {
         // A client that stops reading holds a chunk of memory and a slot in flight: not forever.
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -253,8 +280,16 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
       if (!res.writableFinished) aborter.abort();
     });
     const target = requestTarget(req.url, req.rawHeaders, req.httpVersion);
-    const { request, drain } = toRequest(req, target.url ?? BAD_TARGET_URL, aborter.signal, opts);
-    const send = async (response: Response) => writeResponse(res, withRequestId(response, request, errors.requestIdHeader), await drain(), opts.idleMs ?? 0);
+    const tally: Tally = { in: 0, out: 0 };
+    const { request, drain } = toRequest(req, target.url ?? BAD_TARGET_URL, aborter.signal, opts, tally);
+    const began = performance.now();
+    const observed = opts.observe?.(errors.api, request);
+    if (observed) {
+      res.once("close", () =>
+        observed({ status: res.headersSent ? res.statusCode : 499, durationMs: performance.now() - began, bytesIn: tally.in, bytesOut: tally.out }),
+      );
+    }
+    const send = async (response: Response) => writeResponse(res, withRequestId(response, request, errors.requestIdHeader), await drain(), opts.idleMs ?? 0, tally);
     Promise.resolve()
       .then(() => {
         if (target.problem !== undefined) throw new BadRequestError(target.problem);

@@ -55,6 +55,8 @@ export const PeersView = t.Object({ self: Member, peers: t.Array(Member) });
 /** `/cluster/status`: counters by part of the peer (their fields evolve with the parts; src/api/status.ts types them). */
 export const ClusterStatus = t.Record(t.String(), t.Unknown(), { description: "peer id, rf, member counts, storage, repair, workers, scrub, gc, quorum, limits, draining..." });
 
+export const MetricsText = t.String({ description: "the Prometheus text exposition format" });
+
 export const DrainState = t.Object({ draining: t.Boolean(), safeToStop: t.Boolean({ description: "nothing is left here that the mesh lacks" }) });
 
 export const QuorumRule = t.Object({ members: t.Number(), rf: t.Number(), r: t.Number(), w: t.Number() });

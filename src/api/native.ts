@@ -7,6 +7,7 @@
 import { Elysia, ValidationError, type Static } from "elysia";
 import pkg from "../../package.json" with { type: "json" };
 import { seesBucket, validateSpec } from "../auth/access-keys.ts";
+import { requireAdmin } from "../auth/guard.ts";
 import { BadRequestError, MeshError } from "../errors.ts";
 import type { EventFeed } from "../events/feed.ts";
 import { decodePathPiece } from "../metadata/keys.ts";
@@ -38,6 +39,8 @@ export interface ClusterView {
   removeMember(id: string): Promise<Static<typeof S.RemovedMember>>;
   /** This peer's feed of recent cluster events (`/cluster/events`). */
   readonly events?: Pick<EventFeed, "read">;
+  /** GET /metrics (src/metrics/registry.ts); `public`: no token needed. */
+  metrics?: { public: boolean; contentType: string; render(): Promise<string> };
 }
 
 /** What the native API needs from the object store. */
@@ -192,6 +195,19 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       response: { 200: S.ClusterStatus },
       detail: { summary: "Counters: members, storage, repair, quorum, limits", tags: ["cluster"] },
     })
+    .get(
+      "/metrics",
+      async ({ request }) => {
+        const metrics = view.metrics;
+        if (!metrics) throw new MeshError("NotFound", "no such route");
+        if (!metrics.public) requireAdmin(await auth.authenticate(request));
+        return new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
+      },
+      {
+        response: { 200: S.MetricsText, ...S.errorResponses(...S.AUTH_ERRORS) },
+        detail: { summary: "Prometheus metrics of this peer (an admin token, unless the peer runs with --metrics-public)", tags: ["cluster"], security: [{ bearer: [] }] },
+      },
+    )
     .post("/cluster/drain", async ({ status }) => status(202, await view.drain()), {
       admin: true,
       parse: "none",

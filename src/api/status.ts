@@ -1,5 +1,6 @@
 // What `/cluster/peers` and `/cluster/status` answer: their types (the test harness imports
 // them rather than redeclaring them) and how they are put together from the peer's parts.
+import { statfs } from "node:fs/promises";
 import type { MemberState, MemberTable } from "../membership/member-table.ts";
 import type { Swim } from "../membership/swim.ts";
 import { noiseCryptoName } from "../net/noise-crypto.ts";
@@ -60,8 +61,8 @@ export type ClusterStatus = RepairStatus & {
   noiseCrypto: string;
   rpc: { inboundBodyBytes: number };
   membership: { messagesSent: number; probesStarted: number; messagesPerSecond: number; healthScore: number };
-  /** Local chunk files (from a scan at most about a second old). */
-  storage: { chunks: number; bytes: number };
+  /** Local chunk files, as held now (the chunk store's live counts), and the data folder's file system (checked every few seconds; 0 until first checked). */
+  storage: { chunks: number; bytes: number; diskTotalBytes: number; diskFreeBytes: number };
   badReplicas: BadReplica[];
   quorum: QuorumRule;
   meshKey: { fingerprint: string };
@@ -78,43 +79,55 @@ export interface StatusSources {
   table: MemberTable;
   rpc: Pick<Rpc, "inboundBytes">;
   swim: Pick<Swim, "messagesSent" | "probesStarted" | "healthScore">;
-  chunkStore: Pick<ChunkStore, "stats">;
+  chunkStore: Pick<ChunkStore, "counts" | "stats">;
   chunks: Pick<ChunkClient, "badReplicas">;
   repair: Pick<RepairService, "status">;
   placement: Pick<Placement, "quorum">;
   meshKeyFingerprint: string;
   limits: Pick<ClientLimits, "status">;
+  /** The data folder, for its file system's total and free bytes. */
+  dataDir?: string;
 }
 
-/** Puts `/cluster/status` together; started, it has scanned the chunk folder once. */
+/** Puts `/cluster/status` together. */
 export interface StatusReporter extends Startable {
   status(): ClusterStatus;
 }
 
-/** How old the chunk counts may get before a status call refreshes them (in the background). */
-const STORAGE_REFRESH_MS = 1000;
+/** How often the chunk folder is rescanned, so that the live counts also see files changed behind the store's back. */
+const STORAGE_RESCAN_MS = 60_000;
+/** How often the data folder's free space is checked. */
+const DISK_CHECK_MS = 5000;
 
 /** Create the status reporter of one peer. */
 export function createStatusReporter(src: StatusSources): StatusReporter {
   let started = Date.now();
-  // Local chunk counts come from a scan of the folder: serve the last result and refresh
-  // it in the background when it is more than a second old.
-  let storage = { chunks: 0, bytes: 0 };
-  let storageAt = 0;
-  const storageStats = () => {
-    if (Date.now() - storageAt > STORAGE_REFRESH_MS) {
-      storageAt = Date.now();
-      void src.chunkStore.stats().then((s) => (storage = s), () => {});
+  let rescan: ReturnType<typeof setInterval> | undefined;
+  let diskTimer: ReturnType<typeof setInterval> | undefined;
+  const disk = { diskTotalBytes: 0, diskFreeBytes: 0 };
+  const checkDisk = async () => {
+    if (!src.dataDir) return;
+    try {
+      const fs = await statfs(src.dataDir);
+      disk.diskTotalBytes = fs.blocks * fs.bsize;
+      disk.diskFreeBytes = fs.bavail * fs.bsize;
+    } catch {
+      // keep the last figures
     }
-    return storage;
   };
   return {
     async start() {
       started = Date.now();
-      storage = await src.chunkStore.stats();
-      storageAt = Date.now();
+      rescan = setInterval(() => void src.chunkStore.stats().catch(() => {}), STORAGE_RESCAN_MS);
+      rescan.unref();
+      await checkDisk();
+      diskTimer = setInterval(() => void checkDisk(), DISK_CHECK_MS);
+      diskTimer.unref();
     },
-    stop() {},
+    stop() {
+      clearInterval(rescan);
+      clearInterval(diskTimer);
+    },
     status() {
       const { table, swim } = src;
       const others = table.others();
@@ -127,7 +140,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         noiseCrypto: noiseCryptoName,
         rpc: { inboundBodyBytes: src.rpc.inboundBytes },
         membership: { messagesSent: swim.messagesSent, probesStarted: swim.probesStarted, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2), healthScore: swim.healthScore },
-        storage: storageStats(),
+        storage: { ...src.chunkStore.counts(), ...disk },
         badReplicas: src.chunks.badReplicas,
         ...src.repair.status(),
         quorum: src.placement.quorum(),

@@ -61,6 +61,8 @@ type ReplyHeader = { ok: true; r: unknown } | { ok: false; code: string; message
 /** Counts of RPC traffic, by method, for metrics and the membership rate figures. */
 export interface RpcCounters {
   sent: Map<string, number>;
+  /** Calls sent that failed (unreachable, an error reply, a malformed reply), by method. */
+  failed: Map<string, number>;
   received: Map<string, number>;
 }
 
@@ -144,7 +146,7 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
     const m = (header as Partial<RequestHeader> | null)?.m;
     return typeof m === "string" ? Math.min(methods.get(m)?.method.maxBodyBytes ?? 0, limits.budgetBytes) : 0;
   };
-  const counters: RpcCounters = { sent: new Map(), received: new Map() };
+  const counters: RpcCounters = { sent: new Map(), failed: new Map(), received: new Map() };
   const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   const lanes = createLanes(libp2p, stopSignal);
 
@@ -296,29 +298,35 @@ export function createRpc(libp2p: Libp2p, filter: LinkFilter, log: Logger, stopS
       const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS), ...(opts.signal ? [opts.signal] : [])]);
       const name = method.name;
       bump(counters.sent, name);
-      // A pooled stream may have died while idle (the connection closed); then try once on a
-      // fresh one. Every method is idempotent (LWW writes, content-addressed chunks), so a
-      // request the remote did see before the stream died is harmless to repeat.
-      const lane = opts.lane ?? "data";
-      for (let attempt = 0; ; attempt++) {
-        let channel: Channel | undefined;
-        let reused = false;
-        try {
-          ({ channel, reused } = await acquire(peer, lane, signal, attempt > 0));
-          const reply = await exchange(channel, name, params, opts.body, signal);
-          release(`${lane}:${peer}`, channel);
-          if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message);
-          const result = reply.header.r;
-          // A member may be buggy or hostile: its answer is believed only in the promised shape.
-          if (method.checkResult.Check(result)) return { result, body: reply.body };
-          const why = firstBreach(method.checkResult, result, `rpc ${name} from ${peer.slice(-6)}: result`) ?? "";
-          throw new RemoteError("MalformedReply", why.slice(0, MAX_ERROR_CHARS));
-        } catch (err) {
-          if (err instanceof RemoteError) throw err;
-          channel?.stream.abort(err as Error);
-          if (reused && attempt === 0 && !signal.aborted) continue;
-          const reason = signal.aborted ? "timed out or aborted" : (err as Error).message;
-          throw new RemoteError("PeerUnreachable", `rpc ${name} to ${peer.slice(-6)}: ${reason}`);
+      return send().catch((err: unknown) => {
+        bump(counters.failed, name);
+        throw err;
+      });
+      async function send() {
+        // A pooled stream may have died while idle (the connection closed); then try once on a
+        // fresh one. Every method is idempotent (LWW writes, content-addressed chunks), so a
+        // request the remote did see before the stream died is harmless to repeat.
+        const lane = opts.lane ?? "data";
+        for (let attempt = 0; ; attempt++) {
+          let channel: Channel | undefined;
+          let reused = false;
+          try {
+            ({ channel, reused } = await acquire(peer, lane, signal, attempt > 0));
+            const reply = await exchange(channel, name, params, opts.body, signal);
+            release(`${lane}:${peer}`, channel);
+            if (!reply.header.ok) throw new RemoteError(reply.header.code, reply.header.message);
+            const result = reply.header.r;
+            // A member may be buggy or hostile: its answer is believed only in the promised shape.
+            if (method.checkResult.Check(result)) return { result, body: reply.body };
+            const why = firstBreach(method.checkResult, result, `rpc ${name} from ${peer.slice(-6)}: result`) ?? "";
+            throw new RemoteError("MalformedReply", why.slice(0, MAX_ERROR_CHARS));
+          } catch (err) {
+            if (err instanceof RemoteError) throw err;
+            channel?.stream.abort(err as Error);
+            if (reused && attempt === 0 && !signal.aborted) continue;
+            const reason = signal.aborted ? "timed out or aborted" : (err as Error).message;
+            throw new RemoteError("PeerUnreachable", `rpc ${name} to ${peer.slice(-6)}: ${reason}`);
+          }
         }
       }
     },

@@ -3,7 +3,7 @@
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
 //   rpc -> index, chunks, caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
-//   -> status -> swim -> repair -> discovery -> joiner
+//   -> status -> metrics -> swim -> repair -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -42,6 +42,8 @@ import { openIndexStore } from "../store/index-store.ts";
 import { createHlc, decodeTimestamp } from "../util/hlc.ts";
 import type { Lifecycle } from "../util/lifecycle.ts";
 import { createLogger, type Logger } from "../util/log.ts";
+import { createMetrics } from "../metrics/registry.ts";
+import pkg from "../../package.json" with { type: "json" };
 import { makePrivateDir } from "../util/private-dir.ts";
 import { createAdminKeyPart, type AdminKeyPart } from "./admin-key.ts";
 import { createJoiner } from "./joiner.ts";
@@ -99,7 +101,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   // Membership: the table, and every member ever known on disk (quorums count them even while unreachable).
   // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
   const table = new MemberTable({ id: peerId, addrs: multiaddrs(), state: "alive", inc: Date.now() });
-  table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}`));
+  // Shown at the default level: an operator follows the mesh in these lines.
+  table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}${prev === undefined ? " (joined)" : m.state === "alive" ? " (alive again)" : ""}`));
   // Recent cluster events for /cluster/events and the dashboard (src/events/feed.ts).
   const events = createEventFeed(peerId);
   table.onChange((m, prev) => events.member(m, prev));
@@ -225,6 +228,24 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     placement,
     meshKeyFingerprint: meshKey.key.fingerprint,
     limits,
+    dataDir: config.dataDir,
+  });
+
+  const metrics = createMetrics({
+    peerId,
+    version: pkg.version,
+    dataDir: config.dataDir,
+    indexShards: config.indexShards,
+    table,
+    placement,
+    chunkStore,
+    chunks,
+    repair,
+    rpc,
+    swim,
+    limits,
+    nativeRoutes: () => nativeApp.routes,
+    accessLog: config.accessLog ? log.child("access") : undefined,
   });
 
   // Each API's one error function: every error answer of that API, and the log line of each 5xx.
@@ -241,6 +262,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
       },
       removeMember: (id) => maintenance.removeMember(id),
       events,
+      metrics: { public: config.metricsPublic, contentType: metrics.contentType, render: () => metrics.render() },
     },
     objects,
     {
@@ -263,11 +285,12 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     errors.native,
   );
   const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
-  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log });
+  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log, observe: (api, request) => metrics.observe(api, request) });
   lifecycle.add("http servers", servers);
   // Members learn this peer's native URL with its record, so it is known before SWIM starts.
   lifecycle.add("advertise http", { start: () => void table.refreshSelf({ http: servers.httpUrl }), stop() {} });
   lifecycle.add("status", status);
+  lifecycle.add("metrics", metrics);
   lifecycle.add("swim", swim);
   lifecycle.add("repair", repair);
 

@@ -29,6 +29,7 @@ export interface MaintenanceDeps {
 
 /** Create the maintenance operations of one peer. */
 export function createMaintenance({ table, roster, swim, repair, placement, log }: MaintenanceDeps): Maintenance {
+  let drained = false;
   return {
     async drain() {
       if (!table.self.draining) {
@@ -36,7 +37,10 @@ export function createMaintenance({ table, roster, swim, repair, placement, log 
         log.info("draining: handing all chunks and index rows to the other peers");
       }
       repair.wake();
-      return { draining: true, safeToStop: await repair.empty() };
+      const safeToStop = await repair.empty();
+      if (safeToStop && !drained) log.info("drain done: nothing is left here that the mesh lacks; this peer is safe to stop");
+      drained = safeToStop;
+      return { draining: true, safeToStop };
     },
     async removeMember(id) {
       const m = table.get(id);

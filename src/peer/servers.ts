@@ -33,15 +33,17 @@ export interface ApiServersDeps {
   /** This peer's p2p addresses (a wildcard listen address is advertised as one of their hosts). */
   multiaddrs(): string[];
   log: Logger;
+  /** Each exchange, for metrics and the access log (ServeOptions.observe). */
+  observe?: ServeOptions["observe"];
 }
 
 /** Create the servers part. */
-export function createApiServers({ config, limits, native, s3, errors, multiaddrs, log }: ApiServersDeps): ApiServers {
+export function createApiServers({ config, limits, native, s3, errors, multiaddrs, log, observe }: ApiServersDeps): ApiServers {
   let isReady = false;
   let servers: HttpServer[] = [];
   let httpUrl = "";
   let s3Url = "";
-  const serveOptions: ServeOptions = { admit: (request, ip) => limits.admit(request, ip), idleMs: config.limits.bodyIdleMs, onBodyTimeout: () => limits.bodyTimedOut() };
+  const serveOptions: ServeOptions = { admit: (request, ip) => limits.admit(request, ip), idleMs: config.limits.bodyIdleMs, onBodyTimeout: () => limits.bodyTimedOut(), observe };
 
   return {
     get httpUrl() {

@@ -138,12 +138,37 @@ export function createRepairService(deps: RepairDeps): RepairService {
   /** Work counters of the repair worker: chunks repaired, bytes repaired, chunks handed off, rows repaired, rows handed off. */
   const repairWork = () => [chunkRepair.stats.chunksRepaired, chunkRepair.stats.bytesRepaired, chunkRepair.stats.handedOff, shardSync.stats.rowsRepaired, shardSync.stats.rowsHandedOff];
   let lastWaiting = "0/0";
+
+  // Repair as an operator reads it in the log: one line when passes start finding work,
+  // one when a pass finds nothing left, with what was done in between.
+  const logTotals = () => ({
+    chunks: chunkRepair.stats.chunksRepaired,
+    bytes: chunkRepair.stats.bytesRepaired,
+    rows: shardSync.stats.rowsRepaired,
+    handedOff: chunkRepair.stats.handedOff + shardSync.stats.rowsHandedOff,
+  });
+  let repairing: { since: number; at: ReturnType<typeof logTotals> } | undefined;
+  const noteRepairPass = (before: ReturnType<typeof logTotals>) => {
+    const now = logTotals();
+    const under = { chunks: chunkRepair.stats.underReplicated, shards: shardSync.stats.underReplicated };
+    const worked = now.chunks > before.chunks || now.rows > before.rows || now.handedOff > before.handedOff;
+    if (!repairing && (worked || under.chunks > 0 || under.shards > 0)) {
+      repairing = { since: Date.now(), at: before };
+      log.info(`repair started: ${under.chunks} chunk(s) and ${under.shards} index shard(s) under-replicated; this pass copied ${now.chunks - before.chunks} chunk(s) and ${now.rows - before.rows} index row(s)`);
+    } else if (repairing && !worked && under.chunks === 0 && under.shards === 0) {
+      const a = repairing.at;
+      log.info(`repair done in ${((Date.now() - repairing.since) / 1000).toFixed(1)} s: ${now.chunks - a.chunks} chunk(s) (${now.bytes - a.bytes} bytes) and ${now.rows - a.rows} index row(s) copied, ${now.handedOff - a.handedOff} handed off; nothing under-replicated`);
+      repairing = undefined;
+    }
+  };
+
   const workerOptions = (intervalMs: number) => ({ intervalMs, log, signal, random: deps.random });
   const repairWorker = createWorker(
     "repair",
     {
       async *pass(stop) {
         const before = repairWork();
+        const logBefore = logTotals();
         const waiting = { chunks: chunkRepair.stats.underReplicated, shards: shardSync.stats.underReplicated };
         // A pass that finds the same backlog as the last one (a dead member's copies waiting
         // for its repair delay) is not news: the feed would fill with it.
@@ -168,6 +193,7 @@ export function createRepairService(deps: RepairDeps): RepairService {
         } else if (reported) {
           deps.onRepair?.("finished", `repair pass finished: nothing could be repaired (${chunkRepair.stats.underReplicated} chunk(s) and ${shardSync.stats.underReplicated} shard(s) still under-replicated)`);
         }
+        if (!stop.aborted) noteRepairPass(logBefore);
       },
       throttled: () => repairLimiter.waiting > 0,
     },

@@ -54,6 +54,12 @@ export interface ChunkStore {
   list(): AsyncIterable<string>;
   /** Count and total bytes of stored chunks (scans the store). */
   stats(): Promise<{ chunks: number; bytes: number }>;
+  /**
+   * Count and total bytes of stored chunks now: a scan at open, kept current by every put,
+   * delete and quarantine here, and reset by each stats() scan that no change overlapped
+   * (files removed behind the store's back are seen there).
+   */
+  counts(): { chunks: number; bytes: number };
 }
 
 const CHUNK_ID = /^[0-9a-f]{64}$/;
@@ -108,6 +114,17 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
   // Callers must validate ids before calling this (never build a path from an unvalidated string).
   const chunkPath = (id: string) => join(dir, id.slice(0, 2), id);
 
+  // Live counts (counts()): what the store holds now, without a scan per question.
+  const live = { chunks: 0, bytes: 0 };
+  /** Changes counted so far, and deletes or quarantines under way: a scan that saw neither is exact. */
+  let changes = 0;
+  let removing = 0;
+  const counted = (chunks: number, bytes: number) => {
+    changes++;
+    live.chunks = Math.max(0, live.chunks + chunks);
+    live.bytes = Math.max(0, live.bytes + bytes);
+  };
+
   // In-flight puts by id, so concurrent puts of one chunk in this process write it once.
   const pending = new Map<string, Promise<boolean>>();
 
@@ -135,6 +152,7 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
       throw err;
     }
     await fsyncDir(join(dir, id.slice(0, 2)));
+    counted(1, bytes.length);
     return true;
   }
 
@@ -148,15 +166,19 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
     }
   }
 
-  async function quarantine(id: string): Promise<string | null> {
+  async function quarantine(id: string, size: number): Promise<string | null> {
     const dest = join(quarantineDir, `${id}.${Date.now()}.${crypto.randomUUID().slice(0, 8)}`);
+    removing++;
     try {
       await rename(chunkPath(id), dest);
+      counted(-1, -size);
       return dest;
     } catch (err) {
       // A concurrent reader (or delete) already moved it away.
       if (isErrno(err, "ENOENT")) return null;
       throw err;
+    } finally {
+      removing--;
     }
   }
 
@@ -175,6 +197,23 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
       }
     }
   }
+
+  async function stats(): Promise<{ chunks: number; bytes: number }> {
+    const changesBefore = changes;
+    let chunks = 0;
+    let bytes = 0;
+    for await (const id of list()) {
+      try {
+        bytes += (await stat(chunkPath(id))).size;
+        chunks++;
+      } catch (err) {
+        if (!isErrno(err, "ENOENT")) throw err; // deleted while scanning
+      }
+    }
+    if (changes === changesBefore && pending.size === 0 && removing === 0) Object.assign(live, { chunks, bytes });
+    return { chunks, bytes };
+  }
+  await stats();
 
   return {
     dir,
@@ -202,7 +241,7 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
         if (isErrno(err, "ENOENT")) return null;
         throw err;
       }
-      if (sha256Hex(buf) !== id) throw new ChunkCorruptError(id, await quarantine(id));
+      if (sha256Hex(buf) !== id) throw new ChunkCorruptError(id, await quarantine(id, buf.byteLength));
       return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
     },
 
@@ -223,29 +262,24 @@ export async function openChunkStore(opts: ChunkStoreOptions): Promise<ChunkStor
 
     async delete(id) {
       assertChunkId(id);
+      removing++;
       try {
+        const { size } = await stat(chunkPath(id));
         await unlink(chunkPath(id));
+        counted(-1, -size);
         return true;
       } catch (err) {
         if (isErrno(err, "ENOENT")) return false;
         throw err;
+      } finally {
+        removing--;
       }
     },
 
     list,
 
-    async stats() {
-      let chunks = 0;
-      let bytes = 0;
-      for await (const id of list()) {
-        try {
-          bytes += (await stat(chunkPath(id))).size;
-          chunks++;
-        } catch (err) {
-          if (!isErrno(err, "ENOENT")) throw err; // deleted while scanning
-        }
-      }
-      return { chunks, bytes };
-    },
+    stats,
+
+    counts: () => ({ ...live }),
   };
 }

@@ -1,6 +1,9 @@
-// A logger per component, labelled by peer. Quiet by default: only warnings and errors
-// are printed unless MESH_LOG=debug|info. Tests pass a sink that buffers lines per peer
-// and prints them only when a test fails.
+// A logger per component, labelled by peer. The default level, info, prints what an
+// operator needs to follow the mesh: members joining, suspect, dead and alive again,
+// repair and drain starting and ending, every 5xx with its request id (and, with
+// --access-log, one line per request). Chatty detail is debug (MESH_LOG=debug); MESH_LOG=warn
+// keeps only problems. Never put a secret or a token in a line. Tests pass a sink that
+// buffers lines per peer and prints them only when a test fails.
 
 /** Log levels, most verbose first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -22,7 +25,7 @@ export interface Logger {
 
 function envLevel(): LogLevel {
   const v = process.env.MESH_LOG;
-  return v === "debug" || v === "info" || v === "warn" || v === "error" ? v : "warn";
+  return v === "debug" || v === "info" || v === "warn" || v === "error" ? v : "info";
 }
 
 /** The default sink: stderr. */

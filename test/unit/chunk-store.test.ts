@@ -271,6 +271,29 @@ describe("list / stats", () => {
     expect(await collect(store.list())).toEqual([]);
     expect(await store.stats()).toEqual({ chunks: 0, bytes: 0 });
   });
+
+  test("live counts follow every put, delete and quarantine, and a reopened store starts from a scan", async () => {
+    expect(store.counts()).toEqual({ chunks: 0, bytes: 0 });
+    const a = enc("a".repeat(100));
+    const b = enc("b".repeat(50));
+    const c = enc("corrupt me");
+    await Promise.all([store.put(sha256Hex(a), a), store.put(sha256Hex(a), a), store.put(sha256Hex(b), b), store.put(sha256Hex(c), c)]);
+    expect(store.counts()).toEqual({ chunks: 3, bytes: 160 });
+    expect(await store.delete(sha256Hex(b))).toBe(true);
+    expect(await store.delete(sha256Hex(b))).toBe(false);
+    expect(store.counts()).toEqual({ chunks: 2, bytes: 110 });
+    const cPath = path.join(dir, sha256Hex(c).slice(0, 2), sha256Hex(c));
+    fs.writeFileSync(cPath, "corrupt mE");
+    await store.get(sha256Hex(c)).catch(() => {});
+    expect(store.counts()).toEqual({ chunks: 1, bytes: 100 });
+    expect(store.counts()).toEqual(await store.stats());
+    expect((await openChunkStore({ dir })).counts()).toEqual({ chunks: 1, bytes: 100 });
+    // A file removed behind the store's back is seen by the next scan.
+    fs.rmSync(path.join(dir, sha256Hex(a).slice(0, 2), sha256Hex(a)));
+    expect(store.counts()).toEqual({ chunks: 1, bytes: 100 });
+    await store.stats();
+    expect(store.counts()).toEqual({ chunks: 0, bytes: 0 });
+  });
 });
 
 describe("id validation", () => {

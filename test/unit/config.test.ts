@@ -32,6 +32,14 @@ describe("config", () => {
     expect(() => resolveConfig({ admin: { accessKeyId: "short", secretAccessKey: "a-long-enough-secret" } })).toThrow(ConfigError);
   });
 
+  test("--metrics-public and --access-log, or their variables", () => {
+    expect(resolveConfig().metricsPublic).toBe(false);
+    expect(resolveConfig().accessLog).toBe(false);
+    expect(resolveConfig(configFromArgs(["--metrics-public", "--access-log"], {}))).toMatchObject({ metricsPublic: true, accessLog: true });
+    expect(resolveConfig(configFromArgs([], { MESH_METRICS_PUBLIC: "1", MESH_ACCESS_LOG: "true" }))).toMatchObject({ metricsPublic: true, accessLog: true });
+    expect(resolveConfig(configFromArgs([], { MESH_METRICS_PUBLIC: "0", MESH_ACCESS_LOG: "" }))).toMatchObject({ metricsPublic: false, accessLog: false });
+  });
+
   test("bad values are ConfigErrors with plain messages", () => {
     expect(() => configFromArgs(["--nope"])).toThrow(ConfigError);
     expect(() => configFromArgs(["--rf", "zero"])).toThrow(/--rf must be a whole number/);

@@ -117,6 +117,7 @@ const view: ClusterView = {
     if (id !== "dead-peer") throw new NotFoundError(`no member ${id} in this mesh`, "NoSuchMember");
     return { removed: id, quorum: { members: 2, rf: 3, r: 2, w: 2 } };
   },
+  metrics: { public: false, contentType: "text/plain; version=0.0.4; charset=utf-8", render: async () => "# TYPE meshstore_up gauge\nmeshstore_up 1\n" },
 };
 
 // ---- the app under test ----
@@ -172,6 +173,7 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: "/health", status: 200, open: true },
   { method: "GET", path: "/cluster/peers", status: 200, open: true },
   { method: "GET", path: "/cluster/status", status: 200, open: true },
+  { method: "GET", path: "/metrics", status: 200 },
   { method: "POST", path: "/cluster/drain", status: 202 },
   { method: "GET", path: "/cluster/events?after=0&limit=10", status: 200 },
   { method: "GET", path: "/cluster/locate/docs/a/b.txt", status: 200 },
@@ -219,7 +221,7 @@ describe("native routes through app.handle", () => {
   });
 
   test("admin routes refuse a key that is not an admin's with 403 AccessDenied", async () => {
-    for (const r of ROUTES.filter((x) => x.path.startsWith("/admin/") || x.path === "/cluster/drain" || x.path.startsWith("/cluster/events"))) {
+    for (const r of ROUTES.filter((x) => x.path.startsWith("/admin/") || x.path === "/cluster/drain" || x.path.startsWith("/cluster/events") || x.path === "/metrics")) {
       expect(`${r.method} ${r.path}: ${await errorOf(await call(r.method, r.path, { token: OWNER, body: r.body }))}`).toBe(`${r.method} ${r.path}: 403 AccessDenied`);
     }
   });

@@ -17,6 +17,43 @@ import { splitUrl } from "./sigv4.ts";
 
 type Operation = (r: S3Request) => Promise<Response>;
 
+const getObject: Operation = (r) => objects.getObject(r, false);
+const headObject: Operation = (r) => objects.getObject(r, true);
+
+/** Each operation's S3 name (metrics and the access log). */
+const OPERATION_NAMES = new Map<Operation, string>([
+  [buckets.listBuckets, "ListBuckets"],
+  [buckets.createBucket, "CreateBucket"],
+  [buckets.headBucket, "HeadBucket"],
+  [buckets.deleteBucket, "DeleteBucket"],
+  [objects.deleteObjects, "DeleteObjects"],
+  [buckets.getBucketLocation, "GetBucketLocation"],
+  [buckets.getBucketVersioning, "GetBucketVersioning"],
+  [buckets.listObjectVersions, "ListObjectVersions"],
+  [multipart.listMultipartUploads, "ListMultipartUploads"],
+  [buckets.listObjectsV2, "ListObjectsV2"],
+  [buckets.listObjectsV1, "ListObjects"],
+  [multipart.uploadPartCopy, "UploadPartCopy"],
+  [multipart.uploadPart, "UploadPart"],
+  [objects.copyObject, "CopyObject"],
+  [objects.putObject, "PutObject"],
+  [multipart.listParts, "ListParts"],
+  [getObject, "GetObject"],
+  [headObject, "HeadObject"],
+  [multipart.abortMultipartUpload, "AbortMultipartUpload"],
+  [objects.deleteObject, "DeleteObject"],
+  [multipart.createMultipartUpload, "CreateMultipartUpload"],
+  [multipart.completeMultipartUpload, "CompleteMultipartUpload"],
+]);
+
+/** The S3 operation each request was routed to (a request not routed has none). */
+const operations = new WeakMap<Request, string>();
+
+/** The S3 operation `request` was routed to ("Unknown" if none: unauthenticated, malformed or not implemented). */
+export function s3OperationOf(request: Request): string {
+  return operations.get(request) ?? "Unknown";
+}
+
 /** Query parameters that name an operation (S3 "sub-resources") this API serves. */
 const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type"]);
 /** Query parameters that only qualify an operation. */
@@ -65,9 +102,9 @@ function route(method: string, bucket: string, key: string, q: URLSearchParams, 
       return copy ? objects.copyObject : objects.putObject;
     case "GET":
       if (has("uploadId")) return multipart.listParts;
-      return has("uploads") || has("partNumber") ? undefined : (r) => objects.getObject(r, false);
+      return has("uploads") || has("partNumber") ? undefined : getObject;
     case "HEAD":
-      return has("uploadId") || has("partNumber") ? undefined : (r) => objects.getObject(r, true);
+      return has("uploadId") || has("partNumber") ? undefined : headObject;
     case "DELETE":
       return has("uploadId") ? multipart.abortMultipartUpload : objects.deleteObject;
     case "POST":
@@ -100,9 +137,12 @@ export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<
       const bucket = decodePathPiece(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash));
       const key = slash < 0 ? "" : decodePathPiece(rawPath.slice(slash + 1));
       const query = new URLSearchParams(rawQuery);
-      const caller = await authenticate(request, deps.keys, deps.authEnabled, deps.limiter);
+      // Routing reads only the request line and headers: named before authentication, so a refused call counts under its operation.
       const unsupported = unsupportedParam(query);
       const op = unsupported === undefined ? route(request.method, bucket, key, query, request.headers) : undefined;
+      const name = op && OPERATION_NAMES.get(op);
+      if (name) operations.set(request, name);
+      const caller = await authenticate(request, deps.keys, deps.authEnabled, deps.limiter);
       if (!op) {
         const what = unsupported ? `the ?${unsupported} sub-resource` : `${request.method} on this resource`;
         throw new MeshError("NotImplemented", `A header or query you provided implies functionality that is not implemented (${what})`);
