@@ -1,8 +1,10 @@
 // The meshstore dashboard: one module, no build step, nothing loaded from elsewhere. It
-// signs in with a native bearer token (kept in sessionStorage), polls this peer every
-// 2 s (/cluster/status, /cluster/peers, /cluster/events, /buckets) and each member's own
-// /cluster/status for its capacity, and drives the native API for buckets, objects and
-// access keys. Every value from the server is set as text, never as HTML.
+// signs in with a native bearer token, or an access key whose token it derives as the
+// server does (kept in sessionStorage), polls this peer every 2 s (/cluster/status,
+// /cluster/peers, /cluster/events, /buckets, /metrics) and each member's own
+// /cluster/status for its capacity, and drives the native API for buckets, objects,
+// multipart uploads, drains and access keys. Every value from the server is set as text,
+// never as HTML.
 
 const POLL_MS = 2000;
 /** Samples kept for the replication sparklines (3 minutes at 2 s). */
@@ -10,6 +12,14 @@ const HISTORY = 90;
 /** How often bucket object counts are refreshed (a listing each: they may lag). */
 const COUNT_EVERY_MS = 10_000;
 const TOKEN_KEY = "meshstore.token";
+/** Request-rate history kept for the traffic sparklines (5 minutes at 2 s). */
+const TRAFFIC_HISTORY = 150;
+const MiB = 1024 * 1024;
+/** Files larger than this go up as a multipart upload, in parts sent side by side. */
+const MULTIPART_OVER = 8 * MiB;
+/** The smallest part S3 and meshstore accept (but the last). */
+const MIN_PART = 5 * MiB;
+const PARALLEL_PARTS = 3;
 
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(TOKEN_KEY) ?? "";
@@ -17,6 +27,8 @@ let isAdmin = false;
 let timer;
 let lastSeq = 0;
 const history = [];
+/** Samples of this peer's request counters: {t, apis: {api: {count, errors, buckets: [[le, n]]}}}. */
+const traffic = [];
 const bucketCounts = new Map();
 let countsAt = 0;
 /** What the object browser shows: a bucket and a prefix. */
@@ -97,6 +109,26 @@ async function api(path, init = {}) {
 
 // ---------- sign in ----------
 
+/** The native token of an access key, as the server derives it (src/auth/access-keys.ts nativeToken). */
+async function tokenOfAccessKey(accessKeyId, secret) {
+  if (!crypto.subtle) throw new Error("Signing in with an access key needs https or a page on localhost; paste the native token instead.");
+  const enc = new TextEncoder();
+  const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode("meshstore native token v1")));
+  const b64url = btoa(String.fromCharCode(...mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return `mst_${accessKeyId}_${b64url}`;
+}
+
+async function signInWithKey(event) {
+  event.preventDefault();
+  try {
+    await signIn(await tokenOfAccessKey($("access-key-id").value.trim(), $("secret-access-key").value.trim()));
+  } catch (err) {
+    $("signin-error").textContent = `${err.message ?? err}`;
+  }
+  $("secret-access-key").value = "";
+}
+
 async function signIn(candidate) {
   token = candidate;
   try {
@@ -104,7 +136,7 @@ async function signIn(candidate) {
   } catch (err) {
     token = "";
     sessionStorage.removeItem(TOKEN_KEY);
-    $("signin-error").textContent = err.status === 401 ? "That token is not valid." : `${err.message}`;
+    $("signin-error").textContent = err.status === 401 ? "Those credentials are not valid." : `${err.message}`;
     return;
   }
   sessionStorage.setItem(TOKEN_KEY, token);
@@ -120,6 +152,8 @@ async function signIn(candidate) {
   $("sign-out").hidden = false;
   $("keys-section").hidden = !isAdmin;
   $("events-section").hidden = !isAdmin;
+  $("traffic-section").hidden = true;
+  traffic.length = 0;
   lastSeq = 0;
   $("events").replaceChildren();
   await poll();
@@ -149,11 +183,13 @@ async function poll() {
 }
 
 async function refresh() {
-  const [status, peers, events, buckets] = await Promise.allSettled([
+  const [status, peers, events, buckets, metrics] = await Promise.allSettled([
     fetch("/cluster/status", { signal: AbortSignal.timeout(POLL_MS) }).then((r) => (r.ok ? r.json() : Promise.reject(new Error(`status ${r.status}`)))),
     api("/cluster/peers"),
     isAdmin ? api(`/cluster/events?after=${lastSeq}`) : Promise.resolve(null),
     api("/buckets"),
+    // Open to admins, or to everyone with --metrics-public; anyone else does without the traffic table.
+    fetch("/metrics", { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(POLL_MS) }).then((r) => (r.ok ? r.text() : null)),
   ]);
   if (buckets.status === "rejected" && buckets.reason.status === 401) return signOut();
   const st = status.status === "fulfilled" ? status.value : null;
@@ -163,6 +199,7 @@ async function refresh() {
   if (st) renderReplication(st);
   if (events.status === "fulfilled" && events.value) renderEvents(events.value);
   if (buckets.status === "fulfilled") await renderBuckets(buckets.value.buckets);
+  if (metrics.status === "fulfilled" && metrics.value !== null) renderTraffic(metrics.value);
   const failed = [status, peers, events, buckets].find((r) => r.status === "rejected");
   showError(failed?.reason);
   $("updated").textContent = `updated ${new Date().toLocaleTimeString()}`;
@@ -208,72 +245,228 @@ async function memberStatus(m, selfStatus, selfId) {
   }
 }
 
+const percent = (f) => (typeof f === "number" && Number.isFinite(f) ? `${(f * 100).toFixed(f < 0.1 ? 1 : 0)} %` : "—");
+
 async function renderPeers(view, st) {
   const members = [view.self, ...view.peers];
   const statuses = await Promise.all(members.map((m) => memberStatus(m, st, view.self.id)));
-  let used = 0;
+  // Each member's share of the key space (the fraction of keys it keeps a copy of), from the ring this peer places by.
+  const shares = new Map((st?.ring?.owners ?? []).map((o) => [o.id, o.share]));
   const rows = members.map((m, i) => {
     const s = statuses[i];
-    if (s) used += s.storage?.bytes ?? 0;
     const self = m.id === view.self.id;
-    const drain = isAdmin && self ? el("button", { className: "link", onclick: () => drainSelf() }, st?.draining ? "draining…" : "Drain") : "";
+    const disk = s?.storage?.diskTotalBytes ? bytes(s.storage.diskFreeBytes) : "—";
     return el(
       "tr",
-      { "data-peer": m.id, "data-state": m.state },
+      { "data-peer": m.id, "data-state": m.state, "data-draining": s?.draining ? "true" : undefined },
       el("td", { className: "mono", title: m.id }, short(m.id), self ? " (this peer)" : ""),
       el("td", { className: "addrs" }, (m.addrs ?? []).join(" ") || "—"),
-      el("td", { className: `state state-${m.state}` }, m.state),
+      el("td", { className: `state state-${m.state}` }, m.state, s?.draining ? " (draining)" : ""),
       el("td", {}, self ? "now" : ago(m.lastSeenMs)),
       el("td", {}, m.http ? el("a", { href: `${m.http}/ui/`, target: "_blank", rel: "noopener" }, m.http) : "—"),
       el("td", { className: "num" }, s ? duration(s.uptimeSeconds) : "—"),
+      el("td", {}, s?.version ?? "—"),
       el("td", { className: "num" }, s ? s.storage?.chunks ?? "—" : "—"),
       el("td", { className: "num" }, s ? bytes(s.storage?.bytes) : "—"),
-      el("td", {}, drain),
+      el("td", { className: "num" }, disk),
+      el("td", { className: "num" }, percent(shares.get(m.id))),
+      el("td", {}, drainButton(m, s, self)),
     );
   });
   $("peers").tBodies[0].replaceChildren(...rows);
-  const reached = statuses.filter(Boolean).length;
-  $("capacity").textContent = `Stored on the ${reached} member(s) that answered: ${bytes(used)} in chunks (rf ${st?.rf ?? "?"}; quorum ${st?.quorum ? `r ${st.quorum.r} / w ${st.quorum.w} of ${st.quorum.members}` : "?"}).`;
+  renderCapacity(members, statuses, shares, st);
 }
 
-async function drainSelf() {
-  if (!confirm("Hand everything on this peer to the others? It keeps serving until you stop it.")) return;
+/** Drain (or cancel the drain of) a live member: admins only, on any member through this peer. */
+function drainButton(m, s, self) {
+  if (!isAdmin || m.state !== "alive" || !s) return "";
+  const cancel = Boolean(s.draining);
+  return el("button", { className: `link${cancel ? "" : " danger"}`, "data-action": cancel ? "cancel-drain" : "drain", onclick: () => drainMember(m.id, self, cancel) }, cancel ? "Cancel drain" : "Drain");
+}
+
+async function drainMember(id, self, cancel) {
+  const what = self ? "this peer" : `peer ${short(id)}`;
+  if (!cancel && !confirm(`Hand everything on ${what} to the others? It keeps serving until you stop it.`)) return;
   try {
-    const r = await api("/cluster/drain", { method: "POST" });
+    const r = await api(self ? "/cluster/drain" : `/cluster/members/${encodeURIComponent(id)}/drain`, { method: cancel ? "DELETE" : "POST" });
     showError(null);
-    $("capacity").textContent = r.safeToStop ? "This peer holds nothing any more: safe to stop." : "Draining: the data is moving to the other peers.";
+    $("drain-status").textContent = cancel
+      ? `${what}: drain cancelled; it keeps its copies and counts again.`
+      : r.safeToStop
+        ? `${what} holds nothing the mesh lacks: safe to stop.`
+        : `${what} is draining${r.reason ? `, but cannot finish: ${r.reason}` : ": its data is moving to the other peers."}`;
+    await poll();
   } catch (err) {
     showError(err);
   }
 }
 
+/** Capacity per member (disk used and free, chunk bytes, ring share) and for the whole mesh. */
+function renderCapacity(members, statuses, shares, st) {
+  const W = 260;
+  const H = 14;
+  let used = 0;
+  let free = 0;
+  let total = 0;
+  const bars = members.map((m, i) => {
+    const s = statuses[i];
+    const d = s?.storage;
+    if (d) {
+      used += d.bytes ?? 0;
+      free += d.diskFreeBytes ?? 0;
+      total += d.diskTotalBytes ?? 0;
+    }
+    const chart = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `disk of ${short(m.id)}` });
+    chart.append(svg("rect", { x: 0, y: 0, width: W, height: H, class: "disk" }));
+    if (d?.diskTotalBytes) {
+      const usedFrac = 1 - d.diskFreeBytes / d.diskTotalBytes;
+      chart.append(svg("rect", { x: 0, y: 0, width: (usedFrac * W).toFixed(1), height: H, class: "disk-used" }));
+      chart.append(svg("rect", { x: 0, y: 0, width: Math.max(1, (d.bytes / d.diskTotalBytes) * W).toFixed(1), height: H, class: "chunks" }));
+    }
+    const label = d?.diskTotalBytes
+      ? `${bytes(d.bytes)} in chunks, ${bytes(d.diskTotalBytes - d.diskFreeBytes)} of ${bytes(d.diskTotalBytes)} disk used, ring share ${percent(shares.get(m.id))}`
+      : "no answer";
+    return el("div", { className: "bar", "data-peer": m.id }, el("span", { className: "mono" }, short(m.id)), chart, el("span", { className: "muted" }, label));
+  });
+  $("ownership").replaceChildren(...bars);
+  const reached = statuses.filter(Boolean).length;
+  $("capacity").textContent =
+    `The mesh (the ${reached} member(s) that answered): ${bytes(used)} in chunks, ${bytes(free)} free of ${bytes(total)} on their disks` +
+    ` (members sharing a disk count it once each); rf ${st?.rf ?? "?"}, quorum ${st?.quorum ? `r ${st.quorum.r} / w ${st.quorum.w} of ${st.quorum.members}` : "?"}.`;
+}
+
+/** A sparkline of `values` (newest at the right edge, `slots` samples wide). */
+function sparkline(values, slots, label, W = 180, H = 36) {
+  const max = Math.max(1e-9, ...values);
+  const x = (i) => W - ((values.length - 1 - i) / (slots - 1)) * W;
+  const points = values.map((v, i) => `${x(i).toFixed(1)},${(H - 2 - (v / max) * (H - 4)).toFixed(1)}`).join(" ");
+  const chart = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label });
+  chart.append(svg("polyline", { points }));
+  return chart;
+}
+
+let lastRepair;
 function renderReplication(st) {
+  // The repair rate: bytes repaired per second since the last sample.
+  const now = { t: Date.now(), bytes: st.repair?.bytesRepaired ?? 0 };
+  const rate = lastRepair && now.t > lastRepair.t ? Math.max(0, (now.bytes - lastRepair.bytes) / ((now.t - lastRepair.t) / 1000)) : 0;
+  lastRepair = now;
   history.push({
     "under-replicated chunks": st.underReplicated?.chunks ?? 0,
     "under-replicated shards": st.underReplicated?.shards ?? 0,
     "repair queue": st.repair?.queue ?? 0,
-    "bytes repaired": st.repair?.bytesRepaired ?? 0,
+    "repair rate": rate,
     "scrub: corrupt found": st.scrub?.corruptFound ?? 0,
     "bad replicas": st.badReplicas?.length ?? 0,
   });
   while (history.length > HISTORY) history.shift();
   const series = Object.keys(history[0]);
-  const W = 180;
-  const H = 36;
+  const scrub = st.scrub ?? {};
+  const scrubWorker = st.workers?.scrub?.state ?? "?";
   $("replication").replaceChildren(
     ...series.map((name) => {
       const values = history.map((h) => h[name]);
-      const max = Math.max(1, ...values);
-      // The newest sample at the right edge, older ones to its left.
-      const x = (i) => W - ((values.length - 1 - i) / (HISTORY - 1)) * W;
-      const points = values.map((v, i) => `${x(i).toFixed(1)},${(H - 2 - (v / max) * (H - 4)).toFixed(1)}`).join(" ");
-      const chart = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": name });
-      const line = svg("polyline", { points });
-      chart.append(line);
       const now = values.at(-1);
-      return el("div", { className: "spark", "data-series": name }, el("span", {}, `${name}: `, el("b", {}, name === "bytes repaired" ? bytes(now) : now)), chart);
+      return el("div", { className: "spark", "data-series": name }, el("span", {}, `${name}: `, el("b", {}, name === "repair rate" ? `${bytes(now)}/s` : now)), sparkline(values, HISTORY, name));
     }),
+    el(
+      "p",
+      { className: "muted", id: "scrub-state" },
+      `Scrub: ${scrubWorker}; last pass ${scrub.lastFinishedMs ? `finished ${ago(scrub.lastFinishedMs)}` : "not finished yet"}; ${scrub.chunksChecked ?? 0} chunk(s) checked, ${scrub.corruptFound ?? 0} corrupt found, ${scrub.restored ?? 0} restored. Repair worker: ${st.workers?.repair?.state ?? "?"}, ${bytes(st.repair?.bytesRepaired ?? 0)} repaired since start.`,
+    ),
   );
+}
+
+// ---------- requests (from /metrics) ----------
+
+/** Request counts and latency buckets by API, from the Prometheus text of this peer. */
+function parseRequestMetrics(text) {
+  const apis = {};
+  const of = (api) => (apis[api] ??= { count: 0, errors: 0, buckets: new Map() });
+  for (const line of text.split("\n")) {
+    const total = line.startsWith("meshstore_requests_total{");
+    const bucket = !total && line.startsWith("meshstore_request_duration_seconds_bucket{");
+    if (!total && !bucket) continue;
+    const close = line.lastIndexOf("}");
+    const labels = {};
+    for (const m of line.slice(line.indexOf("{") + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[m[1]] = m[2];
+    const value = Number(line.slice(close + 1).trim().split(" ")[0]);
+    if (!labels.api || !Number.isFinite(value)) continue;
+    const a = of(labels.api);
+    if (total) {
+      a.count += value;
+      if (labels.code?.startsWith("5")) a.errors += value;
+    } else {
+      const le = labels.le === "+Inf" ? Infinity : Number(labels.le);
+      a.buckets.set(le, (a.buckets.get(le) ?? 0) + value);
+    }
+  }
+  return apis;
+}
+
+/** The q-quantile of the requests between two cumulative histograms, interpolated inside its bucket (as Prometheus does). */
+function quantile(q, then, now) {
+  const les = [...now.keys()].sort((a, b) => a - b);
+  const counts = les.map((le) => (now.get(le) ?? 0) - (then?.get(le) ?? 0));
+  const total = counts.at(-1) ?? 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  for (let i = 0; i < les.length; i++) {
+    if (counts[i] >= rank) {
+      if (les[i] === Infinity) return les[i - 1] ?? null;
+      const lower = i === 0 ? 0 : les[i - 1];
+      const below = i === 0 ? 0 : counts[i - 1];
+      const inBucket = counts[i] - below;
+      return inBucket > 0 ? lower + (les[i] - lower) * ((rank - below) / inBucket) : les[i];
+    }
+  }
+  return null;
+}
+
+/** The newest sample at least `ms` older than the last one (or the oldest there is). */
+function sampleBefore(ms) {
+  const last = traffic.at(-1);
+  for (let i = traffic.length - 2; i >= 0; i--) if (last.t - traffic[i].t >= ms) return traffic[i];
+  return traffic.length > 1 ? traffic[0] : null;
+}
+
+const latency = (s) => (s === null ? "—" : s < 1 ? `${(s * 1000).toFixed(s < 0.01 ? 1 : 0)} ms` : `${s.toFixed(2)} s`);
+
+function renderTraffic(text) {
+  traffic.push({ t: Date.now(), apis: parseRequestMetrics(text) });
+  while (traffic.length > TRAFFIC_HISTORY + 1) traffic.shift();
+  $("traffic-section").hidden = false;
+  const last = traffic.at(-1);
+  const recent = sampleBefore(10_000);
+  const minute = sampleBefore(60_000);
+  const rows = Object.keys(last.apis)
+    .sort()
+    .map((api) => {
+      const a = last.apis[api];
+      const r = recent?.apis[api];
+      const secs = recent ? (last.t - recent.t) / 1000 : 0;
+      const reqs = r && secs > 0 ? (a.count - r.count) / secs : null;
+      const errs = r && secs > 0 ? (a.errors - r.errors) / secs : null;
+      // Requests per second between each pair of samples, for the sparkline.
+      const perSample = [];
+      for (let i = 1; i < traffic.length; i++) {
+        const [p, n] = [traffic[i - 1], traffic[i]];
+        perSample.push(p.apis[api] && n.apis[api] ? Math.max(0, (n.apis[api].count - p.apis[api].count) / ((n.t - p.t) / 1000)) : 0);
+      }
+      const rate = (x) => (x === null ? "—" : x.toFixed(x < 10 ? 1 : 0));
+      return el(
+        "tr",
+        { "data-api": api },
+        el("td", {}, api),
+        el("td", { className: "num", "data-figure": "rate" }, rate(reqs)),
+        el("td", { className: "num" }, rate(errs)),
+        el("td", { className: "num" }, reqs ? percent(errs / reqs) : "—"),
+        el("td", { className: "num", "data-figure": "p50" }, latency(minute ? quantile(0.5, minute.apis[api]?.buckets, a.buckets) : null)),
+        el("td", { className: "num", "data-figure": "p99" }, latency(minute ? quantile(0.99, minute.apis[api]?.buckets, a.buckets) : null)),
+        el("td", {}, sparkline(perSample, TRAFFIC_HISTORY, `${api} requests per second`, 240, 30)),
+      );
+    });
+  $("traffic").tBodies[0].replaceChildren(...rows);
 }
 
 function renderEvents(feed) {
@@ -326,7 +519,7 @@ async function openBucket(bucket, prefix) {
   browse.prefix = prefix;
   $("browser").hidden = false;
   $("browse-bucket").textContent = bucket;
-  $("locate").hidden = true;
+  $("details").hidden = true;
   const pieces = prefix.split("/").filter(Boolean);
   $("crumbs").replaceChildren(
     el("button", { className: "link", onclick: () => openBucket(bucket, "") }, `${bucket}/`),
@@ -353,7 +546,7 @@ async function listObjects() {
           "td",
           {},
           el("button", { className: "link", onclick: () => download(bucket, o.key) }, "Download"),
-          el("button", { className: "link", onclick: () => locateObject(bucket, o.key) }, "Locate"),
+          el("button", { className: "link", onclick: () => showDetails(bucket, o.key) }, "Details"),
           el("button", { className: "link danger", onclick: () => deleteObject(bucket, o.key) }, "Delete"),
         ),
       ),
@@ -391,51 +584,112 @@ async function deleteObject(bucket, key) {
   }
 }
 
-async function locateObject(bucket, key) {
+/** Response headers worth showing as an object's metadata (user metadata comes as x-meta-*). */
+const SHOWN_HEADERS = ["content-type", "content-length", "etag", "last-modified", "cache-control", "content-disposition", "content-encoding", "content-language", "expires"];
+
+/** An object's metadata (a HEAD) and where its copies are (the locate view). */
+async function showDetails(bucket, key) {
   try {
+    const head = await fetch(`/buckets/${bucket}/objects/${keyPath(key)}`, { method: "HEAD", headers: { authorization: `Bearer ${token}` } });
+    if (!head.ok) throw new Error(`HEAD ${key}: ${head.status}`);
+    const meta = [...head.headers].filter(([name]) => SHOWN_HEADERS.includes(name) || name.startsWith("x-meta-")).map(([name, value]) => `  ${name}: ${value}`);
     const loc = await api(`/cluster/locate/${bucket}/${keyPath(key)}`);
     const lines = [
       `${loc.bucket}/${loc.key}: ${bytes(loc.size)}, etag ${loc.etag}${loc.inline ? " (kept inline in the index)" : ""}`,
+      "metadata:",
+      ...meta.sort(),
       `index shard ${loc.shard.id}: replicas ${loc.shard.replicas.map(short).join(", ")}; held by ${loc.shard.holders.map(short).join(", ")}`,
       ...loc.chunks.map((c, i) => `chunk ${i} ${c.id.slice(0, 16)}… ${bytes(c.size)}: expected on ${c.expected.map(short).join(", ")}; held by ${c.holders.map(short).join(", ") || "nobody"}`),
     ];
-    $("locate").textContent = lines.join("\n");
-    $("locate").hidden = false;
+    $("details").textContent = lines.join("\n");
+    $("details").dataset.key = key;
+    $("details").hidden = false;
   } catch (err) {
     showError(err);
   }
 }
 
-function upload(event) {
+/** PUT `body` to `path` with progress reports (fetch cannot report upload progress); the parsed JSON answer. */
+function putWithProgress(path, body, contentType, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", path);
+    xhr.setRequestHeader("authorization", `Bearer ${token}`);
+    xhr.setRequestHeader("content-type", contentType);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(body.size);
+        resolve(xhr.responseText ? JSON.parse(xhr.responseText) : null);
+      } else {
+        let message = xhr.statusText;
+        try {
+          message = JSON.parse(xhr.responseText).error.message;
+        } catch {}
+        reject(new Error(`${xhr.status} ${message}`));
+      }
+    };
+    xhr.onerror = () => reject(new Error("no answer"));
+    xhr.send(body);
+  });
+}
+
+/** A large file as a multipart upload: parts of at least 5 MiB, a few at a time, then completed (aborted on failure). */
+async function uploadMultipart(bucket, key, file, onProgress) {
+  const type = file.type || "application/octet-stream";
+  const q = `key=${encodeURIComponent(key)}`;
+  const { uploadId } = await api(`/buckets/${bucket}/multipart?${q}`, { method: "POST", headers: { "content-type": type } });
+  const base = `/buckets/${bucket}/multipart/${encodeURIComponent(uploadId)}`;
+  const partSize = Math.max(MIN_PART, Math.ceil(file.size / 10_000));
+  const count = Math.ceil(file.size / partSize);
+  const sent = new Array(count).fill(0);
+  const parts = new Array(count);
+  let next = 0;
+  const sender = async () => {
+    while (next < count) {
+      const i = next++;
+      const body = file.slice(i * partSize, Math.min(file.size, (i + 1) * partSize));
+      const part = await putWithProgress(`${base}/parts/${i + 1}?${q}`, body, type, (n) => {
+        sent[i] = n;
+        onProgress(sent.reduce((a, b) => a + b, 0));
+      });
+      parts[i] = { partNumber: i + 1, etag: part.etag };
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, count) }, sender));
+    return await api(`${base}/complete?${q}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ parts }) });
+  } catch (err) {
+    await api(`${base}?${q}`, { method: "DELETE" }).catch(() => {});
+    throw err;
+  }
+}
+
+async function upload(event) {
   event.preventDefault();
   const file = $("upload-file").files[0];
   if (!file || !browse.bucket) return;
+  const bucket = browse.bucket;
   const key = browse.prefix + file.name;
   const bar = $("upload-progress");
   const status = $("upload-status");
+  const multipart = file.size > MULTIPART_OVER;
   bar.hidden = false;
   bar.value = 0;
-  status.textContent = `uploading ${key}…`;
-  const xhr = new XMLHttpRequest();
-  xhr.open("PUT", `/buckets/${browse.bucket}/objects/${keyPath(key)}`);
-  xhr.setRequestHeader("authorization", `Bearer ${token}`);
-  xhr.setRequestHeader("content-type", file.type || "application/octet-stream");
-  xhr.upload.onprogress = (e) => {
-    if (e.lengthComputable) bar.value = e.loaded / e.total;
-  };
-  xhr.onload = () => {
-    if (xhr.status === 200) {
-      bar.value = 1;
-      status.textContent = `uploaded ${key} (${bytes(file.size)})`;
-      status.dataset.done = key;
-      bucketCounts.delete(browse.bucket);
-      void listObjects();
-    } else {
-      status.textContent = `upload failed: ${xhr.status} ${xhr.responseText.slice(0, 200)}`;
-    }
-  };
-  xhr.onerror = () => (status.textContent = "upload failed: no answer");
-  xhr.send(file);
+  delete status.dataset.done;
+  status.textContent = `uploading ${key}${multipart ? " in parts" : ""}…`;
+  const onProgress = (n) => (bar.value = file.size ? Math.min(1, n / file.size) : 1);
+  try {
+    if (multipart) await uploadMultipart(bucket, key, file, onProgress);
+    else await putWithProgress(`/buckets/${bucket}/objects/${keyPath(key)}`, file, file.type || "application/octet-stream", onProgress);
+    bar.value = 1;
+    status.textContent = `uploaded ${key} (${bytes(file.size)}${multipart ? `, multipart` : ""})`;
+    status.dataset.done = key;
+    bucketCounts.delete(bucket);
+    await listObjects();
+  } catch (err) {
+    status.textContent = `upload failed: ${err.message ?? err}`;
+  }
 }
 
 async function createBucket(event) {
@@ -518,6 +772,7 @@ $("signin-form").addEventListener("submit", (e) => {
   e.preventDefault();
   void signIn($("token").value.trim());
 });
+$("signin-key-form").addEventListener("submit", signInWithKey);
 $("sign-out").addEventListener("click", signOut);
 $("upload-form").addEventListener("submit", upload);
 $("bucket-form").addEventListener("submit", createBucket);

@@ -1,16 +1,19 @@
 // The web dashboard in a real browser: playwright-core driving Debian's Chromium
 // (/usr/bin/chromium, headless; never a downloaded browser) against 3 real peers. Sign in
-// with the admin token; three alive rows; upload a 12 MiB file through the page and read
-// the same bytes back through S3; create a key in the page, revoke it there, and S3 refuses
-// it; kill a peer and its row turns dead and the banner degraded in time. Screenshots go to
-// a temp folder, printed at the end.
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+// with the admin token; three alive rows with version and ring share; request rates and
+// latencies from /metrics; upload a 12 MiB file through the page (a multipart upload of
+// 3 parts) and read the same bytes back through S3; its metadata and locations; drain a
+// member from the page, see why it cannot finish, cancel it; create a key in the page, sign
+// in with it in another tab, revoke it, and S3 refuses it; kill a peer and its row turns
+// dead and the banner degraded in time. Screenshots go to a temp folder, printed at the end.
+import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Page } from "playwright-core";
+import pkg from "../../package.json" with { type: "json" };
 import { launchChromium } from "../harness/browser.ts";
 import { TEST_MEMBERSHIP, withCluster } from "../harness/cluster.ts";
 import { ADMIN_BEARER } from "../harness/credentials.ts";
@@ -58,6 +61,18 @@ describe("dashboard", () => {
         await page.waitForSelector('#banner[data-health="healthy"]', { timeout: 10_000 });
         expect(await page.locator("#peers tbody tr").count()).toBe(3);
         await page.waitForSelector(`#buckets tbody tr[data-bucket="${bucket}"]`, { timeout: 10_000 });
+        // Each row: the version each peer runs, and its share of the key space (3 peers, rf 3: all of it).
+        for (let i = 0; i < 3; i++) {
+          const row = page.locator(`#peers tbody tr[data-peer="${c.peer(i).peerId}"]`);
+          await c.waitFor(`peer ${i}'s row complete`, async () => (await row.locator("td").nth(6).textContent()) === pkg.version && (await row.locator("td").nth(10).textContent()) === "100 %", 10_000);
+        }
+        expect(await page.locator("#ownership .bar").count()).toBe(3);
+        // Requests on this peer from its /metrics: the page's own polling is native traffic, with a rate and latencies.
+        await page.waitForSelector("#traffic-section:not([hidden])", { timeout: 10_000 });
+        await c.waitFor("a native request rate and p99", async () => {
+          const cells = await page.locator('#traffic tbody tr[data-api="native"] td').allTextContents();
+          return cells.length === 7 && Number(cells[1]) > 0 && /ms|s$/.test(cells[5]);
+        }, 15_000);
         await shot("1-signed-in");
 
         // Upload 12 MiB through the page (XHR with a progress bar), read it back through S3.
@@ -72,13 +87,31 @@ describe("dashboard", () => {
         await page.waitForSelector('#upload-status[data-done="big.bin"]', { timeout: 60_000 });
         console.log(`12 MiB uploaded through the page in ${Math.round(performance.now() - uploadStarted)} ms`);
         expect(await page.getAttribute("#upload-progress", "value")).toBe("1");
+        expect(await page.textContent("#upload-status")).toContain("multipart");
+        // Sent as a multipart upload of 5, 5 and 2 MiB: S3 shows the multipart ETag.
+        const head = await s3Client(c.peer(2).s3Url).send(new HeadObjectCommand({ Bucket: bucket, Key: "big.bin" }));
+        expect(head.ETag).toMatch(/-3"$/);
+        expect(head.ContentLength).toBe(12 * MiB);
         await page.waitForSelector('#objects tbody tr[data-key="big.bin"]', { timeout: 10_000 });
         const got = await s3Client(c.peer(1).s3Url).send(new GetObjectCommand({ Bucket: bucket, Key: "big.bin" }));
         expect(sha256(await bodyBytes(got.Body))).toBe(sha256(data));
-        await page.click('#objects tbody tr[data-key="big.bin"] button:text("Locate")');
-        await page.waitForSelector("#locate:not([hidden])");
-        expect(await page.textContent("#locate")).toContain("chunk 0");
+        await page.click('#objects tbody tr[data-key="big.bin"] button:text("Details")');
+        await page.waitForSelector('#details[data-key="big.bin"]:not([hidden])');
+        const details = (await page.textContent("#details"))!;
+        expect(details).toContain("content-type: application/octet-stream");
+        expect(details).toContain(`etag: ${head.ETag}`);
+        expect(details).toContain("chunk 0");
         await shot("2-uploaded");
+
+        // Drain peer 1 from peer 0's page: with 3 members and rf 3 it cannot finish, and says why; cancel it.
+        const drained = `#peers tbody tr[data-peer="${c.peer(1).peerId}"]`;
+        await page.click(`${drained} button[data-action="drain"]`);
+        await page.waitForSelector(`${drained}[data-draining="true"]`, { timeout: 10_000 });
+        expect(await page.textContent("#drain-status")).toContain("nowhere to move");
+        await shot("3-draining");
+        await page.click(`${drained} button[data-action="cancel-drain"]`);
+        await page.waitForSelector(`${drained}:not([data-draining])`, { timeout: 10_000 });
+        expect(await page.textContent("#drain-status")).toContain("cancelled");
 
         // Create a key in the page (its secret shown once), use it, revoke it there: S3 refuses it.
         await page.fill("#key-name", "dashboard-test");
@@ -92,7 +125,22 @@ describe("dashboard", () => {
         const read = () => asKey.send(new GetObjectCommand({ Bucket: bucket, Key: "big.bin" }));
         expect((await read()).$metadata.httpStatusCode).toBe(200);
         await page.waitForSelector(`#keys tbody tr[data-key-id="${accessKeyId}"]`);
-        await shot("3-key-created");
+        await shot("4-key-created");
+
+        // Sign in with that access key in another tab: it sees its bucket, not the admin's sections.
+        const keyPage = await browser.newPage();
+        keyPage.on("pageerror", (err) => pageErrors.push(err.message));
+        await keyPage.goto(`${c.peer(1).httpUrl}/ui/`);
+        await keyPage.fill("#access-key-id", accessKeyId);
+        await keyPage.fill("#secret-access-key", "not-the-secret");
+        await keyPage.click("#signin-key-form button[type=submit]");
+        await keyPage.waitForSelector('#signin-error:text("not valid")', { timeout: 10_000 });
+        await keyPage.fill("#secret-access-key", secretAccessKey);
+        await keyPage.click("#signin-key-form button[type=submit]");
+        await keyPage.waitForSelector(`#buckets tbody tr[data-bucket="${bucket}"]`, { timeout: 10_000 });
+        expect(await keyPage.isHidden("#keys-section")).toBe(true);
+        expect(await keyPage.isHidden("#traffic-section")).toBe(true);
+        await keyPage.close();
         await page.click(`#keys tbody tr[data-key-id="${accessKeyId}"] button`);
         await page.waitForSelector(`#keys tbody tr[data-key-id="${accessKeyId}"]`, { state: "detached", timeout: 10_000 });
         expect(await page.isHidden("#new-key")).toBe(true);
@@ -120,7 +168,7 @@ describe("dashboard", () => {
         expect(uiMs).toBeLessThanOrEqual(bound);
         expect(uiMs - apiMs).toBeLessThanOrEqual(POLL_MS + 1000);
         await page.waitForSelector(`#events li[data-type="peer.dead"][data-peer="${victim}"]`, { timeout: POLL_MS + 2000 });
-        await shot("4-peer-dead");
+        await shot("5-peer-dead");
         expect(pageErrors).toEqual([]);
         await page.close();
       });
