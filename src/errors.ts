@@ -56,6 +56,8 @@ export const ERROR_STATUS = {
   NoSuchChunk: 404,
   // ---- other 4xx ----
   MethodNotAllowed: 405,
+  /** A multipart part sent without Content-Length (S3's UploadPart needs it too). */
+  MissingContentLength: 411,
   /** A client stopped sending a body it had started: S3 says 400, as AWS does. */
   RequestTimeout: { native: 408, s3: 400 },
   /** S3's answer to a client too slow sending its headers (slowloris): 408, as HTTP has it (the native API says RequestTimeout). */

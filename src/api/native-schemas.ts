@@ -144,3 +144,48 @@ export const ClusterEvents = t.Object({
   lastSeq: t.Integer({ description: "the newest seq on this peer: pass it as `after` next time" }),
   capacity: t.Integer({ description: "how many events this peer keeps" }),
 });
+
+// ---- multipart uploads ----
+
+/** The object key of a multipart route, in the query (ids and part numbers fill the path). */
+export const UploadQuery = t.Object({
+  key: t.String({ minLength: 1, description: "object key: any UTF-8 up to 1024 bytes, percent-encoded ('+' is a space)" }),
+});
+
+export const UploadParams = t.Object({
+  bucket: BucketParams.properties.bucket,
+  uploadId: t.String({ description: "the id that starting the upload answered" }),
+});
+
+export const PartParams = t.Object({
+  ...UploadParams.properties,
+  partNumber: t.Integer({ minimum: 1, maximum: 10_000, description: "1 to 10,000; the object is the parts in this order" }),
+});
+
+export const CreatedUpload = t.Object({ bucket: t.String(), key: t.String(), uploadId: t.String() });
+
+export const UploadedPart = t.Object({
+  partNumber: t.Integer(),
+  etag: t.String({ description: "MD5 hex of the part's bytes: give it back to complete the upload" }),
+  size: t.Number(),
+});
+
+export const UploadParts = t.Object({ bucket: t.String(), key: t.String(), uploadId: t.String(), parts: t.Array(UploadedPart, { description: "every part uploaded so far, by part number" }) });
+
+export const CompleteUpload = t.Object(
+  {
+    parts: t.Array(t.Object({ partNumber: t.Integer({ minimum: 1, maximum: 10_000 }), etag: t.String({ minLength: 1, maxLength: 128 }) }), {
+      minItems: 1,
+      maxItems: 10_000,
+      description: "the parts that make the object, in ascending part order; each but the last at least 5 MiB",
+    }),
+  },
+  { description: "which uploaded parts make the object" },
+);
+
+export const CompletedUpload = t.Object({
+  bucket: t.String(),
+  key: t.String(),
+  etag: t.String({ description: "S3's multipart ETag: MD5 of the parts' MD5s, then '-' and the number of parts" }),
+  size: t.Number(),
+});

@@ -17,6 +17,7 @@ import { dashboardFile } from "./dashboard.ts";
 import { apiDocs } from "./docs.ts";
 import type { ApiErrors } from "./errors.ts";
 import { nativeAuth, type NativeAuth } from "./native-auth.ts";
+import { keyParam, listAllParts, partLength, type NativeMultipart } from "./native-multipart.ts";
 import * as S from "./native-schemas.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
@@ -24,6 +25,7 @@ import { requestIdOf } from "./request-id.ts";
 import { pathOf } from "./request-target.ts";
 
 export type { NativeAuth } from "./native-auth.ts";
+export type { NativeMultipart } from "./native-multipart.ts";
 
 /** A member in `/cluster/peers`: `addrs` are its p2p addresses, shown only to key holders. */
 export type ListedMember = Static<typeof S.Member> & { addrs: string[] };
@@ -50,6 +52,8 @@ const META_PREFIX = "x-meta-";
 
 /** Most bytes of a JSON request body (a key spec): far above any real one. */
 const MAX_JSON_BYTES = 64 * 1024;
+/** Most bytes of a multipart completion: 10,000 parts of about 60 bytes each, with room to spare. */
+const MAX_COMPLETE_BYTES = 1024 * 1024;
 
 /**
  * The object key is everything after `/objects/` (or the bucket of a locate) in the raw
@@ -72,17 +76,17 @@ function validPath(url: string): boolean {
   }
 }
 
-/** A small JSON body, read whatever its Content-Type, refused past MAX_JSON_BYTES. */
-async function jsonBody(request: Request): Promise<unknown> {
+/** A small JSON body, read whatever its Content-Type, refused past `limit` bytes. */
+async function jsonBody(request: Request, limit = MAX_JSON_BYTES): Promise<unknown> {
   const declared = Number(request.headers.get("content-length") ?? 0);
-  const tooBig = () => new BadRequestError(`the body is larger than ${MAX_JSON_BYTES} bytes`, "InvalidArgument");
-  if (declared > MAX_JSON_BYTES) throw tooBig();
+  const tooBig = () => new BadRequestError(`the body is larger than ${limit} bytes`, "InvalidArgument");
+  if (declared > limit) throw tooBig();
   const pieces: Uint8Array[] = [];
   let size = 0;
   if (request.body) {
     for await (const piece of request.body) {
       size += piece.byteLength;
-      if (size > MAX_JSON_BYTES) throw tooBig();
+      if (size > limit) throw tooBig();
       pieces.push(piece);
     }
   }
@@ -145,7 +149,7 @@ function toMeshError(code: string | number, error: unknown, request: Request, ro
 }
 
 /** Build the native API app of one peer; `errors` is the API's error function (errors.ts). */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors) {
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart) {
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -354,6 +358,96 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         params: S.ObjectParams,
         response: { 204: S.NoContent, ...S.errorResponses("InvalidBucketName", "InvalidURI", "NoSuchBucket", ...S.AUTH_ERRORS) },
         detail: { summary: "Delete an object (deleting one that is not there is fine)", tags: ["objects"] },
+      },
+    )
+
+    // ---- multipart uploads: S3's, through the same service; the key rides in ?key= ----
+    .post(
+      "/buckets/:bucket/multipart",
+      async ({ bucket, request, status }) => {
+        const key = keyParam(request.url);
+        const uploadId = await multipart.create(bucket, key, {
+          contentType: request.headers.get("content-type") || "application/octet-stream",
+          meta: userMeta(request.headers, META_PREFIX),
+          headers: storedHeaders(request.headers),
+        });
+        return status(201, { bucket, key, uploadId });
+      },
+      {
+        bucket: "write",
+        parse: "none",
+        params: S.BucketParams,
+        query: S.UploadQuery,
+        response: { 201: S.CreatedUpload, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "MetadataTooLarge", "NoSuchBucket", ...S.AUTH_ERRORS) },
+        detail: { summary: "Start a multipart upload; Content-Type and x-meta-* headers are kept for the object", tags: ["multipart"] },
+      },
+    )
+    .put(
+      "/buckets/:bucket/multipart/:uploadId/parts/:partNumber",
+      async ({ bucket, params, request }) => {
+        const key = keyParam(request.url);
+        const contentLength = partLength(request.headers);
+        const part = await multipart.uploadPart(bucket, key, params.uploadId, params.partNumber, request.body, contentLength, { signal: request.signal });
+        return Response.json({ partNumber: part.partNumber, etag: part.etag, size: part.size }, { headers: { etag: `"${part.etag}"` } });
+      },
+      {
+        bucket: "write",
+        parse: "none",
+        params: S.PartParams,
+        query: S.UploadQuery,
+        response: {
+          200: S.UploadedPart,
+          ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "IncompleteBody", "MissingContentLength", "NoSuchBucket", "NoSuchUpload", "RequestTimeout", ...S.AUTH_ERRORS),
+        },
+        detail: { summary: "Upload one part (streamed, Content-Length required); sending a part number again replaces that part", tags: ["multipart"], requestBody: S.UPLOAD_BODY },
+      },
+    )
+    .get(
+      "/buckets/:bucket/multipart/:uploadId",
+      async ({ bucket, params, request }) => {
+        const key = keyParam(request.url);
+        return { bucket, key, uploadId: params.uploadId, parts: await listAllParts(multipart, bucket, key, params.uploadId) };
+      },
+      {
+        bucket: "read",
+        params: S.UploadParams,
+        query: S.UploadQuery,
+        response: { 200: S.UploadParts, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "NoSuchBucket", "NoSuchUpload", ...S.AUTH_ERRORS) },
+        detail: { summary: "The parts of an upload in progress (to resume it: send only the missing ones)", tags: ["multipart"] },
+      },
+    )
+    .post(
+      "/buckets/:bucket/multipart/:uploadId/complete",
+      async ({ bucket, body, params, request }) => {
+        const key = keyParam(request.url);
+        const m = await multipart.complete(bucket, key, params.uploadId, body.parts);
+        return Response.json({ bucket, key, etag: m.etag, size: m.size }, { headers: { etag: `"${m.etag}"` } });
+      },
+      {
+        bucket: "write",
+        parse: [({ request }) => jsonBody(request, MAX_COMPLETE_BYTES), "json"],
+        params: S.UploadParams,
+        query: S.UploadQuery,
+        body: S.CompleteUpload,
+        response: {
+          200: S.CompletedUpload,
+          ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchBucket", "NoSuchUpload", ...S.AUTH_ERRORS),
+        },
+        detail: { summary: "Make the object from the listed parts (no bytes are copied); the upload then ends", tags: ["multipart"] },
+      },
+    )
+    .delete(
+      "/buckets/:bucket/multipart/:uploadId",
+      async ({ bucket, params, request, status }) => {
+        await multipart.abort(bucket, keyParam(request.url), params.uploadId);
+        return status(204, undefined);
+      },
+      {
+        bucket: "write",
+        params: S.UploadParams,
+        query: S.UploadQuery,
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "NoSuchBucket", "NoSuchUpload", ...S.AUTH_ERRORS) },
+        detail: { summary: "Abandon an upload: its parts are forgotten and their chunks collected", tags: ["multipart"] },
       },
     );
   routes = app.routes;

@@ -133,7 +133,7 @@ function bodyArb(w: FuzzWorld): fc.Arbitrary<Uint8Array> {
     `<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>k</Key><VersionId>v</VersionId></Object></Delete>`,
     "<" + "x".repeat(3000),
   ).map(text);
-  const json = pick(`{}`, `{"name":"x"}`, `{"admin":true}`, `{"buckets":{"fz-a":"owner"}}`, `{"buckets":{"x":"root"}}`, `[]`, `null`, `"x"`, `{"buckets":null}`, `{`, `{"name":${"[".repeat(5000)}`).map(text);
+  const json = pick(`{}`, `{"parts":[{"partNumber":1,"etag":"d41d8cd98f00b204e9800998ecf8427e"}]}`, `{"parts":[{"partNumber":1e9,"etag":1}]}`, `{"name":"x"}`, `{"admin":true}`, `{"buckets":{"fz-a":"owner"}}`, `{"buckets":{"x":"root"}}`, `[]`, `null`, `"x"`, `{"buckets":null}`, `{`, `{"name":${"[".repeat(5000)}`).map(text);
   return weighted<Uint8Array>(
     [6, fc.constant(new Uint8Array(0))],
     [4, fc.uint8Array({ maxLength: 3000 })],
@@ -193,8 +193,10 @@ function nativeCaseArb(w: FuzzWorld): fc.Arbitrary<FuzzCase> {
     [2, b.map((x) => `/buckets/${x}/objects`)],
     [7, fc.tuple(b, weighted([4, keyArb], [1, pick(...w.knownKeys)])).map(([x, k]) => `/buckets/${x}/objects/${k}`)],
     [1, fc.tuple(b, keyArb).map(([x, k]) => `/cluster/locate/${x}/${k}`)],
+    [2, fc.tuple(b, pick("", `/${w.uploadId}`, `/${w.uploadId}/complete`, `/${w.uploadId}/parts/1`, `/${w.uploadId}/parts/0`, `/${w.uploadId}/parts/99999`, "/x/parts/1", "/%FF")).map(([x, rest]) => `/buckets/${x}/multipart${rest}`)],
   );
-  const query = fc.array(fc.tuple(pick("limit", "cursor", "prefix", "delimiter", "x"), weighted([1, oddNumber], [1, oddText])).map(([k, v]) => `${k}=${v}`), { maxLength: 3 }).map((xs) => xs.join("&"));
+  const queryValue = weighted<string>([1, oddNumber], [1, oddText], [1, fc.constant(w.uploadKey)]);
+  const query = fc.array(fc.tuple(pick("limit", "cursor", "prefix", "delimiter", "key", "x"), queryValue).map(([k, v]) => `${k}=${v}`), { maxLength: 3 }).map((xs) => xs.join("&"));
   const header = weighted<[string, string]>(
     [3, rangeArb.map((v) => ["range", v])],
     [2, fc.tuple(pick("x-meta-a", "x-meta-", "x-meta-ü", "content-type", "content-disposition", "cache-control"), oddText).map(([k, v]) => [k, v])],
@@ -212,7 +214,8 @@ function nativeCaseArb(w: FuzzWorld): fc.Arbitrary<FuzzCase> {
     length: lengthArb,
     host: hostArb,
     absolute: weighted([15, fc.constant(false)], [1, fc.constant(true)]),
-  });
+    uploadKeyFirst: fc.boolean(),
+  }).map(({ uploadKeyFirst, ...c }) => (uploadKeyFirst && c.path.includes("/multipart") ? { ...c, rawQuery: `key=${w.uploadKey}&${c.rawQuery}` } : c));
 }
 
 /** A request to either API. */

@@ -9,9 +9,10 @@ import type { AccessKey, AccessKeyInfo, KeySpec } from "../../src/auth/access-ke
 import { bearerAuth } from "../../src/auth/guard.ts";
 import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } from "../../src/errors.ts";
 import { nativeErrors } from "../../src/api/errors.ts";
-import { createNativeApi, type ClusterView, type ListedMember, type NativeObjects } from "../../src/api/native.ts";
+import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeObjects } from "../../src/api/native.ts";
 import { validateKey } from "../../src/metadata/keys.ts";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
+import { MIN_PART_BYTES, multipartEtag, type PartRecord, type UploadRecord } from "../../src/objects/multipart.ts";
 import { createLogger, type LogLevel } from "../../src/util/log.ts";
 
 // ---- the fakes ----
@@ -86,6 +87,69 @@ function fakeObjects(): NativeObjects & { failNext?: Error } {
   return self;
 }
 
+/** The fake's upload ids: 32 hex digits counting from 1, so the table below can name them. */
+const uploadIdOf = (n: number) => n.toString(16).padStart(32, "0");
+const UPLOAD = uploadIdOf(1); // key "big.bin" in "docs", part 1 = "hello"
+const UPLOAD2 = uploadIdOf(2); // key "big.bin" in "docs", no parts
+
+/** Multipart uploads in memory over the fake buckets, with the real service's rules and errors. */
+function fakeMultipart(objects: NativeObjects): NativeMultipart & { signals: Array<AbortSignal | undefined> } {
+  const uploads = new Map<string, { bucket: string; record: UploadRecord; parts: Map<number, PartRecord & { bytes: Uint8Array }> }>();
+  let made = 0;
+  const requireBucket = async (bucket: string) => {
+    if (!(await objects.listBuckets()).some((b) => b.name === bucket)) throw new NotFoundError(`bucket ${bucket} does not exist`, "NoSuchBucket");
+  };
+  const upload = async (bucket: string, key: string, uploadId: string) => {
+    validateKey(key);
+    await requireBucket(bucket);
+    const u = uploads.get(uploadId);
+    if (!u || u.bucket !== bucket || u.record.key !== key) throw new NotFoundError("The specified upload does not exist.", "NoSuchUpload");
+    return u;
+  };
+  const self: NativeMultipart & { signals: Array<AbortSignal | undefined> } = {
+    signals: [],
+    async create(bucket, key, init) {
+      validateKey(key);
+      await requireBucket(bucket);
+      const uploadId = uploadIdOf(++made);
+      uploads.set(uploadId, { bucket, record: { uploadId, key, initiated: 1, ...init }, parts: new Map() });
+      return uploadId;
+    },
+    async uploadPart(bucket, key, uploadId, partNumber, body, contentLength, opts) {
+      const u = await upload(bucket, key, uploadId);
+      self.signals.push(opts?.signal);
+      const bytes = new Uint8Array(body ? await new Response(body).arrayBuffer() : new ArrayBuffer(0));
+      if (contentLength !== undefined && bytes.byteLength !== contentLength) throw new MeshError("IncompleteBody", `received ${bytes.byteLength} bytes but Content-Length said ${contentLength}`);
+      const part = { partNumber, size: bytes.byteLength, etag: new Bun.CryptoHasher("md5").update(bytes).digest("hex"), lastModified: 1, chunks: [], holders: [], bytes };
+      u.parts.set(partNumber, part);
+      return part;
+    },
+    async listParts(bucket, key, uploadId, q) {
+      const u = await upload(bucket, key, uploadId);
+      const after = [...u.parts.values()].filter((p) => p.partNumber > (q.after ?? 0)).sort((a, b) => a.partNumber - b.partNumber);
+      return { upload: u.record, parts: after.slice(0, q.limit), truncated: after.length > q.limit };
+    },
+    async complete(bucket, key, uploadId, wanted) {
+      const u = await upload(bucket, key, uploadId);
+      if (wanted.some((w, i) => i > 0 && w.partNumber <= wanted[i - 1].partNumber)) throw new MeshError("InvalidPartOrder", "The list of parts was not in ascending order.");
+      const chosen = wanted.map((w, i) => {
+        const p = u.parts.get(w.partNumber);
+        if (!p || p.etag !== w.etag.replace(/"/g, "")) throw new MeshError("InvalidPart", `part ${w.partNumber} could not be found`);
+        if (i < wanted.length - 1 && p.size < MIN_PART_BYTES) throw new MeshError("EntityTooSmall", `part ${w.partNumber} is too small`);
+        return p;
+      });
+      const put = await objects.putObject(bucket, key, new Response(Buffer.concat(chosen.map((p) => p.bytes))).body, { contentType: u.record.contentType, meta: u.record.meta });
+      uploads.delete(uploadId);
+      return { size: put.size, etag: multipartEtag(chosen.map((p) => p.etag)), contentType: put.contentType, meta: u.record.meta, lastModified: 1, chunkSize: 1, chunks: [] };
+    },
+    async abort(bucket, key, uploadId) {
+      await upload(bucket, key, uploadId);
+      uploads.delete(uploadId);
+    },
+  };
+  return self;
+}
+
 function fakeKeys() {
   const made: AccessKeyInfo[] = [];
   return {
@@ -123,6 +187,7 @@ const view: ClusterView = {
 // ---- the app under test ----
 
 let objects: ReturnType<typeof fakeObjects>;
+let multipart: ReturnType<typeof fakeMultipart>;
 let logged: Array<[LogLevel, string]>;
 let app: ReturnType<typeof createNativeApi>;
 /** What the next authentication throws instead of checking the token (a rate limit, a lost quorum). */
@@ -135,8 +200,13 @@ beforeEach(async () => {
   const keys = fakeKeys();
   const bearer = bearerAuth(keys, true);
   const log = createLogger("test", (level, line) => void logged.push([level, line]), "debug");
-  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log));
+  multipart = fakeMultipart(objects);
+  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart);
   await objects.createBucket("docs");
+  // UPLOAD with part 1, then UPLOAD2 with none (ids count up).
+  await multipart.create("docs", "big.bin", { contentType: "application/x-big", meta: {} });
+  await multipart.uploadPart("docs", "big.bin", UPLOAD, 1, new Response("hello").body, 5);
+  await multipart.create("docs", "big.bin", { contentType: "application/x-big", meta: {} });
 });
 
 interface Call {
@@ -150,6 +220,8 @@ async function call(method: string, path: string, opts: Call = {}): Promise<Resp
   const token = opts.token === undefined ? ADMIN : opts.token;
   const headers: Record<string, string> = { ...opts.headers };
   if (token !== null) headers.authorization = `Bearer ${token}`;
+  // As any HTTP client sends a body of known length (a Request built here carries none).
+  if (opts.body !== undefined && headers["content-length"] === undefined) headers["content-length"] = String(Buffer.byteLength(opts.body));
   return app.handle(new Request(`http://localhost${path}`, { method, headers, body: opts.body }));
 }
 
@@ -166,6 +238,7 @@ async function errorOf(r: Response): Promise<string> {
 }
 
 const json = async <T>(r: Response): Promise<T> => (await r.json()) as T;
+const md5 = (s: string | Uint8Array) => new Bun.CryptoHasher("md5").update(s).digest("hex");
 
 // Every route with a request that succeeds as the admin (the fakes hold bucket "docs").
 const OBJECT = "/buckets/docs/objects/a/b.txt";
@@ -189,6 +262,11 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: OBJECT, status: 200 },
   { method: "HEAD", path: OBJECT, status: 200 },
   { method: "DELETE", path: OBJECT, status: 204 },
+  { method: "POST", path: "/buckets/docs/multipart?key=big.bin", status: 201 },
+  { method: "PUT", path: `/buckets/docs/multipart/${UPLOAD}/parts/2?key=big.bin`, body: "world", status: 200 },
+  { method: "GET", path: `/buckets/docs/multipart/${UPLOAD}?key=big.bin`, status: 200 },
+  { method: "POST", path: `/buckets/docs/multipart/${UPLOAD}/complete?key=big.bin`, body: JSON.stringify({ parts: [{ partNumber: 1, etag: md5("hello") }] }), status: 200 },
+  { method: "DELETE", path: `/buckets/docs/multipart/${UPLOAD2}?key=big.bin`, status: 204 },
 ];
 
 describe("native routes through app.handle", () => {
@@ -365,6 +443,121 @@ describe("native routes through app.handle", () => {
     const before = logged.length;
     await call("GET", "/buckets/docs/objects/missing");
     expect(logged.length).toBe(before);
+  });
+});
+
+describe("multipart routes", () => {
+  const mp = (rest = "", key = "big.bin") => `/buckets/docs/multipart${rest}?key=${key}`;
+  const complete = (...parts: Array<[number, string]>) => JSON.stringify({ parts: parts.map(([partNumber, etag]) => ({ partNumber, etag })) });
+
+  test("write on the bucket starts, sends, completes and aborts; read lists parts (403 AccessDenied otherwise)", async () => {
+    const refused: Array<[string, string, string, string?]> = [
+      [READER, "POST", mp()],
+      [READER, "PUT", mp(`/${UPLOAD}/parts/2`), "x"],
+      [READER, "POST", mp(`/${UPLOAD}/complete`), complete([1, md5("hello")])],
+      [READER, "DELETE", mp(`/${UPLOAD2}`)],
+      [READER, "GET", `/buckets/empty/multipart/${UPLOAD}?key=big.bin`],
+      [WRITER, "POST", "/buckets/empty/multipart?key=k"],
+    ];
+    for (const [token, method, path, body] of refused) {
+      expect(`${token} ${method} ${path}: ${await errorOf(await call(method, path, { token, body }))}`).toBe(`${token} ${method} ${path}: 403 AccessDenied`);
+    }
+    expect((await call("GET", mp(`/${UPLOAD}`), { token: READER })).status).toBe(200);
+    const allowed: Array<[string, string, number, string?]> = [
+      ["POST", mp(), 201],
+      ["PUT", mp(`/${UPLOAD}/parts/2`), 200, "x"],
+      ["DELETE", mp(`/${UPLOAD2}`), 204],
+      ["POST", mp(`/${UPLOAD}/complete`), 200, complete([1, md5("hello")])],
+    ];
+    for (const [method, path, want, body] of allowed) expect(`${method} ${path}: ${(await call(method, path, { token: WRITER, body })).status}`).toBe(`${method} ${path}: ${want}`);
+  });
+
+  test("schema errors are 400 InvalidArgument: the key, the part number, the completion body; a part needs a Content-Length (411)", async () => {
+    const cases: Array<[string, string, string?, Record<string, string>?]> = [
+      ["POST", "/buckets/docs/multipart"],
+      ["POST", "/buckets/docs/multipart?key="],
+      ["POST", "/buckets/docs/multipart?key=a&key=b"],
+      ["GET", `/buckets/docs/multipart/${UPLOAD}`],
+      ["DELETE", `/buckets/docs/multipart/${UPLOAD}`],
+      ["PUT", `/buckets/docs/multipart/${UPLOAD}/parts/1`, "x"],
+      ["POST", `/buckets/docs/multipart/${UPLOAD}/complete`, complete([1, md5("hello")])],
+      ...["0", "10001", "1.5", "abc", "-1"].map((n): [string, string, string] => ["PUT", mp(`/${UPLOAD}/parts/${n}`), "x"]),
+      ["PUT", mp(`/${UPLOAD}/parts/2`), "x", { "content-length": "abc" }],
+      ...["not json", "{}", "[]", '{"parts":[]}', '{"parts":"1"}', '{"parts":[{"partNumber":0,"etag":"x"}]}', '{"parts":[{"partNumber":1}]}', '{"parts":[{"partNumber":1,"etag":""}]}', '{"parts":[{"partNumber":"one","etag":"x"}]}'].map(
+        (body): [string, string, string] => ["POST", mp(`/${UPLOAD}/complete`), body],
+      ),
+      // Past the completion's limit (1 MiB), refused before it is parsed.
+      ["POST", mp(`/${UPLOAD}/complete`), complete(...Array.from({ length: 10_000 }, (_, i): [number, string] => [i + 1, "e".repeat(100)]))],
+    ];
+    for (const [method, path, body, headers] of cases) {
+      const label = `${method} ${path.slice(0, 90)} ${(body ?? "").slice(0, 50)}`;
+      expect(`${label}: ${await errorOf(await call(method, path, { body, headers }))}`).toBe(`${label}: 400 InvalidArgument`);
+    }
+    // A streamed body of unknown length.
+    const unknownLength = new Request(`http://localhost${mp(`/${UPLOAD}/parts/2`)}`, { method: "PUT", headers: { authorization: `Bearer ${ADMIN}` }, body: new Response("streamed").body });
+    expect(await errorOf(await app.handle(unknownLength))).toBe("411 MissingContentLength");
+    // Nothing was done: the upload still has its one part.
+    const listed = await json<{ parts: unknown[] }>(await call("GET", mp(`/${UPLOAD}`)));
+    expect(listed.parts).toEqual([{ partNumber: 1, etag: md5("hello"), size: 5 }]);
+  });
+
+  test("each route's own error codes", async () => {
+    const ghost = "f".repeat(32);
+    const cases: Array<[string, string, string, string?, Record<string, string>?]> = [
+      // [expected, method, path, body, headers]
+      ["404 NoSuchUpload", "GET", mp(`/${ghost}`)],
+      ["404 NoSuchUpload", "GET", mp("/not-an-id")],
+      ["404 NoSuchUpload", "PUT", mp(`/${ghost}/parts/1`), "x"],
+      ["404 NoSuchUpload", "POST", mp(`/${ghost}/complete`), complete([1, md5("x")])],
+      ["404 NoSuchUpload", "DELETE", mp(`/${ghost}`)],
+      ["404 NoSuchUpload", "GET", mp(`/${UPLOAD}`, "other-key")],
+      ["404 NoSuchBucket", "POST", "/buckets/ghost/multipart?key=k"],
+      ["404 NoSuchBucket", "GET", `/buckets/ghost/multipart/${UPLOAD}?key=k`],
+      ["400 InvalidBucketName", "POST", "/buckets/Bad_Name/multipart?key=k"],
+      ["400 InvalidURI", "POST", "/buckets/docs/multipart?key=%FF"],
+      ["400 KeyTooLongError", "POST", `/buckets/docs/multipart?key=${"k".repeat(1025)}`],
+      ["400 MetadataTooLarge", "POST", mp(), undefined, { "x-meta-a": "b".repeat(3000) }],
+      ["400 IncompleteBody", "PUT", mp(`/${UPLOAD}/parts/2`), "short", { "content-length": "9" }],
+      ["400 InvalidPart", "POST", mp(`/${UPLOAD}/complete`), complete([1, md5("not hello")])],
+      ["400 InvalidPart", "POST", mp(`/${UPLOAD}/complete`), complete([7, md5("hello")])],
+      ["405 MethodNotAllowed", "PATCH", mp(`/${UPLOAD}`)],
+    ];
+    for (const [want, method, path, body, headers] of cases) expect(`${method} ${path.slice(0, 90)}: ${await errorOf(await call(method, path, { body, headers }))}`).toBe(`${method} ${path.slice(0, 90)}: ${want}`);
+    // Out of order, and a small part before the last (the rule S3 has: parts but the last are at least 5 MiB).
+    const two = await json<{ etag: string }>(await call("PUT", mp(`/${UPLOAD}/parts/2`), { body: "world" }));
+    expect(await errorOf(await call("POST", mp(`/${UPLOAD}/complete`), { body: complete([2, two.etag], [1, md5("hello")]) }))).toBe("400 InvalidPartOrder");
+    expect(await errorOf(await call("POST", mp(`/${UPLOAD}/complete`), { body: complete([1, md5("hello")], [2, two.etag]) }))).toBe("400 EntityTooSmall");
+  });
+
+  test("an upload start to finish: type and x-meta-* kept, parts listed, the multipart ETag, the key decoded strictly; the request's signal reaches the part", async () => {
+    const key = "dir/a b+c🦄";
+    const path = (rest = "") => `/buckets/docs/multipart${rest}?key=${encodeURIComponent(key).replace("%20", "+")}`;
+    const started = await call("POST", path(), { headers: { "content-type": "text/x-parts", "x-meta-color": "blue" } });
+    expect(started.status).toBe(201);
+    const { uploadId, ...rest } = await json<{ bucket: string; key: string; uploadId: string }>(started);
+    expect(rest).toEqual({ bucket: "docs", key });
+    const big = "p".repeat(MIN_PART_BYTES);
+    const parts: Array<[number, string]> = [];
+    for (const [n, body] of [[1, big], [2, "tail"]] as const) {
+      const r = await call("PUT", path(`/${uploadId}/parts/${n}`), { body });
+      const part = await json<{ partNumber: number; etag: string; size: number }>(r);
+      expect(part).toEqual({ partNumber: n, etag: md5(body), size: body.length });
+      expect(r.headers.get("etag")).toBe(`"${md5(body)}"`);
+      parts.push([n, `"${part.etag}"`]);
+    }
+    expect(multipart.signals.at(-1)).toBeInstanceOf(AbortSignal);
+    const listed = await json(await call("GET", path(`/${uploadId}`), { token: READER }));
+    expect(listed).toEqual({ bucket: "docs", key, uploadId, parts: [{ partNumber: 1, etag: md5(big), size: big.length }, { partNumber: 2, etag: md5("tail"), size: 4 }] });
+    // Quoted ETags (as S3 clients keep them) are fine too.
+    const done = await call("POST", path(`/${uploadId}/complete`), { body: complete(...parts) });
+    const etag = multipartEtag([md5(big), md5("tail")]);
+    expect(await json(done)).toEqual({ bucket: "docs", key, etag, size: big.length + 4 });
+    expect(done.headers.get("etag")).toBe(`"${etag}"`);
+    expect(etag).toEndWith("-2");
+    const got = await call("GET", `/buckets/docs/objects/${encodeURIComponent(key)}`);
+    expect([got.headers.get("content-type"), got.headers.get("x-meta-color"), (await got.text()) === big + "tail"]).toEqual(["text/x-parts", "blue", true]);
+    // The upload is over.
+    expect(await errorOf(await call("GET", path(`/${uploadId}`)))).toBe("404 NoSuchUpload");
   });
 });
 
