@@ -11,6 +11,7 @@ import { resolveConfig, type PeerConfig, type PeerConfigInput } from "./config.t
 import type { RpcCounters } from "./net/rpc.ts";
 import type { QuorumRule } from "./placement/quorum-rule.ts";
 import { buildComponents, type Components } from "./peer/components.ts";
+import type { DrainState } from "./peer/maintenance.ts";
 import { Lifecycle } from "./util/lifecycle.ts";
 
 export type { ClusterStatus, PeerInfo, PeerView } from "./api/status.ts";
@@ -52,8 +53,12 @@ export interface Peer extends ClusterView {
   peers(): PeerView;
   /** `/cluster/status`. */
   status(): ClusterStatus;
-  /** Start handing everything to the other peers; reports whether nothing is left here. */
-  drain(): Promise<{ draining: boolean; safeToStop: boolean }>;
+  /** Start handing everything to the other peers; reports whether nothing is left here, or why it cannot be yet. */
+  drain(): Promise<DrainState>;
+  /** Stop draining (harmless when not draining). */
+  cancelDrain(): Promise<DrainState>;
+  /** Drain (or cancel the drain of) any member: this peer, or another asked over RPC. */
+  drainMember(id: string, cancel: boolean, signal?: AbortSignal): Promise<DrainState>;
   /** Take a dead member out of the mesh for good: quorums and the ring stop counting it. */
   removeMember(id: string): Promise<{ removed: string; quorum: QuorumRule }>;
   /** Graceful stop: resolves once every part has stopped; nothing of the peer keeps the process alive. */
@@ -101,6 +106,8 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
     peers: () => peerView(c.table),
     status: () => c.status.status(),
     drain: () => c.maintenance.drain(),
+    cancelDrain: () => c.maintenance.cancelDrain(),
+    drainMember: (id, cancel, signal) => c.maintenance.drainMember(id, cancel, signal),
     removeMember: (id) => c.maintenance.removeMember(id),
     stop: () => shutdown(false),
     kill: () => shutdown(true),

@@ -46,6 +46,7 @@ export const Member = t.Object({
   addrs: t.Optional(t.Array(t.String(), { description: "p2p multiaddrs (key holders only)" })),
   http: t.Optional(t.String({ description: "the member's native API URL" })),
   state: t.String({ description: "alive, suspect, dead or removed" }),
+  draining: t.Optional(t.Boolean({ description: "handing its data to the others before it stops (owns nothing new, not counted in quorums)" })),
   lastSeenMs: t.Number(),
   incarnation: t.Number(),
 });
@@ -57,7 +58,11 @@ export const ClusterStatus = t.Record(t.String(), t.Unknown(), { description: "p
 
 export const MetricsText = t.String({ description: "the Prometheus text exposition format" });
 
-export const DrainState = t.Object({ draining: t.Boolean(), safeToStop: t.Boolean({ description: "nothing is left here that the mesh lacks" }) });
+export const DrainState = t.Object({
+  draining: t.Boolean(),
+  safeToStop: t.Boolean({ description: "nothing is left here that the mesh lacks" }),
+  reason: t.Optional(t.String({ description: 'why the drain cannot make progress, while that is so (e.g. "3 members, RF 3: nowhere to move the data")' })),
+});
 
 export const QuorumRule = t.Object({ members: t.Number(), rf: t.Number(), r: t.Number(), w: t.Number() });
 
@@ -136,7 +141,7 @@ export const ClusterEvents = t.Object({
     t.Object({
       seq: t.Integer(),
       timeMs: t.Number(),
-      type: t.String({ description: "peer.joined, peer.suspect, peer.dead, peer.alive, peer.removed, repair.started, repair.finished, drain.started, drain.finished, key.created, key.revoked" }),
+      type: t.String({ description: "peer.joined, peer.suspect, peer.dead, peer.alive, peer.removed, repair.started, repair.finished, drain.started, drain.finished, drain.cancelled, key.created, key.revoked" }),
       peer: t.Optional(t.String({ description: "the member it is about" })),
       detail: t.String(),
     }),

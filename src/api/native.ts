@@ -35,8 +35,12 @@ export interface ClusterView {
   readonly peerId: string;
   peers(): { self: ListedMember; peers: ListedMember[] };
   status(): Static<typeof S.ClusterStatus>;
-  /** Start (or keep) handing all data off; answers whether it is safe to stop yet. */
+  /** Start (or keep) handing all data off; answers whether it is safe to stop yet, or why it cannot be. */
   drain(): Promise<Static<typeof S.DrainState>>;
+  /** Stop draining this peer (harmless when it is not). */
+  cancelDrain(): Promise<Static<typeof S.DrainState>>;
+  /** Drain member `id`, or cancel its drain: this peer, or another one asked over RPC (404 NoSuchMember, 503 if it cannot be asked). */
+  drainMember(id: string, cancel: boolean, signal?: AbortSignal): Promise<Static<typeof S.DrainState>>;
   /** Take a dead member out of the mesh for good. */
   removeMember(id: string): Promise<Static<typeof S.RemovedMember>>;
   /** This peer's feed of recent cluster events (`/cluster/events`). */
@@ -216,7 +220,27 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       admin: true,
       parse: "none",
       response: { 202: S.DrainState, ...S.errorResponses(...S.AUTH_ERRORS) },
-      detail: { summary: "Hand everything on this peer to the others; says when it is safe to stop", tags: ["admin"] },
+      detail: { summary: "Hand everything on this peer to the others; says when it is safe to stop, or why it cannot be yet", tags: ["admin"] },
+    })
+    .delete("/cluster/drain", () => view.cancelDrain(), {
+      admin: true,
+      parse: "none",
+      response: { 200: S.DrainState, ...S.errorResponses(...S.AUTH_ERRORS) },
+      detail: { summary: "Cancel this peer's drain: it holds data and counts in quorums again (harmless if it is not draining)", tags: ["admin"] },
+    })
+    .post("/cluster/members/:id/drain", async ({ params, request, status }) => status(202, await view.drainMember(params.id, false, request.signal)), {
+      admin: true,
+      parse: "none",
+      params: S.idParams("the member's peer id (this peer's own id drains this peer)"),
+      response: { 202: S.DrainState, ...S.errorResponses("NoSuchMember", ...S.AUTH_ERRORS) },
+      detail: { summary: "Drain any member of the mesh through this peer; its drain state as it answers (503 if it is dead or does not answer)", tags: ["admin"] },
+    })
+    .delete("/cluster/members/:id/drain", ({ params, request }) => view.drainMember(params.id, true, request.signal), {
+      admin: true,
+      parse: "none",
+      params: S.idParams("the member's peer id"),
+      response: { 200: S.DrainState, ...S.errorResponses("NoSuchMember", ...S.AUTH_ERRORS) },
+      detail: { summary: "Cancel any member's drain through this peer (503 if it is dead or does not answer)", tags: ["admin"] },
     })
     .get("/cluster/events", ({ query }) => view.events?.read(query.after, query.limit) ?? { events: [], lastSeq: 0, capacity: 0 }, {
       admin: true,

@@ -1,6 +1,7 @@
 // What `/cluster/peers` and `/cluster/status` answer: their types (the test harness imports
 // them rather than redeclaring them) and how they are put together from the peer's parts.
 import { statfs } from "node:fs/promises";
+import pkg from "../../package.json" with { type: "json" };
 import type { MemberState, MemberTable } from "../membership/member-table.ts";
 import type { Swim } from "../membership/swim.ts";
 import { noiseCryptoName } from "../net/noise-crypto.ts";
@@ -21,6 +22,8 @@ export interface PeerInfo {
   /** Its native API's advertised URL, once it has told. */
   http?: string;
   state: MemberState;
+  /** Handing its data to the others before it stops: it owns nothing new and quorums do not count it. */
+  draining: boolean;
   /** When this peer last heard from it directly (its own record: now). */
   lastSeenMs: number;
   incarnation: number;
@@ -34,11 +37,12 @@ export interface PeerView {
 
 /** The member view of `table`, as `/cluster/peers` answers it. */
 export function peerView(table: MemberTable, now = Date.now()): PeerView {
-  const info = (m: { id: string; addrs: string[]; http?: string; state: MemberState; inc: number }, lastSeenMs: number): PeerInfo => ({
+  const info = (m: { id: string; addrs: string[]; http?: string; state: MemberState; inc: number; draining?: boolean }, lastSeenMs: number): PeerInfo => ({
     id: m.id,
     addrs: m.addrs,
     http: m.http,
     state: m.state,
+    draining: m.draining === true,
     lastSeenMs,
     incarnation: m.inc,
   });
@@ -55,7 +59,15 @@ export function peerView(table: MemberTable, now = Date.now()): PeerView {
 // A type, not an interface: the route's response schema is a record, which an interface does not fit.
 export type ClusterStatus = RepairStatus & {
   peerId: string;
+  /** The meshstore version this peer runs (package.json). */
+  version: string;
   rf: number;
+  /**
+   * The placement ring copies go to (alive members, and the recently dead, minus those
+   * draining): each member's fraction of the key space as one of its rf owners, sorted by
+   * id; the shares sum to min(rf, members).
+   */
+  ring: { owners: ReadonlyArray<{ id: string; share: number }> };
   /** Members by state, this peer included (as alive). */
   peers: { alive: number; suspect: number; dead: number; known: number };
   noiseCrypto: string;
@@ -82,7 +94,7 @@ export interface StatusSources {
   chunkStore: Pick<ChunkStore, "counts" | "stats">;
   chunks: Pick<ChunkClient, "badReplicas">;
   repair: Pick<RepairService, "status">;
-  placement: Pick<Placement, "quorum">;
+  placement: Pick<Placement, "quorum" | "shares">;
   meshKeyFingerprint: string;
   limits: Pick<ClientLimits, "status">;
   /** The data folder, for its file system's total and free bytes. */
@@ -135,7 +147,10 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
       const uptimeS = Math.max(1, (Date.now() - started) / 1000);
       return {
         peerId: src.peerId,
+        version: pkg.version,
         rf: src.rf,
+        // Computed once per ring (ring.ts keeps it): status is polled every few seconds.
+        ring: { owners: src.placement.shares() },
         peers: { alive: count("alive") + 1, suspect: count("suspect"), dead: count("dead"), known: others.length + 1 },
         noiseCrypto: noiseCryptoName,
         rpc: { inboundBodyBytes: src.rpc.inboundBytes },

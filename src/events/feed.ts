@@ -1,5 +1,5 @@
 // The feed of recent cluster events of one peer: members joining, becoming suspect, dying
-// and coming back, repair passes that did work, drains, access keys created and revoked.
+// and coming back, repair passes that did work, drains (and their cancelling), access keys created and revoked.
 // A bounded ring in memory (the oldest event falls off), served at GET /cluster/events
 // and shown by the dashboard. Each event has a sequence number that only grows, so a
 // client asks for what is newer than the last one it saw (`after`).
@@ -16,6 +16,7 @@ export type ClusterEventType =
   | "repair.finished"
   | "drain.started"
   | "drain.finished"
+  | "drain.cancelled"
   | "key.created"
   | "key.revoked";
 
@@ -43,7 +44,7 @@ export interface EventFeed {
   read(after?: number, limit?: number): { events: ClusterEvent[]; lastSeq: number; capacity: number };
   /** A member table change, as an event (a change that is not news adds nothing). */
   member(member: Pick<Member, "id" | "state">, previous: MemberState | undefined): void;
-  /** A drain's answer: an event when it starts and when it is safe to stop. */
+  /** A drain's answer: an event when it starts, when it is safe to stop, and when it is cancelled (a later drain starts afresh). */
   drain(state: { draining: boolean; safeToStop: boolean }): void;
 }
 
@@ -88,7 +89,13 @@ export function createEventFeed(self: string, capacity = FEED_CAPACITY, clock: (
       }
     },
     drain(state) {
-      if (state.draining && drainReported === "none") {
+      if (!state.draining) {
+        if (drainReported === "none") return;
+        drainReported = "none";
+        feed.add("drain.cancelled", "the drain was cancelled: this peer holds and counts like any member again", self);
+        return;
+      }
+      if (drainReported === "none") {
         drainReported = "started";
         feed.add("drain.started", "this peer started handing its data to the others", self);
       }

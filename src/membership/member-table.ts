@@ -90,9 +90,14 @@ export class MemberTable {
 
   /** Mark ourselves draining; the raised incarnation makes the change spread. Returns the record to gossip. */
   startDraining(): MemberRecord {
-    this.selfRecord = { ...this.selfRecord, draining: true, inc: this.selfRecord.inc + 1 };
-    for (const l of this.listeners) l({ ...this.selfRecord, lastSeenMs: this.clock(), stateSinceMs: this.clock() }, "alive");
-    return this.selfRecord;
+    return this.changeSelf({ ...this.selfRecord, draining: true });
+  }
+
+  /** Stop draining (a cancelled drain): we count and own again. Returns the record to gossip, or undefined if we were not draining. */
+  stopDraining(): MemberRecord | undefined {
+    if (!this.selfRecord.draining) return undefined;
+    const { draining: _, ...rest } = this.selfRecord;
+    return this.changeSelf(rest);
   }
 
   /** Subscribe to state changes. */
@@ -200,6 +205,13 @@ export class MemberTable {
   /** Every record, ourselves and removed members included, for a full-state exchange. */
   records(): MemberRecord[] {
     return [this.selfRecord, ...[...this.members.values()].map(strip)];
+  }
+
+  /** Replace our record at a raised incarnation (so it wins everywhere) and tell the listeners, whose views may depend on it. */
+  private changeSelf(next: MemberRecord): MemberRecord {
+    this.selfRecord = { ...next, inc: this.selfRecord.inc + 1 };
+    for (const l of this.listeners) l({ ...this.selfRecord, lastSeenMs: this.clock(), stateSinceMs: this.clock() }, "alive");
+    return this.selfRecord;
   }
 
   private set(m: Member, previous: MemberState | undefined): void {

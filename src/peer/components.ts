@@ -102,7 +102,10 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   // Incarnation starts at the boot time so a restarted peer outranks its old "dead" record.
   const table = new MemberTable({ id: peerId, addrs: multiaddrs(), state: "alive", inc: Date.now() });
   // Shown at the default level: an operator follows the mesh in these lines.
-  table.onChange((m, prev) => log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}${prev === undefined ? " (joined)" : m.state === "alive" ? " (alive again)" : ""}`));
+  // (This peer's own changes, such as a drain, are logged by the part that makes them.)
+  table.onChange((m, prev) => {
+    if (m.id !== peerId) log.info(`member ${m.id.slice(-6)}: ${prev ?? "new"} -> ${m.state}${prev === undefined ? " (joined)" : m.state === "alive" ? " (alive again)" : ""}`);
+  });
   // Recent cluster events for /cluster/events and the dashboard (src/events/feed.ts).
   const events = createEventFeed(peerId);
   table.onChange((m, prev) => events.member(m, prev));
@@ -215,7 +218,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   });
   // A member changing state may change the ring: check placement soon rather than at the next tick.
   table.onChange(() => repair.wake());
-  const maintenance = createMaintenance({ table, roster, swim, repair, placement, log });
+  const maintenance = createMaintenance({ table, roster, swim, repair, placement, rpc, events, log });
   const status = createStatusReporter({
     peerId,
     rf: config.rf,
@@ -255,11 +258,9 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
       peerId,
       peers: () => peerView(table),
       status: () => status.status(),
-      drain: async () => {
-        const state = await maintenance.drain();
-        events.drain(state);
-        return state;
-      },
+      drain: () => maintenance.drain(),
+      cancelDrain: () => maintenance.cancelDrain(),
+      drainMember: (id, cancel, signal) => maintenance.drainMember(id, cancel, signal),
       removeMember: (id) => maintenance.removeMember(id),
       events,
       metrics: { public: config.metricsPublic, contentType: metrics.contentType, render: () => metrics.render() },
@@ -294,6 +295,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   lifecycle.add("metrics", metrics);
   lifecycle.add("swim", swim);
   lifecycle.add("repair", repair);
+  lifecycle.add("maintenance", maintenance);
 
   const discovery = createDiscovery({
     libp2p,

@@ -32,6 +32,8 @@ export interface Placement {
   shardQuorum(shard: string): number;
   /** Members currently in the live ring. */
   members(): readonly string[];
+  /** Each live-ring member's share of the key space as one of its rf owners (ring.ts replicaShares; kept with the ring). */
+  shares(): ReadonlyArray<{ id: string; share: number }>;
   /** The write (and read) quorum, counted over the mesh's members (src/placement/quorum-rule.ts). */
   quorum(): QuorumRule;
   /** Could `peer` answer now, as far as this peer knows (itself, or alive or suspect)? */
@@ -93,6 +95,7 @@ export function createPlacement(table: MemberTable, rf: number, repairDelayMs: n
     shardVoters: (shard) => (meshWide.has(shard) ? [...member.get().members] : member.get().replicasFor(`shard:${shard}`, rf)),
     shardQuorum: (shard) => (meshWide.has(shard) ? majority(member.get().members.length) : quorumRule(rf, member.get().members.length).w),
     members: () => live.get().members,
+    shares: () => live.get().replicaShares(rf),
     quorum: () => quorumRule(rf, member.get().members.length),
     reachable: (peer) => {
       if (peer === table.self.id) return true;

@@ -25,12 +25,21 @@ export interface Ring {
   readonly members: readonly string[];
   /** The first `rf` DISTINCT member ids walking clockwise from the key's hash; fewer if the ring has fewer members; [] on an empty ring. Deterministic. */
   replicasFor(key: string, rf: number): string[];
+  /**
+   * For each member (sorted by id), the fraction of the key space for which it is one of
+   * the `rf` replicas: exact arc lengths between vnode positions, no sampling. The shares
+   * sum to min(rf, members). Computed once per rf and kept (the ring never changes).
+   */
+  replicaShares(rf: number): ReadonlyArray<{ id: string; share: number }>;
 }
 
 /** Default virtual nodes per unit of weight; 512 keeps 16 equal members within ~1.08x (typ.) / ~1.15x (worst seen) of the mean load. */
 export const DEFAULT_VNODES = 512;
 
 const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The number of ring positions (32-bit). */
+const RING_SIZE = 2 ** 32;
 
 // 2^21 owner slots x 2^32 positions = 2^53: the packed sort key stays an exact double.
 const OWNER_SLOTS = 2 ** 21;
@@ -134,8 +143,49 @@ export function buildRing(members: readonly RingMember[], opts: RingOptions = {}
     return out;
   }
 
+  /**
+   * The keys whose first vnode at or after their position is vnode i are those in the arc
+   * (pos[i-1], pos[i]] (wrapping at 0), and their replicas are the distinct members walking
+   * from i. So each member's share is the sum of the arcs of the vnodes whose walk meets it.
+   */
+  function computeShares(rf: number): Array<{ id: string; share: number }> {
+    const want = Math.min(Math.floor(rf), ids.length);
+    const arcs = new Float64Array(ids.length);
+    if (want > 0) {
+      for (let v = 0; v < total; v++) {
+        const arc = v === 0 ? pos[0] + RING_SIZE - pos[total - 1] : pos[v] - pos[v - 1];
+        if (arc === 0) continue;
+        if (++gen === 0xffffffff) {
+          seen.fill(0);
+          gen = 1;
+        }
+        let found = 0;
+        for (let i = v, steps = 0; steps < total && found < want; steps++) {
+          const m = owner[i];
+          if (seen[m] !== gen) {
+            seen[m] = gen;
+            arcs[m] += arc;
+            found++;
+          }
+          if (++i === total) i = 0;
+        }
+      }
+    }
+    return ids.map((id, m) => ({ id, share: arcs[m] / RING_SIZE }));
+  }
+  const shares = new Map<number, ReadonlyArray<{ id: string; share: number }>>();
+
   return {
     members: Object.freeze(ids),
     replicasFor,
+    replicaShares(rf) {
+      let known = shares.get(rf);
+      if (!known) {
+        // Bounded: a caller asks for its one rf; keep a few at most.
+        if (shares.size >= 8) shares.clear();
+        shares.set(rf, (known = Object.freeze(computeShares(rf))));
+      }
+      return known;
+    },
   };
 }

@@ -145,7 +145,10 @@ export function createChunkRepair(deps: ChunkRepairDeps): ChunkRepair {
         else if (missing.length) jobs.push(pushJob(id, missing));
       } else {
         const ownerHolds = os.some((p) => p !== self && holds(p));
-        if (missing.length === 0 && unreachable.length === 0 && os.length > 0) {
+        // Only a draining peer is outside its own ring. It lets a copy go only to a full set
+        // of owners: with fewer than rf (a mesh of rf members, one draining) there is nowhere
+        // to move it, and dropping it would leave fewer copies for nothing (maintenance.ts says so).
+        if (missing.length === 0 && unreachable.length === 0 && os.length >= placement.rf) {
           handoffs.push(id);
         } else if (!ownerHolds) {
           // Only we hold it: it must reach its owners before anything else.

@@ -232,7 +232,10 @@ export function createRepairService(deps: RepairDeps): RepairService {
       await Promise.all(workers.map((w) => w.stop()));
     },
     async empty() {
-      return deps.indexStore.shards().length === 0 && (await deps.chunkStore.stats()).chunks === 0;
+      // The live counts answer "not yet" at once (a drain is polled, also over RPC with a
+      // timeout); only an apparently empty store is confirmed by a scan of the folder.
+      if (deps.indexStore.shards().length !== 0 || deps.chunkStore.counts().chunks !== 0) return false;
+      return (await deps.chunkStore.stats()).chunks === 0;
     },
     status: () => ({
       underReplicated: { chunks: chunkRepair.stats.underReplicated, shards: shardSync.stats.underReplicated },

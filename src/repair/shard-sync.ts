@@ -172,6 +172,8 @@ export function createShardSync(deps: ShardSyncDeps): ShardSync {
     }
     for (const s of held) {
       if (mineSet.has(s)) continue;
+      // A draining peer hands a shard only to a full set of replicas (as chunks: chunk-repair.ts).
+      if (replicaSets.get(s)!.length < placement.rf) continue;
       if (!(yield* handOff(s, replicaSets.get(s)!, signal))) {
         under++;
         complete = false;

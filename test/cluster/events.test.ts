@@ -59,6 +59,16 @@ describe("event feed (unit)", () => {
     feed.drain({ draining: true, safeToStop: true });
     expect(feed.read().events.map((e) => e.type)).toEqual(["drain.started", "drain.finished"]);
   });
+
+  test("a cancelled drain is one cancelled event; cancelling no drain is none, and a new drain starts afresh", () => {
+    const feed = createEventFeed("self");
+    feed.drain({ draining: false, safeToStop: false });
+    feed.drain({ draining: true, safeToStop: false });
+    feed.drain({ draining: false, safeToStop: false });
+    feed.drain({ draining: false, safeToStop: false });
+    feed.drain({ draining: true, safeToStop: true });
+    expect(feed.read().events.map((e) => e.type)).toEqual(["drain.started", "drain.cancelled", "drain.started", "drain.finished"]);
+  });
 });
 
 describe("GET /cluster/events", () => {

@@ -46,6 +46,20 @@ describe("MemberTable", () => {
     expect(t.get("a")?.draining).toBe(true);
   });
 
+  test("a cancelled drain raises the incarnation, so the other tables take the member back as not draining", () => {
+    const self = new MemberTable(rec("self", "alive", 5));
+    const other = new MemberTable(rec("o", "alive", 1));
+    expect(self.stopDraining()).toBeUndefined(); // not draining: nothing to spread
+    other.apply(self.startDraining());
+    expect(other.get("self")).toMatchObject({ inc: 6, draining: true });
+    const back = self.stopDraining()!;
+    expect(back).toMatchObject({ id: "self", inc: 7 });
+    expect(back.draining).toBeUndefined();
+    expect(other.apply(back)).toBeDefined();
+    expect(other.get("self")?.draining).toBeUndefined();
+    expect(other.record("self")).toEqual({ id: "self", addrs: back.addrs, http: undefined, state: "alive", inc: 7 });
+  });
+
   test("a removed member stays removed against old news, and leaves the member list", () => {
     const t = new MemberTable(rec("self", "alive", 5));
     t.apply(rec("a", "alive", 3));

@@ -171,11 +171,18 @@ function fakeKeys() {
 }
 
 const member = (id: string, state: string): ListedMember => ({ id, addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${id}`], state, lastSeenMs: 5, incarnation: 0 });
+const NOWHERE = "3 members, RF 3: nowhere to move the data";
 const view: ClusterView = {
   peerId: "self-peer",
   peers: () => ({ self: member("self-peer", "alive"), peers: [member("alive-peer", "alive"), member("dead-peer", "dead")] }),
   status: () => ({ peerId: "self-peer", rf: 3, draining: false, uptimeSeconds: 1, peers: { alive: 2, suspect: 0, dead: 1, known: 3 } }),
-  drain: async () => ({ draining: true, safeToStop: false }),
+  drain: async () => ({ draining: true, safeToStop: false, reason: NOWHERE }),
+  cancelDrain: async () => ({ draining: false, safeToStop: false }),
+  drainMember: async (id, cancel) => {
+    if (id === "dead-peer") throw new MeshError("ServiceUnavailable", `member ${id} is dead: cannot drain it`);
+    if (id !== "alive-peer" && id !== "self-peer") throw new NotFoundError(`no member ${id} in this mesh`, "NoSuchMember");
+    return cancel ? { draining: false, safeToStop: false } : { draining: true, safeToStop: false };
+  },
   removeMember: async (id) => {
     if (id === "alive-peer") throw new ConflictError(`member ${id} is alive: only a dead member can be removed`, "MemberNotDead");
     if (id !== "dead-peer") throw new NotFoundError(`no member ${id} in this mesh`, "NoSuchMember");
@@ -248,6 +255,9 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: "/cluster/status", status: 200, open: true },
   { method: "GET", path: "/metrics", status: 200 },
   { method: "POST", path: "/cluster/drain", status: 202 },
+  { method: "DELETE", path: "/cluster/drain", status: 200 },
+  { method: "POST", path: "/cluster/members/alive-peer/drain", status: 202 },
+  { method: "DELETE", path: "/cluster/members/alive-peer/drain", status: 200 },
   { method: "GET", path: "/cluster/events?after=0&limit=10", status: 200 },
   { method: "GET", path: "/cluster/locate/docs/a/b.txt", status: 200 },
   { method: "DELETE", path: "/admin/members/dead-peer", status: 200 },
@@ -299,7 +309,7 @@ describe("native routes through app.handle", () => {
   });
 
   test("admin routes refuse a key that is not an admin's with 403 AccessDenied", async () => {
-    for (const r of ROUTES.filter((x) => x.path.startsWith("/admin/") || x.path === "/cluster/drain" || x.path.startsWith("/cluster/events") || x.path === "/metrics")) {
+    for (const r of ROUTES.filter((x) => x.path.startsWith("/admin/") || x.path.endsWith("/drain") || x.path.startsWith("/cluster/events") || x.path === "/metrics")) {
       expect(`${r.method} ${r.path}: ${await errorOf(await call(r.method, r.path, { token: OWNER, body: r.body }))}`).toBe(`${r.method} ${r.path}: 403 AccessDenied`);
     }
   });
@@ -368,6 +378,10 @@ describe("native routes through app.handle", () => {
       ["400 InvalidURI", "DELETE", "/admin/keys/%E0%A4%A"],
       ["409 MemberNotDead", "DELETE", "/admin/members/alive-peer"],
       ["404 NoSuchMember", "DELETE", "/admin/members/nobody"],
+      ["404 NoSuchMember", "POST", "/cluster/members/nobody/drain"],
+      ["404 NoSuchMember", "DELETE", "/cluster/members/nobody/drain"],
+      ["503 ServiceUnavailable", "POST", "/cluster/members/dead-peer/drain"],
+      ["503 ServiceUnavailable", "DELETE", "/cluster/members/dead-peer/drain"],
       ["404 NoSuchKey", "DELETE", "/admin/keys/MKNOSUCH"],
       ["404 NotFound", "GET", "/no/such/route"],
       ["405 MethodNotAllowed", "POST", OBJECT, "x"],
@@ -405,6 +419,13 @@ describe("native routes through app.handle", () => {
     expect(listing.nextCursor).not.toBeNull();
     const rest = await json<{ objects: Array<{ key: string }> }>(await call("GET", `/buckets/docs/objects?cursor=${listing.nextCursor}`));
     expect(rest.objects.length).toBeGreaterThan(0);
+  });
+
+  test("drain answers carry the reason a drain cannot complete; a cancel answers not draining", async () => {
+    expect(await json(await call("POST", "/cluster/drain"))).toEqual({ draining: true, safeToStop: false, reason: NOWHERE });
+    expect(await json(await call("DELETE", "/cluster/drain"))).toEqual({ draining: false, safeToStop: false });
+    expect(await json(await call("POST", "/cluster/members/alive-peer/drain"))).toEqual({ draining: true, safeToStop: false });
+    expect(await json(await call("DELETE", "/cluster/members/alive-peer/drain"))).toEqual({ draining: false, safeToStop: false });
   });
 
   test("/cluster/peers shows p2p addresses only to a valid token", async () => {

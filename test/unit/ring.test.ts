@@ -135,6 +135,57 @@ describe("buildRing basics", () => {
   });
 });
 
+describe("replica shares", () => {
+  const sum = (shares: ReadonlyArray<{ share: number }>) => shares.reduce((a, b) => a + b.share, 0);
+
+  test("shares sum to min(rf, members), are sorted by id, and an empty ring has none", () => {
+    expect(buildRing([]).replicaShares(3)).toEqual([]);
+    for (const n of [1, 2, 3, 5, 8]) {
+      const ring = buildRing(asMembers(peerIds(n)));
+      for (const rf of [0, 1, 2, 3, 4]) {
+        const shares = ring.replicaShares(rf);
+        expect(shares.map((x) => x.id)).toEqual([...ring.members]);
+        expect(`${n} members rf ${rf}: ${sum(shares).toFixed(12)}`).toBe(`${n} members rf ${rf}: ${Math.min(rf, n).toFixed(12)}`);
+        for (const x of shares) expect(x.share).toBeLessThanOrEqual(1);
+      }
+    }
+  });
+
+  test("equal members get about equal shares, and the exact shares agree with sampled keys", () => {
+    const ring = buildRing(asMembers(named(6)));
+    const shares = ring.replicaShares(3);
+    for (const x of shares) expect(`${x.id} ${Math.abs(x.share - 0.5) < 0.05}`).toBe(`${x.id} true`); // mean 3/6
+    const sampled = load(ring, chunkKeys, 3);
+    for (const x of shares) expect(Math.abs(sampled.get(x.id)! / chunkKeys.length - x.share)).toBeLessThan(0.01);
+  });
+
+  test("a heavier member's share grows with its weight", () => {
+    const shares = buildRing([{ id: "big", weight: 2 }, { id: "a" }, { id: "b" }]).replicaShares(1);
+    const of = (id: string) => shares.find((x) => x.id === id)!.share;
+    expect(of("big") / of("a")).toBeGreaterThan(1.7);
+    expect(of("big") / of("a")).toBeLessThan(2.3);
+  });
+
+  test("a member removed from the ring has share 0; the others take it up, and one ring computes its shares once", () => {
+    const ids = named(5);
+    const before = buildRing(asMembers(ids));
+    const after = buildRing(asMembers(ids.filter((id) => id !== "node-2")));
+    const shareOf = (ring: Ring, id: string) => ring.replicaShares(3).find((x) => x.id === id)?.share ?? 0;
+    expect(shareOf(before, "node-2")).toBeGreaterThan(0.4);
+    expect(shareOf(after, "node-2")).toBe(0);
+    expect(sum(after.replicaShares(3))).toBeCloseTo(3, 12);
+    for (const id of after.members) expect(shareOf(after, id)).toBeGreaterThan(shareOf(before, id));
+    expect(after.replicaShares(3)).toBe(after.replicaShares(3));
+  });
+
+  test("cheap: 64 members' shares in well under a second", () => {
+    const ring = buildRing(asMembers(peerIds(64)));
+    const t0 = performance.now();
+    ring.replicaShares(3);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+});
+
 describe("spread", () => {
   const sets: [string, string[]][] = [
     ["node-0..15", named(16)],
