@@ -256,12 +256,13 @@ async function renderPeers(view, st) {
     const s = statuses[i];
     const self = m.id === view.self.id;
     const disk = s?.storage?.diskTotalBytes ? bytes(s.storage.diskFreeBytes) : "—";
+    const draining = Boolean(m.draining ?? s?.draining);
     return el(
       "tr",
-      { "data-peer": m.id, "data-state": m.state, "data-draining": s?.draining ? "true" : undefined },
+      { "data-peer": m.id, "data-state": m.state, "data-draining": draining ? "true" : undefined },
       el("td", { className: "mono", title: m.id }, short(m.id), self ? " (this peer)" : ""),
       el("td", { className: "addrs" }, (m.addrs ?? []).join(" ") || "—"),
-      el("td", { className: `state state-${m.state}` }, m.state, s?.draining ? " (draining)" : ""),
+      el("td", { className: `state state-${m.state}` }, m.state, draining ? " (draining)" : ""),
       el("td", {}, self ? "now" : ago(m.lastSeenMs)),
       el("td", {}, m.http ? el("a", { href: `${m.http}/ui/`, target: "_blank", rel: "noopener" }, m.http) : "—"),
       el("td", { className: "num" }, s ? duration(s.uptimeSeconds) : "—"),
@@ -269,8 +270,9 @@ async function renderPeers(view, st) {
       el("td", { className: "num" }, s ? s.storage?.chunks ?? "—" : "—"),
       el("td", { className: "num" }, s ? bytes(s.storage?.bytes) : "—"),
       el("td", { className: "num" }, disk),
-      el("td", { className: "num" }, percent(shares.get(m.id))),
-      el("td", {}, drainButton(m, s, self)),
+      // A member missing from the ring (draining, or dead past the repair delay) owns nothing.
+      el("td", { className: "num" }, percent(st?.ring ? (shares.get(m.id) ?? 0) : undefined)),
+      el("td", {}, drainButton(m, draining, self)),
     );
   });
   $("peers").tBodies[0].replaceChildren(...rows);
@@ -278,9 +280,9 @@ async function renderPeers(view, st) {
 }
 
 /** Drain (or cancel the drain of) a live member: admins only, on any member through this peer. */
-function drainButton(m, s, self) {
-  if (!isAdmin || m.state !== "alive" || !s) return "";
-  const cancel = Boolean(s.draining);
+function drainButton(m, draining, self) {
+  if (!isAdmin || m.state !== "alive") return "";
+  const cancel = draining;
   return el("button", { className: `link${cancel ? "" : " danger"}`, "data-action": cancel ? "cancel-drain" : "drain", onclick: () => drainMember(m.id, self, cancel) }, cancel ? "Cancel drain" : "Drain");
 }
 
@@ -324,7 +326,7 @@ function renderCapacity(members, statuses, shares, st) {
       chart.append(svg("rect", { x: 0, y: 0, width: Math.max(1, (d.bytes / d.diskTotalBytes) * W).toFixed(1), height: H, class: "chunks" }));
     }
     const label = d?.diskTotalBytes
-      ? `${bytes(d.bytes)} in chunks, ${bytes(d.diskTotalBytes - d.diskFreeBytes)} of ${bytes(d.diskTotalBytes)} disk used, ring share ${percent(shares.get(m.id))}`
+      ? `${bytes(d.bytes)} in chunks, ${bytes(d.diskTotalBytes - d.diskFreeBytes)} of ${bytes(d.diskTotalBytes)} disk used, ring share ${percent(st?.ring ? (shares.get(m.id) ?? 0) : undefined)}`
       : "no answer";
     return el("div", { className: "bar", "data-peer": m.id }, el("span", { className: "mono" }, short(m.id)), chart, el("span", { className: "muted" }, label));
   });
