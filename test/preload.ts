@@ -6,5 +6,5 @@
 import { afterAll, afterEach } from "bun:test";
 import { suiteLeaks } from "./harness/leak-check.ts";
 
-afterEach(() => suiteLeaks.assertNoLeaks("during this test, or the teardown of the file before it"));
+afterEach(() => suiteLeaks.assertNoLeaks("logged during this test, or since the check before it"));
 afterAll(() => suiteLeaks.assertNoLeaks("in the last teardown"));
