@@ -6,18 +6,12 @@ import path from "node:path";
 import { readFileSync } from "node:fs";
 import { ADMIN_BEARER } from "../harness/credentials.ts";
 import { freePort } from "../harness/ports.ts";
-import { runNodeExpectingExit, spawnPeer, type PeerProcess } from "../harness/process.ts";
+import { runCli, runNodeExpectingExit, spawnPeer, type PeerProcess } from "../harness/process.ts";
 
 /** No MESH_ADMIN_KEY/SECRET: the peer must make its own admin key. */
 const NO_ADMIN_ENV = { MESH_ADMIN_KEY: "", MESH_ADMIN_SECRET: "" };
 
-async function keysCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, "run", "--silent", "keys", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, MESH_TOKEN: "" } });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const keysCli = (args: string[]) => runCli("keys", args, { MESH_TOKEN: "" });
 
 const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-cli-"));
 const spawned: PeerProcess[] = [];
@@ -33,13 +27,7 @@ async function start(name: string, extra: string[] = [], env?: Record<string, st
   return p;
 }
 
-async function membersCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, "run", "--silent", "members", ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, MESH_TOKEN: ADMIN_BEARER.slice("Bearer ".length) } });
-  const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const membersCli = (args: string[]) => runCli("members", args, { MESH_TOKEN: ADMIN_BEARER.slice("Bearer ".length) });
 
 async function views(p: PeerProcess): Promise<Map<string, string>> {
   const body = (await (await fetch(`${p.http}/cluster/peers`)).json()) as { peers: Array<{ id: string; state: string }> };

@@ -26,6 +26,7 @@ import { encodeTimestamp, MAX_WALL } from "../../src/util/hlc.ts";
 import { createLogger } from "../../src/util/log.ts";
 import { startConverged, teardownCluster, type Cluster } from "../harness/cluster.ts";
 import { listBuckets, mustCreateBucket, mustGet, mustPut, request, sameBytes } from "../harness/http.ts";
+import { suiteLeaks } from "../harness/leak-check.ts";
 import { seededBytes } from "../harness/random.ts";
 import { listKeys, revokeKey } from "../harness/s3.ts";
 
@@ -102,7 +103,12 @@ async function statusAs(i: number, key: { accessKeyId: string; secretAccessKey: 
   return (await request(c.peer(i).httpUrl, "GET", route, { headers: { authorization: `Bearer ${nativeToken(key.accessKeyId, key.secretAccessKey)}` } })).status;
 }
 
-const adminKey = (accessKeyId: string): AccessKey => ({ accessKeyId, secretAccessKey: `planted-secret-${accessKeyId}`, name: "planted", admin: true, buckets: {}, createdMs: Date.now() });
+/** A key an insider plants over RPC; its secret joins the suite's secret check like any other. */
+function adminKey(accessKeyId: string): AccessKey {
+  const key: AccessKey = { accessKeyId, secretAccessKey: `planted-secret-${accessKeyId}`, name: "planted", admin: true, buckets: {}, createdMs: Date.now() };
+  suiteLeaks.registerKey(key, true);
+  return key;
+}
 
 test("params of the wrong shape to every registered method get an error reply; the peers stay healthy", async () => {
   const methods = c.peer(0).testHooks.rpcMethods().sort();

@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { startConverged, teardownCluster } from "../harness/cluster.ts";
+import { suiteLeaks } from "../harness/leak-check.ts";
 import { startLonePeer } from "../harness/start-stop.ts";
 
 const CYCLES = 20;
@@ -98,6 +99,7 @@ test(`starting and stopping a peer ${CYCLES} times leaks no handles, timers, lis
 
 test("a script that starts a peer and stops it exits by itself within 1.5 s of stop()", async () => {
   const proc = Bun.spawn([process.execPath, path.join(import.meta.dir, "../harness/start-stop.ts"), path.join(root, "child")], { stdout: "pipe", stderr: "pipe" });
+  const stderr = new Response(proc.stderr).text();
   const reader = proc.stdout.getReader();
   let text = "";
   let stoppedAt = 0;
@@ -113,7 +115,12 @@ test("a script that starts a peer and stops it exits by itself within 1.5 s of s
   if (exitCode === "still running") proc.kill();
   const line = JSON.parse(text.trim() || "{}") as { health?: number; stopMs?: number };
   console.log(`child: stop() ${line.stopMs} ms, then exited ${Math.round(exitMs)} ms later (code ${exitCode})`);
-  if (exitCode !== 0) console.log(await new Response(proc.stderr).text());
+  // The child's log goes to its stderr: to the suite's secret check with it.
+  const errText = await stderr;
+  const errLines = suiteLeaks.lines("start-stop.ts child");
+  errLines.write(errText);
+  errLines.end();
+  if (exitCode !== 0) console.log(errText);
   expect(line.health).toBe(200);
   expect(line.stopMs!).toBeLessThan(1000);
   expect(exitCode).toBe(0);

@@ -4,6 +4,7 @@
 // status line or not, and whether the connection was reset.
 import net from "node:net";
 import crypto from "node:crypto";
+import { suiteLeaks } from "../harness/leak-check.ts";
 import { signer, type Creds } from "../harness/s3.ts";
 
 /** One raw request: the bytes of its head (request line + headers, no blank line) and body. */
@@ -70,7 +71,10 @@ export function sendWire(port: number, req: WireRequest, waitMs = 15_000): Promi
         const c = line.indexOf(":");
         if (c > 0) headers.set(line.slice(0, c).trim().toLowerCase(), line.slice(c + 1).trim());
       }
-      resolve({ status: m ? Number(m[1]) : undefined, headers, body: end < 0 ? Buffer.alloc(0) : all.subarray(end + 4), reset, timedOut });
+      const body = end < 0 ? Buffer.alloc(0) : all.subarray(end + 4);
+      // A fuzzed POST /admin/keys that made a key: its secret joins the suite's secret check.
+      if (m?.[1] === "201" && body.length < 64 * 1024) suiteLeaks.registerFromJson(body.toString("utf8"));
+      resolve({ status: m ? Number(m[1]) : undefined, headers, body, reset, timedOut });
     };
     const timer = setTimeout(() => finish(true), waitMs);
     const sock = net.connect({ host: "127.0.0.1", port }, () => {

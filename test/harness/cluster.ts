@@ -1,8 +1,10 @@
 // In-process cluster harness: N real peers in one Bun process, each with its own temp
 // data folder, identity and ports (port 0), talking real libp2p over TCP on 127.0.0.1.
 // A test can stop, kill, restart, add and partition peers. `withCluster` always tears
-// down and, only when the test fails, prints every peer's log lines and the seed.
-import { mkdtempSync, rmSync } from "node:fs";
+// down and, only when the test fails, prints every peer's log lines and the seed. Every
+// line also goes to the suite-wide secret check (leak-check.ts), with the mesh key and
+// any admin key a peer made.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { PeerView } from "../../src/api/status.ts";
@@ -10,6 +12,7 @@ import type { MembershipConfig, PeerConfigInput, RepairConfig } from "../../src/
 import { startPeer, type Peer } from "../../src/peer.ts";
 import type { LogLevel } from "../../src/util/log.ts";
 import { TEST_ADMIN } from "./credentials.ts";
+import { suiteLeaks } from "./leak-check.ts";
 import { mulberry32, seedFromEnv } from "./random.ts";
 import { freePort } from "./ports.ts";
 import { waitFor } from "./wait.ts";
@@ -25,6 +28,9 @@ export const TEST_MEMBERSHIP: Partial<MembershipConfig> = {
   deadProbeEveryProbes: 3,
   discoveryIntervalMs: 5000,
 };
+
+/** Log levels, most verbose first (as src/util/log.ts orders them). */
+const LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
 /** Fast repair timings for tests. */
 export const TEST_REPAIR: Partial<RepairConfig> = {
@@ -191,7 +197,9 @@ export class Cluster {
 
   private async launch(slot: TestPeer): Promise<void> {
     const boot = slot.bootstrapIndex === undefined ? [] : this.peer(slot.bootstrapIndex).multiaddrs();
-    const level = (process.env.MESH_TEST_LOG as LogLevel) || "info";
+    const admin = this.opts.config?.admin ?? TEST_ADMIN;
+    suiteLeaks.registerKey(admin, true);
+    const shown = LEVELS.indexOf((process.env.MESH_TEST_LOG as LogLevel) || "info");
     const label = `p${slot.index}`;
     if (this.opts.link && !slot.shaped) {
       const p2pPort = await freePort();
@@ -211,14 +219,20 @@ export class Cluster {
       membership: { ...TEST_MEMBERSHIP, ...this.opts.membership },
       repair: { ...TEST_REPAIR, ...this.opts.config?.repair },
       logLabel: label,
-      logLevel: level,
-      logSink: (_lvl, line) => {
+      // Every level reaches the secret check (debug lines are few); the peer's own log keeps
+      // MESH_TEST_LOG's level and up (info by default, the CLI's default).
+      logLevel: "debug",
+      logSink: (lvl, line) => {
+        suiteLeaks.capture(label, line);
+        if (LEVELS.indexOf(lvl) < shown) return;
         slot.logs.push(line);
         if (slot.logs.length > 5000) slot.logs.splice(0, 1000);
       },
       random: mulberry32(this.seed + slot.index * 7919),
-      admin: this.opts.config?.admin ?? TEST_ADMIN,
+      admin,
     });
+    if (handle.createdAdminKey) suiteLeaks.registerKey(handle.createdAdminKey, true);
+    if (slot.index === 0 && existsSync(this.meshKeyFile)) suiteLeaks.registerMeshKey(readFileSync(this.meshKeyFile, "utf8"));
     if (slot.id && slot.id !== handle.peerId) throw new Error(`peer ${slot.index} came back with a new id`);
     slot.id = handle.peerId;
     slot.handle = handle;
@@ -243,11 +257,16 @@ export async function startConverged(n: number, opts: ClusterOptions = {}): Prom
   return cluster;
 }
 
-/** Tear down a file's cluster (no-op if it never started); MESH_TEST_DUMP=1 prints the logs. */
+/**
+ * Tear down a file's cluster (no-op if it never started); MESH_TEST_DUMP=1 prints the logs.
+ * What the peers logged while stopping is checked for secrets here, so that a leak counts
+ * against this file rather than the next one's first test.
+ */
 export async function teardownCluster(cluster: Cluster | undefined): Promise<void> {
   if (!cluster) return;
   if (process.env.MESH_TEST_DUMP) console.error(cluster.dumpLogs());
   await cluster.teardown();
+  suiteLeaks.assertNoLeaks("while tearing down the cluster");
 }
 
 /**

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import net from "node:net";
 import { ADMIN_BEARER } from "./credentials.ts";
+import { suiteLeaks } from "./leak-check.ts";
 
 /** Chunk size the object tests configure (small so that tests move little data). */
 export const TEST_CHUNK = 1 << 20;
@@ -92,6 +93,8 @@ export async function request(base: string, method: string, path: string, init: 
   const headers = { authorization: ADMIN_BEARER, ...init.headers };
   const res = await fetch(base + path, { method, body: init.body, headers, redirect: "manual" });
   const body = new Uint8Array(await res.arrayBuffer());
+  // A key made through the native API (createKey, or a test's own POST) is a secret from now on.
+  if (method === "POST" && path.startsWith("/admin/keys") && res.ok) suiteLeaks.registerFromJson(new TextDecoder().decode(body));
   return { status: res.status, headers: res.headers, body };
 }
 

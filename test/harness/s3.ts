@@ -7,6 +7,7 @@ import zlib from "node:zlib";
 import { S3Client, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { ADMIN_BEARER, TEST_ADMIN } from "./credentials.ts";
+import { suiteLeaks } from "./leak-check.ts";
 import { json, mapLimit, request, statusAndCode, type Reply } from "./http.ts";
 
 export { ADMIN_BEARER, TEST_ADMIN };
@@ -27,6 +28,8 @@ export const MiB = 1 << 20;
  * server sent it, or `systemClockOffset`.
  */
 export function s3Client(endpoint: string, creds: Creds = TEST_ADMIN, opts: Partial<S3ClientConfig> = {}): S3Client {
+  // Whatever a test signs with is a secret, wherever it came from (a key made in the dashboard, too).
+  suiteLeaks.registerKey(creds);
   return new S3Client({
     endpoint,
     region: "us-east-1",
@@ -105,6 +108,7 @@ export interface CreatedKey extends KeyInfo {
 
 /** `Authorization` header value for a native token. */
 export function bearer(token: string): string {
+  suiteLeaks.register("native token", token);
   return `Bearer ${token}`;
 }
 
@@ -161,6 +165,7 @@ export class NodeSha256 {
 
 /** A SigV4 signer as the S3 client configures it (paths arrive already encoded). */
 export function signer(creds: Creds = TEST_ADMIN, region = "us-east-1"): SignatureV4 {
+  suiteLeaks.registerKey(creds);
   return new SignatureV4({ credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey }, region, service: "s3", sha256: NodeSha256, uriEscapePath: false });
 }
 

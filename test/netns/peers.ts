@@ -2,8 +2,11 @@
 // to talk to them. The process harness (test/harness/process.ts) spawns `bun run node`
 // directly; here the same command runs under `ip netns exec <ns>`, so that each peer has
 // its own network stack and fixed ports on its own address.
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { MESH_KEY_FILE } from "../../src/net/mesh-key.ts";
 import { ADMIN_ENV } from "../harness/credentials.ts";
+import { suiteLeaks } from "../harness/leak-check.ts";
 import { json, request, type Reply } from "../harness/http.ts";
 import type { PeerProcess } from "../harness/process.ts";
 import { killAllIn, tool, type Host } from "./hosts.ts";
@@ -48,19 +51,23 @@ export async function startPeer(host: Host, join: { bootstrap: string; meshKeyFi
   const output: string[] = [];
   let ready: RegExpExecArray | null = null;
   let wake = () => {};
-  // Both streams are captured whole (for the failure dump); stdout is also scanned for the ready line.
+  // Both streams are captured whole (for the failure dump) and go to the suite's secret
+  // check; stdout is also scanned for the ready line.
   const pump = async (stream: ReadableStream<Uint8Array>, scan: boolean) => {
     const decoder = new TextDecoder();
+    const lines = suiteLeaks.lines(`${host.ns} ${scan ? "stdout" : "stderr"}`);
     let text = "";
     for await (const chunk of stream) {
       const s = decoder.decode(chunk, { stream: true });
       output.push(s);
+      lines.write(s);
       if (scan && !ready) {
         text += s;
         ready = READY.exec(text);
         if (ready) wake();
       }
     }
+    lines.end();
     wake();
   };
   void pump(proc.stdout, true);
@@ -78,6 +85,8 @@ export async function startPeer(host: Host, join: { bootstrap: string; meshKeyFi
     killAllIn(host.ns);
     throw new Error(`peer on ${host.ns} (${host.ip}) did not become ready (${outcome}):\n${output.join("")}`);
   }
+  const meshKey = join?.meshKeyFile ?? path.join(host.dataDir, MESH_KEY_FILE);
+  if (existsSync(meshKey)) suiteLeaks.registerMeshKey(readFileSync(meshKey, "utf8"));
   return { proc, peerId: m[1], p2p: m[2].split(","), http: m[3], s3: m[4], output, host, base: `http://${host.ip}:${HTTP_PORT}`, killed: false };
 }
 

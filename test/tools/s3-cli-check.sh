@@ -5,7 +5,8 @@
 #
 #   mb; cp up/down (one small file, one ~20 MiB multipart file); ls; rm;
 #   sync a folder of 500 files (0 B to 12 MiB, nested) up through peer 0 and down
-#   through peer 2, then diff -r; rclone check; rclone copy up and back; rclone delete.
+#   through peer 2, then diff -r; rclone check; rclone copy up and back; rclone delete;
+#   and no secret (admin secret, token, mesh key) in any peer's log.
 #
 # Prints one PASS/FAIL line per step and stops at the first failure with a non-zero exit,
 # showing the failing command, its output and the tail of every peer's log. The peers
@@ -387,5 +388,21 @@ if [ "$RC" -eq 3 ]; then grep -q 'directory not found' "$ERR" || fail "rclone ls
 T=30 rclone_at 2 ls "mesh:$BUCKET/rclone-copy"
 [ "$(wc -l <"$OUT")" -eq "$(find "$WORK/small" -type f | wc -l)" ] || fail "rclone delete also touched another prefix: $(cat "$OUT")"
 pass
+
+# These peers log to files the test process never sees: check them here, as
+# test/harness/leak-check.ts does for every other peer of the suite (the admin secret, its
+# token, the mesh key, and anything shaped like a native token).
+step "no secret in any peer's log"
+MESH_KEY_HEX=$(grep -E '^[0-9a-fA-F]{64}$' "$WORK/peer0/mesh.key" || true)
+[ -n "$MESH_KEY_HEX" ] || fail "no mesh key in $WORK/peer0/mesh.key"
+LOGS=("$WORK"/peer*.out "$WORK"/peer*.err)
+for secret in "$ADMIN_SECRET" "$TOKEN" "$MESH_KEY_HEX"; do
+  [ -z "$secret" ] && continue
+  hits=$(grep -lF -e "$secret" "${LOGS[@]}" || true)
+  [ -z "$hits" ] || fail "a secret (${secret:0:4}..., ${#secret} chars) is in $(echo $hits)"
+done
+hits=$(grep -lE 'mst_[A-Z0-9]{16,64}_[A-Za-z0-9_-]{43}' "${LOGS[@]}" || true)
+[ -z "$hits" ] || fail "a native token is in $(echo $hits)"
+pass "$(cat "${LOGS[@]}" | wc -l) lines"
 
 STEP=""
