@@ -494,7 +494,13 @@ describe("maintenance", () => {
       const listings = await Promise.all(all.map(listingOf));
       for (const i of all) expect(listings[i]).toEqual(listings[0]);
       expect(listings[0].map((o) => ({ key: o.key, size: o.size, etag: o.etag }))).toEqual(expectedListing);
-      for (const [i, s] of stats.entries()) expect(`p${i} underReplicated ${JSON.stringify(s.underReplicated)}`).toBe(`p${i} underReplicated {"chunks":0,"shards":0}`);
+      // A pass that overlapped the healing (links re-opening, a member flapping once) may
+      // report what it could not confirm then; the next pass must clear it on every peer at once.
+      await c.waitFor(
+        "every peer's latest pass finds nothing under-replicated",
+        async () => (await Promise.all(all.map((i) => status(c, i)))).every((s) => s.underReplicated.chunks === 0 && s.underReplicated.shards === 0),
+        10_000,
+      );
       await waitFullyReplicated(c, 4, expectedListing.map((o) => o.key), { shards: true, timeoutMs: 5000 });
     });
   }, 60_000);

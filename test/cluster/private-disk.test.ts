@@ -183,7 +183,7 @@ describe("an embedded peer (startPeer, the host's umask untouched)", () => {
 
       const anon = JSON.parse(new TextDecoder().decode((await anonymous(c.peer(0).httpUrl, "GET", "/cluster/peers")).body));
       expect(anon.peers.map((m: { id: string }) => m.id)).toEqual([c.peers[1].id]);
-      for (const m of [anon.self, ...anon.peers]) expect(Object.keys(m).sort()).toEqual(["http", "id", "incarnation", "lastSeenMs", "state"]);
+      for (const m of [anon.self, ...anon.peers]) expect(Object.keys(m).sort()).toEqual(["draining", "http", "id", "incarnation", "lastSeenMs", "state"]);
       const admin = JSON.parse(new TextDecoder().decode((await request(c.peer(0).httpUrl, "GET", "/cluster/peers")).body));
       expect(admin.self.addrs).toEqual(c.peer(0).multiaddrs());
       expect(admin.peers[0].addrs.length).toBeGreaterThan(0);
