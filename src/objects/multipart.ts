@@ -9,9 +9,12 @@
 // coordinator and an index row is a last-writer-wins register, so each side first raises
 // its own flag row (uploadDecisionRow) by a quorum write, then reads the other side's flag
 // and the upload row by quorum reads. With write and read quorums overlapping, of two
-// sides that raced at least one sees the other's flag (Dekker's handshake): a side that
-// sees the other's flag, or no upload any more, backs off (NoSuchUpload for a Complete) and
-// lowers its flag. A winner removes the upload row before its part rows (an UploadPart
+// sides that raced at least one sees the other's flag (Dekker's handshake). A Complete that
+// sees an abort's flag, or no upload any more, backs off (NoSuchUpload) and lowers its
+// flag. An abort that sees a Complete's flag keeps its own raised and waits (bounded) for
+// that flag to go: the Complete either saw the abort's flag and backed off (the upload is
+// still there: the abort wins) or goes through (the upload is gone: the abort finds
+// nothing). So exactly one of the two wins. A winner removes the upload row before its part rows (an UploadPart
 // that lands meanwhile sees the upload gone and removes its own row), then its flag.
 // A Complete keeps its parts' chunks pinned here (safe from GC) until the manifest that
 // references them is written, so an abort's removal of the part rows never exposes them.
@@ -24,6 +27,7 @@ import { listAll, listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
+import { sleep } from "../util/sleep.ts";
 import type { ObjectService } from "./object-service.ts";
 
 /** S3's limits. */
@@ -91,6 +95,11 @@ const partRow = (bucket: string, key: string, uploadId: string, partNumber: numb
 /** A flag older than this was left by a peer that stopped mid-way: a Complete takes far less. */
 export const STALE_DECISION_MS = 15 * 60_000;
 
+/** How long an abort waits for a Complete in flight to finish or back off. */
+const DECISION_WAIT_MS = 10_000;
+/** How often it looks meanwhile. */
+const DECISION_POLL_MS = 50;
+
 /** What a decision flag row holds. */
 interface DecisionFlag {
   atMs: number;
@@ -139,17 +148,25 @@ export function createMultipart(deps: MultipartDeps): Multipart {
 
   /**
    * Raise `side`'s flag, then look for the other side's flag and for the upload: true if
-   * `side` may go on (it must then `forget`). On false the flag is lowered again. A
-   * Complete's flag older than STALE_DECISION_MS does not hold an abort back (its peer
-   * stopped mid-way; a manifest it wrote keeps its chunks anyway); an abort's flag always
-   * holds a Complete back (the next expiry pass finishes that abort).
+   * `side` may go on (it must then `forget`). On false the flag is lowered again. An
+   * abort's flag always holds a Complete back (the next expiry pass finishes that abort);
+   * an abort waits for a Complete's flag to go, up to DECISION_WAIT_MS, and ignores one
+   * older than STALE_DECISION_MS (its peer stopped mid-way; a manifest it wrote keeps its
+   * chunks anyway).
    */
   async function claim(bucket: string, key: string, uploadId: string, side: "abort" | "complete", opts?: AbortOptions): Promise<boolean> {
     const shard = shardOf(bucket, key);
     const mine = uploadDecisionRow(bucket, key, uploadId, side);
+    const theirs = uploadDecisionRow(bucket, key, uploadId, side === "abort" ? "complete" : "abort");
     await index.write(shard, mine, { ts: now(), value: { atMs: Date.now() } satisfies DecisionFlag }, opts);
-    const other = (await index.read(shard, uploadDecisionRow(bucket, key, uploadId, side === "abort" ? "complete" : "abort"), opts)) as IndexEntry<DecisionFlag> | null;
-    const held = other?.value && (side === "complete" || Date.now() - other.value.atMs < STALE_DECISION_MS);
+    const giveUpAt = Date.now() + DECISION_WAIT_MS;
+    let held = true;
+    for (;;) {
+      const other = (await index.read(shard, theirs, opts)) as IndexEntry<DecisionFlag> | null;
+      held = !!other?.value && (side === "complete" || Date.now() - other.value.atMs < STALE_DECISION_MS);
+      if (!held || side === "complete" || Date.now() >= giveUpAt || opts?.signal?.aborted) break;
+      await sleep(DECISION_POLL_MS, opts?.signal);
+    }
     // Read after the other flag: a winner lowers its flag only after removing the upload row.
     const won = !held && !!(await index.read(shard, uploadRow(bucket, key, uploadId), opts))?.value;
     if (!won) await index.write(shard, mine, { ts: now(), value: null }, opts);
@@ -236,7 +253,13 @@ export function createMultipart(deps: MultipartDeps): Multipart {
         if (!(await claim(bucket, key, uploadId, "complete"))) {
           throw new NotFoundError("The specified upload does not exist. The upload may have been aborted or completed.", "NoSuchUpload");
         }
-        await objects.writeManifest(bucket, key, manifest);
+        try {
+          await objects.writeManifest(bucket, key, manifest);
+        } catch (err) {
+          // The upload stays open for a retry; a manifest that reached some replica references its chunks anyway.
+          await index.write(shardOf(bucket, key), uploadDecisionRow(bucket, key, uploadId, "complete"), { ts: now(), value: null }).catch(() => {});
+          throw err;
+        }
       } finally {
         unpin();
       }
