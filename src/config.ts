@@ -60,6 +60,8 @@ export interface RepairConfig {
   gcGraceMs: number;
   /** Delete markers older than this are dropped (a replica away longer could resurrect data). */
   tombstoneTtlMs: number;
+  /** Incomplete multipart uploads older than this are aborted (`--multipart-expiry`); 0: never. */
+  multipartExpiryMs: number;
 }
 
 /** What one client may cost this peer (both APIs together). Rates of 0 turn a limit off. */
@@ -179,6 +181,7 @@ export const DEFAULT_REPAIR: RepairConfig = {
   gcIntervalMs: 60_000,
   gcGraceMs: 6 * 3600_000,
   tombstoneTtlMs: 7 * 24 * 3600_000,
+  multipartExpiryMs: 24 * 3600_000,
 };
 
 /**
@@ -252,6 +255,8 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   for (const [name, r] of [["rate-per-key", l.perKey], ["rate-per-ip", l.perIp], ["rate-auth-fail", l.authFailures]] as const) {
     if (!(r.perSecond >= 0 && r.burst >= 0) || (r.perSecond > 0 && r.burst < 1)) throw new ConfigError(`${name} must be a number of requests per second (0: no limit)`);
   }
+  const expiry = cfg.repair.multipartExpiryMs;
+  if (!Number.isFinite(expiry) || (expiry !== 0 && expiry < 1000)) throw new ConfigError(`multipart-expiry must be at least 1 s, or off, got ${expiry} ms`);
   const m = cfg.membership;
   if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
   if (m.deadAfterMs <= 0 || cfg.repairDelayMs < 0) throw new ConfigError("dead-after must be positive and repair-delay not negative");
@@ -285,6 +290,18 @@ function parseSeconds(s: string, what: string): number {
   return Math.round(n * 1000);
 }
 
+const AGE_UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 24 * 3600_000 };
+
+/** Parse an age such as "90s", "30m", "2h", "1d" or "off" (0); a bare number is seconds. */
+export function parseAge(s: string, what: string): number {
+  const t = s.trim().toLowerCase();
+  if (t === "off") return 0;
+  const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(t);
+  const ms = m ? Math.round(Number(m[1]) * AGE_UNITS_MS[m[2] || "s"]) : NaN;
+  if (!(ms >= 1000)) throw new ConfigError(`${what} must be an age of at least 1 s such as 90s, 30m, 2h or 1d, or off; got "${s}"`);
+  return ms;
+}
+
 function parsePositiveInt(s: string, what: string): number {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${what} must be a whole number of at least 1, got "${s}"`);
@@ -310,6 +327,7 @@ export const NODE_FLAGS = {
   "repair-delay": { type: "string", env: "MESH_REPAIR_DELAY", help: "seconds after a peer is dead before its data is re-replicated", def: String(DEFAULTS.repairDelayMs / 1000) },
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
+  "multipart-expiry": { type: "string", env: "MESH_MULTIPART_EXPIRY", help: "abort incomplete multipart uploads older than this AGE (90s, 2h, 1d; off: never)", def: "24h" },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
   "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing (or its headers take) before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
   "upload-memory": { type: "string", env: "MESH_UPLOAD_MEMORY", help: "MiB of upload buffers across all requests; beyond: uploads wait, then SlowDown", def: String(DEFAULT_LIMITS.uploadMemoryBytes / 1024 / 1024) },
@@ -344,6 +362,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         "repair-delay": { type: "string" },
         "advertise-http": { type: "string" },
         "advertise-s3": { type: "string" },
+        "multipart-expiry": { type: "string" },
         "max-inflight": { type: "string" },
         "body-timeout": { type: "string" },
         "upload-memory": { type: "string" },
@@ -383,6 +402,8 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (dead) input.membership!.deadAfterMs = parseSeconds(dead, "--dead-after");
   const repair = str("repair-delay");
   if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
+  const expiry = str("multipart-expiry");
+  if (expiry) input.repair = { multipartExpiryMs: parseAge(expiry, "--multipart-expiry") };
   const limits = input.limits!;
   const inflight = str("max-inflight");
   if (inflight) limits.maxInflight = parsePositiveInt(inflight, "--max-inflight");

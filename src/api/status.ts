@@ -9,6 +9,7 @@ import type { Rpc } from "../net/rpc.ts";
 import type { BadReplica, ChunkClient } from "../objects/chunk-client.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { QuorumRule } from "../placement/quorum-rule.ts";
+import type { MultipartExpiryStatus } from "../repair/multipart-expiry.ts";
 import type { RepairService, RepairStatus } from "../repair/repair-service.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Startable } from "../util/lifecycle.ts";
@@ -58,6 +59,7 @@ export function peerView(table: MemberTable, now = Date.now()): PeerView {
 /** `/cluster/status`: counts an operator (and the tests) read. */
 // A type, not an interface: the route's response schema is a record, which an interface does not fit.
 export type ClusterStatus = RepairStatus & {
+  workers: { multipartExpiry?: MultipartExpiryStatus };
   peerId: string;
   /** The meshstore version this peer runs (package.json). */
   version: string;
@@ -99,6 +101,8 @@ export interface StatusSources {
   limits: Pick<ClientLimits, "status">;
   /** The data folder, for its file system's total and free bytes. */
   dataDir?: string;
+  /** The multipart expiry worker's figures (`workers.multipartExpiry`). */
+  multipartExpiry?(): MultipartExpiryStatus;
 }
 
 /** Puts `/cluster/status` together. */
@@ -145,6 +149,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
       const others = table.others();
       const count = (s: MemberState) => others.filter((m) => m.state === s).length;
       const uptimeS = Math.max(1, (Date.now() - started) / 1000);
+      const repair = src.repair.status();
       return {
         peerId: src.peerId,
         version: pkg.version,
@@ -157,7 +162,8 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         membership: { messagesSent: swim.messagesSent, probesStarted: swim.probesStarted, messagesPerSecond: +(swim.messagesSent / uptimeS).toFixed(2), healthScore: swim.healthScore },
         storage: { ...src.chunkStore.counts(), ...disk },
         badReplicas: src.chunks.badReplicas,
-        ...src.repair.status(),
+        ...repair,
+        workers: { ...repair.workers, ...(src.multipartExpiry && { multipartExpiry: src.multipartExpiry() }) },
         quorum: src.placement.quorum(),
         meshKey: { fingerprint: src.meshKeyFingerprint },
         limits: src.limits.status(),

@@ -82,6 +82,25 @@ export const partRowSuffix = (partNumber: number) => String(partNumber).padStart
  * an id, the point after every upload of the key (S3's key-marker alone resumes there).
  */
 export const uploadListKey = (key: string, uploadId?: string) => `${key}\0${uploadId ?? "\u{10FFFF}"}`;
+/** Every decision row of a bucket starts with this (see `uploadDecisionRow`). */
+export const decisionRowPrefix = (bucket: string) => `\x01d${bucket}\0`;
+/**
+ * The flag an abort or a complete of an upload raises before it acts (objects/multipart.ts):
+ * "\x01d<bucket>\0<key>\0<upload id>\0a" or "...\0c". Each side writes its own row, so
+ * the two never overwrite each other as two values of one row would.
+ */
+export const uploadDecisionRow = (bucket: string, key: string, uploadId: string, side: "abort" | "complete") =>
+  `${decisionRowPrefix(bucket)}${key}\0${uploadId}\0${side === "abort" ? "a" : "c"}`;
+/** Every upload row of every bucket starts with this (the expiry worker scans a shard for them). */
+export const ALL_UPLOADS_PREFIX = "\x01u";
+/** Bucket, key and upload id of a stored upload row (as `uploadRow` names it), or undefined. */
+export function parseUploadRow(row: string): { bucket: string; key: string; uploadId: string } | undefined {
+  if (!row.startsWith(ALL_UPLOADS_PREFIX)) return undefined;
+  const bucketEnd = row.indexOf("\0");
+  const idStart = row.lastIndexOf("\0");
+  if (bucketEnd < 0 || idStart <= bucketEnd) return undefined;
+  return { bucket: row.slice(ALL_UPLOADS_PREFIX.length, bucketEnd), key: row.slice(bucketEnd + 1, idStart), uploadId: row.slice(idStart + 1) };
+}
 /** The object key of a row listed under `uploadRowPrefix` (1 field after the key) or `partRowPrefix` (2 fields). */
 export function keyOfUploadRow(listed: string, kind: "upload" | "part"): string {
   let at = listed.length;

@@ -42,6 +42,8 @@ export interface MetricsSources {
   nativeRoutes(): ReadonlyArray<{ method: string; path: string }>;
   /** With `--access-log`: one info line per request. */
   accessLog?: Logger;
+  /** Incomplete multipart uploads this peer aborted for their age. */
+  multipartExpired?(): number;
 }
 
 /** The metrics part of one peer. */
@@ -174,6 +176,15 @@ export function createMetrics(src: MetricsSources): Metrics {
     collect() {
       this.reset();
       setTotal(this, src.repair.status().scrub.corruptFound);
+    },
+  });
+  new Counter({
+    name: "meshstore_multipart_uploads_expired_total",
+    help: "Incomplete multipart uploads this peer aborted because they were older than --multipart-expiry",
+    registers,
+    collect() {
+      this.reset();
+      setTotal(this, src.multipartExpired?.() ?? 0);
     },
   });
   new Gauge({

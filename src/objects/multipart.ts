@@ -3,15 +3,31 @@
 // shard, so they replicate and heal like manifests, and a part's chunks are referenced
 // (safe from GC) from the moment its row is written. Complete writes one manifest that
 // lists every part's chunks in order: no bytes are copied.
+//
+// Abort and Complete of one upload may race (a client's Complete against the expiry
+// worker, or against the client's own Abort), and exactly one of them may win. There is no
+// coordinator and an index row is a last-writer-wins register, so each side first raises
+// its own flag row (uploadDecisionRow) by a quorum write, then reads the other side's flag
+// and the upload row by quorum reads. With write and read quorums overlapping, of two
+// sides that raced at least one sees the other's flag (Dekker's handshake). A Complete that
+// sees an abort's flag, or no upload any more, backs off (NoSuchUpload) and lowers its
+// flag. An abort that sees a Complete's flag keeps its own raised and waits (bounded) for
+// that flag to go: the Complete either saw the abort's flag and backed off (the upload is
+// still there: the abort wins) or goes through (the upload is gone: the abort finds
+// nothing). So exactly one of the two wins. A winner removes the upload row before its part rows (an UploadPart
+// that lands meanwhile sees the upload gone and removes its own row), then its flag.
+// A Complete keeps its parts' chunks pinned here (safe from GC) until the manifest that
+// references them is written, so an abort's removal of the part rows never exposes them.
 import crypto from "node:crypto";
 import type { AbortOptions } from "@libp2p/interface";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allObjectShards, objectShard, partRowSuffix, uploadPartsPrefix, uploadRow, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
+import { allObjectShards, objectShard, partRowSuffix, uploadDecisionRow, uploadPartsPrefix, uploadRow, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
 import { listAll, listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
+import { sleep } from "../util/sleep.ts";
 import type { ObjectService } from "./object-service.ts";
 
 /** S3's limits. */
@@ -53,6 +69,11 @@ export interface Multipart {
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
   complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<ObjectManifest>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
+  /**
+   * Abort an upload found too old (the expiry worker): "aborted" if this call aborted it,
+   * "gone" if it was no longer there, "completing" if a Complete holds it (a later pass looks again).
+   */
+  expire(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<"aborted" | "gone" | "completing">;
   /** Throw NoSuchUpload unless the upload is in progress. */
   requireUpload(bucket: string, key: string, uploadId: string): Promise<void>;
   listUploads(bucket: string, q: { prefix?: string; after?: string; limit: number }): Promise<{ uploads: UploadRecord[]; next: string | null }>;
@@ -70,6 +91,19 @@ export interface MultipartDeps {
 
 // Rows live beside the object's manifest, in the same shard (layout in metadata/keys.ts).
 const partRow = (bucket: string, key: string, uploadId: string, partNumber: number) => uploadPartsPrefix(bucket, key, uploadId) + partRowSuffix(partNumber);
+
+/** A flag older than this was left by a peer that stopped mid-way: a Complete takes far less. */
+export const STALE_DECISION_MS = 15 * 60_000;
+
+/** How long an abort waits for a Complete in flight to finish or back off. */
+const DECISION_WAIT_MS = 10_000;
+/** How often it looks meanwhile. */
+const DECISION_POLL_MS = 50;
+
+/** What a decision flag row holds. */
+interface DecisionFlag {
+  atMs: number;
+}
 
 /** The S3 ETag of a multipart object: MD5 of the parts' binary MD5s, then "-N". */
 export function multipartEtag(partEtags: string[]): string {
@@ -97,11 +131,46 @@ export function createMultipart(deps: MultipartDeps): Multipart {
     return (await listAll<PartRecord>(listing, { shards: [shardOf(bucket, key)], rowPrefix: uploadPartsPrefix(bucket, key, uploadId) })).map((r) => r.value);
   }
 
-  /** Tombstone the upload record and every part row (their chunks then age out through GC). */
-  async function forget(bucket: string, key: string, uploadId: string, parts: PartRecord[]): Promise<void> {
+  /**
+   * Tombstone the upload record, then every part row then listed (their chunks then age
+   * out through GC), then the winner's flag. The upload row goes first: an UploadPart
+   * writes its part row and then checks the upload, so either its part is listed here or it
+   * sees the upload gone and removes the row itself.
+   */
+  async function forget(bucket: string, key: string, uploadId: string, side: "abort" | "complete", opts?: AbortOptions): Promise<number> {
     const shard = shardOf(bucket, key);
-    await Promise.all(parts.map((p) => index.write(shard, partRow(bucket, key, uploadId, p.partNumber), { ts: now(), value: null })));
-    await index.write(shard, uploadRow(bucket, key, uploadId), { ts: now(), value: null });
+    await index.write(shard, uploadRow(bucket, key, uploadId), { ts: now(), value: null }, opts);
+    const parts = await allParts(bucket, key, uploadId);
+    await Promise.all(parts.map((p) => index.write(shard, partRow(bucket, key, uploadId, p.partNumber), { ts: now(), value: null }, opts)));
+    await index.write(shard, uploadDecisionRow(bucket, key, uploadId, side), { ts: now(), value: null }, opts);
+    return parts.length;
+  }
+
+  /**
+   * Raise `side`'s flag, then look for the other side's flag and for the upload: true if
+   * `side` may go on (it must then `forget`). On false the flag is lowered again. An
+   * abort's flag always holds a Complete back (the next expiry pass finishes that abort);
+   * an abort waits for a Complete's flag to go, up to DECISION_WAIT_MS, and ignores one
+   * older than STALE_DECISION_MS (its peer stopped mid-way; a manifest it wrote keeps its
+   * chunks anyway).
+   */
+  async function claim(bucket: string, key: string, uploadId: string, side: "abort" | "complete", opts?: AbortOptions): Promise<boolean> {
+    const shard = shardOf(bucket, key);
+    const mine = uploadDecisionRow(bucket, key, uploadId, side);
+    const theirs = uploadDecisionRow(bucket, key, uploadId, side === "abort" ? "complete" : "abort");
+    await index.write(shard, mine, { ts: now(), value: { atMs: Date.now() } satisfies DecisionFlag }, opts);
+    const giveUpAt = Date.now() + DECISION_WAIT_MS;
+    let held = true;
+    for (;;) {
+      const other = (await index.read(shard, theirs, opts)) as IndexEntry<DecisionFlag> | null;
+      held = !!other?.value && (side === "complete" || Date.now() - other.value.atMs < STALE_DECISION_MS);
+      if (!held || side === "complete" || Date.now() >= giveUpAt || opts?.signal?.aborted) break;
+      await sleep(DECISION_POLL_MS, opts?.signal);
+    }
+    // Read after the other flag: a winner lowers its flag only after removing the upload row.
+    const won = !held && !!(await index.read(shard, uploadRow(bucket, key, uploadId), opts))?.value;
+    if (!won) await index.write(shard, mine, { ts: now(), value: null }, opts);
+    return won;
   }
 
   return {
@@ -178,9 +247,23 @@ export function createMultipart(deps: MultipartDeps): Multipart {
         chunks: chosen.flatMap((p) => p.chunks),
         holders: chosen.flatMap((p) => p.holders),
       };
-      // Manifest first: the chunks stay referenced throughout.
-      await objects.writeManifest(bucket, key, manifest);
-      await forget(bucket, key, uploadId, stored);
+      // Pinned until the manifest references them: an abort may remove the part rows meanwhile.
+      const unpin = objects.pin(manifest.chunks.map((c) => c.id));
+      try {
+        if (!(await claim(bucket, key, uploadId, "complete"))) {
+          throw new NotFoundError("The specified upload does not exist. The upload may have been aborted or completed.", "NoSuchUpload");
+        }
+        try {
+          await objects.writeManifest(bucket, key, manifest);
+        } catch (err) {
+          // The upload stays open for a retry; a manifest that reached some replica references its chunks anyway.
+          await index.write(shardOf(bucket, key), uploadDecisionRow(bucket, key, uploadId, "complete"), { ts: now(), value: null }).catch(() => {});
+          throw err;
+        }
+      } finally {
+        unpin();
+      }
+      await forget(bucket, key, uploadId, "complete");
       return manifest;
     },
 
@@ -188,7 +271,20 @@ export function createMultipart(deps: MultipartDeps): Multipart {
 
     async abort(bucket, key, uploadId) {
       await requireUpload(bucket, key, uploadId);
-      await forget(bucket, key, uploadId, await allParts(bucket, key, uploadId));
+      if (!(await claim(bucket, key, uploadId, "abort"))) {
+        throw new NotFoundError("The specified upload does not exist. The upload is being completed.", "NoSuchUpload");
+      }
+      await forget(bucket, key, uploadId, "abort");
+    },
+
+    async expire(bucket, key, uploadId, opts) {
+      const shard = shardOf(bucket, key);
+      if (!(await index.read(shard, uploadRow(bucket, key, uploadId), opts))?.value) return "gone";
+      if (!(await claim(bucket, key, uploadId, "abort", opts))) {
+        return (await index.read(shard, uploadRow(bucket, key, uploadId), opts))?.value ? "completing" : "gone";
+      }
+      await forget(bucket, key, uploadId, "abort", opts);
+      return "aborted";
     },
 
     async listUploads(bucket, q) {

@@ -99,6 +99,8 @@ export interface ObjectService {
   locate(bucket: string, key: string): Promise<Location>;
   /** Chunk ids of uploads in progress here (not yet in any manifest; GC must keep them). */
   uploading(): Iterable<string>;
+  /** Keep `ids` from GC as if uploading here, until the returned function is called (a multipart Complete in flight). */
+  pin(ids: string[]): () => void;
 }
 
 /** Dependencies of the object service. */
@@ -329,6 +331,14 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
 
     uploading: () => inProgress.keys(),
+    pin(ids) {
+      for (const id of ids) hold(id);
+      let released = false;
+      return () => {
+        if (!released) release(ids);
+        released = true;
+      };
+    },
     headObject: liveManifest,
     requireBucket,
 

@@ -3,7 +3,7 @@
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
 //   rpc -> index, chunks, caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
-//   -> status -> metrics -> swim -> repair -> discovery -> joiner
+//   -> status -> metrics -> swim -> repair -> multipart expiry -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -36,7 +36,9 @@ import { createChunkClient } from "../objects/chunk-client.ts";
 import { createMultipart } from "../objects/multipart.ts";
 import { createObjectService } from "../objects/object-service.ts";
 import { createPlacement, type Placement } from "../placement/placement.ts";
+import { createMultipartExpiry, expiryIntervalMs, type MultipartExpiryStatus } from "../repair/multipart-expiry.ts";
 import { createRepairService, type RepairService } from "../repair/repair-service.ts";
+import { createWorker } from "../repair/worker.ts";
 import { openChunkStore } from "../store/chunk-store.ts";
 import { openIndexStore } from "../store/index-store.ts";
 import { createHlc, decodeTimestamp } from "../util/hlc.ts";
@@ -218,6 +220,12 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   });
   // A member changing state may change the ring: check placement soon rather than at the next tick.
   table.onChange(() => repair.wake());
+  // Incomplete multipart uploads past their age are aborted (src/repair/multipart-expiry.ts).
+  const expiryAgeMs = config.repair.multipartExpiryMs;
+  const expiry = expiryAgeMs > 0 ? createMultipartExpiry({ self: peerId, indexStore, placement, expire: (...a) => multipart.expire(...a), ageMs: expiryAgeMs, log: log.child("multipart-expiry") }) : undefined;
+  const expiryWorker = expiry && createWorker("multipart-expiry", expiry, { intervalMs: expiryIntervalMs(expiryAgeMs), log, signal, random: config.random });
+  const expiryStatus = (): MultipartExpiryStatus =>
+    expiry && expiryWorker ? { ...expiry.stats, ...expiryWorker.status() } : { ageMs: null, lastPassAtMs: 0, uploadsAborted: 0 };
   const maintenance = createMaintenance({ table, roster, swim, repair, placement, rpc, events, log });
   const status = createStatusReporter({
     peerId,
@@ -232,6 +240,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     meshKeyFingerprint: meshKey.key.fingerprint,
     limits,
     dataDir: config.dataDir,
+    multipartExpiry: expiryStatus,
   });
 
   const metrics = createMetrics({
@@ -249,6 +258,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     limits,
     nativeRoutes: () => nativeApp.routes,
     accessLog: config.accessLog ? log.child("access") : undefined,
+    multipartExpired: () => expiry?.stats.uploadsAborted ?? 0,
   });
 
   // Each API's one error function: every error answer of that API, and the log line of each 5xx.
@@ -295,6 +305,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   lifecycle.add("metrics", metrics);
   lifecycle.add("swim", swim);
   lifecycle.add("repair", repair);
+  if (expiryWorker) lifecycle.add("multipart expiry", { start: () => expiryWorker.start(), stop: () => expiryWorker.stop() });
   lifecycle.add("maintenance", maintenance);
 
   const discovery = createDiscovery({

@@ -106,6 +106,7 @@ describe("GET /metrics", () => {
       "meshstore_repair_queue",
       "meshstore_repaired_bytes_total",
       "meshstore_scrub_corrupt_chunks_total",
+      "meshstore_multipart_uploads_expired_total",
       "meshstore_bad_replicas",
       "meshstore_cluster_peers",
       "meshstore_cluster_healthy",

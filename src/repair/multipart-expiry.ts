@@ -1,0 +1,110 @@
+// Expiry of incomplete multipart uploads, as S3's AbortIncompleteMultipartUpload lifecycle
+// rule does it: an upload initiated longer ago than the configured age is aborted, and its
+// parts' chunks, no longer referenced by any row, are then collected by chunk GC.
+//
+// Every replica of an object shard holds its upload rows, so every replica would find the
+// same old uploads. Without a coordinator, one of them acts per shard: the first replica of
+// the shard on the live ring that this peer can reach. Two peers that disagree on who that
+// is (a member suspected by one of them) may both act; the abort's handshake with
+// Complete (objects/multipart.ts) makes a second abort find the upload gone, so an upload
+// is still aborted once. A pass reads each shard this peer acts for in pages of
+// BATCH_ROWS upload rows, one page per step.
+import type { AbortOptions } from "@libp2p/interface";
+import { ALL_UPLOADS_PREFIX, parseUploadRow } from "../metadata/keys.ts";
+import type { UploadRecord } from "../objects/multipart.ts";
+import type { Placement } from "../placement/placement.ts";
+import type { IndexStore } from "../store/index-store.ts";
+import type { Logger } from "../util/log.ts";
+import { untilAborted } from "./abortable.ts";
+import type { WorkerStatus } from "./worker.ts";
+
+/** Upload rows read per step. */
+export const BATCH_ROWS = 100;
+
+/** Figures for `/cluster/status` (`workers.multipartExpiry`) and the metrics. */
+export interface MultipartExpiryStats {
+  /** The configured age in ms (null: expiry is off). */
+  ageMs: number | null;
+  /** Wall-clock time the last complete pass ended (0: none yet). */
+  lastPassAtMs: number;
+  /** Uploads this peer aborted since start. */
+  uploadsAborted: number;
+}
+
+/** `workers.multipartExpiry` in `/cluster/status`: the figures, and the worker's state while expiry is on. */
+export type MultipartExpiryStatus = MultipartExpiryStats & Partial<WorkerStatus>;
+
+/** Dependencies of the expiry job. */
+export interface MultipartExpiryDeps {
+  self: string;
+  indexStore: Pick<IndexStore, "shards" | "scan">;
+  placement: Pick<Placement, "shardReplicas" | "reachable">;
+  /** Abort one upload unless a Complete holds it (Multipart.expire). */
+  expire(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<"aborted" | "gone" | "completing">;
+  ageMs: number;
+  log: Logger;
+  /** Wall clock (tests inject one). */
+  clock?: () => number;
+}
+
+/** The expiry job (a worker's pass) and its figures. */
+export interface MultipartExpiry {
+  pass(signal: AbortSignal): AsyncGenerator<void>;
+  stats: MultipartExpiryStats;
+}
+
+/** Of a shard's replicas on the live ring, the one that expires its uploads: the first reachable one. */
+export function actingReplica(replicas: readonly string[], reachable: (peer: string) => boolean): string | undefined {
+  return replicas.find(reachable);
+}
+
+/** How long ago an upload began, shown as "26.0 h", "3.5 min" or "2.1 s". */
+export function describeAge(ms: number): string {
+  if (ms >= 3600_000) return `${(ms / 3600_000).toFixed(1)} h`;
+  if (ms >= 60_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Pause between passes for an age: a quarter of it, from 0.5 s to 10 min (so an upload lives at most 1.25 ages). */
+export function expiryIntervalMs(ageMs: number): number {
+  return Math.min(10 * 60_000, Math.max(500, Math.round(ageMs / 4)));
+}
+
+/** Create the expiry job. */
+export function createMultipartExpiry(deps: MultipartExpiryDeps): MultipartExpiry {
+  const { self, log } = deps;
+  const clock = deps.clock ?? Date.now;
+  const stats: MultipartExpiryStats = { ageMs: deps.ageMs, lastPassAtMs: 0, uploadsAborted: 0 };
+
+  async function expireOne(row: string, record: UploadRecord, now: number, signal: AbortSignal): Promise<void> {
+    const at = parseUploadRow(row);
+    if (!at) return;
+    const outcome = await untilAborted(deps.expire(at.bucket, at.key, at.uploadId, { signal }), signal);
+    if (outcome !== "aborted") return;
+    stats.uploadsAborted++;
+    // Names only: bucket, key and upload id are no secrets (keys are shown whole in listings too).
+    log.info(`aborted incomplete multipart upload ${at.uploadId} of ${at.bucket}/${JSON.stringify(at.key).slice(1, -1).slice(0, 200)}: started ${describeAge(now - record.initiated)} ago (expiry ${describeAge(deps.ageMs)})`);
+  }
+
+  async function* pass(signal: AbortSignal): AsyncGenerator<void> {
+    for (const shard of deps.indexStore.shards().filter((s) => s.startsWith("o")).sort()) {
+      if (actingReplica(deps.placement.shardReplicas(shard), deps.placement.reachable) !== self) continue;
+      let after: string | undefined;
+      for (;;) {
+        signal.throwIfAborted();
+        const rows = await deps.indexStore.scan(shard, { prefix: ALL_UPLOADS_PREFIX, after, limit: BATCH_ROWS });
+        const now = clock();
+        for (const [row, entry] of rows) {
+          const record = entry.value as UploadRecord | null;
+          if (record && now - record.initiated >= deps.ageMs) await expireOne(row, record, now, signal);
+        }
+        yield;
+        if (rows.length < BATCH_ROWS) break;
+        after = rows[rows.length - 1][0];
+      }
+    }
+    stats.lastPassAtMs = clock();
+  }
+
+  return { pass, stats };
+}
