@@ -26,6 +26,8 @@ export interface UploadRecord {
   contentType: string;
   meta: Record<string, string>;
   headers?: Record<string, string>;
+  /** The upload's progress record (src/uploads/): parts and completion sent without a token report under it. */
+  uploadToken?: string;
 }
 
 /** One uploaded part. */
@@ -53,8 +55,8 @@ export interface Multipart {
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
   complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<ObjectManifest>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
-  /** Throw NoSuchUpload unless the upload is in progress. */
-  requireUpload(bucket: string, key: string, uploadId: string): Promise<void>;
+  /** The upload, or NoSuchUpload unless it is in progress. */
+  requireUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord>;
   listUploads(bucket: string, q: { prefix?: string; after?: string; limit: number }): Promise<{ uploads: UploadRecord[]; next: string | null }>;
 }
 
@@ -184,7 +186,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       return manifest;
     },
 
-    requireUpload: async (bucket, key, uploadId) => void (await requireUpload(bucket, key, uploadId)),
+    requireUpload,
 
     async abort(bucket, key, uploadId) {
       await requireUpload(bucket, key, uploadId);

@@ -146,6 +146,7 @@ function fakeMultipart(objects: NativeObjects): NativeMultipart & { signals: Arr
       await upload(bucket, key, uploadId);
       uploads.delete(uploadId);
     },
+    requireUpload: async (bucket, key, uploadId) => (await upload(bucket, key, uploadId)).record,
   };
   return self;
 }
