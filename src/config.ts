@@ -6,6 +6,7 @@ import path from "node:path";
 import { ConfigError } from "./errors.ts";
 import { ACCESS_KEY_ID_RE } from "./metadata/keys.ts";
 import type { RpcLimits } from "./net/rpc.ts";
+import type { UploadRecordsConfig } from "./uploads/records.ts";
 import type { LogLevel, LogSink } from "./util/log.ts";
 import type { Rate } from "./util/token-buckets.ts";
 
@@ -145,6 +146,8 @@ export interface PeerConfig {
   random?: () => number;
   /** Limits on inbound RPC streams (defaults: DEFAULT_RPC_LIMITS in net/rpc.ts; tests shorten the timeouts). */
   rpcLimits?: Partial<RpcLimits>;
+  /** Upload progress record timings (defaults: DEFAULT_UPLOAD_RECORDS in uploads/records.ts; tests shorten them). */
+  uploads?: Partial<UploadRecordsConfig>;
 }
 
 /** A partial config: any field may be omitted and gets its default. */

@@ -194,3 +194,27 @@ export const CompletedUpload = t.Object({
   etag: t.String({ description: "S3's multipart ETag: MD5 of the parts' MD5s, then '-' and the number of parts" }),
   size: t.Number(),
 });
+
+// ---- upload progress records (src/uploads/) ----
+
+export const UploadTokenParams = t.Object({ token: t.String({ description: "the upload's token (its x-upload-token header)" }) });
+
+export const UploadsQuery = t.Object({
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, description: "most records to return, newest first (default 50, at most 200)" })),
+});
+
+/** An upload's progress record. */
+export const UploadProgress = t.Object({
+  token: t.String(),
+  bucket: t.String(),
+  key: t.String(),
+  state: t.Union([t.Literal("inprogress"), t.Literal("fail"), t.Literal("success")], { description: "a running upload silent for 60 s reads as fail (stalled)" }),
+  bytesReceived: t.Integer({ minimum: 0 }),
+  size: t.Optional(t.Integer({ minimum: 0, description: "the declared length while running, the object's size once done" })),
+  startedMs: t.Integer(),
+  finishedMs: t.Optional(t.Integer()),
+  error: t.Optional(t.String()),
+  uploadId: t.Optional(t.String({ description: "a multipart upload's id (its parts count towards bytesReceived)" })),
+});
+
+export const UploadList = t.Object({ uploads: t.Array(UploadProgress) });

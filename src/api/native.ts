@@ -6,9 +6,9 @@
 // so the app can be tested with `app.handle(new Request(...))` and no port.
 import { Elysia, ValidationError, type Static } from "elysia";
 import pkg from "../../package.json" with { type: "json" };
-import { seesBucket, validateSpec } from "../auth/access-keys.ts";
+import { allows, seesBucket, validateSpec } from "../auth/access-keys.ts";
 import { requireAdmin } from "../auth/guard.ts";
-import { BadRequestError, MeshError } from "../errors.ts";
+import { BadRequestError, MeshError, NotFoundError } from "../errors.ts";
 import type { EventFeed } from "../events/feed.ts";
 import { decodePathPiece } from "../metadata/keys.ts";
 import type { ObjectService } from "../objects/object-service.ts";
@@ -23,6 +23,9 @@ import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
 import { requestIdOf } from "./request-id.ts";
 import { pathOf } from "./request-target.ts";
+import { UPLOAD_TOKEN_HEADER, validateUploadToken } from "../uploads/records.ts";
+import type { UploadRecords } from "../uploads/service.ts";
+import { multipartToken, tokenFor, tracked, type Alongside } from "../uploads/tracking.ts";
 
 export type { NativeAuth } from "./native-auth.ts";
 export type { NativeMultipart } from "./native-multipart.ts";
@@ -152,8 +155,20 @@ function toMeshError(code: string | number, error: unknown, request: Request, ro
   return error;
 }
 
-/** Build the native API app of one peer; `errors` is the API's error function (errors.ts). */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart) {
+/** What the native API needs from the upload records (src/uploads/). */
+export type NativeUploads = Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart" | "get" | "list">;
+
+/** Records per `GET /uploads` page when the caller names no limit. */
+const DEFAULT_UPLOADS_LIMIT = 50;
+
+/** The answer for a token the caller may not see or that has no record: the same either way. */
+const noSuchUpload = () => new NotFoundError("no upload record with this token (it may have expired, or this key may not read its bucket)", "NoSuchUpload");
+
+/**
+ * Build the native API app of one peer; `errors` is the API's error function (errors.ts).
+ * Without `uploads`, uploads get no records and `/uploads` answers 404.
+ */
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, uploads?: NativeUploads) {
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -255,6 +270,35 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       detail: { summary: "Where an object lives: its chunks and their holders, its index shard and replicas", tags: ["cluster"] },
     })
 
+    // ---- upload progress records: a caller sees those of buckets it may read ----
+    .get(
+      "/uploads/:token",
+      async ({ params, principal }) => {
+        const record = uploads && (await uploads.get(validateUploadToken(params.token)));
+        if (!record || !allows(principal, record.bucket, "read")) throw noSuchUpload();
+        return record;
+      },
+      {
+        signedIn: true,
+        params: S.UploadTokenParams,
+        response: { 200: S.UploadProgress, ...S.errorResponses("InvalidArgument", "NoSuchUpload", ...S.AUTH_ERRORS) },
+        detail: { summary: "An upload's progress by its token, from any peer, while it runs and for 24 hours after (404 if this key may not read its bucket)", tags: ["uploads"] },
+      },
+    )
+    .get(
+      "/uploads",
+      async ({ principal, query }) => {
+        if (!uploads) return { uploads: [] };
+        return { uploads: await uploads.list(query.limit ?? DEFAULT_UPLOADS_LIMIT, (bucket) => allows(principal, bucket, "read")) };
+      },
+      {
+        signedIn: true,
+        query: S.UploadsQuery,
+        response: { 200: S.UploadList, ...S.errorResponses("InvalidArgument", ...S.AUTH_ERRORS) },
+        detail: { summary: "The newest upload records of buckets this key may read, newest first", tags: ["uploads"] },
+      },
+    )
+
     // ---- administration ----
     .delete("/admin/members/:id", ({ params }) => view.removeMember(params.id), {
       admin: true,
@@ -342,21 +386,26 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         const declared = request.headers.get("content-length");
         const contentLength = declared === null ? undefined : Number(declared);
         if (contentLength !== undefined && !(Number.isInteger(contentLength) && contentLength >= 0)) throw new BadRequestError("invalid Content-Length", "InvalidArgument");
-        const result = await objects.putObject(bucket, rawKey(request, OBJECT_PATH), request.body, {
-          contentLength,
-          contentType: request.headers.get("content-type") ?? undefined,
-          meta: userMeta(request.headers, META_PREFIX),
-          headers: storedHeaders(request.headers),
-          signal: request.signal,
-        });
-        return Response.json(result, { headers: { etag: `"${result.etag}"` } });
+        const key = rawKey(request, OBJECT_PATH);
+        const token = tokenFor(request);
+        const put = (body: ReadableStream<Uint8Array> | null, alongside?: Alongside) =>
+          objects.putObject(bucket, key, body, {
+            contentLength,
+            contentType: request.headers.get("content-type") ?? undefined,
+            meta: userMeta(request.headers, META_PREFIX),
+            headers: storedHeaders(request.headers),
+            signal: request.signal,
+            alongside,
+          });
+        const result = await tracked(uploads?.begin(token, bucket, key, contentLength), request.body, request, put, (r) => r.size);
+        return Response.json(result, { headers: { etag: `"${result.etag}"`, [UPLOAD_TOKEN_HEADER]: token } });
       },
       {
         bucket: "write",
         parse: "none",
         params: S.ObjectParams,
         response: { 200: S.PutResult, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "MetadataTooLarge", "IncompleteBody", "NoSuchBucket", "RequestTimeout", ...S.AUTH_ERRORS) },
-        detail: { summary: "Upload an object (streamed); Content-Type and x-meta-* headers are kept", tags: ["objects"], requestBody: S.UPLOAD_BODY },
+        detail: { summary: "Upload an object (streamed); Content-Type and x-meta-* headers are kept; x-upload-token names its progress record (one is made if absent) and comes back", tags: ["objects"], requestBody: S.UPLOAD_BODY },
       },
     )
     .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, false), {
@@ -388,13 +437,17 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     // ---- multipart uploads: S3's, through the same service; the key rides in ?key= ----
     .post(
       "/buckets/:bucket/multipart",
-      async ({ bucket, request, status }) => {
+      async ({ bucket, request, set, status }) => {
         const key = keyParam(request.url);
+        const token = tokenFor(request);
         const uploadId = await multipart.create(bucket, key, {
           contentType: request.headers.get("content-type") || "application/octet-stream",
           meta: userMeta(request.headers, META_PREFIX),
           headers: storedHeaders(request.headers),
+          ...(uploads ? { uploadToken: token } : {}),
         });
+        await uploads?.beginMultipart(token, bucket, key, uploadId);
+        set.headers[UPLOAD_TOKEN_HEADER] = token;
         return status(201, { bucket, key, uploadId });
       },
       {
@@ -403,7 +456,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         params: S.BucketParams,
         query: S.UploadQuery,
         response: { 201: S.CreatedUpload, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "MetadataTooLarge", "NoSuchBucket", ...S.AUTH_ERRORS) },
-        detail: { summary: "Start a multipart upload; Content-Type and x-meta-* headers are kept for the object", tags: ["multipart"] },
+        detail: { summary: "Start a multipart upload; Content-Type and x-meta-* headers are kept for the object; x-upload-token names its progress record, which its parts and completion update", tags: ["multipart"] },
       },
     )
     .put(
@@ -411,8 +464,10 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       async ({ bucket, params, request }) => {
         const key = keyParam(request.url);
         const contentLength = partLength(request.headers);
-        const part = await multipart.uploadPart(bucket, key, params.uploadId, params.partNumber, request.body, contentLength, { signal: request.signal });
-        return Response.json({ partNumber: part.partNumber, etag: part.etag, size: part.size }, { headers: { etag: `"${part.etag}"` } });
+        const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId));
+        const send = (body: ReadableStream<Uint8Array> | null) => multipart.uploadPart(bucket, key, params.uploadId, params.partNumber, body, contentLength, { signal: request.signal });
+        const part = await tracked(token ? uploads?.beginPart(token, params.partNumber) : undefined, request.body, request, send, (p) => p.size);
+        return Response.json({ partNumber: part.partNumber, etag: part.etag, size: part.size }, { headers: { etag: `"${part.etag}"`, ...(token ? { [UPLOAD_TOKEN_HEADER]: token } : {}) } });
       },
       {
         bucket: "write",
@@ -444,8 +499,10 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       "/buckets/:bucket/multipart/:uploadId/complete",
       async ({ bucket, body, params, request }) => {
         const key = keyParam(request.url);
+        const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId));
         const m = await multipart.complete(bucket, key, params.uploadId, body.parts);
-        return Response.json({ bucket, key, etag: m.etag, size: m.size }, { headers: { etag: `"${m.etag}"` } });
+        if (token) await uploads?.endMultipart(token, { size: m.size });
+        return Response.json({ bucket, key, etag: m.etag, size: m.size }, { headers: { etag: `"${m.etag}"`, ...(token ? { [UPLOAD_TOKEN_HEADER]: token } : {}) } });
       },
       {
         bucket: "write",
@@ -463,7 +520,10 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     .delete(
       "/buckets/:bucket/multipart/:uploadId",
       async ({ bucket, params, request, status }) => {
-        await multipart.abort(bucket, keyParam(request.url), params.uploadId);
+        const key = keyParam(request.url);
+        const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId));
+        await multipart.abort(bucket, key, params.uploadId);
+        if (token) await uploads?.endMultipart(token, { error: "aborted by the client" });
         return status(204, undefined);
       },
       {

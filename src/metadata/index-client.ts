@@ -78,8 +78,8 @@ const RPC_TIMEOUT_MS = 10_000;
 
 /** Longest row name: a bucket and a key (at most 1024 UTF-8 bytes), plus an upload id and a part number. */
 const MAX_ROW_CHARS = 2048;
-/** Most shards one call names: every shard there can be (4096 object shards, buckets and keys). */
-const MAX_SHARDS_PER_CALL = 4098;
+/** Most shards one call names: every shard there can be (4096 object shards, buckets, keys and uploads). */
+const MAX_SHARDS_PER_CALL = 4099;
 /** Most rows one index.applyMany carries; anti-entropy and handoff send longer lists in pieces of APPLY_PIECE. */
 const MAX_ROWS_PER_CALL = 10_000;
 const APPLY_PIECE = 1000;
@@ -87,7 +87,7 @@ const APPLY_PIECE = 1000;
 const MAX_SCAN_LIMIT = 10_000;
 const MAX_FIELDS = 64;
 
-const ShardSchema = Type.String({ pattern: "^(?:b|k|o[0-9]{1,4})$" });
+const ShardSchema = Type.String({ pattern: "^(?:b|k|u|o[0-9]{1,4})$" });
 const ShardsSchema = Type.Array(ShardSchema, { maxItems: MAX_SHARDS_PER_CALL });
 const RowSchema = Type.String({ maxLength: MAX_ROW_CHARS });
 /** An encoded HLC timestamp (src/util/hlc.ts) whose node is a peer id. */

@@ -13,12 +13,14 @@ export const BUCKETS_SHARD = "b";
 export const KEYS_SHARD = "k";
 /** Is a delete final in this shard (a revoked key can never come back; see `newer`)? */
 export const deletesAreFinal = (shard: string): boolean => shard === KEYS_SHARD;
+/** The shard of upload progress records (src/uploads/): one shard, so the newest are one scan away. */
+export const UPLOADS_SHARD = "u";
 /** Shards every member holds, read and written by a majority of the mesh (src/placement/placement.ts). */
 export const MESH_WIDE_SHARDS = [BUCKETS_SHARD, KEYS_SHARD];
 
-/** Every index shard: buckets, keys and the object shards. */
+/** Every index shard: buckets, keys, upload records and the object shards. */
 export function allShards(objectShards: number): string[] {
-  return [BUCKETS_SHARD, KEYS_SHARD, ...allObjectShards(objectShards)];
+  return [BUCKETS_SHARD, KEYS_SHARD, UPLOADS_SHARD, ...allObjectShards(objectShards)];
 }
 
 /** What an access key id looks like (the row of a key in KEYS_SHARD; also checked for MESH_ADMIN_KEY). */
@@ -107,6 +109,23 @@ export function keyOfUploadRow(listed: string, kind: "upload" | "part"): string 
   for (let i = kind === "upload" ? 1 : 2; i > 0; i--) at = listed.lastIndexOf("\0", at - 1);
   return listed.slice(0, at);
 }
+
+// ---- Rows of the uploads shard ----
+// An upload's record is kept twice, so that a token is one read away and the newest
+// records one scan away: "t<token>" and "s<13 digits: MAX_WALL - startedMs><token>" (newest
+// first in row order). A multipart upload's parts report under "t<token>\0p<part, 5 digits>".
+// Tokens are [A-Za-z0-9_-], so no token row is a prefix of another's part rows.
+
+/** Row of an upload record, by token. */
+export const uploadTokenRow = (token: string) => `t${token}`;
+/** Every part row of a multipart upload's record starts with this. */
+export const uploadTokenPartsPrefix = (token: string) => `t${token}\0p`;
+/** Row of a part's progress under its upload's token. */
+export const uploadTokenPartRow = (token: string, partNumber: number) => uploadTokenPartsPrefix(token) + partRowSuffix(partNumber);
+/** Every record row in newest-first order starts with this. */
+export const UPLOADS_BY_AGE_PREFIX = "s";
+/** Row of an upload record in newest-first order: records started at `startedMs` or earlier sort at or after `uploadAgeRow(startedMs, "")`. */
+export const uploadAgeRow = (startedMs: number, token: string) => `${UPLOADS_BY_AGE_PREFIX}${String(9_999_999_999_999 - startedMs).padStart(13, "0")}${token}`;
 
 /** Every object shard name. */
 export function allObjectShards(shards: number): string[] {

@@ -42,6 +42,8 @@ export interface UploadRecord {
   contentType: string;
   meta: Record<string, string>;
   headers?: Record<string, string>;
+  /** The upload's progress record (src/uploads/): parts and completion sent without a token report under it. */
+  uploadToken?: string;
 }
 
 /** One uploaded part. */
@@ -74,8 +76,8 @@ export interface Multipart {
    * "gone" if it was no longer there, "completing" if a Complete holds it (a later pass looks again).
    */
   expire(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<"aborted" | "gone" | "completing">;
-  /** Throw NoSuchUpload unless the upload is in progress. */
-  requireUpload(bucket: string, key: string, uploadId: string): Promise<void>;
+  /** The upload, or NoSuchUpload unless it is in progress. */
+  requireUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord>;
   listUploads(bucket: string, q: { prefix?: string; after?: string; limit: number }): Promise<{ uploads: UploadRecord[]; next: string | null }>;
 }
 
@@ -267,7 +269,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       return manifest;
     },
 
-    requireUpload: async (bucket, key, uploadId) => void (await requireUpload(bucket, key, uploadId)),
+    requireUpload,
 
     async abort(bucket, key, uploadId) {
       await requireUpload(bucket, key, uploadId);

@@ -35,6 +35,12 @@ export interface PutOptions {
   headers?: Record<string, string>;
   /** Aborted when the client goes away: the upload's chunk and index calls stop. */
   signal?: AbortSignal;
+  /**
+   * Written in the same turn as the manifest, so its rows share the manifest's batches to
+   * each replica (one round trip, one group commit): the upload's record of success. If
+   * the manifest write then fails, the caller records that, later and so newer.
+   */
+  alongside?: (stored: { size: number; etag: string }) => Promise<void>;
 }
 
 /** A body stored as chunks, not yet referenced by any manifest (a multipart part). */
@@ -281,7 +287,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
       ...(up.refs.length ? { holders: up.holders } : {}),
     };
-    await writeManifest(bucket, key, manifest, opts);
+    await Promise.all([writeManifest(bucket, key, manifest, opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
     return { bucket, key, size: up.size, etag: up.etag, contentType };
   }
 

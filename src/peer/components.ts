@@ -51,6 +51,8 @@ import { createAdminKeyPart, type AdminKeyPart } from "./admin-key.ts";
 import { createJoiner } from "./joiner.ts";
 import { createMaintenance, type Maintenance } from "./maintenance.ts";
 import { createApiServers, type ApiServers } from "./servers.ts";
+import { indexRows } from "../uploads/rows.ts";
+import { createUploadRecords } from "../uploads/service.ts";
 
 /** The parts of one peer that the Peer object and its test hooks read. */
 export interface Components {
@@ -175,6 +177,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   });
   const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
   const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });
+  // Upload progress records, replicated in the uploads shard; started with the servers, swept by a worker.
+  const uploads = createUploadRecords({ rows: indexRows({ index, placement, self: peerId }, hlc), log: log.child("uploads"), config: config.uploads, signal });
   lifecycle.add("caches", caches);
   const adminKey = createAdminKeyPart(config, keys, log, signal);
   lifecycle.add("admin key", adminKey);
@@ -295,10 +299,12 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     },
     errors.native,
     multipart,
+    uploads,
   );
-  const s3Handler = createS3Handler({ objects, multipart, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
+  const s3Handler = createS3Handler({ objects, multipart, uploads, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
   const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log, observe: (api, request) => metrics.observe(api, request) });
   lifecycle.add("http servers", servers);
+  lifecycle.add("upload records", uploads);
   // Members learn this peer's native URL with its record, so it is known before SWIM starts.
   lifecycle.add("advertise http", { start: () => void table.refreshSelf({ http: servers.httpUrl }), stop() {} });
   lifecycle.add("status", status);

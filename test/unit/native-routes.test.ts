@@ -4,7 +4,10 @@
 // the log line of a 5xx. The peer behind the routes is a small in-memory fake (the network
 // is not the point here: the cluster tests cover real peers). Then /openapi.json lists every
 // route with its schemas, and /docs answers HTML that loads nothing from elsewhere.
-import { beforeEach, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import type { AccessKey, AccessKeyInfo, KeySpec } from "../../src/auth/access-keys.ts";
 import { bearerAuth } from "../../src/auth/guard.ts";
 import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } from "../../src/errors.ts";
@@ -14,6 +17,10 @@ import { validateKey } from "../../src/metadata/keys.ts";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
 import { MIN_PART_BYTES, multipartEtag, type PartRecord, type UploadRecord } from "../../src/objects/multipart.ts";
 import { createLogger, type LogLevel } from "../../src/util/log.ts";
+import { openIndexStore, type IndexStore } from "../../src/store/index-store.ts";
+import { createHlc } from "../../src/util/hlc.ts";
+import { storeRows } from "../../src/uploads/rows.ts";
+import { createUploadRecords, type UploadRecords } from "../../src/uploads/service.ts";
 
 // ---- the fakes ----
 
@@ -146,6 +153,7 @@ function fakeMultipart(objects: NativeObjects): NativeMultipart & { signals: Arr
       await upload(bucket, key, uploadId);
       uploads.delete(uploadId);
     },
+    requireUpload: async (bucket, key, uploadId) => (await upload(bucket, key, uploadId)).record,
   };
   return self;
 }
@@ -197,6 +205,27 @@ let objects: ReturnType<typeof fakeObjects>;
 let multipart: ReturnType<typeof fakeMultipart>;
 let logged: Array<[LogLevel, string]>;
 let app: ReturnType<typeof createNativeApi>;
+/** Upload records in a real local index store (in a temporary folder). */
+let recordsDir: string;
+let recordsStore: IndexStore;
+let uploads: UploadRecords;
+/** A finished upload's record in "docs", and one in "other" (which READER may not read). */
+const SEEDED_TOKEN = "seeded-token-docs";
+const OTHER_TOKEN = "seeded-token-other";
+
+beforeAll(async () => {
+  recordsDir = mkdtempSync(path.join(os.tmpdir(), "meshstore-routes-"));
+  recordsStore = await openIndexStore(recordsDir, { deletesAreFinal: () => false });
+  uploads = createUploadRecords({ rows: storeRows(recordsStore, createHlc("routes-test")), log: createLogger("test", () => {}, "error") });
+  await uploads.begin(SEEDED_TOKEN, "docs", "a/b.txt").succeed(5);
+  await uploads.begin(OTHER_TOKEN, "other", "x").succeed(1);
+});
+
+afterAll(async () => {
+  await recordsStore.close();
+  rmSync(recordsDir, { recursive: true, force: true });
+});
+
 /** What the next authentication throws instead of checking the token (a rate limit, a lost quorum). */
 let authFails: MeshError | undefined;
 
@@ -208,7 +237,7 @@ beforeEach(async () => {
   const bearer = bearerAuth(keys, true);
   const log = createLogger("test", (level, line) => void logged.push([level, line]), "debug");
   multipart = fakeMultipart(objects);
-  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart);
+  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, uploads);
   await objects.createBucket("docs");
   // UPLOAD with part 1, then UPLOAD2 with none (ids count up).
   await multipart.create("docs", "big.bin", { contentType: "application/x-big", meta: {} });
@@ -277,6 +306,8 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: `/buckets/docs/multipart/${UPLOAD}?key=big.bin`, status: 200 },
   { method: "POST", path: `/buckets/docs/multipart/${UPLOAD}/complete?key=big.bin`, body: JSON.stringify({ parts: [{ partNumber: 1, etag: md5("hello") }] }), status: 200 },
   { method: "DELETE", path: `/buckets/docs/multipart/${UPLOAD2}?key=big.bin`, status: 204 },
+  { method: "GET", path: `/uploads/${SEEDED_TOKEN}`, status: 200 },
+  { method: "GET", path: "/uploads?limit=5", status: 200 },
 ];
 
 describe("native routes through app.handle", () => {
@@ -579,6 +610,57 @@ describe("multipart routes", () => {
     expect([got.headers.get("content-type"), got.headers.get("x-meta-color"), (await got.text()) === big + "tail"]).toEqual(["text/x-parts", "blue", true]);
     // The upload is over.
     expect(await errorOf(await call("GET", path(`/${uploadId}`)))).toBe("404 NoSuchUpload");
+  });
+});
+
+describe("upload records", () => {
+  test("a PUT answers a new token, or the client's; a malformed one is 400 InvalidArgument and stores nothing", async () => {
+    const made = await call("PUT", "/buckets/docs/objects/t1", { body: "abc" });
+    expect(made.status).toBe(200);
+    expect(made.headers.get("x-upload-token")).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const named = await call("PUT", "/buckets/docs/objects/t2", { body: "abcd", headers: { "x-upload-token": "my-upload_0001" } });
+    expect(named.headers.get("x-upload-token")).toBe("my-upload_0001");
+    const record = (await (await call("GET", "/uploads/my-upload_0001")).json()) as Record<string, unknown>;
+    expect(record).toMatchObject({ token: "my-upload_0001", bucket: "docs", key: "t2", state: "success", bytesReceived: 4, size: 4 });
+    expect(typeof record.finishedMs).toBe("number");
+    for (const bad of ["short", "x".repeat(65), "has space!", "dot.dot.dot"]) {
+      const r = await call("PUT", "/buckets/docs/objects/t3", { body: "abc", headers: { "x-upload-token": bad } });
+      expect(await errorOf(r)).toBe("400 InvalidArgument");
+    }
+    expect(await errorOf(await call("GET", "/buckets/docs/objects/t3"))).toBe("404 NoSuchKey");
+    expect(await errorOf(await call("GET", "/uploads/bad token"))).toBe("400 InvalidArgument");
+  });
+
+  test("a failed PUT leaves a fail record with the reason", async () => {
+    const r = await call("PUT", "/buckets/nope/objects/k", { body: "abc", headers: { "x-upload-token": "fails-for-sure" } });
+    expect(await errorOf(r)).toBe("404 NoSuchBucket");
+    const record = (await (await call("GET", "/uploads/fails-for-sure")).json()) as Record<string, unknown>;
+    expect(record).toMatchObject({ state: "fail", bucket: "nope", key: "k" });
+    expect(String(record.error)).toContain("NoSuchBucket");
+  });
+
+  test("a multipart upload keeps its start token: parts and completion sent without one update it", async () => {
+    const started = await call("POST", "/buckets/docs/multipart?key=mp.bin", { headers: { "x-upload-token": "multipart-one" } });
+    expect(started.headers.get("x-upload-token")).toBe("multipart-one");
+    const { uploadId } = (await started.json()) as { uploadId: string };
+    const part = await call("PUT", `/buckets/docs/multipart/${uploadId}/parts/1?key=mp.bin`, { body: "hello" });
+    expect(part.headers.get("x-upload-token")).toBe("multipart-one");
+    expect(await (await call("GET", "/uploads/multipart-one")).json()).toMatchObject({ state: "inprogress", bytesReceived: 5, uploadId });
+    const done = await call("POST", `/buckets/docs/multipart/${uploadId}/complete?key=mp.bin`, { body: JSON.stringify({ parts: [{ partNumber: 1, etag: md5("hello") }] }) });
+    expect(done.status).toBe(200);
+    expect(await (await call("GET", "/uploads/multipart-one")).json()).toMatchObject({ state: "success", bytesReceived: 5, size: 5 });
+  });
+
+  test("a key without read on the record's bucket gets 404 NoSuchUpload, as for no record at all; listings leave such records out", async () => {
+    expect(await errorOf(await call("GET", `/uploads/${OTHER_TOKEN}`, { token: READER }))).toBe("404 NoSuchUpload");
+    expect(await errorOf(await call("GET", "/uploads/no-such-token-here", { token: READER }))).toBe("404 NoSuchUpload");
+    expect((await call("GET", `/uploads/${OTHER_TOKEN}`)).status).toBe(200);
+    const seen = async (token: string) => ((await (await call("GET", "/uploads?limit=200", { token })).json()) as { uploads: Array<{ bucket: string; token: string }> }).uploads;
+    const asReader = await seen(READER);
+    expect(asReader.some((u) => u.token === SEEDED_TOKEN)).toBe(true);
+    expect(asReader.every((u) => u.bucket === "docs")).toBe(true);
+    expect((await seen(ADMIN)).some((u) => u.token === OTHER_TOKEN)).toBe(true);
+    expect(await errorOf(await call("GET", "/uploads?limit=201"))).toBe("400 InvalidArgument");
   });
 });
 

@@ -3,12 +3,15 @@ import type { Principal } from "../../auth/access-keys.ts";
 import { BadRequestError } from "../../errors.ts";
 import type { Multipart } from "../../objects/multipart.ts";
 import type { ObjectService } from "../../objects/object-service.ts";
+import type { UploadRecords } from "../../uploads/service.ts";
 import type { S3Caller } from "./request.ts";
 
 /** The peer's services the S3 API uses. */
 export interface S3Services {
   objects: ObjectService;
   multipart: Multipart;
+  /** Upload progress records (src/uploads/); without them uploads get none. */
+  uploads?: Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart">;
 }
 
 /** One S3 request, parsed. */

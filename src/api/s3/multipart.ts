@@ -9,6 +9,19 @@ import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, type S3Reques
 import { readCopySource } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { COMPLETE_MAX_BYTES, parseCompleteRequest, xmlResponse } from "./xml.ts";
+import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
+import { multipartToken, tokenFor, tracked } from "../../uploads/tracking.ts";
+
+/** The token of a multipart request (the client's, else the upload's), when uploads are recorded. */
+async function tokenOf(r: S3Request): Promise<string | undefined> {
+  return r.services.uploads && multipartToken(r.request, r.services.multipart, r.bucket, r.key, uploadId(r));
+}
+
+/** A response with the upload's token, when it has one. */
+function withToken(response: Response, token: string | undefined): Response {
+  if (token) response.headers.set(UPLOAD_TOKEN_HEADER, token);
+  return response;
+}
 
 function uploadId(r: S3Request): string {
   return r.query.get("uploadId") ?? "";
@@ -23,19 +36,26 @@ function partNumber(r: S3Request): number {
 export async function createMultipartUpload(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
   const h = r.request.headers;
+  const token = tokenFor(r.request);
+  const uploads = r.services.uploads;
   const id = await r.services.multipart.create(r.bucket, r.key, {
     contentType: h.get("content-type") || "application/octet-stream",
     meta: userMeta(h, S3_META_PREFIX),
     headers: storedHeaders(h),
+    ...(uploads ? { uploadToken: token } : {}),
   });
-  return xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id });
+  await uploads?.beginMultipart(token, r.bucket, r.key, id);
+  return withToken(xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id }), uploads && token);
 }
 
 export async function uploadPart(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
+  const number = partNumber(r);
+  const token = await tokenOf(r);
   const body = requestBody(r.request, r.caller);
-  const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), partNumber(r), body.stream, body.contentLength, { signal: r.request.signal });
-  return new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums } });
+  const send = (stream: ReadableStream<Uint8Array> | null) => r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, stream, body.contentLength, { signal: r.request.signal });
+  const part = await tracked(token ? r.services.uploads?.beginPart(token, number) : undefined, body.stream, r.request, send, (p) => p.size);
+  return withToken(new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums } }), token);
 }
 
 export async function uploadPartCopy(r: S3Request): Promise<Response> {
@@ -68,14 +88,18 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
 export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
   const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller), COMPLETE_MAX_BYTES));
+  const token = await tokenOf(r);
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts);
-  return xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` });
+  if (token) await r.services.uploads?.endMultipart(token, { size: m.size });
+  return withToken(xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` }), token);
 }
 
 export async function abortMultipartUpload(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
+  const token = await tokenOf(r);
   await r.services.multipart.abort(r.bucket, r.key, uploadId(r));
-  return new Response(null, { status: 204 });
+  if (token) await r.services.uploads?.endMultipart(token, { error: "aborted by the client" });
+  return withToken(new Response(null, { status: 204 }), token);
 }
 
 const limitParam = (r: S3Request, name: string) => countParam(r.query, name, 1);

@@ -9,6 +9,8 @@ import { objectHeaders, storedHeaders, userMeta } from "../object-headers.ts";
 import { parseRange } from "../range.ts";
 import { isoDate, S3_META_PREFIX as META_PREFIX, type S3Request } from "./context.ts";
 import { requestBody, smallBody } from "./request.ts";
+import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
+import { tokenFor, tracked, type Alongside } from "../../uploads/tracking.ts";
 import { DELETE_MAX_BYTES, parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
 
 
@@ -20,15 +22,20 @@ function checkVersionId(q: URLSearchParams): void {
 
 export async function putObject(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
+  const token = tokenFor(r.request);
   const body = requestBody(r.request, r.caller);
-  const result = await r.services.objects.putObject(r.bucket, r.key, body.stream, {
-    contentLength: body.contentLength,
-    contentType: r.request.headers.get("content-type") ?? undefined,
-    meta: userMeta(r.request.headers, META_PREFIX),
-    headers: storedHeaders(r.request.headers),
-    signal: r.request.signal,
-  });
-  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums } });
+  const put = (stream: ReadableStream<Uint8Array> | null, alongside?: Alongside) =>
+    r.services.objects.putObject(r.bucket, r.key, stream, {
+      contentLength: body.contentLength,
+      contentType: r.request.headers.get("content-type") ?? undefined,
+      meta: userMeta(r.request.headers, META_PREFIX),
+      headers: storedHeaders(r.request.headers),
+      signal: r.request.signal,
+      alongside,
+    });
+  const session = r.services.uploads?.begin(token, r.bucket, r.key, body.contentLength);
+  const result = await tracked(session, body.stream, r.request, put, (res) => res.size);
+  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums, [UPLOAD_TOKEN_HEADER]: token } });
 }
 
 /** Evaluate If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since as S3 does: 412 or 304, or null to go on. */
