@@ -33,12 +33,18 @@ export function overview(): string {
   ].join("\n");
 }
 
+/** The global flags that may also come before the command. */
+const GLOBAL_FLAGS = new Set(["--json", "-q", "--quiet"]);
+
 /** The flags before a `--` (after it, everything is a positional argument). */
 const flagsOf = (argv: string[]) => (argv.includes("--") ? argv.slice(0, argv.indexOf("--")) : argv);
 
 /** Run the client with `argv` (the arguments after the program name); resolves with the exit code. */
 export async function runClient(argv: string[], env: NodeJS.ProcessEnv = process.env, output?: Output): Promise<number> {
-  const [name, ...rest] = argv;
+  // Global flags may come before the command too (`meshstore --json ls ...`).
+  const leading = argv.slice(0, argv.findIndex((a) => !GLOBAL_FLAGS.has(a)) >>> 0);
+  const [name, ...after] = argv.slice(leading.length);
+  const rest = [...leading, ...after];
   const flags = flagsOf(argv);
   const out = output ?? createOutput({ json: flags.includes("--json"), quiet: flags.includes("-q") || flags.includes("--quiet") });
   const usageError = (message: string, cmd?: string) => {

@@ -32,7 +32,7 @@ export async function presignGet(s3Url: string, creds: { accessKeyId: string; se
   const signer = new SignatureV4({ credentials: creds, region: "us-east-1", service: "s3", sha256: Sha256, uriEscapePath: false });
   const rawPath = `/${s3Encode(bucket)}/${key.split("/").map(s3Encode).join("/")}`;
   const signed = await signer.presign(
-    { method: "GET", protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined, path: rawPath, headers: { host: u.host }, query: {} },
+    { method: "GET", protocol: u.protocol, hostname: u.hostname, port: u.port ? Number(u.port) : undefined, path: rawPath, headers: { host: u.host, "x-amz-content-sha256": "UNSIGNED-PAYLOAD" }, query: {} },
     { expiresIn, signingDate: now },
   );
   const query = Object.entries(signed.query ?? {})
