@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { PERMISSIONS, type Permission } from "../auth/access-keys.ts";
 import { ConfigError } from "../errors.ts";
 import { createMeshKeyFile } from "../net/mesh-key.ts";
-import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient } from "./admin-client.ts";
+import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient, type AdminCall } from "./admin-client.ts";
 
 /** Help text for the keys command. */
 export function keysUsage(): string {
@@ -25,21 +25,54 @@ function parseGrant(spec: string): [string, Permission] {
   return [spec.slice(0, eq), perm];
 }
 
+/** The options of the key subcommands (beside how to reach the peer). */
+export const KEY_OPTIONS = {
+  name: { type: "string" },
+  bucket: { type: "string", multiple: true },
+  admin: { type: "boolean" },
+  out: { type: "string" },
+} as const;
+
+/** Parsed key options. */
+export interface KeyValues {
+  name?: string;
+  bucket?: string[];
+  admin?: boolean;
+  out?: string;
+}
+
+/**
+ * One key subcommand (create, list, revoke, mesh-key), shared by `bun run keys` and
+ * `meshstore admin keys`: `call` reaches the peer (asked for only when the subcommand needs
+ * one); resolves with what to print (JSON answers as the peer gave them).
+ */
+export async function keySubcommand(sub: string, rest: string[], values: KeyValues, call: () => Promise<AdminCall>, usage = keysUsage()): Promise<string> {
+  if (sub === "mesh-key") {
+    if (!values.out) throw new ConfigError("keys mesh-key needs --out FILE");
+    const key = await createMeshKeyFile(values.out);
+    return `wrote a new mesh key to ${key.file} (fingerprint ${key.fingerprint}); start the mesh's peers with --mesh-key pointing at private copies of it`;
+  }
+  switch (sub) {
+    case "create": {
+      const buckets = Object.fromEntries((values.bucket ?? []).map(parseGrant));
+      return (await call())("POST", "/admin/keys", { name: values.name, admin: values.admin ?? false, buckets });
+    }
+    case "list":
+      return (await call())("GET", "/admin/keys");
+    case "revoke":
+      if (rest.length !== 1) throw new ConfigError("keys revoke takes one ACCESS_KEY_ID");
+      await (await call())("DELETE", `/admin/keys/${encodeURIComponent(rest[0])}`);
+      return `revoked ${rest[0]}`;
+    default:
+      throw new ConfigError(`unknown keys subcommand "${sub}"\n${usage}`);
+  }
+}
+
 /** Run `keys <subcommand>`; prints JSON answers, exits non-zero on errors. */
 export async function runKeys(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        ...ADMIN_CLIENT_OPTIONS,
-        name: { type: "string" },
-        bucket: { type: "string", multiple: true },
-        admin: { type: "boolean" },
-        out: { type: "string" },
-      },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { ...ADMIN_CLIENT_OPTIONS, ...KEY_OPTIONS } });
   } catch (err) {
     throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
@@ -49,28 +82,5 @@ export async function runKeys(argv: string[]): Promise<void> {
     console.log(keysUsage());
     return;
   }
-  if (sub === "mesh-key") {
-    if (!values.out) throw new ConfigError("keys mesh-key needs --out FILE");
-    const key = await createMeshKeyFile(values.out);
-    console.log(`wrote a new mesh key to ${key.file} (fingerprint ${key.fingerprint}); start the mesh's peers with --mesh-key pointing at private copies of it`);
-    return;
-  }
-  const call = await adminClient(values);
-  switch (sub) {
-    case "create": {
-      const buckets = Object.fromEntries((values.bucket ?? []).map(parseGrant));
-      console.log(await call("POST", "/admin/keys", { name: values.name, admin: values.admin ?? false, buckets }));
-      return;
-    }
-    case "list":
-      console.log(await call("GET", "/admin/keys"));
-      return;
-    case "revoke":
-      if (rest.length !== 1) throw new ConfigError("keys revoke takes one ACCESS_KEY_ID");
-      await call("DELETE", `/admin/keys/${encodeURIComponent(rest[0])}`);
-      console.log(`revoked ${rest[0]}`);
-      return;
-    default:
-      throw new ConfigError(`unknown keys subcommand "${sub}"\n${keysUsage()}`);
-  }
+  console.log(await keySubcommand(sub, rest, values, () => adminClient(values)));
 }
