@@ -162,7 +162,7 @@ describe("meshstore client", () => {
     expect(listed.length).toBe(198);
   }, T);
 
-  test("--json lines: cp, ls, stat (3 distinct holders per chunk), presign, rm", async () => {
+  test("--json lines: cp, uploads (its record through another peer), admin info, admin drain with its reason and --cancel, ls, stat (3 distinct holders per chunk), presign, rm", async () => {
     const file = path.join(root, "three-mib.bin");
     const bytes = seededBytes(3 * MiB + 123, seed + 1000);
     writeFileSync(file, bytes);
@@ -170,6 +170,33 @@ describe("meshstore client", () => {
     expectCode(cp, 0);
     const [line] = jsonLines(cp);
     expect(line).toEqual({ status: "success", op: "cp", source: file, target: `m/${BUCKET}/one/three-mib.bin`, size: bytes.length, etag: md5(bytes), uploadToken: expect.stringMatching(/^up-[0-9a-f]{24}$/) });
+
+    // The upload's progress record, read through another peer by the token cp printed.
+    expectCode(await mesh(["alias", "set", "m2", cluster.peer(2).httpUrl, "--access-key", TEST_ADMIN.accessKeyId, "--secret", TEST_ADMIN.secretAccessKey]), 0);
+    const record = await mesh(["uploads", "--json", "m2", String(line.uploadToken)]);
+    expectCode(record, 0);
+    expect(jsonLines(record)).toEqual([
+      { status: "success", op: "uploads", token: line.uploadToken, bucket: BUCKET, key: "one/three-mib.bin", state: "success", bytesReceived: bytes.length, size: bytes.length, startedMs: expect.any(Number), finishedMs: expect.any(Number) },
+    ]);
+    const recent = jsonLines(await mesh(["uploads", "--json", "--limit", "200", "m2"]));
+    expect(recent.find((r) => r.token === line.uploadToken)?.state).toBe("success");
+    const table = await mesh(["uploads", "m2", String(line.uploadToken)]);
+    expect(table.stdout).toContain(`${line.uploadToken}`);
+    expect(table.stdout).toContain(`${BUCKET}/one/three-mib.bin`);
+
+    // admin info: every peer once, then the totals.
+    const info0 = jsonLines(await mesh(["admin", "info", "--json", "m"]));
+    expect(info0.filter((l) => typeof l.peer === "string").map((l) => [l.peer, l.state, l.version])).toEqual(
+      expect.arrayContaining(cluster.peers.map((p) => [p.id, "alive", expect.any(String)])),
+    );
+    expect(info0.at(-1)).toMatchObject({ op: "admin info", totals: { members: 3, unanswered: 0 } });
+
+    // admin drain on a mesh of exactly RF peers says why it cannot complete; --cancel ends it.
+    const last = cluster.peers[2].id;
+    const drain = jsonLines(await mesh(["admin", "drain", "--json", "m", last.slice(-8)]))[0];
+    expect(drain).toMatchObject({ op: "admin drain", peer: last, draining: true, safeToStop: false, reason: expect.stringContaining("3 members, RF 3: nowhere to move the data") });
+    const cancel = jsonLines(await mesh(["admin", "drain", "--json", "--cancel", "m", last]))[0];
+    expect(cancel).toMatchObject({ op: "admin drain cancel", peer: last, draining: false });
 
     const ls = jsonLines(await mesh(["ls", "--json", `m/${BUCKET}/one/`]));
     expect(ls).toEqual([{ status: "success", type: "file", key: "one/three-mib.bin", size: bytes.length, etag: md5(bytes), lastModified: expect.any(String) }]);

@@ -36,13 +36,13 @@ export const uploadsCommand: Command = {
   usage: `usage: meshstore uploads ALIAS [TOKEN] [--limit N]
   Without TOKEN: the latest uploads the peer knows of, newest first.
   TOKEN is the x-upload-token of an upload (cp --json prints it as uploadToken).
-  --limit N   how many (default 20, at most 1000)`,
+  --limit N   how many (default 20, at most 200)`,
   async run(ctx, argv) {
     const { values, positionals } = parseCommand(argv, { limit: { type: "string" } });
     const [alias, token] = positionalsOf(positionals, ["ALIAS", "TOKEN"], 1);
     const t = remoteTarget(alias, ctx.config, "ALIAS", "alias");
     const peer = peerOf(t.alias);
-    const limit = values.limit === undefined ? 20 : parseCount(values.limit, "--limit", 1, 1000);
+    const limit = values.limit === undefined ? 20 : parseCount(values.limit, "--limit", 1, 200);
     const records = token === undefined ? (await peer.json<{ uploads: UploadRecord[] }>(`/uploads?limit=${limit}`)).uploads : [await peer.json<UploadRecord>(`/uploads/${encodeURIComponent(token)}`)];
     if (!ctx.out.json && !ctx.out.quiet) ctx.out.result({}, records.length ? UPLOADS_HEADER : "no uploads recorded");
     const now = Date.now();
