@@ -2,7 +2,7 @@
 // the alias store's modes, --exclude globs, the mirror plan, JSON lines, the uploads table,
 // session pruning, and exit code 2 for usage errors.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync, utimesSync, writeFileSync, readdirSync, mkdirSync, chmodSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseCommand, usageMessage } from "../../src/client/args.ts";
@@ -186,5 +186,23 @@ describe("exit codes for usage errors", () => {
   test("--help and --version exit 0", async () => {
     expect(await runClient(["--version"], env, captured(false).output)).toBe(0);
     expect(await runClient(["cp", "--help"], env, captured(false).output)).toBe(0);
+  });
+});
+
+describe("the installed launcher (bin/meshstore.mjs, run by Node)", () => {
+  const launcher = path.join(import.meta.dir, "..", "..", "bin", "meshstore.mjs");
+  // A PATH holding only `node` and `bun`: the launcher must find Bun there, not through npx.
+  const onlyNodeAndBun = mkdtempSync(path.join(root, "path-"));
+  for (const [name, target] of [["node", Bun.which("node")], ["bun", process.execPath]] as const) {
+    if (!target) throw new Error(`the launcher test needs ${name} on the PATH`);
+    symlinkSync(target, path.join(onlyNodeAndBun, name));
+  }
+  const run = (args: string[]) => Bun.spawnSync([path.join(onlyNodeAndBun, "node"), launcher, ...args], { env: { PATH: onlyNodeAndBun, HOME: root }, stdout: "pipe", stderr: "pipe" });
+
+  test("passes the arguments, the output and the exit code through", () => {
+    const version = run(["--version"]);
+    expect([version.exitCode, version.stdout.toString()]).toEqual([0, "meshstore 0.1.0\n"]);
+    const usage = run(["cat"]);
+    expect([usage.exitCode, usage.stderr.toString()]).toEqual([2, "meshstore: missing ALIAS/BUCKET/KEY (see meshstore cat --help)\n"]);
   });
 });
