@@ -1,9 +1,10 @@
 // The meshstore dashboard: one module, no build step, nothing loaded from elsewhere. It
 // signs in with a native bearer token, or an access key whose token it derives as the
 // server does (kept in sessionStorage), polls this peer every 2 s (/cluster/status,
-// /cluster/peers, /cluster/events, /buckets, /metrics) and each member's own
-// /cluster/status for its capacity, and drives the native API for buckets, objects,
-// multipart uploads, drains and access keys. Every value from the server is set as text,
+// /cluster/peers, /cluster/events, /buckets, /metrics; /uploads while its panel is on
+// screen, every 10 s otherwise) and each member's own /cluster/status for its capacity,
+// and drives the native API for buckets, objects, multipart uploads, drains and access
+// keys. Every value from the server is set as text,
 // never as HTML.
 
 const POLL_MS = 2000;
@@ -20,6 +21,12 @@ const MULTIPART_OVER = 8 * MiB;
 /** The smallest part S3 and meshstore accept (but the last). */
 const MIN_PART = 5 * MiB;
 const PARALLEL_PARTS = 3;
+/** Upload records the panel shows (the server reads at most a page of 100 rows for them). */
+const UPLOADS_SHOWN = 20;
+/** How often the uploads panel is refreshed while it is off screen. */
+const UPLOADS_OFFSCREEN_MS = 10_000;
+/** How often an upload from this page reads its own record while it runs. */
+const OWN_RECORD_MS = 1000;
 
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(TOKEN_KEY) ?? "";
@@ -33,6 +40,8 @@ const bucketCounts = new Map();
 let countsAt = 0;
 /** What the object browser shows: a bucket and a prefix. */
 const browse = { bucket: "", prefix: "" };
+/** The uploads panel: on screen or not, when it was last read, the read under way. */
+const uploadsPanel = { visible: false, at: 0, loading: null };
 
 // ---------- helpers ----------
 
@@ -156,6 +165,8 @@ async function signIn(candidate) {
   traffic.length = 0;
   lastSeq = 0;
   $("events").replaceChildren();
+  $("uploads").tBodies[0].replaceChildren();
+  uploadsPanel.at = 0;
   await poll();
   if (isAdmin) await refreshKeys();
 }
@@ -191,6 +202,8 @@ async function refresh() {
     // Open to admins, or to everyone with --metrics-public; anyone else does without the traffic table.
     fetch("/metrics", { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(POLL_MS) }).then((r) => (r.ok ? r.text() : null)),
   ]);
+  // Not awaited: a listing slowed by a dying replica must not hold up the rest of the page.
+  if (uploadsDue()) void loadUploads();
   if (buckets.status === "rejected" && buckets.reason.status === 401) return signOut();
   const st = status.status === "fulfilled" ? status.value : null;
   const view = peers.status === "fulfilled" ? peers.value : null;
@@ -612,12 +625,13 @@ async function showDetails(bucket, key) {
 }
 
 /** PUT `body` to `path` with progress reports (fetch cannot report upload progress); the parsed JSON answer. */
-function putWithProgress(path, body, contentType, onProgress) {
+function putWithProgress(path, body, contentType, onProgress, headers = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", path);
     xhr.setRequestHeader("authorization", `Bearer ${token}`);
     xhr.setRequestHeader("content-type", contentType);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (e) => onProgress(e.loaded);
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) {
@@ -636,11 +650,11 @@ function putWithProgress(path, body, contentType, onProgress) {
   });
 }
 
-/** A large file as a multipart upload: parts of at least 5 MiB, a few at a time, then completed (aborted on failure). */
-async function uploadMultipart(bucket, key, file, onProgress) {
+/** A large file as a multipart upload: parts of at least 5 MiB, a few at a time, then completed (aborted on failure); `uploadToken` names its record. */
+async function uploadMultipart(bucket, key, file, onProgress, uploadToken) {
   const type = file.type || "application/octet-stream";
   const q = `key=${encodeURIComponent(key)}`;
-  const { uploadId } = await api(`/buckets/${bucket}/multipart?${q}`, { method: "POST", headers: { "content-type": type } });
+  const { uploadId } = await api(`/buckets/${bucket}/multipart?${q}`, { method: "POST", headers: { "content-type": type, "x-upload-token": uploadToken } });
   const base = `/buckets/${bucket}/multipart/${encodeURIComponent(uploadId)}`;
   const partSize = Math.max(MIN_PART, Math.ceil(file.size / 10_000));
   const count = Math.ceil(file.size / partSize);
@@ -676,14 +690,19 @@ async function upload(event) {
   const bar = $("upload-progress");
   const status = $("upload-status");
   const multipart = file.size > MULTIPART_OVER;
+  const uploadToken = newUploadToken();
   bar.hidden = false;
   bar.value = 0;
   delete status.dataset.done;
+  status.dataset.token = uploadToken;
   status.textContent = `uploading ${key}${multipart ? " in parts" : ""}…`;
+  $("upload-record").textContent = "";
   const onProgress = (n) => (bar.value = file.size ? Math.min(1, n / file.size) : 1);
+  // The bar is what the browser has sent; the record, read now and then, is what the mesh has received.
+  const watcher = setInterval(() => void showOwnRecord(uploadToken), OWN_RECORD_MS);
   try {
-    if (multipart) await uploadMultipart(bucket, key, file, onProgress);
-    else await putWithProgress(`/buckets/${bucket}/objects/${keyPath(key)}`, file, file.type || "application/octet-stream", onProgress);
+    if (multipart) await uploadMultipart(bucket, key, file, onProgress, uploadToken);
+    else await putWithProgress(`/buckets/${bucket}/objects/${keyPath(key)}`, file, file.type || "application/octet-stream", onProgress, { "x-upload-token": uploadToken });
     bar.value = 1;
     status.textContent = `uploaded ${key} (${bytes(file.size)}${multipart ? `, multipart` : ""})`;
     status.dataset.done = key;
@@ -691,7 +710,97 @@ async function upload(event) {
     await listObjects();
   } catch (err) {
     status.textContent = `upload failed: ${err.message ?? err}`;
+  } finally {
+    clearInterval(watcher);
   }
+  await showOwnRecord(uploadToken, true);
+  void loadUploads();
+}
+
+// ---------- upload records ----------
+
+/** A token for an upload from this page, in the server's alphabet (8 to 64 of A-Z a-z 0-9 _ -). */
+function newUploadToken() {
+  const raw = crypto.getRandomValues(new Uint8Array(12));
+  return `ui-${btoa(String.fromCharCode(...raw)).replace(/\+/g, "-").replace(/\//g, "_")}`;
+}
+
+/** Whether the panel is due a refresh: each poll while on screen, now and then when not. */
+function uploadsDue() {
+  const every = uploadsPanel.visible && !document.hidden ? POLL_MS / 2 : UPLOADS_OFFSCREEN_MS;
+  return Date.now() - uploadsPanel.at >= every;
+}
+
+/** Read and show the newest records (one read at a time). */
+function loadUploads() {
+  if (uploadsPanel.loading) return uploadsPanel.loading;
+  uploadsPanel.at = Date.now();
+  uploadsPanel.loading = api(`/uploads?limit=${UPLOADS_SHOWN}`, { signal: AbortSignal.timeout(5000) })
+    .then(
+      (r) => renderUploads(r.uploads),
+      (err) => {
+        if (token) $("uploads-error").textContent = `Upload records could not be read: ${err.message ?? err}`;
+      },
+    )
+    .finally(() => (uploadsPanel.loading = null));
+  return uploadsPanel.loading;
+}
+
+/** How far an upload got: a fraction when its size is known (a success is whole), else null. */
+function uploadFraction(u) {
+  if (u.state === "success") return 1;
+  return typeof u.size === "number" && u.size > 0 ? Math.min(1, u.bytesReceived / u.size) : null;
+}
+
+/** Bytes per second from start to end (or to now while it runs), or null before any time has passed. */
+function uploadRate(u, now) {
+  const seconds = ((u.finishedMs ?? now) - u.startedMs) / 1000;
+  return seconds > 0 ? u.bytesReceived / seconds : null;
+}
+
+function renderUploads(list) {
+  $("uploads-error").textContent = "";
+  const now = Date.now();
+  const rows = list.map((u) => {
+    const frac = uploadFraction(u);
+    const rate = uploadRate(u, now);
+    const took = u.finishedMs ? `took ${duration((u.finishedMs - u.startedMs) / 1000)}` : undefined;
+    return el(
+      "tr",
+      { "data-token": u.token, "data-state": u.state },
+      el("td", { className: "mono" }, u.token),
+      el("td", { className: "mono key" }, `${u.bucket}/${u.key}`),
+      el("td", { className: "nowrap" }, el("span", { className: `badge badge-${u.state}` }, u.state), u.uploadId ? el("span", { className: "muted" }, " multipart") : ""),
+      el("td", { className: "num nowrap" }, bytes(u.bytesReceived), typeof u.size === "number" && u.size !== u.bytesReceived ? ` of ${bytes(u.size)}` : ""),
+      el("td", { className: "nowrap" }, frac !== null ? [el("progress", { max: 1, value: frac }), ` ${percent(frac)}`] : u.state === "inprogress" ? el("progress", { title: "size not known yet" }) : "—"),
+      el("td", { className: "num nowrap" }, rate === null ? "—" : `${bytes(rate)}/s`),
+      el("td", { className: "nowrap", title: took }, u.state === "inprogress" ? `started ${ago(u.startedMs)}` : `${u.state === "success" ? "done" : "failed"} ${ago(u.finishedMs)}`),
+      el("td", { className: "error" }, u.error ?? ""),
+    );
+  });
+  if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 8, className: "muted" }, "No uploads in the last 24 hours.")));
+  $("uploads").tBodies[0].replaceChildren(...rows);
+}
+
+/** The record of this page's upload `uploadToken`, shown beside the form (`final`: also when it is missing). */
+async function showOwnRecord(uploadToken, final = false) {
+  const line = $("upload-record");
+  let text;
+  let state;
+  try {
+    const u = await api(`/uploads/${encodeURIComponent(uploadToken)}`);
+    const frac = uploadFraction(u);
+    state = u.state;
+    text = `token ${u.token}: ${u.state}, the mesh has ${bytes(u.bytesReceived)}${frac !== null ? ` (${percent(frac)})` : ""}${u.error ? `: ${u.error}` : ""}`;
+  } catch (err) {
+    // A small upload has no record until it ends; a running one none until it has run a while.
+    if (err.status !== 404 || final) text = `token ${uploadToken}: ${err.status === 404 ? "no record" : err.message}`;
+  }
+  // Another upload may have started since this one asked.
+  if (text === undefined || $("upload-status").dataset.token !== uploadToken) return;
+  line.textContent = text;
+  if (state) line.dataset.state = state;
+  else delete line.dataset.state;
 }
 
 async function createBucket(event) {
@@ -779,4 +888,9 @@ $("sign-out").addEventListener("click", signOut);
 $("upload-form").addEventListener("submit", upload);
 $("bucket-form").addEventListener("submit", createBucket);
 $("key-form").addEventListener("submit", createKey);
+// The uploads panel reads its records while it is on screen, and at once when it comes into view.
+new IntersectionObserver((entries) => {
+  uploadsPanel.visible = entries.some((e) => e.isIntersecting);
+  if (token && !$("main").hidden && uploadsDue()) void loadUploads();
+}).observe($("uploads-section"));
 if (token) void signIn(token);

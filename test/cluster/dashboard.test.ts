@@ -2,7 +2,9 @@
 // (/usr/bin/chromium, headless; never a downloaded browser) against 3 real peers. Sign in
 // with the admin token; three alive rows with version and ring share; request rates and
 // latencies from /metrics; upload a 12 MiB file through the page (a multipart upload of
-// 3 parts) and read the same bytes back through S3; its metadata and locations; drain a
+// 3 parts) and read the same bytes back through S3; its metadata and locations; its upload
+// record, and those of an upload through another peer and of a client that vanished
+// mid-body, in the Recent uploads panel as success, success and fail; drain a
 // member from the page, see why it cannot finish, cancel it; create a key in the page, sign
 // in with it in another tab, revoke it, and S3 refuses it; kill a peer and its row turns
 // dead and the banner degraded in time. Screenshots go to a temp folder, printed at the end.
@@ -17,7 +19,7 @@ import pkg from "../../package.json" with { type: "json" };
 import { launchChromium } from "../harness/browser.ts";
 import { TEST_MEMBERSHIP, withCluster } from "../harness/cluster.ts";
 import { ADMIN_BEARER } from "../harness/credentials.ts";
-import { json, mustCreateBucket, request } from "../harness/http.ts";
+import { json, mustCreateBucket, rawRequest, request } from "../harness/http.ts";
 import { bodyBytes, MiB, s3Client, sdkFailure } from "../harness/s3.ts";
 
 /** How long the dashboard waits between refreshes (ui/app.js). */
@@ -102,6 +104,32 @@ describe("dashboard", () => {
         expect(details).toContain(`etag: ${head.ETag}`);
         expect(details).toContain("chunk 0");
         await shot("2-uploaded");
+
+        // Upload records: the page's own upload shows its record by its token; one with a
+        // known token through peer 1 and a client vanishing mid-body on peer 2 show in the panel.
+        const recordsStarted = performance.now();
+        const ownToken = (await page.getAttribute("#upload-status", "data-token"))!;
+        await page.waitForSelector('#upload-record[data-state="success"]', { timeout: 5000 });
+        expect(await page.textContent("#upload-record")).toBe(`token ${ownToken}: success, the mesh has 12.0 MiB (100 %)`);
+        const known = await request(c.peer(1).httpUrl, "PUT", `/buckets/${bucket}/objects/known.txt`, { body: "known body", headers: { "x-upload-token": "dashboard-known-1" } });
+        expect(known.status).toBe(200);
+        const vanishing = `PUT /buckets/${bucket}/objects/vanished HTTP/1.1\r\nHost: x\r\nAuthorization: ${ADMIN_BEARER}\r\nx-upload-token: dashboard-vanished-1\r\nContent-Length: 3000000\r\n\r\n`;
+        await rawRequest(c.peer(2).httpUrl, vanishing, new Uint8Array(300_000), "abort");
+        const recordsFrom = performance.now();
+        await page.locator("#uploads-section").scrollIntoViewIfNeeded();
+        const row = (t: string, state: string) => `#uploads tbody tr[data-token="${t}"][data-state="${state}"]`;
+        await Promise.all([row(ownToken, "success"), row("dashboard-known-1", "success"), row("dashboard-vanished-1", "fail")].map((r) => page.waitForSelector(r, { timeout: 10_000 })));
+        console.log(`upload records in the panel ${Math.round(performance.now() - recordsFrom)} ms after it came into view (${Math.round(performance.now() - recordsStarted)} ms from the first upload)`);
+        const cells = (t: string, state: string) => page.locator(`${row(t, state)} td`).allTextContents();
+        const own = await cells(ownToken, "success");
+        expect([own[1], own[2], own[3], own[4].trim()]).toEqual([`${bucket}/big.bin`, "success multipart", "12.0 MiB", "100 %"]);
+        const ok = await cells("dashboard-known-1", "success");
+        expect([ok[1], ok[2], ok[3], ok[4].trim(), ok[7]]).toEqual([`${bucket}/known.txt`, "success", "10 B", "100 %", ""]);
+        const failed = await cells("dashboard-vanished-1", "fail");
+        expect([failed[1], failed[2]]).toEqual([`${bucket}/vanished`, "fail"]);
+        expect(failed[3]).toEndWith(" of 2.9 MiB");
+        expect(failed[7]).toContain("disconnected");
+        await shot("2b-upload-records");
 
         // Drain peer 1 from peer 0's page: with 3 members and rf 3 it cannot finish, and says why; cancel it.
         const drained = `#peers tbody tr[data-peer="${c.peer(1).peerId}"]`;
