@@ -128,6 +128,8 @@ export interface PeerConfig {
   metricsPublic: boolean;
   /** Log one line per HTTP request (`--access-log`): API, operation, status, bytes, duration, request id. */
   accessLog: boolean;
+  /** On a graceful stop, how long requests in flight may take before they are cut off (`--stop-grace`). */
+  stopGraceMs: number;
   /** An admin key to (re)assert at start (MESH_ADMIN_KEY / MESH_ADMIN_SECRET). */
   admin?: { accessKeyId: string; secretAccessKey: string };
   membership: MembershipConfig;
@@ -218,6 +220,7 @@ export const DEFAULTS: Omit<PeerConfig, "membership" | "repair" | "limits"> = {
   auth: true,
   metricsPublic: false,
   accessLog: false,
+  stopGraceMs: 5000,
 };
 
 /** Fill in defaults and validate. Throws ConfigError with a plain message. */
@@ -254,6 +257,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   }
   const m = cfg.membership;
   if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
+  if (!(cfg.stopGraceMs >= 0)) throw new ConfigError("stop-grace must be a number of seconds, 0 or more");
   if (m.deadAfterMs <= 0 || cfg.repairDelayMs < 0) throw new ConfigError("dead-after must be positive and repair-delay not negative");
   return cfg;
 }
@@ -308,6 +312,7 @@ export const NODE_FLAGS = {
   rf: { type: "string", env: "MESH_RF", help: "replication factor", def: String(DEFAULTS.rf) },
   "dead-after": { type: "string", env: "MESH_DEAD_AFTER", help: "seconds a silent peer stays suspect before it is dead", def: String(DEFAULT_MEMBERSHIP.deadAfterMs / 1000) },
   "repair-delay": { type: "string", env: "MESH_REPAIR_DELAY", help: "seconds after a peer is dead before its data is re-replicated", def: String(DEFAULTS.repairDelayMs / 1000) },
+  "stop-grace": { type: "string", env: "MESH_STOP_GRACE", help: "seconds requests in flight get to finish when the peer stops, then they are cut off", def: String(DEFAULTS.stopGraceMs / 1000) },
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
@@ -342,6 +347,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         rf: { type: "string" },
         "dead-after": { type: "string" },
         "repair-delay": { type: "string" },
+        "stop-grace": { type: "string" },
         "advertise-http": { type: "string" },
         "advertise-s3": { type: "string" },
         "max-inflight": { type: "string" },
@@ -383,6 +389,8 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (dead) input.membership!.deadAfterMs = parseSeconds(dead, "--dead-after");
   const repair = str("repair-delay");
   if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
+  const grace = str("stop-grace");
+  if (grace) input.stopGraceMs = parseSeconds(grace, "--stop-grace");
   const limits = input.limits!;
   const inflight = str("max-inflight");
   if (inflight) limits.maxInflight = parsePositiveInt(inflight, "--max-inflight");

@@ -14,6 +14,7 @@ import type { Api } from "../errors.ts";
 import type { ApiErrors } from "./errors.ts";
 import { requestIdOf } from "./request-id.ts";
 import { requestTarget } from "./request-target.ts";
+import { httpListenError } from "../net/listen-errors.ts";
 
 /** A listening HTTP server. */
 export interface HttpServer {
@@ -37,6 +38,8 @@ export interface ServeOptions {
    * called once when the exchange is over: answered, or the client went away.
    */
   observe?(api: Api, request: Request): ((outcome: ExchangeOutcome) => void) | undefined;
+  /** The flag that sets this server's address, named when it cannot listen (default --http). */
+  flag?: string;
 }
 
 /** How an exchange ended. */
@@ -323,6 +326,8 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(hp.port, hp.host, () => resolve());
+  }).catch((err: unknown) => {
+    throw httpListenError(err, `${hp.host}:${hp.port}`, opts.flag ?? "--http");
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : hp.port;

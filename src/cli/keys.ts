@@ -4,15 +4,16 @@ import { parseArgs } from "node:util";
 import { PERMISSIONS, type Permission } from "../auth/access-keys.ts";
 import { ConfigError } from "../errors.ts";
 import { createMeshKeyFile } from "../net/mesh-key.ts";
-import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient } from "./admin-client.ts";
+import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient, handledWithoutSubcommand } from "./admin-client.ts";
+import { RUN } from "./usage.ts";
 
 /** Help text for the keys command. */
 export function keysUsage(): string {
   return [
-    "usage: bun run keys create [--name NAME] [--bucket BUCKET=read|write|owner]... [--admin]",
-    "       bun run keys list",
-    "       bun run keys revoke ACCESS_KEY_ID",
-    "       bun run keys mesh-key --out FILE     (a fresh mesh key, mode 0600, for a new mesh)",
+    `usage: ${RUN} keys create [--name NAME] [--bucket BUCKET=read|write|owner]... [--admin]`,
+    `       ${RUN} keys list`,
+    `       ${RUN} keys revoke ACCESS_KEY_ID`,
+    `       ${RUN} keys mesh-key --out FILE     (a fresh mesh key, mode 0600, for a new mesh)`,
     ...ADMIN_CLIENT_USAGE,
     "  --bucket '*'=read         grants on every bucket",
   ].join("\n");
@@ -45,10 +46,7 @@ export async function runKeys(argv: string[]): Promise<void> {
   }
   const { values, positionals } = parsed;
   const [sub, ...rest] = positionals;
-  if (values.help || !sub) {
-    console.log(keysUsage());
-    return;
-  }
+  if (handledWithoutSubcommand(values, sub, keysUsage(), argv)) return;
   if (sub === "mesh-key") {
     if (!values.out) throw new ConfigError("keys mesh-key needs --out FILE");
     const key = await createMeshKeyFile(values.out);
@@ -71,6 +69,6 @@ export async function runKeys(argv: string[]): Promise<void> {
       console.log(`revoked ${rest[0]}`);
       return;
     default:
-      throw new ConfigError(`unknown keys subcommand "${sub}"\n${keysUsage()}`);
+      throw new ConfigError(`unknown keys subcommand "${sub}"`);
   }
 }

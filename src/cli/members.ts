@@ -4,13 +4,14 @@
 // without it.
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
-import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient } from "./admin-client.ts";
+import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient, handledWithoutSubcommand } from "./admin-client.ts";
+import { RUN } from "./usage.ts";
 
 /** Help text for the members command. */
 export function membersUsage(): string {
   return [
-    "usage: bun run members list",
-    "       bun run members remove PEER_ID     (a dead member only; drain a live one instead)",
+    `usage: ${RUN} members list`,
+    `       ${RUN} members remove PEER_ID     (a dead member only; drain a live one instead)`,
     ...ADMIN_CLIENT_USAGE,
   ].join("\n");
 }
@@ -25,10 +26,7 @@ export async function runMembers(argv: string[]): Promise<void> {
   }
   const { values, positionals } = parsed;
   const [sub, ...rest] = positionals;
-  if (values.help || !sub) {
-    console.log(membersUsage());
-    return;
-  }
+  if (handledWithoutSubcommand(values, sub, membersUsage(), argv)) return;
   const call = await adminClient(values);
   switch (sub) {
     case "list": {
@@ -46,6 +44,6 @@ export async function runMembers(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new ConfigError(`unknown members subcommand "${sub}"\n${membersUsage()}`);
+      throw new ConfigError(`unknown members subcommand "${sub}"`);
   }
 }

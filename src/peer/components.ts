@@ -18,7 +18,7 @@ import { createStatusReporter, peerView, type StatusReporter } from "../api/stat
 import { createAccessKeys } from "../auth/access-keys.ts";
 import { bearerAuth } from "../auth/guard.ts";
 import { createSecretSealer, sealClearRows } from "../auth/sealed-secret.ts";
-import type { PeerConfig } from "../config.ts";
+import { ADMIN_KEY_FILE, type PeerConfig } from "../config.ts";
 import { createEventFeed } from "../events/feed.ts";
 import { createDiscovery } from "../membership/discovery.ts";
 import { MemberTable, type MemberState } from "../membership/member-table.ts";
@@ -45,7 +45,7 @@ import { createLogger, type Logger } from "../util/log.ts";
 import { createMetrics } from "../metrics/registry.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { makePrivateDir } from "../util/private-dir.ts";
-import { createAdminKeyPart, type AdminKeyPart } from "./admin-key.ts";
+import { createAdminKeyPart, readAdminKeyFile, type AdminKeyPart } from "./admin-key.ts";
 import { createJoiner } from "./joiner.ts";
 import { createMaintenance, type Maintenance } from "./maintenance.ts";
 import { createApiServers, type ApiServers } from "./servers.ts";
@@ -89,6 +89,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const tightened = await makePrivateDir(config.dataDir);
   const privateKey = await loadOrCreateIdentity(config.dataDir);
   const meshKey = await resolveMeshKey(config.dataDir, config.meshKeyFile, config.bootstrap.length > 0);
+  // A damaged admin-key.json is reported now, not later by `keys list`.
+  await readAdminKeyFile(path.join(config.dataDir, ADMIN_KEY_FILE));
   const links = createLinkFilter();
   const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, meshKey: meshKey.key.psk, filter: links });
   lifecycle.opened("libp2p", () => stopLibp2p(libp2p));

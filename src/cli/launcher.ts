@@ -1,0 +1,93 @@
+// The peer follows its launcher. `npx -y bun run node` is four processes: npm exec, a
+// `sh -c`, `bun run` and the peer. A signal to npm reaches the shell, which dies without
+// passing it on, and a SIGKILL reaches nobody: either way `bun run` and the peer were left
+// running as orphans. So the peer notes the chain of launchers above it at start and
+// watches it: when any of them exits (it, or its parent, changes), the peer stops as if
+// it had been sent SIGTERM.
+//
+// The chain is read from /proc (Linux). Elsewhere only the direct parent is watched,
+// through process.ppid, which covers `bun run node` started by hand.
+import { readFileSync } from "node:fs";
+
+/** A launcher process above the peer, as seen at start. */
+export interface Launcher {
+  pid: number;
+  /** Its parent then: a change means the process above it exited. */
+  ppid: number;
+  command: string;
+}
+
+/** How often the chain is checked. */
+const POLL_MS = 200;
+/** A chain deeper than this is not a launcher chain any more. */
+const MAX_DEPTH = 8;
+
+/** True if `command` (a process's arguments joined by spaces) is one of the launchers meshstore runs under. */
+export function isLauncherCommand(command: string): boolean {
+  const [first = "", second = ""] = command.split(" ");
+  const name = first.slice(first.lastIndexOf("/") + 1);
+  if (name === "npm" || name === "npx" || name === "bunx") return true; // npm's process title is "npm exec ..."
+  if (/^node(js)?$/.test(name) && /\/np[mx]-cli\.js$/.test(second)) return true;
+  if (/^bun(\.exe)?$/.test(name) && (second === "run" || second === "x")) return true;
+  return /^(sh|bash|dash|zsh)$/.test(name) && second === "-c"; // npm and bun run scripts through a shell
+}
+
+/** What /proc says of `pid` (Linux), or undefined if it has gone or /proc is not there. */
+function procInfo(pid: number): { ppid: number; zombie: boolean; command: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ")".
+    const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const command = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0+$/, "").replaceAll("\0", " ");
+    return { ppid: Number(ppid), zombie: state === "Z", command };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The launchers above this process, nearest first (empty when started directly). */
+export function launcherChain(startPid = process.ppid): Launcher[] {
+  const chain: Launcher[] = [];
+  let pid = startPid;
+  while (pid > 1 && chain.length < MAX_DEPTH) {
+    const info = procInfo(pid);
+    if (!info || !isLauncherCommand(info.command)) break;
+    chain.push({ pid, ppid: info.ppid, command: info.command });
+    pid = info.ppid;
+  }
+  return chain;
+}
+
+/** The first launcher of `chain` that has exited (or whose parent has), if any. */
+export function goneLauncher(chain: Launcher[], parentPid = process.ppid): Launcher | undefined {
+  if (chain.length && parentPid !== chain[0].pid) return chain[0];
+  for (const l of chain) {
+    const info = procInfo(l.pid);
+    if (!info || info.zombie) return l;
+    if (info.ppid !== l.ppid) return chain[chain.indexOf(l) + 1] ?? l;
+  }
+  return undefined;
+}
+
+/**
+ * Call `onGone` once when the launcher chain this process started under breaks. The timer
+ * is unref'd: it never keeps the peer alive. Returns a function that stops watching.
+ */
+export function watchLauncher(onGone: (why: string) => void): () => void {
+  let chain = launcherChain();
+  if (chain.length === 0) {
+    // No /proc (or started directly): watch the parent alone, if a launcher started us.
+    if (!process.env.npm_lifecycle_event) return () => {};
+    chain = [{ pid: process.ppid, ppid: -1, command: "the launcher" }];
+  }
+  const watched = chain;
+  const viaProc = procInfo(watched[0].pid) !== undefined;
+  const timer = setInterval(() => {
+    const gone = viaProc ? goneLauncher(watched) : process.ppid !== watched[0].pid ? watched[0] : undefined;
+    if (!gone) return;
+    clearInterval(timer);
+    onGone(`its launcher "${gone.command.split(" ").slice(0, 3).join(" ")}" (pid ${gone.pid}) has exited`);
+  }, POLL_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
