@@ -8,7 +8,7 @@ import { noiseCryptoName } from "../net/noise-crypto.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { BadReplica, ChunkClient } from "../objects/chunk-client.ts";
 import type { Placement } from "../placement/placement.ts";
-import type { QuorumRule } from "../placement/quorum-rule.ts";
+import { copiesOf, type Copies, type QuorumRule } from "../placement/quorum-rule.ts";
 import type { RepairService, RepairStatus } from "../repair/repair-service.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Startable } from "../util/lifecycle.ts";
@@ -77,6 +77,8 @@ export type ClusterStatus = RepairStatus & {
   storage: { chunks: number; bytes: number; diskTotalBytes: number; diskFreeBytes: number };
   badReplicas: BadReplica[];
   quorum: QuorumRule;
+  /** Copies of each chunk this mesh can keep now; `warning` while fewer members than RF. */
+  copies: Copies;
   meshKey: { fingerprint: string };
   limits: ReturnType<ClientLimits["status"]>;
   draining: boolean;
@@ -159,6 +161,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         badReplicas: src.chunks.badReplicas,
         ...src.repair.status(),
         quorum: src.placement.quorum(),
+        copies: copiesOf(src.placement.quorum()),
         meshKey: { fingerprint: src.meshKeyFingerprint },
         limits: src.limits.status(),
         draining: table.self.draining === true,

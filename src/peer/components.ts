@@ -36,6 +36,7 @@ import { createChunkClient } from "../objects/chunk-client.ts";
 import { createMultipart } from "../objects/multipart.ts";
 import { createObjectService } from "../objects/object-service.ts";
 import { createPlacement, type Placement } from "../placement/placement.ts";
+import { copiesOf } from "../placement/quorum-rule.ts";
 import { createRepairService, type RepairService } from "../repair/repair-service.ts";
 import { openChunkStore } from "../store/chunk-store.ts";
 import { openIndexStore } from "../store/index-store.ts";
@@ -128,10 +129,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
 
   const hlc = createHlc(peerId);
   const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]), MESH_WIDE_SHARDS);
-  const startQuorum = placement.quorum();
-  if (startQuorum.r < config.rf) {
-    log.warn(`this mesh has ${startQuorum.members} member(s): objects are kept in ${startQuorum.r} cop${startQuorum.r === 1 ? "y" : "ies"} until more peers join (rf ${config.rf})`);
-  }
+  const startCopies = copiesOf(placement.quorum());
+  if (startCopies.warning) log.warn(startCopies.warning);
   const isExpiredTombstone = (ts: string) => Date.now() - decodeTimestamp(ts).wall > config.repair.tombstoneTtlMs;
 
   // ---- Parts, in start order ----
