@@ -2,7 +2,7 @@
 // running until SIGINT/SIGTERM, or until its launcher exits (src/cli/launcher.ts).
 import { ADMIN_KEY_FILE, configFromArgs } from "./config.ts";
 import { ConfigError, MeshError } from "./errors.ts";
-import { startPeer, type Peer } from "./peer.ts";
+import type { Peer } from "./peer.ts";
 import { keysUsage, runKeys } from "./cli/keys.ts";
 import { watchLauncher } from "./cli/launcher.ts";
 import { membersUsage, runMembers } from "./cli/members.ts";
@@ -36,6 +36,8 @@ async function runNode(argv: string[]): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
   watchLauncher((why) => void stop(why));
+  // Loaded here, so help, version and the admin commands start without libp2p and LevelDB.
+  const { startPeer } = await import("./peer.ts");
   peer = await startPeer(config);
   if (stopping) {
     await peer.stop();

@@ -77,8 +77,8 @@ export type AdminCall = (method: string, route: string, body?: unknown) => Promi
 
 /** Resolve the peer and token from parsed options and the environment. */
 export async function adminClient(values: { http?: string; token?: string; data?: string }): Promise<AdminCall> {
-  const base = baseUrl(values.http ?? process.env.MESH_HTTP ?? "127.0.0.1:7480");
-  const token = await adminToken(values.token, values.data ?? process.env.MESH_DATA ?? "./meshstore-data");
+  const base = baseUrl(values.http || process.env.MESH_HTTP || "127.0.0.1:7480");
+  const token = await adminToken(values.token, values.data || process.env.MESH_DATA || "./meshstore-data");
   return async (method, route, body) => {
     let res: Response;
     try {

@@ -53,6 +53,7 @@ export async function runKeys(argv: string[]): Promise<void> {
     console.log(`wrote a new mesh key to ${key.file} (fingerprint ${key.fingerprint}); start the mesh's peers with --mesh-key pointing at private copies of it`);
     return;
   }
+  if (!["create", "list", "revoke"].includes(sub)) throw new ConfigError(`unknown keys subcommand "${sub}"`);
   const call = await adminClient(values);
   switch (sub) {
     case "create": {

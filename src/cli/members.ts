@@ -27,6 +27,7 @@ export async function runMembers(argv: string[]): Promise<void> {
   const { values, positionals } = parsed;
   const [sub, ...rest] = positionals;
   if (handledWithoutSubcommand(values, sub, membersUsage(), argv)) return;
+  if (!["list", "remove"].includes(sub)) throw new ConfigError(`unknown members subcommand "${sub}"`);
   const call = await adminClient(values);
   switch (sub) {
     case "list": {

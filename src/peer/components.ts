@@ -129,8 +129,6 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
 
   const hlc = createHlc(peerId);
   const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]), MESH_WIDE_SHARDS);
-  const startCopies = copiesOf(placement.quorum());
-  if (startCopies.warning) log.warn(startCopies.warning);
   const isExpiredTombstone = (ts: string) => Date.now() - decodeTimestamp(ts).wall > config.repair.tombstoneTtlMs;
 
   // ---- Parts, in start order ----
@@ -309,6 +307,14 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   });
   lifecycle.add("discovery", discovery);
   lifecycle.add("joiner", createJoiner({ config, libp2p, swim, table, discovery, log, signal }));
+  // Said once the peer has started (a start that fails says only why): fewer members than RF.
+  lifecycle.add("copies warning", {
+    start() {
+      const { warning } = copiesOf(placement.quorum());
+      if (warning) log.warn(warning);
+    },
+    stop() {},
+  });
 
   return {
     config,
