@@ -35,7 +35,11 @@ async function runNode(argv: string[]): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
-  watchLauncher((why) => void stop(why));
+  watchLauncher((why, abrupt) => {
+    // A SIGKILL of `bun run` itself: the same abrupt death for the peer (a graceful stop already under way finishes).
+    if (abrupt && !stopping) process.kill(process.pid, "SIGKILL");
+    void stop(why);
+  });
   // Loaded here, so help, version and the admin commands start without libp2p and LevelDB.
   const { startPeer } = await import("./peer.ts");
   peer = await startPeer(config);

@@ -2,8 +2,9 @@
 // `sh -c`, `bun run` and the peer. A signal to npm reaches the shell, which dies without
 // passing it on, and a SIGKILL reaches nobody: either way `bun run` and the peer were left
 // running as orphans. So the peer notes the chain of launchers above it at start and
-// watches it: when any of them exits (it, or its parent, changes), the peer stops as if
-// it had been sent SIGTERM.
+// watches it: when one further up exits (npm, its shell), the peer stops gracefully, as
+// on SIGTERM. When its direct parent (`bun run`) vanishes, which only a SIGKILL of that
+// process does, the peer dies the same abrupt death, as the README promises.
 //
 // The chain is read from /proc (Linux). Elsewhere only the direct parent is watched,
 // through process.ppid, which covers `bun run node` started by hand.
@@ -70,10 +71,11 @@ export function goneLauncher(chain: Launcher[], parentPid = process.ppid): Launc
 }
 
 /**
- * Call `onGone` once when the launcher chain this process started under breaks. The timer
- * is unref'd: it never keeps the peer alive. Returns a function that stops watching.
+ * Call `onGone` once when the launcher chain this process started under breaks; `abrupt`
+ * if it was the direct parent. The timer is unref'd: it never keeps the peer alive.
+ * Returns a function that stops watching.
  */
-export function watchLauncher(onGone: (why: string) => void): () => void {
+export function watchLauncher(onGone: (why: string, abrupt: boolean) => void): () => void {
   let chain = launcherChain();
   if (chain.length === 0) {
     // No /proc (or started directly): watch the parent alone, if a launcher started us.
@@ -86,7 +88,7 @@ export function watchLauncher(onGone: (why: string) => void): () => void {
     const gone = viaProc ? goneLauncher(watched) : process.ppid !== watched[0].pid ? watched[0] : undefined;
     if (!gone) return;
     clearInterval(timer);
-    onGone(`its launcher "${gone.command.split(" ").slice(0, 3).join(" ")}" (pid ${gone.pid}) has exited`);
+    onGone(`its launcher "${gone.command.split(" ").slice(0, 3).join(" ")}" (pid ${gone.pid}) has exited`, process.ppid !== watched[0].pid);
   }, POLL_MS);
   timer.unref();
   return () => clearInterval(timer);
