@@ -1,7 +1,7 @@
 // The `meshstore` command line. `npx -y bun run node [flags]` starts a peer and keeps it
 // running until SIGINT/SIGTERM, or until its launcher exits (src/cli/launcher.ts).
 import { ADMIN_KEY_FILE, configFromArgs } from "./config.ts";
-import { ConfigError, MeshError } from "./errors.ts";
+import { ConfigError, MeshError, UsageError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import { keysUsage, runKeys } from "./cli/keys.ts";
 import { watchLauncher } from "./cli/launcher.ts";
@@ -101,7 +101,8 @@ const [command, ...rest] = process.argv.slice(2);
 main(command, rest).catch((err) => {
   // Usage errors are one line (exit 2); a peer that cannot start says why in one line (exit 1).
   if (err instanceof ConfigError) {
-    console.error(`meshstore: ${err.message} (see ${RUN} ${command && USAGES[command] ? command : "node"} --help)`);
+    const hint = err instanceof UsageError ? ` (see ${RUN} ${command && USAGES[command] ? command : "node"} --help)` : "";
+    console.error(`meshstore: ${err.message}${hint}`);
     process.exit(2);
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -3,7 +3,7 @@
 import { multiaddr } from "@multiformats/multiaddr";
 import { parseArgs } from "node:util";
 import path from "node:path";
-import { ConfigError } from "./errors.ts";
+import { ConfigError, UsageError } from "./errors.ts";
 import { ACCESS_KEY_ID_RE } from "./metadata/keys.ts";
 import type { RpcLimits } from "./net/rpc.ts";
 import type { LogLevel, LogSink } from "./util/log.ts";
@@ -362,7 +362,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
       },
     }));
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
   const str = (flag: Exclude<keyof typeof NODE_FLAGS, BooleanFlag>): string | undefined => {
     const v = values[flag];

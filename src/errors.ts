@@ -181,6 +181,9 @@ export class ConfigError extends MeshError {
   }
 }
 
+/** A command line that does not parse (an unknown flag or subcommand): the CLI adds where the help is. */
+export class UsageError extends ConfigError {}
+
 /**
  * The peer cannot start for a reason its operator must fix: a port in use, a corrupt or
  * unreadable file in the data folder. The message names the address or file and the

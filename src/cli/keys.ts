@@ -2,7 +2,7 @@
 // routes (peer and token as admin-client.ts finds them).
 import { parseArgs } from "node:util";
 import { PERMISSIONS, type Permission } from "../auth/access-keys.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, UsageError } from "../errors.ts";
 import { createMeshKeyFile } from "../net/mesh-key.ts";
 import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient, handledWithoutSubcommand } from "./admin-client.ts";
 import { RUN } from "./usage.ts";
@@ -42,7 +42,7 @@ export async function runKeys(argv: string[]): Promise<void> {
       },
     });
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
   const { values, positionals } = parsed;
   const [sub, ...rest] = positionals;
@@ -53,7 +53,7 @@ export async function runKeys(argv: string[]): Promise<void> {
     console.log(`wrote a new mesh key to ${key.file} (fingerprint ${key.fingerprint}); start the mesh's peers with --mesh-key pointing at private copies of it`);
     return;
   }
-  if (!["create", "list", "revoke"].includes(sub)) throw new ConfigError(`unknown keys subcommand "${sub}"`);
+  if (!["create", "list", "revoke"].includes(sub)) throw new UsageError(`unknown keys subcommand "${sub}"`);
   const call = await adminClient(values);
   switch (sub) {
     case "create": {
@@ -70,6 +70,6 @@ export async function runKeys(argv: string[]): Promise<void> {
       console.log(`revoked ${rest[0]}`);
       return;
     default:
-      throw new ConfigError(`unknown keys subcommand "${sub}"`);
+      throw new UsageError(`unknown keys subcommand "${sub}"`);
   }
 }

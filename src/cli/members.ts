@@ -3,7 +3,7 @@
 // quorums"), so a member that will never come back must be removed for writes to count
 // without it.
 import { parseArgs } from "node:util";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, UsageError } from "../errors.ts";
 import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient, handledWithoutSubcommand } from "./admin-client.ts";
 import { RUN } from "./usage.ts";
 
@@ -22,12 +22,12 @@ export async function runMembers(argv: string[]): Promise<void> {
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: ADMIN_CLIENT_OPTIONS });
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
   const { values, positionals } = parsed;
   const [sub, ...rest] = positionals;
   if (handledWithoutSubcommand(values, sub, membersUsage(), argv)) return;
-  if (!["list", "remove"].includes(sub)) throw new ConfigError(`unknown members subcommand "${sub}"`);
+  if (!["list", "remove"].includes(sub)) throw new UsageError(`unknown members subcommand "${sub}"`);
   const call = await adminClient(values);
   switch (sub) {
     case "list": {
@@ -45,6 +45,6 @@ export async function runMembers(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new ConfigError(`unknown members subcommand "${sub}"`);
+      throw new UsageError(`unknown members subcommand "${sub}"`);
   }
 }
