@@ -6,8 +6,10 @@
 // on SIGTERM. When its direct parent (`bun run`) vanishes, which only a SIGKILL of that
 // process does, the peer dies the same abrupt death, as the README promises.
 //
-// The chain is read from /proc (Linux). Elsewhere only the direct parent is watched,
-// through process.ppid, which covers `bun run node` started by hand.
+// On Linux the chain is read from /proc and each poll reads a few small files there.
+// Elsewhere (macOS) it is read once with `ps` at start, and polls only ask whether each
+// launcher is still alive (signal 0).
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
 /** A launcher process above the peer, as seen at start. */
@@ -46,12 +48,19 @@ function procInfo(pid: number): { ppid: number; zombie: boolean; command: string
   }
 }
 
-/** The launchers above this process, nearest first (empty when started directly). */
-export function launcherChain(startPid = process.ppid): Launcher[] {
+/** What `ps` says of `pid` (any Unix), or undefined. Run only at start: it spawns a process. */
+export function psInfo(pid: number): { ppid: number; zombie: boolean; command: string } | undefined {
+  const r = spawnSync("ps", ["-o", "ppid=,stat=,command=", "-p", String(pid)], { encoding: "utf8", timeout: 2000 });
+  const m = r.status === 0 ? /^\s*(\d+)\s+(\S+)\s+(.*)$/.exec(r.stdout.trim()) : null;
+  return m ? { ppid: Number(m[1]), zombie: m[2].startsWith("Z"), command: m[3] } : undefined;
+}
+
+/** The launchers above this process, nearest first (empty when started directly); `read` defaults to /proc. */
+export function launcherChain(startPid = process.ppid, read: (pid: number) => ReturnType<typeof procInfo> = procInfo): Launcher[] {
   const chain: Launcher[] = [];
   let pid = startPid;
   while (pid > 1 && chain.length < MAX_DEPTH) {
-    const info = procInfo(pid);
+    const info = read(pid);
     if (!info || !isLauncherCommand(info.command)) break;
     chain.push({ pid, ppid: info.ppid, command: info.command });
     pid = info.ppid;
@@ -70,22 +79,27 @@ export function goneLauncher(chain: Launcher[], parentPid = process.ppid): Launc
   return undefined;
 }
 
+/** True if `pid` exists (signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 /**
  * Call `onGone` once when the launcher chain this process started under breaks; `abrupt`
  * if it was the direct parent. The timer is unref'd: it never keeps the peer alive.
  * Returns a function that stops watching.
  */
 export function watchLauncher(onGone: (why: string, abrupt: boolean) => void): () => void {
-  let chain = launcherChain();
-  if (chain.length === 0) {
-    // No /proc (or started directly): watch the parent alone, if a launcher started us.
-    if (!process.env.npm_lifecycle_event) return () => {};
-    chain = [{ pid: process.ppid, ppid: -1, command: "the launcher" }];
-  }
-  const watched = chain;
-  const viaProc = procInfo(watched[0].pid) !== undefined;
+  const viaProc = procInfo(process.pid) !== undefined;
+  const watched = launcherChain(process.ppid, viaProc ? procInfo : psInfo);
+  if (watched.length === 0) return () => {};
   const timer = setInterval(() => {
-    const gone = viaProc ? goneLauncher(watched) : process.ppid !== watched[0].pid ? watched[0] : undefined;
+    const gone = viaProc ? goneLauncher(watched) : watched.find((l, i) => (i === 0 ? process.ppid !== l.pid : !alive(l.pid)));
     if (!gone) return;
     clearInterval(timer);
     onGone(`its launcher "${gone.command.split(" ").slice(0, 3).join(" ")}" (pid ${gone.pid}) has exited`, process.ppid !== watched[0].pid);

@@ -160,6 +160,7 @@ describe("a lone peer, Ctrl-C during uploads, then a corrupt index", () => {
     const stderr = p.output.join("");
     expect(stackFrames(stderr)).toEqual([]);
     const cut = stderr.split("\n").filter((l) => l.includes("cut off"));
+    console.log(stderr.split("\n").filter((l) => l.includes("stopping")).join("\n"));
     expect(cut).toHaveLength(2);
     expect(cut.some((l) => / cut off PUT \/buckets\/uploads\/objects\/big-native after \d+ bytes received, 0 bytes sent$/.test(l))).toBe(true);
     expect(cut.some((l) => / cut off PUT \/uploads\/big-multipart after \d+ bytes received, 0 bytes sent$/.test(l))).toBe(true);

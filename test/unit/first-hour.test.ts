@@ -9,7 +9,7 @@ import path from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { s3Errors } from "../../src/api/s3/errors.ts";
 import { S3AuthError, verifyRequest } from "../../src/api/s3/sigv4.ts";
-import { isLauncherCommand } from "../../src/cli/launcher.ts";
+import { goneLauncher, isLauncherCommand, launcherChain, psInfo } from "../../src/cli/launcher.ts";
 import { keysUsage } from "../../src/cli/keys.ts";
 import { nodeUsage, versionLine } from "../../src/cli/usage.ts";
 import { ADMIN_KEY_FILE } from "../../src/config.ts";
@@ -196,6 +196,25 @@ describe("the launcher chain", () => {
     }
     for (const c of ["bash", "-bash", "bun test test/cluster", "/usr/bin/node server.js", "sh script.sh", "systemd --user"]) {
       expect(`${c}: ${isLauncherCommand(c)}`).toBe(`${c}: false`);
+    }
+  });
+});
+
+describe("the launcher chain, read from a real process", () => {
+  test("/proc and ps read the same chain; it breaks when the launcher exits", async () => {
+    // A shell that runs two commands stays a process of its own (it cannot exec the last).
+    const shell = Bun.spawn(["sh", "-c", "sleep 30; true"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    try {
+      const fromProc = launcherChain(shell.pid);
+      expect(fromProc).toEqual([{ pid: shell.pid, ppid: process.pid, command: "sh -c sleep 30; true" }]);
+      expect(launcherChain(shell.pid, psInfo)).toEqual(fromProc);
+      // Watched from a child of that shell: intact while it runs, broken once it is killed.
+      expect(goneLauncher(fromProc, shell.pid)).toBeUndefined();
+      shell.kill("SIGKILL");
+      await shell.exited;
+      expect(goneLauncher(fromProc, shell.pid)).toEqual(fromProc[0]);
+    } finally {
+      shell.kill("SIGKILL");
     }
   });
 });
