@@ -57,7 +57,12 @@ export function createApiServers({ config, limits, native, s3, errors, multiaddr
     async start() {
       const nativeServer = await serveHttp((r) => (isReady ? native(r) : startingResponse(errors.native, r)), config.http, log.child("http"), errors.native, serveOptions);
       servers.push(nativeServer);
-      const s3Server = await serveHttp((r) => (isReady ? s3(r) : startingResponse(errors.s3, r)), config.s3, log.child("s3"), errors.s3, { ...serveOptions, flag: "--s3" });
+      // A part whose start fails is not stopped by the Lifecycle: close the native server here.
+      const s3Server = await serveHttp((r) => (isReady ? s3(r) : startingResponse(errors.s3, r)), config.s3, log.child("s3"), errors.s3, { ...serveOptions, flag: "--s3" }).catch(async (err: unknown) => {
+        await nativeServer.stop(0);
+        servers = [];
+        throw err;
+      });
       servers.push(s3Server);
       httpUrl = advertisedUrl(config.advertiseHttp, config.http.host, nativeServer.port, multiaddrs());
       s3Url = advertisedUrl(config.advertiseS3, config.s3.host, s3Server.port, multiaddrs());

@@ -168,13 +168,17 @@ describe("one line for an address in use", () => {
     expect(p2pListenError(other)).toBe(other);
   });
 
-  test("an HTTP port in use: one line naming the address and --http, exit 1", async () => {
+  test("an HTTP or S3 port in use: one line naming the address and --http or --s3, exit 1", async () => {
     const holder = net.createServer();
     await new Promise<void>((r) => holder.listen(0, "127.0.0.1", r));
     const port = (holder.address() as net.AddressInfo).port;
     try {
       const r = await cli(["node", "--data", folder("http-in-use"), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", `127.0.0.1:${port}`, "--s3", "127.0.0.1:0"], { MESH_ADMIN_KEY: "", MESH_ADMIN_SECRET: "" });
       expect([r.code, r.stderr]).toEqual([1, `meshstore: the HTTP address 127.0.0.1:${port} is in use (EADDRINUSE); pick another with --http\n`]);
+      // The S3 port in use, once the native server listens: named with --s3 (and the native server closed again).
+      const err = await startPeer({ dataDir: folder("s3-in-use"), ...LOOPBACK, s3: { host: "127.0.0.1", port } }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StartupError);
+      expect((err as Error).message).toBe(`the S3 address 127.0.0.1:${port} is in use (EADDRINUSE); pick another with --s3`);
     } finally {
       holder.close();
     }
