@@ -209,6 +209,8 @@ describe("the launcher chain, read from a real process", () => {
     // A shell that runs two commands stays a process of its own (it cannot exec the last).
     const shell = Bun.spawn(["sh", "-c", "sleep 30; true"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
     try {
+      // Until it has exec'd, the child is still a copy of this process.
+      for (let i = 0; i < 100 && launcherChain(shell.pid).length === 0; i++) await Bun.sleep(20);
       const fromProc = launcherChain(shell.pid);
       expect(fromProc).toEqual([{ pid: shell.pid, ppid: process.pid, command: "sh -c sleep 30; true" }]);
       expect(launcherChain(shell.pid, psInfo)).toEqual(fromProc);
