@@ -1,34 +1,21 @@
-// The `meshstore` command line. `bun run node [flags]` starts a peer and keeps it
-// running until SIGINT/SIGTERM.
-import { ADMIN_KEY_FILE, configFromArgs, NODE_FLAGS } from "./config.ts";
-import { ConfigError } from "./errors.ts";
-import { startPeer, type Peer } from "./peer.ts";
+// The `meshstore` command line. `npx -y bun run node [flags]` starts a peer and keeps it
+// running until SIGINT/SIGTERM, or until its launcher exits (src/cli/launcher.ts).
+import { ADMIN_KEY_FILE, configFromArgs } from "./config.ts";
+import { ConfigError, MeshError, UsageError } from "./errors.ts";
+import type { Peer } from "./peer.ts";
 import { keysUsage, runKeys } from "./cli/keys.ts";
+import { watchLauncher } from "./cli/launcher.ts";
 import { membersUsage, runMembers } from "./cli/members.ts";
+import { commandsUsage, nodeUsage, RUN, versionLine, wantsVersion } from "./cli/usage.ts";
 import path from "node:path";
-
-function usage(): string {
-  const lines = Object.entries(NODE_FLAGS).map(([flag, f]) => {
-    const arg = f.type === "boolean" ? "" : flag === "bootstrap" ? " MULTIADDR" : " VALUE";
-    return `  --${(flag + arg).padEnd(26)} ${f.help} (env ${f.env}; default ${f.def})`;
-  });
-  return [
-    "usage: bun run node [flags]",
-    "",
-    ...lines,
-    "",
-    "Port 0 in --http, --s3 or --p2p picks a free port.",
-    "MESH_ADMIN_KEY and MESH_ADMIN_SECRET set the admin key; otherwise a new mesh creates one and prints it once.",
-    "",
-    keysUsage(),
-    "",
-    membersUsage(),
-  ].join("\n");
-}
 
 async function runNode(argv: string[]): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(usage());
+    console.log(nodeUsage());
+    return;
+  }
+  if (wantsVersion(argv)) {
+    console.log(versionLine());
     return;
   }
   const config = configFromArgs(argv);
@@ -48,6 +35,13 @@ async function runNode(argv: string[]): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  watchLauncher((why, abrupt) => {
+    // A SIGKILL of `bun run` itself: the same abrupt death for the peer (a graceful stop already under way finishes).
+    if (abrupt && !stopping) process.kill(process.pid, "SIGKILL");
+    void stop(why);
+  });
+  // Loaded here, so help, version and the admin commands start without libp2p and LevelDB.
+  const { startPeer } = await import("./peer.ts");
   peer = await startPeer(config);
   if (stopping) {
     await peer.stop();
@@ -76,24 +70,12 @@ async function runNode(argv: string[]): Promise<void> {
   }
   if (!peer.config.auth) console.error("meshstore: WARNING: --insecure-no-auth is on: both APIs accept requests from anyone who can reach them");
   console.log(`meshstore peer ${peer.peerId} ready p2p=${peer.multiaddrs().join(",")} http=${peer.httpUrl} s3=${peer.s3Url}`);
-  dieWithLauncher();
 }
 
-/**
- * `bun run node` runs this file as a child and forwards SIGINT/SIGTERM, but a SIGKILL of
- * the launcher cannot be forwarded. So the peer follows its launcher's fate: when the
- * launcher vanishes without a goodbye, the peer dies the same abrupt death.
- */
-function dieWithLauncher(): void {
-  if (process.env.npm_lifecycle_event !== "node") return;
-  const launcher = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== launcher) process.kill(process.pid, "SIGKILL");
-  }, 250).unref();
-}
+/** The usage of `command`, for the hint after a usage error. */
+const USAGES: Record<string, () => string> = { node: nodeUsage, keys: keysUsage, members: membersUsage };
 
-async function main(): Promise<void> {
-  const [command, ...rest] = process.argv.slice(2);
+async function main(command: string | undefined, rest: string[]): Promise<void> {
   switch (command) {
     case "node":
       return runNode(rest);
@@ -101,17 +83,29 @@ async function main(): Promise<void> {
       return runKeys(rest);
     case "members":
       return runMembers(rest);
+    case "--version":
+    case "-v":
+      console.log(versionLine());
+      return;
+    case "--help":
+    case "-h":
+      console.log(commandsUsage());
+      return;
     default:
-      console.error(`meshstore: unknown command "${command ?? ""}"\n\n${usage()}`);
+      console.error(`meshstore: unknown command "${command ?? ""}"\n\n${commandsUsage()}`);
       process.exit(2);
   }
 }
 
-main().catch((err) => {
+const [command, ...rest] = process.argv.slice(2);
+main(command, rest).catch((err) => {
+  // Usage errors are one line (exit 2); a peer that cannot start says why in one line (exit 1).
   if (err instanceof ConfigError) {
-    console.error(`meshstore: ${err.message}\n(see bun run node --help)`);
+    const hint = err instanceof UsageError ? ` (see ${RUN} ${command && USAGES[command] ? command : "node"} --help)` : "";
+    console.error(`meshstore: ${err.message}${hint}`);
     process.exit(2);
   }
-  console.error(`meshstore: ${err instanceof Error ? err.message : String(err)}`);
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`meshstore: ${err instanceof MeshError ? message : message.split("\n")[0]}`);
   process.exit(1);
 });

@@ -3,7 +3,7 @@
 import { multiaddr } from "@multiformats/multiaddr";
 import { parseArgs } from "node:util";
 import path from "node:path";
-import { ConfigError } from "./errors.ts";
+import { ConfigError, UsageError } from "./errors.ts";
 import { ACCESS_KEY_ID_RE } from "./metadata/keys.ts";
 import type { RpcLimits } from "./net/rpc.ts";
 import type { UploadRecordsConfig } from "./uploads/records.ts";
@@ -131,6 +131,8 @@ export interface PeerConfig {
   metricsPublic: boolean;
   /** Log one line per HTTP request (`--access-log`): API, operation, status, bytes, duration, request id. */
   accessLog: boolean;
+  /** On a graceful stop, how long requests in flight may take before they are cut off (`--stop-grace`). */
+  stopGraceMs: number;
   /** An admin key to (re)assert at start (MESH_ADMIN_KEY / MESH_ADMIN_SECRET). */
   admin?: { accessKeyId: string; secretAccessKey: string };
   membership: MembershipConfig;
@@ -224,6 +226,7 @@ export const DEFAULTS: Omit<PeerConfig, "membership" | "repair" | "limits"> = {
   auth: true,
   metricsPublic: false,
   accessLog: false,
+  stopGraceMs: 5000,
 };
 
 /** Fill in defaults and validate. Throws ConfigError with a plain message. */
@@ -262,6 +265,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!Number.isFinite(expiry) || (expiry !== 0 && expiry < 1000)) throw new ConfigError(`multipart-expiry must be at least 1 s, or off, got ${expiry} ms`);
   const m = cfg.membership;
   if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
+  if (!(cfg.stopGraceMs >= 0)) throw new ConfigError("stop-grace must be a number of seconds, 0 or more");
   if (m.deadAfterMs <= 0 || cfg.repairDelayMs < 0) throw new ConfigError("dead-after must be positive and repair-delay not negative");
   return cfg;
 }
@@ -328,6 +332,7 @@ export const NODE_FLAGS = {
   rf: { type: "string", env: "MESH_RF", help: "replication factor", def: String(DEFAULTS.rf) },
   "dead-after": { type: "string", env: "MESH_DEAD_AFTER", help: "seconds a silent peer stays suspect before it is dead", def: String(DEFAULT_MEMBERSHIP.deadAfterMs / 1000) },
   "repair-delay": { type: "string", env: "MESH_REPAIR_DELAY", help: "seconds after a peer is dead before its data is re-replicated", def: String(DEFAULTS.repairDelayMs / 1000) },
+  "stop-grace": { type: "string", env: "MESH_STOP_GRACE", help: "seconds requests in flight get to finish when the peer stops, then they are cut off", def: String(DEFAULTS.stopGraceMs / 1000) },
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
   "multipart-expiry": { type: "string", env: "MESH_MULTIPART_EXPIRY", help: "abort incomplete multipart uploads older than this AGE (90s, 2h, 1d; off: never)", def: "24h" },
@@ -363,6 +368,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         rf: { type: "string" },
         "dead-after": { type: "string" },
         "repair-delay": { type: "string" },
+        "stop-grace": { type: "string" },
         "advertise-http": { type: "string" },
         "advertise-s3": { type: "string" },
         "multipart-expiry": { type: "string" },
@@ -378,7 +384,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
       },
     }));
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
   const str = (flag: Exclude<keyof typeof NODE_FLAGS, BooleanFlag>): string | undefined => {
     const v = values[flag];
@@ -407,6 +413,8 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
   const expiry = str("multipart-expiry");
   if (expiry) input.repair = { multipartExpiryMs: parseAge(expiry, "--multipart-expiry") };
+  const grace = str("stop-grace");
+  if (grace) input.stopGraceMs = parseSeconds(grace, "--stop-grace");
   const limits = input.limits!;
   const inflight = str("max-inflight");
   if (inflight) limits.maxInflight = parsePositiveInt(inflight, "--max-inflight");

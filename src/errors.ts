@@ -75,6 +75,8 @@ export const ERROR_STATUS = {
   InternalError: 500,
   /** A stored chunk failed verification (it was quarantined). */
   ChunkCorrupt: 500,
+  /** The peer cannot start: a port in use, a damaged file in its data folder (the CLI prints it on one line and exits 1). */
+  StartupFailed: 500,
   NotImplemented: 501,
   /** A peer's reply broke its method's result schema (a buggy or hostile member). */
   MalformedReply: 502,
@@ -176,6 +178,20 @@ export class QuorumError extends MeshError {
 export class ConfigError extends MeshError {
   constructor(message: string) {
     super("InvalidConfig", message);
+  }
+}
+
+/** A command line that does not parse (an unknown flag or subcommand): the CLI adds where the help is. */
+export class UsageError extends ConfigError {}
+
+/**
+ * The peer cannot start for a reason its operator must fix: a port in use, a corrupt or
+ * unreadable file in the data folder. The message names the address or file and the
+ * cause; the CLI prints it as one line and exits 1.
+ */
+export class StartupError extends MeshError {
+  constructor(message: string) {
+    super("StartupFailed", message);
   }
 }
 

@@ -91,6 +91,9 @@ export async function startPeer(input: PeerConfigInput = {}): Promise<Peer> {
   let stopping: Promise<void> | undefined;
   const shutdown = (abrupt: boolean) =>
     (stopping ??= (async () => {
+      // The APIs stop taking requests first; those in flight get the stop grace with every
+      // other part still running (--stop-grace), then are cut off. Only then does the rest stop.
+      await c.servers.stop(abrupt);
       aborter.abort();
       await lifecycle.stopAll(abrupt, STOP_STEP_MS, (part, err) => c.log.warn(`stopping ${part}: ${(err as Error).message}`));
     })());

@@ -14,12 +14,16 @@ import type { Api } from "../errors.ts";
 import type { ApiErrors } from "./errors.ts";
 import { requestIdOf } from "./request-id.ts";
 import { requestTarget } from "./request-target.ts";
+import { httpListenError } from "../net/listen-errors.ts";
 
 /** A listening HTTP server. */
 export interface HttpServer {
   readonly port: number;
-  /** Stop listening; `force` also drops open connections. */
-  stop(force?: boolean): Promise<void>;
+  /**
+   * Stop listening, give the requests in flight up to `graceMs` to finish, then cut off the
+   * rest, logging one line for each (0: cut off at once, without those lines).
+   */
+  stop(graceMs?: number): Promise<void>;
 }
 
 type Handler = (request: Request) => Response | Promise<Response>;
@@ -37,6 +41,8 @@ export interface ServeOptions {
    * called once when the exchange is over: answered, or the client went away.
    */
   observe?(api: Api, request: Request): ((outcome: ExchangeOutcome) => void) | undefined;
+  /** The flag that sets this server's address, named when it cannot listen (default --http). */
+  flag?: string;
 }
 
 /** How an exchange ended. */
@@ -48,6 +54,20 @@ export interface ExchangeOutcome {
   bytesIn: number;
   /** Response body bytes written. */
   bytesOut: number;
+}
+
+/** An exchange in flight: what a stop that cuts it off says about it. */
+interface InFlight {
+  method: string;
+  /** The path without its query (a presigned URL's query holds its signature). */
+  path: string;
+  tally: Tally;
+}
+
+/** The path of a request target, without the query, at most 200 characters. */
+function pathOnly(url: string | undefined): string {
+  const path = (url ?? "/").split("?")[0];
+  return path.length > 200 ? path.slice(0, 200) + "..." : path;
 }
 
 /** Body bytes of one exchange, each way. */
@@ -273,6 +293,10 @@ function withRequestId(response: Response, request: Request, header: string): Re
  */
 export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, errors: ApiErrors, opts: ServeOptions = {}): Promise<HttpServer> {
   let deadlines: ReturnType<typeof headerDeadlines> | undefined;
+  /** Exchanges not over yet, for the lines a stop logs about the ones it cuts off. */
+  const inflight = new Set<InFlight>();
+  /** Set while stopping: called as each exchange ends. */
+  let onExchangeEnd: (() => void) | undefined;
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     deadlines?.started(req, res);
     const aborter = new AbortController();
@@ -281,6 +305,12 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
     });
     const target = requestTarget(req.url, req.rawHeaders, req.httpVersion);
     const tally: Tally = { in: 0, out: 0 };
+    const exchange: InFlight = { method: req.method ?? "?", path: pathOnly(req.url), tally };
+    inflight.add(exchange);
+    res.once("close", () => {
+      inflight.delete(exchange);
+      onExchangeEnd?.();
+    });
     const { request, drain } = toRequest(req, target.url ?? BAD_TARGET_URL, aborter.signal, opts, tally);
     const began = performance.now();
     const observed = opts.observe?.(errors.api, request);
@@ -323,22 +353,34 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(hp.port, hp.host, () => resolve());
+  }).catch((err: unknown) => {
+    throw httpListenError(err, `${hp.host}:${hp.port}`, opts.flag ?? "--http");
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : hp.port;
   return {
     port,
-    stop: (force = false) =>
+    stop: (graceMs = 0) =>
       new Promise<void>((resolve) => {
         // A graceful stop lets transfers in progress finish, but not forever. The timer goes
         // as soon as the server has closed: pending, it would hold the whole peer in memory.
-        const cutOff = force ? undefined : setTimeout(() => server.closeAllConnections(), 5000).unref();
+        const cutOff = () => {
+          for (const x of inflight) {
+            log.warn(`stopping: cut off ${x.method} ${x.path} after ${x.tally.in} bytes received, ${x.tally.out} bytes sent`);
+          }
+          inflight.clear();
+          server.closeAllConnections();
+        };
+        const timer = graceMs > 0 ? setTimeout(cutOff, graceMs) : undefined;
         server.close(() => {
-          clearTimeout(cutOff);
+          clearTimeout(timer);
+          onExchangeEnd = undefined;
           resolve();
         });
-        if (force) server.closeAllConnections();
-        else server.closeIdleConnections();
+        if (graceMs <= 0) return server.closeAllConnections();
+        // Kept-alive connections close as their last exchange ends.
+        onExchangeEnd = () => (inflight.size === 0 ? server.closeAllConnections() : server.closeIdleConnections());
+        onExchangeEnd();
       }),
   };
 }

@@ -8,7 +8,7 @@ import { noiseCryptoName } from "../net/noise-crypto.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { BadReplica, ChunkClient } from "../objects/chunk-client.ts";
 import type { Placement } from "../placement/placement.ts";
-import type { QuorumRule } from "../placement/quorum-rule.ts";
+import { copiesOf, type Copies, type QuorumRule } from "../placement/quorum-rule.ts";
 import type { MultipartExpiryStatus } from "../repair/multipart-expiry.ts";
 import type { RepairService, RepairStatus } from "../repair/repair-service.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
@@ -79,6 +79,8 @@ export type ClusterStatus = RepairStatus & {
   storage: { chunks: number; bytes: number; diskTotalBytes: number; diskFreeBytes: number };
   badReplicas: BadReplica[];
   quorum: QuorumRule;
+  /** Copies of each chunk this mesh can keep now; `warning` while fewer members than RF. */
+  copies: Copies;
   meshKey: { fingerprint: string };
   limits: ReturnType<ClientLimits["status"]>;
   draining: boolean;
@@ -165,6 +167,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         ...repair,
         workers: { ...repair.workers, ...(src.multipartExpiry && { multipartExpiry: src.multipartExpiry() }) },
         quorum: src.placement.quorum(),
+        copies: copiesOf(src.placement.quorum()),
         meshKey: { fingerprint: src.meshKeyFingerprint },
         limits: src.limits.status(),
         draining: table.self.draining === true,

@@ -2,17 +2,18 @@
 // routes (peer and token as admin-client.ts finds them).
 import { parseArgs } from "node:util";
 import { PERMISSIONS, type Permission } from "../auth/access-keys.ts";
-import { ConfigError } from "../errors.ts";
+import { ConfigError, UsageError } from "../errors.ts";
 import { createMeshKeyFile } from "../net/mesh-key.ts";
-import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient, type AdminCall } from "./admin-client.ts";
+import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient, handledWithoutSubcommand, type AdminCall } from "./admin-client.ts";
+import { RUN } from "./usage.ts";
 
 /** Help text for the keys command. */
 export function keysUsage(): string {
   return [
-    "usage: bun run keys create [--name NAME] [--bucket BUCKET=read|write|owner]... [--admin]",
-    "       bun run keys list",
-    "       bun run keys revoke ACCESS_KEY_ID",
-    "       bun run keys mesh-key --out FILE     (a fresh mesh key, mode 0600, for a new mesh)",
+    `usage: ${RUN} keys create [--name NAME] [--bucket BUCKET=read|write|owner]... [--admin]`,
+    `       ${RUN} keys list`,
+    `       ${RUN} keys revoke ACCESS_KEY_ID`,
+    `       ${RUN} keys mesh-key --out FILE     (a fresh mesh key, mode 0600, for a new mesh)`,
     ...ADMIN_CLIENT_USAGE,
     "  --bucket '*'=read         grants on every bucket",
   ].join("\n");
@@ -46,7 +47,7 @@ export interface KeyValues {
  * `meshstore admin keys`: `call` reaches the peer (asked for only when the subcommand needs
  * one); resolves with what to print (JSON answers as the peer gave them).
  */
-export async function keySubcommand(sub: string, rest: string[], values: KeyValues, call: () => Promise<AdminCall>, usage = keysUsage()): Promise<string> {
+export async function keySubcommand(sub: string, rest: string[], values: KeyValues, call: () => Promise<AdminCall>): Promise<string> {
   if (sub === "mesh-key") {
     if (!values.out) throw new ConfigError("keys mesh-key needs --out FILE");
     const key = await createMeshKeyFile(values.out);
@@ -64,7 +65,7 @@ export async function keySubcommand(sub: string, rest: string[], values: KeyValu
       await (await call())("DELETE", `/admin/keys/${encodeURIComponent(rest[0])}`);
       return `revoked ${rest[0]}`;
     default:
-      throw new ConfigError(`unknown keys subcommand "${sub}"\n${usage}`);
+      throw new UsageError(`unknown keys subcommand "${sub}"`);
   }
 }
 
@@ -74,13 +75,10 @@ export async function runKeys(argv: string[]): Promise<void> {
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { ...ADMIN_CLIENT_OPTIONS, ...KEY_OPTIONS } });
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
   const { values, positionals } = parsed;
   const [sub, ...rest] = positionals;
-  if (values.help || !sub) {
-    console.log(keysUsage());
-    return;
-  }
-  console.log(await keySubcommand(sub, rest, values, () => adminClient(values)));
+  if (handledWithoutSubcommand(values, sub, keysUsage(), argv)) return;
+  console.log(await keySubcommand(sub!, rest, values, () => adminClient(values)));
 }

@@ -3,14 +3,15 @@
 // quorums"), so a member that will never come back must be removed for writes to count
 // without it.
 import { parseArgs } from "node:util";
-import { ConfigError } from "../errors.ts";
-import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient } from "./admin-client.ts";
+import { ConfigError, UsageError } from "../errors.ts";
+import { ADMIN_CLIENT_OPTIONS, ADMIN_CLIENT_USAGE, adminClient, handledWithoutSubcommand } from "./admin-client.ts";
+import { RUN } from "./usage.ts";
 
 /** Help text for the members command. */
 export function membersUsage(): string {
   return [
-    "usage: bun run members list",
-    "       bun run members remove PEER_ID     (a dead member only; drain a live one instead)",
+    `usage: ${RUN} members list`,
+    `       ${RUN} members remove PEER_ID     (a dead member only; drain a live one instead)`,
     ...ADMIN_CLIENT_USAGE,
   ].join("\n");
 }
@@ -21,14 +22,12 @@ export async function runMembers(argv: string[]): Promise<void> {
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: ADMIN_CLIENT_OPTIONS });
   } catch (err) {
-    throw new ConfigError((err as Error).message.replace(/\. To specify.*$/s, ""));
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ""));
   }
   const { values, positionals } = parsed;
   const [sub, ...rest] = positionals;
-  if (values.help || !sub) {
-    console.log(membersUsage());
-    return;
-  }
+  if (handledWithoutSubcommand(values, sub, membersUsage(), argv)) return;
+  if (!["list", "remove"].includes(sub)) throw new UsageError(`unknown members subcommand "${sub}"`);
   const call = await adminClient(values);
   switch (sub) {
     case "list": {
@@ -46,6 +45,6 @@ export async function runMembers(argv: string[]): Promise<void> {
       return;
     }
     default:
-      throw new ConfigError(`unknown members subcommand "${sub}"\n${membersUsage()}`);
+      throw new UsageError(`unknown members subcommand "${sub}"`);
   }
 }

@@ -3,6 +3,8 @@
 // (or restarted alone) still knows the mesh is bigger than itself and refuses to
 // acknowledge writes it cannot place on enough peers. A member leaves the roster only
 // when an operator removes it, or when it drains its data away.
+import { StartupError } from "../errors.ts";
+import { fileCause } from "../util/file-cause.ts";
 import { readFile } from "node:fs/promises";
 import { writePrivateFile } from "../util/private-file.ts";
 import type { MemberRecord } from "./member-table.ts";
@@ -44,16 +46,16 @@ export class Roster {
     try {
       text = await readFile(file, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`cannot read the member roster ${file}: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new StartupError(`cannot read the member roster ${file}: ${fileCause(err)}`);
     }
     if (text !== undefined) {
       let parsed: unknown;
       try {
         parsed = JSON.parse(text);
       } catch {
-        throw new Error(`the member roster ${file} is not valid JSON; restore it from a backup, or delete it only if this peer's mesh really has no other members`);
+        throw new StartupError(`the member roster ${file} is not valid JSON; restore it from a backup, or delete it only if this peer's mesh really has no other members`);
       }
-      for (const e of Array.isArray((parsed as { members?: unknown }).members) ? (parsed as { members: unknown[] }).members : []) {
+      for (const e of Array.isArray((parsed as { members?: unknown } | null)?.members) ? (parsed as { members: unknown[] }).members : []) {
         const entry = e as RosterEntry;
         if (typeof entry?.id === "string" && entry.id !== selfId) roster.entries.set(entry.id, { id: entry.id, addrs: Array.isArray(entry.addrs) ? entry.addrs.filter((a) => typeof a === "string") : [], inc: Number.isSafeInteger(entry.inc) ? entry.inc : 0, draining: entry.draining === true || undefined, removed: entry.removed === true || undefined });
       }

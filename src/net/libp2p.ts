@@ -18,6 +18,9 @@ import { noiseCrypto } from "./noise-crypto.ts";
 import { meshKeyProtector } from "./protector.ts";
 import { HalfOpenGuard } from "./half-open.ts";
 import type { MultiaddrConnection } from "@libp2p/interface";
+import { StartupError } from "../errors.ts";
+import { fileCause } from "../util/file-cause.ts";
+import { p2pListenError } from "./listen-errors.ts";
 
 /** An inbound connection must finish its upgrade (nonce, noise, muxer) within this long. */
 export const INBOUND_UPGRADE_TIMEOUT_MS = 5_000;
@@ -35,10 +38,18 @@ const KEY_FILE = "peer.key";
 /** Load the peer's identity from the data folder, or create it on first start. */
 export async function loadOrCreateIdentity(dataDir: string): Promise<PrivateKey> {
   const file = path.join(dataDir, KEY_FILE);
+  let bytes: Uint8Array | undefined;
   try {
-    return privateKeyFromProtobuf(new Uint8Array(await readFile(file)));
+    bytes = new Uint8Array(await readFile(file));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`cannot read identity key ${file}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new StartupError(`cannot read the peer's identity key ${file}: ${fileCause(err)}`);
+  }
+  if (bytes) {
+    try {
+      return privateKeyFromProtobuf(bytes);
+    } catch (err) {
+      throw new StartupError(`the peer's identity key ${file} is damaged (${fileCause(err)}); restore it from a backup (without it this peer is a new member)`);
+    }
   }
   const key = await generateKeyPair("Ed25519");
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -92,6 +103,8 @@ export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
       maxIncomingPendingConnections: MAX_PENDING_INBOUND,
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
     },
+    // Started below, so a listen address in use becomes one line (listen-errors.ts).
+    start: false,
     services: {
       identify: identify(),
       ping: ping(),
@@ -104,7 +117,13 @@ export async function startLibp2p(opts: Libp2pOptions): Promise<MeshLibp2p> {
       }),
     },
   });
-  await node.start();
+  try {
+    await node.start();
+  } catch (err) {
+    // Addresses that did open are closed again before the error goes up.
+    await Promise.resolve(node.stop()).catch(() => {});
+    throw p2pListenError(err);
+  }
   return node as unknown as MeshLibp2p;
 }
 

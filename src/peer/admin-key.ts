@@ -2,10 +2,12 @@
 // peer has no write quorum yet (joining, or restarted while its partners are down),
 // asserted again every second in the background until it has one.
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { AccessKeys, CreatedKey } from "../auth/access-keys.ts";
 import { ADMIN_KEY_FILE, type PeerConfig } from "../config.ts";
-import { QuorumError } from "../errors.ts";
+import { QuorumError, StartupError } from "../errors.ts";
+import { fileCause } from "../util/file-cause.ts";
 import type { Startable } from "../util/lifecycle.ts";
 import type { Logger } from "../util/log.ts";
 import { writePrivateFile } from "../util/private-file.ts";
@@ -14,6 +16,39 @@ import { sleep } from "../util/sleep.ts";
 /** The admin-key part; `created` is the key this start made for a new mesh (the CLI prints it once). */
 export interface AdminKeyPart extends Startable {
   readonly created: CreatedKey | undefined;
+}
+
+/** What admin-key.json holds. */
+export interface AdminKeyFile {
+  accessKeyId: string;
+  secretAccessKey: string;
+  token: string;
+}
+
+/**
+ * Read the admin-key.json a new mesh wrote: undefined if there is none; a StartupError
+ * naming the file and the cause if it cannot be read or is not what this peer wrote
+ * (checked at start, so a damaged file is found then and not by `keys list` later).
+ */
+export async function readAdminKeyFile(file: string): Promise<AdminKeyFile | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new StartupError(`cannot read ${file}: ${fileCause(err)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new StartupError(`${file} is damaged: not valid JSON (${fileCause(err)}); restore it from a backup, or delete it (the admin key it held stays valid)`);
+  }
+  const k = parsed as Partial<AdminKeyFile> | null;
+  if (typeof k?.accessKeyId !== "string" || typeof k.secretAccessKey !== "string" || typeof k.token !== "string") {
+    throw new StartupError(`${file} is damaged: it lacks accessKeyId, secretAccessKey or token; restore it from a backup, or delete it (the admin key it held stays valid)`);
+  }
+  return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey, token: k.token };
 }
 
 /** Create the admin-key part; `signal` (the peer's) ends the background retries. */

@@ -18,7 +18,7 @@ import { createStatusReporter, peerView, type StatusReporter } from "../api/stat
 import { createAccessKeys } from "../auth/access-keys.ts";
 import { bearerAuth } from "../auth/guard.ts";
 import { createSecretSealer, sealClearRows } from "../auth/sealed-secret.ts";
-import type { PeerConfig } from "../config.ts";
+import { ADMIN_KEY_FILE, type PeerConfig } from "../config.ts";
 import { createEventFeed } from "../events/feed.ts";
 import { createDiscovery } from "../membership/discovery.ts";
 import { MemberTable, type MemberState } from "../membership/member-table.ts";
@@ -37,6 +37,7 @@ import { createMultipart } from "../objects/multipart.ts";
 import { createObjectService } from "../objects/object-service.ts";
 import { createPlacement, type Placement } from "../placement/placement.ts";
 import { createMultipartExpiry, expiryIntervalMs, type MultipartExpiryStatus } from "../repair/multipart-expiry.ts";
+import { copiesOf } from "../placement/quorum-rule.ts";
 import { createRepairService, type RepairService } from "../repair/repair-service.ts";
 import { createWorker } from "../repair/worker.ts";
 import { openChunkStore } from "../store/chunk-store.ts";
@@ -47,7 +48,7 @@ import { createLogger, type Logger } from "../util/log.ts";
 import { createMetrics } from "../metrics/registry.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { makePrivateDir } from "../util/private-dir.ts";
-import { createAdminKeyPart, type AdminKeyPart } from "./admin-key.ts";
+import { createAdminKeyPart, readAdminKeyFile, type AdminKeyPart } from "./admin-key.ts";
 import { createJoiner } from "./joiner.ts";
 import { createMaintenance, type Maintenance } from "./maintenance.ts";
 import { createApiServers, type ApiServers } from "./servers.ts";
@@ -93,6 +94,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const tightened = await makePrivateDir(config.dataDir);
   const privateKey = await loadOrCreateIdentity(config.dataDir);
   const meshKey = await resolveMeshKey(config.dataDir, config.meshKeyFile, config.bootstrap.length > 0);
+  // A damaged admin-key.json is reported now, not later by `keys list`.
+  await readAdminKeyFile(path.join(config.dataDir, ADMIN_KEY_FILE));
   const links = createLinkFilter();
   const libp2p = await startLibp2p({ privateKey, listen: config.p2pListen, announce: config.p2pAnnounce, meshKey: meshKey.key.psk, filter: links });
   lifecycle.opened("libp2p", () => stopLibp2p(libp2p));
@@ -130,10 +133,6 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
 
   const hlc = createHlc(peerId);
   const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]), MESH_WIDE_SHARDS);
-  const startQuorum = placement.quorum();
-  if (startQuorum.r < config.rf) {
-    log.warn(`this mesh has ${startQuorum.members} member(s): objects are kept in ${startQuorum.r} cop${startQuorum.r === 1 ? "y" : "ies"} until more peers join (rf ${config.rf})`);
-  }
   const isExpiredTombstone = (ts: string) => Date.now() - decodeTimestamp(ts).wall > config.repair.tombstoneTtlMs;
 
   // ---- Parts, in start order ----
@@ -325,6 +324,14 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   });
   lifecycle.add("discovery", discovery);
   lifecycle.add("joiner", createJoiner({ config, libp2p, swim, table, discovery, log, signal }));
+  // Said once the peer has started (a start that fails says only why): fewer members than RF.
+  lifecycle.add("copies warning", {
+    start() {
+      const { warning } = copiesOf(placement.quorum());
+      if (warning) log.warn(warning);
+    },
+    stop() {},
+  });
 
   return {
     config,

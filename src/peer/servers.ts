@@ -41,6 +41,7 @@ export interface ApiServersDeps {
 export function createApiServers({ config, limits, native, s3, errors, multiaddrs, log, observe }: ApiServersDeps): ApiServers {
   let isReady = false;
   let servers: HttpServer[] = [];
+  let stopping: Promise<void> | undefined;
   let httpUrl = "";
   let s3Url = "";
   const serveOptions: ServeOptions = { admit: (request, ip) => limits.admit(request, ip), idleMs: config.limits.bodyIdleMs, onBodyTimeout: () => limits.bodyTimedOut(), observe };
@@ -56,15 +57,26 @@ export function createApiServers({ config, limits, native, s3, errors, multiaddr
     async start() {
       const nativeServer = await serveHttp((r) => (isReady ? native(r) : startingResponse(errors.native, r)), config.http, log.child("http"), errors.native, serveOptions);
       servers.push(nativeServer);
-      const s3Server = await serveHttp((r) => (isReady ? s3(r) : startingResponse(errors.s3, r)), config.s3, log.child("s3"), errors.s3, serveOptions);
+      // A part whose start fails is not stopped by the Lifecycle: close the native server here.
+      const s3Server = await serveHttp((r) => (isReady ? s3(r) : startingResponse(errors.s3, r)), config.s3, log.child("s3"), errors.s3, { ...serveOptions, flag: "--s3" }).catch(async (err: unknown) => {
+        await nativeServer.stop(0);
+        servers = [];
+        throw err;
+      });
       servers.push(s3Server);
       httpUrl = advertisedUrl(config.advertiseHttp, config.http.host, nativeServer.port, multiaddrs());
       s3Url = advertisedUrl(config.advertiseS3, config.s3.host, s3Server.port, multiaddrs());
     },
-    async stop(abrupt) {
-      const stopping = servers.reverse();
-      servers = [];
-      await Promise.all(stopping.map((s) => s.stop(abrupt)));
+    stop(abrupt) {
+      // Called first by the peer's stop (the other parts still serve the requests in
+      // flight), then again by the Lifecycle: the second call waits for the first.
+      if (!stopping) {
+        const closing = servers.reverse();
+        servers = [];
+        const graceMs = abrupt ? 0 : config.stopGraceMs;
+        stopping = Promise.all(closing.map((s) => s.stop(graceMs))).then(() => {});
+      }
+      return stopping;
     },
   };
 }

@@ -29,3 +29,20 @@ export function quorumRule(rf: number, members: number): QuorumRule {
   const r = Math.max(1, Math.min(rf, members));
   return { members, rf, r, w: majority(r) };
 }
+
+/** How many copies of each chunk the mesh can keep (`/cluster/status` `copies`), and a warning while that is fewer than RF. */
+export interface Copies {
+  rf: number;
+  /** min(RF, members). */
+  possible: number;
+  /** Set while `possible` < `rf`, e.g. "1 member, RF 3: keeping 1 copy of each chunk until more peers join". */
+  warning?: string;
+}
+
+/** The copies a mesh under `rule` can keep, with the warning a peer logs at start. */
+export function copiesOf(rule: QuorumRule): Copies {
+  if (rule.r >= rule.rf) return { rf: rule.rf, possible: rule.r };
+  const members = `${rule.members} member${rule.members === 1 ? "" : "s"}`;
+  const copies = `${rule.r} cop${rule.r === 1 ? "y" : "ies"}`;
+  return { rf: rule.rf, possible: rule.r, warning: `${members}, RF ${rule.rf}: keeping ${copies} of each chunk until more peers join` };
+}

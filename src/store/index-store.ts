@@ -5,6 +5,8 @@
 // For anti-entropy each shard keeps DIGEST_BUCKETS running digests: the XOR of a hash of
 // (row, timestamp) over the rows whose name hashes into that bucket. Replicas compare the
 // digests and exchange only the rows of buckets that differ.
+import { StartupError } from "../errors.ts";
+import { fileCause } from "../util/file-cause.ts";
 import { Level } from "level";
 import { createBatcher } from "../util/batcher.ts";
 import { newer, type IndexEntry } from "./index-entry.ts";
@@ -106,7 +108,13 @@ function groupCommit(db: Level<Buffer, IndexEntry>): (op: WriteOp) => Promise<vo
 /** Open (or create) the index store in `dir`. */
 export async function openIndexStore(dir: string, rules: MergeRules): Promise<IndexStore> {
   const db = new Level<Buffer, IndexEntry>(dir, { keyEncoding: "buffer", valueEncoding: "json" });
-  await db.open();
+  try {
+    await db.open();
+  } catch (err) {
+    // LevelDB's own message is "Database failed to open"; the cause says why (corrupt CURRENT, a lock held, ...).
+    const cause = (err as Error).cause ?? err;
+    throw new StartupError(`cannot open the index ${dir}: ${fileCause(cause)}`);
+  }
   const digests = new Map<string, { xor: bigint[]; rows: number }>();
   const account = (shard: string, row: string, ts: string, sign: 1 | -1) => {
     let d = digests.get(shard);

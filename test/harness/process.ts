@@ -60,9 +60,17 @@ function registerPeerSecrets(args: string[], cwd: string): void {
 }
 
 /** Start `bun run node` with `args` and wait (up to `timeoutMs`) for its ready line. */
-export async function spawnPeer(args: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; preload?: string } = {}): Promise<PeerProcess> {
+export async function spawnPeer(
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number; preload?: string; viaNpx?: boolean } = {},
+): Promise<PeerProcess> {
   // A preload (benchmarks only) needs Bun itself to run the entry point, not a package script.
-  const command = opts.preload ? [process.execPath, "--preload", opts.preload, "src/cli.ts", "node"] : [process.execPath, "run", "--silent", "node"];
+  // `viaNpx` starts the peer as the README does, `npx -y bun run node` (proc is then npm's process).
+  const command = opts.preload
+    ? [process.execPath, "--preload", opts.preload, "src/cli.ts", "node"]
+    : opts.viaNpx
+      ? ["npx", "-y", "bun", "run", "--silent", "node"]
+      : [process.execPath, "run", "--silent", "node"];
   const cwd = opts.cwd ?? process.cwd();
   const proc = Bun.spawn([...command, ...args], {
     cwd,

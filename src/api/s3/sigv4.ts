@@ -349,6 +349,10 @@ export async function verifyRequest(
   const auth = req.headers.get("authorization");
   const presigned = q.has("X-Amz-Algorithm") || q.has("X-Amz-Credential") || q.has("X-Amz-Signature");
   if (auth !== null && presigned) throw new S3AuthError("InvalidRequest", "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified");
+  // A V2 presigned URL (`s3cmd signurl`, old SDKs) gets the same answer as a V2 header, not "anonymous".
+  if (auth === null && !presigned && q.has("AWSAccessKeyId") && q.has("Signature")) {
+    throw new S3AuthError("InvalidRequest", `The authorization mechanism you have provided is not supported. Please use ${ALGORITHM}.`);
+  }
   if (auth === null && !presigned) throw new S3AuthError("AccessDenied", "Anonymous access is not allowed");
 
   const p = presigned ? parseQueryAuth(q, req.headers, now, maxSkewMs, opts) : parseHeaderAuth(auth!, req.headers, opts);

@@ -148,7 +148,7 @@ async function keys(ctx: Context, argv: string[]): Promise<void> {
   }
   let text: string;
   try {
-    text = await keySubcommand(sub, args, values, call, USAGE);
+    text = await keySubcommand(sub, args, values, call);
   } catch (err) {
     // The shared key code calls a bad command line a ConfigError; here that is a usage error.
     if (err instanceof ConfigError) throw new UsageError(err.message.split("\n")[0]);
