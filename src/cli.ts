@@ -1,6 +1,6 @@
 // The `meshstore` command line. `npx -y bun run node [flags]` starts a peer and keeps it
 // running until SIGINT/SIGTERM, or until its launcher exits (src/cli/launcher.ts).
-import { ADMIN_KEY_FILE, configFromArgs } from "./config.ts";
+import { ADMIN_KEY_FILE, configFromArgs, P2P_ADDRESS_FILE } from "./config.ts";
 import { ConfigError, MeshError, UsageError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import { keysUsage, runKeys } from "./cli/keys.ts";
@@ -8,6 +8,7 @@ import { watchLauncher } from "./cli/launcher.ts";
 import { membersUsage, runMembers } from "./cli/members.ts";
 import { commandsUsage, nodeUsage, RUN, versionLine, wantsVersion } from "./cli/usage.ts";
 import path from "node:path";
+import { writePrivateFile } from "./util/private-file.ts";
 
 async function runNode(argv: string[]): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) {
@@ -69,6 +70,8 @@ async function runNode(argv: string[]): Promise<void> {
     );
   }
   if (!peer.config.auth) console.error("meshstore: WARNING: --insecure-no-auth is on: both APIs accept requests from anyone who can reach them");
+  // The addresses other peers join through, for scripts: --bootstrap "$(head -n1 DIR/p2p-address)".
+  await writePrivateFile(path.join(peer.config.dataDir, P2P_ADDRESS_FILE), peer.multiaddrs().map((a) => `${a}\n`).join(""));
   console.log(`meshstore peer ${peer.peerId} ready p2p=${peer.multiaddrs().join(",")} http=${peer.httpUrl} s3=${peer.s3Url}`);
 }
 

@@ -12,6 +12,8 @@ import type { Rate } from "./util/token-buckets.ts";
 
 /** File in the data folder holding the admin key a new mesh created (mode 0600). */
 export const ADMIN_KEY_FILE = "admin-key.json";
+/** The peer's p2p addresses, one per line, written at each start by `node` (what other peers --bootstrap through). */
+export const P2P_ADDRESS_FILE = "p2p-address";
 
 /** A host and TCP port; port 0 means "pick a free port". */
 export interface HostPort {

@@ -147,7 +147,11 @@ describe("bun run node", () => {
     expect(open.code).toBe(2);
     expect(open.stderr).toContain(`the mesh key ${shared} is readable by other users`);
     const key = ["--mesh-key", keyFile];
-    const b = await start("b", [...fast, ...key, "--bootstrap", a.p2p[0]]);
+    // A peer writes the addresses it is joined through to DIR/p2p-address (what the README's 3-peer mesh reads).
+    const addressFile = path.join(root, "a", "p2p-address");
+    expect(statSync(addressFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(addressFile, "utf8")).toBe(a.p2p.map((addr) => `${addr}\n`).join(""));
+    const b = await start("b", [...fast, ...key, "--bootstrap", readFileSync(addressFile, "utf8").split("\n")[0]]);
     const c = await start("c", [...fast, ...key, "--bootstrap", b.p2p[0]]);
     const all = [a, b, c];
     const seesAll = async (p: PeerProcess, state: string, ids: string[]) => {
