@@ -7,7 +7,7 @@ import { decodePathPiece, validateKey } from "../metadata/keys.ts";
 import { MAX_PART_NUMBER, type Multipart } from "../objects/multipart.ts";
 
 /** What the native API needs from multipart uploads. */
-export type NativeMultipart = Pick<Multipart, "create" | "uploadPart" | "listParts" | "complete" | "abort" | "requireUpload">;
+export type NativeMultipart = Pick<Multipart, "create" | "uploadPart" | "listParts" | "complete" | "abort" | "requireUpload" | "listUploads">;
 
 /** A part as the native API shows it. */
 export interface ListedPart {

@@ -157,6 +157,17 @@ export const UploadQuery = t.Object({
   key: t.String({ minLength: 1, description: "object key: any UTF-8 up to 1024 bytes, percent-encoded ('+' is a space)" }),
 });
 
+export const OpenUploadsQuery = t.Object({
+  prefix: t.Optional(t.String({ description: "only uploads of keys starting with this" })),
+  limit: t.Optional(t.Integer({ minimum: 1, description: "uploads per page (at most 1000)" })),
+  cursor: t.Optional(t.String({ description: "`nextCursor` of the previous page" })),
+});
+
+export const OpenUploads = t.Object({
+  uploads: t.Array(t.Object({ key: t.String(), uploadId: t.String(), initiated: t.String({ description: "when it was started (ISO 8601)" }) }), { description: "uploads in progress, by key and upload id" }),
+  nextCursor: t.Union([t.String(), t.Null()]),
+});
+
 export const UploadParams = t.Object({
   bucket: BucketParams.properties.bucket,
   uploadId: t.String({ description: "the id that starting the upload answered" }),

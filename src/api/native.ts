@@ -459,6 +459,24 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "Start a multipart upload; Content-Type and x-meta-* headers are kept for the object; x-upload-token names its progress record, which its parts and completion update", tags: ["multipart"] },
       },
     )
+    .get(
+      "/buckets/:bucket/multipart",
+      async ({ bucket, query }) => {
+        const page = await multipart.listUploads(bucket, {
+          prefix: query.prefix ?? "",
+          limit: Math.min(query.limit ?? 1000, 1000),
+          after: query.cursor ? decodeCursor(query.cursor, "invalid cursor") : undefined,
+        });
+        return { uploads: page.uploads.map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() })), nextCursor: page.next === null ? null : encodeCursor(page.next) };
+      },
+      {
+        bucket: "read",
+        params: S.BucketParams,
+        query: S.OpenUploadsQuery,
+        response: { 200: S.OpenUploads, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+        detail: { summary: "The bucket's multipart uploads in progress, by key and upload id, a page at a time (uploads older than --multipart-expiry are aborted by the peers)", tags: ["multipart"] },
+      },
+    )
     .put(
       "/buckets/:bucket/multipart/:uploadId/parts/:partNumber",
       async ({ bucket, params, request }) => {

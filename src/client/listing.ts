@@ -30,6 +30,27 @@ export async function* listPages(peer: Peer, bucket: string, prefix: string, del
   }
 }
 
+/** A multipart upload in progress, as the peer lists it. */
+export interface OpenUpload {
+  key: string;
+  uploadId: string;
+  initiated: string;
+}
+
+/** Every multipart upload in progress in `bucket`. */
+export async function listOpenUploads(peer: Peer, bucket: string): Promise<OpenUpload[]> {
+  const all: OpenUpload[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const q = new URLSearchParams({ limit: "1000", ...(cursor ? { cursor } : {}) });
+    const body: { uploads: OpenUpload[]; nextCursor: string | null } = await peer.json(`/buckets/${encodeURIComponent(bucket)}/multipart?${q}`);
+    all.push(...body.uploads);
+    cursor = body.nextCursor;
+    if (!cursor) break;
+  }
+  return all;
+}
+
 /** Every object under `prefix`. */
 export async function listObjects(peer: Peer, bucket: string, prefix: string): Promise<ListedObject[]> {
   const all: ListedObject[] = [];

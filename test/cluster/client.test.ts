@@ -223,6 +223,29 @@ describe("meshstore client", () => {
     expect(jsonLines(rm)).toEqual([{ status: "success", op: "rm", target: `m/${BUCKET}/one/three-mib.bin`, key: "one/three-mib.bin" }]);
   }, T);
 
+  test("rb refuses a bucket with objects (exit 1); rb --force removes its objects, aborts its open multipart upload, then the bucket", async () => {
+    const peer = cluster.peer(1).httpUrl;
+    const auth = { authorization: ADMIN_BEARER };
+    expectCode(await mesh(["mb", "m/doomed"]), 0);
+    expect((await fetch(`${peer}/buckets/doomed/objects/kept.txt`, { method: "PUT", headers: auth, body: "x" })).status).toBe(200);
+    const started = await fetch(`${peer}/buckets/doomed/multipart?key=half/done.bin`, { method: "POST", headers: auth });
+    const { uploadId } = (await started.json()) as { uploadId: string };
+    expect((await fetch(`${peer}/buckets/doomed/multipart/${uploadId}/parts/1?key=half/done.bin`, { method: "PUT", headers: auth, body: "part" })).status).toBe(200);
+
+    const refused = await mesh(["rb", "m/doomed"]);
+    expectCode(refused, 1);
+    expect(refused.stderr).toContain("BucketNotEmpty");
+    const forced = await mesh(["rb", "--force", "--json", "m/doomed"]);
+    expectCode(forced, 0);
+    expect(jsonLines(forced)).toEqual([
+      { status: "success", op: "rm", target: "m/doomed/kept.txt", key: "kept.txt" },
+      { status: "success", op: "abort", bucket: "doomed", key: "half/done.bin", uploadId },
+      { status: "success", op: "rb", bucket: "doomed", target: "m/doomed" },
+    ]);
+    expect((await fetch(`${peer}/buckets/doomed/multipart/${uploadId}?key=half/done.bin`, { headers: auth })).status).toBe(404);
+    expect((await fetch(`${peer}/buckets`, { headers: auth }).then((r) => r.json()) as { buckets: Array<{ name: string }> }).buckets.map((b) => b.name)).not.toContain("doomed");
+  }, T);
+
   test("exit codes: a missing object is 1 (the others still go), usage errors are 2 with one line, an unreachable peer is named", async () => {
     const missing = await mesh(["cat", `m/${BUCKET}/no/such/object`]);
     expectCode(missing, 1);

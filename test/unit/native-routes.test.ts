@@ -13,7 +13,7 @@ import { bearerAuth } from "../../src/auth/guard.ts";
 import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } from "../../src/errors.ts";
 import { nativeErrors } from "../../src/api/errors.ts";
 import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeObjects } from "../../src/api/native.ts";
-import { validateKey } from "../../src/metadata/keys.ts";
+import { uploadListKey, validateKey } from "../../src/metadata/keys.ts";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
 import { MIN_PART_BYTES, multipartEtag, type PartRecord, type UploadRecord } from "../../src/objects/multipart.ts";
 import { createLogger, type LogLevel } from "../../src/util/log.ts";
@@ -154,6 +154,14 @@ function fakeMultipart(objects: NativeObjects): NativeMultipart & { signals: Arr
       uploads.delete(uploadId);
     },
     requireUpload: async (bucket, key, uploadId) => (await upload(bucket, key, uploadId)).record,
+    async listUploads(bucket, q) {
+      await requireBucket(bucket);
+      const open = [...uploads.values()]
+        .filter((u) => u.bucket === bucket && u.record.key.startsWith(q.prefix ?? "") && (q.after === undefined || uploadListKey(u.record.key, u.record.uploadId) > q.after))
+        .sort((a, b) => (uploadListKey(a.record.key, a.record.uploadId) < uploadListKey(b.record.key, b.record.uploadId) ? -1 : 1));
+      const page = open.slice(0, q.limit).map((u) => u.record);
+      return { uploads: page, next: open.length > q.limit ? uploadListKey(page[page.length - 1].key, page[page.length - 1].uploadId) : null };
+    },
   };
   return self;
 }
@@ -304,6 +312,7 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "POST", path: "/buckets/docs/multipart?key=big.bin", status: 201 },
   { method: "PUT", path: `/buckets/docs/multipart/${UPLOAD}/parts/2?key=big.bin`, body: "world", status: 200 },
   { method: "GET", path: `/buckets/docs/multipart/${UPLOAD}?key=big.bin`, status: 200 },
+  { method: "GET", path: "/buckets/docs/multipart?limit=5", status: 200 },
   { method: "POST", path: `/buckets/docs/multipart/${UPLOAD}/complete?key=big.bin`, body: JSON.stringify({ parts: [{ partNumber: 1, etag: md5("hello") }] }), status: 200 },
   { method: "DELETE", path: `/buckets/docs/multipart/${UPLOAD2}?key=big.bin`, status: 204 },
   { method: "GET", path: `/uploads/${SEEDED_TOKEN}`, status: 200 },
@@ -579,6 +588,19 @@ describe("multipart routes", () => {
     const two = await json<{ etag: string }>(await call("PUT", mp(`/${UPLOAD}/parts/2`), { body: "world" }));
     expect(await errorOf(await call("POST", mp(`/${UPLOAD}/complete`), { body: complete([2, two.etag], [1, md5("hello")]) }))).toBe("400 InvalidPartOrder");
     expect(await errorOf(await call("POST", mp(`/${UPLOAD}/complete`), { body: complete([1, md5("hello")], [2, two.etag]) }))).toBe("400 EntityTooSmall");
+  });
+
+  test("open uploads are listed by key and upload id, a page at a time, to readers of the bucket only", async () => {
+    const started: string[] = [];
+    for (const key of ["b/2", "a/1", "b/1"]) started.push((await json<{ uploadId: string }>(await call("POST", `/buckets/docs/multipart?key=${key}`))).uploadId);
+    const first = await json<{ uploads: Array<{ key: string; uploadId: string; initiated: string }>; nextCursor: string | null }>(await call("GET", "/buckets/docs/multipart?prefix=b/&limit=1"));
+    expect(first.uploads).toEqual([{ key: "b/1", uploadId: started[2], initiated: new Date(1).toISOString() }]);
+    const second = await json<{ uploads: Array<{ key: string }>; nextCursor: string | null }>(await call("GET", `/buckets/docs/multipart?prefix=b/&limit=1&cursor=${first.nextCursor}`));
+    expect([second.uploads.map((u) => u.key), second.nextCursor]).toEqual([["b/2"], null]);
+    expect(await errorOf(await call("GET", "/buckets/docs/multipart?cursor=%%%"))).toBe("400 InvalidArgument");
+    expect(await errorOf(await call("GET", "/buckets/ghost/multipart"))).toBe("404 NoSuchBucket");
+    expect((await call("GET", "/buckets/docs/multipart", { token: READER })).status).toBe(200);
+    expect(await errorOf(await call("GET", "/buckets/empty/multipart", { token: READER }))).toBe("403 AccessDenied");
   });
 
   test("an upload start to finish: type and x-meta-* kept, parts listed, the multipart ETag, the key decoded strictly; the request's signal reaches the part", async () => {

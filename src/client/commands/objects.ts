@@ -4,7 +4,7 @@ import { s3UrlOf } from "../config.ts";
 import type { Command, Context } from "../context.ts";
 import { ClientError, UsageError } from "../errors.ts";
 import { objectRoute, peerOf } from "../http.ts";
-import { listObjects, listPages } from "../listing.ts";
+import { listObjects, listOpenUploads, listPages } from "../listing.ts";
 import { presignGet } from "../presign.ts";
 import { remoteTarget, showTarget } from "../target.ts";
 import { catObject } from "../transfer.ts";
@@ -74,18 +74,34 @@ async function removeUnder(ctx: Context, t: { alias: { url: string; token?: stri
   return n;
 }
 
+/** Abort every multipart upload in progress in `bucket` (for rb --force): one line each. */
+async function abortOpenUploads(ctx: Context, alias: Parameters<typeof peerOf>[0], bucket: string): Promise<void> {
+  const peer = peerOf(alias);
+  for (const u of await listOpenUploads(peer, bucket)) {
+    const route = `/buckets/${encodeURIComponent(bucket)}/multipart/${encodeURIComponent(u.uploadId)}?key=${encodeURIComponent(u.key)}`;
+    try {
+      await peer.request(route, { method: "DELETE" });
+      ctx.out.result({ op: "abort", bucket, key: u.key, uploadId: u.uploadId }, `aborted the upload of ${bucket}/${u.key} started ${u.initiated}`);
+    } catch (err) {
+      ctx.out.fail({ op: "abort", bucket, key: u.key, uploadId: u.uploadId }, err);
+    }
+  }
+}
+
 const rb: Command = {
   name: "rb",
   summary: "remove a bucket (--force: with everything in it)",
   usage: `usage: meshstore rb [--force] ALIAS/BUCKET
-  --force   delete every object first (open multipart uploads are not listed by the native API;
-            a peer aborts them by itself once they are older than its incomplete-upload age)`,
+  --force   delete every object and abort every open multipart upload first`,
   async run(ctx, argv) {
     const { values, positionals } = parseCommand(argv, { force: { type: "boolean" } });
     const [arg] = positionalsOf(positionals, ["ALIAS/BUCKET"]);
     const t = remoteTarget(arg, ctx.config, "rb's bucket");
     if (t.key) throw new UsageError(`rb takes a bucket, not an object path: ${t.aliasName}/${t.bucket}`);
-    if (values.force) await removeUnder(ctx, t, "", "rm");
+    if (values.force) {
+      await removeUnder(ctx, t, "", "rm");
+      await abortOpenUploads(ctx, t.alias, t.bucket);
+    }
     if (ctx.out.failures > 0) return;
     await peerOf(t.alias).request(`/buckets/${encodeURIComponent(t.bucket)}`, { method: "DELETE" });
     ctx.out.result({ op: "rb", bucket: t.bucket, target: showTarget(t) }, `removed bucket ${showTarget(t)}`);
