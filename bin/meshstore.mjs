@@ -5,6 +5,7 @@
 // passing the arguments, the terminal and the exit code through unchanged.
 import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -26,10 +27,11 @@ function bunOnPath() {
 const bun = bunOnPath();
 const [command, args] = bun ? [bun, [client]] : ["npx", ["-y", "bun", client]];
 const child = spawn(command, [...args, ...process.argv.slice(2)], { stdio: "inherit" });
-// Ctrl-C reaches the client through the terminal; a signal sent to this launcher alone is passed on.
-for (const signal of ["SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
+// A signal to this launcher is passed on, and it exits as the client does (Ctrl-C reaches
+// both through the terminal: the launcher waits for the client to finish).
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal));
 child.on("error", (err) => {
   console.error(`meshstore: cannot start ${command}: ${err.message}`);
   process.exit(1);
 });
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));
+child.on("exit", (code, signal) => process.exit(code ?? 128 + (os.constants.signals[signal] ?? 0)));

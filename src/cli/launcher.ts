@@ -71,10 +71,12 @@ export function launcherChain(startPid = process.ppid, read: (pid: number) => Re
 /** The first launcher of `chain` that has exited (or whose parent has), if any. */
 export function goneLauncher(chain: Launcher[], parentPid = process.ppid): Launcher | undefined {
   if (chain.length && parentPid !== chain[0].pid) return chain[0];
-  for (const l of chain) {
+  for (const [i, l] of chain.entries()) {
     const info = procInfo(l.pid);
     if (!info || info.zombie) return l;
-    if (info.ppid !== l.ppid) return chain[chain.indexOf(l) + 1] ?? l;
+    // A new parent means the launcher above died. The topmost launcher's parent is no
+    // launcher (a shell, nohup's parent): that one may go, and npm lives on re-parented.
+    if (i < chain.length - 1 && info.ppid !== l.ppid) return chain[i + 1];
   }
   return undefined;
 }

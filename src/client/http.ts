@@ -22,9 +22,15 @@ export interface Peer {
   json<T>(route: string, opts?: CallOptions): Promise<T>;
 }
 
-/** Encode an object key for a path: each byte that needs it, '/' kept (the API reads the raw path). */
+/**
+ * Encode an object key for a path: each byte that needs it, '/' kept (the API reads the raw
+ * path). A URL's '.' and '..' segments (even percent-encoded) are resolved before the
+ * request leaves, so a key holding one would name another object: such a key is refused.
+ */
 export function keyPath(key: string): string {
-  return key.split("/").map(encodeURIComponent).join("/");
+  const segments = key.split("/");
+  if (segments.some((s) => s === "." || s === "..")) throw new ClientError(`the key "${key}" has a '.' or '..' segment, which an HTTP path cannot carry: use an S3 tool for it`, "UnsafeKey");
+  return segments.map(encodeURIComponent).join("/");
 }
 
 /** The route of an object. */

@@ -225,7 +225,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   table.onChange(() => repair.wake());
   // Incomplete multipart uploads past their age are aborted (src/repair/multipart-expiry.ts).
   const expiryAgeMs = config.repair.multipartExpiryMs;
-  const expiry = expiryAgeMs > 0 ? createMultipartExpiry({ self: peerId, indexStore, placement, expire: (...a) => multipart.expire(...a), ageMs: expiryAgeMs, log: log.child("multipart-expiry") }) : undefined;
+  const expiry = expiryAgeMs > 0 ? createMultipartExpiry({ self: peerId, indexStore, placement, expire: (...a) => multipart.expire(...a), recordEnd: (token, uploadId, error) => uploads.endMultipart(token, uploadId, { error }), ageMs: expiryAgeMs, log: log.child("multipart-expiry") }) : undefined;
   const expiryWorker = expiry && createWorker("multipart-expiry", expiry, { intervalMs: expiryIntervalMs(expiryAgeMs), log, signal, random: config.random });
   const expiryStatus = (): MultipartExpiryStatus =>
     expiry && expiryWorker ? { ...expiry.stats, ...expiryWorker.status() } : { ageMs: null, lastPassAtMs: 0, uploadsAborted: 0 };

@@ -41,6 +41,8 @@ export interface MultipartExpiryDeps {
   placement: Pick<Placement, "shardReplicas" | "reachable">;
   /** Abort one upload unless a Complete holds it (Multipart.expire). */
   expire(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<"aborted" | "gone" | "completing">;
+  /** Mark an aborted upload's progress record failed (src/uploads/; never throws). */
+  recordEnd?(token: string, uploadId: string, error: string): Promise<void>;
   ageMs: number;
   log: Logger;
   /** Wall clock (tests inject one). */
@@ -82,6 +84,7 @@ export function createMultipartExpiry(deps: MultipartExpiryDeps): MultipartExpir
     const outcome = await untilAborted(deps.expire(at.bucket, at.key, at.uploadId, { signal }), signal);
     if (outcome !== "aborted") return;
     stats.uploadsAborted++;
+    if (record.uploadToken) await deps.recordEnd?.(record.uploadToken, at.uploadId, `expired: incomplete for ${describeAge(now - record.initiated)} (--multipart-expiry ${describeAge(deps.ageMs)})`);
     // Names only: bucket, key and upload id are no secrets (keys are shown whole in listings too).
     log.info(`aborted incomplete multipart upload ${at.uploadId} of ${at.bucket}/${JSON.stringify(at.key).slice(1, -1).slice(0, 200)}: started ${describeAge(now - record.initiated)} ago (expiry ${describeAge(deps.ageMs)})`);
   }

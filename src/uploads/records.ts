@@ -96,7 +96,9 @@ export function expiresAtMs(r: StoredUpload, ttlMs: number): number {
 export function viewAt(r: StoredUpload, nowMs: number, cfg: Pick<UploadRecordsConfig, "stallMs" | "ttlMs">): UploadView | null {
   if (nowMs >= expiresAtMs(r, cfg.ttlMs)) return null;
   const { updatedMs, ...view } = r;
-  if (r.state === "inprogress" && nowMs - updatedMs >= cfg.stallMs) {
+  // A multipart upload may rest between parts for as long as it stays open (cp --continue
+  // the next day): it ends by completion, abort or expiry, never by silence.
+  if (r.state === "inprogress" && !r.uploadId && nowMs - updatedMs >= cfg.stallMs) {
     return { ...view, state: "fail", error: `stalled: no progress for ${Math.round((nowMs - updatedMs) / 1000)} s` };
   }
   return view;

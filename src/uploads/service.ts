@@ -43,8 +43,8 @@ export interface UploadRecords {
   beginMultipart(token: string, bucket: string, key: string, uploadId: string): Promise<void>;
   /** Track one part of the multipart upload named `token`. */
   beginPart(token: string, partNumber: number, size?: number): UploadSession;
-  /** A multipart upload ended: completed with `size` bytes, or failed (aborted). */
-  endMultipart(token: string, outcome: { size: number } | { error: string }): Promise<void>;
+  /** Multipart upload `uploadId` ended: completed with `size` bytes, or failed (aborted, expired); never throws. */
+  endMultipart(token: string, uploadId: string, outcome: { size: number } | { error: string }): Promise<void>;
   /** The record of `token` as it reads now, or null (none, or expired). */
   get(token: string): Promise<UploadView | null>;
   /** The newest records whose bucket `visible` accepts, newest first (at most `limit`; MAX_LIST_SCAN rows read). */
@@ -147,8 +147,10 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
       signal.throwIfAborted();
       const page = await rows.local(UPLOADS_BY_AGE_PREFIX, PAGE, after);
       for (const [row, value] of page) {
-        const r = value as StoredUpload | null;
+        let r = value as StoredUpload | null;
         if (!r || expiresAtMs(r, cfg.ttlMs) > now) continue;
+        // A multipart upload's latest activity is in its part rows.
+        if (r.uploadId && r.state === "inprogress" && expiresAtMs((r = await resolveParts(r)), cfg.ttlMs) > now) continue;
         const gone: Array<[string, null]> = [[row, null]];
         // The token's row, unless the token was used again since.
         const current = (await rows.read(uploadTokenRow(r.token))) as StoredUpload | null;
@@ -194,13 +196,18 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
       );
     },
 
-    async endMultipart(token, outcome) {
-      const r = (await rows.read(uploadTokenRow(token))) as StoredUpload | null;
-      if (!r || r.state !== "inprogress") return;
-      const at = clock();
-      if ("size" in outcome) await quietly("end", put({ ...r, state: "success", bytesReceived: outcome.size, size: outcome.size, updatedMs: at, finishedMs: at }));
-      else await quietly("end", put({ ...(await resolveParts(r)), state: "fail", updatedMs: at, finishedMs: at, error: outcome.error }));
-    },
+    // The upload itself has ended by now: a record that cannot be read or written must not fail it.
+    endMultipart: (token, uploadId, outcome) =>
+      quietly(
+        "end",
+        (async () => {
+          const r = (await rows.read(uploadTokenRow(token))) as StoredUpload | null;
+          if (!r || r.state !== "inprogress" || r.uploadId !== uploadId) return;
+          const at = clock();
+          if ("size" in outcome) await put({ ...r, state: "success", bytesReceived: outcome.size, size: outcome.size, updatedMs: at, finishedMs: at });
+          else await put({ ...(await resolveParts(r)), state: "fail", updatedMs: at, finishedMs: at, error: outcome.error });
+        })(),
+      ),
 
     async get(token) {
       const r = (await rows.read(uploadTokenRow(token))) as StoredUpload | null;

@@ -11,11 +11,28 @@ export function tokenFor(request: Request): string {
 }
 
 /**
- * The token of a multipart upload's part, completion or abort: the client's, else the one
- * the upload was started with (undefined for an upload started without records).
+ * The token of a multipart upload's part, completion or abort: the one the upload was
+ * started with, whatever the request says (a client must not steer its parts into another
+ * upload's record), else the client's (an upload started before records existed).
  */
 export async function multipartToken(request: Request, multipart: Pick<Multipart, "requireUpload">, bucket: string, key: string, uploadId: string): Promise<string | undefined> {
-  return requestedToken(request.headers) ?? (await multipart.requireUpload(bucket, key, uploadId)).uploadToken;
+  const asked = requestedToken(request.headers);
+  return (await multipart.requireUpload(bucket, key, uploadId)).uploadToken ?? asked;
+}
+
+/** Longest a PUT's answer waits for its success record (the record is still written after). */
+export const RECORD_WAIT_MS = 1000;
+
+/** Settles when `p` does or after `ms`, whichever is first (the timer is cleared, and never keeps the process up). */
+function atMost(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void p.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Records an upload's success: handed to the upload, which writes it beside its last index write. */
@@ -31,7 +48,8 @@ export async function tracked<T>(session: UploadSession | undefined, body: Reada
   let recorded = false;
   const alongside: Alongside = (stored) => {
     recorded = true;
-    return session.succeed(stored.size);
+    // All records share one shard: a slow replica of it may delay an answer this long at most.
+    return atMost(session.succeed(stored.size), RECORD_WAIT_MS);
   };
   let result: T;
   try {

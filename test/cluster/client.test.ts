@@ -343,5 +343,15 @@ describe("meshstore client", () => {
     expectCode(piped, 0);
     expect(piped.stderr).toBe("");
     expect(piped.stdout).toBe(`${file} -> m/${BUCKET}/progress/eight-again.bin\n`);
+
+    // A usage error found after the bar started still ends the command at once (exit 2), its bar stopped.
+    const wrong = [process.execPath, "run", "--silent", "mesh", "cp", `m/${BUCKET}`, path.join(root, "nowhere")].map((a) => `'${a}'`).join(" ");
+    const started = performance.now();
+    const usage = Bun.spawn(["script", "-qfec", wrong, "/dev/null"], { env: { ...process.env, MESHSTORE_CONFIG_DIR: configDir }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const killer = setTimeout(() => usage.kill("SIGKILL"), 10_000);
+    const [usageText, usageCode] = await Promise.all([new Response(usage.stdout).text(), usage.exited]);
+    clearTimeout(killer);
+    expect([usageCode, usageText.includes("is a bucket: use cp -r")]).toEqual([2, true]);
+    expect(performance.now() - started).toBeLessThan(10_000);
   }, T);
 });

@@ -160,6 +160,11 @@ describe("multipart expiry", () => {
     expect(onAnyDisk(completedChunks).sort()).toEqual([...completedChunks].sort());
     for (const i of [0, 1, 2]) expect(sameBytes(await getBytes(i, "completed"), whole)).toBe(true);
 
+    // Its progress record says it expired, through a peer other than the one it went to.
+    const records = JSON.parse(new TextDecoder().decode((await request(c.peer(2).httpUrl, "GET", "/uploads?limit=200")).body)) as { uploads: Array<{ key: string; state: string; error?: string }> };
+    expect(records.uploads.find((u) => u.key === "abandoned")).toMatchObject({ state: "fail", error: expect.stringMatching(/^expired: incomplete for /) });
+    expect(records.uploads.find((u) => u.key === "young")?.state).toBe("inprogress");
+
     // Aborted once across the mesh: one log line naming it, counted in status and metrics.
     const lines = c.peers.flatMap((p) => p.logs).filter((l) => l.includes(`aborted incomplete multipart upload ${abandoned.uploadId}`));
     expect(lines.length).toBe(1);

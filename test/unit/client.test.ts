@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symli
 import os from "node:os";
 import path from "node:path";
 import { parseCommand, usageMessage } from "../../src/client/args.ts";
+import { keyPath } from "../../src/client/http.ts";
 import { uploadLine, type UploadRecord } from "../../src/client/commands/uploads.ts";
 import { infoLines, infoTotals } from "../../src/client/commands/admin.ts";
 import { configDir, loadConfig, normalizeUrl, s3UrlOf, saveConfig } from "../../src/client/config.ts";
@@ -204,5 +205,13 @@ describe("the installed launcher (bin/meshstore.mjs, run by Node)", () => {
     expect([version.exitCode, version.stdout.toString()]).toEqual([0, "meshstore 0.1.0\n"]);
     const usage = run(["cat"]);
     expect([usage.exitCode, usage.stderr.toString()]).toEqual([2, "meshstore: missing ALIAS/BUCKET/KEY (see meshstore cat --help)\n"]);
+  });
+});
+
+describe("object keys in paths", () => {
+  test("a key with a '.' or '..' segment is refused (a URL would resolve it to another object, a download could leave its folder)", () => {
+    expect(keyPath("a b/c+d🦄")).toBe("a%20b/c%2Bd%F0%9F%A6%84");
+    expect(keyPath("a..b/.c/d.")).toBe("a..b/.c/d.");
+    for (const key of ["../../etc/passwd", "a/../b", "./a", "a/."]) expect(() => keyPath(key)).toThrow("'.' or '..' segment");
   });
 });

@@ -216,6 +216,8 @@ describe("the launcher chain, read from a real process", () => {
       expect(launcherChain(shell.pid, psInfo)).toEqual(fromProc);
       // Watched from a child of that shell: intact while it runs, broken once it is killed.
       expect(goneLauncher(fromProc, shell.pid)).toBeUndefined();
+      // The topmost launcher re-parented (started under nohup from a shell that then exited) is still running.
+      expect(goneLauncher([{ ...fromProc[0], ppid: fromProc[0].ppid + 1 }], shell.pid)).toBeUndefined();
       shell.kill("SIGKILL");
       await shell.exited;
       expect(goneLauncher(fromProc, shell.pid)).toEqual(fromProc[0]);

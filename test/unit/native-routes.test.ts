@@ -668,6 +668,11 @@ describe("upload records", () => {
     const part = await call("PUT", `/buckets/docs/multipart/${uploadId}/parts/1?key=mp.bin`, { body: "hello" });
     expect(part.headers.get("x-upload-token")).toBe("multipart-one");
     expect(await (await call("GET", "/uploads/multipart-one")).json()).toMatchObject({ state: "inprogress", bytesReceived: 5, uploadId });
+    // A part naming another token still reports under the upload's own: no upload steers its bytes into another's record.
+    await call("POST", "/buckets/docs/multipart?key=other.bin", { headers: { "x-upload-token": "multipart-other" } });
+    const steered = await call("PUT", `/buckets/docs/multipart/${uploadId}/parts/1?key=mp.bin`, { body: "hello", headers: { "x-upload-token": "multipart-other" } });
+    expect(steered.headers.get("x-upload-token")).toBe("multipart-one");
+    expect(await (await call("GET", "/uploads/multipart-other")).json()).toMatchObject({ state: "inprogress", bytesReceived: 0 });
     const done = await call("POST", `/buckets/docs/multipart/${uploadId}/complete?key=mp.bin`, { body: JSON.stringify({ parts: [{ partNumber: 1, etag: md5("hello") }] }) });
     expect(done.status).toBe(200);
     expect(await (await call("GET", "/uploads/multipart-one")).json()).toMatchObject({ state: "success", bytesReceived: 5, size: 5 });

@@ -154,10 +154,16 @@ describe("states", () => {
     const mid = await r.get("multipart-unit");
     expect(mid).toMatchObject({ state: "inprogress", bytesReceived: 800, uploadId: "u".repeat(32) });
     expect(mid!.error).toContain("part 3");
-    await r.endMultipart("multipart-unit", { size: 800 });
+    // Another upload's id (a client naming this token for its own upload) changes nothing.
+    await r.endMultipart("multipart-unit", "x".repeat(32), { size: 1 });
+    expect(await r.get("multipart-unit")).toMatchObject({ state: "inprogress", bytesReceived: 800 });
+    // Resting between parts is no stall: a multipart upload ends by completion, abort or expiry.
+    now += CFG.stallMs * 10;
+    expect((await r.get("multipart-unit"))?.state).toBe("inprogress");
+    await r.endMultipart("multipart-unit", "u".repeat(32), { size: 800 });
     expect(await r.get("multipart-unit")).toMatchObject({ state: "success", bytesReceived: 800, size: 800 });
     await r.beginMultipart("multipart-aborted", "b1", "big", "a".repeat(32));
-    await r.endMultipart("multipart-aborted", { error: "aborted by the client" });
+    await r.endMultipart("multipart-aborted", "a".repeat(32), { error: "aborted by the client" });
     expect(await r.get("multipart-aborted")).toMatchObject({ state: "fail", error: "aborted by the client" });
   });
 });
@@ -180,7 +186,7 @@ describe("listing and expiry", () => {
     await r.begin("expiring-one", "b1", "k").succeed(1);
     await r.beginMultipart("expiring-mp", "b1", "k", "e".repeat(32));
     await r.beginPart("expiring-mp", 1).succeed(7);
-    await r.endMultipart("expiring-mp", { error: "aborted by the client" });
+    await r.endMultipart("expiring-mp", "e".repeat(32), { error: "aborted by the client" });
     now += CFG.ttlMs - 1;
     expect(await r.get("expiring-one")).not.toBeNull();
     now += 1;

@@ -90,7 +90,7 @@ export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller), COMPLETE_MAX_BYTES));
   const token = await tokenOf(r);
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts);
-  if (token) await r.services.uploads?.endMultipart(token, { size: m.size });
+  if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
   return withToken(xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` }), token);
 }
 
@@ -98,7 +98,7 @@ export async function abortMultipartUpload(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
   const token = await tokenOf(r);
   await r.services.multipart.abort(r.bucket, r.key, uploadId(r));
-  if (token) await r.services.uploads?.endMultipart(token, { error: "aborted by the client" });
+  if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { error: "aborted by the client" });
   return withToken(new Response(null, { status: 204 }), token);
 }
 

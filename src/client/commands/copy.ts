@@ -6,7 +6,7 @@ import { mapLimit } from "../../util/map-limit.ts";
 import { parseCommand } from "../args.ts";
 import type { Command, Context } from "../context.ts";
 import { ClientError, UsageError } from "../errors.ts";
-import { objectRoute, peerOf } from "../http.ts";
+import { keyPath, objectRoute, peerOf } from "../http.ts";
 import { listObjects, localEntries, remoteEntries } from "../listing.ts";
 import { excluder, planIsEmpty, planMirror, type Entry } from "../plan.ts";
 import { startProgress, wantsBar, type Progress } from "../progress.ts";
@@ -62,6 +62,8 @@ const isDir = async (p: string) => (await stat(p).catch(() => undefined))?.isDir
 /** Run one job; its record for the output. */
 async function runJob(job: Job, opts: UploadOptions): Promise<Record<string, unknown>> {
   const { from, to } = job;
+  // A key's '..' segments must never place a download outside its folder (keyPath refuses them too).
+  if (from.kind === "remote") keyPath(from.key);
   const base = { op: "cp", source: showTarget(from), target: showTarget(to) };
   let r: UploadResult | { size: number; etag: string };
   if (from.kind === "local" && to.kind === "remote") r = await uploadFile(peerOf(to.alias), from.path, to.bucket, to.key, opts);
@@ -137,17 +139,22 @@ ${TRANSFER_USAGE}`,
     if (dst.kind === "remote" && !dst.bucket) throw new UsageError(`${showTarget(dst)} needs a bucket`);
     if (dst.kind === "local" && sources.every((s) => s.kind === "local")) throw new UsageError("cp needs an ALIAS/BUCKET path on one side (no alias matches; see meshstore alias ls)");
     const progress = startProgress(wantsBar(ctx.out), "cp", (sink) => ctx.out.setLineSink(sink));
-    const opts = uploadOptions(ctx, values, progress);
-    const jobs: Job[] = [];
-    for (const src of sources) {
-      try {
-        jobs.push(...(await jobsFor(src, dst, values.recursive === true, sources.length > 1)));
-      } catch (err) {
-        if (err instanceof UsageError) throw err;
-        ctx.out.fail({ op: "cp", source: showTarget(src), target: showTarget(dst) }, err);
+    try {
+      const opts = uploadOptions(ctx, values, progress);
+      const jobs: Job[] = [];
+      for (const src of sources) {
+        try {
+          jobs.push(...(await jobsFor(src, dst, values.recursive === true, sources.length > 1)));
+        } catch (err) {
+          if (err instanceof UsageError) throw err;
+          ctx.out.fail({ op: "cp", source: showTarget(src), target: showTarget(dst) }, err);
+        }
       }
+      await runJobs(ctx, jobs, opts, "cp");
+    } finally {
+      // A usage error after the bar started must not leave its redraw timer (and a hidden cursor) behind.
+      progress.stop();
     }
-    await runJobs(ctx, jobs, opts, "cp");
   },
 };
 
@@ -196,9 +203,13 @@ ${TRANSFER_USAGE}`,
       for (const e of plan.remove) ctx.out.result({ op: "mirror", action: "remove", rel: e.rel, dryRun: true }, `would remove ${e.rel}`);
     } else {
       const progress = startProgress(wantsBar(ctx.out), "mirror", (sink) => ctx.out.setLineSink(sink));
-      const opts = uploadOptions(ctx, values, progress);
-      const jobs = [...plan.copy, ...plan.overwrite].map((e) => ({ from: child(src, e.rel), to: child(dst, e.rel), size: e.size }));
-      await runJobs(ctx, jobs, opts, "mirror");
+      try {
+        const opts = uploadOptions(ctx, values, progress);
+        const jobs = [...plan.copy, ...plan.overwrite].map((e) => ({ from: child(src, e.rel), to: child(dst, e.rel), size: e.size }));
+        await runJobs(ctx, jobs, opts, "mirror");
+      } finally {
+        progress.stop();
+      }
       for (const e of plan.remove) {
         const t = child(dst, e.rel);
         try {

@@ -112,8 +112,8 @@ const rm: Command = {
   name: "rm",
   summary: "remove objects",
   usage: `usage: meshstore rm ALIAS/BUCKET/KEY...
-       meshstore rm -r --force ALIAS/BUCKET[/PREFIX]
-  -r, --recursive   every object under the prefix (needs --force, as a guard)
+       meshstore rm -r --force ALIAS/BUCKET[/FOLDER]
+  -r, --recursive   every object under FOLDER/ (or the whole bucket; needs --force, as a guard)
   --force           allow a recursive remove`,
   async run(ctx, argv) {
     const { values, positionals } = parseCommand(argv, { recursive: { type: "boolean", short: "r" }, force: { type: "boolean" } });
@@ -122,7 +122,8 @@ const rm: Command = {
     for (const arg of positionals) {
       const t = remoteTarget(arg, ctx.config, "rm's path", values.recursive ? "bucket" : "key");
       if (values.recursive) {
-        await removeUnder(ctx, t, t.key, "rm");
+        // A folder, as cp -r reads it: rm -r b/dir must not take b/dir2 or b/dirt.txt with it.
+        await removeUnder(ctx, t, t.key === "" || t.key.endsWith("/") ? t.key : `${t.key}/`, "rm");
         continue;
       }
       const peer = peerOf(t.alias);
