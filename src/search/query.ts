@@ -379,7 +379,7 @@ export function parseQueryText(text: string): ParsedText {
         throw new QueryError(`unknown escape ${show(text.slice(pos, pos + 2))} in a string (use \\" \\\\ \\n \\t \\uXXXX)`, pos);
       }
     }
-    throw new QueryError("unterminated string: no closing quote for the one", start);
+    throw new QueryError("unterminated string opened", start);
   };
 
   const value = (): RawValue => {
