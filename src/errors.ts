@@ -39,6 +39,8 @@ export const ERROR_STATUS = {
   InvalidChunkId: 400,
   /** A bad flag, environment variable or config value (the CLI prints it without a stack). */
   InvalidConfig: 400,
+  /** A search query (POST /buckets/{b}/query or its ?q= text) that does not parse or fit the bucket's schema. */
+  InvalidQuery: 400,
   // ---- 401 / 403: who is asking, and may they ----
   Unauthorized: 401,
   AccessDenied: 403,
@@ -67,6 +69,8 @@ export const ERROR_STATUS = {
   BucketAlreadyOwnedByYou: 409,
   KeyRevoked: 409,
   MemberNotDead: 409,
+  /** A query names a field whose index is still being built (src/search/). */
+  IndexNotReady: 409,
   PreconditionFailed: 412,
   InvalidRange: 416,
   /** Too many requests: S3 answers 503 (what its SDKs back off on), the native API 429. */

@@ -52,6 +52,7 @@ describe("layers", () => {
       ["placement/ring.ts", "a virtual node's hash input, `${id}\\0${block}`"],
       ["store/index-store.ts", "a row's digest input, `${row}\\0${ts}`"],
       ["cli/launcher.ts", "/proc/<pid>/cmdline, whose arguments are NUL-separated"],
+      ["search/encoding.ts", "a string value's escape and end marker inside an index row (order-preserving encodings)"],
     ]);
     const nul = /\\0(?![0-7])|\\x00|\\u0000|\\u\{0+\}|fromCharCode\(0\)/;
     const found = sourceFiles()
