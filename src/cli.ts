@@ -1,12 +1,13 @@
 // The `meshstore` command line. `npx -y bun run node [flags]` starts a peer and keeps it
 // running until SIGINT/SIGTERM, or until its launcher exits (src/cli/launcher.ts).
-import { ADMIN_KEY_FILE, configFromArgs, P2P_ADDRESS_FILE } from "./config.ts";
+import { ADMIN_KEY_FILE, configFromArgs, DEFAULTS, P2P_ADDRESS_FILE } from "./config.ts";
 import { ConfigError, MeshError, UsageError } from "./errors.ts";
 import type { Peer } from "./peer.ts";
 import { keysUsage, runKeys } from "./cli/keys.ts";
 import { watchLauncher } from "./cli/launcher.ts";
 import { membersUsage, runMembers } from "./cli/members.ts";
 import { commandsUsage, nodeUsage, RUN, versionLine, wantsVersion } from "./cli/usage.ts";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { writePrivateFile } from "./util/private-file.ts";
 
@@ -43,6 +44,9 @@ async function runNode(argv: string[]): Promise<void> {
   });
   // Loaded here, so help, version and the admin commands start without libp2p and LevelDB.
   const { startPeer } = await import("./peer.ts");
+  // An address file from an earlier run would point scripts at a peer not yet listening.
+  const addressFile = path.join(config.dataDir ?? DEFAULTS.dataDir, P2P_ADDRESS_FILE);
+  await rm(addressFile, { force: true });
   peer = await startPeer(config);
   if (stopping) {
     await peer.stop();
@@ -71,7 +75,8 @@ async function runNode(argv: string[]): Promise<void> {
   }
   if (!peer.config.auth) console.error("meshstore: WARNING: --insecure-no-auth is on: both APIs accept requests from anyone who can reach them");
   // The addresses other peers join through, for scripts: --bootstrap "$(head -n1 DIR/p2p-address)".
-  await writePrivateFile(path.join(peer.config.dataDir, P2P_ADDRESS_FILE), peer.multiaddrs().map((a) => `${a}\n`).join(""));
+  // A peer that cannot write it still serves; the ready line has the same addresses.
+  await writePrivateFile(addressFile, peer.multiaddrs().map((a) => `${a}\n`).join("")).catch((err: Error) => console.error(`meshstore: could not write ${addressFile}: ${err.message}`));
   console.log(`meshstore peer ${peer.peerId} ready p2p=${peer.multiaddrs().join(",")} http=${peer.httpUrl} s3=${peer.s3Url}`);
 }
 

@@ -18,6 +18,7 @@ import { createStatusReporter, peerView, type StatusReporter } from "../api/stat
 import { createAccessKeys } from "../auth/access-keys.ts";
 import { bearerAuth } from "../auth/guard.ts";
 import { createSecretSealer, sealClearRows } from "../auth/sealed-secret.ts";
+import { NotFoundError } from "../errors.ts";
 import { ADMIN_KEY_FILE, type PeerConfig } from "../config.ts";
 import { createEventFeed } from "../events/feed.ts";
 import { createDiscovery } from "../membership/discovery.ts";
@@ -177,7 +178,16 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
   const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });
   // Upload progress records, replicated in the uploads shard; started with the servers, swept by a worker.
-  const uploads = createUploadRecords({ rows: indexRows({ index, placement, self: peerId }, hlc), log: log.child("uploads"), config: config.uploads, signal });
+  const uploads = createUploadRecords({
+    rows: indexRows({ index, placement, self: peerId }, hlc),
+    log: log.child("uploads"),
+    config: config.uploads,
+    signal,
+    uploadOpen: (bucket, key, uploadId) => multipart.requireUpload(bucket, key, uploadId).then(
+      () => true,
+      (err: unknown) => (err instanceof NotFoundError ? false : Promise.reject(err)),
+    ),
+  });
   lifecycle.add("caches", caches);
   const adminKey = createAdminKeyPart(config, keys, log, signal);
   lifecycle.add("admin key", adminKey);

@@ -33,6 +33,8 @@ export interface StoredUpload {
 
 /** A multipart upload's part as it reports under its upload's token. */
 export interface PartProgress {
+  /** The multipart upload the part belongs to: a token used again for a new upload keeps the old upload's parts out. */
+  uploadId?: string;
   bytes: number;
   updatedMs: number;
   done: boolean;
@@ -111,6 +113,7 @@ export function withParts(r: StoredUpload, parts: PartProgress[]): StoredUpload 
   let updatedMs = r.updatedMs;
   let latestError: { atMs: number; error: string } | undefined;
   for (const p of parts) {
+    if (p.uploadId !== undefined && p.uploadId !== r.uploadId) continue;
     bytes += p.bytes;
     updatedMs = Math.max(updatedMs, p.updatedMs);
     if (p.error && (!latestError || p.updatedMs > latestError.atMs)) latestError = { atMs: p.updatedMs, error: p.error };

@@ -41,8 +41,8 @@ export interface UploadRecords {
   begin(token: string, bucket: string, key: string, size?: number): UploadSession;
   /** A multipart upload started: its record is written before this resolves. */
   beginMultipart(token: string, bucket: string, key: string, uploadId: string): Promise<void>;
-  /** Track one part of the multipart upload named `token`. */
-  beginPart(token: string, partNumber: number, size?: number): UploadSession;
+  /** Track one part of multipart upload `uploadId`, whose record is `token`. */
+  beginPart(token: string, uploadId: string, partNumber: number): UploadSession;
   /** Multipart upload `uploadId` ended: completed with `size` bytes, or failed (aborted, expired); never throws. */
   endMultipart(token: string, uploadId: string, outcome: { size: number } | { error: string }): Promise<void>;
   /** The record of `token` as it reads now, or null (none, or expired). */
@@ -64,6 +64,13 @@ export interface UploadRecordsDeps {
   clock?: () => number;
   /** The peer's signal: the sweep stops with it. */
   signal?: AbortSignal;
+  /**
+   * Is multipart upload `uploadId` still open (objects/multipart.ts)? An upload can end
+   * without its record hearing of it (its bucket deleted, an end record that could not be
+   * written): a resting record whose upload is gone reads as failed, and an open one is
+   * never swept.
+   */
+  uploadOpen?(bucket: string, key: string, uploadId: string): Promise<boolean>;
 }
 
 /** Most record rows one listing reads, however few of them the caller may see. */
@@ -138,6 +145,22 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
     return withParts(r, parts.map(([, v]) => v as PartProgress));
   }
 
+  /**
+   * A stored record with its parts, as it reads now. A multipart record idle for stallMs
+   * asks whether its upload is still open: open, it is in progress however long it rests;
+   * gone without the record hearing (its bucket deleted, an end that could not be
+   * recorded), it reads as failed.
+   */
+  async function settled(stored: StoredUpload): Promise<UploadView | null> {
+    const r = await resolveParts(stored);
+    if (!r.uploadId || r.state !== "inprogress" || !deps.uploadOpen || clock() - r.updatedMs < cfg.stallMs) return viewAt(r, clock(), cfg);
+    if (await deps.uploadOpen(r.bucket, r.key, r.uploadId).catch(() => true)) {
+      const { updatedMs: _, ...open } = r;
+      return open;
+    }
+    return viewAt({ ...r, state: "fail", finishedMs: r.updatedMs, error: "the upload ended unrecorded (its bucket was deleted, or its end could not be recorded)" }, clock(), cfg);
+  }
+
   // ---- The sweep: records past their time, oldest first, a page per step ----
   async function* sweep(signal: AbortSignal): AsyncGenerator<number> {
     const now = clock();
@@ -149,13 +172,23 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
       for (const [row, value] of page) {
         let r = value as StoredUpload | null;
         if (!r || expiresAtMs(r, cfg.ttlMs) > now) continue;
-        // A multipart upload's latest activity is in its part rows.
-        if (r.uploadId && r.state === "inprogress" && expiresAtMs((r = await resolveParts(r)), cfg.ttlMs) > now) continue;
+        // A multipart upload's latest activity is in its part rows, and one still open keeps its record.
+        if (r.uploadId && r.state === "inprogress") {
+          r = await resolveParts(r);
+          if (expiresAtMs(r, cfg.ttlMs) > now) continue;
+          if (r.uploadId && deps.uploadOpen && (await deps.uploadOpen(r.bucket, r.key, r.uploadId).catch(() => true))) continue;
+        }
         const gone: Array<[string, null]> = [[row, null]];
         // The token's row, unless the token was used again since.
         const current = (await rows.read(uploadTokenRow(r.token))) as StoredUpload | null;
         if (current && current.startedMs === r.startedMs) gone.push([uploadTokenRow(r.token), null]);
-        if (r.uploadId) for (const [partRow, v] of await rows.local(uploadTokenPartsPrefix(r.token), MAX_PARTS)) if (v !== null) gone.push([partRow, null]);
+        if (r.uploadId) {
+          for (const [partRow, v] of await rows.local(uploadTokenPartsPrefix(r.token), MAX_PARTS)) {
+            const part = v as PartProgress | null;
+            // Not the parts of a newer upload under the same token.
+            if (part !== null && (part.uploadId === undefined || part.uploadId === r.uploadId)) gone.push([partRow, null]);
+          }
+        }
         await rows.write(gone);
       }
       yield page.length;
@@ -185,9 +218,9 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
       await quietly("start", put({ token, bucket, key, state: "inprogress", bytesReceived: 0, startedMs: now, updatedMs: now, uploadId }));
     },
 
-    beginPart(token, partNumber) {
+    beginPart(token, uploadId, partNumber) {
       const row = uploadTokenPartRow(token, partNumber);
-      const part = (bytes: number, done: boolean, error?: string): PartProgress => ({ bytes, updatedMs: clock(), done, ...(error ? { error: `part ${partNumber}: ${error}` } : {}) });
+      const part = (bytes: number, done: boolean, error?: string): PartProgress => ({ uploadId, bytes, updatedMs: clock(), done, ...(error ? { error: `part ${partNumber}: ${error}` } : {}) });
       return session(
         token,
         (bytes) => rows.write([[row, part(bytes, false)]]),
@@ -211,7 +244,7 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
 
     async get(token) {
       const r = (await rows.read(uploadTokenRow(token))) as StoredUpload | null;
-      return r ? viewAt(await resolveParts(r), clock(), cfg) : null;
+      return r ? settled(r) : null;
     },
 
     async list(limit, visible) {
@@ -227,9 +260,8 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
         if (page.length < PAGE) break;
         after = page[page.length - 1][0];
       }
-      const now = clock();
-      const resolved = await mapLimit(found, PARTS_CONCURRENCY, resolveParts);
-      return resolved.map((r) => viewAt(r, now, cfg)).filter((v): v is UploadView => v !== null);
+      const views = await mapLimit(found, PARTS_CONCURRENCY, settled);
+      return views.filter((v): v is UploadView => v !== null);
     },
 
     sweepStatus: () => worker.status(),

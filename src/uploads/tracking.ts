@@ -23,8 +23,12 @@ export async function multipartToken(request: Request, multipart: Pick<Multipart
 /** Longest a PUT's answer waits for its success record (the record is still written after). */
 export const RECORD_WAIT_MS = 1000;
 
-/** Settles when `p` does or after `ms`, whichever is first (the timer is cleared, and never keeps the process up). */
-function atMost(p: Promise<void>, ms: number): Promise<void> {
+/**
+ * Settles when a record write `p` does or after RECORD_WAIT_MS, whichever is first: all
+ * records share one shard, and a slow replica of it must not hold uploads up longer (the
+ * write goes on). The timer is cleared, and never keeps the process up.
+ */
+export function recordWait(p: Promise<void>, ms = RECORD_WAIT_MS): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
     timer.unref();
@@ -48,16 +52,15 @@ export async function tracked<T>(session: UploadSession | undefined, body: Reada
   let recorded = false;
   const alongside: Alongside = (stored) => {
     recorded = true;
-    // All records share one shard: a slow replica of it may delay an answer this long at most.
-    return atMost(session.succeed(stored.size), RECORD_WAIT_MS);
+    return recordWait(session.succeed(stored.size));
   };
   let result: T;
   try {
     result = await run(session.watch(body), alongside);
   } catch (err) {
-    await session.fail(err, request.signal.aborted);
+    await recordWait(session.fail(err, request.signal.aborted));
     throw err;
   }
-  if (!recorded) await session.succeed(sizeOf(result));
+  if (!recorded) await recordWait(session.succeed(sizeOf(result)));
   return result;
 }

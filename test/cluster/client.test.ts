@@ -230,19 +230,25 @@ describe("meshstore client", () => {
     expect((await fetch(`${peer}/buckets/doomed/objects/kept.txt`, { method: "PUT", headers: auth, body: "x" })).status).toBe(200);
     const started = await fetch(`${peer}/buckets/doomed/multipart?key=half/done.bin`, { method: "POST", headers: auth });
     const { uploadId } = (await started.json()) as { uploadId: string };
+    const token = started.headers.get("x-upload-token");
     expect((await fetch(`${peer}/buckets/doomed/multipart/${uploadId}/parts/1?key=half/done.bin`, { method: "PUT", headers: auth, body: "part" })).status).toBe(200);
 
+    // rm -r takes a folder: "kept" is no folder, so nothing goes (exit 1), and kept.txt stays.
+    const noFolder = await mesh(["rm", "-r", "--force", "m/doomed/kept"]);
+    expectCode(noFolder, 1);
+    expect(noFolder.stderr).toContain("nothing under kept/");
     const refused = await mesh(["rb", "m/doomed"]);
     expectCode(refused, 1);
     expect(refused.stderr).toContain("BucketNotEmpty");
     const forced = await mesh(["rb", "--force", "--json", "m/doomed"]);
     expectCode(forced, 0);
     expect(jsonLines(forced)).toEqual([
-      { status: "success", op: "rm", target: "m/doomed/kept.txt", key: "kept.txt" },
       { status: "success", op: "abort", bucket: "doomed", key: "half/done.bin", uploadId },
+      { status: "success", op: "rm", target: "m/doomed/kept.txt", key: "kept.txt" },
       { status: "success", op: "rb", bucket: "doomed", target: "m/doomed" },
     ]);
-    expect((await fetch(`${peer}/buckets/doomed/multipart/${uploadId}?key=half/done.bin`, { headers: auth })).status).toBe(404);
+    // Aborted, not just gone with its bucket: its record says so.
+    expect(await (await fetch(`${cluster.peer(2).httpUrl}/uploads/${token}`, { headers: auth })).json()).toMatchObject({ state: "fail", error: "aborted by the client" });
     expect((await fetch(`${peer}/buckets`, { headers: auth }).then((r) => r.json()) as { buckets: Array<{ name: string }> }).buckets.map((b) => b.name)).not.toContain("doomed");
   }, T);
 

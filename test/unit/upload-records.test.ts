@@ -21,10 +21,10 @@ const clock = () => now;
 const CFG = { progressIntervalMs: 1000, progressBytes: 1000, stallMs: 60_000, ttlMs: 24 * 3600_000, sweepIntervalMs: 60_000 };
 let writes = 0;
 
-function records() {
+function records(uploadOpen?: (bucket: string, key: string, uploadId: string) => Promise<boolean>) {
   const base = storeRows(store, createHlc("unit", { clock }));
   const rows: RecordRows = { ...base, write: (r) => ((writes += r.length), base.write(r)) };
-  return createUploadRecords({ rows, log: createLogger("test", () => {}, "error"), config: CFG, clock });
+  return createUploadRecords({ rows, log: createLogger("test", () => {}, "error"), config: CFG, clock, uploadOpen });
 }
 
 /** A body of `pieces` pieces of `size` bytes, the clock moving `stepMs` per piece. */
@@ -144,12 +144,12 @@ describe("states", () => {
   test("a multipart upload: parts count towards the whole, a failed part counts nothing, completion sets the size", async () => {
     const r = records();
     await r.beginMultipart("multipart-unit", "b1", "big", "u".repeat(32));
-    const p1 = r.beginPart("multipart-unit", 1);
+    const p1 = r.beginPart("multipart-unit", "u".repeat(32), 1);
     await drain(p1.watch(body(5, 100, 1)));
     await p1.succeed(500);
-    const p2 = r.beginPart("multipart-unit", 2);
+    const p2 = r.beginPart("multipart-unit", "u".repeat(32), 2);
     await p2.succeed(300);
-    const p3 = r.beginPart("multipart-unit", 3);
+    const p3 = r.beginPart("multipart-unit", "u".repeat(32), 3);
     await p3.fail(new Error("gone"), true);
     const mid = await r.get("multipart-unit");
     expect(mid).toMatchObject({ state: "inprogress", bytesReceived: 800, uploadId: "u".repeat(32) });
@@ -165,6 +165,31 @@ describe("states", () => {
     await r.beginMultipart("multipart-aborted", "b1", "big", "a".repeat(32));
     await r.endMultipart("multipart-aborted", "a".repeat(32), { error: "aborted by the client" });
     expect(await r.get("multipart-aborted")).toMatchObject({ state: "fail", error: "aborted by the client" });
+  });
+});
+
+describe("multipart records that rest", () => {
+  test("a resting upload stays inprogress while open; once gone unrecorded (its bucket deleted) it reads fail; an open one outlives the record's time", async () => {
+    const open = new Set(["r".repeat(32), "s".repeat(32)]);
+    const r = records(async (_b, _k, id) => open.has(id));
+    await r.beginMultipart("resting-open", "b1", "k1", "r".repeat(32));
+    await r.beginMultipart("resting-gone", "b1", "k2", "s".repeat(32));
+    // A token used again for a new upload: the old upload's part does not count for the new one.
+    await r.beginPart("resting-gone", "old-upload-id-".padEnd(32, "x"), 1).succeed(999);
+    await r.beginPart("resting-gone", "s".repeat(32), 2).succeed(5);
+    now += CFG.stallMs;
+    expect(await r.get("resting-open")).toMatchObject({ state: "inprogress" });
+    expect(await r.get("resting-gone")).toMatchObject({ state: "inprogress", bytesReceived: 5 });
+    open.delete("s".repeat(32));
+    expect(await r.get("resting-gone")).toMatchObject({ state: "fail", error: expect.stringMatching(/^the upload ended unrecorded/) });
+    expect((await r.list(200, () => true)).find((u) => u.token === "resting-gone")?.state).toBe("fail");
+    // Past the record's time, the sweep keeps the open upload's record and drops the other.
+    now += CFG.ttlMs;
+    await r.start();
+    await new Promise((done) => setTimeout(done, 50));
+    await r.stop();
+    expect(await r.get("resting-open")).toMatchObject({ state: "inprogress" });
+    expect(await r.get("resting-gone")).toBeNull();
   });
 });
 
@@ -185,7 +210,7 @@ describe("listing and expiry", () => {
     const r = records();
     await r.begin("expiring-one", "b1", "k").succeed(1);
     await r.beginMultipart("expiring-mp", "b1", "k", "e".repeat(32));
-    await r.beginPart("expiring-mp", 1).succeed(7);
+    await r.beginPart("expiring-mp", "e".repeat(32), 1).succeed(7);
     await r.endMultipart("expiring-mp", "e".repeat(32), { error: "aborted by the client" });
     now += CFG.ttlMs - 1;
     expect(await r.get("expiring-one")).not.toBeNull();

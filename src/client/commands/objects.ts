@@ -80,7 +80,9 @@ async function abortOpenUploads(ctx: Context, alias: Parameters<typeof peerOf>[0
   for (const u of await listOpenUploads(peer, bucket)) {
     const route = `/buckets/${encodeURIComponent(bucket)}/multipart/${encodeURIComponent(u.uploadId)}?key=${encodeURIComponent(u.key)}`;
     try {
-      await peer.request(route, { method: "DELETE" });
+      // Ended meanwhile (completed, or expired by the peers): nothing left to abort.
+      const res = await peer.request(route, { method: "DELETE", accept: [404] });
+      if (res.status === 404) continue;
       ctx.out.result({ op: "abort", bucket, key: u.key, uploadId: u.uploadId }, `aborted the upload of ${bucket}/${u.key} started ${u.initiated}`);
     } catch (err) {
       ctx.out.fail({ op: "abort", bucket, key: u.key, uploadId: u.uploadId }, err);
@@ -99,8 +101,9 @@ const rb: Command = {
     const t = remoteTarget(arg, ctx.config, "rb's bucket");
     if (t.key) throw new UsageError(`rb takes a bucket, not an object path: ${t.aliasName}/${t.bucket}`);
     if (values.force) {
-      await removeUnder(ctx, t, "", "rm");
+      // Uploads first: one completed meanwhile would put an object back.
       await abortOpenUploads(ctx, t.alias, t.bucket);
+      await removeUnder(ctx, t, "", "rm");
     }
     if (ctx.out.failures > 0) return;
     await peerOf(t.alias).request(`/buckets/${encodeURIComponent(t.bucket)}`, { method: "DELETE" });
@@ -123,7 +126,8 @@ const rm: Command = {
       const t = remoteTarget(arg, ctx.config, "rm's path", values.recursive ? "bucket" : "key");
       if (values.recursive) {
         // A folder, as cp -r reads it: rm -r b/dir must not take b/dir2 or b/dirt.txt with it.
-        await removeUnder(ctx, t, t.key === "" || t.key.endsWith("/") ? t.key : `${t.key}/`, "rm");
+        const folder = t.key === "" || t.key.endsWith("/") ? t.key : `${t.key}/`;
+        if ((await removeUnder(ctx, t, folder, "rm")) === 0 && folder !== "") ctx.out.fail({ op: "rm", target: showTarget(t) }, new ClientError(`${showTarget(t)}: nothing under ${folder}`, "NoSuchKey", 404));
         continue;
       }
       const peer = peerOf(t.alias);
