@@ -3,7 +3,7 @@ import { parseCommand, positionalsOf } from "../args.ts";
 import { s3UrlOf } from "../config.ts";
 import type { Command, Context } from "../context.ts";
 import { ClientError, UsageError } from "../errors.ts";
-import { objectRoute, peerOf } from "../http.ts";
+import { keyPath, objectRoute, peerOf } from "../http.ts";
 import { listObjects, listOpenUploads, listPages } from "../listing.ts";
 import { presignGet } from "../presign.ts";
 import { remoteTarget, showTarget } from "../target.ts";
@@ -187,7 +187,7 @@ const stat: Command = {
       try {
         const head = await peer.request(objectRoute(t.bucket, t.key), { method: "HEAD", accept: [404] });
         if (head.status === 404) throw new ClientError(`${showTarget(t)}: no such object`, "NoSuchKey", 404);
-        const loc = await peer.json<Location>(`/cluster/locate/${encodeURIComponent(t.bucket)}/${t.key.split("/").map(encodeURIComponent).join("/")}`);
+        const loc = await peer.json<Location>(`/cluster/locate/${encodeURIComponent(t.bucket)}/${keyPath(t.key)}`);
         const meta: Record<string, string> = {};
         for (const [k, v] of head.headers) if (k.startsWith("x-meta-")) meta[k.slice(7)] = v;
         const record = {
