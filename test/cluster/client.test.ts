@@ -162,7 +162,7 @@ describe("meshstore client", () => {
     expect(listed.length).toBe(198);
   }, T);
 
-  test("--json lines: cp, uploads (its record through another peer), admin info, admin drain with its reason and --cancel, ls, stat (3 distinct holders per chunk), presign, rm", async () => {
+  test("--json lines: cp (local to mesh, mesh to mesh, read back with cat), uploads (its record through another peer), admin info, admin drain with its reason and --cancel, ls, stat (3 distinct holders per chunk), presign, rm", async () => {
     const file = path.join(root, "three-mib.bin");
     const bytes = seededBytes(3 * MiB + 123, seed + 1000);
     writeFileSync(file, bytes);
@@ -183,6 +183,14 @@ describe("meshstore client", () => {
     const table = await mesh(["uploads", "m2", String(line.uploadToken)]);
     expect(table.stdout).toContain(`${line.uploadToken}`);
     expect(table.stdout).toContain(`${BUCKET}/one/three-mib.bin`);
+
+    // Mesh to mesh: through another alias (another peer), then read back with cat.
+    const copied = await mesh(["cp", "--json", `m/${BUCKET}/one/three-mib.bin`, `m2/${BUCKET}/copied/three.bin`]);
+    expectCode(copied, 0);
+    expect(jsonLines(copied)[0]).toMatchObject({ status: "success", op: "cp", source: `m/${BUCKET}/one/three-mib.bin`, target: `m2/${BUCKET}/copied/three.bin`, size: bytes.length });
+    const catProc = Bun.spawn([process.execPath, "run", "--silent", "mesh", "cat", `m/${BUCKET}/copied/three.bin`], { env: { ...process.env, MESHSTORE_CONFIG_DIR: configDir }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const [catBytes, catCode] = await Promise.all([new Response(catProc.stdout).arrayBuffer(), catProc.exited]);
+    expect([catCode, md5(new Uint8Array(catBytes))]).toEqual([0, md5(bytes)]);
 
     // admin info: every peer once, then the totals.
     const info0 = jsonLines(await mesh(["admin", "info", "--json", "m"]));
