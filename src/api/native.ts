@@ -25,7 +25,7 @@ import { requestIdOf } from "./request-id.ts";
 import { pathOf } from "./request-target.ts";
 import { UPLOAD_TOKEN_HEADER, validateUploadToken } from "../uploads/records.ts";
 import type { UploadRecords } from "../uploads/service.ts";
-import { multipartToken, recordWait, tokenFor, tracked, type Alongside } from "../uploads/tracking.ts";
+import { multipartToken, tokenFor, tracked, type Alongside } from "../uploads/tracking.ts";
 
 export type { NativeAuth } from "./native-auth.ts";
 export type { NativeMultipart } from "./native-multipart.ts";
@@ -519,7 +519,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         const key = keyParam(request.url);
         const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId));
         const m = await multipart.complete(bucket, key, params.uploadId, body.parts);
-        if (token && uploads) await recordWait(uploads.endMultipart(token, params.uploadId, { size: m.size }));
+        if (token) await uploads?.endMultipart(token, params.uploadId, { size: m.size });
         return Response.json({ bucket, key, etag: m.etag, size: m.size }, { headers: { etag: `"${m.etag}"`, ...(token ? { [UPLOAD_TOKEN_HEADER]: token } : {}) } });
       },
       {
@@ -541,7 +541,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         const key = keyParam(request.url);
         const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId));
         await multipart.abort(bucket, key, params.uploadId);
-        if (token && uploads) await recordWait(uploads.endMultipart(token, params.uploadId, { error: "aborted by the client" }));
+        if (token) await uploads?.endMultipart(token, params.uploadId, { error: "aborted by the client" });
         return status(204, undefined);
       },
       {

@@ -2,6 +2,7 @@
 // ClientError: the peer's {error: {code, message}}, or "cannot reach the peer at URL".
 import type { Alias } from "./config.ts";
 import { ClientError } from "./errors.ts";
+import { connectionCause } from "../cli/admin-client.ts";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -64,7 +65,7 @@ export function peerOf(alias: Pick<Alias, "url" | "token">): Peer {
       res = await fetch(base + route, { method, headers, body: opts.body, signal: opts.signal, redirect: "manual" });
     } catch (err) {
       if (opts.signal?.aborted) throw err;
-      throw new ClientError(`cannot reach the peer at ${base}: ${(err as Error).message}`, "ConnectionFailed");
+      throw new ClientError(`cannot reach the peer at ${base}: ${connectionCause(err)}`, "ConnectionFailed");
     }
     if (res.ok || opts.accept?.includes(res.status)) return res;
     throw await errorOf(res, `${method} ${route.split("?")[0]}`);

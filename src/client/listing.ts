@@ -16,18 +16,21 @@ export interface ListedObject {
 /** Most pages a listing reads (1,000 objects each): ten million objects. */
 const MAX_PAGES = 10_000;
 
-/** One page after another of `bucket` under `prefix` (with `delimiter`, prefixes roll up). */
-export async function* listPages(peer: Peer, bucket: string, prefix: string, delimiter = ""): AsyncGenerator<{ objects: ListedObject[]; prefixes: string[] }> {
+/** Every page of a native listing route that pages with `cursor`/`nextCursor`, 1,000 entries at a time. */
+async function* cursorPages<T extends { nextCursor: string | null }>(peer: Peer, route: string, query: Record<string, string>): AsyncGenerator<T> {
   let cursor: string | null = null;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const q = new URLSearchParams({ prefix, limit: "1000" });
-    if (delimiter) q.set("delimiter", delimiter);
-    if (cursor) q.set("cursor", cursor);
-    const body: { objects: ListedObject[]; prefixes: string[]; nextCursor: string | null } = await peer.json(`/buckets/${encodeURIComponent(bucket)}/objects?${q}`);
+    const q = new URLSearchParams({ ...query, limit: "1000", ...(cursor ? { cursor } : {}) });
+    const body: T = await peer.json(`${route}?${q}`);
     yield body;
     cursor = body.nextCursor;
     if (!cursor) return;
   }
+}
+
+/** One page after another of `bucket` under `prefix` (with `delimiter`, prefixes roll up). */
+export function listPages(peer: Peer, bucket: string, prefix: string, delimiter = ""): AsyncGenerator<{ objects: ListedObject[]; prefixes: string[]; nextCursor: string | null }> {
+  return cursorPages(peer, `/buckets/${encodeURIComponent(bucket)}/objects`, { prefix, ...(delimiter ? { delimiter } : {}) });
 }
 
 /** A multipart upload in progress, as the peer lists it. */
@@ -40,14 +43,7 @@ export interface OpenUpload {
 /** Every multipart upload in progress in `bucket`. */
 export async function listOpenUploads(peer: Peer, bucket: string): Promise<OpenUpload[]> {
   const all: OpenUpload[] = [];
-  let cursor: string | null = null;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const q = new URLSearchParams({ limit: "1000", ...(cursor ? { cursor } : {}) });
-    const body: { uploads: OpenUpload[]; nextCursor: string | null } = await peer.json(`/buckets/${encodeURIComponent(bucket)}/multipart?${q}`);
-    all.push(...body.uploads);
-    cursor = body.nextCursor;
-    if (!cursor) break;
-  }
+  for await (const page of cursorPages<{ uploads: OpenUpload[]; nextCursor: string | null }>(peer, `/buckets/${encodeURIComponent(bucket)}/multipart`, {})) all.push(...page.uploads);
   return all;
 }
 

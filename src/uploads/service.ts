@@ -2,8 +2,8 @@
 // record under its token in the uploads shard, replicated like any index row, so every
 // peer can answer `GET /uploads/{token}`. What it costs a PUT: nothing while its body is
 // short (the first progress write waits for `progressIntervalMs` or `progressBytes`), then
-// one awaited write of the final record (two rows of one shard: one batched round trip),
-// so a GET after the PUT's answer sees "success". Progress writes while a body streams are
+// one awaited write of the final record (two rows of one shard: one batched round trip,
+// awaited for at most RECORD_WAIT_MS), so a GET after the PUT's answer sees "success". Progress writes while a body streams are
 // never awaited, and at most one is in flight; the final record is stamped after them, so
 // it wins wherever they land. Expired records are swept by a small worker (src/repair/worker.ts).
 import type { Logger } from "../util/log.ts";
@@ -29,7 +29,7 @@ export interface UploadSession {
   readonly token: string;
   /** The body, counted as it is read (null stays null). */
   watch(body: ReadableStream<Uint8Array> | null): ReadableStream<Uint8Array> | null;
-  /** The upload was acknowledged with `size` bytes: resolves once the record says so. */
+  /** The upload was acknowledged with `size` bytes: resolves once the record says so (or after RECORD_WAIT_MS). */
   succeed(size: number): Promise<void>;
   /** The upload failed (`clientGone`: its client disconnected); also after `succeed` was written beside a write that then failed. */
   fail(err: unknown, clientGone: boolean): Promise<void>;
@@ -73,6 +73,24 @@ export interface UploadRecordsDeps {
   uploadOpen?(bucket: string, key: string, uploadId: string): Promise<boolean>;
 }
 
+/**
+ * Longest an upload's answer waits for a record write (the write goes on after): all
+ * records share one shard, and a slow replica of it must not hold uploads up longer.
+ */
+export const RECORD_WAIT_MS = 1000;
+
+/** Settles when `p` does or after `ms`, whichever is first; the timer never keeps the process up. */
+function atMost(p: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void p.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** Most record rows one listing reads, however few of them the caller may see. */
 export const MAX_LIST_SCAN = 1000;
 /** Rows per listing round, and per sweep step. */
@@ -92,6 +110,8 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
   const put = (r: StoredUpload) => rows.write([[uploadTokenRow(r.token), r], [uploadAgeRow(r.startedMs, r.token), r]]);
   /** Writes whose failure must not fail the upload: logged, not thrown. */
   const quietly = (what: string, p: Promise<void>) => p.catch((err: unknown) => log.debug(`upload record ${what}: ${(err as Error).message}`));
+  /** A write an upload's answer waits for: never failing it, and never holding it up past RECORD_WAIT_MS. */
+  const awaited = (what: string, p: Promise<void>) => atMost(quietly(what, p), RECORD_WAIT_MS);
 
   /**
    * A session that counts bytes and writes `report(bytes)` at most every interval or every
@@ -117,7 +137,7 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
       // Only a failure may follow a success (written beside a write that then failed); it is stamped later, so it wins.
       if (ended === "fail" || (ended === "success" && to === "success")) return Promise.resolve();
       ended = to;
-      return quietly("end", finish(bytes, outcome));
+      return awaited("end", finish(bytes, outcome));
     };
     return {
       token,
@@ -215,7 +235,7 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
 
     async beginMultipart(token, bucket, key, uploadId) {
       const now = clock();
-      await quietly("start", put({ token, bucket, key, state: "inprogress", bytesReceived: 0, startedMs: now, updatedMs: now, uploadId }));
+      await awaited("start", put({ token, bucket, key, state: "inprogress", bytesReceived: 0, startedMs: now, updatedMs: now, uploadId }));
     },
 
     beginPart(token, uploadId, partNumber) {
@@ -231,7 +251,7 @@ export function createUploadRecords(deps: UploadRecordsDeps): UploadRecords {
 
     // The upload itself has ended by now: a record that cannot be read or written must not fail it.
     endMultipart: (token, uploadId, outcome) =>
-      quietly(
+      awaited(
         "end",
         (async () => {
           const r = (await rows.read(uploadTokenRow(token))) as StoredUpload | null;

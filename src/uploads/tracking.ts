@@ -20,25 +20,6 @@ export async function multipartToken(request: Request, multipart: Pick<Multipart
   return (await multipart.requireUpload(bucket, key, uploadId)).uploadToken ?? asked;
 }
 
-/** Longest a PUT's answer waits for its success record (the record is still written after). */
-export const RECORD_WAIT_MS = 1000;
-
-/**
- * Settles when a record write `p` does or after RECORD_WAIT_MS, whichever is first: all
- * records share one shard, and a slow replica of it must not hold uploads up longer (the
- * write goes on). The timer is cleared, and never keeps the process up.
- */
-export function recordWait(p: Promise<void>, ms = RECORD_WAIT_MS): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    void p.finally(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
 /** Records an upload's success: handed to the upload, which writes it beside its last index write. */
 export type Alongside = (stored: { size: number }) => Promise<void>;
 
@@ -52,15 +33,15 @@ export async function tracked<T>(session: UploadSession | undefined, body: Reada
   let recorded = false;
   const alongside: Alongside = (stored) => {
     recorded = true;
-    return recordWait(session.succeed(stored.size));
+    return session.succeed(stored.size);
   };
   let result: T;
   try {
     result = await run(session.watch(body), alongside);
   } catch (err) {
-    await recordWait(session.fail(err, request.signal.aborted));
+    await session.fail(err, request.signal.aborted);
     throw err;
   }
-  if (!recorded) await recordWait(session.succeed(sizeOf(result)));
+  if (!recorded) await session.succeed(sizeOf(result));
   return result;
 }

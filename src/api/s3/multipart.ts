@@ -10,7 +10,7 @@ import { readCopySource } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { COMPLETE_MAX_BYTES, parseCompleteRequest, xmlResponse } from "./xml.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
-import { multipartToken, recordWait, tokenFor, tracked } from "../../uploads/tracking.ts";
+import { multipartToken, tokenFor, tracked } from "../../uploads/tracking.ts";
 
 /** The token of a multipart request (the client's, else the upload's), when uploads are recorded. */
 async function tokenOf(r: S3Request): Promise<string | undefined> {
@@ -90,7 +90,7 @@ export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller), COMPLETE_MAX_BYTES));
   const token = await tokenOf(r);
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts);
-  if (token && r.services.uploads) await recordWait(r.services.uploads.endMultipart(token, uploadId(r), { size: m.size }));
+  if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
   return withToken(xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` }), token);
 }
 
@@ -98,7 +98,7 @@ export async function abortMultipartUpload(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
   const token = await tokenOf(r);
   await r.services.multipart.abort(r.bucket, r.key, uploadId(r));
-  if (token && r.services.uploads) await recordWait(r.services.uploads.endMultipart(token, uploadId(r), { error: "aborted by the client" }));
+  if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { error: "aborted by the client" });
   return withToken(new Response(null, { status: 204 }), token);
 }
 

@@ -1,5 +1,6 @@
 // `admin info|drain|keys`: the mesh as an operator sees it, drains, and access keys.
 import type { AdminCall } from "../../cli/admin-client.ts";
+import { connectionCause } from "../../cli/admin-client.ts";
 import { KEY_OPTIONS, keySubcommand, keysUsage } from "../../cli/keys.ts";
 import { ConfigError } from "../../errors.ts";
 import { parseCommand, positionalsOf } from "../args.ts";
@@ -87,7 +88,7 @@ async function gatherInfo(ctx: Context, aliasArg: string | undefined): Promise<I
         if (!res.ok) return { ...row, error: `status ${res.status}` };
         return { ...row, status: (await res.json()) as PeerStatus };
       } catch (err) {
-        return { ...row, error: `cannot reach ${url}: ${(err as Error).message}` };
+        return { ...row, error: `cannot reach ${url}: ${connectionCause(err)}` };
       }
     }),
   );
