@@ -127,6 +127,8 @@ export interface PeerConfig {
   inlineMaxBytes: number;
   /** Number of object-index shards; one bucket's keys spread over all of them. */
   indexShards: number;
+  /** Objects per second a peer indexes when a search field is added to a bucket that has some (src/search/indexer.ts). */
+  searchBackfillPerSecond: number;
   /** Require credentials on the native and S3 APIs (`--insecure-no-auth` turns this off). */
   auth: boolean;
   /** Serve `/metrics` to anyone who can reach the native port (`--metrics-public`); otherwise it needs an admin token. */
@@ -225,6 +227,7 @@ export const DEFAULTS: Omit<PeerConfig, "membership" | "repair" | "limits"> = {
   chunkSize: 4 * 1024 * 1024,
   inlineMaxBytes: 16 * 1024,
   indexShards: 32,
+  searchBackfillPerSecond: 20_000,
   auth: true,
   metricsPublic: false,
   accessLog: false,
@@ -249,6 +252,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > MAX_CHUNK_SIZE) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
   if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
   if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
+  if (!(cfg.searchBackfillPerSecond >= 1)) throw new ConfigError("the search backfill rate must be at least 1 object per second");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");

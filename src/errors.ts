@@ -56,6 +56,8 @@ export const ERROR_STATUS = {
   NoSuchVersion: 404,
   NoSuchMember: 404,
   NoSuchChunk: 404,
+  NoSuchSchema: 404,
+  NoSuchField: 404,
   // ---- other 4xx ----
   MethodNotAllowed: 405,
   /** A multipart part sent without Content-Length (S3's UploadPart needs it too). */

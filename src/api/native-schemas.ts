@@ -229,3 +229,33 @@ export const UploadProgress = t.Object({
 });
 
 export const UploadList = t.Object({ uploads: t.Array(UploadProgress) });
+
+// ---- search (src/search/) ----
+
+export const FieldParams = t.Object({
+  bucket: BucketParams.properties.bucket,
+  field: t.String({ description: "the field's name" }),
+});
+
+const FieldTypeName = t.Union([t.Literal("number"), t.Literal("date"), t.Literal("string"), t.Literal("bool"), t.Literal("keywords")]);
+
+export const SchemaState = t.Object({
+  bucket: t.String(),
+  fields: t.Record(t.String(), t.Object({ type: FieldTypeName, state: t.Union([t.Literal("building"), t.Literal("ready")]) })),
+  state: t.Union([t.Literal("building"), t.Literal("ready")], { description: "ready once every field is indexed on every live peer" }),
+  progress: t.Object({ peersReady: t.Number(), peers: t.Number(), objectsIndexed: t.Number() }),
+});
+
+export const TextQueryParams = t.Object({
+  q: t.Optional(t.String({ description: 'conditions joined by "and": year>=2020 and title prefix "Mesh"' })),
+  sort: t.Optional(t.String()),
+  order: t.Optional(t.String({ description: "asc or desc" })),
+  limit: t.Optional(t.String()),
+  cursor: t.Optional(t.String()),
+  allowPartial: t.Optional(t.String({ description: "true or false" })),
+});
+
+export const QueryAnswer = t.Object({
+  objects: t.Array(t.Object({ key: t.String(), size: t.Number(), etag: t.String(), lastModified: t.String(), contentType: t.String(), meta: t.Record(t.String(), t.String()) })),
+  nextCursor: t.Union([t.String(), t.Null()]),
+});

@@ -12,6 +12,7 @@ import { BadRequestError, MeshError, NotFoundError } from "../errors.ts";
 import type { EventFeed } from "../events/feed.ts";
 import { decodePathPiece } from "../metadata/keys.ts";
 import type { ObjectService } from "../objects/object-service.ts";
+import type { SearchService } from "../search/search-service.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { dashboardFile } from "./dashboard.ts";
 import { apiDocs } from "./docs.ts";
@@ -155,6 +156,12 @@ function toMeshError(code: string | number, error: unknown, request: Request, ro
   return error;
 }
 
+/** What the native API needs from search (src/search/). */
+export type NativeSearch = Pick<SearchService, "getSchema" | "putSchema" | "deleteSchema" | "deleteField" | "query" | "queryText">;
+
+/** Search routes of a peer built without search. */
+const noSearch = () => new MeshError("NotFound", "no such route");
+
 /** What the native API needs from the upload records (src/uploads/). */
 export type NativeUploads = Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart" | "get" | "list">;
 
@@ -168,7 +175,7 @@ const noSuchUpload = () => new NotFoundError("no upload record with this token (
  * Build the native API app of one peer; `errors` is the API's error function (errors.ts).
  * Without `uploads`, uploads get no records and `/uploads` answers 404.
  */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, uploads?: NativeUploads) {
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, uploads?: NativeUploads, search?: NativeSearch) {
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -378,6 +385,70 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "List objects in key order, a page at a time", tags: ["objects"] },
       },
     )
+
+    // ---- search: a schema per bucket, queries in JSON or text ----
+    .get("/buckets/:bucket/schema", async ({ bucket }) => {
+      if (!search) throw noSearch();
+      return search.getSchema(bucket);
+    }, {
+      bucket: "read",
+      params: S.BucketParams,
+      response: { 200: S.SchemaState, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchSchema", ...S.AUTH_ERRORS) },
+      detail: { summary: "The bucket's search schema, each field building or ready", tags: ["search"] },
+    })
+    .put("/buckets/:bucket/schema", async ({ bucket, request }) => {
+      if (!search) throw noSearch();
+      return search.putSchema(bucket, await jsonBody(request));
+    }, {
+      bucket: "owner",
+      parse: "none",
+      params: S.BucketParams,
+      response: { 200: S.SchemaState, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+      detail: { summary: 'Set the bucket\'s search schema, {"fields": {"year": "number", ...}}; new fields are indexed in the background', tags: ["search"] },
+    })
+    .delete(
+      "/buckets/:bucket/schema",
+      async ({ bucket, status }) => {
+        if (!search) throw noSearch();
+        await search.deleteSchema(bucket);
+        return status(204, undefined);
+      },
+      {
+        bucket: "owner",
+        params: S.BucketParams,
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchSchema", ...S.AUTH_ERRORS) },
+        detail: { summary: "Remove the bucket's search schema and its index", tags: ["search"] },
+      },
+    )
+    .delete("/buckets/:bucket/schema/:field", async ({ bucket, params }) => {
+      if (!search) throw noSearch();
+      return search.deleteField(bucket, params.field);
+    }, {
+      bucket: "owner",
+      params: S.FieldParams,
+      response: { 200: S.SchemaState, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchSchema", "NoSuchField", ...S.AUTH_ERRORS) },
+      detail: { summary: "Remove one field from the bucket's search schema", tags: ["search"] },
+    })
+    .post("/buckets/:bucket/query", async ({ bucket, request }) => {
+      if (!search) throw noSearch();
+      return search.query(bucket, await jsonBody(request));
+    }, {
+      bucket: "read",
+      parse: "none",
+      params: S.BucketParams,
+      response: { 200: S.QueryAnswer, ...S.errorResponses("InvalidQuery", "InvalidBucketName", "NoSuchBucket", "IndexNotReady", ...S.AUTH_ERRORS) },
+      detail: { summary: 'Find objects by metadata: {"where": [{"field", "op", "value"}], "sort": {"field", "order"}, "limit", "cursor"}', tags: ["search"] },
+    })
+    .get("/buckets/:bucket/query", async ({ bucket, query }) => {
+      if (!search) throw noSearch();
+      return search.queryText(bucket, query);
+    }, {
+      bucket: "read",
+      params: S.BucketParams,
+      query: S.TextQueryParams,
+      response: { 200: S.QueryAnswer, ...S.errorResponses("InvalidQuery", "InvalidBucketName", "NoSuchBucket", "IndexNotReady", ...S.AUTH_ERRORS) },
+      detail: { summary: 'Find objects by metadata in text: ?q=year>=2020 and title prefix "Mesh"&sort=year&order=desc', tags: ["search"] },
+    })
 
     // ---- objects: bodies stream both ways, so Elysia never parses them ----
     .put(

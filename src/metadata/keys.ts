@@ -146,3 +146,18 @@ export function compareKeys(a: string, b: string): number {
   }
   return a.length - b.length;
 }
+
+// ---- Search rows ----
+// A bucket's search schema is a row of the buckets shard, "\x01s<bucket>", beside the
+// bucket's own row (no bucket name starts with \x01, so bucket listings skip it).
+// The secondary rows of a field live in each object shard's derived space
+// (src/store/index-store.ts) as "<bucket>\0<field>\0<encoded value><key>".
+
+/** Every schema row starts with this. */
+export const SCHEMA_ROW_PREFIX = "\x01s";
+/** Row of a bucket's search schema in BUCKETS_SHARD. */
+export const schemaRow = (bucket: string) => `${SCHEMA_ROW_PREFIX}${bucket}`;
+/** Every derived row of a bucket starts with this. */
+export const bucketFieldsPrefix = (bucket: string) => `${bucket}\0`;
+/** Every derived row of one field of a bucket starts with this; the encoded value and the key follow. */
+export const fieldRowPrefix = (bucket: string, field: string) => `${bucket}\0${field}\0`;

@@ -179,6 +179,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
     async create(bucket, key, init) {
       validateKey(key);
       await objects.requireBucket(bucket);
+      await objects.checkMeta(bucket, init.meta);
       const uploadId = crypto.randomBytes(16).toString("hex");
       const record: UploadRecord = { uploadId, key, initiated: Date.now(), ...init };
       await index.write(shardOf(bucket, key), uploadRow(bucket, key, uploadId), { ts: now(), value: record });

@@ -13,6 +13,8 @@ import {
   objectRowPrefix,
   objectShard,
   partRowPrefix,
+  SCHEMA_ROW_PREFIX,
+  schemaRow,
   uploadRowPrefix,
   validateBucketName,
   validateKey,
@@ -101,6 +103,8 @@ export interface ObjectService {
   writeManifest(bucket: string, key: string, manifest: ObjectManifest): Promise<void>;
   /** Throw NoSuchBucket unless the bucket exists. */
   requireBucket(name: string, opts?: AbortOptions): Promise<void>;
+  /** Throw InvalidArgument, naming the field, if `meta` does not fit the bucket's search schema. */
+  checkMeta(bucket: string, meta: Record<string, string>, opts?: AbortOptions): Promise<void>;
   listObjects(bucket: string, q: { prefix?: string; delimiter?: string; limit?: number; after?: string }): Promise<{ objects: ListedObject[]; prefixes: string[]; next: string | null }>;
   locate(bucket: string, key: string): Promise<Location>;
   /** Chunk ids of uploads in progress here (not yet in any manifest; GC must keep them). */
@@ -128,6 +132,16 @@ export interface ObjectServiceDeps {
    * function that gives it back, or throws (SlowDown) when none frees up in time.
    */
   reserveUploadMemory?(bytes: number): Promise<() => void>;
+  /** The bucket's search schema (src/search/): metadata that does not fit it is refused before anything is stored. */
+  metadata?: MetadataRules;
+}
+
+/** What the object service asks of the search schemas. */
+export interface MetadataRules {
+  /** Throw InvalidArgument, naming the field, if `meta` has a value its bucket's schema cannot type. */
+  checkMeta(bucket: string, meta: Record<string, string>, opts?: AbortOptions): Promise<void>;
+  /** The bucket was deleted, and its schema with it. */
+  forgetSchema(bucket: string): Promise<void>;
 }
 
 /**
@@ -291,6 +305,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     return { bucket, key, size: up.size, etag: up.etag, contentType };
   }
 
+  const checkMeta = (bucket: string, meta: Record<string, string>, opts?: AbortOptions) => deps.metadata?.checkMeta(bucket, meta, opts) ?? Promise.resolve();
+
   async function writeManifest(bucket: string, key: string, manifest: ObjectManifest, opts: AbortOptions = {}): Promise<void> {
     await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts: now(), value: manifest }, opts);
   }
@@ -310,6 +326,9 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const page = await listMerged(listing, { shards: objectShards, rowPrefix: objectRowPrefix(name), prefix: "", limit: 1 });
       if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
       await index.write(BUCKETS_SHARD, name, { ts: now(), value: null });
+      // Its search schema goes too: a new bucket of the same name starts without one.
+      await index.write(BUCKETS_SHARD, schemaRow(name), { ts: now(), value: null });
+      await deps.metadata?.forgetSchema(name);
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
@@ -322,12 +341,15 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
 
     async listBuckets() {
-      return (await listAll<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "" })).map((r) => ({ name: r.key, createdMs: r.value.createdMs }));
+      const rows = await listAll<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "" });
+      // The shard also holds the buckets' search schemas (rows no bucket name can start like).
+      return rows.filter((r) => !r.key.startsWith(SCHEMA_ROW_PREFIX)).map((r) => ({ name: r.key, createdMs: r.value.createdMs }));
     },
 
     async putObject(bucket, key, body, opts) {
       validateKey(key);
       await requireBucket(bucket, opts);
+      await checkMeta(bucket, opts.meta ?? {}, opts);
       const held: ChunkRef[] = [];
       try {
         return await putHeld(bucket, key, body, opts, held);
@@ -347,6 +369,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
     headObject: liveManifest,
     requireBucket,
+    checkMeta,
 
     async writeManifest(bucket, key, manifest) {
       validateKey(key);
@@ -358,6 +381,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       validateKey(key);
       await requireBucket(bucket);
       const manifest: ObjectManifest = { ...source, ...changes, lastModified: Date.now() };
+      await checkMeta(bucket, manifest.meta);
       if (manifest.headers && !Object.keys(manifest.headers).length) delete manifest.headers;
       await writeManifest(bucket, key, manifest);
       return manifest;

@@ -2,7 +2,7 @@
 // added to the peer's Lifecycle in start order (src/util/lifecycle.ts). Building opens
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
-//   rpc -> index, chunks, caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
+//   rpc -> index, chunks, search (its RPC methods and indexer), caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
 //   -> status -> metrics -> swim -> repair -> multipart expiry -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
@@ -43,7 +43,7 @@ import { createRepairService, type RepairService } from "../repair/repair-servic
 import { createWorker } from "../repair/worker.ts";
 import { openChunkStore } from "../store/chunk-store.ts";
 import { openIndexStore } from "../store/index-store.ts";
-import { createHlc, decodeTimestamp } from "../util/hlc.ts";
+import { createHlc, decodeTimestamp, encodeTimestamp } from "../util/hlc.ts";
 import type { Lifecycle } from "../util/lifecycle.ts";
 import { createLogger, type Logger } from "../util/log.ts";
 import { createMetrics } from "../metrics/registry.ts";
@@ -52,6 +52,8 @@ import { makePrivateDir } from "../util/private-dir.ts";
 import { createAdminKeyPart, readAdminKeyFile, type AdminKeyPart } from "./admin-key.ts";
 import { createJoiner } from "./joiner.ts";
 import { createMaintenance, type Maintenance } from "./maintenance.ts";
+import { createSearchIndexer } from "../search/indexer.ts";
+import { createSearchService } from "../search/search-service.ts";
 import { createApiServers, type ApiServers } from "./servers.ts";
 import { indexRows } from "../uploads/rows.ts";
 import { createUploadRecords } from "../uploads/service.ts";
@@ -127,6 +129,9 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
   const indexStore = await openIndexStore(path.join(config.dataDir, "index"), { deletesAreFinal });
   lifecycle.opened("index store", () => indexStore.close());
+  // Search rows are derived beside the manifests from the start: before the index serves anything.
+  const indexer = createSearchIndexer({ store: indexStore, log: log.child("search"), perSecond: config.searchBackfillPerSecond });
+  await indexer.load();
   // Access-key secrets enter the index sealed with a key derived from the mesh key.
   const sealer = createSecretSealer(meshKey.key.psk);
   const resealed = await sealClearRows(indexStore, sealer);
@@ -162,7 +167,22 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const caches = createSharedCaches({ self: peerId, rpc, livePeers });
   // One set of client limits for both APIs of this peer.
   const limits = new ClientLimits(config.limits);
+  const search = createSearchService({
+    self: peerId,
+    index,
+    store: indexStore,
+    placement,
+    rpc,
+    indexer,
+    caches,
+    indexShards: config.indexShards,
+    now: () => encodeTimestamp(hlc.now()),
+    livePeers,
+    requireBucket: (bucket, opts) => objects.requireBucket(bucket, opts),
+  });
+  lifecycle.add("search", { start: () => (search.start(), indexer.start()), stop: async () => (search.stop(), await indexer.stop()) });
   const objects = createObjectService({
+    metadata: search.rules,
     reserveUploadMemory: (bytes) => limits.reserveUpload(bytes),
     self: peerId,
     index,
@@ -309,6 +329,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     errors.native,
     multipart,
     uploads,
+    search,
   );
   const s3Handler = createS3Handler({ objects, multipart, uploads, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
   const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log, observe: (api, request) => metrics.observe(api, request) });

@@ -5,6 +5,13 @@
 // For anti-entropy each shard keeps DIGEST_BUCKETS running digests: the XOR of a hash of
 // (row, timestamp) over the rows whose name hashes into that bucket. Replicas compare the
 // digests and exchange only the rows of buckets that differ.
+//
+// Beside the replicated rows the store keeps rows derived from them (secondary index rows
+// of the search, src/search/derive.ts): written and removed in the same atomic batch as
+// the row they come from, so they always agree with it, and never replicated themselves:
+// each replica derives its own from the rows that anti-entropy, repair and handoff carry.
+// They live in their own key space (0x02<shard>0x01<name>), outside digests and scans,
+// and a few local notes (0x03<name>) keep what this peer alone needs to remember.
 import { StartupError } from "../errors.ts";
 import { fileCause } from "../util/file-cause.ts";
 import { Level } from "level";
@@ -25,6 +32,21 @@ export interface ScanOptions {
 export interface MergeRules {
   /** Is a delete final in this shard (it outranks any value, whatever the stamps: see `newer`)? */
   deletesAreFinal(shard: string): boolean;
+}
+
+/** The rows a row implies (src/search/derive.ts), by name within its shard's derived space. */
+export interface Derivation {
+  /** Derived rows of `row` holding `entry` in `shard` (none for a delete marker). Must be pure and quick. */
+  derive(shard: string, row: string, entry: IndexEntry): Array<[name: string, value: unknown]>;
+}
+
+/** A byte range of a shard's derived rows (or of its rows), by name: from `gte` up to but not including `lt`. */
+export interface ByteRange {
+  gte: Buffer;
+  lt: Buffer;
+  /** Largest first. */
+  reverse?: boolean;
+  limit: number;
 }
 
 /** Digest buckets per shard. */
@@ -51,14 +73,37 @@ export interface IndexStore {
    * shard so the old encodings leave the files. Returns how many rows were replaced.
    */
   reencode(shard: string, rows: ScanRow[]): Promise<number>;
+  /** Derive rows with `derivation` from now on (before it, rows derive nothing). */
+  setDerivation(derivation: Derivation): void;
+  /** Write the derived rows of `row` as it is now (after the derivation learned something new); false if there is no such row. */
+  rederive(shard: string, row: string): Promise<boolean>;
+  /** Derived rows of `shard` whose names fall in `range`. */
+  scanDerived(shard: string, range: ByteRange): Promise<Array<[name: string, value: unknown]>>;
+  /** Rows of `shard` whose names fall in `range` (tombstones included). */
+  scanRows(shard: string, range: ByteRange): Promise<ScanRow[]>;
+  /** Delete every derived row of `shard` whose name starts with `prefix` (a field left the schema). */
+  clearDerived(shard: string, prefix: string): Promise<void>;
+  /** A local note (this peer's own, never replicated), or undefined. */
+  getNote(name: string): Promise<unknown>;
+  /** Write (or with `undefined`, delete) a local note, fsynced. */
+  putNote(name: string, value: unknown): Promise<void>;
   close(): Promise<void>;
 }
 
 const SEP = 0x01;
+/** First byte of every derived row's key, and of every note's: both sort before every shard name. */
+const DERIVED = 0x02;
+const NOTE = 0x03;
+/** Replicated rows start with a shard name, an ASCII letter. */
+const FIRST_ROW_BYTE = 0x30;
 
 function encodeKey(shard: string, row: string): Buffer {
   return Buffer.concat([Buffer.from(shard), Buffer.of(SEP), Buffer.from(row, "utf8")]);
 }
+
+/** Where a shard's derived rows start. */
+const derivedBase = (shard: string) => Buffer.concat([Buffer.of(DERIVED), Buffer.from(shard), Buffer.of(SEP)]);
+const derivedKey = (shard: string, name: string) => Buffer.concat([derivedBase(shard), Buffer.from(name, "utf8")]);
 
 function splitKey(k: Buffer): [shard: string, row: string] {
   const at = k.indexOf(SEP);
@@ -74,15 +119,15 @@ function rowHash(row: string, ts: string): bigint {
   return Bun.hash.xxHash64(`${row}\0${ts}`);
 }
 
-type WriteOp = { type: "put"; key: Buffer; value: IndexEntry } | { type: "del"; key: Buffer };
+type WriteOp = { type: "put"; key: Buffer; value: unknown } | { type: "del"; key: Buffer };
 
 /**
  * Group commit: writes that arrive while a batch is being fsynced wait and go together in
  * the next batch, so N concurrent writes cost one fsync instead of N. Each write still
  * resolves only once its batch is on disk.
  */
-function groupCommit(db: Level<Buffer, IndexEntry>): (op: WriteOp) => Promise<void> {
-  let pending: Array<{ op: WriteOp; done: () => void; failed: (err: unknown) => void }> = [];
+function groupCommit(db: Level<Buffer, unknown>): (ops: WriteOp[]) => Promise<void> {
+  let pending: Array<{ ops: WriteOp[]; done: () => void; failed: (err: unknown) => void }> = [];
   let running = false;
   const run = async () => {
     running = true;
@@ -90,7 +135,7 @@ function groupCommit(db: Level<Buffer, IndexEntry>): (op: WriteOp) => Promise<vo
       const batch = pending;
       pending = [];
       try {
-        await db.batch(batch.map((w) => w.op), { sync: true });
+        await db.batch(batch.flatMap((w) => w.ops), { sync: true });
         for (const w of batch) w.done();
       } catch (err) {
         for (const w of batch) w.failed(err);
@@ -98,16 +143,16 @@ function groupCommit(db: Level<Buffer, IndexEntry>): (op: WriteOp) => Promise<vo
     }
     running = false;
   };
-  return (op) =>
+  return (ops) =>
     new Promise<void>((done, failed) => {
-      pending.push({ op, done, failed });
+      pending.push({ ops, done, failed });
       if (!running) void run();
     });
 }
 
 /** Open (or create) the index store in `dir`. */
 export async function openIndexStore(dir: string, rules: MergeRules): Promise<IndexStore> {
-  const db = new Level<Buffer, IndexEntry>(dir, { keyEncoding: "buffer", valueEncoding: "json" });
+  const db = new Level<Buffer, unknown>(dir, { keyEncoding: "buffer", valueEncoding: "json" });
   try {
     await db.open();
   } catch (err) {
@@ -124,9 +169,21 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
     d.rows += sign;
     if (d.rows === 0) digests.delete(shard);
   };
-  for await (const [k, v] of db.iterator()) {
+  for await (const [k, v] of db.iterator({ gte: Buffer.of(FIRST_ROW_BYTE) })) {
     const [shard, row] = splitKey(k);
-    account(shard, row, v.ts, 1);
+    account(shard, row, (v as IndexEntry).ts, 1);
+  }
+  let derivation: Derivation | undefined;
+  /** The writes that replace `old`'s derived rows with `entry`'s. */
+  function derivedOps(shard: string, row: string, old: IndexEntry | null, entry: IndexEntry | null): WriteOp[] {
+    if (!derivation) return [];
+    const before = old && old.value !== null ? derivation.derive(shard, row, old) : [];
+    const after = entry && entry.value !== null ? derivation.derive(shard, row, entry) : [];
+    if (!before.length && !after.length) return [];
+    const kept = new Set(after.map(([name]) => name));
+    const ops: WriteOp[] = before.filter(([name]) => !kept.has(name)).map(([name]) => ({ type: "del", key: derivedKey(shard, name) }));
+    for (const [name, value] of after) ops.push({ type: "put", key: derivedKey(shard, name), value });
+    return ops;
   }
 
   // LWW needs read-compare-write to be atomic per row; writes to one row queue here.
@@ -144,15 +201,22 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
   };
   // Reads issued in the same event-loop turn go to LevelDB as one getMany: one trip to its
   // thread pool instead of one per row (a replica answers whole batches of index calls).
-  const readBatch = createBatcher<Buffer, IndexEntry | null>(async (_, keys) => (await db.getMany(keys)).map((v) => v ?? null));
+  const readBatch = createBatcher<Buffer, IndexEntry | null>(async (_, keys) => (await db.getMany(keys)).map((v) => (v ?? null) as IndexEntry | null));
   const get = (k: Buffer) => readBatch("", k);
   const commit = groupCommit(db);
 
   async function scanShard(shard: string, opts: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit?: number }): Promise<ScanRow[]> {
     const skip = Buffer.byteLength(shard) + 1;
     const rows: ScanRow[] = [];
-    for await (const [k, v] of db.iterator({ ...opts, limit: opts.limit ?? -1 })) rows.push([k.subarray(skip).toString("utf8"), v]);
+    for await (const [k, v] of db.iterator({ ...opts, limit: opts.limit ?? -1 })) rows.push([k.subarray(skip).toString("utf8"), v as IndexEntry]);
     return rows;
+  }
+
+  async function scanRange(base: Buffer, range: ByteRange): Promise<Array<[string, unknown]>> {
+    const out: Array<[string, unknown]> = [];
+    const it = db.iterator({ gte: Buffer.concat([base, range.gte]), lt: Buffer.concat([base, range.lt]), reverse: range.reverse ?? false, limit: range.limit });
+    for await (const [k, v] of it) out.push([k.subarray(base.length).toString("utf8"), v]);
+    return out;
   }
 
   return {
@@ -161,7 +225,7 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
       return withLock(k.toString("latin1"), async () => {
         const old = await get(k);
         if (!newer(entry, old, rules.deletesAreFinal(shard))) return false;
-        await commit({ type: "put", key: k, value: entry });
+        await commit([{ type: "put", key: k, value: entry }, ...derivedOps(shard, row, old, entry)]);
         if (old) account(shard, row, old.ts, -1);
         account(shard, row, entry.ts, 1);
         return true;
@@ -190,7 +254,7 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
           const old = await get(k);
           // A newer write may have arrived since the caller looked: that one stays.
           if (!old || old.ts !== ts) return;
-          await commit({ type: "del", key: k });
+          await commit([{ type: "del", key: k }, ...derivedOps(shard, row, old, null)]);
           account(shard, row, old.ts, -1);
         });
       }
@@ -202,7 +266,7 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
         await withLock(k.toString("latin1"), async () => {
           const old = await get(k);
           if (!old || old.ts !== entry.ts) return;
-          await commit({ type: "put", key: k, value: entry });
+          await commit([{ type: "put", key: k, value: entry }]);
           replaced++;
         });
       }
@@ -211,6 +275,32 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
       const classic = db as unknown as { compactRange(start: Buffer, end: Buffer): Promise<void> };
       if (replaced) await classic.compactRange(encodeKey(shard, ""), Buffer.concat([Buffer.from(shard), Buffer.of(SEP + 1)]));
       return replaced;
+    },
+    setDerivation(d) {
+      derivation = d;
+    },
+    async rederive(shard, row) {
+      const k = encodeKey(shard, row);
+      return withLock(k.toString("latin1"), async () => {
+        const current = await get(k);
+        if (!current) return false;
+        const ops = derivedOps(shard, row, null, current);
+        if (ops.length) await commit(ops);
+        return true;
+      });
+    },
+    scanDerived: (shard, range) => scanRange(derivedBase(shard), range),
+    scanRows: (shard, range) => scanRange(Buffer.concat([Buffer.from(shard), Buffer.of(SEP)]), range) as Promise<ScanRow[]>,
+    async clearDerived(shard, prefix) {
+      const from = derivedKey(shard, prefix);
+      await db.clear({ gte: from, lt: Buffer.concat([from, Buffer.of(0xff)]) });
+    },
+    async getNote(name) {
+      return (await db.get(Buffer.concat([Buffer.of(NOTE), Buffer.from(name)]))) ?? undefined;
+    },
+    async putNote(name, value) {
+      const key = Buffer.concat([Buffer.of(NOTE), Buffer.from(name)]);
+      await commit([value === undefined ? { type: "del", key } : { type: "put", key, value }]);
     },
     close: () => db.close(),
   };
