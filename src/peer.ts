@@ -35,6 +35,8 @@ export interface PeerTestHooks {
   dial(addr: string, protocol: string): Promise<Stream>;
   /** Names of the running parts, in start order. */
   runningParts(): string[];
+  /** The keys this peer's own index replicas answer to a search query (no other replica asked). */
+  localSearch(bucket: string, query: unknown): Promise<string[]>;
 }
 
 /** A running peer. */
@@ -135,5 +137,6 @@ function testHooksOf(c: Components, lifecycle: Lifecycle): PeerTestHooks {
     handle: (protocol, handler) => c.libp2p.handle(protocol, handler),
     dial: (addr, protocol) => c.libp2p.dialProtocol(multiaddr(addr), protocol),
     runningParts: () => lifecycle.running(),
+    localSearch: (bucket, query) => c.search.localAnswer(bucket, query),
   };
 }

@@ -53,7 +53,7 @@ import { createAdminKeyPart, readAdminKeyFile, type AdminKeyPart } from "./admin
 import { createJoiner } from "./joiner.ts";
 import { createMaintenance, type Maintenance } from "./maintenance.ts";
 import { createSearchIndexer } from "../search/indexer.ts";
-import { createSearchService } from "../search/search-service.ts";
+import { createSearchService, type SearchService } from "../search/search-service.ts";
 import { createApiServers, type ApiServers } from "./servers.ts";
 import { indexRows } from "../uploads/rows.ts";
 import { createUploadRecords } from "../uploads/service.ts";
@@ -75,6 +75,7 @@ export interface Components {
   status: StatusReporter;
   maintenance: Maintenance;
   adminKey: AdminKeyPart;
+  search: SearchService;
   /** The mesh key file this start created for a new mesh, if any. */
   createdMeshKeyFile?: string;
 }
@@ -379,6 +380,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     status,
     maintenance,
     adminKey,
+    search,
     createdMeshKeyFile: meshKey.created ? meshKey.key.file : undefined,
   };
 }

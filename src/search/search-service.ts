@@ -85,6 +85,8 @@ export interface SearchService {
   deleteField(bucket: string, field: string): Promise<SchemaState>;
   query(bucket: string, raw: unknown): Promise<QueryPage>;
   queryText(bucket: string, params: TextQuery): Promise<QueryPage>;
+  /** Every key this peer's own replicas answer to a query (JSON model), in order, with no other replica asked: what a repair left here. */
+  localAnswer(bucket: string, raw: unknown): Promise<string[]>;
 }
 
 /** Dependencies of the search service. */
@@ -210,7 +212,9 @@ export function createSearchService(deps: SearchServiceDeps): SearchService {
   /** The replica side of a round. */
   async function answerLocally(p: QueryParams): Promise<QueryResult> {
     const view = indexer.view(p.bucket);
-    const building = [...p.where, p.sort].filter((c) => !usable(view, c.field, c.type, c.system)).map((c) => c.field);
+    // Conditions are checked on each object's own metadata, so only the indexes a scan walks can be
+    // incomplete: a user field's (the contract: any user field queried) and a system sort field's.
+    const building = [...p.where.filter((c) => !c.system), p.sort].filter((c) => !usable(view, c.field, c.type, c.system)).map((c) => c.field);
     const answers: Record<string, ShardAnswer> = {};
     await Promise.all(p.shards.map(async (s) => (answers[s] = await queryShard(deps.store, view, s, p))));
     return { answers, building: [...new Set(building)] };
@@ -387,6 +391,22 @@ export function createSearchService(deps: SearchServiceDeps): SearchService {
       await deps.requireBucket(bucket);
       const schema = await schemaOf(bucket);
       return run(bucket, validateQuery(raw, schema ?? { fields: {} }), schema);
+    },
+    async localAnswer(bucket, raw) {
+      const schema = (await schemaOf(bucket)) ?? { fields: {} };
+      const q = validateQuery(raw, schema);
+      const view = indexer.view(bucket);
+      const held = objectShards.filter((s) => placement.shardVoters(s).includes(deps.self));
+      const all: ShardMatch[] = [];
+      for (const shard of held) {
+        let after: string | undefined;
+        do {
+          const a = await queryShard(deps.store, view, shard, { bucket, where: q.where, sort: q.sort, after, limit: MAX_LIMIT, budget: ROUND_BUDGET });
+          all.push(...a.rows);
+          after = a.reached ?? undefined;
+        } while (after !== undefined);
+      }
+      return all.sort((a, b) => (before(q.sort.order, a[1], b[1]) ? -1 : 1)).map(([key]) => key);
     },
     async queryText(bucket, p) {
       await deps.requireBucket(bucket);

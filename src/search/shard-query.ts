@@ -212,9 +212,11 @@ async function orderedScan(store: IndexStore, view: IndexView | undefined, shard
   }
   const rows: ShardMatch[] = [];
   let read = 0;
-  for (;;) {
+  // The first step reads about what an unfiltered answer needs; each further step twice as much.
+  let step = Math.min(PAGE, q.limit + 8);
+  for (;; step = Math.min(PAGE, step * 2)) {
     if (Buffer.compare(gte, lt) >= 0) return { rows, reached: null };
-    const range: ByteRange = { gte: Buffer.concat([prefix, gte]), lt: Buffer.concat([prefix, lt]), reverse: sort.order === "desc", limit: Math.min(PAGE, q.budget - read) };
+    const range: ByteRange = { gte: Buffer.concat([prefix, gte]), lt: Buffer.concat([prefix, lt]), reverse: sort.order === "desc", limit: Math.min(step, q.budget - read) };
     const page = byKey ? await store.scanRows(shard, range) : await store.scanDerived(shard, range);
     read += page.length;
     let lastPos = "";
