@@ -4,8 +4,8 @@
 // /cluster/peers, /cluster/events, /buckets, /metrics; /uploads while its panel is on
 // screen, every 10 s otherwise) and each member's own /cluster/status for its capacity,
 // and drives the native API for buckets, objects, multipart uploads, drains and access
-// keys. Every value from the server is set as text,
-// never as HTML.
+// keys, and searches a bucket by metadata (GET /buckets/{b}/query, a page at a time). Every
+// value from the server is set as text, never as HTML.
 
 const POLL_MS = 2000;
 /** Samples kept for the replication sparklines (3 minutes at 2 s). */
@@ -105,11 +105,17 @@ async function api(path, init = {}) {
   const res = await fetch(path, { ...init, headers: { ...(init.headers ?? {}), authorization: `Bearer ${token}` } });
   if (!res.ok) {
     let message = res.statusText;
+    let code;
     try {
-      message = (await res.json()).error.message;
+      const e = (await res.json()).error;
+      code = e.code;
+      message = e.message ?? message;
     } catch {}
     const err = new Error(`${init.method ?? "GET"} ${path}: ${res.status} ${message}`);
     err.status = res.status;
+    // The server's own code and message, for panels that show them as they are.
+    err.code = code;
+    err.detail = message;
     throw err;
   }
   if (res.status === 204) return null;
@@ -167,6 +173,7 @@ async function signIn(candidate) {
   $("events").replaceChildren();
   $("uploads").tBodies[0].replaceChildren();
   uploadsPanel.at = 0;
+  clearSearch();
   await poll();
   if (isAdmin) await refreshKeys();
 }
@@ -527,6 +534,7 @@ async function renderBuckets(buckets) {
     );
   });
   $("buckets").tBodies[0].replaceChildren(...rows);
+  renderSearchBuckets(buckets);
 }
 
 async function openBucket(bucket, prefix) {
@@ -815,6 +823,118 @@ async function createBucket(event) {
   }
 }
 
+// ---------- search ----------
+
+/** Fields every object has, which queries may use with no schema. */
+const SYSTEM_FIELDS = ["key", "size", "lastModified", "contentType", "etag"];
+/** The search shown: its bucket and parameters, the cursor "More" reads on with, and the run it belongs to (a newer search retires older answers). */
+const search = { bucket: "", params: null, cursor: null, shown: 0, run: 0 };
+
+/** The bucket picker follows the bucket list; the choice stays while its bucket exists. */
+function renderSearchBuckets(buckets) {
+  const pick = $("search-bucket");
+  const names = buckets.map((b) => b.name);
+  if (names.join("/") === [...pick.options].map((o) => o.value).join("/")) return;
+  const chosen = pick.value;
+  pick.replaceChildren(...names.map((n) => el("option", { value: n }, n)));
+  if (names.includes(chosen)) pick.value = chosen;
+  if (pick.value !== chosen) void showSchema();
+}
+
+/** The chosen bucket's fields under the form, and as suggestions for the sort field. */
+async function showSchema() {
+  const bucket = $("search-bucket").value;
+  let fields = {};
+  let text = "";
+  if (bucket) {
+    try {
+      const s = await api(`/buckets/${encodeURIComponent(bucket)}/schema`);
+      fields = s.fields;
+      const list = Object.entries(fields).map(([n, f]) => `${n} (${f.type}${f.state === "ready" ? "" : ", building"})`);
+      text = `Fields of ${bucket}: ${list.join(", ") || "none"}; and always ${SYSTEM_FIELDS.join(", ")}.${s.state === "building" ? ` Indexing: ${s.progress.peersReady} of ${s.progress.peers} peers ready.` : ""}`;
+    } catch (err) {
+      text = err.code === "NoSuchSchema" ? `${bucket} has no search schema (PUT /buckets/${bucket}/schema): queries may use ${SYSTEM_FIELDS.join(", ")}.` : "";
+    }
+  }
+  if ($("search-bucket").value !== bucket) return;
+  $("search-schema").textContent = text;
+  $("search-fields").replaceChildren(...[...Object.keys(fields), ...SYSTEM_FIELDS].map((n) => el("option", { value: n })));
+}
+
+function clearSearch() {
+  search.run++;
+  $("search-results").tBodies[0].replaceChildren();
+  $("search-more").hidden = true;
+  $("search-status").textContent = "";
+  showSearchError(null);
+}
+
+/** A query's error as the server gave it (code and message), with a caret under the fault of a text query. */
+function showSearchError(err, q = "") {
+  const box = $("search-error");
+  const caret = $("search-caret");
+  box.hidden = !err;
+  caret.hidden = true;
+  if (!err) return;
+  box.textContent = err.code ? `${err.code}: ${err.detail}` : `${err.message ?? err}`;
+  const at = err.code === "InvalidQuery" ? /at position (\d+)/.exec(err.detail ?? "") : null;
+  if (at) {
+    caret.textContent = `${q}\n${" ".repeat(Number(at[1]))}^`;
+    caret.hidden = false;
+  }
+}
+
+async function runSearch(event) {
+  event.preventDefault();
+  clearSearch();
+  const params = new URLSearchParams({ q: $("search-q").value.trim(), limit: $("search-limit").value });
+  const sort = $("search-sort").value.trim();
+  const order = $("search-order").value;
+  if (sort || order === "desc") {
+    params.set("sort", sort || "key");
+    params.set("order", order);
+  }
+  Object.assign(search, { bucket: $("search-bucket").value, params, cursor: null, shown: 0 });
+  await searchPage(search.run);
+}
+
+/** `k=v` pieces of an object's metadata, each its own span. */
+const metaSpans = (meta) => Object.entries(meta).map(([k, v]) => el("span", {}, `${k}=${v}`));
+
+/** The next page of the search shown, appended to its rows. */
+async function searchPage(run) {
+  const params = new URLSearchParams(search.params);
+  if (search.cursor) params.set("cursor", search.cursor);
+  const table = $("search-results");
+  $("search-more").hidden = true;
+  $("search-status").textContent = "searching…";
+  delete table.dataset.done;
+  try {
+    const r = await api(`/buckets/${encodeURIComponent(search.bucket)}/query?${params}`);
+    if (run !== search.run) return;
+    const rows = r.objects.map((o) =>
+      el(
+        "tr",
+        { "data-key": o.key },
+        el("td", { className: "mono" }, o.key),
+        el("td", { className: "num" }, bytes(o.size)),
+        el("td", {}, new Date(o.lastModified).toLocaleString()),
+        el("td", { className: "meta" }, metaSpans(o.meta)),
+      ),
+    );
+    table.tBodies[0].append(...rows);
+    search.cursor = r.nextCursor;
+    search.shown += r.objects.length;
+    $("search-more").hidden = !r.nextCursor;
+    $("search-status").textContent = `${search.shown} object(s)${r.nextCursor ? ", more match" : ""}`;
+    table.dataset.done = String(search.shown);
+  } catch (err) {
+    if (run !== search.run) return;
+    $("search-status").textContent = "";
+    showSearchError(err, params.get("q"));
+  }
+}
+
 // ---------- access keys ----------
 
 async function refreshKeys() {
@@ -888,6 +1008,9 @@ $("sign-out").addEventListener("click", signOut);
 $("upload-form").addEventListener("submit", upload);
 $("bucket-form").addEventListener("submit", createBucket);
 $("key-form").addEventListener("submit", createKey);
+$("search-form").addEventListener("submit", runSearch);
+$("search-more").addEventListener("click", () => void searchPage(search.run));
+$("search-bucket").addEventListener("change", () => void showSchema());
 // The uploads panel reads its records while it is on screen, and at once when it comes into view.
 new IntersectionObserver((entries) => {
   uploadsPanel.visible = entries.some((e) => e.isIntersecting);

@@ -7,6 +7,7 @@ import { adminCommand } from "./commands/admin.ts";
 import { aliasCommand } from "./commands/alias.ts";
 import { copyCommands } from "./commands/copy.ts";
 import { objectCommands } from "./commands/objects.ts";
+import { searchCommands } from "./commands/search.ts";
 import { uploadsCommand } from "./commands/uploads.ts";
 import { configDir, loadConfig } from "./config.ts";
 import type { Command, Context } from "./context.ts";
@@ -14,7 +15,7 @@ import { describeError, UsageError } from "./errors.ts";
 import { createOutput, type Output } from "./output.ts";
 
 /** Every command, in the order the overview lists them. */
-export const COMMANDS: Command[] = [aliasCommand, ...objectCommands.slice(0, 1), ...copyCommands, ...objectCommands.slice(1), uploadsCommand, adminCommand];
+export const COMMANDS: Command[] = [aliasCommand, ...objectCommands.slice(0, 1), ...copyCommands, ...objectCommands.slice(1), ...searchCommands, uploadsCommand, adminCommand];
 
 /** The overview `meshstore --help` prints. */
 export function overview(): string {
@@ -27,7 +28,7 @@ export function overview(): string {
     "",
     "Paths are ALIAS/BUCKET/KEY on a mesh (an alias names a peer: meshstore alias set) or local paths.",
     "Every command takes --json (one JSON object per line on stdout), -q/--quiet and -h/--help.",
-    "Exit codes: 0 ok, 1 if any object failed, 2 for a usage error.",
+    "Exit codes: 0 ok, 1 if anything failed (an object, or a request the peer refused), 2 for a usage error.",
     `Config folder: ${configDir()} (MESHSTORE_CONFIG_DIR overrides; XDG_CONFIG_HOME is honoured).`,
     "Run meshstore COMMAND --help for a command's flags.",
   ].join("\n");

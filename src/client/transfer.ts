@@ -26,6 +26,8 @@ export interface UploadOptions {
   resume: boolean;
   sessions: SessionStore;
   progress: Progress;
+  /** User metadata to set on every object written (x-meta-NAME: value); a multipart upload's is set when it starts. */
+  meta?: Record<string, string>;
   /** Test hook: exit the process (code 75) once this many parts are acknowledged and recorded. */
   exitAfterParts?: number;
 }
@@ -46,6 +48,11 @@ export function newUploadToken(): string {
 /** The part size for `size` bytes: the one asked for, raised so no more than MAX_PARTS are needed. */
 export function partSizeFor(size: number, wanted: number): number {
   return Math.max(MIN_PART_SIZE, wanted, Math.ceil(size / MAX_PARTS));
+}
+
+/** `meta` as x-meta-* request headers. */
+export function metaHeaders(meta: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(meta ?? {}).map(([k, v]) => [`x-meta-${k}`, v]));
 }
 
 /** A body stream that reports its bytes to `progress`; `counted` says how many went so far. */
@@ -81,7 +88,7 @@ export async function uploadFile(peer: Peer, file: string, bucket: string, key: 
   const contentType = blob.type.split(";")[0] || "application/octet-stream";
   if (info.size < opts.multipartThreshold) {
     const uploadToken = newUploadToken();
-    const res = await putCounted(peer, objectRoute(bucket, key), blob, { "content-type": contentType, "x-upload-token": uploadToken }, opts.progress);
+    const res = await putCounted(peer, objectRoute(bucket, key), blob, { ...metaHeaders(opts.meta), "content-type": contentType, "x-upload-token": uploadToken }, opts.progress);
     const body = (await res.json()) as { etag: string; size: number };
     return { size: body.size, etag: body.etag, uploadToken };
   }
@@ -109,7 +116,7 @@ async function multipartUpload(peer: Peer, file: string, src: { size: number; mt
   }
   if (!session) {
     const uploadToken = newUploadToken();
-    const created = await peer.json<{ uploadId: string }>(multipartRoute(bucket, key), { method: "POST", headers: { "content-type": src.contentType, "x-upload-token": uploadToken } });
+    const created = await peer.json<{ uploadId: string }>(multipartRoute(bucket, key), { method: "POST", headers: { ...metaHeaders(opts.meta), "content-type": src.contentType, "x-upload-token": uploadToken } });
     session = { version: 1, source: path.resolve(file), size: src.size, mtimeMs: src.mtimeMs, url: peer.url, bucket, key, uploadId: created.uploadId, uploadToken, partSize: partSizeFor(src.size, opts.partSize), createdMs: Date.now(), parts: [] };
     await opts.sessions.save(id, session, true);
   }
@@ -187,8 +194,8 @@ function keptHeaders(h: Headers): Record<string, string> {
   return kept;
 }
 
-/** Copy an object from one mesh path to another, streamed through this process. */
-export async function copyObject(from: Peer, src: { bucket: string; key: string }, to: Peer, dst: { bucket: string; key: string }, progress: Progress): Promise<UploadResult> {
+/** Copy an object from one mesh path to another, streamed through this process; `meta` adds to (or replaces) its metadata. */
+export async function copyObject(from: Peer, src: { bucket: string; key: string }, to: Peer, dst: { bucket: string; key: string }, progress: Progress, meta?: Record<string, string>): Promise<UploadResult> {
   const res = await from.request(objectRoute(src.bucket, src.key));
   const size = Number(res.headers.get("content-length") ?? 0);
   const uploadToken = newUploadToken();
@@ -206,7 +213,7 @@ export async function copyObject(from: Peer, src: { bucket: string; key: string 
     const put = await to.json<{ etag: string; size: number }>(objectRoute(dst.bucket, dst.key), {
       method: "PUT",
       body,
-      headers: { ...keptHeaders(res.headers), "content-length": String(size), "x-upload-token": uploadToken },
+      headers: { ...keptHeaders(res.headers), ...metaHeaders(meta), "content-length": String(size), "x-upload-token": uploadToken },
     });
     return { size: put.size, etag: put.etag, uploadToken };
   } catch (err) {

@@ -2,7 +2,7 @@
 // (`bun run mesh ...`) against 3 peers over TCP. A folder of 200 mixed files goes up with
 // `cp -r` and back down identical; `mirror --remove` converges and a second run changes
 // nothing; --json lines are checked field by field; `stat` names 3 holders per chunk; exit
-// codes 1 and 2; a 100 MiB multipart upload killed after 3 parts resumes with `cp
+// codes 1 and 2; search (schema set, cp --meta, find by a text query, its errors); a 100 MiB multipart upload killed after 3 parts resumes with `cp
 // --continue`, sending only the parts the peer lacks (counted by the peer's /metrics); and
 // the progress bar reaches 100% on a pseudo-terminal and is absent when piped.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -229,6 +229,76 @@ describe("meshstore client", () => {
 
     const rm = await mesh(["rm", "--json", `m/${BUCKET}/one/three-mib.bin`]);
     expect(jsonLines(rm)).toEqual([{ status: "success", op: "rm", target: `m/${BUCKET}/one/three-mib.bin`, key: "one/three-mib.bin" }]);
+  }, T);
+
+  test("search: schema set --wait, cp --meta (a PUT and a multipart upload), find by a text query (lines, --json, pages, --all), a malformed query's error, schema rm", async () => {
+    const b = "client-search";
+    expectCode(await mesh(["mb", `m/${b}`]), 0);
+    const set = await mesh(["schema", "set", "--wait", "--json", `m/${b}`, "year=number", "title=string", "tags=keywords"]);
+    expectCode(set, 0);
+    expect(jsonLines(set)).toEqual([
+      {
+        status: "success",
+        op: "schema set",
+        target: `m/${b}`,
+        bucket: b,
+        fields: { year: { type: "number", state: "ready" }, title: { type: "string", state: "ready" }, tags: { type: "keywords", state: "ready" } },
+        state: "ready",
+        progress: { peersReady: 3, peers: 3, objectsIndexed: expect.any(Number) },
+      },
+    ]);
+    // Merged, not replaced: the others stay when draft is added.
+    const merged = await mesh(["schema", "set", `m/${b}`, "draft=bool"]);
+    expectCode(merged, 0);
+    expect(merged.stdout).toMatch(/^schema of m\/client-search: (ready|building)/);
+    expect(merged.stdout.split("\n").slice(1).map((l) => l.trim().split(/ +/).slice(0, 2).join(" "))).toEqual(["draft bool", "tags keywords", "title string", "year number", ""]);
+
+    const files = { "a.txt": ["year=2019", "title=Mesh one"], "b.txt": ["year=2021", "title=Mesh two", "tags=x,y"], "c.txt": ["year=2023", "title=Other"], "d.bin": ["year=2022", "title=Mesh big"] };
+    for (const [name, meta] of Object.entries(files)) {
+      const file = path.join(root, name);
+      writeFileSync(file, `body of ${name}`);
+      // d.bin goes up as a (one-part) multipart upload: its metadata rides on the upload's start.
+      const r = await mesh(["cp", ...meta.flatMap((m) => ["--meta", m]), ...(name === "d.bin" ? ["--multipart-threshold", "1"] : []), "--json", file, `m/${b}/${name}`]);
+      expectCode(r, 0);
+      if (name === "d.bin") expect(jsonLines(r)[0]).toMatchObject({ multipart: { parts: 1 } });
+    }
+
+    const query = 'year>=2020 and title prefix "Mesh"';
+    const found = await mesh(["find", `m/${b}`, query]);
+    expectCode(found, 0);
+    const lines = found.stdout.trim().split("\n");
+    expect(lines.map((l) => l.split(/\s+/)[4])).toEqual(["b.txt", "d.bin"]);
+    expect(lines[0]).toEndWith(' 13 B  b.txt  tags=x,y  title="Mesh two"  year=2021');
+    expect(found.stderr).toBe("");
+
+    // --json, sorted by year descending, a page of one: the object, then the cursor (and a hint on stderr without --json).
+    const page = await mesh(["find", "--json", "--sort", "year", "--desc", "--limit", "1", `m/${b}`, "year", ">=", "2020"]);
+    expectCode(page, 0);
+    const [first, more] = jsonLines(page);
+    expect(first).toEqual({ status: "success", op: "find", type: "object", key: "c.txt", size: 13, etag: expect.any(String), lastModified: expect.any(String), contentType: "text/plain", meta: { year: "2023", title: "Other" } });
+    expect(more).toEqual({ status: "success", op: "find", type: "more", nextCursor: expect.any(String) });
+    const next = await mesh(["find", "--sort", "year", "--desc", "--limit", "1", "--cursor", String(more.nextCursor), `m/${b}`, "year>=2020"]);
+    expect(next.stdout).toContain("d.bin");
+    expect(next.stderr).toContain("more objects match: add --all");
+    const all = await mesh(["find", "--json", "--all", "--limit", "1", "--sort", "year", `m/${b}`]);
+    expectCode(all, 0);
+    expect(jsonLines(all).map((l) => [l.type, l.key])).toEqual([["object", "a.txt"], ["object", "b.txt"], ["object", "d.bin"], ["object", "c.txt"]]);
+
+    // A malformed query: the peer's code and position, a caret under the fault, exit 1.
+    const bad = await mesh(["find", `m/${b}`, "year >= 2020 and title prefix"]);
+    expectCode(bad, 1);
+    expect(bad.stderr).toContain("InvalidQuery");
+    expect(bad.stderr).toMatch(/at position (\d+)/);
+    const at = Number(/at position (\d+)/.exec(bad.stderr)![1]);
+    expect(bad.stderr).toContain(`  year >= 2020 and title prefix\n  ${" ".repeat(at)}^\n`);
+
+    // schema rm: a field, then the whole schema (after which find by that field is refused).
+    const rmField = jsonLines(await mesh(["schema", "rm", "--json", `m/${b}`, "tags"]))[0] as { fields: Record<string, unknown> };
+    expect(Object.keys(rmField.fields).sort()).toEqual(["draft", "title", "year"]);
+    expectCode(await mesh(["schema", "rm", `m/${b}`]), 0);
+    const none = await mesh(["schema", `m/${b}`]);
+    expectCode(none, 1);
+    expect(none.stderr).toContain("has no search schema");
   }, T);
 
   test("rb refuses a bucket with objects (exit 1); rb --force removes its objects, aborts its open multipart upload, then the bucket", async () => {

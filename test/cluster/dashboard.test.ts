@@ -4,7 +4,8 @@
 // latencies from /metrics; upload a 12 MiB file through the page (a multipart upload of
 // 3 parts) and read the same bytes back through S3; its metadata and locations; its upload
 // record, and those of an upload through another peer and of a client that vanished
-// mid-body, in the Recent uploads panel as success, success and fail; drain a
+// mid-body, in the Recent uploads panel as success, success and fail; search a bucket by
+// metadata (two pages of one, then a malformed query's error inline); drain a
 // member from the page, see why it cannot finish, cancel it; create a key in the page, sign
 // in with it in another tab, revoke it, and S3 refuses it; kill a peer and its row turns
 // dead and the banner degraded in time. Screenshots go to a temp folder, printed at the end.
@@ -130,6 +131,44 @@ describe("dashboard", () => {
         expect(failed[3]).toEndWith(" of 2.9 MiB");
         expect(failed[7]).toContain("disconnected");
         await shot("2b-upload-records");
+
+        // Search: a schema and four objects with metadata (over HTTP, through peer 1), then a
+        // text query in the page, sorted by year descending, a page of one at a time.
+        const sb = "search";
+        await mustCreateBucket(base, sb);
+        const schema = await request(c.peer(1).httpUrl, "PUT", `/buckets/${sb}/schema`, { body: JSON.stringify({ fields: { year: "number", title: "string" } }), headers: { "content-type": "application/json" } });
+        expect(schema.status).toBe(200);
+        for (const [key, year, title] of [["a.txt", "2019", "Mesh one"], ["b.txt", "2021", "Mesh two"], ["c.txt", "2023", "Mesh three"], ["d.txt", "2024", "Other"]]) {
+          expect((await request(c.peer(1).httpUrl, "PUT", `/buckets/${sb}/objects/${key}`, { body: key, headers: { "x-meta-year": year, "x-meta-title": title } })).status).toBe(200);
+        }
+        await c.waitFor("the search index ready", async () => json<{ state: string }>(await request(base, "GET", `/buckets/${sb}/schema`)).state === "ready", 10_000);
+        await page.waitForSelector(`#search-bucket option[value="${sb}"]`, { state: "attached", timeout: 10_000 });
+        await page.selectOption("#search-bucket", sb);
+        await page.waitForSelector('#search-schema:text("year (number)")', { timeout: 5000 });
+        await page.fill("#search-q", 'year>=2020 and title prefix "Mesh"');
+        await page.fill("#search-sort", "year");
+        await page.selectOption("#search-order", "desc");
+        await page.fill("#search-limit", "1");
+        await page.click("#search-form button[type=submit]");
+        await page.waitForSelector('#search-results[data-done="1"]', { timeout: 5000 });
+        expect(await page.isVisible("#search-more")).toBe(true);
+        await page.click("#search-more");
+        await page.waitForSelector('#search-results[data-done="2"]', { timeout: 5000 });
+        expect(await page.isHidden("#search-more")).toBe(true);
+        const found = await page.locator("#search-results tbody tr").evaluateAll((rows) => rows.map((r) => [r.getAttribute("data-key"), r.cells[1].textContent, [...r.cells[3].querySelectorAll("span")].map((m) => m.textContent).sort()]));
+        expect(found).toEqual([
+          ["c.txt", "5 B", ["title=Mesh three", "year=2023"]],
+          ["b.txt", "5 B", ["title=Mesh two", "year=2021"]],
+        ]);
+        expect(await page.textContent("#search-status")).toBe("2 object(s)");
+        // A malformed query: the server's code and message inline, a caret under the fault, no rows.
+        await page.fill("#search-q", "year >= ");
+        await page.click("#search-form button[type=submit]");
+        await page.waitForSelector("#search-error:not([hidden])", { timeout: 5000 });
+        expect(await page.textContent("#search-error")).toMatch(/^InvalidQuery: .* at position 7$/);
+        expect(await page.textContent("#search-caret")).toBe(`year >=\n${" ".repeat(7)}^`);
+        expect(await page.locator("#search-results tbody tr").count()).toBe(0);
+        await shot("2c-search");
 
         // Drain peer 1 from peer 0's page: with 3 members and rf 3 it cannot finish, and says why; cancel it.
         const drained = `#peers tbody tr[data-peer="${c.peer(1).peerId}"]`;

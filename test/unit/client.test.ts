@@ -1,6 +1,7 @@
 // The meshstore client's pure parts and its command line without a peer: argument parsing,
 // the alias store's modes, --exclude globs, the mirror plan, JSON lines, the uploads table,
-// session pruning, and exit code 2 for usage errors.
+// search's --meta and field arguments and its lines, session pruning, and exit code 2 for
+// usage errors.
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -9,6 +10,8 @@ import { parseCommand, usageMessage } from "../../src/client/args.ts";
 import { keyPath } from "../../src/client/http.ts";
 import { uploadLine, type UploadRecord } from "../../src/client/commands/uploads.ts";
 import { infoLines, infoTotals } from "../../src/client/commands/admin.ts";
+import { parseMeta } from "../../src/client/commands/copy.ts";
+import { findLine, parseFields, schemaLines } from "../../src/client/commands/search.ts";
 import { configDir, loadConfig, normalizeUrl, s3UrlOf, saveConfig } from "../../src/client/config.ts";
 import { UsageError } from "../../src/client/errors.ts";
 import { runClient } from "../../src/client/main.ts";
@@ -160,6 +163,20 @@ describe("output", () => {
   });
 });
 
+describe("search", () => {
+  test("--meta NAME=VALUE, schema NAME=TYPE, a find row and the schema's lines", () => {
+    expect(parseMeta(["Year=2026", "title=Mesh two", "empty=", "eq=a=b"])).toEqual({ year: "2026", title: "Mesh two", empty: "", eq: "a=b" });
+    expect(parseMeta(undefined)).toBeUndefined();
+    for (const bad of ["novalue", "=x", "sp ace=1", "line=a\nb", "accent=caf\u00e9"]) expect(() => parseMeta([bad])).toThrow(UsageError);
+    expect(parseFields(["year=number", "tags=keywords"])).toEqual({ year: "number", tags: "keywords" });
+    expect(() => parseFields(["year=int"])).toThrow('"year=int" is not NAME=TYPE (TYPE one of number, date, string, bool, keywords)');
+    const o = { key: "b.txt", size: 13, etag: "e", lastModified: "2026-01-02T03:04:05.000Z", contentType: "text/plain", meta: { tags: "x,y", title: "Mesh two", year: "2021" } };
+    expect(findLine(o)).toBe('[2026-01-02 03:04:05]       13 B  b.txt  tags=x,y  title="Mesh two"  year=2021');
+    const building = { bucket: "b", fields: { year: { type: "number", state: "building" as const } }, state: "building" as const, progress: { peersReady: 1, peers: 3, objectsIndexed: 40 } };
+    expect(schemaLines("m/b", building)).toEqual(["schema of m/b: building (1 of 3 peers ready, 40 objects indexed)", "  year   number    building"]);
+  });
+});
+
 describe("sessions", () => {
   test("a new session prunes files older than a week", async () => {
     const dir = path.join(root, "sessions");
@@ -179,7 +196,7 @@ describe("sessions", () => {
 
 describe("exit codes for usage errors", () => {
   const env = { MESHSTORE_CONFIG_DIR: path.join(root, "exit-codes") };
-  for (const args of [[], ["nope"], ["ls"], ["ls", "--bogus", "x"], ["cp", "only-one"], ["rm", "-r", "x"], ["alias"], ["alias", "set", "bad name!", ":1"], ["admin", "frob"], ["uploads"], ["mirror", "a"], ["presign", "x", "--expires", "9d"]]) {
+  for (const args of [[], ["nope"], ["ls"], ["ls", "--bogus", "x"], ["cp", "only-one"], ["rm", "-r", "x"], ["alias"], ["alias", "set", "bad name!", ":1"], ["admin", "frob"], ["uploads"], ["mirror", "a"], ["presign", "x", "--expires", "9d"], ["find"], ["schema", "set"], ["cp", "--meta", "bad", "x", "y"]]) {
     test(`meshstore ${args.join(" ")} exits 2`, async () => {
       expect(await runClient(args, env, captured(false).output)).toBe(2);
     });

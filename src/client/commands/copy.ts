@@ -68,9 +68,25 @@ async function runJob(job: Job, opts: UploadOptions): Promise<Record<string, unk
   let r: UploadResult | { size: number; etag: string };
   if (from.kind === "local" && to.kind === "remote") r = await uploadFile(peerOf(to.alias), from.path, to.bucket, to.key, opts);
   else if (from.kind === "remote" && to.kind === "local") r = await downloadFile(peerOf(from.alias), from.bucket, from.key, to.path, opts.progress);
-  else if (from.kind === "remote" && to.kind === "remote") r = await copyObject(peerOf(from.alias), from, peerOf(to.alias), to, opts.progress);
+  else if (from.kind === "remote" && to.kind === "remote") r = await copyObject(peerOf(from.alias), from, peerOf(to.alias), to, opts.progress, opts.meta);
   else throw new UsageError("cp between two local paths is not meshstore's job: use cp");
   return { ...base, ...r };
+}
+
+/** `--meta NAME=VALUE` flags as user metadata (names lowercased, as HTTP headers carry them). */
+export function parseMeta(flags: string[] | undefined): Record<string, string> | undefined {
+  if (!flags?.length) return undefined;
+  const meta: Record<string, string> = {};
+  for (const f of flags) {
+    const eq = f.indexOf("=");
+    const name = f.slice(0, Math.max(0, eq)).toLowerCase();
+    if (!/^[a-z0-9_-]{1,64}$/.test(name)) throw new UsageError(`--meta takes NAME=VALUE (NAME of a-z 0-9 _ -), got "${f}"`);
+    // The value travels as an HTTP header: printable ASCII, no line breaks.
+    const value = f.slice(eq + 1);
+    if (!/^[\x20-\x7e]*$/.test(value)) throw new UsageError(`--meta ${name}: a value must be printable ASCII (it goes as an HTTP header)`);
+    meta[name] = value;
+  }
+  return meta;
 }
 
 /** Run jobs a few at a time under one bar; each result or failure is printed. */
@@ -130,17 +146,21 @@ const cp: Command = {
   an existing folder, or several sources take each source's name.
   -r, --recursive              copy folders and prefixes
   --continue                   resume an interrupted multipart upload: only the parts the peer lacks are sent
+  --meta NAME=VALUE            user metadata (x-meta-NAME) on every object written; repeatable. A
+                               mesh-to-mesh copy keeps the source's and adds (or replaces) these.
 ${TRANSFER_USAGE}`,
   async run(ctx, argv) {
-    const { values, positionals } = parseCommand(argv, { recursive: { type: "boolean", short: "r" }, continue: { type: "boolean" }, ...TRANSFER_OPTIONS });
+    const { values, positionals } = parseCommand(argv, { recursive: { type: "boolean", short: "r" }, continue: { type: "boolean" }, meta: { type: "string", multiple: true }, ...TRANSFER_OPTIONS });
     if (positionals.length < 2) throw new UsageError(positionals.length === 0 ? "missing SOURCE and TARGET" : "missing TARGET");
     const dst = parseTarget(positionals.at(-1) ?? "", ctx.config);
     const sources = positionals.slice(0, -1).map((a) => parseTarget(a, ctx.config));
     if (dst.kind === "remote" && !dst.bucket) throw new UsageError(`${showTarget(dst)} needs a bucket`);
     if (dst.kind === "local" && sources.every((s) => s.kind === "local")) throw new UsageError("cp needs an ALIAS/BUCKET path on one side (no alias matches; see meshstore alias ls)");
+    const meta = parseMeta(values.meta);
+    if (meta && dst.kind === "local") throw new UsageError("--meta sets metadata on objects written to a mesh; this TARGET is local");
     const progress = startProgress(wantsBar(ctx.out), "cp", (sink) => ctx.out.setLineSink(sink));
     try {
-      const opts = uploadOptions(ctx, values, progress);
+      const opts = { ...uploadOptions(ctx, values, progress), meta };
       const jobs: Job[] = [];
       for (const src of sources) {
         try {
