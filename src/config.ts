@@ -342,6 +342,7 @@ export const NODE_FLAGS = {
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
   "multipart-expiry": { type: "string", env: "MESH_MULTIPART_EXPIRY", help: "abort incomplete multipart uploads older than this AGE (90s, 2h, 1d; off: never)", def: "24h" },
+  "search-backfill-rate": { type: "string", env: "MESH_SEARCH_BACKFILL_RATE", help: "objects per second a peer indexes when a search field is added to a bucket", def: String(DEFAULTS.searchBackfillPerSecond) },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
   "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing (or its headers take) before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
   "upload-memory": { type: "string", env: "MESH_UPLOAD_MEMORY", help: "MiB of upload buffers across all requests; beyond: uploads wait, then SlowDown", def: String(DEFAULT_LIMITS.uploadMemoryBytes / 1024 / 1024) },
@@ -378,6 +379,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         "advertise-http": { type: "string" },
         "advertise-s3": { type: "string" },
         "multipart-expiry": { type: "string" },
+        "search-backfill-rate": { type: "string" },
         "max-inflight": { type: "string" },
         "body-timeout": { type: "string" },
         "upload-memory": { type: "string" },
@@ -419,6 +421,8 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (repair) input.repairDelayMs = parseSeconds(repair, "--repair-delay");
   const expiry = str("multipart-expiry");
   if (expiry) input.repair = { multipartExpiryMs: parseAge(expiry, "--multipart-expiry") };
+  const backfill = str("search-backfill-rate");
+  if (backfill) input.searchBackfillPerSecond = parsePositiveInt(backfill, "--search-backfill-rate");
   const grace = str("stop-grace");
   if (grace) input.stopGraceMs = parseSeconds(grace, "--stop-grace");
   const limits = input.limits!;

@@ -31,6 +31,7 @@ const PLACEHOLDERS: Record<ValueFlag, string> = {
   "repair-delay": "SECONDS",
   "stop-grace": "SECONDS",
   "multipart-expiry": "AGE",
+  "search-backfill-rate": "N",
   "advertise-http": "URL",
   "advertise-s3": "URL",
   "max-inflight": "N",

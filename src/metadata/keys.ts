@@ -157,6 +157,11 @@ export function compareKeys(a: string, b: string): number {
 export const SCHEMA_ROW_PREFIX = "\x01s";
 /** Row of a bucket's search schema in BUCKETS_SHARD. */
 export const schemaRow = (bucket: string) => `${SCHEMA_ROW_PREFIX}${bucket}`;
+/** The bucket of an object row ("<bucket>\0<key>"), or undefined for a row of another kind. */
+export function bucketOfObjectRow(row: string): string | undefined {
+  const at = row.indexOf("\0");
+  return at > 0 ? row.slice(0, at) : undefined;
+}
 /** Every derived row of a bucket starts with this. */
 export const bucketFieldsPrefix = (bucket: string) => `${bucket}\0`;
 /** Every derived row of one field of a bucket starts with this; the encoded value and the key follow. */

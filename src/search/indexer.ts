@@ -6,7 +6,7 @@
 // A field is ready here once every manifest this peer held when it learned of the field
 // has been re-derived: manifests written or repaired in later derive it as they arrive.
 // Readiness is a local note, so a restarted peer does not index again what it has.
-import { BUCKETS_SHARD, bucketFieldsPrefix, fieldRowPrefix, objectRowPrefix, SCHEMA_ROW_PREFIX } from "../metadata/keys.ts";
+import { BUCKETS_SHARD, bucketFieldsPrefix, bucketOfObjectRow, fieldRowPrefix, objectRowPrefix, SCHEMA_ROW_PREFIX } from "../metadata/keys.ts";
 import { createRateLimiter } from "../repair/rate-limiter.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
@@ -100,9 +100,9 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
     derive(shard, row, entry) {
       // Manifests only: object shards, rows that are not multipart rows (\x01...).
       if (shard.charCodeAt(0) !== 0x6f || row.charCodeAt(0) === 1) return [];
-      const at = row.indexOf("\0");
-      const b = at > 0 ? buckets.get(row.slice(0, at)) : undefined;
-      return b ? deriveObjectRows(row.slice(0, at), row, entry, b.fields) : [];
+      const bucket = bucketOfObjectRow(row);
+      const b = bucket === undefined ? undefined : buckets.get(bucket);
+      return b ? deriveObjectRows(bucket!, row, entry, b.fields) : [];
     },
   });
 

@@ -12,7 +12,7 @@ import type { AccessKey, AccessKeyInfo, KeySpec } from "../../src/auth/access-ke
 import { bearerAuth } from "../../src/auth/guard.ts";
 import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } from "../../src/errors.ts";
 import { nativeErrors } from "../../src/api/errors.ts";
-import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeObjects } from "../../src/api/native.ts";
+import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeObjects, type NativeSearch } from "../../src/api/native.ts";
 import { uploadListKey, validateKey } from "../../src/metadata/keys.ts";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
 import { MIN_PART_BYTES, multipartEtag, type PartRecord, type UploadRecord } from "../../src/objects/multipart.ts";
@@ -234,6 +234,20 @@ afterAll(async () => {
   rmSync(recordsDir, { recursive: true, force: true });
 });
 
+/** Search as the routes see it: every call answers a fixed, well-formed reply (the service itself is tested in test/cluster/search.test.ts). */
+function fakeSearch(): NativeSearch {
+  const state = { bucket: "docs", fields: { year: { type: "number" as const, state: "ready" as const } }, state: "ready" as const, progress: { peersReady: 1, peers: 1, objectsIndexed: 0 } };
+  const page = { objects: [{ key: "a/b.txt", size: 5, etag: md5("hello"), lastModified: new Date(0).toISOString(), contentType: "text/plain", meta: { year: "2020" } }], nextCursor: null };
+  return {
+    getSchema: async () => state,
+    putSchema: async () => state,
+    deleteSchema: async () => {},
+    deleteField: async () => state,
+    query: async () => page,
+    queryText: async () => page,
+  };
+}
+
 /** What the next authentication throws instead of checking the token (a rate limit, a lost quorum). */
 let authFails: MeshError | undefined;
 
@@ -245,7 +259,7 @@ beforeEach(async () => {
   const bearer = bearerAuth(keys, true);
   const log = createLogger("test", (level, line) => void logged.push([level, line]), "debug");
   multipart = fakeMultipart(objects);
-  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, uploads);
+  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, uploads, fakeSearch());
   await objects.createBucket("docs");
   // UPLOAD with part 1, then UPLOAD2 with none (ids count up).
   await multipart.create("docs", "big.bin", { contentType: "application/x-big", meta: {} });
@@ -315,6 +329,12 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: "/buckets/docs/multipart?limit=5", status: 200 },
   { method: "POST", path: `/buckets/docs/multipart/${UPLOAD}/complete?key=big.bin`, body: JSON.stringify({ parts: [{ partNumber: 1, etag: md5("hello") }] }), status: 200 },
   { method: "DELETE", path: `/buckets/docs/multipart/${UPLOAD2}?key=big.bin`, status: 204 },
+  { method: "PUT", path: "/buckets/docs/schema", body: JSON.stringify({ fields: { year: "number" } }), status: 200 },
+  { method: "GET", path: "/buckets/docs/schema", status: 200 },
+  { method: "DELETE", path: "/buckets/docs/schema/year", status: 200 },
+  { method: "DELETE", path: "/buckets/docs/schema", status: 204 },
+  { method: "POST", path: "/buckets/docs/query", body: JSON.stringify({ where: [] }), status: 200 },
+  { method: "GET", path: "/buckets/docs/query?q=year%3E1&sort=year", status: 200 },
   { method: "GET", path: `/uploads/${SEEDED_TOKEN}`, status: 200 },
   { method: "GET", path: "/uploads?limit=5", status: 200 },
 ];
@@ -751,5 +771,17 @@ describe("the API's description", () => {
       expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(10_000);
     }
     expect(html).toContain("openapi.json");
+  });
+});
+
+describe("search routes", () => {
+  test("a reader of the bucket may query and read its schema, not change it; other buckets are refused", async () => {
+    const reader = { token: READER };
+    expect((await call("POST", "/buckets/docs/query", { ...reader, body: "{}" })).status).toBe(200);
+    expect((await call("GET", "/buckets/docs/query?q=", reader)).status).toBe(200);
+    expect((await call("GET", "/buckets/docs/schema", reader)).status).toBe(200);
+    expect(await errorOf(await call("PUT", "/buckets/docs/schema", { ...reader, body: "{}" }))).toBe("403 AccessDenied");
+    expect(await errorOf(await call("DELETE", "/buckets/docs/schema/year", reader))).toBe("403 AccessDenied");
+    expect(await errorOf(await call("POST", "/buckets/other/query", { ...reader, body: "{}" }))).toBe("403 AccessDenied");
   });
 });
