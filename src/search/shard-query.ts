@@ -48,7 +48,7 @@ export interface ShardAnswer {
 /** Rows read from LevelDB per step of an ordered scan. */
 const PAGE = 256;
 /** Most rows a narrowing condition may select in one shard before a scan is cheaper. */
-export const NARROW_CAP = 4000;
+export const NARROW_CAP = 1000;
 /** Narrowing conditions tried per shard. */
 const NARROW_TRIES = 2;
 
@@ -140,16 +140,16 @@ export function matchPosition(q: Pick<ShardQuery, "where" | "sort">, key: string
 /** Is position `a` before `b` in the query's order? */
 export const before = (order: "asc" | "desc", a: string, b: string) => (order === "asc" ? compareKeys(a, b) < 0 : compareKeys(a, b) > 0);
 
-/** Answer `q` from shard `shard` of this replica, whose index is as `view` says. */
-export async function queryShard(store: IndexStore, view: IndexView | undefined, shard: string, q: ShardQuery): Promise<ShardAnswer> {
+/** Answer `q` from shard `shard` of this replica, whose index is as `view` says (`narrowCap`: tests try small ones). */
+export async function queryShard(store: IndexStore, view: IndexView | undefined, shard: string, q: ShardQuery, narrowCap = NARROW_CAP): Promise<ShardAnswer> {
   const types = queryTypes(q);
-  const narrowed = await narrow(store, view, shard, q, types);
+  const narrowed = await narrow(store, view, shard, q, types, narrowCap);
   if (narrowed) return narrowed;
   return orderedScan(store, view, shard, q, types);
 }
 
 /** Path 1: gather every candidate through a selective condition on another ready index. */
-async function narrow(store: IndexStore, view: IndexView | undefined, shard: string, q: ShardQuery, types: DerivedFields): Promise<ShardAnswer | undefined> {
+async function narrow(store: IndexStore, view: IndexView | undefined, shard: string, q: ShardQuery, types: DerivedFields, cap: number): Promise<ShardAnswer | undefined> {
   const rank = { "=": 0, in: 1, prefix: 2, "<": 3, "<=": 3, ">": 3, ">=": 3, "!=": 9 } as const;
   const options = q.where
     .filter((c) => c.op !== "!=" && c.field !== q.sort.field && c.field !== "key" && usable(view, c.field, c.type, c.system))
@@ -161,7 +161,7 @@ async function narrow(store: IndexStore, view: IndexView | undefined, shard: str
     const candidates = new Map<string, ObjectSummary>();
     let over = false;
     for (const r of rangesOf(c)) {
-      const room = NARROW_CAP + 1 - candidates.size;
+      const room = cap + 1 - candidates.size;
       const rows = await store.scanDerived(shard, { gte: Buffer.concat([prefix, r.gte]), lt: Buffer.concat([prefix, r.lt]), limit: room });
       for (const [name, summary] of rows) candidates.set(keyOfRow(name.slice(name0.length), c.type), summary as ObjectSummary);
       if (rows.length >= room) {
