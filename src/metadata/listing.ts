@@ -26,17 +26,24 @@ interface Batch {
   bound: string | null;
 }
 
-/** Scan `shards` for rows starting with `rowPrefix` after `after`, merged. */
-async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string, after: string | undefined, per: number, fields?: string[]): Promise<Batch> {
-
-  // Which replicas to ask for each shard: a quorum of its voters (they meet every
-  // acknowledged write's voters), this peer first when it is one.
+/**
+ * Ask a quorum of replicas of every shard (its voters: they meet every acknowledged
+ * write's), this peer first when it is one, with one call per peer per pass; a shard
+ * whose replica fails is asked of its next replica in the next pass. Answers, by shard,
+ * one per replica asked; QuorumError when a shard runs out of replicas.
+ */
+export async function askShardQuorums<T>(
+  deps: Pick<ListingDeps, "placement" | "self">,
+  shards: string[],
+  what: string,
+  ask: (peer: string, shards: string[]) => Promise<Record<string, T>>,
+): Promise<Map<string, T[]>> {
   const candidates = new Map(shards.map((s) => {
     const reps = deps.placement.shardVoters(s);
     const rank = (p: string) => (p === deps.self ? 0 : deps.placement.reachable(p) ? 1 : 2);
     return [s, [...reps].sort((a, b) => rank(a) - rank(b))] as const;
   }));
-  const answers = new Map<string, ScanRow[][]>(shards.map((s) => [s, []]));
+  const answers = new Map<string, T[]>(shards.map((s) => [s, []]));
   const tried = new Map<string, number>(shards.map((s) => [s, 0]));
   let pending = shards;
   while (pending.length) {
@@ -45,15 +52,15 @@ async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string
       const reps = candidates.get(s)!;
       const want = deps.placement.shardQuorum(s) - answers.get(s)!.length;
       const next = reps.slice(tried.get(s)!, tried.get(s)! + want);
-      if (next.length < want) throw new QuorumError(`listing: shard ${s} has too few reachable replicas`);
+      if (next.length < want) throw new QuorumError(`${what}: shard ${s} has too few reachable replicas`);
       tried.set(s, tried.get(s)! + next.length);
       for (const p of next) byPeer.set(p, [...(byPeer.get(p) ?? []), s]);
     }
     await Promise.all(
       [...byPeer].map(async ([peer, list]) => {
         try {
-          const res = await deps.index.scanOn(peer, { shards: list, prefix: rowPrefix, after, limit: per, fields });
-          for (const s of list) answers.get(s)!.push(res[s] ?? []);
+          const res = await ask(peer, list);
+          for (const s of list) if (res[s] !== undefined) answers.get(s)!.push(res[s]);
         } catch {
           // the shard's next replica is tried in the next pass
         }
@@ -61,6 +68,12 @@ async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string
     );
     pending = shards.filter((s) => answers.get(s)!.length < deps.placement.shardQuorum(s));
   }
+  return answers;
+}
+
+/** Scan `shards` for rows starting with `rowPrefix` after `after`, merged. */
+async function fetchBatch(deps: ListingDeps, shards: string[], rowPrefix: string, after: string | undefined, per: number, fields?: string[]): Promise<Batch> {
+  const answers = await askShardQuorums(deps, shards, "listing", (peer, list) => deps.index.scanOn(peer, { shards: list, prefix: rowPrefix, after, limit: per, fields }));
 
   let bound: string | null = null;
   const merged = new Map<string, IndexEntry>();

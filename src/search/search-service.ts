@@ -11,8 +11,9 @@
 // on what that returns: so a write acknowledged through any peer shows in the next query.
 import type { AbortOptions } from "@libp2p/interface";
 import { Type } from "@sinclair/typebox";
-import { ConflictError, NotFoundError, QuorumError } from "../errors.ts";
+import { ConflictError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
+import { askShardQuorums } from "../metadata/listing.ts";
 import { allObjectShards, BUCKETS_SHARD, objectRow, schemaRow } from "../metadata/keys.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { IndexEntry } from "../metadata/types.ts";
@@ -228,38 +229,12 @@ export function createSearchService(deps: SearchServiceDeps): SearchService {
 
   /** One round: every shard's matches after `after`, merged and complete up to the bound. */
   async function round(bucket: string, q: ValidQuery, after: string | undefined, per: number): Promise<{ rows: ShardMatch[]; bound: string | null; building: string[] }> {
-    const candidates = new Map(objectShards.map((s) => {
-      const rank = (p: string) => (p === deps.self ? 0 : placement.reachable(p) ? 1 : 2);
-      return [s, [...placement.shardVoters(s)].sort((a, b) => rank(a) - rank(b))] as const;
-    }));
-    const answers = new Map<string, ShardAnswer[]>(objectShards.map((s) => [s, []]));
-    const tried = new Map<string, number>(objectShards.map((s) => [s, 0]));
     const building = new Set<string>();
-    let pending = objectShards;
-    while (pending.length) {
-      const byPeer = new Map<string, string[]>();
-      for (const s of pending) {
-        const reps = candidates.get(s)!;
-        const want = placement.shardQuorum(s) - answers.get(s)!.length;
-        const next = reps.slice(tried.get(s)!, tried.get(s)! + want);
-        if (next.length < want) throw new QuorumError(`query: shard ${s} has too few reachable replicas`);
-        tried.set(s, tried.get(s)! + next.length);
-        for (const p of next) byPeer.set(p, [...(byPeer.get(p) ?? []), s]);
-      }
-      await Promise.all(
-        [...byPeer].map(async ([peer, shards]) => {
-          try {
-            const res = await askPeer(peer, { bucket, shards, where: q.where, sort: q.sort, after, limit: per, budget: ROUND_BUDGET });
-            for (const f of res.building) building.add(f);
-            for (const s of shards) answers.get(s)!.push(res.answers[s] ?? { rows: [], reached: null });
-          } catch {
-            // the shard's next replica is tried in the next pass
-          }
-        }),
-      );
-      pending = objectShards.filter((s) => answers.get(s)!.length < placement.shardQuorum(s));
-    }
-
+    const answers = await askShardQuorums({ placement, self: deps.self }, objectShards, "query", async (peer, shards) => {
+      const res = await askPeer(peer, { bucket, shards, where: q.where, sort: q.sort, after, limit: per, budget: ROUND_BUDGET });
+      for (const f of res.building) building.add(f);
+      return res.answers;
+    });
     const order = q.sort.order;
     let bound: string | null = null;
     for (const replies of answers.values()) for (const a of replies) if (a.reached !== null && (bound === null || before(order, a.reached, bound))) bound = a.reached;

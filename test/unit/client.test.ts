@@ -172,7 +172,7 @@ describe("search", () => {
     expect(() => parseFields(["year=int"])).toThrow('"year=int" is not NAME=TYPE (TYPE one of number, date, string, bool, keywords)');
     const o = { key: "b.txt", size: 13, etag: "e", lastModified: "2026-01-02T03:04:05.000Z", contentType: "text/plain", meta: { tags: "x,y", title: "Mesh two", year: "2021" } };
     expect(findLine(o)).toBe('[2026-01-02 03:04:05]       13 B  b.txt  tags=x,y  title="Mesh two"  year=2021');
-    const building = { bucket: "b", fields: { year: { type: "number", state: "building" as const } }, state: "building" as const, progress: { peersReady: 1, peers: 3, objectsIndexed: 40 } };
+    const building = { bucket: "b", fields: { year: { type: "number" as const, state: "building" as const } }, state: "building" as const, progress: { peersReady: 1, peers: 3, objectsIndexed: 40 } };
     expect(schemaLines("m/b", building)).toEqual(["schema of m/b: building (1 of 3 peers ready, 40 objects indexed)", "  year   number    building"]);
   });
 });

@@ -3,6 +3,7 @@
 // indexed, as what type). find prints each page as it arrives, so --all holds one page at
 // a time whatever the answer's size.
 import { FIELD_TYPES } from "../../search/schema.ts";
+import type { FoundObject, SchemaState } from "../../search/search-service.ts";
 import { parseCommand } from "../args.ts";
 import type { Command, Context } from "../context.ts";
 import { ClientError, UsageError } from "../errors.ts";
@@ -10,24 +11,6 @@ import { peerOf, type Peer } from "../http.ts";
 import { remoteTarget, type RemoteTarget } from "../target.ts";
 import { parseCount } from "../units.ts";
 import { lsLine } from "./objects.ts";
-
-/** An object in a query's answer. */
-export interface FoundObject {
-  key: string;
-  size: number;
-  etag: string;
-  lastModified: string;
-  contentType: string;
-  meta: Record<string, string>;
-}
-
-/** A bucket's schema and its index's state, as GET /buckets/{b}/schema answers. */
-export interface SchemaState {
-  bucket: string;
-  fields: Record<string, { type: string; state: "building" | "ready" }>;
-  state: "building" | "ready";
-  progress: { peersReady: number; peers: number; objectsIndexed: number };
-}
 
 /** Most pages `find --all` reads (1,000 objects each by default): ten million objects. */
 const MAX_PAGES = 10_000;
