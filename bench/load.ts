@@ -83,7 +83,8 @@ export interface OpsResult {
   maxms: number;
 }
 
-function opsResult(lat: number[], secs: number): OpsResult {
+/** Rate and latency percentiles of `lat` (ms per op) over `secs`. */
+export function opsResult(lat: number[], secs: number): OpsResult {
   return { ops: lat.length, secs, opsPerSec: lat.length / secs, p50ms: percentile(lat, 0.5), p99ms: percentile(lat, 0.99), maxms: Math.max(...lat) };
 }
 

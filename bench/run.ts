@@ -1,7 +1,8 @@
 // `bun run bench [--quick] [--peers N]`: measures this machine's limits (disk, SHA-256,
 // chacha20-poly1305, a minimal single-process HTTP server as the software ceiling), then
 // a mesh of separate `bun run node` peers driven over HTTP from this process, and prints
-// one table of figure / machine limit / ratio / target. Writes bench/results.json and
+// one table of figure / machine limit / ratio / target (search figures: beside the same
+// mesh without an index, bench/search.ts). Writes bench/results.json and
 // bench/scaling.svg.
 import os from "node:os";
 import path from "node:path";
@@ -17,7 +18,8 @@ import { startMesh } from "./mesh.ts";
 import { measureRepair } from "./repair-rate.ts";
 import { describeScan, measureRepairScan } from "./repair-scan.ts";
 import { sampleRss } from "./rss.ts";
-import { log } from "./stats.ts";
+import { measureSearch, searchRows } from "./search.ts";
+import { judge, log, type Row } from "./stats.ts";
 import { renderScaling } from "./svg.ts";
 
 const { values } = parseArgs({ options: { quick: { type: "boolean", default: false }, peers: { type: "string", default: "3" } } });
@@ -26,8 +28,8 @@ const PEERS = Number(values.peers);
 const RF = 3;
 const MiB = 1024 * 1024;
 const cfg = quick
-  ? { diskMib: 1024, large: { size: 64 * MiB, count: 4, inflight: 4 }, small: 2_000, listSizes: [1_000, 10_000], repairMib: 256, scalingPeers: [3] }
-  : { diskMib: 1024, large: { size: 256 * MiB, count: 4, inflight: 4 }, small: 20_000, listSizes: [1_000, 10_000, 30_000, 100_000], repairMib: 1024, scalingPeers: [3, 5, 8] };
+  ? { diskMib: 1024, large: { size: 64 * MiB, count: 4, inflight: 4 }, small: 2_000, listSizes: [1_000, 10_000], repairMib: 256, scalingPeers: [3], searchObjects: 10_000 }
+  : { diskMib: 1024, large: { size: 256 * MiB, count: 4, inflight: 4 }, small: 20_000, listSizes: [1_000, 10_000, 30_000, 100_000], repairMib: 1024, scalingPeers: [3, 5, 8], searchObjects: 100_000 };
 const SMALL = { size: 4096, inflight: 64 };
 const startedAt = performance.now();
 
@@ -102,6 +104,15 @@ try {
   mesh.close();
 }
 
+log(`search: a fresh mesh of ${PEERS} peers, ${cfg.searchObjects} objects with five indexed fields and as many in a bucket without a schema`);
+mesh = await startMesh(PEERS);
+let search;
+try {
+  search = await measureSearch(mesh.peers.map((p) => p.http), cfg.searchObjects);
+} finally {
+  mesh.close();
+}
+
 log(`repair: 5 peers, ${cfg.repairMib} MiB, --dead-after 2 --repair-delay 3`);
 const repair = await measureRepair({ peers: 5, mib: cfg.repairMib, objectMib: 16, log });
 
@@ -130,30 +141,10 @@ scalingPut.sort((a, b) => a.peers - b.peers);
 const durationSecs = (performance.now() - startedAt) / 1000;
 
 // ---- the table ------------------------------------------------------------------------
-type Target = { op: ">=" | "<"; value: number; unit: string } | null;
-interface Row {
-  figure: string;
-  value: string;
-  limit: string;
-  ratio: string;
-  target: string;
-}
 const rows: Row[] = [];
 const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(0)}%`;
 const f0 = (n: number) => n.toLocaleString("en", { maximumFractionDigits: 0 });
 const f1 = (n: number) => n.toFixed(1);
-/** "met" or "missed by X%" for each [value, target] pair, joined. */
-function judge(checks: Array<[number, NonNullable<Target>]>): string {
-  const missed = checks
-    .map(([v, t]) => {
-      const ok = t.op === ">=" ? v >= t.value : v < t.value;
-      if (ok) return null;
-      const by = t.op === ">=" ? (t.value - v) / t.value : (v - t.value) / t.value;
-      return `missed ${t.op === ">=" ? "≥" : "<"}${t.value.toLocaleString("en")}${t.unit} by ${(100 * by).toFixed(0)}%`;
-    })
-    .filter(Boolean);
-  return missed.length === 0 ? `met (${checks.map(([, t]) => `${t.op === ">=" ? "≥" : "<"}${t.value.toLocaleString("en")}${t.unit}`).join(", ")})` : missed.join("; ");
-}
 const m = meshFigures;
 const diskPerRf = limits.disk.writeMBps / RF;
 const largeLabel = `${cfg.large.count}×${cfg.large.size / MiB} MiB, ${cfg.large.inflight} in flight`;
@@ -202,6 +193,7 @@ for (const p of m.list.filter((p: ListPoint) => p.objects >= 10_000)) {
     target: `${judge([[p.p50ms, { op: "<", value: 25, unit: " ms" }]])}${p.objects >= 100_000 ? "" : " (target is for 100k)"}`,
   });
 }
+rows.push(...searchRows(search));
 rows.push({
   figure: `repair MB/s, 5 peers, ${cfg.repairMib} MiB, 1 killed (${f1(repair.killToZeroSecs)} s kill→0 under-replicated${repair.badChunks ? `, ${repair.badChunks} BAD chunks` : ""})`,
   value: f0(repair.MBps),
@@ -272,6 +264,7 @@ const results = {
   config: cfg,
   limits: { ...limits, ceiling, link, keyCost },
   mesh: meshFigures,
+  search,
   repair,
   repairScan,
   scaling: { smallPut: scalingPut, list: m.list, heartbeat },
