@@ -2,14 +2,14 @@
 // batch (src/store/index-store.ts), for the buckets that have a search schema. One row per
 // indexed value, named "<bucket>\0<field>\0<encoded value><key>" (src/metadata/keys.ts),
 // so a field's rows sort by value then key; a keywords value has one row per element.
-// Every row carries the object's summary, so a query answers from the rows it scans
-// without reading the manifests.
+// A row is its name only: a query reads the objects it finds from their manifests, in
+// batches, so a write adds a few short keys to its batch rather than copies of the object.
 import { fieldRowPrefix, objectRowPrefix } from "../metadata/keys.ts";
 import type { IndexEntry, ObjectManifest } from "../metadata/types.ts";
 import { encodeValue, type EncodableValue } from "./encoding.ts";
 import { parseValue, SYSTEM_FIELDS, type FieldType, type SystemFields, type TypedValue } from "./schema.ts";
 
-/** What a query result needs of an object, kept in each of its secondary rows. */
+/** What a query result needs of an object, from its manifest. */
 export interface ObjectSummary {
   /** The manifest's stamp: replicas' answers are merged by it. */
   ts: string;
@@ -57,25 +57,25 @@ function encodings(type: FieldType, value: TypedValue): string[] {
   return Array.isArray(value) ? value.map((v) => encodeValue(type, v)) : [encodeValue(type, value as EncodableValue)];
 }
 
-/** The secondary rows of the manifest row `row` (`<bucket>\0<key>`) of a bucket whose derived fields are `fields`. */
-export function deriveObjectRows(bucket: string, row: string, entry: IndexEntry, fields: DerivedFields): Array<[name: string, value: ObjectSummary]> {
+/** The names of the secondary rows of the manifest row `row` (`<bucket>\0<key>`) of a bucket whose derived fields are `fields`. */
+export function deriveObjectRows(bucket: string, row: string, entry: IndexEntry, fields: DerivedFields): string[] {
   const key = row.slice(objectRowPrefix(bucket).length);
   const summary = summaryOf(entry);
-  const out: Array<[string, ObjectSummary]> = [];
+  const out: string[] = [];
   const system = systemFieldsOf(key, summary);
   for (const name of INDEXED_SYSTEM_FIELDS) {
     const value = system[name];
     // A manifest from before its field's checks (a hand-made one) could hold anything.
     if (typeof value !== (SYSTEM_FIELDS[name] === "string" ? "string" : "number")) continue;
     try {
-      out.push([fieldRowPrefix(bucket, name) + encodeValue(SYSTEM_FIELDS[name], value) + key, summary]);
+      out.push(fieldRowPrefix(bucket, name) + encodeValue(SYSTEM_FIELDS[name], value) + key);
     } catch {
       // an unindexable value (a non-integer date): not indexed
     }
   }
   const typed = typedMeta(summary.meta, fields);
   for (const name in typed) {
-    for (const enc of encodings(fields[name], typed[name])) out.push([fieldRowPrefix(bucket, name) + enc + key, summary]);
+    for (const enc of encodings(fields[name], typed[name])) out.push(fieldRowPrefix(bucket, name) + enc + key);
   }
   return out;
 }

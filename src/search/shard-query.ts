@@ -4,16 +4,17 @@
 // value><key>" (or just the key when sorting by key), so positions compare as byte
 // strings (compareKeys) in sort order and the coordinator merges shards and replicas by them.
 //
-// Three ways to find the candidates, the first that applies:
+// Two ways to find the candidates, the first that applies:
 //  1. narrow: a condition on another indexed field whose index range holds at most
 //     NARROW_CAP rows (an equality, a short `in`, a rare prefix or range) gives every
 //     candidate at once; they are filtered, sorted, and the answer is complete or cut at `limit`;
 //  2. ordered scan: the sort field's index (manifests themselves for `key`), from the
 //     cursor, within the range the sort field's own conditions allow, filtered as it goes,
-//     until `limit` matches or `budget` rows are read;
-// Either way the answer says how far it is complete (`reached`): every match up to that
-// position is in it, and null means there is nothing more in the shard.
-import { compareKeys, fieldRowPrefix, objectRowPrefix } from "../metadata/keys.ts";
+//     until `limit` matches or `budget` rows are read.
+// Index rows are names only: the candidates' manifests are read in one batch per step and
+// judged as they are stored now. Either way the answer says how far it is complete
+// (`reached`): every match up to that position is in it; null: nothing more in the shard.
+import { compareKeys, fieldRowPrefix, objectRow, objectRowPrefix } from "../metadata/keys.ts";
 import type { IndexEntry } from "../metadata/types.ts";
 import type { ByteRange, IndexStore } from "../store/index-store.ts";
 import { decodeValue, encodeStringPrefix, encodeValue, type EncodableValue } from "./encoding.ts";
@@ -129,12 +130,17 @@ export function queryTypes(q: Pick<ShardQuery, "where" | "sort">): DerivedFields
   return out;
 }
 
-/** The position of a match, or undefined when `summary` (the object as stored now) does not match. */
-export function matchPosition(q: Pick<ShardQuery, "where" | "sort">, key: string, entry: IndexEntry | null): ShardMatch | undefined {
+/** The match of `key` whose manifest entry is `entry` (as stored now), or undefined when it does not match. */
+export function matchPosition(q: Pick<ShardQuery, "where" | "sort">, key: string, entry: IndexEntry | null, types = queryTypes(q)): ShardMatch | undefined {
   if (!entry || entry.value === null) return undefined;
   const s = summaryOf(entry);
-  const pos = evaluate(q, queryTypes(q), key, s);
+  const pos = evaluate(q, types, key, s);
   return pos === undefined ? undefined : [key, pos, s];
+}
+
+/** The manifest entries of `keys` in this replica's shard, read as one batch. */
+function readManifests(store: IndexStore, shard: string, bucket: string, keys: string[]): Promise<Array<IndexEntry | null>> {
+  return Promise.all(keys.map((key) => store.get(shard, objectRow(bucket, key))));
 }
 
 /** Is position `a` before `b` in the query's order? */
@@ -158,23 +164,25 @@ async function narrow(store: IndexStore, view: IndexView | undefined, shard: str
   for (const c of options) {
     const name0 = fieldRowPrefix(q.bucket, c.field);
     const prefix = utf8(name0);
-    const candidates = new Map<string, ObjectSummary>();
+    const candidates = new Set<string>();
     let over = false;
     for (const r of rangesOf(c)) {
       const room = cap + 1 - candidates.size;
-      const rows = await store.scanDerived(shard, { gte: Buffer.concat([prefix, r.gte]), lt: Buffer.concat([prefix, r.lt]), limit: room });
-      for (const [name, summary] of rows) candidates.set(keyOfRow(name.slice(name0.length), c.type), summary as ObjectSummary);
-      if (rows.length >= room) {
+      const names = await store.scanDerived(shard, { gte: Buffer.concat([prefix, r.gte]), lt: Buffer.concat([prefix, r.lt]), limit: room });
+      for (const name of names) candidates.add(keyOfRow(name.slice(name0.length), c.type));
+      if (names.length >= room) {
         over = true;
         break;
       }
     }
     if (over) continue;
+    const keys = [...candidates];
+    const entries = await readManifests(store, shard, q.bucket, keys);
     const matches: ShardMatch[] = [];
-    for (const [key, s] of candidates) {
-      const pos = evaluate(q, types, key, s);
-      if (pos !== undefined && (q.after === undefined || before(q.sort.order, q.after, pos))) matches.push([key, pos, s]);
-    }
+    keys.forEach((key, i) => {
+      const m = matchPosition(q, key, entries[i], types);
+      if (m && (q.after === undefined || before(q.sort.order, q.after, m[1]))) matches.push(m);
+    });
     matches.sort((a, b) => (before(q.sort.order, a[1], b[1]) ? -1 : 1));
     if (matches.length <= q.limit) return { rows: matches, reached: null };
     const rows = matches.slice(0, q.limit);
@@ -217,20 +225,27 @@ async function orderedScan(store: IndexStore, view: IndexView | undefined, shard
   for (;; step = Math.min(PAGE, step * 2)) {
     if (Buffer.compare(gte, lt) >= 0) return { rows, reached: null };
     const range: ByteRange = { gte: Buffer.concat([prefix, gte]), lt: Buffer.concat([prefix, lt]), reverse: sort.order === "desc", limit: Math.min(step, q.budget - read) };
-    const page = byKey ? await store.scanRows(shard, range) : await store.scanDerived(shard, range);
+    let page: string[];
+    let entries: Array<IndexEntry | null>;
+    let keys: string[];
+    if (byKey) {
+      const rows = await store.scanRows(shard, range);
+      page = rows.map(([name]) => name);
+      keys = page.map((name) => name.slice(name0.length));
+      entries = rows.map(([, e]) => e);
+    } else {
+      page = await store.scanDerived(shard, range);
+      keys = page.map((name) => keyOfRow(name.slice(name0.length), sort.type));
+      entries = await readManifests(store, shard, q.bucket, keys);
+    }
     read += page.length;
     let lastPos = "";
-    for (const [name, value] of page) {
+    for (const [i, name] of page.entries()) {
       lastPos = name.slice(name0.length);
-      if (byKey) {
-        const m = matchPosition(q, lastPos, value as IndexEntry);
-        if (m) rows.push(m);
-      } else {
-        const key = keyOfRow(lastPos, sort.type);
-        const pos = evaluate(q, types, key, value as ObjectSummary);
-        if (pos !== undefined) rows.push([key, pos, value as ObjectSummary]);
-      }
-      if (rows.length >= q.limit) return { rows, reached: rows[rows.length - 1][1] };
+      // An object changed since the scan read its row is skipped here: its row now stands elsewhere.
+      const m = matchPosition(q, keys[i], entries[i], types);
+      if (m && m[1] === lastPos) rows.push(m);
+      if (rows.length >= q.limit) return { rows, reached: lastPos };
     }
     if (page.length < range.limit) return { rows, reached: null };
     if (read >= q.budget) return { rows, reached: lastPos };

@@ -116,9 +116,11 @@ describe("the model", () => {
     const keys = [...model.keys()];
     const queries = Array.from({ length: 8 }, () => randomQuery(random, keys, 1000));
     await cluster.kill(2);
+    const touchedKeys = new Set<string>();
     // Changes the dead replica misses: it comes back stale and is repaired.
     for (let n = 0; n < 40; n++) {
       const key = keys[Math.floor(random() * keys.length)];
+      touchedKeys.add(key);
       if (n % 4 === 0) {
         await deleteObject(url(n % 2), BUCKET, key);
         model.delete(key);
@@ -139,6 +141,8 @@ describe("the model", () => {
         const want = bruteForce(model.values(), q);
         if (JSON.stringify(local) !== JSON.stringify(want)) {
           lastDiff = `${JSON.stringify(q)}: ${local.length} keys here, ${want.length} in the model; missing ${want.filter((k) => !local.includes(k)).slice(0, 3)}, extra ${local.filter((k) => !want.includes(k)).slice(0, 3)}`;
+          const miss = want.find((k) => !local.includes(k));
+          if (miss) lastDiff += ` DEBUG byKey=${JSON.stringify(await cluster.peer(2).testHooks.localSearch(BUCKET, { where: [{ field: "key", op: "=", value: miss }] }))} bySort=${JSON.stringify(await cluster.peer(2).testHooks.localSearch(BUCKET, { where: [{ field: "key", op: "=", value: miss }], sort: q.sort }))} p0=${JSON.stringify(await cluster.peer(0).testHooks.localSearch(BUCKET, { where: [{ field: "key", op: "=", value: miss }], sort: q.sort }))} model=${JSON.stringify(model.get(miss))} touched=${touchedKeys.has(miss)}`;
           return false;
         }
       }
