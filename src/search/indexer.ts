@@ -184,8 +184,12 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
     log.info(`search index of bucket ${bucket}: ${b.indexed} objects indexed in ${Math.round(performance.now() - started)} ms`);
   }
 
+  // One look at a time: the loop's and a schema change's would otherwise clear and queue together.
+  let looking: Promise<void> = Promise.resolve();
+  const sync = (): Promise<void> => (looking = looking.then(look, look));
+
   /** Bring the derivation in line with the schema rows, clearing what a removed field left and queueing backfills. */
-  async function sync(): Promise<void> {
+  async function look(): Promise<void> {
     const schemas = await localSchemas();
     for (const [bucket, b] of buckets) {
       if (schemas.has(bucket)) continue;
