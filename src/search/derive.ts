@@ -20,8 +20,13 @@ export interface ObjectSummary {
   meta: Record<string, string>;
 }
 
-/** The system fields that have secondary rows (`key` needs none: manifests sort by key). */
-export const INDEXED_SYSTEM_FIELDS = ["size", "lastModified", "contentType", "etag"] as const;
+/**
+ * The system fields that have secondary rows, so a query can sort by them (`key` needs
+ * none: manifests sort by key). contentType and etag filter but do not sort: rows for them
+ * too cost every write in an indexed bucket a fifth of its speed (measured: 71% of
+ * schema-less PUTs/s with them, 89% without), for orders nobody asks for.
+ */
+export const INDEXED_SYSTEM_FIELDS = ["size", "lastModified"] as const;
 
 /** The fields a bucket's rows are derived for, as this peer knows its schema. */
 export type DerivedFields = Record<string, FieldType>;
@@ -66,7 +71,7 @@ export function deriveObjectRows(bucket: string, row: string, entry: IndexEntry,
   for (const name of INDEXED_SYSTEM_FIELDS) {
     const value = system[name];
     // A manifest from before its field's checks (a hand-made one) could hold anything.
-    if (typeof value !== (SYSTEM_FIELDS[name] === "string" ? "string" : "number")) continue;
+    if (typeof value !== "number") continue;
     try {
       out.push(fieldRowPrefix(bucket, name) + encodeValue(SYSTEM_FIELDS[name], value) + key);
     } catch {

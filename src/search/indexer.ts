@@ -64,6 +64,8 @@ interface BucketIndex {
   ready: Set<string>;
   systemReady: boolean;
   indexed: number;
+  /** Bumped by every change of the fields: a backfill that saw one mid-way proves nothing ready. */
+  changes: number;
 }
 
 /** What a peer notes of a bucket's index: the fields (with their types) whose rows are complete. */
@@ -161,6 +163,7 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
     const b = buckets.get(bucket);
     if (!b) return;
     const target = { ...b.fields };
+    const changes = b.changes;
     b.indexed = 0;
     const started = performance.now();
     for (const shard of objectShards()) {
@@ -176,7 +179,8 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
         after = rows[rows.length - 1][0];
       }
     }
-    if (buckets.get(bucket) !== b) return;
+    // A field removed and added again meanwhile lost the rows this pass wrote before; the pass queued by that change writes them.
+    if (buckets.get(bucket) !== b || b.changes !== changes) return;
     for (const [f, type] of Object.entries(target)) if (b.fields[f] === type) b.ready.add(f);
     b.systemReady = true;
     await saveNote(bucket, b);
@@ -200,11 +204,12 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
     for (const [bucket, fields] of schemas) {
       const b = buckets.get(bucket);
       if (!b) {
-        buckets.set(bucket, { fields: { ...fields }, ready: new Set(), systemReady: false, indexed: 0 });
+        buckets.set(bucket, { fields: { ...fields }, ready: new Set(), systemReady: false, indexed: 0, changes: 0 });
         enqueue(bucket);
         continue;
       }
       if (sameFields(b.fields, fields)) continue;
+      b.changes++;
       // Gone or retyped fields stop deriving first, then their rows go.
       const changed = Object.keys(b.fields).filter((f) => b.fields[f] !== fields[f]);
       for (const f of changed) {
@@ -224,7 +229,7 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
       for (const [bucket, fields] of schemas) {
         const note = (await store.getNote(noteName(bucket))) as ReadyNote | undefined;
         const ready = new Set(Object.keys(fields).filter((f) => note?.fields[f] === fields[f]));
-        const b: BucketIndex = { fields: { ...fields }, ready, systemReady: note?.system === true, indexed: 0 };
+        const b: BucketIndex = { fields: { ...fields }, ready, systemReady: note?.system === true, indexed: 0, changes: 0 };
         buckets.set(bucket, b);
         // A field dropped while this peer was down may have left rows: they go before anything reads them.
         for (const f of Object.keys(note?.fields ?? {})) if (note!.fields[f] !== fields[f]) await clear(fieldRowPrefix(bucket, f));

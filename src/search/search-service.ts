@@ -22,7 +22,7 @@ import type { MetadataRules } from "../objects/object-service.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import { mapLimit } from "../util/map-limit.ts";
-import type { ObjectSummary } from "./derive.ts";
+import { INDEXED_SYSTEM_FIELDS, type ObjectSummary } from "./derive.ts";
 import type { PeerIndexState, SearchIndexer } from "./indexer.ts";
 import { MAX_CONDITIONS, MAX_CURSOR, MAX_IN, MAX_LIMIT, QueryError, queryFromText, validateQuery, type Query, type ValidQuery } from "./query.ts";
 import { FIELD_TYPES, parseMetadata, validateSchema, type BucketSchema, type FieldType } from "./schema.ts";
@@ -136,9 +136,10 @@ const SortSchema = Type.Object({ field: FieldNameSchema, type: FieldTypeSchema, 
 const SummarySchema = Type.Object({
   ts: Type.String({ maxLength: 160 }),
   size: Type.Number(),
-  etag: Type.String({ maxLength: 200 }),
+  // As long as a PUT may make them: a peer's answer is refused whole if one object breaks its schema.
+  etag: Type.String(),
   lastModified: Type.Number(),
-  contentType: Type.String({ maxLength: 1024 }),
+  contentType: Type.String(),
   meta: Type.Record(Type.String(), Type.String()),
 });
 const MatchSchema = Type.Tuple([Type.String({ maxLength: 2048 }), Type.String({ maxLength: MAX_CURSOR }), SummarySchema]);
@@ -175,21 +176,17 @@ const StateMethod = defineMethod("search.state", {
 /** The part of a query a cursor belongs to: a cursor of another query is refused, not misapplied. */
 const fingerprint = (q: ValidQuery) => Bun.hash.xxHash64(JSON.stringify([q.where, q.sort])).toString(36);
 
+// A cursor is "<fingerprint>.<position as base64url of its UTF-8>": whatever bytes a key
+// holds, a cursor stays within MAX_CURSOR (a 1024-byte key and its value: under 1,500 chars).
 function encodeCursor(pos: string, q: ValidQuery): string {
-  return Buffer.from(JSON.stringify({ p: pos, q: fingerprint(q) }), "utf8").toString("base64url");
+  return `${fingerprint(q)}.${Buffer.from(pos, "utf8").toString("base64url")}`;
 }
 
 function decodeCursor(cursor: string, q: ValidQuery): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw new QueryError("cursor is the nextCursor of an earlier page, unchanged");
-  }
-  const c = parsed as { p?: unknown; q?: unknown };
-  if (typeof c?.p !== "string" || typeof c.q !== "string") throw new QueryError("cursor is the nextCursor of an earlier page, unchanged");
-  if (c.q !== fingerprint(q)) throw new QueryError("cursor belongs to another query: a cursor continues the query (where and sort) that returned it");
-  return c.p;
+  const m = /^([0-9a-z]{1,16})\.([A-Za-z0-9_-]*)$/.exec(cursor);
+  if (!m) throw new QueryError("cursor is the nextCursor of an earlier page, unchanged");
+  if (m[1] !== fingerprint(q)) throw new QueryError("cursor belongs to another query: a cursor continues the query (where and sort) that returned it");
+  return Buffer.from(m[2], "base64url").toString("utf8");
 }
 
 const found = (key: string, s: ObjectSummary): FoundObject => ({ key, size: s.size, etag: s.etag, lastModified: new Date(s.lastModified).toISOString(), contentType: s.contentType, meta: s.meta });
@@ -267,6 +264,9 @@ export function createSearchService(deps: SearchServiceDeps): SearchService {
   }
 
   async function run(bucket: string, q: ValidQuery, schema: BucketSchema | null): Promise<QueryPage> {
+    if (q.sort.system && q.sort.field !== "key" && !(INDEXED_SYSTEM_FIELDS as readonly string[]).includes(q.sort.field)) {
+      throw new QueryError(`${q.sort.field} can be a condition but not the sort order: sort by key, ${INDEXED_SYSTEM_FIELDS.join(", ")} or a field of the bucket's schema`);
+    }
     if (!schema && q.sort.system && q.sort.field !== "key") {
       throw new QueryError(`sorting by ${q.sort.field} needs the bucket's search index: give the bucket a schema (PUT /buckets/${bucket}/schema; {"fields": {}} is enough)`);
     }

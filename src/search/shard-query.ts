@@ -18,7 +18,7 @@ import { compareKeys, fieldRowPrefix, objectRow, objectRowPrefix } from "../meta
 import type { IndexEntry } from "../metadata/types.ts";
 import type { ByteRange, IndexStore } from "../store/index-store.ts";
 import { decodeValue, encodeStringPrefix, encodeValue, type EncodableValue } from "./encoding.ts";
-import { summaryOf, systemFieldsOf, typedMeta, type DerivedFields, type ObjectSummary } from "./derive.ts";
+import { INDEXED_SYSTEM_FIELDS, summaryOf, systemFieldsOf, typedMeta, type DerivedFields, type ObjectSummary } from "./derive.ts";
 import type { IndexView } from "./indexer.ts";
 import { selects, type Condition, type ValidQuery, type ValidSort } from "./query.ts";
 import type { FieldType } from "./schema.ts";
@@ -59,13 +59,15 @@ const utf8 = (s: string) => Buffer.from(s, "utf8");
 
 /** Does the sort field (or a narrowing field) have a complete index here? */
 export function usable(view: IndexView | undefined, field: string, type: FieldType, system: boolean): boolean {
-  if (system) return field === "key" || view?.systemReady === true;
+  if (system) return field === "key" || (indexedSystemField(field) && view?.systemReady === true);
   return view?.fields[field] === type && view.ready.has(field);
 }
 
 /** Do this replica's rows of `field` exist at all (complete or being built) for `type`? */
 const hasRows = (view: IndexView | undefined, field: string, type: FieldType, system: boolean) =>
-  system ? field === "key" || view?.systemReady === true : view?.fields[field] === type;
+  system ? field === "key" || (indexedSystemField(field) && view?.systemReady === true) : view?.fields[field] === type;
+
+const indexedSystemField = (field: string) => (INDEXED_SYSTEM_FIELDS as readonly string[]).includes(field);
 
 /** The encoded form of a value of `type` within a position (keys are themselves). */
 const enc = (field: string, type: FieldType, v: EncodableValue) => (field === "key" ? (v as string) : encodeValue(type, v));
@@ -120,7 +122,11 @@ function evaluate(q: Pick<ShardQuery, "where" | "sort">, types: DerivedFields, k
   if (!selects({ where: q.where, sort: q.sort } as ValidQuery, { key, typed, system })) return undefined;
   if (q.sort.field === "key") return key;
   const v = (q.sort.system ? system[q.sort.field as keyof typeof system] : typed[q.sort.field]) as EncodableValue;
-  return encodeValue(q.sort.type, v) + key;
+  try {
+    return encodeValue(q.sort.type, v) + key;
+  } catch {
+    return undefined; // a value no row could hold (a hand-made manifest's): not in the order
+  }
 }
 
 /** The user fields a query reads, with their types (to type each candidate's metadata). */
@@ -169,7 +175,10 @@ async function narrow(store: IndexStore, view: IndexView | undefined, shard: str
     for (const r of rangesOf(c)) {
       const room = cap + 1 - candidates.size;
       const names = await store.scanDerived(shard, { gte: Buffer.concat([prefix, r.gte]), lt: Buffer.concat([prefix, r.lt]), limit: room });
-      for (const name of names) candidates.add(keyOfRow(name.slice(name0.length), c.type));
+      for (const name of names) {
+        const key = keyOfRow(name.slice(name0.length), c.type);
+        if (key !== undefined) candidates.add(key);
+      }
       if (names.length >= room) {
         over = true;
         break;
@@ -191,8 +200,14 @@ async function narrow(store: IndexStore, view: IndexView | undefined, shard: str
   return undefined;
 }
 
-/** The key at the end of a position: what follows the encoded value. */
-const keyOfRow = (pos: string, type: FieldType) => pos.slice(decodeValue(type, pos).end);
+/** The key at the end of a position: what follows the encoded value; undefined if the row is not one of `type`'s. */
+function keyOfRow(pos: string, type: FieldType): string | undefined {
+  try {
+    return pos.slice(decodeValue(type, pos).end);
+  } catch {
+    return undefined; // a row left by an earlier type of the field, being cleared: not a candidate
+  }
+}
 
 /** Path 2: walk the sort field's index in order from the cursor. */
 async function orderedScan(store: IndexStore, view: IndexView | undefined, shard: string, q: ShardQuery, types: DerivedFields): Promise<ShardAnswer> {
@@ -235,7 +250,8 @@ async function orderedScan(store: IndexStore, view: IndexView | undefined, shard
       entries = rows.map(([, e]) => e);
     } else {
       page = await store.scanDerived(shard, range);
-      keys = page.map((name) => keyOfRow(name.slice(name0.length), sort.type));
+      // An undecodable row (see keyOfRow) names no object: its key is one no manifest has.
+      keys = page.map((name) => keyOfRow(name.slice(name0.length), sort.type) ?? "");
       entries = await readManifests(store, shard, q.bucket, keys);
     }
     read += page.length;

@@ -309,6 +309,8 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
     },
     scanRows: (shard, range) => scanRange(Buffer.concat([Buffer.from(shard), Buffer.of(SEP)]), range) as Promise<ScanRow[]>,
     async clearDerived(shard, prefix) {
+      // Writes queued before now (their derived rows worked out with the old fields) land first.
+      await commit([]);
       const from = derivedKey(shard, prefix);
       await db.clear({ gte: from, lt: Buffer.concat([from, Buffer.of(0xff)]) });
     },

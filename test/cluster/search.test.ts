@@ -273,6 +273,8 @@ describe("bad input", () => {
     // Without a schema: system fields filter, sorting by key; other sorts need the index.
     expect(statusAndCode(await request(url(0), "POST", "/buckets/no-schema/query", body({ where: [{ field: "size", op: ">", value: 1 }] })))).toBe("200");
     expect(statusAndCode(await request(url(0), "POST", "/buckets/no-schema/query", body({ sort: { field: "size" } })))).toBe("400 InvalidQuery");
+    // contentType and etag are conditions, not orders.
+    expect(statusAndCode(await request(url(0), "POST", `/buckets/${BUCKET}/query`, body({ sort: { field: "etag" } })))).toBe("400 InvalidQuery");
     // A field removed: queries on it are refused, the rest of the schema stays.
     const left = json(await request(url(0), "DELETE", `/buckets/${BUCKET}/schema/draft`));
     expect(Object.keys(left.fields)).not.toContain("draft");
