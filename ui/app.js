@@ -858,7 +858,9 @@ async function showSchema() {
   }
   if ($("search-bucket").value !== bucket) return;
   $("search-schema").textContent = text;
-  $("search-fields").replaceChildren(...[...Object.keys(fields), ...SYSTEM_FIELDS].map((n) => el("option", { value: n })));
+  // Sort suggestions: contentType and etag are conditions only, keywords have no single value.
+  const sortable = [...Object.keys(fields).filter((f) => fields[f].type !== "keywords"), "key", "size", "lastModified"];
+  $("search-fields").replaceChildren(...sortable.map((n) => el("option", { value: n })));
 }
 
 function clearSearch() {

@@ -45,7 +45,7 @@ const find: Command = {
   ops = != < <= > >= prefix in; strings in double quotes, numbers bare, true/false, dates
   2024-01-01 or "2024-01-01T00:00:00Z". No QUERY: every object. Fields are the schema's
   (meshstore schema) and key, size, lastModified, contentType, etag.
-  --sort FIELD      order by FIELD (default key)
+  --sort FIELD      order by FIELD: key (the default), size, lastModified or a schema field
   --desc            descending order (of key, without --sort)
   --limit N         objects per page (1 to 1000; default 100, or 1000 with --all)
   --all             every page, following the cursor (printed as they come)
@@ -158,7 +158,7 @@ const USAGE = `usage: meshstore schema ALIAS/BUCKET
   (${FIELD_TYPES.join(", ")}). Shows each field's state: building while the peers index
   the objects they hold, then ready.
   set         add or retype fields, keeping the others (with no fields: a schema with none,
-              enough to sort by size, lastModified, contentType or etag)
+              enough to sort by size or lastModified)
   --replace   the schema becomes exactly these fields
   --wait      wait until every field is ready (Ctrl-C stops the waiting, not the indexing)
   rm          remove one field, or without NAME the whole schema and its index`;
