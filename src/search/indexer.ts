@@ -164,6 +164,9 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
     if (!b) return;
     const target = { ...b.fields };
     const changes = b.changes;
+    // A write that worked out its rows before the derivation knew these fields may still be
+    // queued, unseen by the scan below: it lands first, so the scan sees it and re-derives it.
+    await store.flush();
     b.indexed = 0;
     const started = performance.now();
     for (const shard of objectShards()) {

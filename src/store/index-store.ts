@@ -84,6 +84,8 @@ export interface IndexStore {
   scanDerived(shard: string, range: ByteRange): Promise<string[]>;
   /** Rows of `shard` whose names fall in `range` (tombstones included). */
   scanRows(shard: string, range: ByteRange): Promise<ScanRow[]>;
+  /** Resolves once every write queued before the call is on disk. */
+  flush(): Promise<void>;
   /** Delete every derived row of `shard` whose name starts with `prefix` (a field left the schema). */
   clearDerived(shard: string, prefix: string): Promise<void>;
   /** A local note (this peer's own, never replicated), or undefined. */
@@ -308,6 +310,7 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
       return out;
     },
     scanRows: (shard, range) => scanRange(Buffer.concat([Buffer.from(shard), Buffer.of(SEP)]), range) as Promise<ScanRow[]>,
+    flush: () => commit([]),
     async clearDerived(shard, prefix) {
       // Writes queued before now (their derived rows worked out with the old fields) land first.
       await commit([]);

@@ -77,6 +77,29 @@ describe("derived rows", () => {
   });
 });
 
+describe("a schema arriving while writes are in flight", () => {
+  test("every object written meanwhile gets its rows: by the write or by the backfill", async () => {
+    const store = await openIndexStore(path.join(root, "race"), { deletesAreFinal: () => false });
+    const indexer = createSearchIndexer({ store, log, perSecond: 1e6 });
+    try {
+      await indexer.load();
+      await store.apply(BUCKETS_SHARD, schemaRow(BUCKET), { ts: stamp(), value: { fields: { year: "number" } } });
+      const o = (i: number): ModelObject => ({ key: `r${i}`, size: 1, etag: "e", contentType: "text/plain", lastModified: 5, meta: { year: String(i) } });
+      // Writes queued around the moment the indexer learns the schema.
+      const writes = Array.from({ length: 3000 }, (_, i) => put(store, o(i)));
+      await new Promise((r) => setTimeout(r, 1));
+      await indexer.sync();
+      await Promise.all(writes);
+      await indexer.idle();
+      expect(indexer.state(BUCKET).fields.year.ready).toBe(true);
+      expect(await derivedCount(store, fieldRowPrefix(BUCKET, "year"))).toBe(3000);
+    } finally {
+      await indexer.stop();
+      await store.close();
+    }
+  });
+});
+
 describe("queryShard", () => {
   test("150 random queries, paged with small limits and budgets, equal the brute-force answer", async () => {
     const store = await openIndexStore(path.join(root, "model"), { deletesAreFinal: () => false });
