@@ -86,6 +86,8 @@ export const ERROR_STATUS = {
   NotImplemented: 501,
   /** A peer's reply broke its method's result schema (a buggy or hostile member). */
   MalformedReply: 502,
+  /** A remote store (src/remotes/) failed, timed out or answered something unusable. */
+  OriginError: 502,
   ServiceUnavailable: 503,
   PeerUnreachable: 503,
   ChunkUnavailable: 503,
