@@ -159,9 +159,6 @@ function toMeshError(code: string | number, error: unknown, request: Request, ro
 /** What the native API needs from search (src/search/). */
 export type NativeSearch = Pick<SearchService, "getSchema" | "putSchema" | "deleteSchema" | "deleteField" | "query" | "queryText">;
 
-/** Search routes of a peer built without search. */
-const noSearch = () => new MeshError("NotFound", "no such route");
-
 /** What the native API needs from the upload records (src/uploads/). */
 export type NativeUploads = Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart" | "get" | "list">;
 
@@ -175,7 +172,7 @@ const noSuchUpload = () => new NotFoundError("no upload record with this token (
  * Build the native API app of one peer; `errors` is the API's error function (errors.ts).
  * Without `uploads`, uploads get no records and `/uploads` answers 404.
  */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, uploads?: NativeUploads, search?: NativeSearch) {
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, uploads?: NativeUploads) {
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -387,19 +384,13 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     )
 
     // ---- search: a schema per bucket, queries in JSON or text ----
-    .get("/buckets/:bucket/schema", async ({ bucket }) => {
-      if (!search) throw noSearch();
-      return search.getSchema(bucket);
-    }, {
+    .get("/buckets/:bucket/schema", ({ bucket }) => search.getSchema(bucket), {
       bucket: "read",
       params: S.BucketParams,
       response: { 200: S.SchemaState, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchSchema", ...S.AUTH_ERRORS) },
       detail: { summary: "The bucket's search schema, each field building or ready", tags: ["search"] },
     })
-    .put("/buckets/:bucket/schema", async ({ bucket, request }) => {
-      if (!search) throw noSearch();
-      return search.putSchema(bucket, await jsonBody(request));
-    }, {
+    .put("/buckets/:bucket/schema", async ({ bucket, request }) => search.putSchema(bucket, await jsonBody(request)), {
       bucket: "owner",
       parse: "none",
       params: S.BucketParams,
@@ -409,7 +400,6 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     .delete(
       "/buckets/:bucket/schema",
       async ({ bucket, status }) => {
-        if (!search) throw noSearch();
         await search.deleteSchema(bucket);
         return status(204, undefined);
       },
@@ -420,29 +410,20 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "Remove the bucket's search schema and its index", tags: ["search"] },
       },
     )
-    .delete("/buckets/:bucket/schema/:field", async ({ bucket, params }) => {
-      if (!search) throw noSearch();
-      return search.deleteField(bucket, params.field);
-    }, {
+    .delete("/buckets/:bucket/schema/:field", ({ bucket, params }) => search.deleteField(bucket, params.field), {
       bucket: "owner",
       params: S.FieldParams,
       response: { 200: S.SchemaState, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchSchema", "NoSuchField", ...S.AUTH_ERRORS) },
       detail: { summary: "Remove one field from the bucket's search schema", tags: ["search"] },
     })
-    .post("/buckets/:bucket/query", async ({ bucket, request }) => {
-      if (!search) throw noSearch();
-      return search.query(bucket, await jsonBody(request));
-    }, {
+    .post("/buckets/:bucket/query", async ({ bucket, request }) => search.query(bucket, await jsonBody(request)), {
       bucket: "read",
       parse: "none",
       params: S.BucketParams,
       response: { 200: S.QueryAnswer, ...S.errorResponses("InvalidQuery", "InvalidBucketName", "NoSuchBucket", "IndexNotReady", ...S.AUTH_ERRORS) },
       detail: { summary: 'Find objects by metadata: {"where": [{"field", "op", "value"}], "sort": {"field", "order"}, "limit", "cursor"}', tags: ["search"] },
     })
-    .get("/buckets/:bucket/query", async ({ bucket, query }) => {
-      if (!search) throw noSearch();
-      return search.queryText(bucket, query);
-    }, {
+    .get("/buckets/:bucket/query", ({ bucket, query }) => search.queryText(bucket, query), {
       bucket: "read",
       params: S.BucketParams,
       query: S.TextQueryParams,

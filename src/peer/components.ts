@@ -329,8 +329,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     },
     errors.native,
     multipart,
-    uploads,
     search,
+    uploads,
   );
   const s3Handler = createS3Handler({ objects, multipart, uploads, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
   const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log, observe: (api, request) => metrics.observe(api, request) });

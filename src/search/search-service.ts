@@ -240,21 +240,23 @@ export function createSearchService(deps: SearchServiceDeps): SearchService {
     const agreed: ShardMatch[] = [];
     const doubtful: Array<[shard: string, key: string]> = [];
     for (const [shard, replies] of answers) {
-      const seen = new Map<string, { match: ShardMatch; count: number; same: boolean }>();
+      // Per key: its first report, how many replicas reported it, whether alike, and whether any report falls within the bound.
+      const seen = new Map<string, { match: ShardMatch; count: number; same: boolean; inBound: boolean }>();
       for (const a of replies) {
         for (const m of a.rows) {
           const prev = seen.get(m[0]);
-          if (!prev) seen.set(m[0], { match: m, count: 1, same: true });
+          if (!prev) seen.set(m[0], { match: m, count: 1, same: true, inBound: within(m[1]) });
           else {
             prev.count++;
             prev.same &&= prev.match[2].ts === m[2].ts && prev.match[1] === m[1];
+            prev.inBound ||= within(m[1]);
           }
         }
       }
-      for (const [key, { match, count, same }] of seen) {
-        if (same && count === replies.length) {
-          if (within(match[1])) agreed.push(match);
-        } else if (replies.some((a) => a.rows.some((m) => m[0] === key && within(m[1])))) doubtful.push([shard, key]);
+      for (const [key, { match, count, same, inBound }] of seen) {
+        if (!inBound) continue;
+        if (same && count === replies.length) agreed.push(match);
+        else doubtful.push([shard, key]);
       }
     }
     const checked = await mapLimit(doubtful, VERIFY_CONCURRENCY, async ([shard, key]) => matchPosition(q, key, (await index.read(shard, objectRow(bucket, key))) as IndexEntry | null));

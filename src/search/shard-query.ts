@@ -58,12 +58,10 @@ const ZERO = Buffer.of(0x00);
 const utf8 = (s: string) => Buffer.from(s, "utf8");
 
 /** Does the sort field (or a narrowing field) have a complete index here? */
-export function usable(view: IndexView | undefined, field: string, type: FieldType, system: boolean): boolean {
-  if (system) return field === "key" || (indexedSystemField(field) && view?.systemReady === true);
-  return view?.fields[field] === type && view.ready.has(field);
-}
+export const usable = (view: IndexView | undefined, field: string, type: FieldType, system: boolean): boolean =>
+  hasRows(view, field, type, system) && (system || view!.ready.has(field));
 
-/** Do this replica's rows of `field` exist at all (complete or being built) for `type`? */
+/** Do this replica's rows of `field` exist at all (complete or being built) for `type`? System rows are built all at once. */
 const hasRows = (view: IndexView | undefined, field: string, type: FieldType, system: boolean) =>
   system ? field === "key" || (indexedSystemField(field) && view?.systemReady === true) : view?.fields[field] === type;
 

@@ -96,9 +96,9 @@ export interface IndexStore {
 }
 
 const SEP = 0x01;
-/** First byte of every derived row's key, and of every note's: both sort before every shard name. */
-const DERIVED = 0x02;
-const NOTE = 0x03;
+/** First char of every derived row's key, and of every note's: both sort before every shard name. */
+const DERIVED = "\x02";
+const NOTE = "\x03";
 /** Replicated rows start with a shard name, an ASCII letter. */
 const FIRST_ROW_BYTE = 0x30;
 
@@ -109,10 +109,9 @@ function encodeKey(shard: string, row: string): Buffer {
 /** A derived row: its name, an empty value. */
 const derivedPut = (shard: string, name: string): WriteOp => ({ type: "put", key: derivedKey(shard, name), value: "", valueEncoding: "utf8" });
 
-/** Where a shard's derived rows start. */
-const derivedBase = (shard: string) => Buffer.concat([Buffer.of(DERIVED), Buffer.from(shard), Buffer.of(SEP)]);
 // One string, one encoding: a write derives ten or so of these.
-const derivedKey = (shard: string, name: string) => Buffer.from(`\x02${shard}\x01${name}`, "utf8");
+const derivedKey = (shard: string, name: string) => Buffer.from(`${DERIVED}${shard}\x01${name}`, "utf8");
+const noteKey = (name: string) => Buffer.from(`${NOTE}${name}`, "utf8");
 
 function splitKey(k: Buffer): [shard: string, row: string] {
   const at = k.indexOf(SEP);
@@ -218,18 +217,11 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
   const get = (k: Buffer) => readBatch("", k);
   const commit = groupCommit(db);
 
-  async function scanShard(shard: string, opts: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit?: number }): Promise<ScanRow[]> {
+  async function scanShard(shard: string, opts: { gte?: Buffer; gt?: Buffer; lt: Buffer; limit?: number; reverse?: boolean }): Promise<ScanRow[]> {
     const skip = Buffer.byteLength(shard) + 1;
     const rows: ScanRow[] = [];
     for await (const [k, v] of db.iterator({ ...opts, limit: opts.limit ?? -1 })) rows.push([k.subarray(skip).toString("utf8"), v as IndexEntry]);
     return rows;
-  }
-
-  async function scanRange(base: Buffer, range: ByteRange): Promise<Array<[string, unknown]>> {
-    const out: Array<[string, unknown]> = [];
-    const it = db.iterator({ gte: Buffer.concat([base, range.gte]), lt: Buffer.concat([base, range.lt]), reverse: range.reverse ?? false, limit: range.limit });
-    for await (const [k, v] of it) out.push([k.subarray(base.length).toString("utf8"), v]);
-    return out;
   }
 
   return {
@@ -303,13 +295,16 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
       });
     },
     async scanDerived(shard, range) {
-      const base = derivedBase(shard);
+      const base = derivedKey(shard, "");
       const out: string[] = [];
       const it = db.keys({ gte: Buffer.concat([base, range.gte]), lt: Buffer.concat([base, range.lt]), reverse: range.reverse ?? false, limit: range.limit });
       for await (const k of it) out.push(k.subarray(base.length).toString("utf8"));
       return out;
     },
-    scanRows: (shard, range) => scanRange(Buffer.concat([Buffer.from(shard), Buffer.of(SEP)]), range) as Promise<ScanRow[]>,
+    scanRows(shard, range) {
+      const base = encodeKey(shard, "");
+      return scanShard(shard, { gte: Buffer.concat([base, range.gte]), lt: Buffer.concat([base, range.lt]), reverse: range.reverse, limit: range.limit });
+    },
     flush: () => commit([]),
     async clearDerived(shard, prefix) {
       // Writes queued before now (their derived rows worked out with the old fields) land first.
@@ -318,10 +313,10 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
       await db.clear({ gte: from, lt: Buffer.concat([from, Buffer.of(0xff)]) });
     },
     async getNote(name) {
-      return (await db.get(Buffer.concat([Buffer.of(NOTE), Buffer.from(name)]))) ?? undefined;
+      return (await db.get(noteKey(name))) ?? undefined;
     },
     async putNote(name, value) {
-      const key = Buffer.concat([Buffer.of(NOTE), Buffer.from(name)]);
+      const key = noteKey(name);
       await commit([value === undefined ? { type: "del", key } : { type: "put", key, value }]);
     },
     close: () => db.close(),
