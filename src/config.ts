@@ -129,6 +129,8 @@ export interface PeerConfig {
   indexShards: number;
   /** Objects per second a peer indexes when a search field is added to a bucket that has some (src/search/indexer.ts). */
   searchBackfillPerSecond: number;
+  /** The change event log (src/changes/). */
+  events: EventsConfig;
   /** Require credentials on the native and S3 APIs (`--insecure-no-auth` turns this off). */
   auth: boolean;
   /** Serve `/metrics` to anyone who can reach the native port (`--metrics-public`); otherwise it needs an admin token. */
@@ -156,8 +158,31 @@ export interface PeerConfig {
   uploads?: Partial<UploadRecordsConfig>;
 }
 
+/** How the change event log keeps and serves events (src/changes/). */
+export interface EventsConfig {
+  /** Events older than this leave the log. */
+  retentionMs: number;
+  /** Beyond this many events in one shard, the oldest leave the log. */
+  maxPerShard: number;
+  /** How far behind its clock a replica lets readers go (src/changes/gate.ts): a write's time from its stamp to its replicas. */
+  settleMs: number;
+  /** First wait before a failed webhook delivery is retried; it doubles up to maxRetryMs. */
+  retryBaseMs: number;
+  maxRetryMs: number;
+}
+
+/** The event log's defaults: a week or a million events per shard, whichever comes first. */
+export const DEFAULT_EVENTS: EventsConfig = {
+  retentionMs: 7 * 24 * 3600_000,
+  maxPerShard: 1_000_000,
+  settleMs: 3000,
+  retryBaseMs: 1000,
+  maxRetryMs: 5 * 60_000,
+};
+
 /** A partial config: any field may be omitted and gets its default. */
-export type PeerConfigInput = Partial<Omit<PeerConfig, "membership" | "repair" | "limits">> & {
+export type PeerConfigInput = Partial<Omit<PeerConfig, "membership" | "repair" | "limits" | "events">> & {
+  events?: Partial<EventsConfig>;
   membership?: Partial<MembershipConfig>;
   repair?: Partial<RepairConfig>;
   limits?: Partial<LimitsConfig>;
@@ -215,7 +240,7 @@ export function rateOf(n: number): Rate {
 }
 
 /** The embedded defaults: one peer, data under the current folder, HTTP on loopback. */
-export const DEFAULTS: Omit<PeerConfig, "membership" | "repair" | "limits"> = {
+export const DEFAULTS: Omit<PeerConfig, "membership" | "repair" | "limits" | "events"> = {
   dataDir: "./meshstore-data",
   p2pListen: ["/ip4/0.0.0.0/tcp/7400"],
   http: { host: "127.0.0.1", port: 7480 },
@@ -242,6 +267,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
     membership: { ...DEFAULT_MEMBERSHIP, ...stripUndefined(input.membership ?? {}) },
     repair: { ...DEFAULT_REPAIR, ...stripUndefined(input.repair ?? {}) },
     limits: { ...DEFAULT_LIMITS, ...stripUndefined(input.limits ?? {}) },
+    events: { ...DEFAULT_EVENTS, ...stripUndefined(input.events ?? {}) },
   };
   cfg.dataDir = path.resolve(cfg.dataDir);
   if (!Number.isInteger(cfg.rf) || cfg.rf < 1 || cfg.rf > 16) throw new ConfigError(`rf must be a whole number from 1 to 16, got ${cfg.rf}`);
@@ -253,6 +279,8 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
   if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
   if (!(cfg.searchBackfillPerSecond >= 1)) throw new ConfigError("the search backfill rate must be at least 1 object per second");
+  if (!(cfg.events.retentionMs >= 1000)) throw new ConfigError("the event retention must be at least 1 s");
+  if (!Number.isInteger(cfg.events.maxPerShard) || cfg.events.maxPerShard < 1) throw new ConfigError("the events kept per shard must be a whole number of at least 1");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");
@@ -342,6 +370,8 @@ export const NODE_FLAGS = {
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
   "multipart-expiry": { type: "string", env: "MESH_MULTIPART_EXPIRY", help: "abort incomplete multipart uploads older than this AGE (90s, 2h, 1d; off: never)", def: "24h" },
+  "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d)", def: "7d" },
+  "event-retention-count": { type: "string", env: "MESH_EVENT_RETENTION_COUNT", help: "most change events kept per index shard (the oldest go first)", def: String(DEFAULT_EVENTS.maxPerShard) },
   "search-backfill-rate": { type: "string", env: "MESH_SEARCH_BACKFILL_RATE", help: "objects per second a peer indexes when a search field is added to a bucket", def: String(DEFAULTS.searchBackfillPerSecond) },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
   "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing (or its headers take) before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
@@ -380,6 +410,8 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         "advertise-s3": { type: "string" },
         "multipart-expiry": { type: "string" },
         "search-backfill-rate": { type: "string" },
+        "event-retention": { type: "string" },
+        "event-retention-count": { type: "string" },
         "max-inflight": { type: "string" },
         "body-timeout": { type: "string" },
         "upload-memory": { type: "string" },
@@ -423,6 +455,14 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (expiry) input.repair = { multipartExpiryMs: parseAge(expiry, "--multipart-expiry") };
   const backfill = str("search-backfill-rate");
   if (backfill) input.searchBackfillPerSecond = parsePositiveInt(backfill, "--search-backfill-rate");
+  const retention = str("event-retention");
+  const retentionCount = str("event-retention-count");
+  if (retention || retentionCount) {
+    input.events = {
+      ...(retention && { retentionMs: parseAge(retention, "--event-retention") || DEFAULT_EVENTS.retentionMs }),
+      ...(retentionCount && { maxPerShard: parsePositiveInt(retentionCount, "--event-retention-count") }),
+    };
+  }
   const grace = str("stop-grace");
   if (grace) input.stopGraceMs = parseSeconds(grace, "--stop-grace");
   const limits = input.limits!;

@@ -91,6 +91,8 @@ export const ERROR_STATUS = {
   ServiceUnavailable: 503,
   PeerUnreachable: 503,
   ChunkUnavailable: 503,
+  /** A write reached an index replica after readers of its bucket's change events had moved past its time (src/changes/gate.ts): retry it. */
+  EventLate: 503,
 } as const satisfies Record<string, Status>;
 
 /** A machine-readable error code. */

@@ -246,6 +246,20 @@ export const SchemaState = t.Object({
   progress: t.Object({ peersReady: t.Number(), peers: t.Number(), objectsIndexed: t.Number() }),
 });
 
+export const EventsParams = t.Object({
+  cursor: t.Optional(t.String({ description: "where the previous page ended (its cursor), or an event id" })),
+  from: t.Optional(t.String({ description: "without a cursor: earliest (the default) or now" })),
+  limit: t.Optional(t.String({ description: "1 to 1000 events; 100 by default" })),
+  types: t.Optional(t.String({ description: "comma-separated: ObjectCreated:*, ObjectRemoved:Delete, BucketCreated, ..." })),
+  prefix: t.Optional(t.String()),
+  suffix: t.Optional(t.String()),
+});
+
+export const EventsPage = t.Object({
+  events: t.Array(t.Record(t.String(), t.Unknown(), { description: "an S3 event record (eventName, eventTime, s3.object.key URL-encoded, size, eTag, sequencer, userIdentity)" })),
+  cursor: t.String({ description: "pass back as ?cursor= to read on" }),
+});
+
 export const TextQueryParams = t.Object({
   q: t.Optional(t.String({ description: 'conditions joined by "and": year>=2020 and title prefix "Mesh"' })),
   sort: t.Optional(t.String()),

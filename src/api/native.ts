@@ -19,6 +19,7 @@ import { apiDocs } from "./docs.ts";
 import type { ApiErrors } from "./errors.ts";
 import { nativeAuth, type NativeAuth } from "./native-auth.ts";
 import { keyParam, listAllParts, partLength, type NativeMultipart } from "./native-multipart.ts";
+import { eventsPage, type NativeChanges } from "./native-events.ts";
 import * as S from "./native-schemas.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
@@ -54,7 +55,7 @@ export interface ClusterView {
 }
 
 /** What the native API needs from the object store. */
-export type NativeObjects = Pick<ObjectService, "createBucket" | "deleteBucket" | "listBuckets" | "putObject" | "headObject" | "readObject" | "deleteObject" | "listObjects" | "locate">;
+export type NativeObjects = Pick<ObjectService, "createBucket" | "deleteBucket" | "listBuckets" | "putObject" | "headObject" | "readObject" | "deleteObject" | "listObjects" | "locate" | "requireBucket">;
 
 const META_PREFIX = "x-meta-";
 
@@ -172,7 +173,7 @@ const noSuchUpload = () => new NotFoundError("no upload record with this token (
  * Build the native API app of one peer; `errors` is the API's error function (errors.ts).
  * Without `uploads`, uploads get no records and `/uploads` answers 404.
  */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, uploads?: NativeUploads) {
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, uploads?: NativeUploads) {
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -343,7 +344,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       response: { 200: S.BucketList, ...S.errorResponses(...S.AUTH_ERRORS) },
       detail: { summary: "The buckets this key can see", tags: ["buckets"] },
     })
-    .put("/buckets/:bucket", async ({ bucket }) => ({ bucket: (await objects.createBucket(bucket)).bucket }), {
+    .put("/buckets/:bucket", async ({ bucket, principal }) => ({ bucket: (await objects.createBucket(bucket, { actor: principal.accessKeyId })).bucket }), {
       bucket: "owner",
       parse: "none",
       params: S.BucketParams,
@@ -352,8 +353,8 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     })
     .delete(
       "/buckets/:bucket",
-      async ({ bucket, status }) => {
-        await objects.deleteBucket(bucket);
+      async ({ bucket, principal, status }) => {
+        await objects.deleteBucket(bucket, { actor: principal.accessKeyId });
         return status(204, undefined);
       },
       {
@@ -380,6 +381,23 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         query: S.ListQuery,
         response: { 200: S.ObjectListing, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
         detail: { summary: "List objects in key order, a page at a time", tags: ["objects"] },
+      },
+    )
+
+    // ---- change events: the bucket's log, read with a cursor ----
+    .get(
+      "/buckets/:bucket/events",
+      async ({ bucket, query }) => {
+        // A first read names a bucket that exists; a consumer holding a cursor reads on, also past the bucket's removal.
+        if (!query.cursor) await objects.requireBucket(bucket);
+        return eventsPage(changes, bucket, query);
+      },
+      {
+        bucket: "read",
+        params: S.BucketParams,
+        query: S.EventsParams,
+        response: { 200: S.EventsPage, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+        detail: { summary: "The bucket's change events after a cursor, oldest first, as S3 event records; keep the cursor to miss nothing", tags: ["events"] },
       },
     )
 
@@ -434,7 +452,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     // ---- objects: bodies stream both ways, so Elysia never parses them ----
     .put(
       "/buckets/:bucket/objects/*",
-      async ({ bucket, request }) => {
+      async ({ bucket, request, principal }) => {
         const declared = request.headers.get("content-length");
         const contentLength = declared === null ? undefined : Number(declared);
         if (contentLength !== undefined && !(Number.isInteger(contentLength) && contentLength >= 0)) throw new BadRequestError("invalid Content-Length", "InvalidArgument");
@@ -447,6 +465,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
             meta: userMeta(request.headers, META_PREFIX),
             headers: storedHeaders(request.headers),
             signal: request.signal,
+            actor: principal.accessKeyId,
             alongside,
           });
         const result = await tracked(uploads?.begin(token, bucket, key, contentLength), request.body, request, put, (r) => r.size);
@@ -474,8 +493,8 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     })
     .delete(
       "/buckets/:bucket/objects/*",
-      async ({ bucket, request, status }) => {
-        await objects.deleteObject(bucket, rawKey(request, OBJECT_PATH));
+      async ({ bucket, request, principal, status }) => {
+        await objects.deleteObject(bucket, rawKey(request, OBJECT_PATH), { actor: principal.accessKeyId });
         return status(204, undefined);
       },
       {

@@ -32,6 +32,8 @@ const PLACEHOLDERS: Record<ValueFlag, string> = {
   "stop-grace": "SECONDS",
   "multipart-expiry": "AGE",
   "search-backfill-rate": "N",
+  "event-retention": "AGE",
+  "event-retention-count": "N",
   "advertise-http": "URL",
   "advertise-s3": "URL",
   "max-inflight": "N",

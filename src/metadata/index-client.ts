@@ -14,6 +14,7 @@ import { defineMethod, type Rpc } from "../net/rpc.ts";
 import type { Placement } from "../placement/placement.ts";
 import { DIGEST_BUCKETS, type IndexStore, type ScanOptions, type ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
+import type { LogGate } from "../changes/gate.ts";
 import { deletesAreFinal, KEYS_SHARD } from "./keys.ts";
 import { newer, type IndexEntry } from "./types.ts";
 
@@ -33,10 +34,19 @@ function project(rows: ScanRow[], fields: string[] | undefined): ScanRow[] {
   });
 }
 
+/** Options of a write. */
+export interface WriteOptions extends AbortOptions {
+  /**
+   * A row written in the same atomic batch on every replica (the write's change event,
+   * src/changes/): admitted by each replica's log gate, which may refuse it as late.
+   */
+  companion?: ScanRow;
+}
+
 /** Quorum access to the replicated index. Every call may be cut short by `opts.signal`. */
 export interface IndexClient {
   /** Write an entry; resolves once a quorum of replicas has it on disk. */
-  write(shard: string, row: string, entry: IndexEntry, opts?: AbortOptions): Promise<void>;
+  write(shard: string, row: string, entry: IndexEntry, opts?: WriteOptions): Promise<void>;
   /** The newest entry among a quorum of replicas (tombstones included), repairing stale ones. */
   read(shard: string, row: string, opts?: AbortOptions): Promise<IndexEntry | null>;
   /** Ask one replica about one row (no quorum): used by locate. */
@@ -70,6 +80,10 @@ export interface IndexClientDeps {
   isExpiredTombstone(ts: string): boolean;
   /** Wall clock (ms) that row stamps are held against; Date.now by default. */
   clock?: () => number;
+  /** Admits the change events that writes carry (src/changes/gate.ts); without one, every event is admitted. */
+  gate?: Pick<LogGate, "admit">;
+  /** Is this row past its lifetime (an event older than the log's retention)? Anti-entropy does not take it back. */
+  expired?(row: string, entry: IndexEntry): boolean;
 }
 
 const RPC_TIMEOUT_MS = 10_000;
@@ -95,7 +109,7 @@ const TimestampSchema = Type.String({ maxLength: 160, pattern: "^[0-9]{13}-[0-9a
 /** An index entry exactly as stored: a stamp and a JSON value (null for a delete marker). */
 const EntrySchema = Type.Object({ ts: TimestampSchema, value: Type.Unknown() }, { additionalProperties: false });
 const GetItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema });
-const ApplyItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, entry: EntrySchema });
+const ApplyItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, entry: EntrySchema, companion: Type.Optional(Type.Tuple([RowSchema, EntrySchema])) });
 const ScanSchema = Type.Object({
   shards: ShardsSchema,
   prefix: RowSchema,
@@ -135,7 +149,7 @@ const ApplyMany = defineMethod("index.applyMany", { params: Type.Object({ shard:
 export const INDEX_METHODS = { ApplyBatch, GetBatch, Scan, Digests, Rows, ApplyMany };
 
 type GetItem = { shard: string; row: string };
-type ApplyItem = GetItem & { entry: IndexEntry };
+type ApplyItem = GetItem & { entry: IndexEntry; companion?: ScanRow };
 /** One item's outcome in a batch reply. */
 type ItemResult<T> = { ok: true; v: T } | { ok: false; code: string; message: string; status: number };
 
@@ -182,11 +196,23 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const remoteApply = createBatcher<ApplyItem, ItemResult<boolean>>(async (peer, items) => (await rpc.call(peer, ApplyBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
   const remoteGet = createBatcher<GetItem, ItemResult<IndexEntry | null>>(async (peer, items) => (await rpc.call(peer, GetBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
 
-  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry, signal?: AbortSignal): Promise<boolean> => {
-    if (peer !== self) return unwrap(await remoteApply(peer, { shard, row, entry }, signal));
-    checkStamp(entry);
-    return store.apply(shard, row, entry);
+  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry, signal?: AbortSignal, companion?: ScanRow): Promise<boolean> => {
+    if (peer !== self) return unwrap(await remoteApply(peer, companion ? { shard, row, entry, companion } : { shard, row, entry }, signal));
+    return applyHere(shard, row, entry, companion);
   };
+
+  /** A write's rows on this replica: checked, its event admitted by the gate, both in one batch. */
+  async function applyHere(shard: string, row: string, entry: IndexEntry, companion?: ScanRow): Promise<boolean> {
+    checkStamp(entry);
+    if (!companion) return store.apply(shard, row, entry);
+    checkStamp(companion[1]);
+    const release = deps.gate?.admit(companion[1].ts);
+    try {
+      return await store.apply(shard, row, entry, companion);
+    } finally {
+      release?.();
+    }
+  }
 
   const get = async (peer: string, shard: string, row: string, signal?: AbortSignal): Promise<IndexEntry | null> =>
     peer === self ? store.get(shard, row) : unwrap(await remoteGet(peer, { shard, row }, signal));
@@ -203,6 +229,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       if (!admissible(entry)) continue;
       // (Revocations in the keys shard never expire: see shard-sync.)
       if (entry.value === null && shard !== KEYS_SHARD && deps.isExpiredTombstone(entry.ts) && !(await store.get(shard, row))) continue;
+      if (deps.expired?.(row, entry)) continue;
       deps.observe(entry.ts);
       if (await store.apply(shard, row, entry)) applied++;
     }
@@ -220,7 +247,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       deps.observe(entry.ts);
       // Acknowledged by W voters; the live replicas get it too, so repair has nothing to catch up.
       const targets = { voters: placement.shardVoters(shard), extra: placement.shardReplicas(shard), reachable: placement.reachable };
-      const result = await callQuorum(targets, placement.shardQuorum(shard), (p) => apply(p, shard, row, entry, opts.signal), `index write ${shard}`);
+      const result = await callQuorum(targets, placement.shardQuorum(shard), (p) => apply(p, shard, row, entry, opts.signal, opts.companion), `index write ${shard}`);
       void result.all.then((outcomes) => {
         const stored = outcomes.filter((o) => o.ok).length;
         if (stored < placement.rf) log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; anti-entropy will catch up the rest`);
@@ -291,11 +318,11 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     start() {
       rpc.register(ApplyBatch, async ({ params: { items } }) => ({
         result: await Promise.all(
-          items.map(({ shard, row, entry }) =>
+          items.map(({ shard, row, entry, companion }) =>
             settle(async () => {
               checkStamp(entry);
               deps.observe(entry.ts);
-              return store.apply(shard, row, entry);
+              return applyHere(shard, row, entry, companion);
             }),
           ),
         ),

@@ -166,3 +166,28 @@ export function bucketOfObjectRow(row: string): string | undefined {
 export const bucketFieldsPrefix = (bucket: string) => `${bucket}\0`;
 /** Every derived row of one field of a bucket starts with this; the encoded value and the key follow. */
 export const fieldRowPrefix = (bucket: string, field: string) => `${bucket}\0${field}\0`;
+
+// ---- Change event rows (src/changes/) ----
+// A bucket's events live in the shard of what they are about: an object's in its object
+// shard, a bucket's own (created, removed) in BUCKETS_SHARD, as "\x01e<bucket>\0<event id>".
+// The event id is the HLC stamp of the write, so a shard's rows of a bucket are in event
+// order and a key's events (one shard) in the order last-writer-wins applies them.
+// A webhook target's progress through a shard sits beside them: "\x01w<bucket>\0<target id>".
+// A bucket's notification targets are a row of BUCKETS_SHARD: "\x01n<bucket>".
+
+/** Every event row of a bucket in a shard starts with this. */
+export const eventRowPrefix = (bucket: string) => `\x01e${bucket}\0`;
+/** Row of one event. */
+export const eventRow = (bucket: string, id: string) => `${eventRowPrefix(bucket)}${id}`;
+/** Every event row of every bucket starts with this (retention walks a shard's). */
+export const ALL_EVENTS_PREFIX = "\x01e";
+/** Is `row` an event row? */
+export const isEventRow = (row: string) => row.startsWith(ALL_EVENTS_PREFIX);
+/** Row of a webhook target's progress through one shard. */
+export const deliveryRow = (bucket: string, targetId: string) => `\x01w${bucket}\0${targetId}`;
+/** Every notification configuration row starts with this. */
+export const NOTIFICATIONS_ROW_PREFIX = "\x01n";
+/** Row of a bucket's notification targets in BUCKETS_SHARD. */
+export const notificationsRow = (bucket: string) => `${NOTIFICATIONS_ROW_PREFIX}${bucket}`;
+/** Rows of BUCKETS_SHARD that are not buckets (schemas, events, notification targets) start with this. */
+export const BUCKET_SIDE_ROW = "\x01";

@@ -29,6 +29,7 @@ import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { sleep } from "../util/sleep.ts";
 import type { ObjectService } from "./object-service.ts";
+import type { WriteContext } from "../changes/records.ts";
 
 /** S3's limits. */
 export const MAX_PART_NUMBER = 10_000;
@@ -69,7 +70,7 @@ export interface Multipart {
   /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls. */
   uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<PartRecord>;
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
-  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[]): Promise<ObjectManifest>;
+  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext): Promise<ObjectManifest>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
   /**
    * Abort an upload found too old (the expiry worker): "aborted" if this call aborted it,
@@ -222,7 +223,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       return { upload, parts: page.rows.map((r) => r.value), truncated: page.next !== null };
     },
 
-    async complete(bucket, key, uploadId, wanted) {
+    async complete(bucket, key, uploadId, wanted, ctx) {
       const upload = await requireUpload(bucket, key, uploadId);
       if (wanted.length === 0) throw new BadRequestError("You must specify at least one part", "MalformedXML");
       for (let i = 1; i < wanted.length; i++) {
@@ -257,7 +258,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
           throw new NotFoundError("The specified upload does not exist. The upload may have been aborted or completed.", "NoSuchUpload");
         }
         try {
-          await objects.writeManifest(bucket, key, manifest);
+          await objects.writeManifest(bucket, key, manifest, ctx);
         } catch (err) {
           // The upload stays open for a retry; a manifest that reached some replica references its chunks anyway.
           await index.write(shardOf(bucket, key), uploadDecisionRow(bucket, key, uploadId, "complete"), { ts: now(), value: null }).catch(() => {});

@@ -13,7 +13,8 @@ import {
   objectRowPrefix,
   objectShard,
   partRowPrefix,
-  SCHEMA_ROW_PREFIX,
+  BUCKET_SIDE_ROW,
+  eventRow,
   schemaRow,
   uploadRowPrefix,
   validateBucketName,
@@ -26,9 +27,10 @@ import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import type { ChunkClient } from "./chunk-client.ts";
+import type { EventName, LoggedEvent, WriteContext } from "../changes/records.ts";
 
 /** What a PUT needs besides the body. */
-export interface PutOptions {
+export interface PutOptions extends WriteContext {
   /** Declared Content-Length, checked against the bytes received. */
   contentLength?: number;
   contentType?: string;
@@ -86,21 +88,21 @@ export interface Location {
 
 /** The object store as one peer serves it. */
 export interface ObjectService {
-  createBucket(name: string): Promise<{ bucket: string; created: boolean }>;
-  deleteBucket(name: string): Promise<void>;
+  createBucket(name: string, ctx?: WriteContext): Promise<{ bucket: string; created: boolean }>;
+  deleteBucket(name: string, ctx?: WriteContext): Promise<void>;
   listBuckets(): Promise<Array<{ name: string; createdMs: number }>>;
   putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
   /** The live manifest, or NoSuchBucket / NoSuchKey. */
   headObject(bucket: string, key: string, opts?: AbortOptions): Promise<ObjectManifest>;
   /** Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves; `opts.signal` stops the fetches. */
   readObject(manifest: ObjectManifest, start: number, end: number, opts?: AbortOptions): Promise<ReadableStream<Uint8Array>>;
-  deleteObject(bucket: string, key: string): Promise<void>;
+  deleteObject(bucket: string, key: string, ctx?: WriteContext): Promise<void>;
   /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
-  copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">): Promise<ObjectManifest>;
+  copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: WriteContext): Promise<ObjectManifest>;
   /** Store a body as chunks only, never inline (multipart parts). */
   storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<StoredBody>;
-  /** Make `manifest` the current version of bucket/key (the bucket must exist). */
-  writeManifest(bucket: string, key: string, manifest: ObjectManifest): Promise<void>;
+  /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. */
+  writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: WriteContext): Promise<void>;
   /** Throw NoSuchBucket unless the bucket exists. */
   requireBucket(name: string, opts?: AbortOptions): Promise<void>;
   /** Throw InvalidArgument, naming the field, if `meta` does not fit the bucket's search schema. */
@@ -301,31 +303,43 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
       ...(up.refs.length ? { holders: up.holders } : {}),
     };
-    await Promise.all([writeManifest(bucket, key, manifest, opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
+    await Promise.all([writeManifest(bucket, key, manifest, "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
     return { bucket, key, size: up.size, etag: up.etag, contentType };
   }
 
   const checkMeta = (bucket: string, meta: Record<string, string>, opts?: AbortOptions) => deps.metadata?.checkMeta(bucket, meta, opts) ?? Promise.resolve();
 
-  async function writeManifest(bucket: string, key: string, manifest: ObjectManifest, opts: AbortOptions = {}): Promise<void> {
-    await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts: now(), value: manifest }, opts);
+  /** Write an object's row (a manifest, or null for a delete) with its change event in the same batch on every replica. */
+  async function writeObjectRow(bucket: string, key: string, value: ObjectManifest | null, name: EventName, opts: AbortOptions & WriteContext = {}): Promise<void> {
+    const ts = now();
+    const event: LoggedEvent = { name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
+    await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts, value }, { signal: opts.signal, companion: [eventRow(bucket, ts), { ts, value: event }] });
+  }
+
+  const writeManifest = (bucket: string, key: string, manifest: ObjectManifest, name: EventName, opts?: AbortOptions & WriteContext) => writeObjectRow(bucket, key, manifest, name, opts);
+
+  /** Write a bucket's row (null: deleted) with its change event. */
+  async function writeBucketRow(name: string, value: BucketInfo | null, ctx: WriteContext = {}): Promise<void> {
+    const ts = now();
+    const event: LoggedEvent = { name: value ? "BucketCreated" : "BucketRemoved", ...(ctx.actor && { actor: ctx.actor }) };
+    await index.write(BUCKETS_SHARD, name, { ts, value }, { companion: [eventRow(name, ts), { ts, value: event }] });
   }
 
   return {
-    async createBucket(name) {
+    async createBucket(name, ctx) {
       validateBucketName(name);
       const existing = await index.read(BUCKETS_SHARD, name);
       if (existing?.value) return { bucket: name, created: false };
-      await index.write(BUCKETS_SHARD, name, { ts: now(), value: { createdMs: Date.now() } satisfies BucketInfo });
+      await writeBucketRow(name, { createdMs: Date.now() }, ctx);
       knownBuckets.remember(name, true);
       return { bucket: name, created: true };
     },
 
-    async deleteBucket(name) {
+    async deleteBucket(name, ctx) {
       await requireBucket(name);
       const page = await listMerged(listing, { shards: objectShards, rowPrefix: objectRowPrefix(name), prefix: "", limit: 1 });
       if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
-      await index.write(BUCKETS_SHARD, name, { ts: now(), value: null });
+      await writeBucketRow(name, null, ctx);
       // Its search schema goes too: a new bucket of the same name starts without one.
       await index.write(BUCKETS_SHARD, schemaRow(name), { ts: now(), value: null });
       await deps.metadata?.forgetSchema(name);
@@ -343,7 +357,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async listBuckets() {
       const rows = await listAll<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "" });
       // The shard also holds the buckets' search schemas (rows no bucket name can start like).
-      return rows.filter((r) => !r.key.startsWith(SCHEMA_ROW_PREFIX)).map((r) => ({ name: r.key, createdMs: r.value.createdMs }));
+      return rows.filter((r) => !r.key.startsWith(BUCKET_SIDE_ROW)).map((r) => ({ name: r.key, createdMs: r.value.createdMs }));
     },
 
     async putObject(bucket, key, body, opts) {
@@ -371,19 +385,19 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     requireBucket,
     checkMeta,
 
-    async writeManifest(bucket, key, manifest) {
+    async writeManifest(bucket, key, manifest, ctx) {
       validateKey(key);
       await requireBucket(bucket);
-      await writeManifest(bucket, key, manifest);
+      await writeManifest(bucket, key, manifest, "ObjectCreated:CompleteMultipartUpload", ctx);
     },
 
-    async copyObject(source, bucket, key, changes) {
+    async copyObject(source, bucket, key, changes, ctx) {
       validateKey(key);
       await requireBucket(bucket);
       const manifest: ObjectManifest = { ...source, ...changes, lastModified: Date.now() };
       await checkMeta(bucket, manifest.meta);
       if (manifest.headers && !Object.keys(manifest.headers).length) delete manifest.headers;
-      await writeManifest(bucket, key, manifest);
+      await writeManifest(bucket, key, manifest, "ObjectCreated:Copy", ctx);
       return manifest;
     },
 
@@ -460,10 +474,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       });
     },
 
-    async deleteObject(bucket, key) {
+    async deleteObject(bucket, key, ctx) {
       validateKey(key);
       await requireBucket(bucket);
-      await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts: now(), value: null });
+      await writeObjectRow(bucket, key, null, "ObjectRemoved:Delete", ctx);
     },
 
     async listObjects(bucket, q) {

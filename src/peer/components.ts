@@ -26,7 +26,10 @@ import { MemberTable, type MemberState } from "../membership/member-table.ts";
 import { Roster } from "../membership/roster.ts";
 import { createSwim, type Swim } from "../membership/swim.ts";
 import { createIndexClient } from "../metadata/index-client.ts";
-import { deletesAreFinal, MESH_WIDE_SHARDS } from "../metadata/keys.ts";
+import { createLogGate } from "../changes/gate.ts";
+import { createChangeLog } from "../changes/log.ts";
+import { eventTimeMs } from "../changes/records.ts";
+import { deletesAreFinal, isEventRow, MESH_WIDE_SHARDS } from "../metadata/keys.ts";
 import { createSharedCaches } from "../metadata/shared-cache.ts";
 import { reachableAddrs } from "../net/addresses.ts";
 import { loadOrCreateIdentity, startLibp2p, stopLibp2p, type MeshLibp2p } from "../net/libp2p.ts";
@@ -141,6 +144,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const hlc = createHlc(peerId);
   const placement = createPlacement(table, config.rf, config.repairDelayMs, () => (table.self.draining ? roster.memberIds() : [...roster.memberIds(), peerId]), MESH_WIDE_SHARDS);
   const isExpiredTombstone = (ts: string) => Date.now() - decodeTimestamp(ts).wall > config.repair.tombstoneTtlMs;
+  // The event log's admission gate (src/changes/gate.ts): what keeps readers' cursors gap-free.
+  const gate = createLogGate(config.events.settleMs);
 
   // ---- Parts, in start order ----
   const rpc = createRpc(libp2p, links, log.child("rpc"), signal, config.rpcLimits);
@@ -153,6 +158,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     log: log.child("index"),
     isExpiredTombstone,
     livePeers,
+    gate,
+    expired: (row, entry) => isEventRow(row) && Date.now() - eventTimeMs(entry.ts) > config.events.retentionMs,
     observe: (ts) => {
       try {
         hlc.observe(decodeTimestamp(ts));
@@ -162,6 +169,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     },
   });
   lifecycle.add("index", index);
+  const changes = createChangeLog({ self: peerId, store: indexStore, gate, rpc, placement, indexShards: config.indexShards, settleMs: config.events.settleMs });
+  lifecycle.add("change log", changes);
   const chunks = createChunkClient({ self: peerId, store: chunkStore, rpc, placement, log: log.child("chunks"), isAlive: (id) => id === peerId || table.get(id)?.state === "alive" });
   lifecycle.add("chunks", chunks);
   // Objects and keys define their caches here; the caches' forget method is served once all are.
@@ -330,6 +339,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     errors.native,
     multipart,
     search,
+    changes,
     uploads,
   );
   const s3Handler = createS3Handler({ objects, multipart, uploads, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });

@@ -57,8 +57,12 @@ export const DIGEST_BUCKETS = 64;
 
 /** The local index store. */
 export interface IndexStore {
-  /** Merge an entry; true if it replaced what we had (`newer`) and is now stored. */
-  apply(shard: string, row: string, entry: IndexEntry): Promise<boolean>;
+  /**
+   * Merge an entry; true if it replaced what we had (`newer`) and is now stored. A
+   * `companion` row (the write's change event) is merged in the same atomic batch, whether
+   * or not the entry itself was newer: it records that the write happened.
+   */
+  apply(shard: string, row: string, entry: IndexEntry, companion?: ScanRow): Promise<boolean>;
   get(shard: string, row: string): Promise<IndexEntry | null>;
   /** Rows of one shard in UTF-8 byte order, tombstones included. */
   scan(shard: string, opts: ScanOptions): Promise<ScanRow[]>;
@@ -225,16 +229,30 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
   }
 
   return {
-    apply(shard, row, entry) {
+    apply(shard, row, entry, companion) {
       const k = encodeKey(shard, row);
-      return withLock(k.toString("latin1"), async () => {
-        const old = await get(k);
-        if (!newer(entry, old, rules.deletesAreFinal(shard))) return false;
-        await commit([{ type: "put", key: k, value: entry }, ...derivedOps(shard, row, old, entry)]);
-        if (old) account(shard, row, old.ts, -1);
-        account(shard, row, entry.ts, 1);
-        return true;
-      });
+      const merge = async (): Promise<boolean> => {
+        const [old, oldCompanion] = await Promise.all([get(k), companion ? get(encodeKey(shard, companion[0])) : null]);
+        const final = rules.deletesAreFinal(shard);
+        const replaces = newer(entry, old, final);
+        const takesCompanion = companion !== undefined && newer(companion[1], oldCompanion, final);
+        const ops: WriteOp[] = replaces ? [{ type: "put", key: k, value: entry }, ...derivedOps(shard, row, old, entry)] : [];
+        if (takesCompanion) ops.push({ type: "put", key: encodeKey(shard, companion[0]), value: companion[1] });
+        if (!ops.length) return false;
+        await commit(ops);
+        if (replaces) {
+          if (old) account(shard, row, old.ts, -1);
+          account(shard, row, entry.ts, 1);
+        }
+        if (takesCompanion) {
+          if (oldCompanion) account(shard, companion[0], oldCompanion.ts, -1);
+          account(shard, companion[0], companion[1].ts, 1);
+        }
+        return replaces;
+      };
+      // The companion's row is locked too (anti-entropy may be merging the same event now).
+      const locked = companion ? () => withLock(encodeKey(shard, companion[0]).toString("latin1"), merge) : merge;
+      return withLock(k.toString("latin1"), locked);
     },
     get: (shard, row) => get(encodeKey(shard, row)),
     scan(shard, { prefix, after, limit }) {

@@ -12,6 +12,7 @@ import type { AccessKey, AccessKeyInfo, KeySpec } from "../../src/auth/access-ke
 import { bearerAuth } from "../../src/auth/guard.ts";
 import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } from "../../src/errors.ts";
 import { nativeErrors } from "../../src/api/errors.ts";
+import type { NativeChanges } from "../../src/api/native-events.ts";
 import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeObjects, type NativeSearch } from "../../src/api/native.ts";
 import { uploadListKey, validateKey } from "../../src/metadata/keys.ts";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
@@ -58,6 +59,9 @@ function fakeObjects(): NativeObjects & { failNext?: Error } {
     },
     async listBuckets() {
       return [...buckets.keys()].map((name) => ({ name, createdMs: 1 }));
+    },
+    async requireBucket(name) {
+      bucket(name);
     },
     async putObject(b, key, body, opts) {
       const objects = bucket(b);
@@ -213,6 +217,18 @@ let objects: ReturnType<typeof fakeObjects>;
 let multipart: ReturnType<typeof fakeMultipart>;
 let logged: Array<[LogLevel, string]>;
 let app: ReturnType<typeof createNativeApi>;
+
+/** A change log with no events, whose reads the bad-input tests count (none should get through). */
+let changeReads = 0;
+function fakeChanges(): NativeChanges {
+  return {
+    async read(_bucket, { cursor }) {
+      changeReads++;
+      return { events: [], cursor };
+    },
+    now: () => "0000000000000-000000",
+  };
+}
 /** Upload records in a real local index store (in a temporary folder). */
 let recordsDir: string;
 let recordsStore: IndexStore;
@@ -259,7 +275,7 @@ beforeEach(async () => {
   const bearer = bearerAuth(keys, true);
   const log = createLogger("test", (level, line) => void logged.push([level, line]), "debug");
   multipart = fakeMultipart(objects);
-  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, fakeSearch(), uploads);
+  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, fakeSearch(), fakeChanges(), uploads);
   await objects.createBucket("docs");
   // UPLOAD with part 1, then UPLOAD2 with none (ids count up).
   await multipart.create("docs", "big.bin", { contentType: "application/x-big", meta: {} });
@@ -335,6 +351,7 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "DELETE", path: "/buckets/docs/schema", status: 204 },
   { method: "POST", path: "/buckets/docs/query", body: JSON.stringify({ where: [] }), status: 200 },
   { method: "GET", path: "/buckets/docs/query?q=year%3E1&sort=year", status: 200 },
+  { method: "GET", path: "/buckets/docs/events?limit=10&types=ObjectCreated:*", status: 200 },
   { method: "GET", path: `/uploads/${SEEDED_TOKEN}`, status: 200 },
   { method: "GET", path: "/uploads?limit=5", status: 200 },
 ];
@@ -783,5 +800,35 @@ describe("search routes", () => {
     expect(await errorOf(await call("PUT", "/buckets/docs/schema", { ...reader, body: "{}" }))).toBe("403 AccessDenied");
     expect(await errorOf(await call("DELETE", "/buckets/docs/schema/year", reader))).toBe("403 AccessDenied");
     expect(await errorOf(await call("POST", "/buckets/other/query", { ...reader, body: "{}" }))).toBe("403 AccessDenied");
+  });
+});
+
+describe("events routes", () => {
+  test("absurd limits, cursors and types are 400 InvalidArgument with a message, before any read", async () => {
+    changeReads = 0;
+    for (const q of [
+      "limit=0",
+      "limit=1001",
+      "limit=abc",
+      "limit=1.5",
+      "cursor=nope",
+      "cursor=" + "9".repeat(13) + "-000000",
+      "cursor=" + "1".repeat(400),
+      "from=yesterday",
+      "types=ObjectCreated:Nope",
+      "types=" + Array(30).fill("BucketCreated").join(","),
+      "prefix=" + "p".repeat(2000),
+    ]) {
+      expect(`${q.slice(0, 30)}: ${await errorOf(await call("GET", `/buckets/docs/events?${q}`))}`).toBe(`${q.slice(0, 30)}: 400 InvalidArgument`);
+    }
+    expect(changeReads).toBe(0);
+    expect(await errorOf(await call("GET", "/buckets/nosuch/events"))).toBe("404 NoSuchBucket");
+    expect(await errorOf(await call("GET", "/buckets/docs/events", { token: null }))).toBe("401 Unauthorized");
+    expect(await errorOf(await call("GET", "/buckets/other/events", { token: READER }))).toBe("403 AccessDenied");
+  });
+
+  test("a good read answers events and a cursor; from=now starts at the log's present", async () => {
+    const r = await json<{ events: unknown[]; cursor: string }>(await call("GET", "/buckets/docs/events?from=now&types=s3:ObjectCreated:*,ObjectRemoved:Delete&limit=5", { token: READER }));
+    expect(r).toEqual({ events: [], cursor: "0000000000000-000000" });
   });
 });

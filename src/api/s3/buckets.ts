@@ -20,7 +20,7 @@ export async function listBuckets(r: S3Request): Promise<Response> {
 export async function createBucket(r: S3Request): Promise<Response> {
   validateBucketName(r.bucket);
   requirePermission(r.who, r.bucket, "owner");
-  const { created } = await r.services.objects.createBucket(r.bucket);
+  const { created } = await r.services.objects.createBucket(r.bucket, { actor: r.who.accessKeyId });
   if (!created) throw new ConflictError("Your previous request to create the named bucket succeeded and you already own it.", "BucketAlreadyOwnedByYou");
   return new Response(null, { status: 200, headers: { location: `/${r.bucket}` } });
 }
@@ -33,7 +33,7 @@ export async function headBucket(r: S3Request): Promise<Response> {
 
 export async function deleteBucket(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "owner");
-  await r.services.objects.deleteBucket(r.bucket);
+  await r.services.objects.deleteBucket(r.bucket, { actor: r.who.accessKeyId });
   return new Response(null, { status: 204 });
 }
 

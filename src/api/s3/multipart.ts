@@ -89,7 +89,7 @@ export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
   const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller), COMPLETE_MAX_BYTES));
   const token = await tokenOf(r);
-  const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts);
+  const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId });
   if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
   return withToken(xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` }), token);
 }

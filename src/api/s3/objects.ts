@@ -31,6 +31,7 @@ export async function putObject(r: S3Request): Promise<Response> {
       meta: userMeta(r.request.headers, META_PREFIX),
       headers: storedHeaders(r.request.headers),
       signal: r.request.signal,
+      actor: r.who.accessKeyId,
       alongside,
     });
   const session = r.services.uploads?.begin(token, r.bucket, r.key, body.contentLength);
@@ -92,7 +93,7 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
 export async function deleteObject(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "write");
   checkVersionId(r.query);
-  await r.services.objects.deleteObject(r.bucket, r.key);
+  await r.services.objects.deleteObject(r.bucket, r.key, { actor: r.who.accessKeyId });
   return new Response(null, { status: 204 });
 }
 
@@ -106,7 +107,7 @@ export async function deleteObjects(r: S3Request): Promise<Response> {
   const results = await mapLimit(objects, DELETE_CONCURRENCY, async (o) => {
     try {
       if (o.versionId !== undefined && o.versionId !== "null") throw new NotFoundError("The specified version does not exist.", "NoSuchVersion");
-      await r.services.objects.deleteObject(r.bucket, o.key);
+      await r.services.objects.deleteObject(r.bucket, o.key, { actor: r.who.accessKeyId });
       return { ok: true as const, key: o.key, versionId: o.versionId };
     } catch (err) {
       const e = err instanceof MeshError ? err : new MeshError("InternalError", "We encountered an internal error. Please try again.");
@@ -152,7 +153,7 @@ export async function copyObject(r: S3Request): Promise<Response> {
   const h = r.request.headers;
   const changes =
     directive === "REPLACE" ? { contentType: h.get("content-type") || "application/octet-stream", meta: userMeta(h, META_PREFIX), headers: storedHeaders(h) } : undefined;
-  const m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes);
+  const m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes, { actor: r.who.accessKeyId });
   return new Response(xmlDocument("CopyObjectResult", { LastModified: isoDate(m.lastModified), ETag: `"${m.etag}"` }), {
     status: 200,
     headers: { "content-type": "application/xml", "x-amz-copy-source-version-id": "null" },
