@@ -164,6 +164,8 @@ export interface EventsConfig {
   retentionMs: number;
   /** Beyond this many events in one shard, the oldest leave the log. */
   maxPerShard: number;
+  /** Pause between retention passes (src/changes/retention.ts): how long an event may outstay either limit. */
+  retentionIntervalMs: number;
   /** How far behind its clock a replica lets readers go (src/changes/gate.ts): a write's time from its stamp to its replicas. */
   settleMs: number;
   /** First wait before a failed webhook delivery is retried; it doubles up to maxRetryMs. */
@@ -175,6 +177,7 @@ export interface EventsConfig {
 export const DEFAULT_EVENTS: EventsConfig = {
   retentionMs: 7 * 24 * 3600_000,
   maxPerShard: 1_000_000,
+  retentionIntervalMs: 60_000,
   settleMs: 3000,
   retryBaseMs: 1000,
   maxRetryMs: 5 * 60_000,
@@ -281,6 +284,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!(cfg.searchBackfillPerSecond >= 1)) throw new ConfigError("the search backfill rate must be at least 1 object per second");
   if (!(cfg.events.retentionMs >= 1000)) throw new ConfigError("the event retention must be at least 1 s");
   if (!Number.isInteger(cfg.events.maxPerShard) || cfg.events.maxPerShard < 1) throw new ConfigError("the events kept per shard must be a whole number of at least 1");
+  if (!(cfg.events.retentionIntervalMs >= 100)) throw new ConfigError("the pause between event retention passes must be at least 100 ms");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");
@@ -333,13 +337,20 @@ function parseSeconds(s: string, what: string): number {
 
 const AGE_UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 24 * 3600_000 };
 
-/** Parse an age such as "90s", "30m", "2h", "1d" or "off" (0); a bare number is seconds. */
-export function parseAge(s: string, what: string): number {
+/**
+ * Parse an age such as "90s", "30m", "2h", "1d" or "off" (0); a bare number is seconds.
+ * With `offAllowed: false`, "off" is a ConfigError saying so (`why`: what the option does instead).
+ */
+export function parseAge(s: string, what: string, opts: { offAllowed?: boolean; why?: string } = {}): number {
+  const offAllowed = opts.offAllowed ?? true;
   const t = s.trim().toLowerCase();
-  if (t === "off") return 0;
+  if (t === "off") {
+    if (offAllowed) return 0;
+    throw new ConfigError(`${what} cannot be off${opts.why ? `: ${opts.why}` : ""}; give an age such as 2h or 7d`);
+  }
   const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(t);
   const ms = m ? Math.round(Number(m[1]) * AGE_UNITS_MS[m[2] || "s"]) : NaN;
-  if (!(ms >= 1000)) throw new ConfigError(`${what} must be an age of at least 1 s such as 90s, 30m, 2h or 1d, or off; got "${s}"`);
+  if (!(ms >= 1000)) throw new ConfigError(`${what} must be an age of at least 1 s such as 90s, 30m, 2h or 1d${offAllowed ? ", or off" : ""}; got "${s}"`);
   return ms;
 }
 
@@ -370,7 +381,7 @@ export const NODE_FLAGS = {
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
   "multipart-expiry": { type: "string", env: "MESH_MULTIPART_EXPIRY", help: "abort incomplete multipart uploads older than this AGE (90s, 2h, 1d; off: never)", def: "24h" },
-  "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d)", def: "7d" },
+  "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d; there is no off: every write records one)", def: "7d" },
   "event-retention-count": { type: "string", env: "MESH_EVENT_RETENTION_COUNT", help: "most change events kept per index shard (the oldest go first)", def: String(DEFAULT_EVENTS.maxPerShard) },
   "search-backfill-rate": { type: "string", env: "MESH_SEARCH_BACKFILL_RATE", help: "objects per second a peer indexes when a search field is added to a bucket", def: String(DEFAULTS.searchBackfillPerSecond) },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
@@ -459,7 +470,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   const retentionCount = str("event-retention-count");
   if (retention || retentionCount) {
     input.events = {
-      ...(retention && { retentionMs: parseAge(retention, "--event-retention") || DEFAULT_EVENTS.retentionMs }),
+      ...(retention && { retentionMs: parseAge(retention, "--event-retention", { offAllowed: false, why: "every write records its change event, and events leave the log after this age or beyond --event-retention-count per shard" }) }),
       ...(retentionCount && { maxPerShard: parsePositiveInt(retentionCount, "--event-retention-count") }),
     };
   }
