@@ -179,6 +179,8 @@ export function createRetention(deps: RetentionDeps): Retention {
   async function* trim(shard: string, signal: AbortSignal): AsyncGenerator<void> {
     const cut = yield* findCut(shard, signal);
     if (!cut) return;
+    // Raised before the rows go, so that anti-entropy cannot slip one back in between.
+    raiseFloor(shard, positionAt(cut.beforeMs));
     const tied: ScanRow[] = [];
     let overflow = false;
     yield* walk(shard, signal, (r, ms) => {
@@ -188,21 +190,23 @@ export function createRetention(deps: RetentionDeps): Retention {
       }
       return ms < cut.beforeMs;
     });
-    let floor = positionAt(cut.beforeMs);
     if (cut.tied && overflow) {
       // More events in one millisecond than are worth sorting: keep them, a few over the limit, until the next cut passes them.
       deps.log?.debug(`event retention: more than ${MAX_TIED} events of ${shard} stamped at ${cut.beforeMs}; kept ${cut.tied} of them over the limit`);
     } else if (cut.tied) {
       tied.sort((a, b) => (idOf(a[0]) < idOf(b[0]) ? -1 : 1));
       const oldest = tied.slice(0, cut.tied);
+      if (oldest.length) raiseFloor(shard, idOf(oldest[oldest.length - 1][0]));
       for (let i = 0; i < oldest.length; i += STEP_ROWS) {
         signal.throwIfAborted();
         await drop(shard, oldest.slice(i, i + STEP_ROWS));
         yield;
       }
       stats.droppedForCount += oldest.length;
-      if (oldest.length) floor = idOf(oldest[oldest.length - 1][0]);
     }
+  }
+
+  function raiseFloor(shard: string, floor: string): void {
     const had = floors.get(shard);
     if (had === undefined || floor > had) floors.set(shard, floor);
   }
