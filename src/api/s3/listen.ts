@@ -24,7 +24,7 @@ const SPACE_KEEPALIVE_MS = 500;
 const MAX_PING_S = 3600;
 /**
  * Events MinIO can report and meshstore never records (reads are not logged): accepted so
- * that tools asking for them (mc watch's default "get") work; they match nothing.
+ * that a tool asking for them along with the rest still works; they match nothing.
  */
 const NEVER_RECORDED = /^(?:s3:)?ObjectAccessed:(?:\*|Get|Head|GetRetention|GetLegalHold|Attributes)$/;
 
