@@ -169,6 +169,12 @@ export interface EventsConfig {
   /** First wait before a failed webhook delivery is retried; it doubles up to maxRetryMs. */
   retryBaseMs: number;
   maxRetryMs: number;
+  /** A live stream (SSE) sends a comment ping after this long without anything else, so proxies and clients see it alive. */
+  streamPingMs: number;
+  /** How often a live stream that has caught up reads the log again. */
+  streamPollMs: number;
+  /** Most live streams (SSE and ListenBucketNotification) one peer serves at once; more are refused with 503 TooManyStreams. */
+  maxStreams: number;
 }
 
 /** The event log's defaults: a week or a million events per shard, whichever comes first. */
@@ -178,6 +184,9 @@ export const DEFAULT_EVENTS: EventsConfig = {
   settleMs: 3000,
   retryBaseMs: 1000,
   maxRetryMs: 5 * 60_000,
+  streamPingMs: 10_000,
+  streamPollMs: 500,
+  maxStreams: 256,
 };
 
 /** A partial config: any field may be omitted and gets its default. */
@@ -281,6 +290,10 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!(cfg.searchBackfillPerSecond >= 1)) throw new ConfigError("the search backfill rate must be at least 1 object per second");
   if (!(cfg.events.retentionMs >= 1000)) throw new ConfigError("the event retention must be at least 1 s");
   if (!Number.isInteger(cfg.events.maxPerShard) || cfg.events.maxPerShard < 1) throw new ConfigError("the events kept per shard must be a whole number of at least 1");
+  if (!(cfg.events.streamPingMs >= 10 && cfg.events.streamPingMs <= 3600_000)) throw new ConfigError("the event stream ping interval must be from 10 ms to 1 hour");
+  // Bounded both ways: a tight poll would turn every stream into a stream of quorum reads.
+  if (!(cfg.events.streamPollMs >= 50 && cfg.events.streamPollMs <= 10_000)) throw new ConfigError("the event stream poll interval must be from 50 ms to 10 s");
+  if (!Number.isInteger(cfg.events.maxStreams) || cfg.events.maxStreams < 0) throw new ConfigError("the most event streams per peer must be a whole number (0: none)");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");
@@ -373,6 +386,7 @@ export const NODE_FLAGS = {
   "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d)", def: "7d" },
   "event-retention-count": { type: "string", env: "MESH_EVENT_RETENTION_COUNT", help: "most change events kept per index shard (the oldest go first)", def: String(DEFAULT_EVENTS.maxPerShard) },
   "search-backfill-rate": { type: "string", env: "MESH_SEARCH_BACKFILL_RATE", help: "objects per second a peer indexes when a search field is added to a bucket", def: String(DEFAULTS.searchBackfillPerSecond) },
+  "max-event-streams": { type: "string", env: "MESH_MAX_EVENT_STREAMS", help: "live change event streams (SSE, ListenBucketNotification) served at once; beyond: 503 TooManyStreams", def: String(DEFAULT_EVENTS.maxStreams) },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
   "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing (or its headers take) before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
   "upload-memory": { type: "string", env: "MESH_UPLOAD_MEMORY", help: "MiB of upload buffers across all requests; beyond: uploads wait, then SlowDown", def: String(DEFAULT_LIMITS.uploadMemoryBytes / 1024 / 1024) },
@@ -412,6 +426,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         "search-backfill-rate": { type: "string" },
         "event-retention": { type: "string" },
         "event-retention-count": { type: "string" },
+        "max-event-streams": { type: "string" },
         "max-inflight": { type: "string" },
         "body-timeout": { type: "string" },
         "upload-memory": { type: "string" },
@@ -457,10 +472,12 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (backfill) input.searchBackfillPerSecond = parsePositiveInt(backfill, "--search-backfill-rate");
   const retention = str("event-retention");
   const retentionCount = str("event-retention-count");
-  if (retention || retentionCount) {
+  const maxStreams = str("max-event-streams");
+  if (retention || retentionCount || maxStreams) {
     input.events = {
       ...(retention && { retentionMs: parseAge(retention, "--event-retention") || DEFAULT_EVENTS.retentionMs }),
       ...(retentionCount && { maxPerShard: parsePositiveInt(retentionCount, "--event-retention-count") }),
+      ...(maxStreams && { maxStreams: parsePositiveInt(maxStreams, "--max-event-streams") }),
     };
   }
   const grace = str("stop-grace");

@@ -255,6 +255,17 @@ export const EventsParams = t.Object({
   suffix: t.Optional(t.String()),
 });
 
+export const EventStreamParams = t.Object({
+  from: t.Optional(t.String({ description: "without a Last-Event-ID header: now (the default), earliest, or an event id or cursor" })),
+  types: t.Optional(t.String({ description: "comma-separated: ObjectCreated:*, ObjectRemoved:Delete, BucketCreated, ..." })),
+  prefix: t.Optional(t.String()),
+  suffix: t.Optional(t.String()),
+});
+
+export const EventStreamText = t.String({
+  description: "text/event-stream: per event `id: <event id>` (a cursor: resume with Last-Event-ID), `event: <eventName>`, `data: <S3 record>`; a `: ping` comment when idle",
+});
+
 export const EventsPage = t.Object({
   events: t.Array(t.Record(t.String(), t.Unknown(), { description: "an S3 event record (eventName, eventTime, s3.object.key URL-encoded, size, eTag, sequencer, userIdentity)" })),
   cursor: t.String({ description: "pass back as ?cursor= to read on" }),

@@ -20,6 +20,7 @@ import type { ApiErrors } from "./errors.ts";
 import { nativeAuth, type NativeAuth } from "./native-auth.ts";
 import { keyParam, listAllParts, partLength, type NativeMultipart } from "./native-multipart.ts";
 import { eventsPage, type NativeChanges } from "./native-events.ts";
+import { openEventStream, type NativeStreams } from "./event-stream.ts";
 import * as S from "./native-schemas.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
@@ -31,6 +32,7 @@ import { multipartToken, tokenFor, tracked, type Alongside } from "../uploads/tr
 
 export type { NativeAuth } from "./native-auth.ts";
 export type { NativeMultipart } from "./native-multipart.ts";
+export type { NativeStreams } from "./event-stream.ts";
 
 /** A member in `/cluster/peers`: `addrs` are its p2p addresses, shown only to key holders. */
 export type ListedMember = Static<typeof S.Member> & { addrs: string[] };
@@ -171,9 +173,10 @@ const noSuchUpload = () => new NotFoundError("no upload record with this token (
 
 /**
  * Build the native API app of one peer; `errors` is the API's error function (errors.ts).
- * Without `uploads`, uploads get no records and `/uploads` answers 404.
+ * Without `uploads`, uploads get no records and `/uploads` answers 404; without `streams`,
+ * `/buckets/{b}/events/stream` answers 404.
  */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, uploads?: NativeUploads) {
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, uploads?: NativeUploads, streams?: NativeStreams) {
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -398,6 +401,23 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         query: S.EventsParams,
         response: { 200: S.EventsPage, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
         detail: { summary: "The bucket's change events after a cursor, oldest first, as S3 event records; keep the cursor to miss nothing", tags: ["events"] },
+      },
+    )
+    .get(
+      "/buckets/:bucket/events/stream",
+      ({ bucket, query, request }) => {
+        if (!streams) throw new MeshError("NotFound", "no such route");
+        return openEventStream(streams, changes, (b) => objects.requireBucket(b), request, bucket, query);
+      },
+      {
+        bucket: "read",
+        params: S.BucketParams,
+        query: S.EventStreamParams,
+        response: { 200: S.EventStreamText, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", "TooManyStreams", ...S.AUTH_ERRORS) },
+        detail: {
+          summary: "The bucket's change events live, as Server-Sent Events (each id a cursor: reconnect with Last-Event-ID to miss nothing), from now, earliest or a cursor",
+          tags: ["events"],
+        },
       },
     )
 

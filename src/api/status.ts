@@ -14,6 +14,7 @@ import type { RepairService, RepairStatus } from "../repair/repair-service.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Startable } from "../util/lifecycle.ts";
 import type { ClientLimits } from "./client-limits.ts";
+import type { StreamsStatus } from "../changes/stream.ts";
 
 /** A member as `/cluster/peers` shows it. */
 export interface PeerInfo {
@@ -83,6 +84,8 @@ export type ClusterStatus = RepairStatus & {
   copies: Copies;
   meshKey: { fingerprint: string };
   limits: ReturnType<ClientLimits["status"]>;
+  /** Live change event streams (SSE and ListenBucketNotification) this peer serves. */
+  eventStreams?: StreamsStatus;
   draining: boolean;
   uptimeSeconds: number;
   process: { pid: number; rssBytes: number };
@@ -105,6 +108,8 @@ export interface StatusSources {
   dataDir?: string;
   /** The multipart expiry worker's figures (`workers.multipartExpiry`). */
   multipartExpiry?(): MultipartExpiryStatus;
+  /** The live event streams' figures (`eventStreams`). */
+  eventStreams?(): StreamsStatus;
 }
 
 /** Puts `/cluster/status` together. */
@@ -170,6 +175,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         copies: copiesOf(src.placement.quorum()),
         meshKey: { fingerprint: src.meshKeyFingerprint },
         limits: src.limits.status(),
+        ...(src.eventStreams && { eventStreams: src.eventStreams() }),
         draining: table.self.draining === true,
         uptimeSeconds: Math.round(uptimeS),
         process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },

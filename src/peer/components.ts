@@ -28,6 +28,7 @@ import { createSwim, type Swim } from "../membership/swim.ts";
 import { createIndexClient } from "../metadata/index-client.ts";
 import { createLogGate } from "../changes/gate.ts";
 import { createChangeLog } from "../changes/log.ts";
+import { createEventStreams } from "../changes/stream.ts";
 import { eventTimeMs } from "../changes/records.ts";
 import { deletesAreFinal, isEventRow, MESH_WIDE_SHARDS } from "../metadata/keys.ts";
 import { createSharedCaches } from "../metadata/shared-cache.ts";
@@ -177,6 +178,14 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const caches = createSharedCaches({ self: peerId, rpc, livePeers });
   // One set of client limits for both APIs of this peer.
   const limits = new ClientLimits(config.limits);
+  // Live event streams (SSE, ListenBucketNotification): counted by their own cap, not as requests in flight.
+  const streams = createEventStreams({
+    changes,
+    maxStreams: config.events.maxStreams,
+    pollMs: config.events.streamPollMs,
+    detach: (request) => limits.detach(request),
+    log: log.child("events"),
+  });
   const search = createSearchService({
     self: peerId,
     index,
@@ -284,6 +293,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     limits,
     dataDir: config.dataDir,
     multipartExpiry: expiryStatus,
+    eventStreams: () => streams.status(),
   });
 
   const metrics = createMetrics({
@@ -341,9 +351,21 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     search,
     changes,
     uploads,
+    { open: (req) => streams.open(req), pingMs: config.events.streamPingMs },
   );
-  const s3Handler = createS3Handler({ objects, multipart, uploads, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
-  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log, observe: (api, request) => metrics.observe(api, request) });
+  const s3Handler = createS3Handler({ objects, multipart, uploads, listen: { streams, changes }, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
+  const servers = createApiServers({
+    config,
+    limits,
+    native: (r) => nativeApp.handle(r),
+    s3: s3Handler,
+    errors,
+    multiaddrs,
+    log,
+    observe: (api, request) => metrics.observe(api, request),
+    // Streams never finish by themselves: a graceful stop ends them rather than wait out its grace.
+    beforeStop: () => streams.close(),
+  });
   lifecycle.add("http servers", servers);
   lifecycle.add("upload records", uploads);
   // Members learn this peer's native URL with its record, so it is known before SWIM starts.
