@@ -175,6 +175,12 @@ export interface EventsConfig {
   streamPollMs: number;
   /** Most live streams (SSE and ListenBucketNotification) one peer serves at once; more are refused with 503 TooManyStreams. */
   maxStreams: number;
+  /** How often a webhook target with nothing to send looks for new events (src/changes/delivery.ts). */
+  webhookPollMs: number;
+  /** How often each peer reads the webhook targets again from its replica of the buckets shard. */
+  webhookRefreshMs: number;
+  /** How long a receiver has to answer a delivery POST before it counts as failed. */
+  webhookTimeoutMs: number;
 }
 
 /** The event log's defaults: a week or a million events per shard, whichever comes first. */
@@ -187,6 +193,9 @@ export const DEFAULT_EVENTS: EventsConfig = {
   streamPingMs: 10_000,
   streamPollMs: 500,
   maxStreams: 256,
+  webhookPollMs: 1000,
+  webhookRefreshMs: 3000,
+  webhookTimeoutMs: 10_000,
 };
 
 /** A partial config: any field may be omitted and gets its default. */
@@ -294,6 +303,9 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   // Bounded both ways: a tight poll would turn every stream into a stream of quorum reads.
   if (!(cfg.events.streamPollMs >= 50 && cfg.events.streamPollMs <= 10_000)) throw new ConfigError("the event stream poll interval must be from 50 ms to 10 s");
   if (!Number.isInteger(cfg.events.maxStreams) || cfg.events.maxStreams < 0) throw new ConfigError("the most event streams per peer must be a whole number (0: none)");
+  const { retryBaseMs, maxRetryMs, webhookPollMs, webhookRefreshMs, webhookTimeoutMs } = cfg.events;
+  if (!(retryBaseMs >= 1 && maxRetryMs >= retryBaseMs)) throw new ConfigError("webhook retries need a first wait of at least 1 ms and a longest wait no shorter than it");
+  if (!(webhookPollMs >= 10 && webhookRefreshMs >= 10 && webhookTimeoutMs >= 100)) throw new ConfigError("webhook poll and refresh intervals must be at least 10 ms, and the delivery timeout at least 100 ms");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");

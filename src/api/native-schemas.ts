@@ -271,6 +271,33 @@ export const EventsPage = t.Object({
   cursor: t.String({ description: "pass back as ?cursor= to read on" }),
 });
 
+/** A webhook target as GET and PUT answer it: never its secret. */
+export const ShownTarget = t.Object({
+  id: t.String({ description: "the target's name in the bucket: 1 to 64 letters, digits, _ or -" }),
+  url: t.String({ description: "where deliveries are POSTed (http or https)" }),
+  events: t.Array(t.String(), { description: "event types sent: ObjectCreated:*, ObjectRemoved:Delete, BucketCreated, * ..." }),
+  prefix: t.Optional(t.String()),
+  suffix: t.Optional(t.String()),
+  maxBatch: t.Number({ description: "most events per POST (1 to 100)" }),
+  createdMs: t.Number({ description: "the target receives the events stamped from this time on" }),
+});
+
+export const Notifications = t.Object({ targets: t.Array(ShownTarget) });
+
+export const NotificationStatus = t.Object({
+  targets: t.Array(
+    t.Object({
+      id: t.String(),
+      lag: t.Number({ description: "matching events not yet acknowledged, counted up to 1000" }),
+      lagCapped: t.Boolean({ description: "there may be more pending events than lag says" }),
+      oldestPendingMs: t.Optional(t.Number({ description: "event time of the oldest pending event (ms since the epoch)" })),
+      lastSuccessMs: t.Union([t.Number(), t.Null()], { description: "when the target last acknowledged a delivery" }),
+      lastError: t.Union([t.Object({ message: t.String(), atMs: t.Number() }), t.Null()], { description: "the latest failed delivery (kept after recovery)" }),
+      failing: t.Boolean({ description: "the latest attempt failed" }),
+    }),
+  ),
+});
+
 export const TextQueryParams = t.Object({
   q: t.Optional(t.String({ description: 'conditions joined by "and": year>=2020 and title prefix "Mesh"' })),
   sort: t.Optional(t.String()),

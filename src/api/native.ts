@@ -21,6 +21,7 @@ import { nativeAuth, type NativeAuth } from "./native-auth.ts";
 import { keyParam, listAllParts, partLength, type NativeMultipart } from "./native-multipart.ts";
 import { eventsPage, type NativeChanges } from "./native-events.ts";
 import { openEventStream, type NativeStreams } from "./event-stream.ts";
+import type { Notifications } from "../changes/webhooks.ts";
 import * as S from "./native-schemas.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
@@ -162,6 +163,9 @@ function toMeshError(code: string | number, error: unknown, request: Request, ro
 /** What the native API needs from search (src/search/). */
 export type NativeSearch = Pick<SearchService, "getSchema" | "putSchema" | "deleteSchema" | "deleteField" | "query" | "queryText">;
 
+/** What the native API needs from webhook notifications (src/changes/webhooks.ts). */
+export type NativeNotifications = Pick<Notifications, "get" | "put" | "remove" | "status">;
+
 /** What the native API needs from the upload records (src/uploads/). */
 export type NativeUploads = Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart" | "get" | "list">;
 
@@ -176,7 +180,7 @@ const noSuchUpload = () => new NotFoundError("no upload record with this token (
  * Without `uploads`, uploads get no records and `/uploads` answers 404; without `streams`,
  * `/buckets/{b}/events/stream` answers 404.
  */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, uploads?: NativeUploads, streams?: NativeStreams) {
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, notifications: NativeNotifications, uploads?: NativeUploads, streams?: NativeStreams) {
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -421,6 +425,43 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       },
     )
 
+
+    // ---- webhooks: a bucket's targets, and how their deliveries go ----
+    .get("/buckets/:bucket/notifications", ({ bucket, request }) => notifications.get(bucket, { signal: request.signal }), {
+      bucket: "owner",
+      params: S.BucketParams,
+      response: { 200: S.Notifications, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+      detail: { summary: "The bucket's webhook targets (never their secrets)", tags: ["events"] },
+    })
+    .put("/buckets/:bucket/notifications", async ({ bucket, request }) => notifications.put(bucket, await jsonBody(request)), {
+      bucket: "owner",
+      parse: "none",
+      params: S.BucketParams,
+      response: { 200: S.Notifications, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+      detail: {
+        summary: 'Set the bucket\'s webhook targets, {"targets": [{"id", "url", "events", "prefix", "suffix", "secret", "maxBatch"}]}: each gets the events from now on, POSTed as {"Records": [...]} and signed with its secret',
+        tags: ["events"],
+      },
+    })
+    .delete(
+      "/buckets/:bucket/notifications",
+      async ({ bucket, status }) => {
+        await notifications.remove(bucket);
+        return status(204, undefined);
+      },
+      {
+        bucket: "owner",
+        params: S.BucketParams,
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+        detail: { summary: "Remove the bucket's webhook targets", tags: ["events"] },
+      },
+    )
+    .get("/buckets/:bucket/notifications/status", ({ bucket, request }) => notifications.status(bucket, { signal: request.signal }), {
+      bucket: "read",
+      params: S.BucketParams,
+      response: { 200: S.NotificationStatus, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+      detail: { summary: "Each webhook target's lag (events not yet acknowledged), last success and last error", tags: ["events"] },
+    })
     // ---- search: a schema per bucket, queries in JSON or text ----
     .get("/buckets/:bucket/schema", ({ bucket }) => search.getSchema(bucket), {
       bucket: "read",

@@ -3,7 +3,7 @@
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
 //   rpc -> index, chunks, search (its RPC methods and indexer), caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
-//   -> status -> metrics -> swim -> repair -> multipart expiry -> discovery -> joiner
+//   -> status -> metrics -> swim -> repair -> multipart expiry -> webhook delivery -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -29,6 +29,8 @@ import { createIndexClient } from "../metadata/index-client.ts";
 import { createLogGate } from "../changes/gate.ts";
 import { createChangeLog } from "../changes/log.ts";
 import { createEventStreams } from "../changes/stream.ts";
+import { createDelivery } from "../changes/delivery.ts";
+import { createNotifications } from "../changes/webhooks.ts";
 import { eventTimeMs } from "../changes/records.ts";
 import { deletesAreFinal, isEventRow, MESH_WIDE_SHARDS } from "../metadata/keys.ts";
 import { createSharedCaches } from "../metadata/shared-cache.ts";
@@ -216,6 +218,23 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   });
   const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
   const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });
+  // Webhooks (src/changes/delivery.ts): every peer delivers the shards it is first live replica of; started after the repair worker.
+  const stamp = () => encodeTimestamp(hlc.now());
+  const delivery = createDelivery({
+    self: peerId,
+    store: indexStore,
+    index,
+    changes,
+    placement,
+    isAlive: (id) => id === peerId || table.get(id)?.state === "alive",
+    sealer,
+    stamp,
+    config: config.events,
+    log: log.child("webhooks"),
+    signal,
+    random: config.random,
+  });
+  const notifications = createNotifications({ index, changes, sealer, stamp, requireBucket: (bucket, opts) => objects.requireBucket(bucket, opts), changed: () => delivery.refresh() });
   // Upload progress records, replicated in the uploads shard; started with the servers, swept by a worker.
   const uploads = createUploadRecords({
     rows: indexRows({ index, placement, self: peerId }, hlc),
@@ -350,6 +369,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     multipart,
     search,
     changes,
+    notifications,
     uploads,
     { open: (req) => streams.open(req), pingMs: config.events.streamPingMs },
   );
@@ -375,6 +395,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   lifecycle.add("swim", swim);
   lifecycle.add("repair", repair);
   if (expiryWorker) lifecycle.add("multipart expiry", { start: () => expiryWorker.start(), stop: () => expiryWorker.stop() });
+  lifecycle.add("webhook delivery", { start: () => delivery.start(), stop: () => delivery.stop() });
   lifecycle.add("maintenance", maintenance);
 
   const discovery = createDiscovery({

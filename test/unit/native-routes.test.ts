@@ -14,7 +14,9 @@ import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } f
 import { nativeErrors } from "../../src/api/errors.ts";
 import type { NativeChanges } from "../../src/api/native-events.ts";
 import type { NativeStreams } from "../../src/api/event-stream.ts";
-import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeObjects, type NativeSearch } from "../../src/api/native.ts";
+import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeNotifications, type NativeObjects, type NativeSearch } from "../../src/api/native.ts";
+import { shownTarget, storeTargets, validateTargets, type NotificationsValue } from "../../src/changes/targets.ts";
+import { createSecretSealer } from "../../src/auth/sealed-secret.ts";
 import { uploadListKey, validateKey } from "../../src/metadata/keys.ts";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
 import { MIN_PART_BYTES, multipartEtag, type PartRecord, type UploadRecord } from "../../src/objects/multipart.ts";
@@ -241,6 +243,33 @@ function fakeStreams(): NativeStreams {
     },
   };
 }
+
+/** Webhook targets in memory, checked and sealed as the real service does (delivery is tested in test/cluster/webhooks.test.ts). */
+function fakeNotifications(): NativeNotifications {
+  const sealer = createSecretSealer(new Uint8Array(32));
+  const rows = new Map<string, NotificationsValue>();
+  return {
+    async get(bucket) {
+      await objects.requireBucket(bucket);
+      return { targets: (rows.get(bucket)?.targets ?? []).map(shownTarget) };
+    },
+    async put(bucket, raw) {
+      await objects.requireBucket(bucket);
+      const value = storeTargets(bucket, validateTargets(raw), rows.get(bucket) ?? null, 1, sealer);
+      rows.set(bucket, value);
+      return { targets: value.targets.map(shownTarget) };
+    },
+    async remove(bucket) {
+      await objects.requireBucket(bucket);
+      rows.delete(bucket);
+    },
+    async status(bucket) {
+      await objects.requireBucket(bucket);
+      return { targets: (rows.get(bucket)?.targets ?? []).map((t) => ({ id: t.id, lag: 0, lagCapped: false, lastSuccessMs: null, lastError: null, failing: false })) };
+    },
+  };
+}
+
 /** Upload records in a real local index store (in a temporary folder). */
 let recordsDir: string;
 let recordsStore: IndexStore;
@@ -287,7 +316,7 @@ beforeEach(async () => {
   const bearer = bearerAuth(keys, true);
   const log = createLogger("test", (level, line) => void logged.push([level, line]), "debug");
   multipart = fakeMultipart(objects);
-  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, fakeSearch(), fakeChanges(), uploads, fakeStreams());
+  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, fakeSearch(), fakeChanges(), fakeNotifications(), uploads, fakeStreams());
   await objects.createBucket("docs");
   // UPLOAD with part 1, then UPLOAD2 with none (ids count up).
   await multipart.create("docs", "big.bin", { contentType: "application/x-big", meta: {} });
@@ -365,6 +394,10 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: "/buckets/docs/query?q=year%3E1&sort=year", status: 200 },
   { method: "GET", path: "/buckets/docs/events?limit=10&types=ObjectCreated:*", status: 200 },
   { method: "GET", path: "/buckets/docs/events/stream?from=earliest", status: 200 },
+  { method: "PUT", path: "/buckets/docs/notifications", body: JSON.stringify({ targets: [{ id: "t1", url: "https://example.com/hook", events: ["ObjectCreated:*"], secret: "shh-0123456789abcdef" }] }), status: 200 },
+  { method: "GET", path: "/buckets/docs/notifications", status: 200 },
+  { method: "GET", path: "/buckets/docs/notifications/status", status: 200 },
+  { method: "DELETE", path: "/buckets/docs/notifications", status: 204 },
   { method: "GET", path: `/uploads/${SEEDED_TOKEN}`, status: 200 },
   { method: "GET", path: "/uploads?limit=5", status: 200 },
 ];
