@@ -171,6 +171,18 @@ export interface EventsConfig {
   /** First wait before a failed webhook delivery is retried; it doubles up to maxRetryMs. */
   retryBaseMs: number;
   maxRetryMs: number;
+  /** A live stream (SSE) sends a comment ping after this long without anything else, so proxies and clients see it alive. */
+  streamPingMs: number;
+  /** How often a live stream that has caught up reads the log again. */
+  streamPollMs: number;
+  /** Most live streams (SSE and ListenBucketNotification) one peer serves at once; more are refused with 503 TooManyStreams. */
+  maxStreams: number;
+  /** How often a webhook target with nothing to send looks for new events (src/changes/delivery.ts). */
+  webhookPollMs: number;
+  /** How often each peer reads the webhook targets again from its replica of the buckets shard. */
+  webhookRefreshMs: number;
+  /** How long a receiver has to answer a delivery POST before it counts as failed. */
+  webhookTimeoutMs: number;
 }
 
 /** The event log's defaults: a week or a million events per shard, whichever comes first. */
@@ -181,6 +193,12 @@ export const DEFAULT_EVENTS: EventsConfig = {
   settleMs: 3000,
   retryBaseMs: 1000,
   maxRetryMs: 5 * 60_000,
+  streamPingMs: 10_000,
+  streamPollMs: 500,
+  maxStreams: 256,
+  webhookPollMs: 1000,
+  webhookRefreshMs: 3000,
+  webhookTimeoutMs: 10_000,
 };
 
 /** A partial config: any field may be omitted and gets its default. */
@@ -285,6 +303,13 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!(cfg.events.retentionMs >= 1000)) throw new ConfigError("the event retention must be at least 1 s");
   if (!Number.isInteger(cfg.events.maxPerShard) || cfg.events.maxPerShard < 1) throw new ConfigError("the events kept per shard must be a whole number of at least 1");
   if (!(cfg.events.retentionIntervalMs >= 100)) throw new ConfigError("the pause between event retention passes must be at least 100 ms");
+  if (!(cfg.events.streamPingMs >= 10 && cfg.events.streamPingMs <= 3600_000)) throw new ConfigError("the event stream ping interval must be from 10 ms to 1 hour");
+  // Bounded both ways: a tight poll would turn every stream into a stream of quorum reads.
+  if (!(cfg.events.streamPollMs >= 50 && cfg.events.streamPollMs <= 10_000)) throw new ConfigError("the event stream poll interval must be from 50 ms to 10 s");
+  if (!Number.isInteger(cfg.events.maxStreams) || cfg.events.maxStreams < 0) throw new ConfigError("the most event streams per peer must be a whole number (0: none)");
+  const { retryBaseMs, maxRetryMs, webhookPollMs, webhookRefreshMs, webhookTimeoutMs } = cfg.events;
+  if (!(retryBaseMs >= 1 && maxRetryMs >= retryBaseMs)) throw new ConfigError("webhook retries need a first wait of at least 1 ms and a longest wait no shorter than it");
+  if (!(webhookPollMs >= 10 && webhookRefreshMs >= 10 && webhookTimeoutMs >= 100)) throw new ConfigError("webhook poll and refresh intervals must be at least 10 ms, and the delivery timeout at least 100 ms");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {
     throw new ConfigError("MESH_ADMIN_KEY must be 16 to 64 uppercase letters and digits, and MESH_ADMIN_SECRET at least 16 characters");
@@ -384,6 +409,7 @@ export const NODE_FLAGS = {
   "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d; there is no off: every write records one)", def: "7d" },
   "event-retention-count": { type: "string", env: "MESH_EVENT_RETENTION_COUNT", help: "most change events kept per index shard (the oldest go first)", def: String(DEFAULT_EVENTS.maxPerShard) },
   "search-backfill-rate": { type: "string", env: "MESH_SEARCH_BACKFILL_RATE", help: "objects per second a peer indexes when a search field is added to a bucket", def: String(DEFAULTS.searchBackfillPerSecond) },
+  "max-event-streams": { type: "string", env: "MESH_MAX_EVENT_STREAMS", help: "live change event streams (SSE, ListenBucketNotification) served at once; beyond: 503 TooManyStreams", def: String(DEFAULT_EVENTS.maxStreams) },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
   "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing (or its headers take) before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
   "upload-memory": { type: "string", env: "MESH_UPLOAD_MEMORY", help: "MiB of upload buffers across all requests; beyond: uploads wait, then SlowDown", def: String(DEFAULT_LIMITS.uploadMemoryBytes / 1024 / 1024) },
@@ -423,6 +449,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         "search-backfill-rate": { type: "string" },
         "event-retention": { type: "string" },
         "event-retention-count": { type: "string" },
+        "max-event-streams": { type: "string" },
         "max-inflight": { type: "string" },
         "body-timeout": { type: "string" },
         "upload-memory": { type: "string" },
@@ -468,10 +495,12 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (backfill) input.searchBackfillPerSecond = parsePositiveInt(backfill, "--search-backfill-rate");
   const retention = str("event-retention");
   const retentionCount = str("event-retention-count");
-  if (retention || retentionCount) {
+  const maxStreams = str("max-event-streams");
+  if (retention || retentionCount || maxStreams) {
     input.events = {
       ...(retention && { retentionMs: parseAge(retention, "--event-retention", { offAllowed: false, why: "every write records its change event, and events leave the log after this age or beyond --event-retention-count per shard" }) }),
       ...(retentionCount && { maxPerShard: parsePositiveInt(retentionCount, "--event-retention-count") }),
+      ...(maxStreams && { maxStreams: parsePositiveInt(maxStreams, "--max-event-streams") }),
     };
   }
   const grace = str("stop-grace");

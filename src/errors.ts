@@ -93,6 +93,8 @@ export const ERROR_STATUS = {
   ChunkUnavailable: 503,
   /** A write reached an index replica after readers of its bucket's change events had moved past its time (src/changes/gate.ts): retry it. */
   EventLate: 503,
+  /** A peer serves at most `events.maxStreams` live event streams at once (src/changes/stream.ts). */
+  TooManyStreams: 503,
 } as const satisfies Record<string, Status>;
 
 /** A machine-readable error code. */

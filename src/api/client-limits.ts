@@ -63,6 +63,8 @@ export class ClientLimits implements AuthLimiter {
   private readonly authFailures: TokenBuckets;
   /** The client address of each admitted request, for the auth code's reports. */
   private readonly clients = new WeakMap<Request, string>();
+  /** The release of each admitted request's in-flight slot, for `detach`. */
+  private readonly slots = new WeakMap<Request, () => void>();
 
   constructor(
     readonly config: LimitsConfig,
@@ -106,11 +108,22 @@ export class ClientLimits implements AuthLimiter {
     this.clients.set(request, ip);
     this.inflight++;
     let done = false;
-    return () => {
+    const release = () => {
       if (done) return;
       done = true;
       this.inflight--;
     };
+    this.slots.set(request, release);
+    return release;
+  }
+
+  /**
+   * `request` has become a long-lived stream (change events): it stops counting against
+   * `--max-inflight` now rather than when it ends, hours later. Streams have their own cap
+   * (events.maxStreams), so a few hundred listeners cannot lock every other client out.
+   */
+  detach(request: Request): void {
+    this.slots.get(request)?.();
   }
 
   keyUsed(_request: Request, accessKeyId: string): void {

@@ -255,9 +255,47 @@ export const EventsParams = t.Object({
   suffix: t.Optional(t.String()),
 });
 
+export const EventStreamParams = t.Object({
+  from: t.Optional(t.String({ description: "without a Last-Event-ID header: now (the default), earliest, or an event id or cursor" })),
+  types: t.Optional(t.String({ description: "comma-separated: ObjectCreated:*, ObjectRemoved:Delete, BucketCreated, ..." })),
+  prefix: t.Optional(t.String()),
+  suffix: t.Optional(t.String()),
+});
+
+export const EventStreamText = t.String({
+  description: "text/event-stream: per event `id: <event id>` (a cursor: resume with Last-Event-ID), `event: <eventName>`, `data: <S3 record>`; a `: ping` comment when idle",
+});
+
 export const EventsPage = t.Object({
   events: t.Array(t.Record(t.String(), t.Unknown(), { description: "an S3 event record (eventName, eventTime, s3.object.key URL-encoded, size, eTag, sequencer, userIdentity)" })),
   cursor: t.String({ description: "pass back as ?cursor= to read on" }),
+});
+
+/** A webhook target as GET and PUT answer it: never its secret. */
+export const ShownTarget = t.Object({
+  id: t.String({ description: "the target's name in the bucket: 1 to 64 letters, digits, _ or -" }),
+  url: t.String({ description: "where deliveries are POSTed (http or https)" }),
+  events: t.Array(t.String(), { description: "event types sent: ObjectCreated:*, ObjectRemoved:Delete, BucketCreated, * ..." }),
+  prefix: t.Optional(t.String()),
+  suffix: t.Optional(t.String()),
+  maxBatch: t.Number({ description: "most events per POST (1 to 100)" }),
+  createdMs: t.Number({ description: "the target receives the events stamped from this time on" }),
+});
+
+export const Notifications = t.Object({ targets: t.Array(ShownTarget) });
+
+export const NotificationStatus = t.Object({
+  targets: t.Array(
+    t.Object({
+      id: t.String(),
+      lag: t.Number({ description: "matching events not yet acknowledged, counted up to 1000" }),
+      lagCapped: t.Boolean({ description: "there may be more pending events than lag says" }),
+      oldestPendingMs: t.Optional(t.Number({ description: "event time of the oldest pending event (ms since the epoch)" })),
+      lastSuccessMs: t.Union([t.Number(), t.Null()], { description: "when the target last acknowledged a delivery" }),
+      lastError: t.Union([t.Object({ message: t.String(), atMs: t.Number() }), t.Null()], { description: "the latest failed delivery (kept after recovery)" }),
+      failing: t.Boolean({ description: "the latest attempt failed" }),
+    }),
+  ),
 });
 
 export const TextQueryParams = t.Object({

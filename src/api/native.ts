@@ -20,6 +20,8 @@ import type { ApiErrors } from "./errors.ts";
 import { nativeAuth, type NativeAuth } from "./native-auth.ts";
 import { keyParam, listAllParts, partLength, type NativeMultipart } from "./native-multipart.ts";
 import { eventsPage, type NativeChanges } from "./native-events.ts";
+import { openEventStream, type NativeStreams } from "./event-stream.ts";
+import type { Notifications } from "../changes/webhooks.ts";
 import * as S from "./native-schemas.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
@@ -31,6 +33,7 @@ import { multipartToken, tokenFor, tracked, type Alongside } from "../uploads/tr
 
 export type { NativeAuth } from "./native-auth.ts";
 export type { NativeMultipart } from "./native-multipart.ts";
+export type { NativeStreams } from "./event-stream.ts";
 
 /** A member in `/cluster/peers`: `addrs` are its p2p addresses, shown only to key holders. */
 export type ListedMember = Static<typeof S.Member> & { addrs: string[] };
@@ -160,6 +163,9 @@ function toMeshError(code: string | number, error: unknown, request: Request, ro
 /** What the native API needs from search (src/search/). */
 export type NativeSearch = Pick<SearchService, "getSchema" | "putSchema" | "deleteSchema" | "deleteField" | "query" | "queryText">;
 
+/** What the native API needs from webhook notifications (src/changes/webhooks.ts). */
+export type NativeNotifications = Pick<Notifications, "get" | "put" | "remove" | "status">;
+
 /** What the native API needs from the upload records (src/uploads/). */
 export type NativeUploads = Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart" | "get" | "list">;
 
@@ -171,9 +177,10 @@ const noSuchUpload = () => new NotFoundError("no upload record with this token (
 
 /**
  * Build the native API app of one peer; `errors` is the API's error function (errors.ts).
- * Without `uploads`, uploads get no records and `/uploads` answers 404.
+ * Without `uploads`, uploads get no records and `/uploads` answers 404; without `streams`,
+ * `/buckets/{b}/events/stream` answers 404.
  */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, uploads?: NativeUploads) {
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, notifications: NativeNotifications, uploads?: NativeUploads, streams?: NativeStreams) {
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -400,7 +407,61 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "The bucket's change events after a cursor, oldest first, as S3 event records; keep the cursor to miss nothing", tags: ["events"] },
       },
     )
+    .get(
+      "/buckets/:bucket/events/stream",
+      ({ bucket, query, request }) => {
+        if (!streams) throw new MeshError("NotFound", "no such route");
+        return openEventStream(streams, changes, (b) => objects.requireBucket(b), request, bucket, query);
+      },
+      {
+        bucket: "read",
+        params: S.BucketParams,
+        query: S.EventStreamParams,
+        response: { 200: S.EventStreamText, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", "TooManyStreams", ...S.AUTH_ERRORS) },
+        detail: {
+          summary: "The bucket's change events live, as Server-Sent Events (each id a cursor: reconnect with Last-Event-ID to miss nothing), from now, earliest or a cursor",
+          tags: ["events"],
+        },
+      },
+    )
 
+
+    // ---- webhooks: a bucket's targets, and how their deliveries go ----
+    .get("/buckets/:bucket/notifications", ({ bucket, request }) => notifications.get(bucket, { signal: request.signal }), {
+      bucket: "owner",
+      params: S.BucketParams,
+      response: { 200: S.Notifications, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+      detail: { summary: "The bucket's webhook targets (never their secrets)", tags: ["events"] },
+    })
+    .put("/buckets/:bucket/notifications", async ({ bucket, request }) => notifications.put(bucket, await jsonBody(request)), {
+      bucket: "owner",
+      parse: "none",
+      params: S.BucketParams,
+      response: { 200: S.Notifications, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+      detail: {
+        summary: 'Set the bucket\'s webhook targets, {"targets": [{"id", "url", "events", "prefix", "suffix", "secret", "maxBatch"}]}: each gets the events from now on, POSTed as {"Records": [...]} and signed with its secret',
+        tags: ["events"],
+      },
+    })
+    .delete(
+      "/buckets/:bucket/notifications",
+      async ({ bucket, status }) => {
+        await notifications.remove(bucket);
+        return status(204, undefined);
+      },
+      {
+        bucket: "owner",
+        params: S.BucketParams,
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+        detail: { summary: "Remove the bucket's webhook targets", tags: ["events"] },
+      },
+    )
+    .get("/buckets/:bucket/notifications/status", ({ bucket, request }) => notifications.status(bucket, { signal: request.signal }), {
+      bucket: "read",
+      params: S.BucketParams,
+      response: { 200: S.NotificationStatus, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", ...S.AUTH_ERRORS) },
+      detail: { summary: "Each webhook target's lag (events not yet acknowledged), last success and last error", tags: ["events"] },
+    })
     // ---- search: a schema per bucket, queries in JSON or text ----
     .get("/buckets/:bucket/schema", ({ bucket }) => search.getSchema(bucket), {
       bucket: "read",

@@ -15,6 +15,7 @@ import type { RepairService, RepairStatus } from "../repair/repair-service.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Startable } from "../util/lifecycle.ts";
 import type { ClientLimits } from "./client-limits.ts";
+import type { StreamsStatus } from "../changes/stream.ts";
 
 /** A member as `/cluster/peers` shows it. */
 export interface PeerInfo {
@@ -84,6 +85,8 @@ export type ClusterStatus = RepairStatus & {
   copies: Copies;
   meshKey: { fingerprint: string };
   limits: ReturnType<ClientLimits["status"]>;
+  /** Live change event streams (SSE and ListenBucketNotification) this peer serves. */
+  eventStreams?: StreamsStatus;
   draining: boolean;
   uptimeSeconds: number;
   process: { pid: number; rssBytes: number };
@@ -108,6 +111,8 @@ export interface StatusSources {
   multipartExpiry?(): MultipartExpiryStatus;
   /** The change event log's retention worker's figures (`workers.eventRetention`). */
   eventRetention?(): RetentionStatus;
+  /** The live event streams' figures (`eventStreams`). */
+  eventStreams?(): StreamsStatus;
 }
 
 /** Puts `/cluster/status` together. */
@@ -173,6 +178,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         copies: copiesOf(src.placement.quorum()),
         meshKey: { fingerprint: src.meshKeyFingerprint },
         limits: src.limits.status(),
+        ...(src.eventStreams && { eventStreams: src.eventStreams() }),
         draining: table.self.draining === true,
         uptimeSeconds: Math.round(uptimeS),
         process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },

@@ -34,6 +34,7 @@ const PLACEHOLDERS: Record<ValueFlag, string> = {
   "search-backfill-rate": "N",
   "event-retention": "AGE",
   "event-retention-count": "N",
+  "max-event-streams": "N",
   "advertise-http": "URL",
   "advertise-s3": "URL",
   "max-inflight": "N",

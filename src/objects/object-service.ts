@@ -15,6 +15,7 @@ import {
   partRowPrefix,
   BUCKET_SIDE_ROW,
   eventRow,
+  notificationsRow,
   schemaRow,
   uploadRowPrefix,
   validateBucketName,
@@ -343,6 +344,9 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       // Its search schema goes too: a new bucket of the same name starts without one.
       await index.write(BUCKETS_SHARD, schemaRow(name), { ts: now(), value: null });
       await deps.metadata?.forgetSchema(name);
+      // So do its webhook targets (as S3's notification configuration does): a new bucket of
+      // the same name sends nothing to the old one's receivers. Events not yet delivered stay in the log.
+      await index.write(BUCKETS_SHARD, notificationsRow(name), { ts: now(), value: null });
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their

@@ -3,7 +3,7 @@
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
 //   rpc -> index, chunks, search (its RPC methods and indexer), caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
-//   -> status -> metrics -> swim -> repair -> multipart expiry -> event retention -> discovery -> joiner
+//   -> status -> metrics -> swim -> repair -> multipart expiry -> event retention -> webhook delivery -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -29,6 +29,9 @@ import { createIndexClient } from "../metadata/index-client.ts";
 import { createLogGate } from "../changes/gate.ts";
 import { createChangeLog } from "../changes/log.ts";
 import { createRetention } from "../changes/retention.ts";
+import { createEventStreams } from "../changes/stream.ts";
+import { createDelivery } from "../changes/delivery.ts";
+import { createNotifications } from "../changes/webhooks.ts";
 import { deletesAreFinal, isEventRow, MESH_WIDE_SHARDS } from "../metadata/keys.ts";
 import { createSharedCaches } from "../metadata/shared-cache.ts";
 import { reachableAddrs } from "../net/addresses.ts";
@@ -179,6 +182,14 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const caches = createSharedCaches({ self: peerId, rpc, livePeers });
   // One set of client limits for both APIs of this peer.
   const limits = new ClientLimits(config.limits);
+  // Live event streams (SSE, ListenBucketNotification): counted by their own cap, not as requests in flight.
+  const streams = createEventStreams({
+    changes,
+    maxStreams: config.events.maxStreams,
+    pollMs: config.events.streamPollMs,
+    detach: (request) => limits.detach(request),
+    log: log.child("events"),
+  });
   const search = createSearchService({
     self: peerId,
     index,
@@ -209,6 +220,23 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   });
   const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
   const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });
+  // Webhooks (src/changes/delivery.ts): every peer delivers the shards it is first live replica of; started after the repair worker.
+  const stamp = () => encodeTimestamp(hlc.now());
+  const delivery = createDelivery({
+    self: peerId,
+    store: indexStore,
+    index,
+    changes,
+    placement,
+    isAlive: (id) => id === peerId || table.get(id)?.state === "alive",
+    sealer,
+    stamp,
+    config: config.events,
+    log: log.child("webhooks"),
+    signal,
+    random: config.random,
+  });
+  const notifications = createNotifications({ index, changes, sealer, stamp, requireBucket: (bucket, opts) => objects.requireBucket(bucket, opts), changed: () => delivery.refresh() });
   // Upload progress records, replicated in the uploads shard; started with the servers, swept by a worker.
   const uploads = createUploadRecords({
     rows: indexRows({ index, placement, self: peerId }, hlc),
@@ -288,6 +316,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     dataDir: config.dataDir,
     multipartExpiry: expiryStatus,
     eventRetention: () => ({ ...retention.stats, ...retentionWorker.status() }),
+    eventStreams: () => streams.status(),
   });
 
   const metrics = createMetrics({
@@ -345,10 +374,23 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     multipart,
     search,
     changes,
+    notifications,
     uploads,
+    { open: (req) => streams.open(req), pingMs: config.events.streamPingMs },
   );
-  const s3Handler = createS3Handler({ objects, multipart, uploads, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
-  const servers = createApiServers({ config, limits, native: (r) => nativeApp.handle(r), s3: s3Handler, errors, multiaddrs, log, observe: (api, request) => metrics.observe(api, request) });
+  const s3Handler = createS3Handler({ objects, multipart, uploads, listen: { streams, changes }, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
+  const servers = createApiServers({
+    config,
+    limits,
+    native: (r) => nativeApp.handle(r),
+    s3: s3Handler,
+    errors,
+    multiaddrs,
+    log,
+    observe: (api, request) => metrics.observe(api, request),
+    // Streams never finish by themselves: a graceful stop ends them rather than wait out its grace.
+    beforeStop: () => streams.close(),
+  });
   lifecycle.add("http servers", servers);
   lifecycle.add("upload records", uploads);
   // Members learn this peer's native URL with its record, so it is known before SWIM starts.
@@ -359,6 +401,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   lifecycle.add("repair", repair);
   if (expiryWorker) lifecycle.add("multipart expiry", { start: () => expiryWorker.start(), stop: () => expiryWorker.stop() });
   lifecycle.add("event retention", { start: () => retentionWorker.start(), stop: () => retentionWorker.stop() });
+  lifecycle.add("webhook delivery", { start: () => delivery.start(), stop: () => delivery.stop() });
   lifecycle.add("maintenance", maintenance);
 
   const discovery = createDiscovery({

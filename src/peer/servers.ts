@@ -35,10 +35,12 @@ export interface ApiServersDeps {
   log: Logger;
   /** Each exchange, for metrics and the access log (ServeOptions.observe). */
   observe?: ServeOptions["observe"];
+  /** Called as the servers begin to stop: ends answers that would never end by themselves (event streams). */
+  beforeStop?(): void;
 }
 
 /** Create the servers part. */
-export function createApiServers({ config, limits, native, s3, errors, multiaddrs, log, observe }: ApiServersDeps): ApiServers {
+export function createApiServers({ config, limits, native, s3, errors, multiaddrs, log, observe, beforeStop }: ApiServersDeps): ApiServers {
   let isReady = false;
   let servers: HttpServer[] = [];
   let stopping: Promise<void> | undefined;
@@ -71,6 +73,7 @@ export function createApiServers({ config, limits, native, s3, errors, multiaddr
       // Called first by the peer's stop (the other parts still serve the requests in
       // flight), then again by the Lifecycle: the second call waits for the first.
       if (!stopping) {
+        beforeStop?.();
         const closing = servers.reverse();
         servers = [];
         const graceMs = abrupt ? 0 : config.stopGraceMs;

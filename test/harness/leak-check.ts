@@ -1,14 +1,14 @@
 // The suite-wide check that no secret reaches a log line. The harness hands it every log
 // line of every peer the suite starts (in-process peers' sinks, child processes' stdout and
 // stderr) and every secret the suite creates (admin keys, access keys' secrets and native
-// tokens, mesh keys); test/preload.ts checks the lines captured since the last check after
-// every test and fails that test, naming the secret's kind and the line with the secret
-// masked. A native token is also caught by its shape, registered or not. Lines are dropped
-// once checked, so memory stays bounded however long the suite runs.
+// tokens, mesh keys, webhook secrets); test/preload.ts checks the lines captured since the
+// last check after every test and fails that test, naming the secret's kind and the line
+// with the secret masked. A native token is also caught by its shape, registered or not.
+// Lines are dropped once checked, so memory stays bounded however long the suite runs.
 import { nativeToken } from "../../src/auth/access-keys.ts";
 
 /** What a secret is, as a leak report names it. */
-export type SecretKind = "admin secret" | "admin token" | "secret access key" | "native token" | "mesh key";
+export type SecretKind = "admin secret" | "admin token" | "secret access key" | "native token" | "mesh key" | "webhook secret";
 
 /** Shorter values are not secrets worth matching (the server refuses secrets under 16 characters). */
 const MIN_SECRET_CHARS = 16;

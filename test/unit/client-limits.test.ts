@@ -124,6 +124,21 @@ describe("client limits", () => {
     expect(limits.counts.inflightRejected).toBe(1);
   });
 
+  test("a request detached as a long-lived stream leaves the in-flight count at once, and only once", () => {
+    const limits = new ClientLimits({ ...DEFAULT_LIMITS, maxInflight: 1 });
+    const stream = new Request("http://h/buckets/b/events/stream");
+    const release = limits.admit(stream, "10.0.0.1") as () => void;
+    expect(limits.admit(new Request("http://h/buckets"), "10.0.0.2")).toBeInstanceOf(SlowDownError);
+    limits.detach(stream);
+    expect(limits.status().inflight).toBe(0);
+    const other = limits.admit(new Request("http://h/buckets"), "10.0.0.2");
+    expect(typeof other).toBe("function");
+    // The stream's end later releases nothing more: the other request still counts.
+    release();
+    limits.detach(stream);
+    expect(limits.status().inflight).toBe(1);
+  });
+
   test("loopback clients are exempt from the per-address limits unless limitLoopback is set", () => {
     const c = clock();
     const strict = { ...DEFAULT_LIMITS, perIp: { perSecond: 1, burst: 1 }, authFailures: { perSecond: 1, burst: 1 } };

@@ -40,6 +40,15 @@ describe("config", () => {
     expect(resolveConfig(configFromArgs([], { MESH_METRICS_PUBLIC: "0", MESH_ACCESS_LOG: "" }))).toMatchObject({ metricsPublic: false, accessLog: false });
   });
 
+  test("live event streams: --max-event-streams or MESH_MAX_EVENT_STREAMS, a ping every 10 s and a bounded poll by default", () => {
+    expect(resolveConfig().events).toMatchObject({ maxStreams: 256, streamPingMs: 10_000, streamPollMs: 500 });
+    expect(resolveConfig(configFromArgs(["--max-event-streams", "8"], {})).events.maxStreams).toBe(8);
+    expect(resolveConfig(configFromArgs([], { MESH_MAX_EVENT_STREAMS: "9" })).events.maxStreams).toBe(9);
+    expect(() => configFromArgs(["--max-event-streams", "0"], {})).toThrow(/--max-event-streams must be a whole number/);
+    expect(() => resolveConfig({ events: { streamPollMs: 1 } })).toThrow(/poll interval/);
+    expect(() => resolveConfig({ events: { streamPingMs: 0 } })).toThrow(/ping interval/);
+  });
+
   test("bad values are ConfigErrors with plain messages", () => {
     expect(() => configFromArgs(["--nope"])).toThrow(ConfigError);
     expect(() => configFromArgs(["--rf", "zero"])).toThrow(/--rf must be a whole number/);

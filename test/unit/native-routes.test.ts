@@ -13,7 +13,10 @@ import { bearerAuth } from "../../src/auth/guard.ts";
 import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } from "../../src/errors.ts";
 import { nativeErrors } from "../../src/api/errors.ts";
 import type { NativeChanges } from "../../src/api/native-events.ts";
-import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeObjects, type NativeSearch } from "../../src/api/native.ts";
+import type { NativeStreams } from "../../src/api/event-stream.ts";
+import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeNotifications, type NativeObjects, type NativeSearch } from "../../src/api/native.ts";
+import { shownTarget, storeTargets, validateTargets, type NotificationsValue } from "../../src/changes/targets.ts";
+import { createSecretSealer } from "../../src/auth/sealed-secret.ts";
 import { uploadListKey, validateKey } from "../../src/metadata/keys.ts";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
 import { MIN_PART_BYTES, multipartEtag, type PartRecord, type UploadRecord } from "../../src/objects/multipart.ts";
@@ -229,6 +232,44 @@ function fakeChanges(): NativeChanges {
     now: () => "0000000000000-000000",
   };
 }
+/** Each stream the route opened: where it starts and what it passes (bad input opens none). */
+let streamsOpened: Array<{ bucket: string; cursor: string; filter: unknown }> = [];
+function fakeStreams(): NativeStreams {
+  return {
+    pingMs: 1000,
+    open({ bucket, cursor, filter, format }) {
+      streamsOpened.push({ bucket, cursor, filter });
+      return new Response(format.opening(cursor), { headers: { "content-type": format.contentType } });
+    },
+  };
+}
+
+/** Webhook targets in memory, checked and sealed as the real service does (delivery is tested in test/cluster/webhooks.test.ts). */
+function fakeNotifications(): NativeNotifications {
+  const sealer = createSecretSealer(new Uint8Array(32));
+  const rows = new Map<string, NotificationsValue>();
+  return {
+    async get(bucket) {
+      await objects.requireBucket(bucket);
+      return { targets: (rows.get(bucket)?.targets ?? []).map(shownTarget) };
+    },
+    async put(bucket, raw) {
+      await objects.requireBucket(bucket);
+      const value = storeTargets(bucket, validateTargets(raw), rows.get(bucket) ?? null, 1, sealer);
+      rows.set(bucket, value);
+      return { targets: value.targets.map(shownTarget) };
+    },
+    async remove(bucket) {
+      await objects.requireBucket(bucket);
+      rows.delete(bucket);
+    },
+    async status(bucket) {
+      await objects.requireBucket(bucket);
+      return { targets: (rows.get(bucket)?.targets ?? []).map((t) => ({ id: t.id, lag: 0, lagCapped: false, lastSuccessMs: null, lastError: null, failing: false })) };
+    },
+  };
+}
+
 /** Upload records in a real local index store (in a temporary folder). */
 let recordsDir: string;
 let recordsStore: IndexStore;
@@ -275,7 +316,7 @@ beforeEach(async () => {
   const bearer = bearerAuth(keys, true);
   const log = createLogger("test", (level, line) => void logged.push([level, line]), "debug");
   multipart = fakeMultipart(objects);
-  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, fakeSearch(), fakeChanges(), uploads);
+  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, fakeSearch(), fakeChanges(), fakeNotifications(), uploads, fakeStreams());
   await objects.createBucket("docs");
   // UPLOAD with part 1, then UPLOAD2 with none (ids count up).
   await multipart.create("docs", "big.bin", { contentType: "application/x-big", meta: {} });
@@ -352,6 +393,11 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "POST", path: "/buckets/docs/query", body: JSON.stringify({ where: [] }), status: 200 },
   { method: "GET", path: "/buckets/docs/query?q=year%3E1&sort=year", status: 200 },
   { method: "GET", path: "/buckets/docs/events?limit=10&types=ObjectCreated:*", status: 200 },
+  { method: "GET", path: "/buckets/docs/events/stream?from=earliest", status: 200 },
+  { method: "PUT", path: "/buckets/docs/notifications", body: JSON.stringify({ targets: [{ id: "t1", url: "https://example.com/hook", events: ["ObjectCreated:*"], secret: "shh-0123456789abcdef" }] }), status: 200 },
+  { method: "GET", path: "/buckets/docs/notifications", status: 200 },
+  { method: "GET", path: "/buckets/docs/notifications/status", status: 200 },
+  { method: "DELETE", path: "/buckets/docs/notifications", status: 204 },
   { method: "GET", path: `/uploads/${SEEDED_TOKEN}`, status: 200 },
   { method: "GET", path: "/uploads?limit=5", status: 200 },
 ];
@@ -825,6 +871,43 @@ describe("events routes", () => {
     expect(await errorOf(await call("GET", "/buckets/nosuch/events"))).toBe("404 NoSuchBucket");
     expect(await errorOf(await call("GET", "/buckets/docs/events", { token: null }))).toBe("401 Unauthorized");
     expect(await errorOf(await call("GET", "/buckets/other/events", { token: READER }))).toBe("403 AccessDenied");
+  });
+
+  test("the stream route refuses bad input with 400 InvalidArgument before any stream opens", async () => {
+    streamsOpened = [];
+    for (const [q, headers] of [
+      ["", { "last-event-id": "nope" }],
+      ["", { "last-event-id": "9".repeat(13) + "-000000" }],
+      ["from=yesterday", {}],
+      ["from=" + "1".repeat(400), {}],
+      ["types=ObjectCreated:Nope", {}],
+      ["types=" + Array(30).fill("BucketCreated").join(","), {}],
+      ["suffix=" + "s".repeat(2000), {}],
+    ] as Array<[string, Record<string, string>]>) {
+      const what = `${q.slice(0, 30)} ${JSON.stringify(headers).slice(0, 40)}`;
+      expect(`${what}: ${await errorOf(await call("GET", `/buckets/docs/events/stream?${q}`, { headers }))}`).toBe(`${what}: 400 InvalidArgument`);
+    }
+    expect(await errorOf(await call("GET", "/buckets/nosuch/events/stream"))).toBe("404 NoSuchBucket");
+    expect(await errorOf(await call("GET", "/buckets/docs/events/stream", { token: null }))).toBe("401 Unauthorized");
+    expect(await errorOf(await call("GET", "/buckets/other/events/stream", { token: READER }))).toBe("403 AccessDenied");
+    expect(streamsOpened).toEqual([]);
+  });
+
+  test("a stream starts at Last-Event-ID, else from (now by default, earliest, or a cursor), with the filter checked", async () => {
+    streamsOpened = [];
+    const id = "1700000000000-00000a-peer";
+    const opened = async (q: string, headers: Record<string, string> = {}) => {
+      const r = await call("GET", `/buckets/docs/events/stream?${q}`, { token: READER, headers });
+      expect(r.status).toBe(200);
+      expect(r.headers.get("content-type")).toStartWith("text/event-stream");
+      return (await r.text()) && streamsOpened.pop();
+    };
+    expect(await opened("types=s3:ObjectCreated:*&prefix=a/")).toEqual({ bucket: "docs", cursor: "0000000000000-000000", filter: { types: ["ObjectCreated:*"], prefix: "a/" } });
+    expect(await opened("from=earliest")).toEqual({ bucket: "docs", cursor: "", filter: {} });
+    expect(await opened(`from=${id}`)).toEqual({ bucket: "docs", cursor: id, filter: {} });
+    expect(await opened("from=earliest", { "last-event-id": id })).toEqual({ bucket: "docs", cursor: id, filter: {} });
+    // A consumer resuming from a position reads on past the bucket's removal, as GET /events does.
+    expect((await call("GET", "/buckets/gone/events/stream", { headers: { "last-event-id": id } })).status).toBe(200);
   });
 
   test("a good read answers events and a cursor; from=now starts at the log's present", async () => {

@@ -4,6 +4,7 @@ import { BadRequestError } from "../../errors.ts";
 import type { Multipart } from "../../objects/multipart.ts";
 import type { ObjectService } from "../../objects/object-service.ts";
 import type { UploadRecords } from "../../uploads/service.ts";
+import type { S3Streams } from "./listen.ts";
 import type { S3Caller } from "./request.ts";
 
 /** The peer's services the S3 API uses. */
@@ -12,6 +13,8 @@ export interface S3Services {
   multipart: Multipart;
   /** Upload progress records (src/uploads/); without them uploads get none. */
   uploads?: Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart">;
+  /** Live change events (ListenBucketNotification); without them it answers NotImplemented. */
+  listen?: S3Streams;
 }
 
 /** One S3 request, parsed. */

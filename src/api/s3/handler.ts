@@ -9,6 +9,7 @@ import type { ApiErrors } from "../errors.ts";
 import { requestIdOf } from "../request-id.ts";
 import * as buckets from "./buckets.ts";
 import type { S3Request, S3Services } from "./context.ts";
+import { listenBucketNotification } from "./listen.ts";
 import * as multipart from "./multipart.ts";
 import * as objects from "./objects.ts";
 import type { AuthLimiter } from "../client-limits.ts";
@@ -44,6 +45,7 @@ const OPERATION_NAMES = new Map<Operation, string>([
   [objects.deleteObject, "DeleteObject"],
   [multipart.createMultipartUpload, "CreateMultipartUpload"],
   [multipart.completeMultipartUpload, "CompleteMultipartUpload"],
+  [listenBucketNotification, "ListenBucketNotification"],
 ]);
 
 /** The S3 operation each request was routed to (a request not routed has none). */
@@ -55,17 +57,22 @@ export function s3OperationOf(request: Request): string {
 }
 
 /** Query parameters that name an operation (S3 "sub-resources") this API serves. */
-const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type"]);
+const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events"]);
 /** Query parameters that only qualify an operation. */
 const QUALIFIERS = new Set([
   "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after", "encoding-type", "fetch-owner",
   "key-marker", "version-id-marker", "upload-id-marker", "max-uploads", "max-parts", "part-number-marker", "versionId", "x-id",
 ]);
 
+/** Query parameters that qualify MinIO's ListenBucketNotification (`?events=`) and nothing else. */
+const LISTEN_QUALIFIERS = new Set(["suffix", "ping"]);
+
 /** An operation this API does not serve (a sub-resource such as ?policy, ?acl or ?tagging). */
 function unsupportedParam(q: URLSearchParams): string | undefined {
+  const listening = q.has("events");
   for (const name of q.keys()) {
     if (ACTIONS.has(name) || QUALIFIERS.has(name) || name.startsWith("response-") || name.toLowerCase().startsWith("x-amz-")) continue;
+    if (listening && LISTEN_QUALIFIERS.has(name)) continue;
     return name;
   }
   return undefined;
@@ -73,6 +80,8 @@ function unsupportedParam(q: URLSearchParams): string | undefined {
 
 function route(method: string, bucket: string, key: string, q: URLSearchParams, headers: Headers): Operation | undefined {
   const has = (name: string) => q.has(name);
+  // MinIO's ListenBucketNotification; not its bucket-less ListenNotification, nor anything else with ?events.
+  if (has("events")) return method === "GET" && bucket && !key ? listenBucketNotification : undefined;
   if (!bucket) return method === "GET" ? buckets.listBuckets : undefined;
   if (!key) {
     switch (method) {
@@ -128,7 +137,7 @@ export interface S3ApiDeps extends S3Services {
 
 /** Build the S3 request handler of one peer. */
 export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<Response> {
-  const services: S3Services = { objects: deps.objects, multipart: deps.multipart, uploads: deps.uploads };
+  const services: S3Services = { objects: deps.objects, multipart: deps.multipart, uploads: deps.uploads, listen: deps.listen };
   return async (request) => {
     const { rawPath, rawQuery } = splitUrl(request.url);
     let response: Response;

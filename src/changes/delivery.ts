@@ -1,0 +1,480 @@
+// Webhook delivery: the worker every peer runs, POSTing each bucket's change events to its
+// targets ({"Records": [...]}, signed with the target's secret), at least once and with no gap.
+//
+// Who delivers what: a target's events are read shard by shard, and the deliverer of shard S
+// is the first of S's replicas (placement.shardReplicas) that this peer believes alive, itself
+// included. Peers whose views differ for a moment may both deliver S (a duplicate, which
+// at-least-once allows); when the deliverer dies, the next replica takes over as soon as it
+// stops believing it alive. Progress is a replicated row per target in each shard
+// (deliveryRow, written and read with quorums): a position such that every matching event of
+// the shard at or below it has been acknowledged. A peer that takes a shard over reads that
+// row and goes on from there, so what the dead peer delivered after its last write is sent
+// again, and nothing is skipped. Positions only ever move to where this peer has delivered,
+// or to where a read of the log (src/changes/log.ts) showed no further matching events: a
+// read's `reached` is gap-free by the log gate's marks (src/changes/gate.ts).
+//
+// One target, one POST at a time: its next batch is the first `maxBatch` events, in id order,
+// of the shards this peer delivers. Any 2xx acknowledges (the positions of the batch's shards
+// are then written); anything else, or no answer within the timeout, is retried (the read is
+// made again from the same positions) after an exponential backoff with jitter, until
+// retention takes the events away. Targets come from this peer's own replica of
+// BUCKETS_SHARD (every member holds it), read again every few seconds.
+//
+// Bounded: targets per peer, POSTs in flight, events per batch (at most 100), response bytes
+// read (the rest is dropped). Secrets are opened into memory to sign and never logged.
+import { createHmac } from "node:crypto";
+import type { EventsConfig } from "../config.ts";
+import type { SecretSealer } from "../auth/sealed-secret.ts";
+import type { IndexClient } from "../metadata/index-client.ts";
+import { deliveryRow, BUCKETS_SHARD, NOTIFICATIONS_ROW_PREFIX } from "../metadata/keys.ts";
+import type { Placement } from "../placement/placement.ts";
+import type { IndexStore } from "../store/index-store.ts";
+import type { Logger } from "../util/log.ts";
+import { mapLimit } from "../util/map-limit.ts";
+import type { ChangeLog, ShardsRead } from "./log.ts";
+import { toS3Record, type EventFilter } from "./records.ts";
+import { filterOfTarget, progressOf, secretContext, startPosition, storedTargets, type DeliveryProgress, type StoredTarget } from "./targets.ts";
+
+/** Most targets one peer delivers to (every bucket's, at most 10 each); the rest wait, with a warning. */
+export const MAX_TARGETS_PER_PEER = 2000;
+/** Most targets with a step (a read and at most one POST) under way at once on one peer. */
+export const MAX_CONCURRENT_STEPS = 8;
+/** Bytes of a receiver's answer read (and dropped) before the rest is cancelled. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Shards whose progress rows are read at once when this peer starts delivering them. */
+const PROGRESS_READS = 8;
+/** How often positions moved past events no target wanted are written (acknowledged batches are written at once). */
+const IDLE_FLUSH_MS = 30_000;
+/** Notification rows scanned per page of the local BUCKETS_SHARD. */
+const SCAN_PAGE = 200;
+/** Longest error message kept for status. */
+const MAX_ERROR_CHARS = 300;
+
+/** Headers of a delivery. */
+export const HEADERS = {
+  eventIds: "x-meshstore-event-ids",
+  attempt: "x-meshstore-delivery-attempt",
+  signature: "x-meshstore-signature",
+  peer: "x-meshstore-peer",
+} as const;
+
+/** The X-Meshstore-Signature value of a body: "sha256=" and the hex HMAC-SHA256 of its exact bytes with the target's secret. */
+export function signBody(secret: string, body: string | Uint8Array): string {
+  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+}
+
+/** Wait before attempt `failures + 1`: base doubled per failure, capped at max, times a jitter in [0.75, 1.25), never below base nor above max. */
+export function retryDelayMs(failures: number, baseMs: number, maxMs: number, random: () => number): number {
+  const nominal = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return Math.round(Math.min(maxMs, Math.max(baseMs, nominal * (0.75 + random() / 2))));
+}
+
+/** The timings delivery runs with (src/config.ts). */
+export type DeliveryConfig = Pick<EventsConfig, "retryBaseMs" | "maxRetryMs" | "webhookPollMs" | "webhookRefreshMs" | "webhookTimeoutMs">;
+
+/** What delivery reads and writes. */
+export interface DeliveryDeps {
+  self: string;
+  /** This peer's replica of the index: its copy of BUCKETS_SHARD holds every bucket's targets. */
+  store: Pick<IndexStore, "scan">;
+  index: Pick<IndexClient, "read" | "write">;
+  changes: Pick<ChangeLog, "shards" | "readShards">;
+  placement: Pick<Placement, "shardReplicas">;
+  /** Does this peer believe `peer` alive (itself always)? */
+  isAlive(peer: string): boolean;
+  sealer: SecretSealer;
+  /** A fresh HLC stamp for a row this peer writes. */
+  stamp(): string;
+  config: DeliveryConfig;
+  log: Logger;
+  /** The peer's: aborted at stop. */
+  signal?: AbortSignal;
+  random?: () => number;
+  clock?: () => number;
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+}
+
+/** Figures of this peer's delivery. */
+export interface DeliveryStats {
+  /** Targets this peer knows of. */
+  targets: number;
+  /** Steps under way. */
+  inFlight: number;
+  /** POSTs acknowledged, and failed, since start. */
+  delivered: number;
+  failed: number;
+  /** Events in acknowledged POSTs since start. */
+  events: number;
+}
+
+/** The delivery worker of one peer. */
+export interface Delivery {
+  start(): void;
+  /** Stop: no new step starts; resolves once those under way have ended. */
+  stop(): Promise<void>;
+  /** Read the targets again now (they were just changed through this peer). */
+  refresh(): void;
+  stats(): DeliveryStats;
+}
+
+/** Where one shard stands for one target on this peer. */
+interface ShardState {
+  position: string;
+  /** The position last written to the shard's progress row (or read from it). */
+  persisted: string;
+}
+
+/** A target this peer knows of, and its delivery state here. */
+interface Live {
+  bucket: string;
+  target: StoredTarget;
+  secret: string;
+  filter: EventFilter;
+  /** The shards this peer delivers, with their positions once their progress rows are read. */
+  shards: Map<string, ShardState>;
+  /** Failed POSTs since the last acknowledged one: the next attempt's number is this plus one. */
+  failures: number;
+  /** Failed reads of the log in a row (no quorum): they back off too, but are no delivery attempt. */
+  readFailures: number;
+  nextAtMs: number;
+  busy: boolean;
+  lastSuccessMs: number;
+  lastError?: { message: string; atMs: number };
+  flushedAtMs: number;
+}
+
+/** A fetch failure in words, without the URL (it may carry a token in its query). */
+function describeFailure(err: unknown, url: string): string {
+  const e = err as { code?: unknown; message?: unknown; name?: unknown };
+  const what = typeof e?.message === "string" ? e.message : String(err);
+  const code = typeof e?.code === "string" ? `${e.code}: ` : "";
+  return `${code}${what}`.split(url).join("<url>").slice(0, MAX_ERROR_CHARS);
+}
+
+/** Read at most MAX_RESPONSE_BYTES of a response and drop them; cancel the rest. */
+async function drain(res: Response): Promise<void> {
+  const reader = res.body?.getReader();
+  if (!reader) return;
+  try {
+    let read = 0;
+    while (read <= MAX_RESPONSE_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The answer's status is what counts; a body cut short is no matter.
+  }
+}
+
+/** Create the delivery worker of one peer. */
+export function createDelivery(deps: DeliveryDeps): Delivery {
+  const { self, log, config } = deps;
+  const clock = deps.clock ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const doFetch = deps.fetch ?? ((url, init) => fetch(url, init));
+  const stopping = new AbortController();
+  const signal = stopping.signal;
+
+  const live = new Map<string, Live>();
+  const steps = new Set<Promise<void>>();
+  const counts = { delivered: 0, failed: 0, events: 0 };
+  /** Targets whose secret did not open (warned once each). */
+  const unopened = new Set<string>();
+  let refreshedAt = -Infinity;
+  let refreshAsked = false;
+  let overflowWarned = false;
+  let wake: (() => void) | undefined;
+  /** Set by a poke that came while the loop was not waiting: its next wait is skipped. */
+  let poked = false;
+  let done: Promise<void> | undefined;
+  const poke = () => {
+    poked = true;
+    wake?.();
+  };
+  deps.signal?.addEventListener(
+    "abort",
+    () => {
+      stopping.abort();
+      poke();
+    },
+    { once: true },
+  );
+  if (deps.signal?.aborted) stopping.abort();
+
+  /** A target's key in `live` (a bucket name has no "/"). */
+  const keyOf = (bucket: string, id: string) => `${bucket}/${id}`;
+  const name = (t: Live) => `${t.bucket}/${t.target.id}`;
+
+  /** The targets in this peer's replica of BUCKETS_SHARD, merged into `live` (state kept for a target created at the same time). */
+  async function refresh(): Promise<void> {
+    const seen = new Set<string>();
+    let after: string | undefined;
+    outer: for (;;) {
+      const rows = await deps.store.scan(BUCKETS_SHARD, { prefix: NOTIFICATIONS_ROW_PREFIX, after, limit: SCAN_PAGE });
+      for (const [row, entry] of rows) {
+        const bucket = row.slice(NOTIFICATIONS_ROW_PREFIX.length);
+        for (const target of storedTargets(entry.value)) {
+          const key = keyOf(bucket, target.id);
+          if (seen.size >= MAX_TARGETS_PER_PEER) {
+            if (!overflowWarned) log.warn(`more than ${MAX_TARGETS_PER_PEER} webhook targets in the mesh: this peer delivers to the first ${MAX_TARGETS_PER_PEER} only`);
+            overflowWarned = true;
+            break outer;
+          }
+          const secret = deps.sealer.open(secretContext(bucket, target.id), target.sealedSecret);
+          if (secret === null) {
+            if (!unopened.has(key)) log.warn(`webhook target ${bucket}/${target.id}: its secret does not open with this mesh's key; not delivering to it`);
+            unopened.add(key);
+            continue;
+          }
+          seen.add(key);
+          const known = live.get(key);
+          if (known && known.target.createdMs === target.createdMs) {
+            // Same target, maybe with a new URL, filter or batch size: it keeps its place.
+            Object.assign(known, { target, secret, filter: filterOfTarget(target) });
+            continue;
+          }
+          live.set(key, { bucket, target, secret, filter: filterOfTarget(target), shards: new Map(), failures: 0, readFailures: 0, nextAtMs: 0, busy: false, lastSuccessMs: 0, flushedAtMs: clock() });
+        }
+      }
+      if (rows.length < SCAN_PAGE) break;
+      after = rows[rows.length - 1][0];
+    }
+    for (const key of live.keys()) if (!seen.has(key)) live.delete(key);
+    refreshedAt = clock();
+  }
+
+  /** The shards this peer delivers now: those whose first replica it believes alive is itself. */
+  function ownedShards(): string[] {
+    return deps.changes.shards().filter((s) => deps.placement.shardReplicas(s).find((p) => p === self || deps.isAlive(p)) === self);
+  }
+
+  /** Keep `t.shards` to the shards this peer delivers, reading the progress rows of those it takes up. */
+  async function takeUp(t: Live): Promise<void> {
+    const owned = ownedShards();
+    const wanted = new Set(owned);
+    for (const s of t.shards.keys()) if (!wanted.has(s)) t.shards.delete(s);
+    const missing = owned.filter((s) => !t.shards.has(s));
+    await mapLimit(missing, PROGRESS_READS, async (shard) => {
+      let progress: DeliveryProgress | null;
+      try {
+        progress = progressOf((await deps.index.read(shard, deliveryRow(t.bucket, t.target.id), { signal }))?.value, t.target.createdMs);
+      } catch (err) {
+        // Not this time (no quorum): the shard waits for a later step rather than start from the beginning.
+        log.debug(`webhook ${name(t)}: progress in shard ${shard} unreadable: ${(err as Error).message}`);
+        return;
+      }
+      const position = progress?.position ?? startPosition(t.target.createdMs);
+      t.shards.set(shard, { position, persisted: position });
+      if (progress && progress.lastSuccessMs > t.lastSuccessMs) t.lastSuccessMs = progress.lastSuccessMs;
+      if (progress?.lastError && progress.lastError.atMs > (t.lastError?.atMs ?? 0)) t.lastError = progress.lastError;
+    });
+  }
+
+  /** Write the progress rows of `shards` (their positions here, the target's last success and error). */
+  async function persist(t: Live, shards: Iterable<string>): Promise<void> {
+    await Promise.all(
+      [...shards].map(async (shard) => {
+        const st = t.shards.get(shard);
+        if (!st) return;
+        const position = st.position;
+        const value: DeliveryProgress = { position, since: t.target.createdMs, lastSuccessMs: t.lastSuccessMs, ...(t.lastError && { lastError: t.lastError }) };
+        try {
+          await deps.index.write(shard, deliveryRow(t.bucket, t.target.id), { ts: deps.stamp(), value }, { signal });
+          if (st.persisted < position) st.persisted = position;
+        } catch (err) {
+          // Written again at the next flush; a deliverer taking over meanwhile sends some events twice.
+          log.debug(`webhook ${name(t)}: progress in shard ${shard} not written: ${(err as Error).message}`);
+        }
+      }),
+    );
+  }
+
+  /** Positions after a batch of the first `size` events of `read` (a prefix of each shard's events in it) is acknowledged. */
+  function positionsAfter(t: Live, read: ShardsRead, size: number): Map<string, string> {
+    const lastIn = new Map<string, string>();
+    for (const e of read.events.slice(0, size)) lastIn.set(e.shard, e.id);
+    const leftOut = new Set(read.events.slice(size).map((e) => e.shard));
+    const next = new Map<string, string>();
+    for (const [shard, reached] of read.reached) {
+      const st = t.shards.get(shard);
+      if (!st) continue;
+      // A shard with events left out goes as far as its last one sent; any other, as far as the read saw.
+      const to = leftOut.has(shard) ? lastIn.get(shard) : reached;
+      if (to !== undefined && to > st.position) next.set(shard, to);
+    }
+    return next;
+  }
+
+  /** POST a batch; resolves with null when acknowledged (any 2xx), else why not. */
+  async function post(t: Live, events: ShardsRead["events"], attempt: number): Promise<string | null> {
+    const body = JSON.stringify({ Records: events.map(toS3Record) });
+    const headers = {
+      "content-type": "application/json",
+      [HEADERS.eventIds]: events.map((e) => e.id).join(","),
+      [HEADERS.attempt]: String(attempt),
+      [HEADERS.signature]: signBody(t.secret, body),
+      [HEADERS.peer]: self,
+    };
+    const timeout = AbortSignal.timeout(config.webhookTimeoutMs);
+    try {
+      // Redirects are not followed: the target is the URL its owner gave.
+      const res = await doFetch(t.target.url, { method: "POST", body, headers, redirect: "manual", signal: AbortSignal.any([signal, timeout]) });
+      await drain(res);
+      if (res.status >= 200 && res.status < 300) return null;
+      return `the receiver answered HTTP ${res.status}${res.statusText ? ` ${res.statusText.slice(0, 60)}` : ""}`;
+    } catch (err) {
+      if (timeout.aborted) return `no answer within ${config.webhookTimeoutMs} ms`;
+      return describeFailure(err, t.target.url);
+    }
+  }
+
+  /** One step of one target: read its next batch, POST it (or move past nothing), record the outcome. */
+  async function step(t: Live): Promise<void> {
+    const poll = config.webhookPollMs;
+    try {
+      await takeUp(t);
+    } catch (err) {
+      log.debug(`webhook ${name(t)}: ${(err as Error).message}`);
+    }
+    if (!t.shards.size) {
+      t.nextAtMs = clock() + poll;
+      return;
+    }
+    let read: ShardsRead;
+    // Each shard sends a share of a batch (so a step holds about two batches of events,
+    // however many shards this peer delivers); the batch then stops where a shard that sent
+    // its whole share stopped, so batches follow id order as the log's cursor reads do.
+    const share = Math.min(t.target.maxBatch, Math.max(2, Math.ceil((2 * t.target.maxBatch) / t.shards.size)));
+    try {
+      read = await deps.changes.readShards(t.bucket, new Map([...t.shards].map(([s, st]) => [s, st.position])), { limit: share, filter: t.filter });
+      t.readFailures = 0;
+    } catch (err) {
+      if (signal.aborted) return;
+      t.readFailures++;
+      if (t.readFailures === 1) log.info(`webhook ${name(t)}: the log could not be read (${(err as Error).message}); trying again`);
+      t.nextAtMs = clock() + retryDelayMs(t.readFailures, poll, Math.max(poll, config.maxRetryMs), random);
+      return;
+    }
+    const perShard = new Map<string, number>();
+    for (const e of read.events) perShard.set(e.shard, (perShard.get(e.shard) ?? 0) + 1);
+    let upTo: string | undefined;
+    for (const [shard, n] of perShard) if (n >= share && (upTo === undefined || read.reached.get(shard)! < upTo)) upTo = read.reached.get(shard)!;
+    const batch = (upTo === undefined ? read.events : read.events.filter((e) => e.id <= upTo)).slice(0, t.target.maxBatch);
+    const next = positionsAfter(t, read, batch.length);
+    if (!batch.length) {
+      // Nothing to send: move past what the read covered; written now and then, not at every poll.
+      for (const [shard, to] of next) t.shards.get(shard)!.position = to;
+      const now = clock();
+      if (now - t.flushedAtMs >= IDLE_FLUSH_MS) {
+        t.flushedAtMs = now;
+        await persist(t, [...t.shards].filter(([, st]) => st.position > st.persisted).map(([s]) => s));
+      }
+      t.nextAtMs = now + poll;
+      return;
+    }
+    const attempt = t.failures + 1;
+    const failure = await post(t, batch, attempt);
+    if (signal.aborted) return;
+    const now = clock();
+    const sent = new Set(batch.map((e) => e.shard));
+    if (failure === null) {
+      counts.delivered++;
+      counts.events += batch.length;
+      if (t.failures) log.info(`webhook ${name(t)}: delivered again after ${t.failures} failed attempt(s)`);
+      t.failures = 0;
+      t.lastSuccessMs = now;
+      for (const [shard, to] of next) t.shards.get(shard)!.position = to;
+      await persist(t, sent);
+      // A full batch suggests more: go on at once; otherwise wait for new events.
+      t.nextAtMs = read.events.length > batch.length || batch.length === t.target.maxBatch ? clock() : clock() + poll;
+      return;
+    }
+    counts.failed++;
+    t.failures++;
+    t.lastError = { message: failure, atMs: now };
+    const wait = retryDelayMs(t.failures, config.retryBaseMs, config.maxRetryMs, random);
+    // The URL stays out of the log (it may carry a token); the target's name says which.
+    if (t.failures === 1) log.warn(`webhook ${name(t)}: delivery of ${batch.length} event(s) failed: ${failure}; retrying with backoff`);
+    else log.debug(`webhook ${name(t)}: attempt ${attempt} failed: ${failure}; next in ${wait} ms`);
+    // The error is shown by status through any peer; positions stay where they were.
+    await persist(t, sent);
+    t.nextAtMs = clock() + wait;
+  }
+
+  function launch(t: Live): void {
+    t.busy = true;
+    const p: Promise<void> = step(t)
+      .catch((err: unknown) => {
+        log.warn(`webhook ${name(t)}: ${(err as Error).message}`);
+        t.nextAtMs = clock() + config.webhookPollMs;
+      })
+      .finally(() => {
+        t.busy = false;
+        steps.delete(p);
+        poke();
+      });
+    steps.add(p);
+  }
+
+  async function loop(): Promise<void> {
+    let turn = 0;
+    while (!signal.aborted) {
+      poked = false;
+      if (refreshAsked || clock() - refreshedAt >= config.webhookRefreshMs) {
+        refreshAsked = false;
+        try {
+          await refresh();
+        } catch (err) {
+          log.warn(`webhook targets could not be read: ${(err as Error).message}`);
+          refreshedAt = clock();
+        }
+      }
+      const now = clock();
+      let nextAt = refreshedAt + config.webhookRefreshMs;
+      const targets = [...live.values()];
+      // Start from a different target each turn, so none waits behind the same others.
+      for (let k = 0; k < targets.length; k++) {
+        const t = targets[(turn + k) % targets.length];
+        if (t.busy) continue;
+        if (t.nextAtMs > now) {
+          nextAt = Math.min(nextAt, t.nextAtMs);
+          continue;
+        }
+        if (steps.size >= MAX_CONCURRENT_STEPS) break;
+        launch(t);
+      }
+      turn++;
+      if (signal.aborted) break;
+      if (poked) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(end, Math.max(5, nextAt - clock()));
+        function end() {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        }
+        wake = end;
+      });
+    }
+    await Promise.allSettled([...steps]);
+  }
+
+  return {
+    start() {
+      if (done || signal.aborted) return;
+      done = loop();
+    },
+    async stop() {
+      stopping.abort();
+      poke();
+      await done;
+    },
+    refresh() {
+      refreshAsked = true;
+      poke();
+    },
+    stats: () => ({ targets: live.size, inFlight: steps.size, ...counts }),
+  };
+}
