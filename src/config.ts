@@ -164,6 +164,8 @@ export interface EventsConfig {
   retentionMs: number;
   /** Beyond this many events in one shard, the oldest leave the log. */
   maxPerShard: number;
+  /** Pause between retention passes (src/changes/retention.ts): how long an event may outstay either limit. */
+  retentionIntervalMs: number;
   /** How far behind its clock a replica lets readers go (src/changes/gate.ts): a write's time from its stamp to its replicas. */
   settleMs: number;
   /** First wait before a failed webhook delivery is retried; it doubles up to maxRetryMs. */
@@ -187,6 +189,7 @@ export interface EventsConfig {
 export const DEFAULT_EVENTS: EventsConfig = {
   retentionMs: 7 * 24 * 3600_000,
   maxPerShard: 1_000_000,
+  retentionIntervalMs: 60_000,
   settleMs: 3000,
   retryBaseMs: 1000,
   maxRetryMs: 5 * 60_000,
@@ -299,6 +302,7 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!(cfg.searchBackfillPerSecond >= 1)) throw new ConfigError("the search backfill rate must be at least 1 object per second");
   if (!(cfg.events.retentionMs >= 1000)) throw new ConfigError("the event retention must be at least 1 s");
   if (!Number.isInteger(cfg.events.maxPerShard) || cfg.events.maxPerShard < 1) throw new ConfigError("the events kept per shard must be a whole number of at least 1");
+  if (!(cfg.events.retentionIntervalMs >= 100)) throw new ConfigError("the pause between event retention passes must be at least 100 ms");
   if (!(cfg.events.streamPingMs >= 10 && cfg.events.streamPingMs <= 3600_000)) throw new ConfigError("the event stream ping interval must be from 10 ms to 1 hour");
   // Bounded both ways: a tight poll would turn every stream into a stream of quorum reads.
   if (!(cfg.events.streamPollMs >= 50 && cfg.events.streamPollMs <= 10_000)) throw new ConfigError("the event stream poll interval must be from 50 ms to 10 s");
@@ -358,13 +362,20 @@ function parseSeconds(s: string, what: string): number {
 
 const AGE_UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 24 * 3600_000 };
 
-/** Parse an age such as "90s", "30m", "2h", "1d" or "off" (0); a bare number is seconds. */
-export function parseAge(s: string, what: string): number {
+/**
+ * Parse an age such as "90s", "30m", "2h", "1d" or "off" (0); a bare number is seconds.
+ * With `offAllowed: false`, "off" is a ConfigError saying so (`why`: what the option does instead).
+ */
+export function parseAge(s: string, what: string, opts: { offAllowed?: boolean; why?: string } = {}): number {
+  const offAllowed = opts.offAllowed ?? true;
   const t = s.trim().toLowerCase();
-  if (t === "off") return 0;
+  if (t === "off") {
+    if (offAllowed) return 0;
+    throw new ConfigError(`${what} cannot be off${opts.why ? `: ${opts.why}` : ""}; give an age such as 2h or 7d`);
+  }
   const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(t);
   const ms = m ? Math.round(Number(m[1]) * AGE_UNITS_MS[m[2] || "s"]) : NaN;
-  if (!(ms >= 1000)) throw new ConfigError(`${what} must be an age of at least 1 s such as 90s, 30m, 2h or 1d, or off; got "${s}"`);
+  if (!(ms >= 1000)) throw new ConfigError(`${what} must be an age of at least 1 s such as 90s, 30m, 2h or 1d${offAllowed ? ", or off" : ""}; got "${s}"`);
   return ms;
 }
 
@@ -395,7 +406,7 @@ export const NODE_FLAGS = {
   "advertise-http": { type: "string", env: "MESH_ADVERTISE_HTTP", help: "the native API's URL as other hosts reach it", def: "the --http address; for 0.0.0.0, this host's p2p address" },
   "advertise-s3": { type: "string", env: "MESH_ADVERTISE_S3", help: "the S3 API's URL as other hosts reach it", def: "the --s3 address; for 0.0.0.0, this host's p2p address" },
   "multipart-expiry": { type: "string", env: "MESH_MULTIPART_EXPIRY", help: "abort incomplete multipart uploads older than this AGE (90s, 2h, 1d; off: never)", def: "24h" },
-  "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d)", def: "7d" },
+  "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d; there is no off: every write records one)", def: "7d" },
   "event-retention-count": { type: "string", env: "MESH_EVENT_RETENTION_COUNT", help: "most change events kept per index shard (the oldest go first)", def: String(DEFAULT_EVENTS.maxPerShard) },
   "search-backfill-rate": { type: "string", env: "MESH_SEARCH_BACKFILL_RATE", help: "objects per second a peer indexes when a search field is added to a bucket", def: String(DEFAULTS.searchBackfillPerSecond) },
   "max-event-streams": { type: "string", env: "MESH_MAX_EVENT_STREAMS", help: "live change event streams (SSE, ListenBucketNotification) served at once; beyond: 503 TooManyStreams", def: String(DEFAULT_EVENTS.maxStreams) },
@@ -487,7 +498,7 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   const maxStreams = str("max-event-streams");
   if (retention || retentionCount || maxStreams) {
     input.events = {
-      ...(retention && { retentionMs: parseAge(retention, "--event-retention") || DEFAULT_EVENTS.retentionMs }),
+      ...(retention && { retentionMs: parseAge(retention, "--event-retention", { offAllowed: false, why: "every write records its change event, and events leave the log after this age or beyond --event-retention-count per shard" }) }),
       ...(retentionCount && { maxPerShard: parsePositiveInt(retentionCount, "--event-retention-count") }),
       ...(maxStreams && { maxStreams: parsePositiveInt(maxStreams, "--max-event-streams") }),
     };

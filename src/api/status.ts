@@ -10,6 +10,7 @@ import type { BadReplica, ChunkClient } from "../objects/chunk-client.ts";
 import type { Placement } from "../placement/placement.ts";
 import { copiesOf, type Copies, type QuorumRule } from "../placement/quorum-rule.ts";
 import type { MultipartExpiryStatus } from "../repair/multipart-expiry.ts";
+import type { RetentionStatus } from "../changes/retention.ts";
 import type { RepairService, RepairStatus } from "../repair/repair-service.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Startable } from "../util/lifecycle.ts";
@@ -60,7 +61,7 @@ export function peerView(table: MemberTable, now = Date.now()): PeerView {
 /** `/cluster/status`: counts an operator (and the tests) read. */
 // A type, not an interface: the route's response schema is a record, which an interface does not fit.
 export type ClusterStatus = RepairStatus & {
-  workers: { multipartExpiry?: MultipartExpiryStatus };
+  workers: { multipartExpiry?: MultipartExpiryStatus; eventRetention?: RetentionStatus };
   peerId: string;
   /** The meshstore version this peer runs (package.json). */
   version: string;
@@ -108,6 +109,8 @@ export interface StatusSources {
   dataDir?: string;
   /** The multipart expiry worker's figures (`workers.multipartExpiry`). */
   multipartExpiry?(): MultipartExpiryStatus;
+  /** The change event log's retention worker's figures (`workers.eventRetention`). */
+  eventRetention?(): RetentionStatus;
   /** The live event streams' figures (`eventStreams`). */
   eventStreams?(): StreamsStatus;
 }
@@ -170,7 +173,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         storage: { ...src.chunkStore.counts(), ...disk },
         badReplicas: src.chunks.badReplicas,
         ...repair,
-        workers: { ...repair.workers, ...(src.multipartExpiry && { multipartExpiry: src.multipartExpiry() }) },
+        workers: { ...repair.workers, ...(src.multipartExpiry && { multipartExpiry: src.multipartExpiry() }), ...(src.eventRetention && { eventRetention: src.eventRetention() }) },
         quorum: src.placement.quorum(),
         copies: copiesOf(src.placement.quorum()),
         meshKey: { fingerprint: src.meshKeyFingerprint },

@@ -82,8 +82,8 @@ export interface IndexClientDeps {
   clock?: () => number;
   /** Admits the change events that writes carry (src/changes/gate.ts); without one, every event is admitted. */
   gate?: Pick<LogGate, "admit">;
-  /** Is this row past its lifetime (an event older than the log's retention)? Anti-entropy does not take it back. */
-  expired?(row: string, entry: IndexEntry): boolean;
+  /** Has this row of `shard` left the index here for good (an event past the log's retention)? Anti-entropy does not take it back. */
+  expired?(shard: string, row: string, entry: IndexEntry): boolean;
 }
 
 const RPC_TIMEOUT_MS = 10_000;
@@ -229,7 +229,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       if (!admissible(entry)) continue;
       // (Revocations in the keys shard never expire: see shard-sync.)
       if (entry.value === null && shard !== KEYS_SHARD && deps.isExpiredTombstone(entry.ts) && !(await store.get(shard, row))) continue;
-      if (deps.expired?.(row, entry)) continue;
+      if (deps.expired?.(shard, row, entry)) continue;
       deps.observe(entry.ts);
       if (await store.apply(shard, row, entry)) applied++;
     }

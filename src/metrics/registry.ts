@@ -44,6 +44,8 @@ export interface MetricsSources {
   accessLog?: Logger;
   /** Incomplete multipart uploads this peer aborted for their age. */
   multipartExpired?(): number;
+  /** Change events this peer dropped from its replicas of the log (past retention, or beyond the per-shard count). */
+  eventsDropped?(): number;
 }
 
 /** The metrics part of one peer. */
@@ -185,6 +187,15 @@ export function createMetrics(src: MetricsSources): Metrics {
     collect() {
       this.reset();
       setTotal(this, src.multipartExpired?.() ?? 0);
+    },
+  });
+  new Counter({
+    name: "meshstore_events_dropped_total",
+    help: "Change events this peer dropped from its replicas of the event log: older than --event-retention, or beyond --event-retention-count in their shard",
+    registers,
+    collect() {
+      this.reset();
+      setTotal(this, src.eventsDropped?.() ?? 0);
     },
   });
   new Gauge({

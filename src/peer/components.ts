@@ -3,7 +3,7 @@
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
 //   rpc -> index, chunks, search (its RPC methods and indexer), caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
-//   -> status -> metrics -> swim -> repair -> multipart expiry -> webhook delivery -> discovery -> joiner
+//   -> status -> metrics -> swim -> repair -> multipart expiry -> event retention -> webhook delivery -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -28,10 +28,10 @@ import { createSwim, type Swim } from "../membership/swim.ts";
 import { createIndexClient } from "../metadata/index-client.ts";
 import { createLogGate } from "../changes/gate.ts";
 import { createChangeLog } from "../changes/log.ts";
+import { createRetention } from "../changes/retention.ts";
 import { createEventStreams } from "../changes/stream.ts";
 import { createDelivery } from "../changes/delivery.ts";
 import { createNotifications } from "../changes/webhooks.ts";
-import { eventTimeMs } from "../changes/records.ts";
 import { deletesAreFinal, isEventRow, MESH_WIDE_SHARDS } from "../metadata/keys.ts";
 import { createSharedCaches } from "../metadata/shared-cache.ts";
 import { reachableAddrs } from "../net/addresses.ts";
@@ -134,7 +134,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
 
   // Storage: chunk files and the index shards this peer replicates.
   const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
-  const indexStore = await openIndexStore(path.join(config.dataDir, "index"), { deletesAreFinal });
+  const indexStore = await openIndexStore(path.join(config.dataDir, "index"), { deletesAreFinal, tallied: isEventRow });
   lifecycle.opened("index store", () => indexStore.close());
   // Search rows are derived beside the manifests from the start: before the index serves anything.
   const indexer = createSearchIndexer({ store: indexStore, log: log.child("search"), perSecond: config.searchBackfillPerSecond });
@@ -149,6 +149,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const isExpiredTombstone = (ts: string) => Date.now() - decodeTimestamp(ts).wall > config.repair.tombstoneTtlMs;
   // The event log's admission gate (src/changes/gate.ts): what keeps readers' cursors gap-free.
   const gate = createLogGate(config.events.settleMs);
+  // Events past the retention age or beyond the per-shard count leave the log (src/changes/retention.ts); anti-entropy asks it too.
+  const retention = createRetention({ store: indexStore, retentionMs: config.events.retentionMs, maxPerShard: config.events.maxPerShard, log: log.child("event-retention") });
 
   // ---- Parts, in start order ----
   const rpc = createRpc(libp2p, links, log.child("rpc"), signal, config.rpcLimits);
@@ -162,7 +164,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     isExpiredTombstone,
     livePeers,
     gate,
-    expired: (row, entry) => isEventRow(row) && Date.now() - eventTimeMs(entry.ts) > config.events.retentionMs,
+    expired: (shard, row, entry) => retention.expired(shard, row, entry),
     observe: (ts) => {
       try {
         hlc.observe(decodeTimestamp(ts));
@@ -297,6 +299,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const expiryWorker = expiry && createWorker("multipart-expiry", expiry, { intervalMs: expiryIntervalMs(expiryAgeMs), log, signal, random: config.random });
   const expiryStatus = (): MultipartExpiryStatus =>
     expiry && expiryWorker ? { ...expiry.stats, ...expiryWorker.status() } : { ageMs: null, lastPassAtMs: 0, uploadsAborted: 0 };
+  const retentionWorker = createWorker("event-retention", retention, { intervalMs: config.events.retentionIntervalMs, log, signal, random: config.random });
   const maintenance = createMaintenance({ table, roster, swim, repair, placement, rpc, events, log });
   const status = createStatusReporter({
     peerId,
@@ -312,6 +315,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     limits,
     dataDir: config.dataDir,
     multipartExpiry: expiryStatus,
+    eventRetention: () => ({ ...retention.stats, ...retentionWorker.status() }),
     eventStreams: () => streams.status(),
   });
 
@@ -331,6 +335,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     nativeRoutes: () => nativeApp.routes,
     accessLog: config.accessLog ? log.child("access") : undefined,
     multipartExpired: () => expiry?.stats.uploadsAborted ?? 0,
+    eventsDropped: () => retention.stats.droppedForAge + retention.stats.droppedForCount,
   });
 
   // Each API's one error function: every error answer of that API, and the log line of each 5xx.
@@ -395,6 +400,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   lifecycle.add("swim", swim);
   lifecycle.add("repair", repair);
   if (expiryWorker) lifecycle.add("multipart expiry", { start: () => expiryWorker.start(), stop: () => expiryWorker.stop() });
+  lifecycle.add("event retention", { start: () => retentionWorker.start(), stop: () => retentionWorker.stop() });
   lifecycle.add("webhook delivery", { start: () => delivery.start(), stop: () => delivery.stop() });
   lifecycle.add("maintenance", maintenance);
 

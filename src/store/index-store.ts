@@ -32,6 +32,11 @@ export interface ScanOptions {
 export interface MergeRules {
   /** Is a delete final in this shard (it outranks any value, whatever the stamps: see `newer`)? */
   deletesAreFinal(shard: string): boolean;
+  /**
+   * Rows counted apart in each shard (the change events, src/changes/retention.ts): the
+   * count is kept with the digests, so whether a shard holds too many is known without a walk.
+   */
+  tallied?(row: string): boolean;
 }
 
 /**
@@ -68,11 +73,16 @@ export interface IndexStore {
   scan(shard: string, opts: ScanOptions): Promise<ScanRow[]>;
   /** Shards that hold at least one row here. */
   shards(): string[];
+  /** How many rows of `shard` the rules' `tallied` picks out (0 without that rule). */
+  tallied(shard: string): number;
   /** The shard's per-bucket digests (hex; "0" for an empty bucket). */
   digests(shard: string): string[];
   /** Every row of a shard whose digest bucket is in `buckets` (all rows when omitted). */
   rowsIn(shard: string, buckets?: number[]): Promise<ScanRow[]>;
-  /** Delete rows still at the given timestamps (handoff to new owners, dropped tombstones). */
+  /**
+   * Delete rows still at the given timestamps (handoff to new owners, dropped tombstones,
+   * events past retention). The rows go together: a few fsyncs for the list, not one each.
+   */
   drop(shard: string, rows: Array<[row: string, ts: string]>): Promise<void>;
   /**
    * Replace the values of rows still at the given timestamps, keeping the timestamps (the
@@ -174,13 +184,14 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
     const cause = (err as Error).cause ?? err;
     throw new StartupError(`cannot open the index ${dir}: ${fileCause(cause)}`);
   }
-  const digests = new Map<string, { xor: bigint[]; rows: number }>();
+  const digests = new Map<string, { xor: bigint[]; rows: number; tallied: number }>();
   const account = (shard: string, row: string, ts: string, sign: 1 | -1) => {
     let d = digests.get(shard);
-    if (!d) digests.set(shard, (d = { xor: Array(DIGEST_BUCKETS).fill(0n), rows: 0 }));
+    if (!d) digests.set(shard, (d = { xor: Array(DIGEST_BUCKETS).fill(0n), rows: 0, tallied: 0 }));
     const b = digestBucket(row);
     d.xor[b] ^= rowHash(row, ts);
     d.rows += sign;
+    if (rules.tallied?.(row)) d.tallied += sign;
     if (d.rows === 0) digests.delete(shard);
   };
   for await (const [k, v] of db.iterator({ gte: Buffer.of(FIRST_ROW_BYTE) })) {
@@ -263,6 +274,7 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
       return afterKey && Buffer.compare(afterKey, base) >= 0 ? scanShard(shard, { gt: afterKey, lt, limit }) : scanShard(shard, { gte: base, lt, limit });
     },
     shards: () => [...digests.keys()],
+    tallied: (shard) => digests.get(shard)?.tallied ?? 0,
     digests: (shard) => (digests.get(shard)?.xor ?? Array(DIGEST_BUCKETS).fill(0n)).map((x) => x.toString(16)),
     async rowsIn(shard, buckets) {
       const all = await scanShard(shard, { gte: encodeKey(shard, ""), lt: Buffer.concat([Buffer.from(shard), Buffer.of(SEP + 1)]) });
@@ -271,16 +283,20 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
       return all.filter(([row]) => wanted.has(digestBucket(row)));
     },
     async drop(shard, rows) {
-      for (const [row, ts] of rows) {
-        const k = encodeKey(shard, row);
-        await withLock(k.toString("latin1"), async () => {
-          const old = await get(k);
-          // A newer write may have arrived since the caller looked: that one stays.
-          if (!old || old.ts !== ts) return;
-          await commit([{ type: "del", key: k }, ...derivedOps(shard, row, old, null)]);
-          account(shard, row, old.ts, -1);
-        });
-      }
+      // All at once, each under its own row's lock: the reads go as one getMany and the
+      // deletes share the group commit's fsyncs (callers pass bounded lists).
+      await Promise.all(
+        rows.map(([row, ts]) => {
+          const k = encodeKey(shard, row);
+          return withLock(k.toString("latin1"), async () => {
+            const old = await get(k);
+            // A newer write may have arrived since the caller looked: that one stays.
+            if (!old || old.ts !== ts) return;
+            await commit([{ type: "del", key: k }, ...derivedOps(shard, row, old, null)]);
+            account(shard, row, old.ts, -1);
+          });
+        }),
+      );
     },
     async reencode(shard, rows) {
       let replaced = 0;
