@@ -17,7 +17,7 @@
 // again inside the slot where the cut falls, down to the millisecond; the last walk drops
 // what lies below the cut, and the oldest of the events stamped in the cut's millisecond.
 // Every walk and drop goes a page of rows per step.
-import { ALL_EVENTS_PREFIX, isEventRow } from "../metadata/keys.ts";
+import { ALL_EVENTS_PREFIX, eventBucketOf, eventIdOf, isEventRow } from "../metadata/keys.ts";
 import type { IndexEntry } from "../store/index-entry.ts";
 import type { IndexStore, ScanRow } from "../store/index-store.ts";
 import { MAX_CLOCK_DRIFT_MS } from "../util/hlc.ts";
@@ -75,10 +75,6 @@ interface Cut {
   tied: number;
 }
 
-/** The id part of an event row. */
-const idOf = (row: string) => row.slice(row.indexOf("\0") + 1);
-/** The row prefix shared by the events of the bucket `row` belongs to ("\x01e<bucket>"). */
-const bucketOf = (row: string) => row.slice(0, row.indexOf("\0"));
 
 /** Create the retention job. */
 export function createRetention(deps: RetentionDeps): Retention {
@@ -103,9 +99,9 @@ export function createRetention(deps: RetentionDeps): Retention {
       let done: string | undefined;
       let skipped = false;
       for (const r of rows) {
-        const bucket = bucketOf(r[0]);
+        const bucket = eventBucketOf(r[0]);
         if (bucket === done) continue;
-        if (idOf(r[0]) < cut) old.push(r);
+        if (eventIdOf(r[0]) < cut) old.push(r);
         else (done = bucket), (skipped = true);
       }
       if (old.length) {
@@ -115,7 +111,7 @@ export function createRetention(deps: RetentionDeps): Retention {
       if (rows.length < limit) return;
       const last = rows[rows.length - 1][0];
       // Past every row of a finished bucket ("\x01" sorts after its "\0" and before any next name's character).
-      after = bucketOf(last) === done ? `${done}\x01` : last;
+      after = eventBucketOf(last) === done ? `${done}\x01` : last;
       // Probe the next buckets briefly; read on in larger pages while everything read is old.
       limit = skipped ? PROBE_ROWS : Math.min(STEP_ROWS, limit * 4);
       yield;
@@ -128,7 +124,7 @@ export function createRetention(deps: RetentionDeps): Retention {
     for (;;) {
       signal.throwIfAborted();
       const rows = await store.scan(shard, { prefix: ALL_EVENTS_PREFIX, after, limit: STEP_ROWS });
-      const gone = rows.filter((r) => visit(r, eventTimeMs(idOf(r[0]))));
+      const gone = rows.filter((r) => visit(r, eventTimeMs(eventIdOf(r[0]))));
       if (gone.length) {
         await drop(shard, gone);
         stats.droppedForCount += gone.length;
@@ -194,9 +190,9 @@ export function createRetention(deps: RetentionDeps): Retention {
       // More events in one millisecond than are worth sorting: keep them, a few over the limit, until the next cut passes them.
       deps.log?.debug(`event retention: more than ${MAX_TIED} events of ${shard} stamped at ${cut.beforeMs}; kept ${cut.tied} of them over the limit`);
     } else if (cut.tied) {
-      tied.sort((a, b) => (idOf(a[0]) < idOf(b[0]) ? -1 : 1));
+      tied.sort((a, b) => (eventIdOf(a[0]) < eventIdOf(b[0]) ? -1 : 1));
       const oldest = tied.slice(0, cut.tied);
-      if (oldest.length) raiseFloor(shard, idOf(oldest[oldest.length - 1][0]));
+      if (oldest.length) raiseFloor(shard, eventIdOf(oldest[oldest.length - 1][0]));
       for (let i = 0; i < oldest.length; i += STEP_ROWS) {
         signal.throwIfAborted();
         await drop(shard, oldest.slice(i, i + STEP_ROWS));

@@ -181,6 +181,10 @@ export const eventRowPrefix = (bucket: string) => `\x01e${bucket}\0`;
 export const eventRow = (bucket: string, id: string) => `${eventRowPrefix(bucket)}${id}`;
 /** Every event row of every bucket starts with this (retention walks a shard's). */
 export const ALL_EVENTS_PREFIX = "\x01e";
+/** The event id of an event row. */
+export const eventIdOf = (row: string) => row.slice(row.indexOf("\0") + 1);
+/** The part of an event row its bucket's events share, before the NUL ("\x01e<bucket>"). */
+export const eventBucketOf = (row: string) => row.slice(0, row.indexOf("\0"));
 /** Is `row` an event row? */
 export const isEventRow = (row: string) => row.startsWith(ALL_EVENTS_PREFIX);
 /** Row of a webhook target's progress through one shard. */

@@ -184,7 +184,11 @@ test("SIGKILL right after acknowledging writes: every acknowledged operation kee
   await converged([again, b, c], 3);
   const restarted = await readLog([again.http], killedAt);
   checkLog(restarted, acked, inFlight);
-  expect(restarted.map((e) => e.eventId)).toEqual(survivors.map((e) => e.eventId));
+  // The same log, but for operations cut off in flight that reached only A's disk: A brings
+  // them back (they were never acknowledged, so they may or may not have happened).
+  const survivorIds = new Set(survivors.map((e) => e.eventId));
+  expect(restarted.filter((e) => survivorIds.has(e.eventId)).map((e) => e.eventId)).toEqual(survivors.map((e) => e.eventId));
+  expect(restarted.length - survivors.length).toBeLessThanOrEqual(inFlight.size);
   console.log(
     `event crash: ${ACKED} operations acknowledged (${deletes} deletes) then SIGKILL; ${survivors.length} events through the survivors and the restarted peer (${survivors.length - 1 - ACKED} cut off in flight); A's own disk held ${ownEvents} of them, ${rows} object rows each with its event`,
   );
