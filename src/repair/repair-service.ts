@@ -18,6 +18,9 @@ import { createScrub, type ScrubStats } from "./scrub.ts";
 import { createShardSync } from "./shard-sync.ts";
 import { createWorker, type WorkerStatus } from "./worker.ts";
 
+/** Longest wait between two looks for expired delete markers in a shard. */
+const TOMBSTONE_SCAN_MAX_MS = 10 * 60_000;
+
 /** Dependencies of the repair service. */
 export interface RepairDeps {
   self: string;
@@ -111,6 +114,8 @@ export function createRepairService(deps: RepairDeps): RepairService {
     placement: deps.placement,
     indexShards: deps.indexShards,
     isExpiredTombstone: deps.isExpiredTombstone,
+    // Markers live for days: looking for expired ones a few times per lifetime is plenty.
+    tombstoneScanEveryMs: Math.min(TOMBSTONE_SCAN_MAX_MS, deps.config.tombstoneTtlMs / 10),
     log: log.child("anti-entropy"),
   });
   const scrub = createScrub({ store: deps.chunkStore, chunks: deps.chunks, limiter: scrubLimiter, log: log.child("scrub") });

@@ -35,6 +35,12 @@ export interface ShardSyncDeps {
   placement: Placement;
   indexShards: number;
   isExpiredTombstone(ts: string): boolean;
+  /**
+   * How often a shard's rows are read to find delete markers past their lifetime. The
+   * read decodes every row of the shard (manifests and events), so it is not done at
+   * every pass; 0: at every pass.
+   */
+  tombstoneScanEveryMs?: number;
   log: Logger;
   clock?: () => number;
 }
@@ -57,6 +63,14 @@ export function createShardSync(deps: ShardSyncDeps): ShardSync {
   const everyShard = allShards(deps.indexShards);
 
   const isExpired = ([, e]: ScanRow) => e.value === null && deps.isExpiredTombstone(e.ts);
+  /** When each shard's rows were last read for expired markers. */
+  const tombstoneScans = new Map<string, number>();
+  const tombstoneScanDue = (shard: string) => {
+    const last = tombstoneScans.get(shard);
+    if (last !== undefined && clock() - last < (deps.tombstoneScanEveryMs ?? 0)) return false;
+    tombstoneScans.set(shard, clock());
+    return true;
+  };
 
   async function dropTombstones(shard: string, rows: ScanRow[]): Promise<void> {
     // A revoked key stays revoked: its marker is kept for good, so a replica that was away
@@ -96,7 +110,7 @@ export function createShardSync(deps: ShardSyncDeps): ShardSync {
       }
     }
     const voters = placement.shardVoters(shard);
-    if (replicas.length >= placement.rf && others.every((p) => digests.get(p)?.[shard]) && voters.every((v) => v === self || digests.get(v)?.[shard])) {
+    if (replicas.length >= placement.rf && others.every((p) => digests.get(p)?.[shard]) && voters.every((v) => v === self || digests.get(v)?.[shard]) && tombstoneScanDue(shard)) {
       // Delete markers past their lifetime go once every replica has them: only in digest
       // buckets where every replica matches us, and only while every voter is among them (a
       // dead voter that comes back must not find its old row unopposed).
