@@ -90,6 +90,8 @@ export interface PullThroughDeps {
 const CLIENT_BUFFER_BYTES = 1024 * 1024;
 /** A client whose queue stays full this long is detached (its response is cut; the fill goes on). */
 const CLIENT_STALL_MS = 30_000;
+/** An origin whose body sends nothing for this long fails the fill (no manifest is written). */
+const ORIGIN_STALL_MS = 30_000;
 /** Fills in flight on one peer at once; beyond, SlowDown. */
 const MAX_FLIGHTS = 1024;
 /** Origin 404s remembered at once. */
@@ -128,7 +130,7 @@ export function cacheHeaders(served: Served, now = Date.now()): Record<string, s
  * Two readers of one origin body: `store` (the fill) drives the reads; `client` gets each
  * piece too, with at most CLIENT_BUFFER_BYTES queued. `abort` ends both.
  */
-export function split(source: ReadableStream<Uint8Array>, withClient: boolean, stallMs = CLIENT_STALL_MS) {
+export function split(source: ReadableStream<Uint8Array>, withClient: boolean, stallMs = CLIENT_STALL_MS, originStallMs = ORIGIN_STALL_MS) {
   const reader = source.getReader();
   let ctl: ReadableStreamDefaultController<Uint8Array> | undefined;
   let detached = !withClient;
@@ -176,11 +178,19 @@ export function split(source: ReadableStream<Uint8Array>, withClient: boolean, s
           });
         }
         let piece: Awaited<ReturnType<typeof reader.read>>;
+        let timer: ReturnType<typeof setTimeout> | undefined;
         try {
-          piece = await reader.read();
+          // An origin that stops sending mid-body must not hold the fill (and its waiters) for ever.
+          const stalled = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new OriginError(`the origin sent nothing for ${originStallMs} ms`)), originStallMs);
+          });
+          piece = await Promise.race([reader.read(), stalled]);
         } catch (err) {
           detach(err);
+          reader.cancel(err).catch(() => {});
           throw err;
+        } finally {
+          clearTimeout(timer);
         }
         if (piece.done) {
           if (!detached) ctl?.close();

@@ -99,3 +99,17 @@ describe("checks", () => {
     expect(() => validateOrigin({ remote: "w", mode: "write-through" })).toThrow(expect.objectContaining({ code: "NotImplemented" }));
   });
 });
+
+test("an origin that stops sending mid-body fails the fill and its client", async () => {
+  let sent = 0;
+  const stuck = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (sent++ < 2) c.enqueue(new Uint8Array(1024));
+      else await new Promise(() => {});
+    },
+  }, { highWaterMark: 0 });
+  const { store, client } = split(stuck, true, 30_000, 150);
+  const clientRead = drain(client!).then(() => "ended", (err: Error) => err.message);
+  await expect(drain(store)).rejects.toThrow("sent nothing");
+  expect(await clientRead).toContain("sent nothing");
+});
