@@ -58,6 +58,10 @@ export const ERROR_STATUS = {
   NoSuchChunk: 404,
   NoSuchSchema: 404,
   NoSuchField: 404,
+  /** No remote store of that name (/admin/remotes, src/remotes/registry.ts). */
+  NoSuchRemote: 404,
+  /** The bucket has no origin (GET or DELETE /buckets/{b}/origin). */
+  NoSuchOrigin: 404,
   // ---- other 4xx ----
   MethodNotAllowed: 405,
   /** A multipart part sent without Content-Length (S3's UploadPart needs it too). */

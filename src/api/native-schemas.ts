@@ -311,3 +311,29 @@ export const QueryAnswer = t.Object({
   objects: t.Array(t.Object({ key: t.String(), size: t.Number(), etag: t.String(), lastModified: t.String(), contentType: t.String(), meta: t.Record(t.String(), t.String()) })),
   nextCursor: t.Union([t.String(), t.Null()]),
 });
+
+// ---- remotes and bucket origins (src/remotes/) ----
+export const RemoteParams = t.Object({ name: t.String({ description: "the remote's name: 1 to 63 lowercase letters, digits and hyphens" }) });
+
+export const ShownRemote = t.Object({
+  name: t.String(),
+  type: t.String({ description: "http, s3, azure, gcs or swift" }),
+  endpoint: t.String(),
+  bucket: t.Optional(t.String()),
+  container: t.Optional(t.String()),
+  region: t.Optional(t.String()),
+  hasCredentials: t.Boolean({ description: "credentials are stored sealed and never shown" }),
+  updatedMs: t.Number(),
+});
+
+export const RemoteList = t.Object({ remotes: t.Array(ShownRemote) });
+
+export const OriginConfig = t.Object({
+  remote: t.String(),
+  prefix: t.String({ description: "put before each key at the remote" }),
+  mode: t.String({ description: "pull-through (write-through: not yet)" }),
+  defaultTtlSeconds: t.Number({ description: "freshness when the origin sends no Cache-Control max-age or Expires" }),
+  negativeTtlSeconds: t.Number({ description: "how long an origin 404 is remembered" }),
+  staleIfErrorSeconds: t.Number({ description: "how long past freshness a copy is served while the origin fails" }),
+  updatedMs: t.Number(),
+});

@@ -29,6 +29,9 @@ import { requestIdOf } from "./request-id.ts";
 import { pathOf } from "./request-target.ts";
 import { UPLOAD_TOKEN_HEADER, validateUploadToken } from "../uploads/records.ts";
 import type { UploadRecords } from "../uploads/service.ts";
+import type { Remotes } from "../remotes/registry.ts";
+import type { Origins } from "../remotes/origin-config.ts";
+import { cacheHeaders, type PullThrough } from "../remotes/pull-through.ts";
 import { multipartToken, tokenFor, tracked, type Alongside } from "../uploads/tracking.ts";
 
 export type { NativeAuth } from "./native-auth.ts";
@@ -169,6 +172,13 @@ export type NativeNotifications = Pick<Notifications, "get" | "put" | "remove" |
 /** What the native API needs from the upload records (src/uploads/). */
 export type NativeUploads = Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart" | "get" | "list">;
 
+/** What the native API needs for remote origins (src/remotes/): the registry, bucket origins and pull-through reads. */
+export interface NativeOrigins {
+  remotes: Pick<Remotes, "put" | "get" | "list" | "remove">;
+  origins: Pick<Origins, "put" | "get" | "remove">;
+  pull: Pick<PullThrough, "serve">;
+}
+
 /** Records per `GET /uploads` page when the caller names no limit. */
 const DEFAULT_UPLOADS_LIMIT = 50;
 
@@ -180,7 +190,10 @@ const noSuchUpload = () => new NotFoundError("no upload record with this token (
  * Without `uploads`, uploads get no records and `/uploads` answers 404; without `streams`,
  * `/buckets/{b}/events/stream` answers 404.
  */
-export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, notifications: NativeNotifications, uploads?: NativeUploads, streams?: NativeStreams) {
+export function createNativeApi(view: ClusterView, objects: NativeObjects, auth: NativeAuth, errors: ApiErrors, multipart: NativeMultipart, search: NativeSearch, changes: NativeChanges, notifications: NativeNotifications, uploads?: NativeUploads, streams?: NativeStreams, remote?: NativeOrigins) {
+  const remoteParts = () => remote ?? (() => {
+    throw new MeshError("NotFound", "no such route");
+  })();
   let routes: ReadonlyArray<Route> = [];
   // Responses are cleaned to their schemas by TypeBox (Elysia's faster "exact mirror" cannot
   // compile the wildcard's "*" parameter).
@@ -342,6 +355,68 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         params: S.idParams("the access key id"),
         response: { 204: S.NoContent, ...S.errorResponses("NoSuchKey", ...S.AUTH_ERRORS) },
         detail: { summary: "Revoke an access key, on every peer at once", tags: ["admin"] },
+      },
+    )
+
+    // ---- remote stores (src/remotes/): defined by an admin, fronted by buckets ----
+    .get("/admin/remotes", async () => ({ remotes: await remoteParts().remotes.list() }), {
+      admin: true,
+      response: { 200: S.RemoteList, ...S.errorResponses(...S.AUTH_ERRORS) },
+      detail: { summary: "Every remote store (never their credentials)", tags: ["admin"] },
+    })
+    .get("/admin/remotes/:name", ({ params, request }) => remoteParts().remotes.get(params.name, { signal: request.signal }), {
+      admin: true,
+      params: S.RemoteParams,
+      response: { 200: S.ShownRemote, ...S.errorResponses("InvalidArgument", "NoSuchRemote", ...S.AUTH_ERRORS) },
+      detail: { summary: "One remote store (never its credentials)", tags: ["admin"] },
+    })
+    .put("/admin/remotes/:name", async ({ params, request }) => remoteParts().remotes.put(params.name, await jsonBody(request)), {
+      admin: true,
+      parse: "none",
+      params: S.RemoteParams,
+      response: { 200: S.ShownRemote, ...S.errorResponses("InvalidArgument", "NotImplemented", ...S.AUTH_ERRORS) },
+      detail: { summary: 'Define or replace a remote store, {"type": "http", "endpoint": "https://origin.example"} (s3, azure, gcs, swift: 501 until their adapters land); credentials are stored sealed', tags: ["admin"] },
+    })
+    .delete(
+      "/admin/remotes/:name",
+      async ({ params, status }) => {
+        await remoteParts().remotes.remove(params.name);
+        return status(204, undefined);
+      },
+      {
+        admin: true,
+        params: S.RemoteParams,
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidArgument", "NoSuchRemote", ...S.AUTH_ERRORS) },
+        detail: { summary: "Remove a remote store (buckets pulling from it then fail their misses with 502)", tags: ["admin"] },
+      },
+    )
+    .get("/buckets/:bucket/origin", ({ bucket, request }) => remoteParts().origins.get(bucket, { signal: request.signal }), {
+      bucket: "owner",
+      params: S.BucketParams,
+      response: { 200: S.OriginConfig, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchOrigin", ...S.AUTH_ERRORS) },
+      detail: { summary: "The bucket's origin", tags: ["buckets"] },
+    })
+    .put("/buckets/:bucket/origin", async ({ bucket, request }) => remoteParts().origins.put(bucket, await jsonBody(request)), {
+      bucket: "owner",
+      parse: "none",
+      params: S.BucketParams,
+      response: { 200: S.OriginConfig, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", "NotImplemented", ...S.AUTH_ERRORS) },
+      detail: {
+        summary: 'Front the bucket with a remote: {"remote", "prefix", "mode": "pull-through", "defaultTtlSeconds": 3600, "negativeTtlSeconds": 60, "staleIfErrorSeconds": 86400}; a miss is fetched once mesh-wide, served and kept',
+        tags: ["buckets"],
+      },
+    })
+    .delete(
+      "/buckets/:bucket/origin",
+      async ({ bucket, status }) => {
+        await remoteParts().origins.remove(bucket);
+        return status(204, undefined);
+      },
+      {
+        bucket: "owner",
+        params: S.BucketParams,
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchOrigin", ...S.AUTH_ERRORS) },
+        detail: { summary: "Detach the bucket from its origin (copies already kept stay)", tags: ["buckets"] },
       },
     )
 
@@ -540,13 +615,13 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "Upload an object (streamed); Content-Type and x-meta-* headers are kept; x-upload-token names its progress record (one is made if absent) and comes back", tags: ["objects"], requestBody: S.UPLOAD_BODY },
       },
     )
-    .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, false), {
+    .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, false, remote?.pull), {
       bucket: "read",
       params: S.ObjectParams,
       response: { 200: S.ObjectBytes, 206: S.ObjectBytes, ...S.errorResponses("InvalidBucketName", "InvalidURI", "NoSuchBucket", "NoSuchKey", "InvalidRange", ...S.AUTH_ERRORS) },
       detail: { summary: "Download an object (streamed); Range gives 206", tags: ["objects"] },
     })
-    .head("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, true), {
+    .head("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, true, remote?.pull), {
       bucket: "read",
       params: S.ObjectParams,
       response: { 200: S.NoContent, 206: S.NoContent, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchKey", "InvalidRange", ...S.AUTH_ERRORS) },
@@ -688,10 +763,23 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
   return app;
 }
 
-/** GET or HEAD of an object: its headers, and its bytes (or the range asked for) unless HEAD. */
-async function objectResponse(objects: NativeObjects, bucket: string, request: Request, head: boolean): Promise<Response> {
-  const m = await objects.headObject(bucket, rawKey(request, OBJECT_PATH), { signal: request.signal });
-  const headers = objectHeaders(m, META_PREFIX);
+/**
+ * GET or HEAD of an object: its headers, and its bytes (or the range asked for) unless HEAD.
+ * With `pull`, a miss or a stale copy of a bucket with an origin is pulled through
+ * (src/remotes/pull-through.ts), and its answer says how in X-Cache and Age.
+ */
+async function objectResponse(objects: NativeObjects, bucket: string, request: Request, head: boolean, pull?: Pick<PullThrough, "serve">): Promise<Response> {
+  const key = rawKey(request, OBJECT_PATH);
+  const ranged = request.headers.has("range");
+  const served = pull ? await pull.serve(bucket, key, { body: !head && !ranged, signal: request.signal }) : undefined;
+  if (served?.kind === "stream") {
+    const headers = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served) };
+    delete headers.etag;
+    if (served.manifest.size > 0) headers["content-length"] = String(served.manifest.size);
+    return new Response(served.body, { status: 200, headers });
+  }
+  const m = served?.manifest ?? (await objects.headObject(bucket, key, { signal: request.signal }));
+  const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}) };
   const range = parseRange(request.headers.get("range"), m.size);
   if (range === "unsatisfiable") {
     throw new MeshError("InvalidRange", `the range is not satisfiable for an object of ${m.size} bytes`, { headers: { "content-range": `bytes */${m.size}` } });

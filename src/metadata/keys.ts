@@ -195,3 +195,14 @@ export const NOTIFICATIONS_ROW_PREFIX = "\x01n";
 export const notificationsRow = (bucket: string) => `${NOTIFICATIONS_ROW_PREFIX}${bucket}`;
 /** Rows of BUCKETS_SHARD that are not buckets (schemas, events, notification targets) start with this. */
 export const BUCKET_SIDE_ROW = "\x01";
+
+// ---- Remote origins (src/remotes/) ----
+// A remote store is a row of BUCKETS_SHARD, "\x01r<name>", and a bucket's origin (the remote
+// it pulls through from) is "\x01o<bucket>": side rows, skipped by bucket listings.
+
+/** Every remote's row starts with this. */
+export const REMOTE_ROW_PREFIX = "\x01r";
+/** Row of a remote store in BUCKETS_SHARD. */
+export const remoteRow = (name: string) => `${REMOTE_ROW_PREFIX}${name}`;
+/** Row of a bucket's origin in BUCKETS_SHARD. */
+export const originRow = (bucket: string) => `\x01o${bucket}`;

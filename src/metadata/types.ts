@@ -24,6 +24,18 @@ export interface ObjectManifest {
   inline?: string;
   /** Peers that acknowledged each chunk at write time (read hints until repair settles). */
   holders?: string[][];
+  /** Set on a copy fetched from its bucket's origin (src/remotes/pull-through.ts): when it stops being fresh. */
+  origin?: OriginStamp;
+}
+
+/** The freshness of a copy fetched from an origin, kept with its manifest. */
+export interface OriginStamp {
+  /** The origin's ETag, as it sent it (revalidation sends it back in If-None-Match). */
+  etag?: string;
+  /** When it was fetched or last revalidated (epoch ms): Age counts from here. */
+  fetchedMs: number;
+  /** Fresh until then; past it, a read revalidates. */
+  expiresMs: number;
 }
 
 /** A bucket's index entry. */

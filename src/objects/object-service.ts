@@ -16,6 +16,7 @@ import {
   BUCKET_SIDE_ROW,
   eventRow,
   notificationsRow,
+  originRow,
   schemaRow,
   uploadRowPrefix,
   validateBucketName,
@@ -23,7 +24,7 @@ import {
 } from "../metadata/keys.ts";
 import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
-import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
+import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest, OriginStamp } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
@@ -46,6 +47,8 @@ export interface PutOptions extends WriteContext {
    * the manifest write then fails, the caller records that, later and so newer.
    */
   alongside?: (stored: { size: number; etag: string }) => Promise<void>;
+  /** A copy pulled from the bucket's origin: its freshness, kept in the manifest. */
+  origin?: OriginStamp;
 }
 
 /** A body stored as chunks, not yet referenced by any manifest (a multipart part). */
@@ -104,6 +107,11 @@ export interface ObjectService {
   storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<StoredBody>;
   /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. */
   writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: WriteContext): Promise<void>;
+  /**
+   * Write `manifest` again with a new origin stamp (a revalidated copy is fresh again). No
+   * change event: the object's bytes did not change.
+   */
+  restamp(bucket: string, key: string, manifest: ObjectManifest, origin: OriginStamp): Promise<void>;
   /** Throw NoSuchBucket unless the bucket exists. */
   requireBucket(name: string, opts?: AbortOptions): Promise<void>;
   /** Throw InvalidArgument, naming the field, if `meta` does not fit the bucket's search schema. */
@@ -303,6 +311,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       chunks: up.refs,
       ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
       ...(up.refs.length ? { holders: up.holders } : {}),
+      ...(opts.origin ? { origin: opts.origin } : {}),
     };
     await Promise.all([writeManifest(bucket, key, manifest, "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
     return { bucket, key, size: up.size, etag: up.etag, contentType };
@@ -347,6 +356,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       // So do its webhook targets (as S3's notification configuration does): a new bucket of
       // the same name sends nothing to the old one's receivers. Events not yet delivered stay in the log.
       await index.write(BUCKETS_SHARD, notificationsRow(name), { ts: now(), value: null });
+      // And its origin: a new bucket of the same name pulls from nowhere until told.
+      await index.write(BUCKETS_SHARD, originRow(name), { ts: now(), value: null });
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
@@ -387,6 +398,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
     headObject: liveManifest,
     requireBucket,
+
+    async restamp(bucket, key, manifest, origin) {
+      await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts: now(), value: { ...manifest, origin } });
+    },
     checkMeta,
 
     async writeManifest(bucket, key, manifest, ctx) {

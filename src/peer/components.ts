@@ -63,6 +63,9 @@ import { createSearchService, type SearchService } from "../search/search-servic
 import { createApiServers, type ApiServers } from "./servers.ts";
 import { indexRows } from "../uploads/rows.ts";
 import { createUploadRecords } from "../uploads/service.ts";
+import { createRemotes } from "../remotes/registry.ts";
+import { createOrigins } from "../remotes/origin-config.ts";
+import { createPullThrough } from "../remotes/pull-through.ts";
 
 /** The parts of one peer that the Peer object and its test hooks read. */
 export interface Components {
@@ -248,6 +251,22 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
       (err: unknown) => (err instanceof NotFoundError ? false : Promise.reject(err)),
     ),
   });
+  // Remote origins (src/remotes/): the registry, bucket origins, and pull-through reads (their RPC method served from here on).
+  const remotes = createRemotes({ index, listing: { index, placement, self: peerId }, sealer, caches, stamp });
+  const origins = createOrigins({ index, caches, stamp, requireBucket: (bucket, opts) => objects.requireBucket(bucket, opts), remoteExists: (name, opts) => remotes.exists(name, opts) });
+  const pull = createPullThrough({
+    self: peerId,
+    objects,
+    origins,
+    remotes,
+    placement,
+    isAlive: (id) => id === peerId || table.get(id)?.state === "alive",
+    indexShards: config.indexShards,
+    rpc,
+    log: log.child("origins"),
+    signal,
+  });
+  lifecycle.add("pull-through", pull);
   lifecycle.add("caches", caches);
   const adminKey = createAdminKeyPart(config, keys, log, signal);
   lifecycle.add("admin key", adminKey);
@@ -377,8 +396,9 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     notifications,
     uploads,
     { open: (req) => streams.open(req), pingMs: config.events.streamPingMs },
+    { remotes, origins, pull },
   );
-  const s3Handler = createS3Handler({ objects, multipart, uploads, listen: { streams, changes }, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
+  const s3Handler = createS3Handler({ objects, multipart, uploads, listen: { streams, changes }, pull, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
   const servers = createApiServers({
     config,
     limits,

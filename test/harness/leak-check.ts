@@ -8,7 +8,7 @@
 import { nativeToken } from "../../src/auth/access-keys.ts";
 
 /** What a secret is, as a leak report names it. */
-export type SecretKind = "admin secret" | "admin token" | "secret access key" | "native token" | "mesh key" | "webhook secret";
+export type SecretKind = "admin secret" | "admin token" | "secret access key" | "native token" | "mesh key" | "webhook secret" | "remote credential";
 
 /** Shorter values are not secrets worth matching (the server refuses secrets under 16 characters). */
 const MIN_SECRET_CHARS = 16;

@@ -14,7 +14,9 @@ import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } f
 import { nativeErrors } from "../../src/api/errors.ts";
 import type { NativeChanges } from "../../src/api/native-events.ts";
 import type { NativeStreams } from "../../src/api/event-stream.ts";
-import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeNotifications, type NativeObjects, type NativeSearch } from "../../src/api/native.ts";
+import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeNotifications, type NativeObjects, type NativeOrigins, type NativeSearch } from "../../src/api/native.ts";
+import { validateRemoteName, validateRemoteSpec, type ShownRemote } from "../../src/remotes/registry.ts";
+import { validateOrigin, type OriginConfig } from "../../src/remotes/origin-config.ts";
 import { shownTarget, storeTargets, validateTargets, type NotificationsValue } from "../../src/changes/targets.ts";
 import { createSecretSealer } from "../../src/auth/sealed-secret.ts";
 import { uploadListKey, validateKey } from "../../src/metadata/keys.ts";
@@ -245,6 +247,50 @@ function fakeStreams(): NativeStreams {
 }
 
 /** Webhook targets in memory, checked and sealed as the real service does (delivery is tested in test/cluster/webhooks.test.ts). */
+/** Remotes and origins kept in maps (the real ones are tested on a mesh in test/cluster/origin.test.ts). */
+function fakeOrigins(): NativeOrigins {
+  const remotes = new Map<string, ShownRemote>();
+  const origins = new Map<string, OriginConfig>();
+  const remote = (name: string) => {
+    validateRemoteName(name);
+    const r = remotes.get(name);
+    if (!r) throw new NotFoundError(`no remote named ${name}`, "NoSuchRemote");
+    return r;
+  };
+  const origin = async (bucket: string) => {
+    await objects.requireBucket(bucket);
+    const o = origins.get(bucket);
+    if (!o) throw new NotFoundError(`bucket ${bucket} has no origin`, "NoSuchOrigin");
+    return o;
+  };
+  return {
+    remotes: {
+      async put(name, raw) {
+        validateRemoteName(name);
+        const { credentials, ...spec } = validateRemoteSpec(raw);
+        const shown = { name, ...spec, hasCredentials: credentials !== undefined, updatedMs: 1 };
+        remotes.set(name, shown);
+        return shown;
+      },
+      get: async (name) => remote(name),
+      list: async () => [...remotes.values()],
+      remove: async (name) => void (remote(name), remotes.delete(name)),
+    },
+    origins: {
+      async put(bucket, raw) {
+        await objects.requireBucket(bucket);
+        const o = { ...validateOrigin(raw), updatedMs: 1 };
+        remote(o.remote);
+        origins.set(bucket, o);
+        return o;
+      },
+      get: origin,
+      remove: async (bucket) => void (await origin(bucket), origins.delete(bucket)),
+    },
+    pull: { serve: async (bucket, key, opts) => ({ kind: "stored", manifest: await objects.headObject(bucket, key, opts) }) },
+  };
+}
+
 function fakeNotifications(): NativeNotifications {
   const sealer = createSecretSealer(new Uint8Array(32));
   const rows = new Map<string, NotificationsValue>();
@@ -316,7 +362,7 @@ beforeEach(async () => {
   const bearer = bearerAuth(keys, true);
   const log = createLogger("test", (level, line) => void logged.push([level, line]), "debug");
   multipart = fakeMultipart(objects);
-  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, fakeSearch(), fakeChanges(), fakeNotifications(), uploads, fakeStreams());
+  app = createNativeApi(view, objects, { authenticate: (r) => (authFails ? Promise.reject(authFails) : bearer(r)), required: true, keys }, nativeErrors(log), multipart, fakeSearch(), fakeChanges(), fakeNotifications(), uploads, fakeStreams(), fakeOrigins());
   await objects.createBucket("docs");
   // UPLOAD with part 1, then UPLOAD2 with none (ids count up).
   await multipart.create("docs", "big.bin", { contentType: "application/x-big", meta: {} });
@@ -398,6 +444,13 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: "/buckets/docs/notifications", status: 200 },
   { method: "GET", path: "/buckets/docs/notifications/status", status: 200 },
   { method: "DELETE", path: "/buckets/docs/notifications", status: 204 },
+  { method: "PUT", path: "/admin/remotes/web", body: JSON.stringify({ type: "http", endpoint: "http://127.0.0.1:9/" }), status: 200 },
+  { method: "GET", path: "/admin/remotes", status: 200 },
+  { method: "GET", path: "/admin/remotes/web", status: 200 },
+  { method: "PUT", path: "/buckets/docs/origin", body: JSON.stringify({ remote: "web" }), status: 200 },
+  { method: "GET", path: "/buckets/docs/origin", status: 200 },
+  { method: "DELETE", path: "/buckets/docs/origin", status: 204 },
+  { method: "DELETE", path: "/admin/remotes/web", status: 204 },
   { method: "GET", path: `/uploads/${SEEDED_TOKEN}`, status: 200 },
   { method: "GET", path: "/uploads?limit=5", status: 200 },
 ];

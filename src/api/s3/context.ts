@@ -5,6 +5,7 @@ import type { Multipart } from "../../objects/multipart.ts";
 import type { ObjectService } from "../../objects/object-service.ts";
 import type { UploadRecords } from "../../uploads/service.ts";
 import type { S3Streams } from "./listen.ts";
+import type { PullThrough } from "../../remotes/pull-through.ts";
 import type { S3Caller } from "./request.ts";
 
 /** The peer's services the S3 API uses. */
@@ -15,6 +16,8 @@ export interface S3Services {
   uploads?: Pick<UploadRecords, "begin" | "beginMultipart" | "beginPart" | "endMultipart">;
   /** Live change events (ListenBucketNotification); without them it answers NotImplemented. */
   listen?: S3Streams;
+  /** Pull-through reads of buckets with an origin (src/remotes/); without it a miss is a miss. */
+  pull?: Pick<PullThrough, "serve">;
 }
 
 /** One S3 request, parsed. */

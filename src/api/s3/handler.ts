@@ -137,7 +137,7 @@ export interface S3ApiDeps extends S3Services {
 
 /** Build the S3 request handler of one peer. */
 export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<Response> {
-  const services: S3Services = { objects: deps.objects, multipart: deps.multipart, uploads: deps.uploads, listen: deps.listen };
+  const services: S3Services = { objects: deps.objects, multipart: deps.multipart, uploads: deps.uploads, listen: deps.listen, pull: deps.pull };
   return async (request) => {
     const { rawPath, rawQuery } = splitUrl(request.url);
     let response: Response;

@@ -11,6 +11,7 @@ import { isoDate, S3_META_PREFIX as META_PREFIX, type S3Request } from "./contex
 import { requestBody, smallBody } from "./request.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
 import { tokenFor, tracked, type Alongside } from "../../uploads/tracking.ts";
+import { cacheHeaders } from "../../remotes/pull-through.ts";
 import { DELETE_MAX_BYTES, parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
 
 
@@ -67,8 +68,19 @@ const RESPONSE_OVERRIDES = ["content-type", "content-language", "expires", "cach
 export async function getObject(r: S3Request, head: boolean): Promise<Response> {
   requirePermission(r.who, r.bucket, "read");
   checkVersionId(r.query);
-  const m = await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal });
-  const headers = objectHeaders(m, META_PREFIX);
+  // A bucket with an origin pulls a miss or a stale copy through (src/remotes/pull-through.ts).
+  const pull = r.services.pull;
+  const ranged = r.request.headers.has("range");
+  const served = pull ? await pull.serve(r.bucket, r.key, { body: !head && !ranged, signal: r.request.signal }) : undefined;
+  if (served?.kind === "stream") {
+    // The first client of a fill: the bytes as they come (no ETag until they are all in).
+    const streamed: Record<string, string> = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served), "x-amz-version-id": "null" };
+    delete streamed.etag;
+    if (served.manifest.size > 0) streamed["content-length"] = String(served.manifest.size);
+    return new Response(served.body, { status: 200, headers: streamed });
+  }
+  const m = served?.manifest ?? (await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal }));
+  const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}) };
   headers["x-amz-version-id"] = "null";
   for (const name of RESPONSE_OVERRIDES) {
     const v = r.query.get(`response-${name}`);
