@@ -10,7 +10,12 @@ import { mustCreateBucket } from "../harness/http.ts";
 import { runConformance, type Quirks } from "../harness/remote-conformance.ts";
 import { startAzurite, startS3rver } from "../harness/emulators.ts";
 import { createKey } from "../harness/s3.ts";
+import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
+import { createAzureBackend, type AzureRemoteSpec } from "../../src/remotes/azure-backend.ts";
 import { createS3Backend, type S3RemoteSpec } from "../../src/remotes/s3-backend.ts";
+import { createSwiftBackend } from "../../src/remotes/swift-backend.ts";
+import { OriginError } from "../../src/remotes/backend.ts";
+import { startFakeSwift, type FakeSwift } from "../harness/fake-swift.ts";
 
 /** s3rver 3.7's known departures from S3, asserted as they are so a fixed release shows up here. */
 const S3RVER_QUIRKS: Quirks = {
@@ -65,3 +70,56 @@ test("the emulators start within seconds and stop cleanly on SIGINT", () => {
     expect(stop.stopMs, `${name} stop`).toBeLessThan(3_000);
   }
 });
+
+// ---------- azure: Azurite ----------
+{
+  // Azurite's well-known development account (public, in Azure's docs); listed as a secret all the same.
+  const account = { accountName: "devstoreaccount1", accountKey: "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==" };
+  let spec: AzureRemoteSpec;
+  runConformance(
+    "azure (Azurite)",
+    async () => {
+      const azurite = await startAzurite();
+      startTimes.azurite = azurite.startMs;
+      spec = { endpoint: `${azurite.endpoint}/${account.accountName}`, container: "conformance", ...account, timeoutMs: 5_000 };
+      const service = new BlobServiceClient(spec.endpoint, new StorageSharedKeyCredential(account.accountName, account.accountKey));
+      await service.getContainerClient("conformance").create();
+      return { backend: createAzureBackend(spec), cleanup: async () => void (stopTimes.azurite = await azurite.stop()) };
+    },
+    { elsewhere: (endpoint) => createAzureBackend({ ...spec, endpoint: `${endpoint}/${account.accountName}` }), secrets: [account.accountKey], dotSegments: "refused" },
+  );
+}
+
+// ---------- swift: the in-repo fake of its REST API ----------
+{
+  const account = { user: "test:tester", key: "swift-conformance-key" };
+  let swift: FakeSwift;
+  runConformance(
+    "swift (fake REST API, v1 auth)",
+    async () => {
+      swift = startFakeSwift(account.user, account.key, ["conformance"]);
+      return { backend: createSwiftBackend({ endpoint: swift.authUrl, container: "conformance", ...account, timeoutMs: 5_000 }), cleanup: async () => swift.stop() };
+    },
+    { elsewhere: (endpoint) => createSwiftBackend({ endpoint: `${endpoint}/auth/v1.0`, container: "conformance", ...account, timeoutMs: 5_000 }), secrets: [account.key], dotSegments: "refused" },
+  );
+
+  test("swift: an expired token is renewed once through v1 auth; a given token is used as it is", async () => {
+    const fake = startFakeSwift(account.user, account.key, ["c"]);
+    try {
+      const remote = createSwiftBackend({ endpoint: fake.authUrl, container: "c", ...account, timeoutMs: 5_000 });
+      await remote.put!("k", new TextEncoder().encode("v"), { meta: {} });
+      fake.revokeTokens();
+      expect((await remote.head("k"))?.size).toBe(1);
+      const wrong = createSwiftBackend({ endpoint: fake.authUrl, container: "c", user: account.user, key: "wrong", timeoutMs: 5_000 });
+      const err = (await wrong.head("k").catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(OriginError);
+      expect(err.message).not.toContain("wrong");
+      fake.revokeTokens();
+      const auth = await fetch(fake.authUrl, { headers: { "x-auth-user": account.user, "x-auth-key": account.key } });
+      const given = createSwiftBackend({ endpoint: auth.headers.get("x-storage-url")!, container: "c", token: auth.headers.get("x-auth-token")!, timeoutMs: 5_000 });
+      expect((await given.head("k"))?.size).toBe(1);
+    } finally {
+      fake.stop();
+    }
+  });
+}
