@@ -3,7 +3,7 @@
 // (the SDK's own per-try timeout, and one retry: the fill and the write-through queue retry at
 // their own pace); a body of unknown length is uploaded in bounded blocks.
 import { Readable } from "node:stream";
-import { AnonymousCredential, BlobServiceClient, RestError, StorageSharedKeyCredential, type BlobDownloadResponseParsed, type BlobGetPropertiesResponse } from "@azure/storage-blob";
+import { AnonymousCredential, BlobServiceClient, RestError, StorageSharedKeyCredential, type BlobDownloadResponseParsed, type BlobItem, type BlobGetPropertiesResponse } from "@azure/storage-blob";
 import type { RemoteBackend, RemoteObjectInfo } from "./backend.ts";
 import { answered, contentRange, deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, pathSafeKey, unreachable } from "./remote-call.ts";
 
@@ -25,7 +25,7 @@ const BLOCKS_IN_FLIGHT = 2;
 
 /** Info from a properties or download answer. */
 function infoOf(key: string, out: BlobGetPropertiesResponse | BlobDownloadResponseParsed): RemoteObjectInfo {
-  const total = contentRange(out.contentRange)?.total;
+  const total = contentRange("contentRange" in out ? out.contentRange : undefined)?.total;
   return {
     key,
     size: total ?? out.contentLength ?? 0,
@@ -125,7 +125,7 @@ export function createAzureBackend(spec: AzureRemoteSpec): RemoteBackend {
         return (await pages.next()).value;
       });
       if (typeof out === "number") throw answered(where, out);
-      const objects = (out?.segment.blobItems ?? []).map((o) => ({
+      const objects = (out?.segment.blobItems ?? []).map((o: BlobItem) => ({
         key: o.name,
         size: o.properties.contentLength ?? 0,
         etag: o.properties.etag,

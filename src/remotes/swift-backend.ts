@@ -76,7 +76,7 @@ export function createSwiftBackend(spec: SwiftRemoteSpec): RemoteBackend {
   }
 
   /** One call at `path` under the container (`""` for the container itself), fetching a token first if need be. */
-  async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: BodyInit; signal?: AbortSignal; query?: URLSearchParams }): Promise<Response> {
+  async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: Uint8Array | ReadableStream<Uint8Array>; signal?: AbortSignal; query?: URLSearchParams }): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       if (!session) {
         session = authenticate(init.signal);
@@ -141,7 +141,7 @@ export function createSwiftBackend(spec: SwiftRemoteSpec): RemoteBackend {
       // Header values are ASCII: metadata values are sent percent-encoded, and decoded on read.
       for (const [name, value] of Object.entries(info.meta)) headers[`${META}${name.toLowerCase()}`] = encodeURIComponent(value);
       // A stream goes as chunked transfer (Swift takes up to 5 GiB that way), so nothing is buffered here.
-      const res = await call("PUT", objectPath(key), { headers, body: body as BodyInit, signal: opts.signal });
+      const res = await call("PUT", objectPath(key), { headers, body, signal: opts.signal });
       await drop(res);
       if (res.status !== 201 && res.status !== 200) throw answered(where, res.status);
       return { etag: res.headers.get("etag") ?? undefined };

@@ -13,6 +13,9 @@ import { createKey } from "../harness/s3.ts";
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
 import { createAzureBackend, type AzureRemoteSpec } from "../../src/remotes/azure-backend.ts";
 import { createS3Backend, type S3RemoteSpec } from "../../src/remotes/s3-backend.ts";
+import { createHttpBackend } from "../../src/remotes/http-backend.ts";
+import { createGcsBackend } from "../../src/remotes/gcs-backend.ts";
+import { startFakeGcs, type FakeGcs } from "../harness/fake-gcs.ts";
 import { createSwiftBackend } from "../../src/remotes/swift-backend.ts";
 import { OriginError } from "../../src/remotes/backend.ts";
 import { startFakeSwift, type FakeSwift } from "../harness/fake-swift.ts";
@@ -62,14 +65,6 @@ const stopTimes: Record<string, { stopMs: number; killed: boolean }> = {};
     { elsewhere: (endpoint) => createS3Backend({ ...spec, endpoint }), get secrets() { return [spec.secretAccessKey]; }, dotSegments: "refused" },
   );
 }
-
-test("the emulators start within seconds and stop cleanly on SIGINT", () => {
-  for (const [name, ms] of Object.entries(startTimes)) expect(ms, `${name} start`).toBeLessThan(10_000);
-  for (const [name, stop] of Object.entries(stopTimes)) {
-    expect(stop.killed, `${name} needed SIGKILL`).toBe(false);
-    expect(stop.stopMs, `${name} stop`).toBeLessThan(3_000);
-  }
-});
 
 // ---------- azure: Azurite ----------
 {
@@ -123,3 +118,69 @@ test("the emulators start within seconds and stop cleanly on SIGINT", () => {
     }
   });
 }
+
+// ---------- gcs: the in-repo fake of its JSON API ----------
+{
+  let gcs: FakeGcs;
+  runConformance(
+    "gcs (fake JSON API)",
+    async () => {
+      gcs = startFakeGcs(["conformance"]);
+      return { backend: createGcsBackend({ endpoint: gcs.endpoint, bucket: "conformance", timeoutMs: 5_000 }), cleanup: async () => gcs.stop() };
+    },
+    { elsewhere: (endpoint) => createGcsBackend({ endpoint, bucket: "conformance", timeoutMs: 5_000 }), secrets: [], dotSegments: "kept" },
+  );
+}
+
+// ---------- http: a Bun.serve origin, objects seeded into it ----------
+{
+  const objects = new Map<string, { body: Uint8Array; etag: string; contentType?: string; meta: Record<string, string> }>();
+  let generation = 0;
+  /** A plain web origin: whole and ranged GETs, If-Match, If-None-Match, x-meta-* headers. */
+  const serveOrigin = () =>
+    Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(req) {
+        const o = objects.get(decodeURIComponent(new URL(req.url).pathname.slice(1)));
+        if (!o) return new Response("missing", { status: 404 });
+        const headers: Record<string, string> = { etag: o.etag, "content-type": o.contentType ?? "application/octet-stream" };
+        for (const [k, v] of Object.entries(o.meta)) headers[`x-meta-${k}`] = v;
+        const ifMatch = req.headers.get("if-match");
+        if (ifMatch && ifMatch !== o.etag) return new Response(null, { status: 412 });
+        if (req.headers.get("if-none-match") === o.etag) return new Response(null, { status: 304, headers });
+        const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.get("range") ?? "");
+        if (range) {
+          const size = o.body.byteLength;
+          const [start, end] = [Number(range[1]), Math.min(Number(range[2]), size - 1)];
+          return new Response(o.body.slice(start, end + 1), { status: 206, headers: { ...headers, "content-range": `bytes ${start}-${end}/${size}` } });
+        }
+        return new Response(o.body, { headers });
+      },
+    });
+  const secret = "origin-basic-auth-secret";
+  runConformance(
+    "http (Bun.serve origin, read-only)",
+    async () => {
+      const origin = serveOrigin();
+      return { backend: createHttpBackend({ endpoint: `http://127.0.0.1:${origin.port}`, timeoutMs: 5_000 }), cleanup: async () => void origin.stop(true) };
+    },
+    {
+      readOnly: true,
+      seed: async (key, body, info) => void objects.set(key, { body, etag: `"g${++generation}"`, contentType: info.contentType, meta: info.meta }),
+      elsewhere: (endpoint) => createHttpBackend({ endpoint: endpoint.replace("http://", `http://user:${secret}@`), timeoutMs: 5_000 }),
+      secrets: [secret],
+      dotSegments: "refused",
+    },
+  );
+}
+
+// Last in the file: the emulators above have stopped by now.
+test("the emulators start within seconds and stop cleanly on SIGINT", () => {
+  expect(Object.keys(stopTimes).sort()).toEqual(Object.keys(startTimes).sort());
+  for (const [name, ms] of Object.entries(startTimes)) expect(ms, `${name} start`).toBeLessThan(10_000);
+  for (const [name, stop] of Object.entries(stopTimes)) {
+    expect(stop.killed, `${name} needed SIGKILL`).toBe(false);
+    expect(stop.stopMs, `${name} stop`).toBeLessThan(3_000);
+  }
+});
