@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { Storage, type File, type FileMetadata } from "@google-cloud/storage";
 import type { RemoteBackend, RemoteObjectInfo } from "./backend.ts";
 import { OriginError } from "./backend.ts";
-import { answered, contentRange, deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, unreachable } from "./remote-call.ts";
+import { answered, contentRange, deadline, type Deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, unreachable } from "./remote-call.ts";
 
 /** Where a GCS bucket is and how to sign for it. */
 export interface GcsRemoteSpec {
@@ -54,26 +54,30 @@ function statusOf(err: unknown): number | undefined {
 export function createGcsBackend(spec: GcsRemoteSpec): RemoteBackend {
   const where = hostOf(spec.endpoint);
   const timeoutMs = spec.timeoutMs ?? DEFAULT_REMOTE_TIMEOUT_MS;
-  const storage = new Storage({
+  const options = {
     apiEndpoint: spec.endpoint.replace(/\/+$/, ""),
     projectId: spec.projectId ?? "meshstore",
     credentials: spec.credentials,
     useAuthWithCustomEndpoint: spec.credentials !== undefined,
-    timeout: timeoutMs,
     // One try: the fill and the write-through queue retry at their own pace.
     retryOptions: { autoRetry: false, maxRetries: 0 },
-  });
-  const bucket = storage.bucket(spec.bucket);
+  };
+  // Small calls (metadata, listing, delete) get the library's own per-request timeout, which
+  // ends the request. Reads and uploads must not: that timeout covers the whole body, and would
+  // cut a long read or upload off. They get this module's deadline (for the answer's head, or
+  // for a stall) and are ended by destroying their stream.
+  const bucket = new Storage({ ...options, timeout: timeoutMs }).bucket(spec.bucket);
+  const streaming = new Storage(options).bucket(spec.bucket);
 
   /**
    * Run one library call under a deadline (the library's calls take no signal: the race
    * returns at the deadline and the library's own per-request timeout ends the request).
    */
-  async function call<T>(signal: AbortSignal | undefined, run: () => Promise<T>, ok: number[] = []): Promise<T | number> {
+  async function call<T>(signal: AbortSignal | undefined, run: (d: Deadline) => Promise<T>, ok: number[] = []): Promise<T | number> {
     const d = deadline(timeoutMs, signal);
     const stopped = new Promise<never>((_, reject) => d.signal.addEventListener("abort", () => reject(d.signal.reason), { once: true }));
     try {
-      return await Promise.race([run(), stopped]);
+      return await Promise.race([run(d), stopped]);
     } catch (err) {
       const status = statusOf(err);
       if (status !== undefined && ok.includes(status)) return status;
@@ -90,7 +94,7 @@ export function createGcsBackend(spec: GcsRemoteSpec): RemoteBackend {
     return typeof out === "number" ? null : out;
   }
 
-  /** Open a read of `file`, resolving once the remote answered (so a 404 or 500 is an error here, not mid-stream). */
+  /** Open a read of `file`, resolving once the remote answered (so a 404 or 500 is an error here, not mid-stream); `signal` ends it. */
   function openRead(file: File, range: { start: number; end: number } | undefined, signal?: AbortSignal): Promise<{ stream: Readable; headers: Record<string, string> }> {
     return new Promise((resolve, reject) => {
       // Validation off for ranges (a part has no whole-object hash); the fill checks lengths itself.
@@ -121,11 +125,11 @@ export function createGcsBackend(spec: GcsRemoteSpec): RemoteBackend {
       const info = infoOf(key, m);
       if (opts.ifNoneMatch && unquote(opts.ifNoneMatch) === String(m.generation)) return "not-modified";
       if (opts.ifMatch && unquote(opts.ifMatch) !== String(m.generation)) return "changed";
-      const pinned = bucket.file(key, { generation: Number(m.generation) });
+      const pinned = streaming.file(key, { generation: Number(m.generation) });
       const size = info.size;
       // An end past the end is cut to it (a start past it gets the remote's 416, an OriginError).
       const range = opts.range && size > 0 ? { start: opts.range.start, end: Math.min(opts.range.end, size - 1) } : undefined;
-      const out = await call(opts.signal, () => openRead(pinned, range, opts.signal), [404]);
+      const out = await call(opts.signal, (d) => openRead(pinned, range, d.signal), [404]);
       if (typeof out === "number") return opts.ifMatch ? "changed" : null;
       const answeredSpan = contentRange(out.headers["content-range"]);
       const span = range ? (answeredSpan ? { start: answeredSpan.start, end: answeredSpan.end } : undefined) : undefined;
@@ -133,8 +137,8 @@ export function createGcsBackend(spec: GcsRemoteSpec): RemoteBackend {
     },
 
     async put(key, body, info, opts = {}) {
-      const file = bucket.file(key);
-      const source = body instanceof Uint8Array ? Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)]) : Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>);
+      const file = streaming.file(key);
+      const source: Readable = body instanceof Uint8Array ? Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)]) : Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>);
       // Multipart (not resumable) uploads: one request, streamed from `source`, md5 checked by the library.
       const write = file.createWriteStream({ resumable: false, validation: "md5", metadata: { contentType: info.contentType, cacheControl: info.cacheControl, metadata: info.meta } });
       const done = new Promise<void>((resolve, reject) => {
@@ -142,15 +146,14 @@ export function createGcsBackend(spec: GcsRemoteSpec): RemoteBackend {
         write.once("error", reject);
         source.once("error", reject);
       });
-      const onAbort = () => write.destroy(opts.signal!.reason as Error);
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
-      source.pipe(write);
-      try {
-        // The deadline covers the whole upload here: the library gives no earlier answer to settle on.
-        await call(opts.signal, () => done);
-      } finally {
-        opts.signal?.removeEventListener("abort", onAbort);
-      }
+      // The answer comes after the last byte: each chunk read restarts the clock, so the
+      // deadline is for a stall; at it (or the caller's abort) the upload's stream is destroyed.
+      await call(opts.signal, (d) => {
+        d.signal.addEventListener("abort", () => write.destroy(d.signal.reason as Error), { once: true });
+        source.on("data", d.touch);
+        source.pipe(write);
+        return done;
+      });
       return { etag: etagOf(file.metadata.generation) };
     },
 

@@ -15,25 +15,52 @@ export interface Deadline {
   timedOut(): boolean;
   /** The answer's head arrived: stop the clock, so a long body streams at its own pace. */
   settle(): void;
+  /** Progress (a chunk of an upload went out): start the clock again, so only a stall times out. */
+  touch(): void;
 }
 
 /**
  * A signal that fires at the deadline or when the caller's own signal does. The clock stops
  * at `settle()`: a fetch signal also governs the body, and a 1 GiB fill must not be cut at
- * the deadline meant for the remote's first answer.
+ * the deadline meant for the remote's first answer. An upload calls `touch()` per chunk: its
+ * answer only comes after the whole body, so its deadline is for a stall, not for the total.
  */
 export function deadline(timeoutMs: number, signal?: AbortSignal): Deadline {
   const clock = new AbortController();
   let fired = false;
-  const timer = setTimeout(() => {
-    fired = true;
-    clock.abort(new DOMException("remote call timed out", "TimeoutError"));
-  }, timeoutMs);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      fired = true;
+      clock.abort(new DOMException("remote call timed out", "TimeoutError"));
+    }, timeoutMs);
+  };
+  arm();
+  let settled = false;
   return {
     signal: signal ? AbortSignal.any([signal, clock.signal]) : clock.signal,
     timedOut: () => fired,
-    settle: () => clearTimeout(timer),
+    settle: () => {
+      settled = true;
+      clearTimeout(timer);
+    },
+    touch: () => {
+      if (!settled && !fired) arm();
+    },
   };
+}
+
+/** `body` passed through unchanged, calling `onChunk` for each chunk (an upload's progress, for `Deadline.touch`). */
+export function watched(body: ReadableStream<Uint8Array>, onChunk: () => void): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        onChunk();
+        c.enqueue(chunk);
+      },
+    }),
+  );
 }
 
 /**

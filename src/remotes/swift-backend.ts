@@ -3,7 +3,7 @@
 // or a given token and storage URL; objects at {storage}/{container}/{key}; user metadata as
 // X-Object-Meta-*; listings as JSON with prefix, marker and limit (the marker is the cursor).
 import type { RemoteBackend, RemoteObjectInfo } from "./backend.ts";
-import { answered, contentRange, deadline, DEFAULT_REMOTE_TIMEOUT_MS, drop, hostOf, pathSafeKey, rangeHeader, smallText, unreachable } from "./remote-call.ts";
+import { answered, contentRange, deadline, watched, DEFAULT_REMOTE_TIMEOUT_MS, drop, hostOf, pathSafeKey, rangeHeader, smallText, unreachable } from "./remote-call.ts";
 import { OriginError } from "./backend.ts";
 
 /** Where a Swift container is and how to get a token. */
@@ -85,9 +85,11 @@ export function createSwiftBackend(spec: SwiftRemoteSpec): RemoteBackend {
       const { storageUrl, token } = await session;
       const url = `${storageUrl}/${encodeURIComponent(spec.container)}${path}${init.query ? `?${init.query}` : ""}`;
       const d = deadline(timeoutMs, init.signal);
+      // A streamed upload's answer comes after its last byte: its deadline is for a stall.
+      const body = init.body instanceof ReadableStream ? watched(init.body, d.touch) : init.body;
       let res: Response;
       try {
-        res = await fetch(url, { method, headers: { ...init.headers, "x-auth-token": token }, body: init.body, signal: d.signal, duplex: "half" } as RequestInit);
+        res = await fetch(url, { method, headers: { ...init.headers, "x-auth-token": token }, body, signal: d.signal, duplex: "half" } as RequestInit);
       } catch (err) {
         throw unreachable(where, err, timeoutMs, d, init.signal);
       } finally {

@@ -184,3 +184,40 @@ test("the emulators start within seconds and close cleanly on SIGINT", () => {
     expect(stop.stopMs, `${name} stop`).toBeLessThan(3_000);
   }
 });
+
+test("swift and gcs: a streamed upload longer than the deadline goes through while its chunks keep coming; a stall ends it", async () => {
+  const swift = startFakeSwift("u", "k", ["c"]);
+  const gcs = startFakeGcs(["b"]);
+  try {
+    const slowBody = () => {
+      let sent = 0;
+      return new ReadableStream<Uint8Array>({
+        async pull(c) {
+          await Bun.sleep(60);
+          if (sent++ < 8) c.enqueue(new TextEncoder().encode("tick;"));
+          else c.close();
+        },
+      });
+    };
+    // 9 pulls of 60 ms: about 540 ms in all, against a 250 ms deadline.
+    for (const remote of [createSwiftBackend({ endpoint: swift.authUrl, container: "c", user: "u", key: "k", timeoutMs: 250 }), createGcsBackend({ endpoint: gcs.endpoint, bucket: "b", timeoutMs: 250 })]) {
+      await remote.put!("slow", slowBody(), { meta: {} });
+      expect((await remote.head("slow"))?.size).toBe(40);
+      // A stall (one chunk, then nothing for 2 s) ends at the deadline as an OriginError.
+      let pulls = 0;
+      const stalled = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          if (pulls++ === 0) return c.enqueue(new TextEncoder().encode("only;"));
+          await Bun.sleep(2_000);
+          c.close();
+        },
+      });
+      const t0 = performance.now();
+      expect(await remote.put!("stalled", stalled, { meta: {} }).catch((e: unknown) => e)).toBeInstanceOf(OriginError);
+      expect(performance.now() - t0).toBeLessThan(1_500);
+    }
+  } finally {
+    swift.stop();
+    gcs.stop();
+  }
+});

@@ -99,6 +99,22 @@ export function runConformance(label: string, setup: () => Promise<ConformanceTa
       expect(got.info.meta).toEqual({ owner: "ann", project: "mesh" });
     }, T);
 
+    test("a put of a stream of unknown length (several chunks) reads back whole", async () => {
+      if (opts.readOnly) return;
+      const chunks = [enc("first chunk;"), new Uint8Array(70_000).fill(120), enc(";last")];
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          const next = chunks.shift();
+          if (next) c.enqueue(next);
+          else c.close();
+        },
+      });
+      await remote.put!(k("streamed"), body, { contentType: "text/plain", meta: { way: "stream" } });
+      const got = await mustGet(remote, k("streamed"));
+      expect(got.text).toBe(`first chunk;${"x".repeat(70_000)};last`);
+      expect(got.info.meta).toEqual({ way: "stream" });
+    }, T);
+
     test("an empty object", async () => {
       await store(k("empty"), new Uint8Array(0));
       expect((await remote.head(k("empty")))?.size).toBe(0);
