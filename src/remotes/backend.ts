@@ -1,7 +1,8 @@
 // A remote store behind a bucket (issue 15): one interface for every kind of remote, so the
 // pull-through fill, write-through queue and sync are written once. An adapter per type
-// (http-backend.ts so far; s3, azure, gcs and swift to come) says what it can do in
-// `capabilities`; a read-only origin has no put, delete or list.
+// (http-, s3-, azure-, gcs- and swift-backend.ts; factory.ts picks one for a spec) says what
+// it can do in `capabilities`; a read-only origin has no put, delete or list. Every adapter
+// passes test/harness/remote-conformance.ts.
 import { MeshError } from "../errors.ts";
 
 /** The kinds of remote a bucket can front. */

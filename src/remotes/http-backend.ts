@@ -2,6 +2,7 @@
 // paths under the endpoint (each "/"-separated piece percent-encoded); freshness and
 // validators come from the origin's headers as they are.
 import { OriginError, type ByteSpan, type GetOptions, type RemoteBackend, type RemoteObjectInfo } from "./backend.ts";
+import { deadline, pathSafeKey } from "./remote-call.ts";
 
 /** Where an HTTP origin is. */
 export interface HttpRemoteSpec {
@@ -47,16 +48,22 @@ export function createHttpBackend(spec: HttpRemoteSpec): RemoteBackend {
   // Errors name the host only: an endpoint may carry credentials in its user part.
   const where = base.host;
   const root = spec.endpoint.replace(/\/+$/, "");
-  const pathOf = (key: string) => `${root}/${`${spec.prefix ?? ""}${key}`.split("/").map(encodeURIComponent).join("/")}`;
+  // A "." or ".." segment would be folded by fetch into another key's path: refused (pathSafeKey).
+  const pathOf = (key: string) => `${root}/${pathSafeKey(`${spec.prefix ?? ""}${key}`).split("/").map(encodeURIComponent).join("/")}`;
   const timeoutMs = spec.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
   async function call(method: "GET" | "HEAD", key: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Response> {
-    const timeout = AbortSignal.timeout(timeoutMs);
+    const url = pathOf(key);
+    // The deadline stops at the response's head: the body then streams at its own pace (a
+    // plain AbortSignal.timeout would also cut a long body off mid-stream).
+    const d = deadline(timeoutMs, signal);
     try {
-      return await fetch(pathOf(key), { method, headers, redirect: "follow", signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      return await fetch(url, { method, headers, redirect: "follow", signal: d.signal });
     } catch (err) {
       if (signal?.aborted) throw err;
-      throw new OriginError(timeout.aborted ? `origin ${where} did not answer within ${timeoutMs} ms` : `origin ${where} could not be reached: ${(err as Error).message}`);
+      throw new OriginError(d.timedOut() ? `origin ${where} did not answer within ${timeoutMs} ms` : `origin ${where} could not be reached: ${(err as Error).message}`);
+    } finally {
+      d.settle();
     }
   }
 

@@ -89,3 +89,34 @@ test("failures are OriginError naming the host only: a 500, a closed port, a sil
   expect((silent as Error).message).toBe(`origin 127.0.0.1:${origin.port} did not answer within 200 ms`);
   expect(() => createHttpBackend({ endpoint: "ftp://example.invalid/" })).toThrow(OriginError);
 });
+
+test("the deadline is for the answer's head: a body that streams for longer than it is read whole", async () => {
+  const slow = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: () =>
+      new Response(
+        new ReadableStream({
+          async pull(c) {
+            await Bun.sleep(100);
+            c.enqueue(new TextEncoder().encode("part;"));
+            if (++sent === 5) c.close();
+          },
+        }),
+      ),
+  });
+  let sent = 0;
+  try {
+    const got = await createHttpBackend({ endpoint: `http://127.0.0.1:${slow.port}`, timeoutMs: 200 }).get("long");
+    if (!got || typeof got === "string") throw new Error(`expected a body, got ${got}`);
+    expect(await text(got.body)).toBe("part;".repeat(5));
+  } finally {
+    slow.stop(true);
+  }
+});
+
+test('a key with a "." or ".." segment is refused (fetch would fold it into another path)', async () => {
+  const remote = createHttpBackend({ endpoint });
+  expect(await remote.get("files/x/../plain.txt").catch((e: unknown) => (e as { code?: string }).code)).toBe("InvalidArgument");
+  expect(await remote.head("./plain.txt").catch((e: unknown) => (e as { code?: string }).code)).toBe("InvalidArgument");
+});
