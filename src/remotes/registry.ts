@@ -4,8 +4,8 @@
 // its credentials enter the row sealed with the mesh's sealer, with "remote:<name>" as the
 // associated data (a sealed blob copied onto another remote's row does not open there), and
 // never leave it in clear except to build the backend: listings show only whether a remote
-// has credentials. Backends are built by one function (`build`): today the http adapter
-// only; the other types answer 501 until their adapters are plugged in through `build`.
+// has credentials. Backends are built by one function (`build`): by default the adapter of
+// the remote's type (factory.ts), which also checks the body type by type.
 // Built backends are kept in a small bounded cache, checked against the row's stamp so a
 // remote changed through another peer is rebuilt once the shared cache forgets the old row.
 import type { AbortOptions } from "@libp2p/interface";
@@ -17,29 +17,16 @@ import { BUCKETS_SHARD, REMOTE_ROW_PREFIX, remoteRow } from "../metadata/keys.ts
 import { listAll, type ListingDeps } from "../metadata/listing.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
 import { boundedCache } from "../util/lru.ts";
-import { REMOTE_TYPES, type RemoteBackend, type RemoteType } from "./backend.ts";
-import { createHttpBackend } from "./http-backend.ts";
+import type { RemoteBackend } from "./backend.ts";
+import { checkRemoteSpec, createBackend, type RemoteSpec } from "./factory.ts";
+
+export type { RemoteSpec };
 
 /** What a remote's name looks like. */
 export const REMOTE_NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
-/** Longest endpoint, bucket or region accepted. */
-const MAX_FIELD_CHARS = 2048;
-/** Credentials: at most this many fields, each at most MAX_FIELD_CHARS. */
-const MAX_CREDENTIAL_FIELDS = 16;
 /** Built backends kept at once, and how long a remote's row is trusted by a peer. */
 const BACKENDS_MAX = 256;
 const REMOTE_CACHE_MS = 2000;
-
-/** A remote as an admin defines it (credentials in clear, only on the way in). */
-export interface RemoteSpec {
-  type: RemoteType;
-  endpoint: string;
-  bucket?: string;
-  container?: string;
-  region?: string;
-  /** Named secrets of the remote's kind (accessKeyId/secretAccessKey, accountKey, ...). */
-  credentials?: Record<string, string>;
-}
 
 /** A remote as its row stores it: credentials sealed. */
 export interface StoredRemote extends Omit<RemoteSpec, "credentials"> {
@@ -54,14 +41,11 @@ export interface ShownRemote extends Omit<RemoteSpec, "credentials"> {
   updatedMs: number;
 }
 
-/** Builds the backend of a remote (throws NotImplemented for a type without an adapter yet). */
+/** Builds the backend of a remote. */
 export type BackendBuilder = (name: string, spec: RemoteSpec) => RemoteBackend;
 
-/** The built-in builder: http only, until the other adapters land. */
-export const httpOnlyBuilder: BackendBuilder = (name, spec) => {
-  if (spec.type !== "http") throw new MeshError("NotImplemented", `remote ${name}: type "${spec.type}" has no adapter in this build yet (only "http")`);
-  return createHttpBackend({ endpoint: spec.endpoint });
-};
+/** The built-in builder: the adapter of the spec's type (src/remotes/factory.ts). */
+export const adapterBuilder: BackendBuilder = (_name, spec) => createBackend(spec, spec.credentials ?? {});
 
 /** The registry of remotes, as the admin routes and the pull-through use it. */
 export interface Remotes {
@@ -95,40 +79,12 @@ export function validateRemoteName(name: string): void {
   if (!REMOTE_NAME_RE.test(name)) throw new BadRequestError(`invalid remote name "${name.slice(0, 80)}": use 1 to 63 lowercase letters, digits and hyphens, starting with a letter or digit`, "InvalidArgument");
 }
 
-const isString = (v: unknown, max = MAX_FIELD_CHARS): v is string => typeof v === "string" && v.length > 0 && v.length <= max;
 
-/** A request body checked into a spec (every bad field a 400 naming it). */
+/** A request body checked into a spec, secrets in `credentials` (every bad field a 400 naming it). */
 export function validateRemoteSpec(raw: unknown): RemoteSpec {
-  const bad = (why: string) => new BadRequestError(why, "InvalidArgument");
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw bad("the body is a JSON object: {type, endpoint, bucket?, container?, region?, credentials?}");
-  const body = raw as Record<string, unknown>;
-  for (const k of Object.keys(body)) if (!["type", "endpoint", "bucket", "container", "region", "credentials"].includes(k)) throw bad(`unknown field "${k.slice(0, 40)}"`);
-  if (!REMOTE_TYPES.includes(body.type as RemoteType)) throw bad(`type is one of ${REMOTE_TYPES.join(", ")}`);
-  if (!isString(body.endpoint)) throw bad("endpoint is a URL");
-  let url: URL;
-  try {
-    url = new URL(body.endpoint);
-  } catch {
-    throw bad("endpoint is not a valid URL");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw bad("endpoint is an http:// or https:// URL");
-  // Secrets go in `credentials`, where they are sealed; an endpoint is shown to admins as it is.
-  if (url.username || url.password) throw bad("endpoint must not carry a user or password: put secrets in credentials");
-  const spec: RemoteSpec = { type: body.type as RemoteType, endpoint: body.endpoint };
-  for (const field of ["bucket", "container", "region"] as const) {
-    if (body[field] === undefined) continue;
-    if (!isString(body[field], 255)) throw bad(`${field} is a non-empty string of at most 255 characters`);
-    spec[field] = body[field];
-  }
-  if (body.credentials !== undefined) {
-    const c = body.credentials;
-    if (typeof c !== "object" || c === null || Array.isArray(c)) throw bad("credentials is an object of strings");
-    const entries = Object.entries(c);
-    if (entries.length > MAX_CREDENTIAL_FIELDS) throw bad(`credentials has at most ${MAX_CREDENTIAL_FIELDS} fields`);
-    for (const [k, v] of entries) if (!/^[A-Za-z0-9_-]{1,64}$/.test(k) || !isString(v)) throw bad(`credentials.${k.slice(0, 40)} is a non-empty string`);
-    spec.credentials = Object.fromEntries(entries) as Record<string, string>;
-  }
-  return spec;
+  const { spec, secrets } = checkRemoteSpec(raw);
+  const { credentials: _names, ...rest } = spec;
+  return { ...rest, ...(Object.keys(secrets).length && { credentials: secrets }) };
 }
 
 /** The associated data a remote's credentials are sealed to. */
@@ -136,7 +92,7 @@ const sealedTo = (name: string) => `remote:${name}`;
 
 /** Create the registry. */
 export function createRemotes(deps: RemotesDeps): Remotes {
-  const build = deps.build ?? httpOnlyBuilder;
+  const build = deps.build ?? adapterBuilder;
   const rows = deps.caches.define<StoredRemote>("remotes", { max: 1000, ttlMs: REMOTE_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const backends = boundedCache<string, { updatedMs: number; backend: RemoteBackend }>({ max: BACKENDS_MAX });
 

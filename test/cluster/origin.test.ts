@@ -7,6 +7,8 @@
 // copy; S3 GetObject pulls through too; bad remotes and origins are 4xx with a code (501 for
 // what is not built yet), and a remote's credentials never come back.
 import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { createS3Backend } from "../../src/remotes/s3-backend.ts";
+import { startS3rver } from "../harness/emulators.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -246,7 +248,7 @@ test("S3 GetObject pulls through too", async () => {
   expect(countOf("/mirror-f/s3/obj")).toBe(1);
 });
 
-test("bad remotes and origins are 4xx with a code, types without an adapter 501, and credentials never come back", async () => {
+test("bad remotes and origins are 4xx with a code, a remote without the credentials its type needs too, and credentials never come back", async () => {
   const bad: Array<[string, string, unknown, string]> = [
     ["PUT", "/admin/remotes/Bad_Name", { type: "http", endpoint: originUrl }, "400 InvalidArgument"],
     ["PUT", `/admin/remotes/${"a".repeat(64)}`, { type: "http", endpoint: originUrl }, "400 InvalidArgument"],
@@ -256,7 +258,9 @@ test("bad remotes and origins are 4xx with a code, types without an adapter 501,
     ["PUT", "/admin/remotes/x", { type: "http", endpoint: "http://user:pw@127.0.0.1/" }, "400 InvalidArgument"],
     ["PUT", "/admin/remotes/x", { type: "http", endpoint: originUrl, extra: 1 }, "400 InvalidArgument"],
     ["PUT", "/admin/remotes/x", "[1,2]", "400 InvalidArgument"],
-    ["PUT", "/admin/remotes/x", { type: "s3", endpoint: originUrl, bucket: "b" }, "501 NotImplemented"],
+    ["PUT", "/admin/remotes/x", { type: "s3", endpoint: originUrl, bucket: "b" }, "400 InvalidArgument"],
+    ["PUT", "/admin/remotes/x", { type: "s3", endpoint: originUrl, bucket: "b", credentials: { accessKeyId: "K", secretAccessKey: "S", pin: "1" } }, "400 InvalidArgument"],
+    ["PUT", "/admin/remotes/x", { type: "azure", endpoint: originUrl, bucket: "b", credentials: { sasToken: "t" } }, "400 InvalidArgument"],
     ["GET", "/admin/remotes/nope", undefined, "404 NoSuchRemote"],
     ["DELETE", "/admin/remotes/nope", undefined, "404 NoSuchRemote"],
     ["PUT", "/buckets/mirror-a/origin", { remote: "nope" }, "400 InvalidArgument"],
@@ -280,9 +284,9 @@ test("bad remotes and origins are 4xx with a code, types without an adapter 501,
 
   const secret = `origin-token-${crypto.randomUUID()}`;
   suiteLeaks.register("remote credential", secret);
-  const put = await putJson(url(0), "/admin/remotes/with-secret", { type: "http", endpoint: originUrl, credentials: { token: secret } });
+  const put = await putJson(url(0), "/admin/remotes/with-secret", { type: "s3", endpoint: originUrl, bucket: "b", credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: secret } });
   expect(statusAndCode(put)).toBe("200");
-  expect(json(put)).toMatchObject({ name: "with-secret", type: "http", hasCredentials: true });
+  expect(json(put)).toMatchObject({ name: "with-secret", type: "s3", bucket: "b", hasCredentials: true });
   for (const path of ["/admin/remotes", "/admin/remotes/with-secret"]) {
     const r = await request(url(2), "GET", path);
     expect(r.status).toBe(200);
@@ -298,3 +302,25 @@ test("bad remotes and origins are 4xx with a code, types without an adapter 501,
   expect(statusAndCode(await request(url(0), "DELETE", "/admin/remotes/with-secret"))).toBe("204");
   expect(statusAndCode(await request(url(1), "GET", "/admin/remotes/with-secret"))).toBe("404 NoSuchRemote");
 });
+
+test("a bucket pulls through from an S3 remote (s3rver) defined through the registry: user metadata and content type come along", async () => {
+  const s3rver = await startS3rver("upstream");
+  try {
+    const creds = { accessKeyId: "S3RVER", secretAccessKey: "s3rver-does-not-check-this-secret" };
+    const upstream = createS3Backend({ endpoint: s3rver.endpoint, bucket: "upstream", region: "us-east-1", ...creds, timeoutMs: 5_000 });
+    const body = crypto.getRandomValues(new Uint8Array(2 * 1024 * 1024 + 7));
+    await upstream.put!("docs/report.bin", body, { contentType: "application/x-report", meta: { owner: "ann" } });
+    expect(statusAndCode(await putJson(url(0), "/admin/remotes/up", { type: "s3", endpoint: s3rver.endpoint, bucket: "upstream", region: "us-east-1", credentials: creds }))).toBe("200");
+    await mustCreateBucket(url(0), "from-s3");
+    expect(statusAndCode(await putJson(url(1), "/buckets/from-s3/origin", { remote: "up" }))).toBe("200");
+    const first = await request(url(2), "GET", "/buckets/from-s3/objects/docs/report.bin");
+    expect(`${first.status} ${cacheOf(first)} ${md5Hex(first.body) === md5Hex(body)}`).toBe("200 MISS true");
+    expect(first.headers.get("content-type")).toBe("application/x-report");
+    expect(first.headers.get("x-meta-owner")).toBe("ann");
+    const again = await request(url(0), "GET", "/buckets/from-s3/objects/docs/report.bin");
+    expect(`${again.status} ${cacheOf(again)} ${md5Hex(again.body) === md5Hex(body)}`).toBe("200 HIT true");
+    expect(statusAndCode(await request(url(1), "GET", "/buckets/from-s3/objects/docs/none.bin"))).toBe("404 NoSuchKey");
+  } finally {
+    await s3rver.stop();
+  }
+}, 30_000);
