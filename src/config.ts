@@ -183,6 +183,11 @@ export interface EventsConfig {
   webhookRefreshMs: number;
   /** How long a receiver has to answer a delivery POST before it counts as failed. */
   webhookTimeoutMs: number;
+  /** First wait before a write-through bucket's failed remote writes are tried again (src/remotes/write-through.ts); it doubles up to writeThroughMaxRetryMs. */
+  writeThroughRetryBaseMs: number;
+  writeThroughMaxRetryMs: number;
+  /** Remote puts and deletes one write-through bucket has under way at once on one peer. */
+  writeThroughConcurrency: number;
 }
 
 /** The event log's defaults: a week or a million events per shard, whichever comes first. */
@@ -199,6 +204,9 @@ export const DEFAULT_EVENTS: EventsConfig = {
   webhookPollMs: 1000,
   webhookRefreshMs: 3000,
   webhookTimeoutMs: 10_000,
+  writeThroughRetryBaseMs: 1000,
+  writeThroughMaxRetryMs: 5 * 60_000,
+  writeThroughConcurrency: 4,
 };
 
 /** A partial config: any field may be omitted and gets its default. */
@@ -309,6 +317,9 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!Number.isInteger(cfg.events.maxStreams) || cfg.events.maxStreams < 0) throw new ConfigError("the most event streams per peer must be a whole number (0: none)");
   const { retryBaseMs, maxRetryMs, webhookPollMs, webhookRefreshMs, webhookTimeoutMs } = cfg.events;
   if (!(retryBaseMs >= 1 && maxRetryMs >= retryBaseMs)) throw new ConfigError("webhook retries need a first wait of at least 1 ms and a longest wait no shorter than it");
+  const { writeThroughRetryBaseMs: wtBase, writeThroughMaxRetryMs: wtMax, writeThroughConcurrency: wtConc } = cfg.events;
+  if (!(wtBase >= 1 && wtMax >= wtBase)) throw new ConfigError("write-through retries need a first wait of at least 1 ms and a longest wait no shorter than it");
+  if (!(Number.isInteger(wtConc) && wtConc >= 1 && wtConc <= 64)) throw new ConfigError("write-through concurrency must be a whole number from 1 to 64");
   if (!(webhookPollMs >= 10 && webhookRefreshMs >= 10 && webhookTimeoutMs >= 100)) throw new ConfigError("webhook poll and refresh intervals must be at least 10 ms, and the delivery timeout at least 100 ms");
   if (cfg.meshKeyFile !== undefined) cfg.meshKeyFile = path.resolve(cfg.meshKeyFile);
   if (cfg.admin && (!ACCESS_KEY_ID_RE.test(cfg.admin.accessKeyId) || cfg.admin.secretAccessKey.length < 16)) {

@@ -331,9 +331,23 @@ export const RemoteList = t.Object({ remotes: t.Array(ShownRemote) });
 export const OriginConfig = t.Object({
   remote: t.String(),
   prefix: t.String({ description: "put before each key at the remote" }),
-  mode: t.String({ description: "pull-through (write-through: not yet)" }),
+  mode: t.String({ description: "pull-through, or write-through (every PUT and DELETE also applied to the remote, queued durably)" }),
   defaultTtlSeconds: t.Number({ description: "freshness when the origin sends no Cache-Control max-age or Expires" }),
   negativeTtlSeconds: t.Number({ description: "how long an origin 404 is remembered" }),
   staleIfErrorSeconds: t.Number({ description: "how long past freshness a copy is served while the origin fails" }),
   updatedMs: t.Number(),
+  writeThroughSinceMs: t.Optional(t.Number({ description: "write-through: changes from then on are applied to the remote" })),
+  writeThrough: t.Optional(
+    t.Object(
+      {
+        pending: t.Number({ description: "changes not yet applied to the remote (at most 1000)" }),
+        pendingCapped: t.Boolean(),
+        oldestPendingMs: t.Optional(t.Number()),
+        lastSuccessMs: t.Union([t.Number(), t.Null()]),
+        lastError: t.Union([t.Object({ message: t.String(), atMs: t.Number() }), t.Null()], { description: "the latest failed remote write (kept after recovery)" }),
+        failing: t.Boolean(),
+      },
+      { description: "write-through: the bucket's queue of changes for the remote" },
+    ),
+  ),
 });

@@ -16,6 +16,7 @@ import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Startable } from "../util/lifecycle.ts";
 import type { ClientLimits } from "./client-limits.ts";
 import type { StreamsStatus } from "../changes/stream.ts";
+import type { WriteThroughStats } from "../remotes/write-through.ts";
 
 /** A member as `/cluster/peers` shows it. */
 export interface PeerInfo {
@@ -87,6 +88,8 @@ export type ClusterStatus = RepairStatus & {
   limits: ReturnType<ClientLimits["status"]>;
   /** Live change event streams (SSE and ListenBucketNotification) this peer serves. */
   eventStreams?: StreamsStatus;
+  /** Write-through buckets' queues as this peer applies them (src/remotes/write-through.ts). */
+  writeThrough?: WriteThroughStats;
   draining: boolean;
   uptimeSeconds: number;
   process: { pid: number; rssBytes: number };
@@ -113,6 +116,8 @@ export interface StatusSources {
   eventRetention?(): RetentionStatus;
   /** The live event streams' figures (`eventStreams`). */
   eventStreams?(): StreamsStatus;
+  /** The write-through worker's figures (`writeThrough`). */
+  writeThrough?(): WriteThroughStats;
 }
 
 /** Puts `/cluster/status` together. */
@@ -179,6 +184,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         meshKey: { fingerprint: src.meshKeyFingerprint },
         limits: src.limits.status(),
         ...(src.eventStreams && { eventStreams: src.eventStreams() }),
+        ...(src.writeThrough && { writeThrough: src.writeThrough() }),
         draining: table.self.draining === true,
         uptimeSeconds: Math.round(uptimeS),
         process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },

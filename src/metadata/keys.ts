@@ -204,5 +204,9 @@ export const BUCKET_SIDE_ROW = "\x01";
 export const REMOTE_ROW_PREFIX = "\x01r";
 /** Row of a remote store in BUCKETS_SHARD. */
 export const remoteRow = (name: string) => `${REMOTE_ROW_PREFIX}${name}`;
+/** Every bucket origin's row starts with this. */
+export const ORIGIN_ROW_PREFIX = "\x01o";
 /** Row of a bucket's origin in BUCKETS_SHARD. */
-export const originRow = (bucket: string) => `\x01o${bucket}`;
+export const originRow = (bucket: string) => `${ORIGIN_ROW_PREFIX}${bucket}`;
+/** Row of a write-through bucket's progress through one shard's change events (src/remotes/write-through.ts), in each shard. */
+export const writeThroughRow = (bucket: string) => `\x01q${bucket}`;

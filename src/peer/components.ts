@@ -66,6 +66,7 @@ import { createUploadRecords } from "../uploads/service.ts";
 import { createRemotes } from "../remotes/registry.ts";
 import { createOrigins } from "../remotes/origin-config.ts";
 import { createPullThrough } from "../remotes/pull-through.ts";
+import { createWriteThrough, withQueueStatus } from "../remotes/write-through.ts";
 
 /** The parts of one peer that the Peer object and its test hooks read. */
 export interface Components {
@@ -253,7 +254,31 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   });
   // Remote origins (src/remotes/): the registry, bucket origins, and pull-through reads (their RPC method served from here on).
   const remotes = createRemotes({ index, listing: { index, placement, self: peerId }, sealer, caches, stamp });
-  const origins = createOrigins({ index, caches, stamp, requireBucket: (bucket, opts) => objects.requireBucket(bucket, opts), remoteExists: (name, opts) => remotes.exists(name, opts) });
+  const origins = createOrigins({
+    index,
+    caches,
+    stamp,
+    requireBucket: (bucket, opts) => objects.requireBucket(bucket, opts),
+    remoteExists: (name, opts) => remotes.exists(name, opts),
+    remoteWritable: (name, opts) => remotes.backendFor(name, opts).then((b) => b.capabilities.write),
+    changed: () => writeThrough.refresh(),
+  });
+  // Write-through (src/remotes/write-through.ts): each peer applies the change events of the shards it is first live replica of.
+  const writeThrough = createWriteThrough({
+    self: peerId,
+    store: indexStore,
+    index,
+    changes,
+    placement,
+    objects,
+    backendFor: (name) => remotes.backendFor(name),
+    isAlive: (id) => id === peerId || table.get(id)?.state === "alive",
+    stamp,
+    config: config.events,
+    log: log.child("write-through"),
+    signal,
+    random: config.random,
+  });
   const pull = createPullThrough({
     self: peerId,
     objects,
@@ -336,6 +361,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     multipartExpiry: expiryStatus,
     eventRetention: () => ({ ...retention.stats, ...retentionWorker.status() }),
     eventStreams: () => streams.status(),
+    writeThrough: () => writeThrough.stats(),
   });
 
   const metrics = createMetrics({
@@ -396,7 +422,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     notifications,
     uploads,
     { open: (req) => streams.open(req), pingMs: config.events.streamPingMs },
-    { remotes, origins, pull },
+    { remotes, origins: withQueueStatus(origins, writeThrough), pull },
   );
   const s3Handler = createS3Handler({ objects, multipart, uploads, listen: { streams, changes }, pull, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
   const servers = createApiServers({
@@ -422,6 +448,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   if (expiryWorker) lifecycle.add("multipart expiry", { start: () => expiryWorker.start(), stop: () => expiryWorker.stop() });
   lifecycle.add("event retention", { start: () => retentionWorker.start(), stop: () => retentionWorker.stop() });
   lifecycle.add("webhook delivery", { start: () => delivery.start(), stop: () => delivery.stop() });
+  lifecycle.add("write-through", { start: () => writeThrough.start(), stop: () => writeThrough.stop() });
   lifecycle.add("maintenance", maintenance);
 
   const discovery = createDiscovery({

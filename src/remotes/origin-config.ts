@@ -5,7 +5,7 @@
 // through any peer is forgotten mesh-wide at once.
 import type { AbortOptions } from "@libp2p/interface";
 import { Type } from "@sinclair/typebox";
-import { BadRequestError, MeshError, NotFoundError } from "../errors.ts";
+import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { BUCKETS_SHARD, originRow } from "../metadata/keys.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
@@ -26,6 +26,8 @@ export interface OriginConfig {
   /** How long past its freshness a copy is still served when the origin fails or times out. */
   staleIfErrorSeconds: number;
   updatedMs: number;
+  /** Write-through only: where its queue of changes starts (src/remotes/write-through.ts); kept when the origin is set again in the same mode, remote and prefix. */
+  writeThroughSinceMs?: number;
 }
 
 /** Defaults, as the issue names them. */
@@ -53,9 +55,13 @@ export interface OriginsDeps {
   stamp(): string;
   requireBucket(bucket: string, opts?: AbortOptions): Promise<void>;
   remoteExists(name: string, opts?: AbortOptions): Promise<boolean>;
+  /** Can the remote take writes (write-through needs it)? */
+  remoteWritable?(name: string, opts?: AbortOptions): Promise<boolean>;
+  /** Told after a change through this peer (the write-through worker reads the origins again). */
+  changed?(): void;
 }
 
-/** A request body checked into an origin (a 400 naming the field; write-through a 501 for now). */
+/** A request body checked into an origin (a 400 naming the field). */
 export function validateOrigin(raw: unknown): Omit<OriginConfig, "updatedMs"> {
   const bad = (why: string) => new BadRequestError(why, "InvalidArgument");
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw bad("the body is a JSON object: {remote, prefix?, mode, defaultTtlSeconds?, negativeTtlSeconds?, staleIfErrorSeconds?}");
@@ -65,7 +71,6 @@ export function validateOrigin(raw: unknown): Omit<OriginConfig, "updatedMs"> {
   if (b.prefix !== undefined && (typeof b.prefix !== "string" || b.prefix.length > MAX_PREFIX_CHARS)) throw bad(`prefix is a string of at most ${MAX_PREFIX_CHARS} characters`);
   const mode = b.mode ?? "pull-through";
   if (!ORIGIN_MODES.includes(mode as OriginConfig["mode"])) throw bad(`mode is one of ${ORIGIN_MODES.join(", ")}`);
-  if (mode === "write-through") throw new MeshError("NotImplemented", "write-through origins are not implemented yet: use pull-through");
   const ttl = (field: keyof typeof ORIGIN_DEFAULTS) => {
     const v = b[field] ?? ORIGIN_DEFAULTS[field];
     if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > MAX_TTL_SECONDS) throw bad(`${field} is a whole number of seconds from 0 to ${MAX_TTL_SECONDS}`);
@@ -91,10 +96,21 @@ export function createOrigins(deps: OriginsDeps): Origins {
       await deps.requireBucket(bucket, opts);
       const spec = validateOrigin(raw);
       if (!(await deps.remoteExists(spec.remote, opts).catch(() => false))) throw new BadRequestError(`no remote named ${spec.remote.slice(0, 80)} (define it with PUT /admin/remotes/{name})`, "InvalidArgument");
-      const row: OriginConfig = { ...spec, updatedMs: Date.now() };
+      if (spec.mode === "write-through" && deps.remoteWritable && !(await deps.remoteWritable(spec.remote, opts))) {
+        throw new BadRequestError(`remote ${spec.remote.slice(0, 80)} is read-only: write-through needs a remote that takes writes (s3, azure, gcs, swift)`, "InvalidArgument");
+      }
+      const now = Date.now();
+      const row: OriginConfig = { ...spec, updatedMs: now };
+      if (spec.mode === "write-through") {
+        // Set again with the same remote and prefix, the queue keeps its place: nothing pending is skipped.
+        const before = await deps.index.read(BUCKETS_SHARD, originRow(bucket), opts).then((r) => (r?.value as OriginConfig | null) ?? null);
+        const same = before?.mode === "write-through" && before.remote === spec.remote && before.prefix === spec.prefix;
+        row.writeThroughSinceMs = same ? (before.writeThroughSinceMs ?? before.updatedMs) : now;
+      }
       await deps.index.write(BUCKETS_SHARD, originRow(bucket), { ts: deps.stamp(), value: row }, opts);
       await cache.forget(bucket);
       cache.remember(bucket, row);
+      deps.changed?.();
       return row;
     },
     async get(bucket, opts) {
@@ -108,6 +124,7 @@ export function createOrigins(deps: OriginsDeps): Origins {
       await this.get(bucket, opts);
       await deps.index.write(BUCKETS_SHARD, originRow(bucket), { ts: deps.stamp(), value: null }, opts);
       await cache.forget(bucket);
+      deps.changed?.();
     },
   };
 }

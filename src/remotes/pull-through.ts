@@ -370,7 +370,9 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
       const m = await manifestOrNull(bucket, key, opts);
       if (m && !m.origin) return { kind: "stored", manifest: m };
       if (m?.origin && m.origin.expiresMs > clock()) return { kind: "stored", manifest: m, cache: "HIT" };
-      if (!m && !(await deps.origins.find(bucket, opts))) throw noSuchKey(bucket, key);
+      // A write-through bucket is the truth its remote copies: a miss there is a miss (pulling
+      // it in could bring back a key deleted in the mesh whose delete is still queued).
+      if (!m && (await deps.origins.find(bucket, opts))?.mode !== "pull-through") throw noSuchKey(bucket, key);
       const r = await fillAt(fillerOf(bucket, key), bucket, key, opts.body, opts.signal);
       if (r.outcome === "stream") return { kind: "stream", manifest: r.handoff.manifest, body: r.handoff.body, cache: "MISS" };
       if (r.outcome === "absent") throw noSuchKey(bucket, key);

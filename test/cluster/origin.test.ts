@@ -4,8 +4,8 @@
 // costs one request; past max-age the origin sees If-None-Match and its 304 gives
 // REVALIDATED; with the origin down, STALE; a 64 MiB object streams to its first client before
 // the fill ends, with bounded memory, and a client that aborts at 10% still leaves a complete
-// copy; S3 GetObject pulls through too; bad remotes and origins are 4xx with a code (501 for
-// what is not built yet), and a remote's credentials never come back.
+// copy; S3 GetObject pulls through too; bad remotes and origins are 4xx with a code, and a
+// remote's credentials never come back.
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createS3Backend } from "../../src/remotes/s3-backend.ts";
 import { startS3rver } from "../harness/emulators.ts";
@@ -268,7 +268,8 @@ test("bad remotes and origins are 4xx with a code, a remote without the credenti
     ["PUT", "/buckets/mirror-a/origin", { remote: "web", negativeTtlSeconds: 1.5 }, "400 InvalidArgument"],
     ["PUT", "/buckets/mirror-a/origin", { remote: "web", staleIfErrorSeconds: "1" }, "400 InvalidArgument"],
     ["PUT", "/buckets/mirror-a/origin", { remote: "web", mode: "sideways" }, "400 InvalidArgument"],
-    ["PUT", "/buckets/mirror-a/origin", { remote: "web", mode: "write-through" }, "501 NotImplemented"],
+    // A plain web origin takes no writes (write-through itself: write-through.test.ts).
+    ["PUT", "/buckets/mirror-a/origin", { remote: "web", mode: "write-through" }, "400 InvalidArgument"],
     ["PUT", "/buckets/no-such-bucket/origin", { remote: "web" }, "404 NoSuchBucket"],
     ["PUT", "/buckets/Bad_Bucket/origin", { remote: "web" }, "400 InvalidBucketName"],
   ];

@@ -27,6 +27,12 @@ export interface FakeSwift {
   requests: Map<string, number>;
   /** Forget every token (the next call answers 401). */
   revokeTokens(): void;
+  /** Answer the next `n` object PUTs with 500 (Infinity: every PUT until set again; 0: none). */
+  failPuts(n: number): void;
+  /** An object as stored (for checks), or undefined. */
+  stored(container: string, name: string): { body: Uint8Array; contentType: string; meta: Record<string, string> } | undefined;
+  /** The names in a container. */
+  names(container: string): string[];
   stop(): void;
 }
 
@@ -38,6 +44,7 @@ export function startFakeSwift(user: string, key: string, containers: string[]):
   const store = new Map<string, Map<string, SwiftObject>>(containers.map((c) => [c, new Map()]));
   const tokens = new Set<string>();
   const requests = new Map<string, number>();
+  let putsToFail = 0;
 
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -91,6 +98,11 @@ export function startFakeSwift(user: string, key: string, containers: string[]):
     const o = objects.get(name);
     switch (req.method) {
       case "PUT": {
+        if (putsToFail > 0) {
+          putsToFail--;
+          await req.arrayBuffer().catch(() => undefined);
+          return new Response("injected failure", { status: 500 });
+        }
         const body = new Uint8Array(await req.arrayBuffer());
         const meta: Record<string, string> = {};
         for (const [k, v] of req.headers) if (k.startsWith(META)) meta[k.slice(META.length)] = v;
@@ -134,6 +146,9 @@ export function startFakeSwift(user: string, key: string, containers: string[]):
     storageUrl: `${base}/v1/${account}`,
     requests,
     revokeTokens: () => tokens.clear(),
+    failPuts: (n) => void (putsToFail = n),
+    stored: (container, name) => store.get(container)?.get(name),
+    names: (container) => [...(store.get(container)?.keys() ?? [])].sort(),
     stop: () => void server.stop(true),
   };
 }

@@ -91,12 +91,12 @@ describe("checks", () => {
     }
   });
 
-  test("origins: defaults, bounds, and write-through not yet", () => {
+  test("origins: defaults, bounds, and write-through", () => {
     expect(validateOrigin({ remote: "web" })).toEqual({ remote: "web", prefix: "", mode: "pull-through", defaultTtlSeconds: 3600, negativeTtlSeconds: 60, staleIfErrorSeconds: 86400 });
     for (const bad of [{}, { remote: "" }, { remote: "w", defaultTtlSeconds: -1 }, { remote: "w", negativeTtlSeconds: 0.5 }, { remote: "w", staleIfErrorSeconds: 1e12 }, { remote: "w", prefix: 3 }, { remote: "w", extra: true }]) {
       expect(() => validateOrigin(bad)).toThrow(expect.objectContaining({ code: "InvalidArgument" }));
     }
-    expect(() => validateOrigin({ remote: "w", mode: "write-through" })).toThrow(expect.objectContaining({ code: "NotImplemented" }));
+    expect(validateOrigin({ remote: "w", mode: "write-through", prefix: "p/" })).toMatchObject({ remote: "w", prefix: "p/", mode: "write-through" });
   });
 });
 

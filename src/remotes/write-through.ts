@@ -1,0 +1,485 @@
+// Write-through origins (issue 15): every acknowledged PUT, copy, multipart completion and
+// DELETE of a bucket whose origin has mode "write-through" is also applied to the remote.
+//
+// The durable queue is the bucket's change event log itself (src/changes/): every write of
+// an object already records an event in the same index batch as its manifest, replicated,
+// at-least-once and gap-free by the log gate. So nothing new is written on the request path:
+// a per-bucket consumer on each peer reads the events of the shards it applies (the shards
+// whose first replica it believes alive is itself, as webhook delivery does) from a
+// replicated progress row per shard (writeThroughRow, quorum reads and writes), and moves
+// that row only past events the remote has taken. A peer that restarts reads its rows and
+// goes on; a peer that dies is replaced by the next live replica of each of its shards,
+// which starts where the row says. Events applied after the last row write are applied
+// again, which is harmless: an event is applied as the key's latest state, read from the
+// manifest when it is applied (present: its bytes are streamed from the mesh to
+// backend.put, with content type and user metadata; absent: backend.delete). A stale event
+// of an overwritten key uploads the newer bytes; a copy the pull-through fetched from the
+// remote itself (manifest.origin set) is skipped.
+//
+// Failures: the batch's events before a shard's first failed one still move the shard on;
+// the rest are read again after an exponential backoff with jitter (config.events
+// writeThroughRetryBaseMs .. writeThroughMaxRetryMs), until they are taken or retention
+// takes the events away. The queue starts at the origin's writeThroughSinceMs (when it was
+// attached in this mode): objects written before that are not copied.
+//
+// Bounded: buckets per peer, buckets stepping at once, events per batch, remote calls at
+// once per bucket (writeThroughConcurrency); bodies are streamed, never held whole.
+import type { AbortOptions } from "@libp2p/interface";
+import type { EventsConfig } from "../config.ts";
+import { MeshError } from "../errors.ts";
+import type { IndexClient } from "../metadata/index-client.ts";
+import { BUCKETS_SHARD, ORIGIN_ROW_PREFIX, writeThroughRow } from "../metadata/keys.ts";
+import type { ObjectManifest } from "../metadata/types.ts";
+import type { ObjectService } from "../objects/object-service.ts";
+import type { Placement } from "../placement/placement.ts";
+import type { IndexStore } from "../store/index-store.ts";
+import type { Logger } from "../util/log.ts";
+import { mapLimit } from "../util/map-limit.ts";
+import { retryDelayMs } from "../changes/delivery.ts";
+import type { ChangeLog, ShardsRead } from "../changes/log.ts";
+import { checkFilter, eventTimeMs, type ChangeEvent } from "../changes/records.ts";
+import { progressOf, startPosition, type DeliveryProgress } from "../changes/targets.ts";
+import type { RemoteBackend } from "./backend.ts";
+import type { OriginConfig, Origins } from "./origin-config.ts";
+
+/** Most write-through buckets one peer applies; the rest wait, with a warning. */
+export const MAX_BUCKETS_PER_PEER = 1000;
+/** Buckets with a step under way at once on one peer. */
+const MAX_CONCURRENT_STEPS = 4;
+/** Events one step reads and applies at most. */
+const MAX_BATCH = 100;
+/** Status counts pending events up to this many per bucket (beyond, `pendingCapped`). */
+export const PENDING_CAP = 1000;
+/** Progress rows read at once. */
+const PROGRESS_READS = 8;
+/** Origin rows scanned per page of the local BUCKETS_SHARD. */
+const SCAN_PAGE = 200;
+/** How often positions moved past nothing to apply are written. */
+const IDLE_FLUSH_MS = 30_000;
+const MAX_ERROR_CHARS = 300;
+/** The events the queue applies. */
+const FILTER = checkFilter({ types: ["ObjectCreated:*", "ObjectRemoved:*"] });
+
+/** The timings and bounds write-through runs with (src/config.ts). */
+export type WriteThroughConfig = Pick<EventsConfig, "webhookPollMs" | "webhookRefreshMs" | "writeThroughRetryBaseMs" | "writeThroughMaxRetryMs" | "writeThroughConcurrency">;
+
+/** What write-through reads and writes. */
+export interface WriteThroughDeps {
+  self: string;
+  /** This peer's replica of the index: its BUCKETS_SHARD holds every bucket's origin. */
+  store: Pick<IndexStore, "scan">;
+  index: Pick<IndexClient, "read" | "write">;
+  changes: Pick<ChangeLog, "shards" | "readShards">;
+  placement: Pick<Placement, "shardReplicas">;
+  objects: Pick<ObjectService, "headObject" | "readObject">;
+  backendFor(remote: string): Promise<RemoteBackend>;
+  isAlive(peer: string): boolean;
+  stamp(): string;
+  config: WriteThroughConfig;
+  log: Logger;
+  signal?: AbortSignal;
+  random?: () => number;
+  clock?: () => number;
+}
+
+/** This peer's write-through figures (`writeThrough` in /cluster/status). */
+export interface WriteThroughStats {
+  /** Write-through buckets this peer knows of. */
+  buckets: number;
+  /** Events read by this peer and not yet applied (at most one batch per bucket). */
+  pending: number;
+  /** Remote puts and deletes done, and failed, since start. */
+  applied: number;
+  failed: number;
+  lastError: { bucket: string; message: string; atMs: number } | null;
+}
+
+/** A bucket's write-through queue as GET /buckets/{b}/origin shows it (through any peer). */
+export interface WriteThroughStatus {
+  /** Events not yet applied to the remote (at most PENDING_CAP). */
+  pending: number;
+  pendingCapped: boolean;
+  oldestPendingMs?: number;
+  lastSuccessMs: number | null;
+  /** The latest failure (kept after recovery: compare with lastSuccessMs). */
+  lastError: { message: string; atMs: number } | null;
+  failing: boolean;
+}
+
+/** The write-through worker of one peer. */
+export interface WriteThrough {
+  start(): void;
+  stop(): Promise<void>;
+  /** Read the origins again now (one was just changed through this peer). */
+  refresh(): void;
+  stats(): WriteThroughStats;
+  /** The bucket's queue, read from its progress rows and the log. */
+  status(bucket: string, origin: OriginConfig, opts?: AbortOptions): Promise<WriteThroughStatus>;
+}
+
+interface ShardState {
+  position: string;
+  persisted: string;
+}
+
+interface Live {
+  bucket: string;
+  origin: OriginConfig;
+  since: number;
+  shards: Map<string, ShardState>;
+  failures: number;
+  nextAtMs: number;
+  busy: boolean;
+  pending: number;
+  lastSuccessMs: number;
+  lastError?: { message: string; atMs: number };
+  flushedAtMs: number;
+}
+
+/** When a bucket's queue starts: its origin's writeThroughSinceMs (kept across re-PUTs in the same mode), else its updatedMs. */
+export const queueSince = (o: OriginConfig) => o.writeThroughSinceMs ?? o.updatedMs;
+
+/** Create the write-through worker of one peer. */
+export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
+  const { self, log, config } = deps;
+  const clock = deps.clock ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const stopping = new AbortController();
+  const signal = stopping.signal;
+  const live = new Map<string, Live>();
+  const steps = new Set<Promise<void>>();
+  const counts = { applied: 0, failed: 0 };
+  let lastError: WriteThroughStats["lastError"] = null;
+  let refreshedAt = -Infinity;
+  let refreshAsked = false;
+  let overflowWarned = false;
+  let wake: (() => void) | undefined;
+  let poked = false;
+  let done: Promise<void> | undefined;
+  const poke = () => {
+    poked = true;
+    wake?.();
+  };
+  deps.signal?.addEventListener("abort", () => (stopping.abort(), poke()), { once: true });
+  if (deps.signal?.aborted) stopping.abort();
+
+  /** The write-through origins in this peer's replica of BUCKETS_SHARD, merged into `live`. */
+  async function refresh(): Promise<void> {
+    const seen = new Set<string>();
+    let after: string | undefined;
+    for (;;) {
+      const rows = await deps.store.scan(BUCKETS_SHARD, { prefix: ORIGIN_ROW_PREFIX, after, limit: SCAN_PAGE });
+      for (const [row, entry] of rows) {
+        const origin = entry.value as OriginConfig | null;
+        if (!origin || origin.mode !== "write-through") continue;
+        if (seen.size >= MAX_BUCKETS_PER_PEER) {
+          if (!overflowWarned) log.warn(`more than ${MAX_BUCKETS_PER_PEER} write-through buckets: this peer applies the first ${MAX_BUCKETS_PER_PEER} only`);
+          overflowWarned = true;
+          break;
+        }
+        const bucket = row.slice(ORIGIN_ROW_PREFIX.length);
+        seen.add(bucket);
+        const known = live.get(bucket);
+        const since = queueSince(origin);
+        if (known && known.since === since) {
+          known.origin = origin;
+          continue;
+        }
+        live.set(bucket, { bucket, origin, since, shards: new Map(), failures: 0, nextAtMs: 0, busy: false, pending: 0, lastSuccessMs: 0, flushedAtMs: clock() });
+      }
+      if (rows.length < SCAN_PAGE || seen.size >= MAX_BUCKETS_PER_PEER) break;
+      after = rows[rows.length - 1][0];
+    }
+    for (const b of live.keys()) if (!seen.has(b)) live.delete(b);
+    refreshedAt = clock();
+  }
+
+  function ownedShards(): string[] {
+    return deps.changes.shards().filter((s) => deps.placement.shardReplicas(s).find((p) => p === self || deps.isAlive(p)) === self);
+  }
+
+  /** Keep `t.shards` to the shards this peer applies, reading the progress rows of those it takes up. */
+  async function takeUp(t: Live): Promise<void> {
+    const owned = ownedShards();
+    const wanted = new Set(owned);
+    for (const s of t.shards.keys()) if (!wanted.has(s)) t.shards.delete(s);
+    await mapLimit(
+      owned.filter((s) => !t.shards.has(s)),
+      PROGRESS_READS,
+      async (shard) => {
+        let p: DeliveryProgress | null;
+        try {
+          p = progressOf((await deps.index.read(shard, writeThroughRow(t.bucket), { signal }))?.value, t.since);
+        } catch (err) {
+          // No quorum now: the shard waits rather than start from the beginning.
+          log.debug(`write-through ${t.bucket}: progress in shard ${shard} unreadable: ${(err as Error).message}`);
+          return;
+        }
+        const position = p?.position ?? startPosition(t.since);
+        t.shards.set(shard, { position, persisted: position });
+        if (p && p.lastSuccessMs > t.lastSuccessMs) t.lastSuccessMs = p.lastSuccessMs;
+        if (p?.lastError && p.lastError.atMs > (t.lastError?.atMs ?? 0)) t.lastError = p.lastError;
+      },
+    );
+  }
+
+  async function persist(t: Live, shards: Iterable<string>): Promise<void> {
+    await Promise.all(
+      [...shards].map(async (shard) => {
+        const st = t.shards.get(shard);
+        if (!st) return;
+        const position = st.position;
+        const value: DeliveryProgress = { position, since: t.since, lastSuccessMs: t.lastSuccessMs, ...(t.lastError && { lastError: t.lastError }) };
+        try {
+          await deps.index.write(shard, writeThroughRow(t.bucket), { ts: deps.stamp(), value }, { signal });
+          if (st.persisted < position) st.persisted = position;
+        } catch (err) {
+          // Written again later; a peer taking over meanwhile applies some events twice (harmless).
+          log.debug(`write-through ${t.bucket}: progress in shard ${shard} not written: ${(err as Error).message}`);
+        }
+      }),
+    );
+  }
+
+  /** Apply one key's latest state to the remote. */
+  async function apply(t: Live, backend: RemoteBackend, key: string): Promise<void> {
+    let m: ObjectManifest | null;
+    try {
+      m = await deps.objects.headObject(t.bucket, key, { signal });
+    } catch (err) {
+      const code = (err as MeshError).code;
+      if (code === "NoSuchKey") m = null;
+      else if (code === "NoSuchBucket") return; // The bucket is gone: its remote copies are left as they are.
+      else throw err;
+    }
+    const remoteKey = t.origin.prefix + key;
+    if (!m) {
+      await backend.delete!(remoteKey, { signal });
+      return;
+    }
+    // A copy the pull-through fetched from this remote is already there.
+    if (m.origin) return;
+    const body = await deps.objects.readObject(m, 0, m.size, { signal });
+    try {
+      await backend.put!(remoteKey, body, { contentType: m.contentType, meta: m.meta }, { signal });
+    } catch (err) {
+      await body.cancel().catch(() => {});
+      throw err;
+    }
+  }
+
+  async function step(t: Live): Promise<void> {
+    const poll = config.webhookPollMs;
+    await takeUp(t).catch((err: unknown) => log.debug(`write-through ${t.bucket}: ${(err as Error).message}`));
+    if (!t.shards.size) {
+      t.nextAtMs = clock() + poll;
+      return;
+    }
+    const share = Math.min(MAX_BATCH, Math.max(2, Math.ceil((2 * MAX_BATCH) / t.shards.size)));
+    let read: ShardsRead;
+    try {
+      read = await deps.changes.readShards(t.bucket, new Map([...t.shards].map(([s, st]) => [s, st.position])), { limit: share, filter: FILTER });
+    } catch (err) {
+      if (signal.aborted) return;
+      log.debug(`write-through ${t.bucket}: the log could not be read: ${(err as Error).message}`);
+      t.nextAtMs = clock() + poll;
+      return;
+    }
+    // As webhook delivery does: stop where a shard that filled its share stopped, so the batch follows id order.
+    const perShard = new Map<string, number>();
+    for (const e of read.events) perShard.set(e.shard, (perShard.get(e.shard) ?? 0) + 1);
+    let upTo: string | undefined;
+    for (const [shard, n] of perShard) if (n >= share && (upTo === undefined || read.reached.get(shard)! < upTo)) upTo = read.reached.get(shard)!;
+    const batch = (upTo === undefined ? read.events : read.events.filter((e) => e.id <= upTo)).slice(0, MAX_BATCH);
+    const leftOut = new Set(read.events.slice(batch.length).map((e) => e.shard));
+    t.pending = read.events.length;
+    if (!batch.length) {
+      for (const [shard, to] of read.reached) {
+        const st = t.shards.get(shard);
+        if (st && to > st.position) st.position = to;
+      }
+      const now = clock();
+      if (now - t.flushedAtMs >= IDLE_FLUSH_MS) {
+        t.flushedAtMs = now;
+        await persist(t, [...t.shards].filter(([, st]) => st.position > st.persisted).map(([s]) => s));
+      }
+      t.nextAtMs = now + poll;
+      return;
+    }
+    // Each key once, as its latest state: the last of its events in the batch stands for the others.
+    const lastOfKey = new Map<string, ChangeEvent & { shard: string }>();
+    for (const e of batch) if (e.event.key !== undefined) lastOfKey.set(e.event.key, e);
+    const failedIds: Array<{ shard: string; id: string }> = [];
+    let failure: string | undefined;
+    try {
+      const backend = await deps.backendFor(t.origin.remote);
+      if (!backend.put || !backend.delete) throw new MeshError("OriginError", `remote ${t.origin.remote} is read-only`);
+      await mapLimit([...lastOfKey.values()], Math.max(1, config.writeThroughConcurrency), async (e) => {
+        if (signal.aborted) return;
+        try {
+          await apply(t, backend, e.event.key!);
+          counts.applied++;
+          t.pending = Math.max(0, t.pending - 1);
+        } catch (err) {
+          counts.failed++;
+          failedIds.push({ shard: e.shard, id: e.id });
+          failure ??= String((err as Error).message ?? err).slice(0, MAX_ERROR_CHARS);
+        }
+      });
+    } catch (err) {
+      failure = String((err as Error).message ?? err).slice(0, MAX_ERROR_CHARS);
+      for (const e of lastOfKey.values()) failedIds.push({ shard: e.shard, id: e.id });
+    }
+    if (signal.aborted) return;
+    // A shard moves to just before its first failed event, or (none failed) as far as the read or batch went.
+    const firstFailed = new Map<string, string>();
+    for (const f of failedIds) if (!firstFailed.has(f.shard) || f.id < firstFailed.get(f.shard)!) firstFailed.set(f.shard, f.id);
+    const touched = new Set<string>();
+    for (const [shard, st] of t.shards) {
+      const stop = firstFailed.get(shard);
+      let to: string | undefined;
+      if (stop !== undefined) {
+        for (const e of batch) if (e.shard === shard && e.id < stop && (to === undefined || e.id > to)) to = e.id;
+      } else if (leftOut.has(shard)) {
+        for (const e of batch) if (e.shard === shard && (to === undefined || e.id > to)) to = e.id;
+      } else to = read.reached.get(shard);
+      if (to !== undefined && to > st.position) {
+        st.position = to;
+        touched.add(shard);
+      }
+    }
+    const now = clock();
+    if (failure === undefined) {
+      if (t.failures) log.info(`write-through ${t.bucket}: applied again after ${t.failures} failed attempt(s)`);
+      t.failures = 0;
+      t.lastSuccessMs = now;
+      await persist(t, touched);
+      t.nextAtMs = read.events.length > batch.length || batch.length >= MAX_BATCH ? clock() : clock() + poll;
+      return;
+    }
+    t.failures++;
+    t.lastError = { message: failure, atMs: now };
+    lastError = { bucket: t.bucket, ...t.lastError };
+    const wait = retryDelayMs(t.failures, config.writeThroughRetryBaseMs, config.writeThroughMaxRetryMs, random);
+    if (t.failures === 1) log.warn(`write-through ${t.bucket}: ${failedIds.length} change(s) not applied to remote ${t.origin.remote}: ${failure}; retrying with backoff`);
+    else log.debug(`write-through ${t.bucket}: attempt ${t.failures} failed: ${failure}; next in ${wait} ms`);
+    // The error is shown through any peer; failed events stay queued.
+    await persist(t, new Set([...touched, ...firstFailed.keys()]));
+    t.nextAtMs = clock() + wait;
+  }
+
+  function launch(t: Live): void {
+    t.busy = true;
+    const p: Promise<void> = step(t)
+      .catch((err: unknown) => {
+        log.warn(`write-through ${t.bucket}: ${(err as Error).message}`);
+        t.nextAtMs = clock() + config.webhookPollMs;
+      })
+      .finally(() => {
+        t.busy = false;
+        steps.delete(p);
+        poke();
+      });
+    steps.add(p);
+  }
+
+  async function loop(): Promise<void> {
+    let turn = 0;
+    while (!signal.aborted) {
+      poked = false;
+      if (refreshAsked || clock() - refreshedAt >= config.webhookRefreshMs) {
+        refreshAsked = false;
+        await refresh().catch((err: unknown) => {
+          log.warn(`write-through origins could not be read: ${(err as Error).message}`);
+          refreshedAt = clock();
+        });
+      }
+      const now = clock();
+      let nextAt = refreshedAt + config.webhookRefreshMs;
+      const all = [...live.values()];
+      for (let k = 0; k < all.length; k++) {
+        const t = all[(turn + k) % all.length];
+        if (t.busy) continue;
+        if (t.nextAtMs > now) {
+          nextAt = Math.min(nextAt, t.nextAtMs);
+          continue;
+        }
+        if (steps.size >= MAX_CONCURRENT_STEPS) break;
+        launch(t);
+      }
+      turn++;
+      if (signal.aborted) break;
+      if (poked) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(end, Math.max(5, nextAt - clock()));
+        function end() {
+          clearTimeout(timer);
+          wake = undefined;
+          resolve();
+        }
+        wake = end;
+      });
+    }
+    await Promise.allSettled([...steps]);
+  }
+
+  return {
+    start() {
+      if (done || signal.aborted) return;
+      done = loop();
+    },
+    async stop() {
+      stopping.abort();
+      poke();
+      await done;
+    },
+    refresh() {
+      refreshAsked = true;
+      poke();
+    },
+    stats() {
+      let pending = 0;
+      for (const t of live.values()) pending += t.pending;
+      return { buckets: live.size, pending, ...counts, lastError };
+    },
+    async status(bucket, origin, opts) {
+      const since = queueSince(origin);
+      const shards = deps.changes.shards();
+      let lastSuccessMs = 0;
+      let lastErr: WriteThroughStatus["lastError"] = null;
+      const positions = new Map<string, string>();
+      await mapLimit(shards, 16, async (shard) => {
+        const p = progressOf((await deps.index.read(shard, writeThroughRow(bucket), opts))?.value, since);
+        positions.set(shard, p?.position ?? startPosition(since));
+        if (p && p.lastSuccessMs > lastSuccessMs) lastSuccessMs = p.lastSuccessMs;
+        if (p?.lastError && p.lastError.atMs > (lastErr?.atMs ?? 0)) lastErr = p.lastError;
+      });
+      const perShard = Math.min(PENDING_CAP, Math.max(20, Math.ceil((2 * PENDING_CAP) / shards.length)));
+      const read = await deps.changes.readShards(bucket, positions, { limit: perShard, filter: FILTER });
+      const counted = new Map<string, number>();
+      for (const e of read.events) counted.set(e.shard, (counted.get(e.shard) ?? 0) + 1);
+      const e0 = read.events[0];
+      const le = lastErr as WriteThroughStatus["lastError"];
+      return {
+        pending: Math.min(PENDING_CAP, read.events.length),
+        pendingCapped: read.events.length > PENDING_CAP || [...counted.values()].some((n) => n >= perShard),
+        ...(e0 && { oldestPendingMs: eventTimeMs(e0.id) }),
+        lastSuccessMs: lastSuccessMs || null,
+        lastError: le,
+        failing: le !== null && le.atMs > lastSuccessMs && read.events.length > 0,
+      };
+    },
+  };
+}
+
+/** Bucket origins whose `get` also shows a write-through bucket's queue (GET /buckets/{b}/origin). */
+export function withQueueStatus<O extends Pick<Origins, "get">>(origins: O, wt: Pick<WriteThrough, "status">): O {
+  return {
+    ...origins,
+    async get(bucket: string, opts?: AbortOptions) {
+      const cfg = await origins.get(bucket, opts);
+      if (cfg.mode !== "write-through") return cfg;
+      return { ...cfg, writeThrough: await wt.status(bucket, cfg, opts) };
+    },
+  };
+}
