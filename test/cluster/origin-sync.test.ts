@@ -97,6 +97,8 @@ test("an Azurite container of 2,000 blobs is imported, read once on first GET, a
   expect(statusAndCode(await putJson(url(0), "/admin/remotes/az", { type: "azure", endpoint: `http://127.0.0.1:${proxy.port}/${account.accountName}`, container: "ext", credentials: account }))).toBe("200");
   await mustCreateBucket(url(0), "ext");
   expect(statusAndCode(await putJson(url(1), "/buckets/ext/origin", { remote: "az" }))).toBe("200");
+  // A search schema set first: imported objects are indexed by their remote metadata as they are written.
+  expect(statusAndCode(await putJson(url(0), "/buckets/ext/schema", { fields: { camera: "string", n: "number" } }))).toBe("200");
   // Written in the mesh itself: a sync never removes it.
   await mustPut(url(2), "ext", "photos/local-only.txt", "mine");
 
@@ -110,6 +112,11 @@ test("an Azurite container of 2,000 blobs is imported, read once on first GET, a
   listed.delete("photos/local-only.txt");
   expect(listed.size).toBe(N);
   expect([...listed]).toEqual([...remote]);
+
+  // Search covers the remote's objects, by their user metadata.
+  const found = json(await postJson(url(1), "/buckets/ext/query", { where: [{ field: "camera", op: "=", value: "nikon" }, { field: "n", op: "<", value: 20 }], limit: 100 }));
+  expect(found.objects.map((o: { key: string }) => o.key).sort()).toEqual([1, 3, 5, 7, 9, 11, 13, 15, 17, 19].map(keyOf));
+  expect(blobGets.size).toBe(0);
 
   // An S3 HEAD answers from the import (no fetch): size, content type, user metadata, the remote's ETag.
   const k = keyOf(7);
