@@ -99,6 +99,7 @@ const SYNC_CONCURRENCY = 16;
 const MAX_RUNS = 8;
 const STALE_MS = 60_000;
 const WATCH_MS = 15_000;
+const EARLY_LOOK_MS = 2_000;
 /** Adapters whose listing carries no content type or user metadata: a head per imported object. */
 const HEAD_TO_IMPORT: ReadonlySet<RemoteType> = new Set(["s3", "swift"]);
 
@@ -134,6 +135,7 @@ export function createOriginSync(deps: OriginSyncDeps): OriginSync {
   const staleMs = deps.staleMs ?? STALE_MS;
   const runs = new Map<string, Promise<void>>();
   let timer: ReturnType<typeof setInterval> | undefined;
+  let early: ReturnType<typeof setTimeout> | undefined;
 
   const readState = async (bucket: string, opts?: AbortOptions) => ((await deps.index.read(BUCKETS_SHARD, syncRow(bucket), opts))?.value as SyncState | null) ?? null;
   const writeState = (bucket: string, st: SyncState) => deps.index.write(BUCKETS_SHARD, syncRow(bucket), { ts: deps.stamp(), value: st });
@@ -279,6 +281,8 @@ export function createOriginSync(deps: OriginSyncDeps): OriginSync {
       // Look for syncs to resume now (this peer may have stopped in one), then now and then.
       const tick = () => void watch().catch((err: Error) => deps.log.debug(`sync watch failed: ${err.message}`));
       tick();
+      // Once more soon after: a peer just started may not reach a quorum for the first look.
+      early = setTimeout(tick, EARLY_LOOK_MS);
       timer = setInterval(tick, deps.watchMs ?? WATCH_MS);
     },
     async begin(bucket, opts) {
@@ -300,6 +304,7 @@ export function createOriginSync(deps: OriginSyncDeps): OriginSync {
     state: readState,
     async stop() {
       clearInterval(timer);
+      clearTimeout(early);
       await Promise.allSettled([...runs.values()]);
     },
     async settled(bucket) {

@@ -25,6 +25,9 @@ let container: ReturnType<BlobServiceClient["getContainerClient"]>;
 /** Blob reads (GET of a blob, not a listing) that reached Azurite through the proxy, by path. */
 const blobGets = new Map<string, number>();
 let proxy: ReturnType<typeof Bun.serve>;
+/** Listing pages asked of Azurite; each made this many ms slower when set (so a sync can be cut mid-way). */
+let lists = 0;
+let slowLists = 0;
 
 beforeAll(async () => {
   [cluster, azurite] = await Promise.all([startConverged(3), startAzurite()]);
@@ -35,6 +38,10 @@ beforeAll(async () => {
     port: 0,
     async fetch(req) {
       const u = new URL(req.url);
+      if (u.searchParams.get("comp") === "list") {
+        lists++;
+        if (slowLists) await Bun.sleep(slowLists);
+      }
       if (req.method === "GET" && !u.searchParams.has("comp") && !u.searchParams.has("restype")) blobGets.set(u.pathname, (blobGets.get(u.pathname) ?? 0) + 1);
       u.host = target.host;
       const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
@@ -76,11 +83,11 @@ async function syncAndWait(via: number, watch: number) {
 }
 
 /** Every key (and size) the mesh lists for the bucket. */
-async function meshListing(base: string): Promise<Map<string, number>> {
+async function meshListing(base: string, bucket = "ext"): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   let cursor: string | undefined;
   do {
-    const page = json(await request(base, "GET", `/buckets/ext/objects?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
+    const page = json(await request(base, "GET", `/buckets/${bucket}/objects?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`));
     for (const o of page.objects) out.set(o.key, o.size);
     cursor = page.nextCursor ?? undefined;
   } while (cursor);
@@ -162,6 +169,38 @@ test("an Azurite container of 2,000 blobs is imported, read once on first GET, a
   const changed = await request(url(0), "GET", `/buckets/ext/objects/${keyOf(42)}`);
   expect(new TextDecoder().decode(changed.body)).toBe("changed!");
   expect(changed.headers.get("x-meta-camera")).toBe("leica");
+}, 30_000);
+
+test("a sync cut short by its peer stopping resumes from its last page when the peer starts again", async () => {
+  await mustCreateBucket(url(0), "ext2");
+  expect(statusAndCode(await putJson(url(0), "/buckets/ext2/origin", { remote: "az" }))).toBe("200");
+  slowLists = 500;
+  try {
+    const r = await postJson(url(2), "/buckets/ext2/origin/sync");
+    expect(statusAndCode(r)).toBe("202");
+    // Stop the peer once the first page is checkpointed (the second page's listing is on its way).
+    let seen: any;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await Bun.sleep(25)) {
+      seen = json(await request(url(0), "GET", "/buckets/ext2/origin")).sync;
+      if (seen.listed > 0) break;
+    }
+    expect(seen).toMatchObject({ state: "running", listed: 1000 });
+    expect(seen.cursor).not.toBeNull();
+    await cluster.stop(2);
+    const listsBefore = lists;
+    await cluster.restart(2);
+    let done: any;
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline; await Bun.sleep(100)) {
+      done = json(await request(url(1), "GET", "/buckets/ext2/origin")).sync;
+      if (done.state !== "running") break;
+    }
+    expect(done).toMatchObject({ state: "done", listed: N - 10, errors: 0, startedMs: seen.startedMs });
+    // Resumed from the second page, not from the start.
+    expect(lists - listsBefore).toBe(1);
+    expect((await meshListing(url(0), "ext2")).size).toBe(N - 10);
+  } finally {
+    slowLists = 0;
+  }
 }, 30_000);
 
 test("sync answers 4xx for a bucket without an origin and for a remote that cannot list", async () => {
