@@ -328,6 +328,31 @@ export const ShownRemote = t.Object({
 
 export const RemoteList = t.Object({ remotes: t.Array(ShownRemote) });
 
+/** An origin sync's state (src/remotes/origin-sync.ts). */
+export const SyncState = t.Object({
+  state: t.String({ description: "running, done or failed" }),
+  peer: t.String({ description: "the peer running it, or that last ran it" }),
+  remote: t.String(),
+  prefix: t.String(),
+  startedMs: t.Number(),
+  finishedMs: t.Optional(t.Number()),
+  heartbeatMs: t.Number({ description: "written at each page; a running sync gone quiet is resumed by another peer" }),
+  listed: t.Number({ description: "objects the remote listed" }),
+  imported: t.Number({ description: "new objects imported (metadata only)" }),
+  updated: t.Number({ description: "objects whose remote ETag changed, imported again" }),
+  removed: t.Number({ description: "imported or fetched objects gone from the remote, removed" }),
+  errors: t.Number(),
+  lastError: t.Optional(t.String()),
+  cursor: t.Union([t.String(), t.Null()], { description: "resume point: the remote's cursor of the next page" }),
+  after: t.Optional(t.String({ description: "resume point: mesh keys up to this one were compared" })),
+});
+
+/** A remote probe's answer (src/remotes/remote-probe.ts). */
+export const ProbeResult = t.Object({
+  ok: t.Boolean(),
+  steps: t.Array(t.Object({ step: t.String(), ok: t.Boolean(), ms: t.Number(), error: t.Optional(t.String()) })),
+});
+
 export const OriginConfig = t.Object({
   remote: t.String(),
   prefix: t.String({ description: "put before each key at the remote" }),
@@ -350,4 +375,5 @@ export const OriginConfig = t.Object({
       { description: "write-through: the bucket's queue of changes for the remote" },
     ),
   ),
+  sync: t.Optional(SyncState),
 });

@@ -32,6 +32,8 @@ import type { UploadRecords } from "../uploads/service.ts";
 import type { Remotes } from "../remotes/registry.ts";
 import type { Origins } from "../remotes/origin-config.ts";
 import { cacheHeaders, type PullThrough } from "../remotes/pull-through.ts";
+import type { OriginSync } from "../remotes/origin-sync.ts";
+import type { ProbeResult } from "../remotes/remote-probe.ts";
 import { multipartToken, tokenFor, tracked, type Alongside } from "../uploads/tracking.ts";
 
 export type { NativeAuth } from "./native-auth.ts";
@@ -177,6 +179,10 @@ export interface NativeOrigins {
   remotes: Pick<Remotes, "put" | "get" | "list" | "remove">;
   origins: Pick<Origins, "put" | "get" | "remove">;
   pull: Pick<PullThrough, "serve">;
+  /** Origin syncs (src/remotes/origin-sync.ts): external buckets in the index. */
+  sync?: Pick<OriginSync, "begin" | "state">;
+  /** Probe a remote: put, get, list, delete (read what it can if read-only). */
+  probe?: (name: string, signal?: AbortSignal) => Promise<ProbeResult>;
 }
 
 /** Records per `GET /uploads` page when the caller names no limit. */
@@ -390,7 +396,40 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "Remove a remote store (buckets pulling from it then fail their misses with 502)", tags: ["admin"] },
       },
     )
-    .get("/buckets/:bucket/origin", ({ bucket, request }) => remoteParts().origins.get(bucket, { signal: request.signal }), {
+    .post(
+      "/admin/remotes/:name/test",
+      async ({ params, request }) => {
+        const probe = remoteParts().probe;
+        if (!probe) throw new MeshError("NotFound", "no such route");
+        return probe(params.name, request.signal);
+      },
+      {
+        admin: true,
+        params: S.RemoteParams,
+        response: { 200: S.ProbeResult, ...S.errorResponses("InvalidArgument", "NoSuchRemote", ...S.AUTH_ERRORS) },
+        detail: { summary: "Probe a remote: write, read, list and delete a probe object (read-only types: read and list); each step's outcome and time, ok: false when it fails", tags: ["admin"] },
+      },
+    )
+    .post(
+      "/buckets/:bucket/origin/sync",
+      async ({ bucket, request, status }) => {
+        const sync = remoteParts().sync;
+        if (!sync) throw new MeshError("NotFound", "no such route");
+        return status(202, await sync.begin(bucket, { signal: request.signal }));
+      },
+      {
+        bucket: "owner",
+        params: S.BucketParams,
+        response: { 202: S.SyncState, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", "NoSuchOrigin", "NoSuchRemote", "SlowDown", ...S.AUTH_ERRORS) },
+        detail: { summary: "Import the origin's objects (metadata only, bytes on first read) into the bucket's index, in the background; progress in GET /buckets/{b}/origin", tags: ["buckets"] },
+      },
+    )
+    .get("/buckets/:bucket/origin", async ({ bucket, request }) => {
+      const parts = remoteParts();
+      const cfg = await parts.origins.get(bucket, { signal: request.signal });
+      const sync = await parts.sync?.state(bucket, { signal: request.signal });
+      return { ...cfg, ...(sync && { sync }) };
+    }, {
       bucket: "owner",
       params: S.BucketParams,
       response: { 200: S.OriginConfig, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchOrigin", ...S.AUTH_ERRORS) },
@@ -771,7 +810,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
 async function objectResponse(objects: NativeObjects, bucket: string, request: Request, head: boolean, pull?: Pick<PullThrough, "serve">): Promise<Response> {
   const key = rawKey(request, OBJECT_PATH);
   const ranged = request.headers.has("range");
-  const served = pull ? await pull.serve(bucket, key, { body: !head && !ranged, signal: request.signal }) : undefined;
+  const served = pull ? await pull.serve(bucket, key, { body: !head && !ranged, head, signal: request.signal }) : undefined;
   if (served?.kind === "stream") {
     const headers = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served) };
     delete headers.etag;

@@ -8,6 +8,8 @@ export const EVENT_NAMES = [
   "ObjectCreated:Put",
   "ObjectCreated:Copy",
   "ObjectCreated:CompleteMultipartUpload",
+  /** Made by a bucket's origin: imported by a sync, or its bytes kept by a pull-through fill. */
+  "ObjectCreated:Mirror",
   "ObjectRemoved:Delete",
   "BucketCreated",
   "BucketRemoved",

@@ -210,3 +210,7 @@ export const ORIGIN_ROW_PREFIX = "\x01o";
 export const originRow = (bucket: string) => `${ORIGIN_ROW_PREFIX}${bucket}`;
 /** Row of a write-through bucket's progress through one shard's change events (src/remotes/write-through.ts), in each shard. */
 export const writeThroughRow = (bucket: string) => `\x01q${bucket}`;
+/** Every origin sync state row starts with this. */
+export const SYNC_ROW_PREFIX = "\x01y";
+/** Row of a bucket's origin sync state (progress, counts, resume point) in BUCKETS_SHARD. */
+export const syncRow = (bucket: string) => `${SYNC_ROW_PREFIX}${bucket}`;

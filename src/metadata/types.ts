@@ -26,6 +26,20 @@ export interface ObjectManifest {
   holders?: string[][];
   /** Set on a copy fetched from its bucket's origin (src/remotes/pull-through.ts): when it stops being fresh. */
   origin?: OriginStamp;
+  /**
+   * Set on an object imported by an origin sync (src/remotes/origin-sync.ts) whose bytes are
+   * not kept yet: `chunks` is empty and `size` is the remote's. Every read goes through the
+   * pull-through, which fetches the bytes once and writes a kept manifest without this mark.
+   */
+  remote?: RemoteMark;
+}
+
+/** An imported object whose bytes are still only at its origin. */
+export interface RemoteMark {
+  /** The remote's ETag when it was listed (a later sync compares it to skip unchanged objects). */
+  etag?: string;
+  /** When the sync imported it (epoch ms). */
+  syncedMs: number;
 }
 
 /** The freshness of a copy fetched from an origin, kept with its manifest. */

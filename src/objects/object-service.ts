@@ -3,7 +3,7 @@
 // quorum holds every chunk. Downloads stream chunks back with a few fetched ahead.
 import type { AbortOptions } from "@libp2p/interface";
 import { Type } from "@sinclair/typebox";
-import { BadRequestError, ConflictError, NotFoundError } from "../errors.ts";
+import { BadRequestError, ConflictError, MeshError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import {
   allObjectShards,
@@ -79,6 +79,18 @@ export interface ListedObject {
   lastModified: string;
 }
 
+/** An object as an origin sync sees it in the mesh. */
+export interface MarkedObject {
+  key: string;
+  etag: string;
+  /** The remote's ETag for a copy fetched from the origin. */
+  originEtag?: string;
+  /** Set when imported by a sync and not fetched yet: the remote's ETag then. */
+  remote?: { etag?: string };
+  /** Neither imported nor fetched from the origin: written in the mesh (a sync leaves it alone). */
+  local: boolean;
+}
+
 /** Where an object lives. */
 export interface Location {
   bucket: string;
@@ -112,6 +124,13 @@ export interface ObjectService {
    * change event: the object's bytes did not change.
    */
   restamp(bucket: string, key: string, manifest: ObjectManifest, origin: OriginStamp): Promise<void>;
+  /**
+   * Write the manifest of an object imported from the bucket's origin (bytes not kept yet,
+   * `remote` set) with its ObjectCreated:Mirror event (src/remotes/origin-sync.ts).
+   */
+  importManifest(bucket: string, key: string, manifest: ObjectManifest): Promise<void>;
+  /** A page of the bucket's objects with what an origin sync compares: ETag and origin marks (keys after `after`, in order). */
+  listMarks(bucket: string, q: { prefix?: string; after?: string; limit?: number }): Promise<{ objects: MarkedObject[]; next: string | null }>;
   /** Throw NoSuchBucket unless the bucket exists. */
   requireBucket(name: string, opts?: AbortOptions): Promise<void>;
   /** Throw InvalidArgument, naming the field, if `meta` does not fit the bucket's search schema. */
@@ -173,6 +192,9 @@ const BUCKET_CACHE_MS = 2000;
 const SMALL_BODY_BYTES = 64 * 1024;
 /** Buckets remembered as existing, at most (only ones that exist are remembered). */
 const BUCKET_CACHE_MAX = 10_000;
+
+/** A read of an object whose bytes were imported by a sync and never fetched from the origin. */
+const notKept = () => new MeshError("OriginError", "the object's bytes are still at the bucket's origin: read it once (GET) to fetch them");
 
 /** Create the object service. */
 export function createObjectService(deps: ObjectServiceDeps): ObjectService {
@@ -313,7 +335,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       ...(up.refs.length ? { holders: up.holders } : {}),
       ...(opts.origin ? { origin: opts.origin } : {}),
     };
-    await Promise.all([writeManifest(bucket, key, manifest, "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
+    // A copy kept from the origin is a mirror's doing, not a client's PUT.
+    await Promise.all([writeManifest(bucket, key, manifest, opts.origin ? "ObjectCreated:Mirror" : "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
     return { bucket, key, size: up.size, etag: up.etag, contentType };
   }
 
@@ -411,9 +434,13 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
 
     async copyObject(source, bucket, key, changes, ctx) {
+      // Chunks are shared, so a source whose bytes are still at its origin has nothing to share (callers fetch it first).
+      if (source.remote) throw notKept();
       validateKey(key);
       await requireBucket(bucket);
-      const manifest: ObjectManifest = { ...source, ...changes, lastModified: Date.now() };
+      // A copy is written in the mesh: not an origin's copy (no freshness to keep, nothing a sync may remove).
+      const { origin: _origin, remote: _remote, ...kept } = source;
+      const manifest: ObjectManifest = { ...kept, ...changes, lastModified: Date.now() };
       await checkMeta(bucket, manifest.meta);
       if (manifest.headers && !Object.keys(manifest.headers).length) delete manifest.headers;
       await writeManifest(bucket, key, manifest, "ObjectCreated:Copy", ctx);
@@ -442,6 +469,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
 
     async readObject(m, start, end, opts = {}) {
+      // An imported object is read through the pull-through, which fetches it first; here it has no bytes to give.
+      if (m.remote && end > start) throw notKept();
       if (m.inline !== undefined) {
         const bytes = Buffer.from(m.inline, "base64").subarray(start, end);
         return new ReadableStream({ start: (c) => (bytes.byteLength && c.enqueue(bytes), c.close()) });
@@ -497,6 +526,34 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       validateKey(key);
       await requireBucket(bucket);
       await writeObjectRow(bucket, key, null, "ObjectRemoved:Delete", ctx);
+    },
+
+    async importManifest(bucket, key, manifest) {
+      validateKey(key);
+      await requireBucket(bucket);
+      await writeManifest(bucket, key, manifest, "ObjectCreated:Mirror");
+    },
+
+    async listMarks(bucket, q) {
+      await requireBucket(bucket);
+      const page = await listMerged<Pick<ObjectManifest, "etag" | "origin" | "remote">>(listing, {
+        shards: objectShards,
+        rowPrefix: objectRowPrefix(bucket),
+        prefix: q.prefix ?? "",
+        limit: Math.max(1, Math.min(1000, q.limit ?? 1000)),
+        after: q.after,
+        fields: ["etag", "origin", "remote"],
+      });
+      return {
+        objects: page.rows.map((r) => ({
+          key: r.key,
+          etag: r.value.etag,
+          ...(r.value.origin?.etag !== undefined && { originEtag: r.value.origin.etag }),
+          ...(r.value.remote && { remote: { etag: r.value.remote.etag } }),
+          local: !r.value.origin && !r.value.remote,
+        })),
+        next: page.next,
+      };
     },
 
     async listObjects(bucket, q) {

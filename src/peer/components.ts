@@ -67,6 +67,8 @@ import { createRemotes } from "../remotes/registry.ts";
 import { createOrigins } from "../remotes/origin-config.ts";
 import { createPullThrough } from "../remotes/pull-through.ts";
 import { createWriteThrough, withQueueStatus } from "../remotes/write-through.ts";
+import { createOriginSync } from "../remotes/origin-sync.ts";
+import { probeRemote } from "../remotes/remote-probe.ts";
 
 /** The parts of one peer that the Peer object and its test hooks read. */
 export interface Components {
@@ -292,6 +294,21 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     signal,
   });
   lifecycle.add("pull-through", pull);
+  // Origin syncs: a bucket's remote imported into its index (metadata only); interrupted ones resumed.
+  const originSync = createOriginSync({
+    self: peerId,
+    index,
+    listing: { index, placement, self: peerId },
+    objects,
+    origins,
+    remotes,
+    livePeers,
+    stamp,
+    log: log.child("origin-sync"),
+    signal,
+  });
+  lifecycle.add("origin sync", originSync);
+  const probe = async (name: string, reqSignal?: AbortSignal) => probeRemote(await remotes.backendFor(name, { signal: reqSignal }), reqSignal);
   lifecycle.add("caches", caches);
   const adminKey = createAdminKeyPart(config, keys, log, signal);
   lifecycle.add("admin key", adminKey);
@@ -422,7 +439,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     notifications,
     uploads,
     { open: (req) => streams.open(req), pingMs: config.events.streamPingMs },
-    { remotes, origins: withQueueStatus(origins, writeThrough), pull },
+    { remotes, origins: withQueueStatus(origins, writeThrough), pull, sync: originSync, probe },
   );
   const s3Handler = createS3Handler({ objects, multipart, uploads, listen: { streams, changes }, pull, keys, authEnabled: config.auth, limiter: limits, errors: errors.s3 });
   const servers = createApiServers({

@@ -32,7 +32,8 @@
 // through another peer that arrives before that costs two origin requests: the filler's,
 // which learns it cannot keep the answer, and its own). A HEAD or a Range GET on a miss waits for the
 // whole fill and is answered from the stored copy (a ranged fill of only the needed chunks is
-// not done yet).
+// not done yet). An object imported by an origin sync (origin-sync.ts: a manifest with no
+// chunks and a `remote` mark) is a miss to every reader here but HEAD, which answers from it.
 import type { AbortOptions } from "@libp2p/interface";
 import { Type, type Static } from "@sinclair/typebox";
 import { MeshError, NotFoundError, SlowDownError } from "../errors.ts";
@@ -62,7 +63,7 @@ export type Served =
 /** Pull-through reads, as the native and S3 GET and HEAD use them. */
 export interface PullThrough {
   /** What to serve for bucket/key; `body`: the caller wants the whole body (a GET without Range). */
-  serve(bucket: string, key: string, opts: { body: boolean; signal?: AbortSignal }): Promise<Served>;
+  serve(bucket: string, key: string, opts: { body: boolean; head?: boolean; signal?: AbortSignal }): Promise<Served>;
   /** Serve `origin.fill` for the keys this peer fills. */
   start(): void;
   stop(): void;
@@ -254,7 +255,9 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
   async function runFill(bucket: string, key: string, handoff?: (h: Handoff) => void): Promise<FillResult> {
     const id = objectRow(bucket, key);
     const cfg = await deps.origins.find(bucket);
-    const m = await manifestOrNull(bucket, key);
+    const found = await manifestOrNull(bucket, key);
+    // An object imported by a sync (`remote`) has no bytes here yet: a miss, fetched unconditionally.
+    const m = found?.remote ? null : found;
     const now = clock();
     if (m && (!m.origin || m.origin.expiresMs > now)) return { outcome: "stored", cache: "HIT" };
     if (!cfg) return m ? { outcome: "stored", cache: "STALE" } : { outcome: "absent" };
@@ -280,8 +283,8 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
     if (got === "changed") throw new OriginError("the origin's object changed during the read");
     if (got === null) {
       if (cfg.negativeTtlSeconds > 0) negatives.set(id, true, cfg.negativeTtlSeconds * 1000);
-      // Gone at the origin: the kept copy goes too.
-      if (m) await deps.objects.deleteObject(bucket, key);
+      // Gone at the origin: the kept copy (or the imported entry) goes too.
+      if (found) await deps.objects.deleteObject(bucket, key);
       return { outcome: "absent" };
     }
     const { info } = got;
@@ -368,7 +371,9 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
     stats,
     async serve(bucket, key, opts) {
       const m = await manifestOrNull(bucket, key, opts);
-      if (m && !m.origin) return { kind: "stored", manifest: m };
+      // A HEAD of an imported object is answered from what the sync imported: no fetch for headers alone.
+      if (m?.remote && opts.head) return { kind: "stored", manifest: m, cache: "MISS" };
+      if (m && !m.origin && !m.remote) return { kind: "stored", manifest: m };
       if (m?.origin && m.origin.expiresMs > clock()) return { kind: "stored", manifest: m, cache: "HIT" };
       // A write-through bucket is the truth its remote copies: a miss there is a miss (pulling
       // it in could bring back a key deleted in the mesh whose delete is still queued).

@@ -257,8 +257,9 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
       await backend.delete!(remoteKey, { signal });
       return;
     }
-    // A copy the pull-through fetched from this remote is already there.
-    if (m.origin) return;
+    // A copy the pull-through fetched from this remote is already there; so is an object an
+    // origin sync imported from it (origin-sync.ts: no bytes here to send, only a `remote` mark).
+    if (m.origin || m.remote) return;
     const body = await deps.objects.readObject(m, 0, m.size, { signal });
     try {
       await backend.put!(remoteKey, body, { contentType: m.contentType, meta: m.meta }, { signal });

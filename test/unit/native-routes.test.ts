@@ -288,6 +288,14 @@ function fakeOrigins(): NativeOrigins {
       remove: async (bucket) => void (await origin(bucket), origins.delete(bucket)),
     },
     pull: { serve: async (bucket, key, opts) => ({ kind: "stored", manifest: await objects.headObject(bucket, key, opts) }) },
+    sync: {
+      async begin(bucket) {
+        const o = await origin(bucket);
+        return { state: "running", peer: "self", remote: o.remote, prefix: o.prefix, startedMs: 1, heartbeatMs: 1, listed: 0, imported: 0, updated: 0, removed: 0, errors: 0, cursor: null };
+      },
+      state: async () => null,
+    },
+    probe: async (name) => (remote(name), { ok: false, steps: [{ step: "head", ok: false, ms: 1, error: "origin 127.0.0.1:9 could not be reached" }] }),
   };
 }
 
@@ -449,6 +457,8 @@ const ROUTES: Array<{ method: string; path: string; body?: string; status: numbe
   { method: "GET", path: "/admin/remotes/web", status: 200 },
   { method: "PUT", path: "/buckets/docs/origin", body: JSON.stringify({ remote: "web" }), status: 200 },
   { method: "GET", path: "/buckets/docs/origin", status: 200 },
+  { method: "POST", path: "/buckets/docs/origin/sync", status: 202 },
+  { method: "POST", path: "/admin/remotes/web/test", status: 200 },
   { method: "DELETE", path: "/buckets/docs/origin", status: 204 },
   { method: "DELETE", path: "/admin/remotes/web", status: 204 },
   { method: "GET", path: `/uploads/${SEEDED_TOKEN}`, status: 200 },

@@ -71,7 +71,7 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   // A bucket with an origin pulls a miss or a stale copy through (src/remotes/pull-through.ts).
   const pull = r.services.pull;
   const ranged = r.request.headers.has("range");
-  const served = pull ? await pull.serve(r.bucket, r.key, { body: !head && !ranged, signal: r.request.signal }) : undefined;
+  const served = pull ? await pull.serve(r.bucket, r.key, { body: !head && !ranged, head, signal: r.request.signal }) : undefined;
   if (served?.kind === "stream") {
     // The first client of a fill: the bytes as they come (no ETag until they are all in).
     const streamed: Record<string, string> = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served), "x-amz-version-id": "null" };
@@ -147,7 +147,9 @@ export function copySource(r: S3Request): { bucket: string; key: string } {
 export async function readCopySource(r: S3Request): Promise<{ bucket: string; key: string; manifest: ObjectManifest }> {
   const src = copySource(r);
   requirePermission(r.who, src.bucket, "read");
-  const manifest = await r.services.objects.headObject(src.bucket, src.key);
+  let manifest = await r.services.objects.headObject(src.bucket, src.key);
+  // An object imported by an origin sync has no chunks to share yet: fetch it once (the pull-through keeps it).
+  if (manifest.remote && r.services.pull) manifest = (await r.services.pull.serve(src.bucket, src.key, { body: false, signal: r.request.signal })).manifest;
   if (preconditions(r.request.headers, manifest, "x-amz-copy-source-") !== null) {
     throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
   }
