@@ -16,6 +16,7 @@ import type { ChunkStore } from "../store/chunk-store.ts";
 import type { Startable } from "../util/lifecycle.ts";
 import type { ClientLimits } from "./client-limits.ts";
 import type { StreamsStatus } from "../changes/stream.ts";
+import type { CacheStats } from "../cache/chunk-cache.ts";
 
 /** A member as `/cluster/peers` shows it. */
 export interface PeerInfo {
@@ -87,6 +88,8 @@ export type ClusterStatus = RepairStatus & {
   limits: ReturnType<ClientLimits["status"]>;
   /** Live change event streams (SSE and ListenBucketNotification) this peer serves. */
   eventStreams?: StreamsStatus;
+  /** The chunk cache's tiers (src/cache/chunk-cache.ts): bytes held, bound, hits, misses, hit ratio; `disk` null when off. */
+  cache?: CacheStats;
   draining: boolean;
   uptimeSeconds: number;
   process: { pid: number; rssBytes: number };
@@ -113,6 +116,8 @@ export interface StatusSources {
   eventRetention?(): RetentionStatus;
   /** The live event streams' figures (`eventStreams`). */
   eventStreams?(): StreamsStatus;
+  /** The chunk cache's figures (`cache`). */
+  cache?(): CacheStats;
 }
 
 /** Puts `/cluster/status` together. */
@@ -179,6 +184,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         meshKey: { fingerprint: src.meshKeyFingerprint },
         limits: src.limits.status(),
         ...(src.eventStreams && { eventStreams: src.eventStreams() }),
+        ...(src.cache && { cache: src.cache() }),
         draining: table.self.draining === true,
         uptimeSeconds: Math.round(uptimeS),
         process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },
