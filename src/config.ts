@@ -129,6 +129,10 @@ export interface PeerConfig {
   indexShards: number;
   /** Objects per second a peer indexes when a search field is added to a bucket that has some (src/search/indexer.ts). */
   searchBackfillPerSecond: number;
+  /** The chunk cache's memory tier, in bytes (`--cache-memory` MiB; 0: off; src/cache/chunk-cache.ts). */
+  cacheMemoryBytes: number;
+  /** The chunk cache's disk tier under <data>/cache, in bytes (`--cache-disk` MiB; 0: off). */
+  cacheDiskBytes: number;
   /** The change event log (src/changes/). */
   events: EventsConfig;
   /** Require credentials on the native and S3 APIs (`--insecure-no-auth` turns this off). */
@@ -282,6 +286,8 @@ export const DEFAULTS: Omit<PeerConfig, "membership" | "repair" | "limits" | "ev
   inlineMaxBytes: 16 * 1024,
   indexShards: 32,
   searchBackfillPerSecond: 20_000,
+  cacheMemoryBytes: 64 * 1024 * 1024,
+  cacheDiskBytes: 0,
   auth: true,
   metricsPublic: false,
   accessLog: false,
@@ -307,6 +313,9 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   if (!Number.isInteger(cfg.chunkSize) || cfg.chunkSize < 4096 || cfg.chunkSize > MAX_CHUNK_SIZE) throw new ConfigError("chunk size must be from 4 KiB to 64 MiB");
   if (cfg.inlineMaxBytes < 0 || cfg.inlineMaxBytes >= cfg.chunkSize) throw new ConfigError("inline limit must be below the chunk size");
   if (!Number.isInteger(cfg.indexShards) || cfg.indexShards < 1 || cfg.indexShards > 4096) throw new ConfigError("index shards must be from 1 to 4096");
+  for (const [bytes, flag] of [[cfg.cacheMemoryBytes, "--cache-memory"], [cfg.cacheDiskBytes, "--cache-disk"]] as const) {
+    if (!Number.isInteger(bytes) || bytes < 0) throw new ConfigError(`${flag} must be a whole number of MiB (0: off)`);
+  }
   if (!(cfg.searchBackfillPerSecond >= 1)) throw new ConfigError("the search backfill rate must be at least 1 object per second");
   if (!(cfg.events.retentionMs >= 1000)) throw new ConfigError("the event retention must be at least 1 s");
   if (!Number.isInteger(cfg.events.maxPerShard) || cfg.events.maxPerShard < 1) throw new ConfigError("the events kept per shard must be a whole number of at least 1");
@@ -396,6 +405,13 @@ function parsePositiveInt(s: string, what: string): number {
   return n;
 }
 
+/** A whole number of MiB, 0 allowed (off), as bytes. */
+function parseMebibytes(s: string, what: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0 || s.trim() === "") throw new ConfigError(`${what} must be a whole number of MiB (0: off), got "${s}"`);
+  return n * 1024 * 1024;
+}
+
 function parseRate(s: string, what: string): number {
   const n = Number(s);
   if (!Number.isFinite(n) || n < 0 || s.trim() === "") throw new ConfigError(`${what} must be a number of requests per second (0: no limit), got "${s}"`);
@@ -420,6 +436,8 @@ export const NODE_FLAGS = {
   "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d; there is no off: every write records one)", def: "7d" },
   "event-retention-count": { type: "string", env: "MESH_EVENT_RETENTION_COUNT", help: "most change events kept per index shard (the oldest go first)", def: String(DEFAULT_EVENTS.maxPerShard) },
   "search-backfill-rate": { type: "string", env: "MESH_SEARCH_BACKFILL_RATE", help: "objects per second a peer indexes when a search field is added to a bucket", def: String(DEFAULTS.searchBackfillPerSecond) },
+  "cache-memory": { type: "string", env: "MESH_CACHE_MEMORY", help: "MiB of chunks (small objects whole) this peer keeps in memory (0: off)", def: String(DEFAULTS.cacheMemoryBytes / 1024 / 1024) },
+  "cache-disk": { type: "string", env: "MESH_CACHE_DISK", help: "MiB of chunks fetched from other peers this peer keeps under <data>/cache (0: off)", def: "0" },
   "max-event-streams": { type: "string", env: "MESH_MAX_EVENT_STREAMS", help: "live change event streams (SSE, ListenBucketNotification) served at once; beyond: 503 TooManyStreams", def: String(DEFAULT_EVENTS.maxStreams) },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },
   "body-timeout": { type: "string", env: "MESH_BODY_TIMEOUT", help: "seconds a request body may send nothing (or its headers take) before RequestTimeout", def: String(DEFAULT_LIMITS.bodyIdleMs / 1000) },
@@ -460,6 +478,8 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
         "search-backfill-rate": { type: "string" },
         "event-retention": { type: "string" },
         "event-retention-count": { type: "string" },
+        "cache-memory": { type: "string" },
+        "cache-disk": { type: "string" },
         "max-event-streams": { type: "string" },
         "max-inflight": { type: "string" },
         "body-timeout": { type: "string" },
@@ -504,6 +524,10 @@ export function configFromArgs(argv: string[], env: Record<string, string | unde
   if (expiry) input.repair = { multipartExpiryMs: parseAge(expiry, "--multipart-expiry") };
   const backfill = str("search-backfill-rate");
   if (backfill) input.searchBackfillPerSecond = parsePositiveInt(backfill, "--search-backfill-rate");
+  for (const [flag, field] of [["cache-memory", "cacheMemoryBytes"], ["cache-disk", "cacheDiskBytes"]] as const) {
+    const v = str(flag);
+    if (v) input[field] = parseMebibytes(v, `--${flag}`);
+  }
   const retention = str("event-retention");
   const retentionCount = str("event-retention-count");
   const maxStreams = str("max-event-streams");

@@ -17,6 +17,7 @@ import type { Startable } from "../util/lifecycle.ts";
 import type { ClientLimits } from "./client-limits.ts";
 import type { StreamsStatus } from "../changes/stream.ts";
 import type { WriteThroughStats } from "../remotes/write-through.ts";
+import type { CacheStats } from "../cache/chunk-cache.ts";
 
 /** A member as `/cluster/peers` shows it. */
 export interface PeerInfo {
@@ -90,6 +91,8 @@ export type ClusterStatus = RepairStatus & {
   eventStreams?: StreamsStatus;
   /** Write-through buckets' queues as this peer applies them (src/remotes/write-through.ts). */
   writeThrough?: WriteThroughStats;
+  /** The chunk cache's tiers (src/cache/chunk-cache.ts): bytes held, bound, hits, misses, hit ratio; `disk` null when off. */
+  cache?: CacheStats;
   draining: boolean;
   uptimeSeconds: number;
   process: { pid: number; rssBytes: number };
@@ -118,6 +121,8 @@ export interface StatusSources {
   eventStreams?(): StreamsStatus;
   /** The write-through worker's figures (`writeThrough`). */
   writeThrough?(): WriteThroughStats;
+  /** The chunk cache's figures (`cache`). */
+  cache?(): CacheStats;
 }
 
 /** Puts `/cluster/status` together. */
@@ -185,6 +190,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         limits: src.limits.status(),
         ...(src.eventStreams && { eventStreams: src.eventStreams() }),
         ...(src.writeThrough && { writeThrough: src.writeThrough() }),
+        ...(src.cache && { cache: src.cache() }),
         draining: table.self.draining === true,
         uptimeSeconds: Math.round(uptimeS),
         process: { pid: process.pid, rssBytes: process.memoryUsage.rss() },

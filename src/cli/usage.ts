@@ -35,6 +35,8 @@ const PLACEHOLDERS: Record<ValueFlag, string> = {
   "event-retention": "AGE",
   "event-retention-count": "N",
   "max-event-streams": "N",
+  "cache-memory": "MIB",
+  "cache-disk": "MIB",
   "advertise-http": "URL",
   "advertise-s3": "URL",
   "max-inflight": "N",

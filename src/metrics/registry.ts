@@ -17,6 +17,7 @@ import type { Swim } from "../membership/swim.ts";
 import { allShards } from "../metadata/keys.ts";
 import type { Rpc } from "../net/rpc.ts";
 import type { ChunkClient } from "../objects/chunk-client.ts";
+import type { CacheStats } from "../cache/chunk-cache.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { RepairService } from "../repair/repair-service.ts";
 import type { ChunkStore } from "../store/chunk-store.ts";
@@ -46,6 +47,8 @@ export interface MetricsSources {
   multipartExpired?(): number;
   /** Change events this peer dropped from its replicas of the log (past retention, or beyond the per-shard count). */
   eventsDropped?(): number;
+  /** The chunk cache's figures. */
+  cache?(): CacheStats;
 }
 
 /** The metrics part of one peer. */
@@ -196,6 +199,34 @@ export function createMetrics(src: MetricsSources): Metrics {
     collect() {
       this.reset();
       setTotal(this, src.eventsDropped?.() ?? 0);
+    },
+  });
+  // ---- the chunk cache (src/cache/chunk-cache.ts) ----
+  new Counter({
+    name: "meshstore_cache_lookups_total",
+    help: "Chunk cache lookups by tier (memory, disk) and result (hit, miss)",
+    labelNames: ["tier", "result"],
+    registers,
+    collect() {
+      this.reset();
+      const c = src.cache?.();
+      for (const [tier, t] of [["memory", c?.memory], ["disk", c?.disk]] as const) {
+        setTotal(this, t?.hits ?? 0, { tier, result: "hit" });
+        setTotal(this, t?.misses ?? 0, { tier, result: "miss" });
+      }
+    },
+  });
+  new Gauge({
+    name: "meshstore_cache_bytes",
+    help: "Chunk cache bytes by tier (memory, disk): held now and the bound (kind: used, max)",
+    labelNames: ["tier", "kind"],
+    registers,
+    collect() {
+      const c = src.cache?.();
+      for (const [tier, t] of [["memory", c?.memory], ["disk", c?.disk]] as const) {
+        this.set({ tier, kind: "used" }, t?.bytes ?? 0);
+        this.set({ tier, kind: "max" }, t?.maxBytes ?? 0);
+      }
     },
   });
   new Gauge({

@@ -1,8 +1,11 @@
 // Moving chunks between peers: write a chunk to its ring owners (acknowledged at a
 // quorum, the rest completing in the background), read a chunk from whichever holder
-// answers with bytes that hash to its id, and ask peers which chunks they hold.
+// answers with bytes that hash to its id, and ask peers which chunks they hold. Reads go
+// through the peer's chunk cache (src/cache/chunk-cache.ts) when it has one: memory for
+// small objects, then this peer's store, then the disk tier, then the other holders.
 import type { AbortOptions } from "@libp2p/interface";
 import { Type } from "@sinclair/typebox";
+import type { ChunkCache } from "../cache/chunk-cache.ts";
 import { MAX_CHUNK_SIZE } from "../config.ts";
 import { MeshError } from "../errors.ts";
 import { callQuorum } from "../net/quorum.ts";
@@ -20,12 +23,18 @@ export interface BadReplica {
   atMs: number;
 }
 
+/** Options of a chunk read. */
+export interface ChunkGetOptions extends AbortOptions {
+  /** The chunk is a whole (small) object's body: the cache's memory tier may serve and keep it. */
+  wholeObject?: boolean;
+}
+
 /** Chunk transfer for one peer. */
 export interface ChunkClient {
   /** Store on the chunk's owners; resolves with the peers that acknowledged once a quorum has it on disk. */
   put(id: string, bytes: Uint8Array, opts?: AbortOptions): Promise<{ holders: string[]; settled: Promise<string[]> }>;
   /** Verified bytes from the first holder that has them; tries `hints` after the ring owners. */
-  get(id: string, hints?: string[], opts?: AbortOptions): Promise<Uint8Array>;
+  get(id: string, hints?: string[], opts?: ChunkGetOptions): Promise<Uint8Array>;
   /** Store a chunk on one given peer (repair and handoff). */
   putTo(peer: string, id: string, bytes: Uint8Array, opts?: AbortOptions): Promise<void>;
   /** Of `ids`, those for which `peer`'s own view of the ring counts `candidate` among the owners. */
@@ -49,6 +58,8 @@ export interface ChunkClientDeps {
   log: Logger;
   /** Peers currently believed alive (others are tried last). */
   isAlive(peer: string): boolean;
+  /** The peer's chunk cache (src/cache/chunk-cache.ts): asked before other peers, filled by what they send. */
+  cache?: ChunkCache;
 }
 
 /** A chunk id on the wire: its SHA-256, 64 lowercase hex digits. */
@@ -81,7 +92,7 @@ const MAX_BAD_REPORTS = 100;
 
 /** Create the chunk client and server of one peer. */
 export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
-  const { self, store, rpc, placement, log } = deps;
+  const { self, store, rpc, placement, log, cache } = deps;
   const badReplicas: BadReplica[] = [];
 
   const report = (chunk: string, peer: string) => {
@@ -115,12 +126,22 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
     },
 
     async get(id, hints = [], opts = {}) {
+      // A small object's chunk: the memory tier first (a hot one costs neither the disk nor the hash).
+      const remembered = opts.wholeObject ? cache?.recall(id) : undefined;
+      if (remembered) return remembered;
       const order = [...new Set([...placement.chunkOwners(id), ...placement.chunkVoters(id), ...hints])];
       // Local copy first, then live peers, then the ones we think are down.
       order.sort((a, b) => Number(b === self) - Number(a === self) || Number(deps.isAlive(b)) - Number(deps.isAlive(a)));
       const errors: string[] = [];
+      let askedDisk = !cache?.hasDisk;
       for (const peer of order) {
         opts.signal?.throwIfAborted();
+        // The disk tier once this peer's own store has not answered, before any other peer.
+        if (peer !== self && !askedDisk) {
+          askedDisk = true;
+          const kept = await cache!.load(id, opts.wholeObject === true);
+          if (kept) return kept;
+        }
         try {
           const bytes = await getFrom(peer, id, opts.signal);
           if (!bytes) continue;
@@ -128,6 +149,7 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
             report(id, peer);
             continue;
           }
+          cache?.keep(id, bytes, { remote: peer !== self, memory: opts.wholeObject === true });
           return bytes;
         } catch (err) {
           if (err instanceof ChunkCorruptError || (err as MeshError).code === "ChunkCorrupt") report(id, peer);

@@ -491,7 +491,9 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       };
       const first = chunkAt(start);
       const last = end > start ? chunkAt(end - 1) : first - 1;
-      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i], opts);
+      // A one-chunk object is a small one: the chunk cache may hold it whole in memory (src/cache/chunk-cache.ts).
+      const wholeObject = m.chunks.length === 1;
+      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i], { ...opts, wholeObject });
       const ahead: Array<Promise<Uint8Array>> = [];
       let next = first;
       const fill = () => {

@@ -40,6 +40,7 @@ import { createLinkFilter, type LinkFilter } from "../net/link-filter.ts";
 import { resolveMeshKey } from "../net/mesh-key.ts";
 import { createRpc, type Rpc } from "../net/rpc.ts";
 import { createChunkClient } from "../objects/chunk-client.ts";
+import { openChunkCache } from "../cache/chunk-cache.ts";
 import { createMultipart } from "../objects/multipart.ts";
 import { createObjectService } from "../objects/object-service.ts";
 import { createPlacement, type Placement } from "../placement/placement.ts";
@@ -140,6 +141,9 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
 
   // Storage: chunk files and the index shards this peer replicates.
   const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
+  // The cache tier (src/cache/chunk-cache.ts): chunk bytes in memory and, optionally, under <data>/cache.
+  const chunkCache = await openChunkCache({ memoryBytes: config.cacheMemoryBytes, diskBytes: config.cacheDiskBytes, dir: path.join(config.dataDir, "cache"), log: log.child("cache") });
+  lifecycle.opened("chunk cache", () => chunkCache.close());
   const indexStore = await openIndexStore(path.join(config.dataDir, "index"), { deletesAreFinal, tallied: isEventRow });
   lifecycle.opened("index store", () => indexStore.close());
   // Search rows are derived beside the manifests from the start: before the index serves anything.
@@ -182,7 +186,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   lifecycle.add("index", index);
   const changes = createChangeLog({ self: peerId, store: indexStore, gate, rpc, placement, indexShards: config.indexShards, settleMs: config.events.settleMs });
   lifecycle.add("change log", changes);
-  const chunks = createChunkClient({ self: peerId, store: chunkStore, rpc, placement, log: log.child("chunks"), isAlive: (id) => id === peerId || table.get(id)?.state === "alive" });
+  const chunks = createChunkClient({ self: peerId, store: chunkStore, rpc, placement, log: log.child("chunks"), isAlive: (id) => id === peerId || table.get(id)?.state === "alive", cache: chunkCache });
   lifecycle.add("chunks", chunks);
   // Objects and keys define their caches here; the caches' forget method is served once all are.
   const caches = createSharedCaches({ self: peerId, rpc, livePeers });
@@ -379,6 +383,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     eventRetention: () => ({ ...retention.stats, ...retentionWorker.status() }),
     eventStreams: () => streams.status(),
     writeThrough: () => writeThrough.stats(),
+    cache: () => chunkCache.stats(),
   });
 
   const metrics = createMetrics({
@@ -398,6 +403,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     accessLog: config.accessLog ? log.child("access") : undefined,
     multipartExpired: () => expiry?.stats.uploadsAborted ?? 0,
     eventsDropped: () => retention.stats.droppedForAge + retention.stats.droppedForCount,
+    cache: () => chunkCache.stats(),
   });
 
   // Each API's one error function: every error answer of that API, and the log line of each 5xx.

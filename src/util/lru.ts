@@ -45,3 +45,57 @@ export function boundedCache<K extends {}, V extends {}>(opts: BoundedCacheOptio
     },
   };
 }
+
+/** A cache bounded by the bytes of its values rather than by their count. */
+export interface ByteBoundedCache<K, V> {
+  /** The value, or undefined (a hit counts as a use). */
+  get(key: K): V | undefined;
+  /** Whether the key is held (not a use). */
+  has(key: K): boolean;
+  /** Store a value of `bytes` bytes; false (and nothing stored) if it alone is over the bound. */
+  set(key: K, value: V, bytes: number): boolean;
+  delete(key: K): void;
+  /** Bytes held now (at most `maxBytes`). */
+  readonly bytes: number;
+  /** Entries held now. */
+  readonly size: number;
+  /** Keys from the least to the most recently used. */
+  keysOldestFirst(): K[];
+}
+
+/** Options of a byte-bounded cache. */
+export interface ByteBoundedCacheOptions<K, V> {
+  /** At most this many bytes of values; the least recently used go first. At least 1. */
+  maxBytes: number;
+  /** Called for each entry pushed out to make room or deleted (not for one replaced by a set of its own key). */
+  onEvict?: (key: K, value: V) => void;
+}
+
+/** A new byte-bounded cache, on lru-cache's maxSize. */
+export function byteBoundedCache<K extends {}, V extends {}>(opts: ByteBoundedCacheOptions<K, V>): ByteBoundedCache<K, V> {
+  if (!Number.isInteger(opts.maxBytes) || opts.maxBytes < 1) throw new Error(`a byte-bounded cache needs maxBytes >= 1, got ${opts.maxBytes}`);
+  const lru = new LRUCache<K, V>({
+    maxSize: opts.maxBytes,
+    // Sizes are given with each set; a zero-byte value still counts one, so the count stays bounded too.
+    sizeCalculation: () => 1,
+    ...(opts.onEvict && { dispose: (value: V, key: K, reason: LRUCache.DisposeReason) => reason !== "set" && opts.onEvict!(key, value) }),
+  });
+  return {
+    get: (key) => lru.get(key),
+    has: (key) => lru.has(key),
+    set(key, value, bytes) {
+      const size = Math.max(1, bytes);
+      if (size > opts.maxBytes) return false;
+      lru.set(key, value, { size });
+      return true;
+    },
+    delete: (key) => void lru.delete(key),
+    get bytes() {
+      return lru.calculatedSize;
+    },
+    get size() {
+      return lru.size;
+    },
+    keysOldestFirst: () => [...lru.rkeys()],
+  };
+}

@@ -108,6 +108,8 @@ describe("GET /metrics", () => {
       "meshstore_scrub_corrupt_chunks_total",
       "meshstore_multipart_uploads_expired_total",
       "meshstore_bad_replicas",
+      "meshstore_cache_lookups_total",
+      "meshstore_cache_bytes",
       "meshstore_cluster_peers",
       "meshstore_cluster_healthy",
       "meshstore_cluster_available",
@@ -129,7 +131,7 @@ describe("GET /metrics", () => {
     expect(valueOf(samples, "meshstore_rpc_calls_total", { method: "swim.ping", result: "ok" }) + valueOf(samples, "meshstore_rpc_calls_total", { method: "swim.ping", result: "received" })).toBeGreaterThan(0);
     expect(samples.find((s) => s.name === "meshstore_build_info")?.labels.version).toMatch(/^\d+\.\d+\.\d+/);
     // No bucket or key ever becomes a label.
-    expect(samples.every((s) => Object.keys(s.labels).every((l) => ["api", "operation", "code", "le", "kind", "state", "method", "result", "reason", "mode", "version"].includes(l)))).toBe(true);
+    expect(samples.every((s) => Object.keys(s.labels).every((l) => ["api", "operation", "code", "le", "kind", "state", "method", "result", "reason", "mode", "version", "tier"].includes(l)))).toBe(true);
   });
 
   test("needs an admin token: none 401, a non-admin key 403, the admin 200", async () => {
