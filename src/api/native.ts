@@ -810,7 +810,16 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
 async function objectResponse(objects: NativeObjects, bucket: string, request: Request, head: boolean, pull?: Pick<PullThrough, "serve">): Promise<Response> {
   const key = rawKey(request, OBJECT_PATH);
   const ranged = request.headers.has("range");
-  const served = pull ? await pull.serve(bucket, key, { body: !head && !ranged, head, signal: request.signal }) : undefined;
+  const rangeOf = (size: number) => parseRange(request.headers.get("range"), size);
+  const served = pull ? await pull.serve(bucket, key, { body: !head && !ranged, head, range: ranged ? rangeOf : undefined, signal: request.signal }) : undefined;
+  if (served?.kind === "range") {
+    // A range of an object not kept yet, read from the origin (no ETag: the mesh has not hashed it).
+    const headers = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served) };
+    delete headers.etag;
+    headers["content-length"] = String(served.end - served.start);
+    headers["content-range"] = `bytes ${served.start}-${served.end - 1}/${served.manifest.size}`;
+    return new Response(served.body, { status: 206, headers });
+  }
   if (served?.kind === "stream") {
     const headers = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served) };
     delete headers.etag;

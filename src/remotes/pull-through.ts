@@ -30,10 +30,15 @@
 // for themselves (nothing shared may be kept), and the filler remembers the key as one to
 // pass for the negative TTL, so that later callers do not make it fetch first (a caller
 // through another peer that arrives before that costs two origin requests: the filler's,
-// which learns it cannot keep the answer, and its own). A HEAD or a Range GET on a miss waits for the
-// whole fill and is answered from the stored copy (a ranged fill of only the needed chunks is
-// not done yet). An object imported by an origin sync (origin-sync.ts: a manifest with no
-// chunks and a `remote` mark) is a miss to every reader here but HEAD, which answers from it.
+// which learns it cannot keep the answer, and its own). A HEAD on a miss waits for the whole
+// fill and is answered from the stored copy. A Range GET on a miss (or on an imported object)
+// is not a fill: the peer asked reads only the chunk-aligned span the range needs from the
+// origin, with If-Match on the origin's ETag (learnt from the import, or from a HEAD), and
+// streams the range from it without keeping it (ranged-read.ts); if the object changed under
+// it, or the origin cannot answer a range, it falls back to the full fill. A stale kept copy
+// asked with Range is revalidated like any other. An object imported by an origin sync
+// (origin-sync.ts: a manifest with no chunks and a `remote` mark) is a miss to every reader
+// here but HEAD, which answers from it.
 import type { AbortOptions } from "@libp2p/interface";
 import { Type, type Static } from "@sinclair/typebox";
 import { MeshError, NotFoundError, SlowDownError } from "../errors.ts";
@@ -46,6 +51,7 @@ import type { Logger } from "../util/log.ts";
 import { boundedCache } from "../util/lru.ts";
 import { OriginError, type RemoteObjectInfo } from "./backend.ts";
 import { freshnessOf } from "./freshness.ts";
+import { readRange } from "./ranged-read.ts";
 import type { Origins } from "./origin-config.ts";
 import type { Remotes } from "./registry.ts";
 
@@ -58,17 +64,25 @@ export type Served =
   /** Serve `manifest` from the mesh (`cache` undefined: not an origin copy). */
   | { kind: "stored"; manifest: ObjectManifest; cache?: CacheState }
   /** Stream `body` as it comes from the origin; `manifest` gives the headers only (no chunks, no ETag yet). */
-  | { kind: "stream"; manifest: ObjectManifest; body: ReadableStream<Uint8Array>; cache: "MISS" };
+  | { kind: "stream"; manifest: ObjectManifest; body: ReadableStream<Uint8Array>; cache: "MISS" }
+  /** A Range GET on a miss: `body` is bytes [start, end) of the origin's object of `manifest.size` bytes, not kept. */
+  | { kind: "range"; manifest: ObjectManifest; body: ReadableStream<Uint8Array>; start: number; end: number; cache: "MISS" };
+
+/** A Range header read against an object's size: [start, end), undefined for none (or one to ignore), or "unsatisfiable". */
+export type RangeOf = (size: number) => [number, number] | undefined | "unsatisfiable";
 
 /** Pull-through reads, as the native and S3 GET and HEAD use them. */
 export interface PullThrough {
-  /** What to serve for bucket/key; `body`: the caller wants the whole body (a GET without Range). */
-  serve(bucket: string, key: string, opts: { body: boolean; head?: boolean; signal?: AbortSignal }): Promise<Served>;
+  /**
+   * What to serve for bucket/key; `body`: the caller wants the whole body (a GET without Range);
+   * `range`: a GET with Range (a miss is then read from the origin as a "range", not filled).
+   */
+  serve(bucket: string, key: string, opts: { body: boolean; head?: boolean; range?: RangeOf; signal?: AbortSignal }): Promise<Served>;
   /** Serve `origin.fill` for the keys this peer fills. */
   start(): void;
   stop(): void;
-  /** Counters since start: origin requests made here, fills, coalesced callers. */
-  readonly stats: { originRequests: number; fills: number; coalesced: number; fillsInFlight: number };
+  /** Counters since start: origin requests made here, fills, coalesced callers, ranged reads of misses. */
+  readonly stats: { originRequests: number; fills: number; coalesced: number; fillsInFlight: number; rangedReads: number };
 }
 
 /** What the pull-through needs. */
@@ -80,6 +94,8 @@ export interface PullThroughDeps {
   placement: Pick<Placement, "shardReplicas">;
   isAlive(id: string): boolean;
   indexShards: number;
+  /** The mesh's chunk size: a ranged miss reads whole chunks of it from the origin. */
+  chunkSize: number;
   rpc: Pick<Rpc, "register" | "unregister" | "call">;
   log: Logger;
   /** The peer's: a fill runs until it ends or the peer stops, whoever asked for it. */
@@ -244,7 +260,7 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
   // Keys whose origin said no-store or private, remembered like a 404 (nginx's "hit for pass"):
   // their callers fetch for themselves without the filler fetching first.
   const passes = boundedCache<string, true>({ max: MAX_NEGATIVES }, clock);
-  const stats = { originRequests: 0, fills: 0, coalesced: 0, fillsInFlight: 0 };
+  const stats = { originRequests: 0, fills: 0, coalesced: 0, fillsInFlight: 0, rangedReads: 0 };
 
   const manifestOrNull = (bucket: string, key: string, opts?: AbortOptions) => deps.objects.headObject(bucket, key, opts).catch((err) => (isMissing(err) ? null : Promise.reject(err)));
 
@@ -367,10 +383,54 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
     return { kind: "stream", manifest: shownManifest(got.info, clock()), body: got.body, cache: "MISS" };
   }
 
+  /**
+   * A Range GET on a miss, or on an imported object: the span read from the origin and not
+   * kept. null: do a full fill instead (no ETag or size to pin the read to, or the object
+   * changed under it, or the origin cannot answer a range).
+   */
+  async function rangedMiss(bucket: string, key: string, m: ObjectManifest | null, rangeOf: RangeOf, signal?: AbortSignal): Promise<Served | null> {
+    const cfg = await deps.origins.find(bucket, { signal });
+    if (cfg?.mode !== "pull-through") return null;
+    const id = objectRow(bucket, key);
+    if (!m && negatives.get(id)) throw noSuchKey(bucket, key);
+    const backend = await deps.remotes.backendFor(cfg.remote);
+    let etag = m?.remote?.etag;
+    let size = m?.size ?? 0;
+    if (!etag || size <= 0) {
+      stats.originRequests++;
+      const info = await backend.head(cfg.prefix + key, { signal });
+      if (!info) {
+        if (cfg.negativeTtlSeconds > 0) negatives.set(id, true, cfg.negativeTtlSeconds * 1000);
+        throw noSuchKey(bucket, key);
+      }
+      ({ etag, size } = info);
+    }
+    if (!etag || size <= 0) return null;
+    const span = rangeOf(size);
+    if (span === "unsatisfiable") {
+      throw new MeshError("InvalidRange", `the range is not satisfiable for an object of ${size} bytes`, { headers: { "content-range": `bytes */${size}` } });
+    }
+    if (!span) return null;
+    const [start, end] = span;
+    stats.originRequests++;
+    const got = await readRange(backend, cfg.prefix + key, { start, end, size, etag }, deps.chunkSize, ORIGIN_STALL_MS, signal);
+    if (got.kind === "absent") throw noSuchKey(bucket, key);
+    if (got.kind === "fallback") {
+      deps.log.info(`ranged read of ${bucket}/${key.slice(0, 100)}: ${got.why}; reading it whole`);
+      return null;
+    }
+    stats.rangedReads++;
+    return { kind: "range", manifest: shownManifest(got.info, clock()), body: got.body, start, end, cache: "MISS" };
+  }
+
   return {
     stats,
     async serve(bucket, key, opts) {
       const m = await manifestOrNull(bucket, key, opts);
+      if (opts.range && !opts.head && (!m || m.remote)) {
+        const r = await rangedMiss(bucket, key, m, opts.range, opts.signal);
+        if (r) return r;
+      }
       // A HEAD of an imported object is answered from what the sync imported: no fetch for headers alone.
       if (m?.remote && opts.head) return { kind: "stored", manifest: m, cache: "MISS" };
       if (m && !m.origin && !m.remote) return { kind: "stored", manifest: m };

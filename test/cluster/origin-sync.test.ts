@@ -1,7 +1,8 @@
 // External buckets in the index (issue 15) on a real 3-peer mesh: 2,000 blobs with metadata on
 // an Azurite container are imported by POST /buckets/{b}/origin/sync (metadata only); the
 // mesh's listing then matches the container's; a HEAD answers from the import, a GET fetches
-// the blob once (counted by a proxy in front of Azurite) and keeps it; blobs deleted at the
+// the blob once (counted by a proxy in front of Azurite) and keeps it, a Range GET reads only
+// its span with If-Match on the imported ETag and keeps nothing; blobs deleted at the
 // remote are removed by the next sync, objects written in the mesh stay; a sync with nothing
 // changed writes nothing. The probe route against s3rver (ok) and a dead endpoint (ok: false).
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob";
@@ -25,6 +26,8 @@ let container: ReturnType<BlobServiceClient["getContainerClient"]>;
 /** Blob reads (GET of a blob, not a listing) that reached Azurite through the proxy, by path. */
 const blobGets = new Map<string, number>();
 let proxy: ReturnType<typeof Bun.serve>;
+/** Ranged blob reads: path, the range asked, whether If-Match came with it. */
+const rangedGets: Array<{ path: string; range: string; ifMatch: boolean }> = [];
 /** Listing pages asked of Azurite; each made this many ms slower when set (so a sync can be cut mid-way). */
 let lists = 0;
 let slowLists = 0;
@@ -43,6 +46,8 @@ beforeAll(async () => {
         if (slowLists) await Bun.sleep(slowLists);
       }
       if (req.method === "GET" && !u.searchParams.has("comp") && !u.searchParams.has("restype")) blobGets.set(u.pathname, (blobGets.get(u.pathname) ?? 0) + 1);
+      const range = req.headers.get("x-ms-range") ?? req.headers.get("range");
+      if (req.method === "GET" && range) rangedGets.push({ path: u.pathname, range, ifMatch: req.headers.has("if-match") });
       u.host = target.host;
       const body = req.method === "GET" || req.method === "HEAD" ? undefined : await req.arrayBuffer();
       return fetch(u, { method: req.method, headers: req.headers, body, redirect: "manual" });
@@ -149,6 +154,14 @@ test("an Azurite container of 2,000 blobs is imported, read once on first GET, a
   await s3.send(new CopyObjectCommand({ Bucket: "ext", Key: "copies/8.txt", CopySource: `ext/${keyOf(8)}` }));
   expect(new TextDecoder().decode((await request(url(0), "GET", "/buckets/ext/objects/copies/8.txt")).body)).toBe(bodyOf(8));
   expect(blobGets.get(`/${account.accountName}/ext/${keyOf(8)}`)).toBe(1);
+
+  // A Range GET of an imported object reads only the span from the remote (with If-Match on the
+  // imported ETag, so no HEAD first), and keeps nothing: it is still an imported object.
+  const k9 = keyOf(9);
+  const part = await request(url(1), "GET", `/buckets/ext/objects/${k9}`, { headers: { range: "bytes=5-10" } });
+  expect(`${part.status} ${part.headers.get("x-cache")} ${part.headers.get("content-range")} ${new TextDecoder().decode(part.body)}`).toBe(`206 MISS bytes 5-10/${bodyOf(9).length} ${bodyOf(9).slice(5, 11)}`);
+  expect(blobGets.get(`/${account.accountName}/ext/${k9}`)).toBe(1);
+  expect(rangedGets).toContainEqual({ path: `/${account.accountName}/ext/${k9}`, range: `bytes=0-${bodyOf(9).length - 1}`, ifMatch: true });
 
   // Nothing changed: a second sync writes no object.
   const second = await syncAndWait(2, 0);

@@ -71,7 +71,16 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   // A bucket with an origin pulls a miss or a stale copy through (src/remotes/pull-through.ts).
   const pull = r.services.pull;
   const ranged = r.request.headers.has("range");
-  const served = pull ? await pull.serve(r.bucket, r.key, { body: !head && !ranged, head, signal: r.request.signal }) : undefined;
+  const rangeOf = (size: number) => parseRange(r.request.headers.get("range"), size);
+  const served = pull ? await pull.serve(r.bucket, r.key, { body: !head && !ranged, head, range: ranged ? rangeOf : undefined, signal: r.request.signal }) : undefined;
+  if (served?.kind === "range") {
+    // A range of an object not kept yet, read from the origin (no ETag: the mesh has not hashed it).
+    const partial: Record<string, string> = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served), "x-amz-version-id": "null" };
+    delete partial.etag;
+    partial["content-length"] = String(served.end - served.start);
+    partial["content-range"] = `bytes ${served.start}-${served.end - 1}/${served.manifest.size}`;
+    return new Response(served.body, { status: 206, headers: partial });
+  }
   if (served?.kind === "stream") {
     // The first client of a fill: the bytes as they come (no ETag until they are all in).
     const streamed: Record<string, string> = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served), "x-amz-version-id": "null" };
