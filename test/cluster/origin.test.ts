@@ -318,8 +318,12 @@ test("a bucket pulls through from an S3 remote (s3rver) defined through the regi
     expect(`${first.status} ${cacheOf(first)} ${md5Hex(first.body) === md5Hex(body)}`).toBe("200 MISS true");
     expect(first.headers.get("content-type")).toBe("application/x-report");
     expect(first.headers.get("x-meta-owner")).toBe("ann");
+    // The first client may have its last byte before the fill has written the manifest: a read then joins the fill.
     const again = await request(url(0), "GET", "/buckets/from-s3/objects/docs/report.bin");
-    expect(`${again.status} ${cacheOf(again)} ${md5Hex(again.body) === md5Hex(body)}`).toBe("200 HIT true");
+    expect(`${again.status} ${md5Hex(again.body) === md5Hex(body)}`).toBe("200 true");
+    expect(["HIT", "COALESCED"]).toContain(cacheOf(again)!);
+    const kept = await request(url(1), "GET", "/buckets/from-s3/objects/docs/report.bin");
+    expect(`${kept.status} ${cacheOf(kept)} ${md5Hex(kept.body) === md5Hex(body)}`).toBe("200 HIT true");
     expect(statusAndCode(await request(url(1), "GET", "/buckets/from-s3/objects/docs/none.bin"))).toBe("404 NoSuchKey");
   } finally {
     await s3rver.stop();
