@@ -25,7 +25,7 @@ import type { Notifications } from "../changes/webhooks.ts";
 import * as S from "./native-schemas.ts";
 import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
-import { requestIdOf } from "./request-id.ts";
+import { inheritRequestId, requestIdOf } from "./request-id.ts";
 import { pathOf } from "./request-target.ts";
 import { UPLOAD_TOKEN_HEADER, validateUploadToken } from "../uploads/records.ts";
 import type { UploadRecords } from "../uploads/service.ts";
@@ -654,7 +654,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         detail: { summary: "Upload an object (streamed); Content-Type and x-meta-* headers are kept; x-upload-token names its progress record (one is made if absent) and comes back", tags: ["objects"], requestBody: S.UPLOAD_BODY },
       },
     )
-    .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, false, remote?.pull), {
+    .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, cameAsHead.has(request), remote?.pull), {
       bucket: "read",
       params: S.ObjectParams,
       response: { 200: S.ObjectBytes, 206: S.ObjectBytes, ...S.errorResponses("InvalidBucketName", "InvalidURI", "NoSuchBucket", "NoSuchKey", "InvalidRange", ...S.AUTH_ERRORS) },
@@ -807,6 +807,27 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
  * With `pull`, a miss or a stale copy of a bucket with an origin is pulled through
  * (src/remotes/pull-through.ts), and its answer says how in X-Cache and Age.
  */
+/** Requests that came as HEAD and go through the app as GET (see `headAsGet`). */
+const cameAsHead = new WeakSet<Request>();
+
+/**
+ * The native app's handler. Elysia runs a GET route's handler for a HEAD (its HEAD routes are
+ * never reached) and reads the whole answer to count it: a HEAD of a 1 GiB object read 1 GiB.
+ * So a HEAD goes through as a GET that the object route knows for a HEAD (`cameAsHead`: it
+ * answers headers only), and whatever body another route makes is dropped unread.
+ */
+export function headAsGet(app: { handle(request: Request): Promise<Response> }): (request: Request) => Promise<Response> {
+  return async (request) => {
+    if (request.method !== "HEAD") return app.handle(request);
+    const get = new Request(request.url, { method: "GET", headers: request.headers, signal: request.signal });
+    inheritRequestId(request, get);
+    cameAsHead.add(get);
+    const answer = await app.handle(get);
+    await answer.body?.cancel().catch(() => {});
+    return new Response(null, { status: answer.status, statusText: answer.statusText, headers: answer.headers });
+  };
+}
+
 async function objectResponse(objects: NativeObjects, bucket: string, request: Request, head: boolean, pull?: Pick<PullThrough, "serve">): Promise<Response> {
   const key = rawKey(request, OBJECT_PATH);
   const ranged = request.headers.has("range");

@@ -11,6 +11,11 @@ export function newRequestId(): string {
   return crypto.randomBytes(8).toString("hex").toUpperCase();
 }
 
+/** Give `to` the id of `from`: the same request, handed on as another Request object. */
+export function inheritRequestId(from: Request, to: Request): void {
+  ids.set(to, requestIdOf(from));
+}
+
 /** The id of `request` (made on first use). */
 export function requestIdOf(request: Request): string {
   let id = ids.get(request);

@@ -9,7 +9,7 @@
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import path from "node:path";
-import { createNativeApi } from "../api/native.ts";
+import { createNativeApi, headAsGet } from "../api/native.ts";
 import { ClientLimits } from "../api/client-limits.ts";
 import { createS3Handler } from "../api/s3/handler.ts";
 import { nativeErrors } from "../api/errors.ts";
@@ -452,7 +452,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const servers = createApiServers({
     config,
     limits,
-    native: (r) => nativeApp.handle(r),
+    native: headAsGet(nativeApp),
     s3: s3Handler,
     errors,
     multiaddrs,

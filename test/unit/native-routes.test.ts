@@ -14,7 +14,7 @@ import { ConflictError, MeshError, NotFoundError, QuorumError, SlowDownError } f
 import { nativeErrors } from "../../src/api/errors.ts";
 import type { NativeChanges } from "../../src/api/native-events.ts";
 import type { NativeStreams } from "../../src/api/event-stream.ts";
-import { createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeNotifications, type NativeObjects, type NativeOrigins, type NativeSearch } from "../../src/api/native.ts";
+import { headAsGet, createNativeApi, type ClusterView, type ListedMember, type NativeMultipart, type NativeNotifications, type NativeObjects, type NativeOrigins, type NativeSearch } from "../../src/api/native.ts";
 import { validateRemoteName, validateRemoteSpec, type ShownRemote } from "../../src/remotes/registry.ts";
 import { validateOrigin, type OriginConfig } from "../../src/remotes/origin-config.ts";
 import { shownTarget, storeTargets, validateTargets, type NotificationsValue } from "../../src/changes/targets.ts";
@@ -44,14 +44,14 @@ const TOKENS: Record<string, AccessKey> = {
 };
 
 /** Buckets of objects in memory, with the same errors as the real object service. */
-function fakeObjects(): NativeObjects & { failNext?: Error } {
+function fakeObjects(): NativeObjects & { failNext?: Error; reads?: number } {
   const buckets = new Map<string, Map<string, { m: ObjectManifest; bytes: Uint8Array }>>();
   const bucket = (name: string) => {
     const b = buckets.get(name);
     if (!b) throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
     return b;
   };
-  const self: NativeObjects & { failNext?: Error } = {
+  const self: NativeObjects & { failNext?: Error; reads?: number } = {
     async createBucket(name) {
       if (self.failNext) throw self.failNext;
       const created = !buckets.has(name);
@@ -83,6 +83,7 @@ function fakeObjects(): NativeObjects & { failNext?: Error } {
       return o.m;
     },
     async readObject(m, start, end) {
+      self.reads = (self.reads ?? 0) + 1;
       for (const objects of buckets.values()) for (const o of objects.values()) if (o.m === m) return new Response(o.bytes.slice(start, end)).body!;
       throw new Error("no such manifest");
     },
@@ -976,5 +977,24 @@ describe("events routes", () => {
   test("a good read answers events and a cursor; from=now starts at the log's present", async () => {
     const r = await json<{ events: unknown[]; cursor: string }>(await call("GET", "/buckets/docs/events?from=now&types=s3:ObjectCreated:*,ObjectRemoved:Delete&limit=5", { token: READER }));
     expect(r).toEqual({ events: [], cursor: "0000000000000-000000" });
+  });
+});
+
+describe("HEAD through the peer's handler", () => {
+  test("a HEAD of an object answers its headers without reading its bytes (Elysia would run the GET route and read the whole body)", async () => {
+    await call("PUT", "/buckets/docs/objects/big.bin", { body: "x".repeat(100_000) });
+    const handle = headAsGet(app);
+    objects.reads = 0;
+    const head = await handle(new Request("http://localhost/buckets/docs/objects/big.bin", { method: "HEAD", headers: { authorization: `Bearer ${ADMIN}` } }));
+    expect(`${head.status} ${head.headers.get("content-length")} ${head.body === null}`).toBe("200 100000 true");
+    expect(head.headers.get("x-request-id")).toMatch(/^[0-9A-F]{16}$/);
+    expect(objects.reads).toBe(0);
+    const ranged = await handle(new Request("http://localhost/buckets/docs/objects/big.bin", { method: "HEAD", headers: { authorization: `Bearer ${ADMIN}`, range: "bytes=0-9" } }));
+    expect(`${ranged.status} ${ranged.headers.get("content-length")} ${ranged.headers.get("content-range")}`).toBe("206 10 bytes 0-9/100000");
+    expect((await handle(new Request("http://localhost/buckets/docs/objects/none", { method: "HEAD", headers: { authorization: `Bearer ${ADMIN}` } }))).status).toBe(404);
+    expect(objects.reads).toBe(0);
+    const get = await handle(new Request("http://localhost/buckets/docs/objects/big.bin", { headers: { authorization: `Bearer ${ADMIN}` } }));
+    expect((await get.text()).length).toBe(100_000);
+    expect(objects.reads).toBe(1);
   });
 });
