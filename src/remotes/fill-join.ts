@@ -112,7 +112,7 @@ export function joinBody(
   key: string,
   size: number,
   fetchedMs: number,
-  poll: (from: number) => Promise<ProgressAnswer>,
+  poll: (from: number, signal: AbortSignal) => Promise<ProgressAnswer>,
 ): ReadableStream<Uint8Array> {
   const stop = new AbortController();
   let current: Reader | undefined;
@@ -134,6 +134,8 @@ export function joinBody(
     {
       async pull(c) {
         for (;;) {
+          // Cancelled while this pull waited: stop polling (nothing reads what would come).
+          if (stop.signal.aborted) return;
           if (current) {
             const r = await current.read();
             if (!r.done) {
@@ -146,7 +148,7 @@ export function joinBody(
           }
           if (sent >= size) return c.close();
           if (final) throw new OriginError("the kept object ended early");
-          const p = await poll(from);
+          const p = await poll(from, stop.signal);
           // Progress of another fill of the key (this one ended, a newer one began): the manifest says how this one ended.
           if (!p.found || p.fetchedMs !== fetchedMs) {
             current = await fromManifest();

@@ -517,7 +517,7 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
         const poll =
           local && local.fetchedMs === r.fetchedMs
             ? async (from: number) => progressAnswer(progresses.get(id), from)
-            : async (from: number) => (await deps.rpc.call(filler, PROGRESS_METHOD, { bucket, key, from }, { timeoutMs: 30_000 })).result;
+            : async (from: number, signal: AbortSignal) => (await deps.rpc.call(filler, PROGRESS_METHOD, { bucket, key, from }, { timeoutMs: 30_000, signal })).result;
         const manifest: ObjectManifest = { ...r.shown, etag: "", chunkSize: 0, chunks: [] };
         return { kind: "stream", manifest, body: joinBody(deps.objects, bucket, key, r.shown.size, r.fetchedMs, poll), cache: r.cache === "MISS" ? "MISS" : "COALESCED" };
       }

@@ -141,4 +141,21 @@ describe("fill joiners", () => {
     expect(polls).toBe(at);
     expect(state.reads).toBe(1);
   });
+
+  test("a joiner cancelled while it waits for the next chunk stops polling", async () => {
+    const { objects } = fakeObjects();
+    const p = fillProgress();
+    started(p);
+    let polls = 0;
+    const reader = joinBody(objects, "b", "k", 10 * CHUNK, FETCHED, async (from) => (polls++, progressAnswer(p, from))).getReader();
+    const pending = reader.read();
+    await Bun.sleep(60);
+    expect(polls).toBeGreaterThan(0);
+    await reader.cancel();
+    await pending.catch(() => {});
+    await Bun.sleep(250);
+    const at = polls;
+    await Bun.sleep(300);
+    expect(polls).toBe(at);
+  });
 });
