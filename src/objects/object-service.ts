@@ -49,6 +49,11 @@ export interface PutOptions extends WriteContext {
   alongside?: (stored: { size: number; etag: string }) => Promise<void>;
   /** A copy pulled from the bucket's origin: its freshness, kept in the manifest. */
   origin?: OriginStamp;
+  /**
+   * Told of each chunk once every owner has answered for it (`slot`: its place in the body;
+   * slots may settle out of order): a fill's joiners read the body from these as it is stored.
+   */
+  onChunkStored?: (slot: number, ref: ChunkRef, holders: string[]) => void;
 }
 
 /** A body stored as chunks, not yet referenced by any manifest (a multipart part). */
@@ -110,8 +115,11 @@ export interface ObjectService {
   putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
   /** The live manifest, or NoSuchBucket / NoSuchKey. */
   headObject(bucket: string, key: string, opts?: AbortOptions): Promise<ObjectManifest>;
-  /** Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves; `opts.signal` stops the fetches. */
-  readObject(manifest: ObjectManifest, start: number, end: number, opts?: AbortOptions): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves; `opts.signal` stops the fetches.
+   * `opts.part`: `manifest` lists some chunks of a larger object (a fill's joiner reads them so), none of them a small object's.
+   */
+  readObject(manifest: ObjectManifest, start: number, end: number, opts?: AbortOptions & { part?: boolean }): Promise<ReadableStream<Uint8Array>>;
   deleteObject(bucket: string, key: string, ctx?: WriteContext): Promise<void>;
   /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
   copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: WriteContext): Promise<ObjectManifest>;
@@ -232,13 +240,13 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
    * Read and store a body, with its buffers counted against the upload memory budget: at
    * most UPLOAD_WINDOW chunk-sized buffers (one filling, the rest on their way to owners).
    */
-  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true, signal?: AbortSignal) {
+  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true, signal?: AbortSignal, onStored?: PutOptions["onChunkStored"]) {
     const inFlight = new Set<Promise<void>>();
     const small = contentLength !== undefined && contentLength <= SMALL_BODY_BYTES;
-    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline, inFlight, signal);
+    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline, inFlight, signal, onStored);
     const release = await deps.reserveUploadMemory(UPLOAD_WINDOW * Math.max(1, Math.min(deps.chunkSize, contentLength ?? deps.chunkSize)));
     try {
-      return await uploadWithin(body, contentLength, refs, allowInline, inFlight, signal);
+      return await uploadWithin(body, contentLength, refs, allowInline, inFlight, signal, onStored);
     } finally {
       // A failed upload's chunks still on their way hold their buffers: the memory is free once they land.
       await Promise.all(inFlight);
@@ -246,7 +254,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     }
   }
 
-  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean, inFlight: Set<Promise<void>>, signal: AbortSignal | undefined) {
+  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean, inFlight: Set<Promise<void>>, signal: AbortSignal | undefined, onStored?: PutOptions["onChunkStored"]) {
     const md5 = new Bun.CryptoHasher("md5");
     const holders: string[][] = [];
     let failure: Error | undefined;
@@ -271,6 +279,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
         async ({ settled }) => {
           // The window slot is held until every owner has finished, so slow replicas apply backpressure.
           holders[slot] = await settled;
+          onStored?.(slot, refs[slot], holders[slot]);
         },
         (err: Error) => {
           failure ??= err;
@@ -320,7 +329,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
   /** The body of a PUT; `held` collects the upload's chunks so GC leaves them alone meanwhile. */
   async function putHeld(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions, held: ChunkRef[]): Promise<PutResult> {
-    const up = await upload(body, opts.contentLength, held, true, opts.signal);
+    const up = await upload(body, opts.contentLength, held, true, opts.signal, opts.onChunkStored);
     const contentType = opts.contentType || "application/octet-stream";
     const manifest: ObjectManifest = {
       size: up.size,
@@ -492,8 +501,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const first = chunkAt(start);
       const last = end > start ? chunkAt(end - 1) : first - 1;
       // A one-chunk object is a small one: the chunk cache may hold it whole in memory (src/cache/chunk-cache.ts).
-      const wholeObject = m.chunks.length === 1;
-      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i], { ...opts, wholeObject });
+      const wholeObject = m.chunks.length === 1 && !opts.part;
+      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i], { signal: opts.signal, wholeObject });
       const ahead: Array<Promise<Uint8Array>> = [];
       let next = first;
       const fill = () => {

@@ -4,13 +4,17 @@
 // One origin fetch per object across the whole mesh. Every object has one "filler" peer: the
 // first live replica of its index shard (the same rule webhook delivery uses to pick one
 // peer per shard). Only the filler talks to the origin for that key:
-//   - a peer that is not the filler asks it over RPC (`origin.fill`) and waits for the fill
-//     to end, then reads the stored object from the mesh like any other: the waiting costs
-//     one RPC stream, never an origin request;
+//   - a peer that is not the filler asks it over RPC (`origin.fill`); a HEAD waits for the
+//     fill to end, then reads the stored object from the mesh like any other; a GET for the
+//     whole body (`stream`) is answered as soon as the fill is storing a body, and reads it
+//     from the chunks stored so far (fill-join.ts: `origin.progress` polls); the caller that
+//     started the fill is its MISS, the others COALESCED. Waiting costs RPCs, never an origin
+//     request;
 //   - on the filler, fills are single-flight per key (`flights`): the first caller starts it,
-//     every later caller (local or by RPC) awaits the same promise, and the first local caller
-//     is handed the body as it arrives (X-Cache: MISS) while the others are answered from the
-//     stored copy once it is complete (COALESCED);
+//     every later caller (local or by RPC) joins the same one; the first local caller is
+//     handed the body as it arrives (X-Cache: MISS), later GETs join it by its progress
+//     (COALESCED) as above, and HEADs (or GETs of a fill that stores no body: a 304, a
+//     pass, an origin that sent no length) wait for its end and read the stored copy;
 //   - a fill re-reads the manifest before it fetches, so a caller that arrives just after a
 //     fill ended (its flight gone) sees the fresh copy and costs nothing; an origin 404 is
 //     remembered on the filler for the bucket's negative TTL (bounded, in memory: the filler
@@ -51,6 +55,7 @@ import type { Logger } from "../util/log.ts";
 import { boundedCache } from "../util/lru.ts";
 import { OriginError, type RemoteObjectInfo } from "./backend.ts";
 import { freshnessOf } from "./freshness.ts";
+import { fillProgress, joinBody, progressAnswer, PROGRESS_METHOD, type FillProgress } from "./fill-join.ts";
 import { readRange } from "./ranged-read.ts";
 import type { Origins } from "./origin-config.ts";
 import type { Remotes } from "./registry.ts";
@@ -64,7 +69,7 @@ export type Served =
   /** Serve `manifest` from the mesh (`cache` undefined: not an origin copy). */
   | { kind: "stored"; manifest: ObjectManifest; cache?: CacheState }
   /** Stream `body` as it comes from the origin; `manifest` gives the headers only (no chunks, no ETag yet). */
-  | { kind: "stream"; manifest: ObjectManifest; body: ReadableStream<Uint8Array>; cache: "MISS" }
+  | { kind: "stream"; manifest: ObjectManifest; body: ReadableStream<Uint8Array>; cache: "MISS" | "COALESCED" }
   /** A Range GET on a miss: `body` is bytes [start, end) of the origin's object of `manifest.size` bytes, not kept. */
   | { kind: "range"; manifest: ObjectManifest; body: ReadableStream<Uint8Array>; start: number; end: number; cache: "MISS" };
 
@@ -88,7 +93,7 @@ export interface PullThrough {
 /** What the pull-through needs. */
 export interface PullThroughDeps {
   self: string;
-  objects: Pick<ObjectService, "headObject" | "putObject" | "deleteObject" | "restamp">;
+  objects: Pick<ObjectService, "headObject" | "readObject" | "putObject" | "deleteObject" | "restamp">;
   origins: Pick<Origins, "find">;
   remotes: Pick<Remotes, "backendFor">;
   placement: Pick<Placement, "shardReplicas">;
@@ -113,19 +118,40 @@ const ORIGIN_STALL_MS = 30_000;
 const MAX_FLIGHTS = 1024;
 /** Origin 404s remembered at once. */
 const MAX_NEGATIVES = 10_000;
+/** How long a finished fill's progress stays readable, for joiners still polling it. */
+const PROGRESS_LINGER_MS = 5_000;
 /** How long a peer waits for the filler to finish a fill. */
 const FILL_WAIT_MS = 10 * 60_000;
 
 /** A fill's result as its callers (and the RPC reply) see it. */
 const FillResult = Type.Object({
-  outcome: Type.Union([Type.Literal("stored"), Type.Literal("absent"), Type.Literal("pass")]),
+  outcome: Type.Union([Type.Literal("stored"), Type.Literal("absent"), Type.Literal("pass"), Type.Literal("streaming")]),
   cache: Type.Optional(Type.Union(CACHE_STATES.map((s) => Type.Literal(s)))),
+  /** "streaming": the fill is storing the body; its headers (from the origin) and the fill's stamp, to join it by progress polls. */
+  shown: Type.Optional(
+    Type.Object({
+      size: Type.Number(),
+      contentType: Type.String(),
+      meta: Type.Record(Type.String(), Type.String()),
+      headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+      lastModified: Type.Number(),
+    }),
+  ),
+  fetchedMs: Type.Optional(Type.Number()),
 });
 type FillResult = Static<typeof FillResult>;
 
 /** Fill bucket/key on this peer (the filler), or join the fill in flight; answers when the copy is stored. */
 export const FILL_METHOD = defineMethod("origin.fill", {
-  params: Type.Object({ bucket: Type.String({ minLength: 3, maxLength: 63 }), key: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }),
+  params: Type.Object(
+    {
+      bucket: Type.String({ minLength: 3, maxLength: 63 }),
+      key: Type.String({ minLength: 1, maxLength: 4096 }),
+      /** The caller wants the body: answer "streaming" as soon as the fill is storing one (then poll origin.progress). */
+      stream: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
   result: FillResult,
 });
 
@@ -145,9 +171,10 @@ export function cacheHeaders(served: Served, now = Date.now()): Record<string, s
 
 /**
  * Two readers of one origin body: `store` (the fill) drives the reads; `client` gets each
- * piece too, with at most CLIENT_BUFFER_BYTES queued. `abort` ends both.
+ * piece too, with at most CLIENT_BUFFER_BYTES queued. `abort` ends both. `onEnd`: the origin
+ * sent its whole body.
  */
-export function split(source: ReadableStream<Uint8Array>, withClient: boolean, stallMs = CLIENT_STALL_MS, originStallMs = ORIGIN_STALL_MS) {
+export function split(source: ReadableStream<Uint8Array>, withClient: boolean, stallMs = CLIENT_STALL_MS, originStallMs = ORIGIN_STALL_MS, onEnd?: () => void) {
   const reader = source.getReader();
   let ctl: ReadableStreamDefaultController<Uint8Array> | undefined;
   let detached = !withClient;
@@ -210,6 +237,7 @@ export function split(source: ReadableStream<Uint8Array>, withClient: boolean, s
           clearTimeout(timer);
         }
         if (piece.done) {
+          onEnd?.();
           if (!detached) ctl?.close();
           detached = true;
           c.close();
@@ -256,6 +284,8 @@ const noSuchKey = (bucket: string, key: string) => new NotFoundError(`no object 
 export function createPullThrough(deps: PullThroughDeps): PullThrough {
   const clock = deps.now ?? Date.now;
   const flights = new Map<string, Promise<FillResult>>();
+  // What each fill in flight (and, for PROGRESS_LINGER_MS, each just ended) has stored: its joiners read from it.
+  const progresses = new Map<string, FillProgress>();
   const negatives = boundedCache<string, true>({ max: MAX_NEGATIVES }, clock);
   // Keys whose origin said no-store or private, remembered like a 404 (nginx's "hit for pass"):
   // their callers fetch for themselves without the filler fetching first.
@@ -268,7 +298,7 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
     deps.placement.shardReplicas(objectShard(bucket, key, deps.indexShards)).find((p) => p === deps.self || deps.isAlive(p)) ?? deps.self;
 
   /** One fill, run once per key at a time on this peer; `handoff` gets the body for the first client. */
-  async function runFill(bucket: string, key: string, handoff?: (h: Handoff) => void): Promise<FillResult> {
+  async function runFill(bucket: string, key: string, progress: FillProgress, handoff?: (h: Handoff) => void): Promise<FillResult> {
     const id = objectRow(bucket, key);
     const cfg = await deps.origins.find(bucket);
     const found = await manifestOrNull(bucket, key);
@@ -312,8 +342,10 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
       else await got.body.cancel().catch(() => {});
       return { outcome: "pass" };
     }
-    const parts = split(got.body, handoff !== undefined);
+    const parts = split(got.body, handoff !== undefined, CLIENT_STALL_MS, ORIGIN_STALL_MS, () => (progress.received = true));
     if (handoff && parts.client) handoff({ manifest: shown, body: parts.client });
+    // Joiners can stream only what has a length to announce.
+    if (info.size > 0) progress.start(shown, now);
     try {
       await deps.objects.putObject(bucket, key, parts.store, {
         contentLength: info.size > 0 ? info.size : undefined,
@@ -322,6 +354,7 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
         headers: shown.headers,
         origin: { ...(info.etag && { etag: info.etag }), fetchedMs: now, expiresMs: now + fresh.ttlMs },
         signal: deps.signal,
+        onChunkStored: progress.chunkStored,
       });
     } catch (err) {
       parts.abort(err);
@@ -333,35 +366,71 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
     return { outcome: "stored", cache: "MISS" };
   }
 
-  /** Fill here (this peer is the filler, or the filler cannot be reached): single-flight per key. */
-  async function fillHere(bucket: string, key: string, wantBody: boolean): Promise<FillResult | { outcome: "stream"; handoff: Handoff }> {
+  /**
+   * Fill here (this peer is the filler, or the filler cannot be reached): single-flight per key.
+   * `join`: a caller that wants the body and finds (or, by RPC, starts) a fill is answered
+   * "streaming" once the fill is storing a body, to read it by progress polls.
+   */
+  async function fillHere(bucket: string, key: string, wantBody: boolean, join = false): Promise<FillResult | { outcome: "stream"; handoff: Handoff }> {
     const id = objectRow(bucket, key);
     const inFlight = flights.get(id);
     if (inFlight) {
       stats.coalesced++;
+      const p = progresses.get(id);
+      if (wantBody && p && !p.done) {
+        const joined = await streamingOr(p, inFlight, "COALESCED");
+        if (joined) return joined;
+      }
       const r = await inFlight;
       return r.outcome === "stored" && (r.cache === "MISS" || r.cache === "REVALIDATED") ? { outcome: "stored", cache: "COALESCED" } : r;
     }
     if (flights.size >= MAX_FLIGHTS) throw new SlowDownError(`${MAX_FLIGHTS} origin fills are in flight on this peer`);
     let handed: ((h: Handoff) => void) | undefined;
-    const handoff = wantBody ? new Promise<Handoff>((resolve) => (handed = resolve)) : undefined;
-    const done = runFill(bucket, key, handed).finally(() => {
+    const handoff = wantBody && !join ? new Promise<Handoff>((resolve) => (handed = resolve)) : undefined;
+    const progress = fillProgress();
+    progresses.set(id, progress);
+    const done = runFill(bucket, key, progress, handed).then(
+      (r) => {
+        progress.done = true;
+        return r;
+      },
+      (err: Error) => {
+        progress.failed = err.message.slice(0, 200);
+        throw err;
+      },
+    );
+    const ended = done.finally(() => {
       flights.delete(id);
       stats.fillsInFlight = flights.size;
+      // Joiners still polling see done/failed for a moment; then the final manifest answers them.
+      // Bounded: past MAX_FLIGHTS lingering, a finished fill's progress goes at once (its joiners read the manifest).
+      if (progresses.size > 2 * MAX_FLIGHTS) progresses.delete(id);
+      else setTimeout(() => progresses.get(id) === progress && progresses.delete(id), PROGRESS_LINGER_MS).unref?.();
     });
     // The first caller may have its body already and not wait for the end: the flight's failure is its joiners' to see.
-    done.catch((err: Error) => deps.log.debug(`fill of ${bucket}/${key.slice(0, 100)} failed: ${err.message}`));
-    flights.set(id, done);
+    ended.catch((err: Error) => deps.log.debug(`fill of ${bucket}/${key.slice(0, 100)} failed: ${err.message}`));
+    flights.set(id, ended);
     stats.fillsInFlight = flights.size;
-    if (!handoff) return done;
-    return Promise.race([handoff.then((h) => ({ outcome: "stream" as const, handoff: h })), done]);
+    if (join) return (await streamingOr(progress, ended, "MISS")) ?? ended;
+    if (!handoff) return ended;
+    return Promise.race([handoff.then((h) => ({ outcome: "stream" as const, handoff: h })), ended]);
+  }
+
+  /** "streaming" once `p` has a body to join, or undefined if the fill ends first (its result then answers). */
+  async function streamingOr(p: FillProgress, flight: Promise<FillResult>, cache: "MISS" | "COALESCED"): Promise<FillResult | undefined> {
+    const began = await Promise.race([p.started.then(() => true), flight.then(() => false, () => false)]);
+    // A fill that has its whole body is storing its last chunks and the manifest: a moment, after
+    // which the caller is answered from the kept copy, with its ETag.
+    if (!began || p.received || !p.shown || p.fetchedMs === undefined) return undefined;
+    const { size, contentType, meta, headers, lastModified } = p.shown;
+    return { outcome: "streaming", cache, shown: { size, contentType, meta, ...(headers && { headers }), lastModified }, fetchedMs: p.fetchedMs };
   }
 
   /** Ask the filler; fill here if it cannot be asked. */
   async function fillAt(filler: string, bucket: string, key: string, wantBody: boolean, signal?: AbortSignal) {
     if (filler === deps.self) return fillHere(bucket, key, wantBody);
     try {
-      return (await deps.rpc.call(filler, FILL_METHOD, { bucket, key }, { timeoutMs: FILL_WAIT_MS, signal })).result;
+      return (await deps.rpc.call(filler, FILL_METHOD, { bucket, key, ...(wantBody && { stream: true }) }, { timeoutMs: FILL_WAIT_MS, signal })).result;
     } catch (err) {
       if (signal?.aborted) throw err;
       const code = err instanceof MeshError ? err.code : undefined;
@@ -440,6 +509,18 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
       if (!m && (await deps.origins.find(bucket, opts))?.mode !== "pull-through") throw noSuchKey(bucket, key);
       const r = await fillAt(fillerOf(bucket, key), bucket, key, opts.body, opts.signal);
       if (r.outcome === "stream") return { kind: "stream", manifest: r.handoff.manifest, body: r.handoff.body, cache: "MISS" };
+      if (r.outcome === "streaming" && r.shown && r.fetchedMs !== undefined) {
+        const filler = fillerOf(bucket, key);
+        const id = objectRow(bucket, key);
+        // The fill runs where it was asked: here if this peer is (or stood in for) the filler.
+        const local = progresses.get(id);
+        const poll =
+          local && local.fetchedMs === r.fetchedMs
+            ? async (from: number) => progressAnswer(progresses.get(id), from)
+            : async (from: number, signal: AbortSignal) => (await deps.rpc.call(filler, PROGRESS_METHOD, { bucket, key, from }, { timeoutMs: 30_000, signal })).result;
+        const manifest: ObjectManifest = { ...r.shown, etag: "", chunkSize: 0, chunks: [] };
+        return { kind: "stream", manifest, body: joinBody(deps.objects, bucket, key, r.shown.size, r.fetchedMs, poll), cache: r.cache === "MISS" ? "MISS" : "COALESCED" };
+      }
       if (r.outcome === "absent") throw noSuchKey(bucket, key);
       if (r.outcome === "pass") return passThrough(bucket, key, opts.signal);
       const stored = await deps.objects.headObject(bucket, key, opts);
@@ -448,11 +529,15 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
     start() {
       deps.rpc.register(FILL_METHOD, async ({ params }) => {
         // Not the caller's signal: a caller that gives up does not stop the fill.
-        const r = await fillHere(params.bucket, params.key, false);
+        const r = await fillHere(params.bucket, params.key, params.stream === true, params.stream === true);
         const result: FillResult = r.outcome === "stream" ? { outcome: "stored", cache: "MISS" } : r;
         return { result };
       });
+      deps.rpc.register(PROGRESS_METHOD, async ({ params }) => ({ result: progressAnswer(progresses.get(objectRow(params.bucket, params.key)), params.from) }));
     },
-    stop: () => deps.rpc.unregister(FILL_METHOD),
+    stop: () => {
+      deps.rpc.unregister(FILL_METHOD);
+      deps.rpc.unregister(PROGRESS_METHOD);
+    },
   };
 }

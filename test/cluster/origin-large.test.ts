@@ -9,7 +9,9 @@
 //    back to a full fill, and the range is answered from the kept copy;
 //  - a full GET streams its first byte before the fill ends, the serving peer's RSS grows by
 //    under 100 MB, and a client that aborts at 10% still leaves a complete kept object (its
-//    size and md5 those of the generator) with one origin fetch.
+//    size and md5 those of the generator) with one origin fetch; a client through another peer
+//    that joins the fill then gets its first byte before the fill ends, with that peer's RSS
+//    growing by under 100 MB too.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type ServerResponse } from "node:http";
@@ -233,11 +235,14 @@ test("a 1 GiB full GET: first byte before the fill ends, serving peer RSS +<100 
   const other = procs.find((p) => p !== filler)!;
 
   const baseline = await rssOf(filler);
+  const otherBaseline = await rssOf(other);
   let peak = baseline;
+  let otherPeak = otherBaseline;
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
       peak = Math.max(peak, await rssOf(filler).catch(() => 0));
+      otherPeak = Math.max(otherPeak, await rssOf(other).catch(() => 0));
       await Bun.sleep(100);
     }
   })();
@@ -265,27 +270,33 @@ test("a 1 GiB full GET: first byte before the fill ends, serving peer RSS +<100 
     await reader.cancel().catch(() => {});
     expect(firstMiB).toBe(md5Hex(await generated(0, MiB)));
 
-    // The fill goes on without its client; a reader through another peer joins it (or finds it kept).
+    // The fill goes on without its client; a reader through another peer joins it and streams
+    // from the chunks stored so far (fill-join.ts), answered long before the fill ends.
     const later = await fetch(`${other.http}/buckets/big/objects/whole.bin`, { headers: { authorization: ADMIN_BEARER } });
-    const filled = (performance.now() - started) / 1000;
-    expect(later.status).toBe(200);
-    expect(["COALESCED", "HIT"]).toContain(later.headers.get("x-cache")!);
+    const joinedAt = (performance.now() - started) / 1000;
+    expect(`${later.status} ${later.headers.get("x-cache")} ${later.headers.get("content-length")}`).toBe(`200 COALESCED ${GiB}`);
     const check = new Bun.CryptoHasher("md5");
     let total = 0;
+    let joinerFirstWhileFilling: boolean | undefined;
     for await (const p of later.body!) {
+      if (joinerFirstWhileFilling === undefined) joinerFirstWhileFilling = statusAndCode(await request(filler.http, "GET", "/cluster/locate/big/whole.bin")) === "404 NoSuchKey";
       check.update(p);
       total += p.byteLength;
     }
+    expect(joinerFirstWhileFilling).toBe(true);
     const readBack = (performance.now() - started) / 1000;
     expect(`${total} ${check.digest("hex")}`).toBe(`${GiB} ${wholeMd5.get("/gen/whole.bin")}`);
     sampling = false;
     await sampler;
     const grewMB = (peak - baseline) / 1e6;
+    const otherGrewMB = (otherPeak - otherBaseline) / 1e6;
     console.log(
-      `1 GiB pull-through: 10% streamed at ${tenth.toFixed(1)} s, fill done by ${filled.toFixed(1)} s, read back by ${readBack.toFixed(1)} s; ` +
-        `filler RSS ${(baseline / 1e6).toFixed(0)} MB -> peak ${(peak / 1e6).toFixed(0)} MB (+${grewMB.toFixed(0)} MB)`,
+      `1 GiB pull-through: 10% streamed at ${tenth.toFixed(1)} s, a joiner on another peer answered at ${joinedAt.toFixed(1)} s and read it all by ${readBack.toFixed(1)} s; ` +
+        `filler RSS ${(baseline / 1e6).toFixed(0)} MB -> peak ${(peak / 1e6).toFixed(0)} MB (+${grewMB.toFixed(0)} MB); ` +
+        `joiner's peer RSS ${(otherBaseline / 1e6).toFixed(0)} MB -> peak ${(otherPeak / 1e6).toFixed(0)} MB (+${otherGrewMB.toFixed(0)} MB)`,
     );
     expect(grewMB).toBeLessThan(100);
+    expect(otherGrewMB).toBeLessThan(100);
   } finally {
     sampling = false;
     await sampler;

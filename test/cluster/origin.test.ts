@@ -5,12 +5,17 @@
 // REVALIDATED; with the origin down, STALE; a 64 MiB object streams to its first client before
 // the fill ends, with bounded memory, and a client that aborts at 10% still leaves a complete
 // copy; S3 GetObject pulls through too; bad remotes and origins are 4xx with a code, and a
-// remote's credentials never come back.
+// remote's credentials never come back. With a slow origin (node:http, 8 MiB over ~2 s):
+// clients through every peer, the filler too, join the fill in flight and get their first
+// byte before it ends, with identical bytes and one origin fetch; a fill cut mid-way cuts its
+// joiners' bodies and keeps nothing.
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { createS3Backend } from "../../src/remotes/s3-backend.ts";
 import { startS3rver } from "../harness/emulators.ts";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { startConverged, teardownCluster, type Cluster } from "../harness/cluster.ts";
@@ -27,6 +32,15 @@ interface OriginObject {
   file?: string;
   /** Wait before answering (so concurrent requests overlap). */
   delayMs?: number;
+}
+
+/** What the slow origin sends: `body` with its Content-Length in `pieces` parts, `gapMs` apart; `failAfter`: cut the connection after that many. */
+interface SlowObject {
+  body: Uint8Array;
+  pieces: number;
+  gapMs: number;
+  failAfter?: number;
+  sentAll?: () => void;
 }
 
 const PIECE = 256 * 1024;
@@ -55,6 +69,27 @@ const origin = Bun.serve({
   },
 });
 const originUrl = `http://127.0.0.1:${origin.port}`;
+
+// A second origin, on node:http, for bodies sent slowly: Bun.serve drops the Content-Length of a
+// streamed body (it goes chunked), and joiners can only be told a length the origin announced.
+const slowServed = new Map<string, SlowObject>();
+const slowOrigin = http.createServer(async (req, res) => {
+  const path = new URL(req.url ?? "/", "http://x").pathname;
+  counts.set(path, (counts.get(path) ?? 0) + 1);
+  const o = slowServed.get(path);
+  if (!o) return void res.writeHead(404).end("not found");
+  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(o.body.byteLength), "cache-control": "max-age=600", etag: `"${path.length}"` });
+  const step = Math.ceil(o.body.byteLength / o.pieces);
+  for (let i = 0; i * step < o.body.byteLength; i++) {
+    if (i === o.failAfter) return void res.destroy();
+    if (i > 0) await Bun.sleep(o.gapMs);
+    res.write(o.body.subarray(i * step, (i + 1) * step));
+  }
+  o.sentAll?.();
+  res.end();
+});
+await new Promise<void>((resolve) => slowOrigin.listen(0, "127.0.0.1", resolve));
+const slowUrl = `http://127.0.0.1:${(slowOrigin.address() as AddressInfo).port}`;
 const countOf = (path: string) => counts.get(path) ?? 0;
 
 let cluster: Cluster;
@@ -64,6 +99,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await teardownCluster(cluster);
   origin.stop(true);
+  slowOrigin.close();
 });
 
 const url = (i: number) => cluster.peer(i).httpUrl;
@@ -71,15 +107,16 @@ const putJson = (base: string, path: string, body: unknown) => request(base, "PU
 const cacheOf = (r: Reply | Response) => r.headers.get("x-cache");
 
 /** A bucket fronting the fake origin under `/<bucket>/`, with the given TTLs. */
-async function originBucket(bucket: string, ttls: Record<string, number> = {}): Promise<void> {
+async function originBucket(bucket: string, ttls: Record<string, number> = {}, remote = "web"): Promise<void> {
   await mustCreateBucket(url(0), bucket);
-  const r = await putJson(url(1), `/buckets/${bucket}/origin`, { remote: "web", prefix: `${bucket}/`, mode: "pull-through", ...ttls });
+  const r = await putJson(url(1), `/buckets/${bucket}/origin`, { remote, prefix: `${bucket}/`, mode: "pull-through", ...ttls });
   expect(statusAndCode(r)).toBe("200");
 }
 
 beforeAll(async () => {
   const r = await putJson(url(0), "/admin/remotes/web", { type: "http", endpoint: originUrl });
   expect(statusAndCode(r)).toBe("200");
+  expect(statusAndCode(await putJson(url(0), "/admin/remotes/slow", { type: "http", endpoint: slowUrl }))).toBe("200");
 });
 
 test("50 concurrent GETs of one object through 3 peers cost 1 origin fetch and get identical bodies", async () => {
@@ -329,3 +366,82 @@ test("a bucket pulls through from an S3 remote (s3rver) defined through the regi
     await s3rver.stop();
   }
 }, 30_000);
+
+/** The filler of bucket/key (the key's first index replica), found from where a plain object of the same key lives. */
+async function fillerOfKey(bucket: string, key: string): Promise<number> {
+  await mustPut(url(0), bucket, key, "probe");
+  const located = json<{ shard: { replicas: string[] } }>(await request(url(0), "GET", `/cluster/locate/${bucket}/${key}`));
+  expect(statusAndCode(await request(url(0), "DELETE", `/buckets/${bucket}/objects/${key}`))).toBe("204");
+  return [0, 1, 2].find((i) => cluster.peer(i).peerId === located.shard.replicas[0])!;
+}
+
+/** A GET read to its end: status, headers, when its first byte came, its length and MD5 (or the error that cut it). */
+async function timedGet(base: string, path: string, fillEnded: () => boolean) {
+  const res = await fetch(`${base}${path}`, { headers: { authorization: ADMIN_BEARER } });
+  const md5 = new Bun.CryptoHasher("md5");
+  let total = 0;
+  let firstWhileFilling: boolean | undefined;
+  let firstAt = 0;
+  let error: string | undefined;
+  try {
+    for await (const p of res.body!) {
+      if (firstWhileFilling === undefined && p.byteLength) {
+        firstWhileFilling = !fillEnded();
+        firstAt = Date.now();
+      }
+      md5.update(p);
+      total += p.byteLength;
+    }
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  return { status: res.status, cache: cacheOf(res), length: res.headers.get("content-length"), firstWhileFilling, firstAt, total, md5: md5.digest("hex"), error };
+}
+
+test("clients through every peer join a fill in flight and stream from it before it ends: one origin fetch, identical bytes", async () => {
+  await originBucket("mirror-j", {}, "slow");
+  const filler = await fillerOfKey("mirror-j", "slow.bin");
+  const others = [0, 1, 2].filter((i) => i !== filler);
+  const body = crypto.getRandomValues(new Uint8Array(8 * 1024 * 1024));
+  let sentAll = false;
+  let sentAt = 0;
+  slowServed.set("/mirror-j/slow.bin", { body, pieces: 32, gapMs: 60, sentAll: () => ((sentAll = true), (sentAt = Date.now())) });
+  const ended = () => sentAll;
+  const pathOf = "/buckets/mirror-j/objects/slow.bin";
+
+  // The first client comes through a peer that is not the filler: it starts the fill by RPC and streams from its progress.
+  const first = timedGet(url(others[0]), pathOf, ended);
+  await Bun.sleep(400);
+  // Then one through the third peer and one on the filler itself join it while it runs.
+  const joiners = [timedGet(url(others[1]), pathOf, ended), timedGet(url(filler), pathOf, ended)];
+  const all = await Promise.all([first, ...joiners]);
+  for (const r of all) {
+    expect(`${r.status} ${r.length} ${r.total} ${r.md5 === md5Hex(body)} ${r.error ?? "whole"}`).toBe(`200 ${body.byteLength} ${body.byteLength} true whole`);
+    expect(r.firstWhileFilling).toBe(true);
+  }
+  expect(all.map((r) => r.cache)).toEqual(["MISS", "COALESCED", "COALESCED"]);
+  // (A joiner's memory is measured on real peer processes, with 1 GiB, in origin-large.test.ts.)
+  console.log(`8 MiB slow fill: first bytes ${all.map((r) => sentAt - r.firstAt).join(", ")} ms before the origin sent its last (first client, joiner on a third peer, joiner on the filler)`);
+  expect(countOf("/mirror-j/slow.bin")).toBe(1);
+  // Kept once: the next read is a hit.
+  const kept = await request(url(others[1]), "GET", pathOf);
+  expect(`${kept.status} ${cacheOf(kept)} ${md5Hex(kept.body) === md5Hex(body)}`).toBe("200 HIT true");
+  expect(countOf("/mirror-j/slow.bin")).toBe(1);
+}, 20_000);
+
+test("a fill that fails mid-way cuts its joiners' bodies and keeps nothing", async () => {
+  await originBucket("mirror-k", {}, "slow");
+  const filler = await fillerOfKey("mirror-k", "cut.bin");
+  const other = (filler + 1) % 3;
+  const body = crypto.getRandomValues(new Uint8Array(4 * 1024 * 1024));
+  slowServed.set("/mirror-k/cut.bin", { body, pieces: 16, gapMs: 40, failAfter: 10 });
+  const pathOf = "/buckets/mirror-k/objects/cut.bin";
+  const first = timedGet(url(filler), pathOf, () => false);
+  await Bun.sleep(150);
+  const joined = await timedGet(url(other), pathOf, () => false);
+  expect(`${joined.status} ${joined.cache} ${joined.length}`).toBe(`200 COALESCED ${body.byteLength}`);
+  expect(joined.total).toBeLessThan(body.byteLength);
+  expect((await first).total).toBeLessThan(body.byteLength);
+  expect(countOf("/mirror-k/cut.bin")).toBe(1);
+  expect(statusAndCode(await request(url(other), "GET", "/cluster/locate/mirror-k/cut.bin"))).toBe("404 NoSuchKey");
+}, 15_000);
