@@ -31,6 +31,7 @@ import type { Placement } from "../placement/placement.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
 import { mapLimit } from "../util/map-limit.ts";
+import { createStepScheduler } from "../util/step-scheduler.ts";
 import type { ChangeLog, ShardsRead } from "./log.ts";
 import { toS3Record, type EventFilter } from "./records.ts";
 import { filterOfTarget, progressOf, secretContext, startPosition, storedTargets, type DeliveryProgress, type StoredTarget } from "./targets.ts";
@@ -178,29 +179,11 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
   const signal = stopping.signal;
 
   const live = new Map<string, Live>();
-  const steps = new Set<Promise<void>>();
   const counts = { delivered: 0, failed: 0, events: 0 };
   /** Targets whose secret did not open (warned once each). */
   const unopened = new Set<string>();
-  let refreshedAt = -Infinity;
-  let refreshAsked = false;
   let overflowWarned = false;
-  let wake: (() => void) | undefined;
-  /** Set by a poke that came while the loop was not waiting: its next wait is skipped. */
-  let poked = false;
-  let done: Promise<void> | undefined;
-  const poke = () => {
-    poked = true;
-    wake?.();
-  };
-  deps.signal?.addEventListener(
-    "abort",
-    () => {
-      stopping.abort();
-      poke();
-    },
-    { once: true },
-  );
+  deps.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
   if (deps.signal?.aborted) stopping.abort();
 
   /** A target's key in `live` (a bucket name has no "/"). */
@@ -242,7 +225,6 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
       after = rows[rows.length - 1][0];
     }
     for (const key of live.keys()) if (!seen.has(key)) live.delete(key);
-    refreshedAt = clock();
   }
 
   /** The shards this peer delivers now: those whose first replica it believes alive is itself. */
@@ -403,78 +385,28 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     t.nextAtMs = clock() + wait;
   }
 
-  function launch(t: Live): void {
-    t.busy = true;
-    const p: Promise<void> = step(t)
-      .catch((err: unknown) => {
-        log.warn(`webhook ${name(t)}: ${(err as Error).message}`);
-        t.nextAtMs = clock() + config.webhookPollMs;
-      })
-      .finally(() => {
-        t.busy = false;
-        steps.delete(p);
-        poke();
-      });
-    steps.add(p);
-  }
-
-  async function loop(): Promise<void> {
-    let turn = 0;
-    while (!signal.aborted) {
-      poked = false;
-      if (refreshAsked || clock() - refreshedAt >= config.webhookRefreshMs) {
-        refreshAsked = false;
-        try {
-          await refresh();
-        } catch (err) {
-          log.warn(`webhook targets could not be read: ${(err as Error).message}`);
-          refreshedAt = clock();
-        }
-      }
-      const now = clock();
-      let nextAt = refreshedAt + config.webhookRefreshMs;
-      const targets = [...live.values()];
-      // Start from a different target each turn, so none waits behind the same others.
-      for (let k = 0; k < targets.length; k++) {
-        const t = targets[(turn + k) % targets.length];
-        if (t.busy) continue;
-        if (t.nextAtMs > now) {
-          nextAt = Math.min(nextAt, t.nextAtMs);
-          continue;
-        }
-        if (steps.size >= MAX_CONCURRENT_STEPS) break;
-        launch(t);
-      }
-      turn++;
-      if (signal.aborted) break;
-      if (poked) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(end, Math.max(5, nextAt - clock()));
-        function end() {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve();
-        }
-        wake = end;
-      });
-    }
-    await Promise.allSettled([...steps]);
-  }
+  const scheduler = createStepScheduler<Live>({
+    items: () => live.values(),
+    step,
+    failed(t, err) {
+      log.warn(`webhook ${name(t)}: ${(err as Error).message}`);
+      t.nextAtMs = clock() + config.webhookPollMs;
+    },
+    refresh,
+    refreshFailed: (err) => log.warn(`webhook targets could not be read: ${(err as Error).message}`),
+    refreshEveryMs: config.webhookRefreshMs,
+    maxConcurrent: MAX_CONCURRENT_STEPS,
+    signal,
+    clock,
+  });
 
   return {
-    start() {
-      if (done || signal.aborted) return;
-      done = loop();
-    },
+    start: () => scheduler.start(),
     async stop() {
       stopping.abort();
-      poke();
-      await done;
+      await scheduler.stopped();
     },
-    refresh() {
-      refreshAsked = true;
-      poke();
-    },
-    stats: () => ({ targets: live.size, inFlight: steps.size, ...counts }),
+    refresh: () => scheduler.refresh(),
+    stats: () => ({ targets: live.size, inFlight: scheduler.inFlight(), ...counts }),
   };
 }

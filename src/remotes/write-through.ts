@@ -41,6 +41,7 @@ import { checkFilter, eventTimeMs, type ChangeEvent } from "../changes/records.t
 import { progressOf, startPosition, type DeliveryProgress } from "../changes/targets.ts";
 import type { RemoteBackend } from "./backend.ts";
 import type { OriginConfig, Origins } from "./origin-config.ts";
+import { createStepScheduler } from "../util/step-scheduler.ts";
 
 /** Most write-through buckets one peer applies; the rest wait, with a warning. */
 export const MAX_BUCKETS_PER_PEER = 1000;
@@ -147,20 +148,10 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
   const stopping = new AbortController();
   const signal = stopping.signal;
   const live = new Map<string, Live>();
-  const steps = new Set<Promise<void>>();
   const counts = { applied: 0, failed: 0 };
   let lastError: WriteThroughStats["lastError"] = null;
-  let refreshedAt = -Infinity;
-  let refreshAsked = false;
   let overflowWarned = false;
-  let wake: (() => void) | undefined;
-  let poked = false;
-  let done: Promise<void> | undefined;
-  const poke = () => {
-    poked = true;
-    wake?.();
-  };
-  deps.signal?.addEventListener("abort", () => (stopping.abort(), poke()), { once: true });
+  deps.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
   if (deps.signal?.aborted) stopping.abort();
 
   /** The write-through origins in this peer's replica of BUCKETS_SHARD, merged into `live`. */
@@ -191,7 +182,6 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
       after = rows[rows.length - 1][0];
     }
     for (const b of live.keys()) if (!seen.has(b)) live.delete(b);
-    refreshedAt = clock();
   }
 
   function ownedShards(): string[] {
@@ -369,75 +359,28 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
     t.nextAtMs = clock() + wait;
   }
 
-  function launch(t: Live): void {
-    t.busy = true;
-    const p: Promise<void> = step(t)
-      .catch((err: unknown) => {
-        log.warn(`write-through ${t.bucket}: ${(err as Error).message}`);
-        t.nextAtMs = clock() + config.webhookPollMs;
-      })
-      .finally(() => {
-        t.busy = false;
-        steps.delete(p);
-        poke();
-      });
-    steps.add(p);
-  }
-
-  async function loop(): Promise<void> {
-    let turn = 0;
-    while (!signal.aborted) {
-      poked = false;
-      if (refreshAsked || clock() - refreshedAt >= config.webhookRefreshMs) {
-        refreshAsked = false;
-        await refresh().catch((err: unknown) => {
-          log.warn(`write-through origins could not be read: ${(err as Error).message}`);
-          refreshedAt = clock();
-        });
-      }
-      const now = clock();
-      let nextAt = refreshedAt + config.webhookRefreshMs;
-      const all = [...live.values()];
-      for (let k = 0; k < all.length; k++) {
-        const t = all[(turn + k) % all.length];
-        if (t.busy) continue;
-        if (t.nextAtMs > now) {
-          nextAt = Math.min(nextAt, t.nextAtMs);
-          continue;
-        }
-        if (steps.size >= MAX_CONCURRENT_STEPS) break;
-        launch(t);
-      }
-      turn++;
-      if (signal.aborted) break;
-      if (poked) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(end, Math.max(5, nextAt - clock()));
-        function end() {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve();
-        }
-        wake = end;
-      });
-    }
-    await Promise.allSettled([...steps]);
-  }
+  const scheduler = createStepScheduler<Live>({
+    items: () => live.values(),
+    step,
+    failed(t, err) {
+      log.warn(`write-through ${t.bucket}: ${(err as Error).message}`);
+      t.nextAtMs = clock() + config.webhookPollMs;
+    },
+    refresh,
+    refreshFailed: (err) => log.warn(`write-through origins could not be read: ${(err as Error).message}`),
+    refreshEveryMs: config.webhookRefreshMs,
+    maxConcurrent: MAX_CONCURRENT_STEPS,
+    signal,
+    clock,
+  });
 
   return {
-    start() {
-      if (done || signal.aborted) return;
-      done = loop();
-    },
+    start: () => scheduler.start(),
     async stop() {
       stopping.abort();
-      poke();
-      await done;
+      await scheduler.stopped();
     },
-    refresh() {
-      refreshAsked = true;
-      poke();
-    },
+    refresh: () => scheduler.refresh(),
     stats() {
       let pending = 0;
       for (const t of live.values()) pending += t.pending;
