@@ -129,7 +129,7 @@ export interface PeerConfig {
   indexShards: number;
   /** Objects per second a peer indexes when a search field is added to a bucket that has some (src/search/indexer.ts). */
   searchBackfillPerSecond: number;
-  /** The chunk cache's memory tier, in bytes (`--cache-memory` MiB; 0: off; src/cache/chunk-cache.ts). */
+  /** The memory cache, in bytes (`--cache-memory` MiB; 0: off): 1/8 manifests under lease (src/cache/manifest-cache.ts), 7/8 chunks (src/cache/chunk-cache.ts). */
   cacheMemoryBytes: number;
   /** The chunk cache's disk tier under <data>/cache, in bytes (`--cache-disk` MiB; 0: off). */
   cacheDiskBytes: number;
@@ -436,7 +436,7 @@ export const NODE_FLAGS = {
   "event-retention": { type: "string", env: "MESH_EVENT_RETENTION", help: "how long change events are kept (90s, 2h, 7d; there is no off: every write records one)", def: "7d" },
   "event-retention-count": { type: "string", env: "MESH_EVENT_RETENTION_COUNT", help: "most change events kept per index shard (the oldest go first)", def: String(DEFAULT_EVENTS.maxPerShard) },
   "search-backfill-rate": { type: "string", env: "MESH_SEARCH_BACKFILL_RATE", help: "objects per second a peer indexes when a search field is added to a bucket", def: String(DEFAULTS.searchBackfillPerSecond) },
-  "cache-memory": { type: "string", env: "MESH_CACHE_MEMORY", help: "MiB of chunks (small objects whole) this peer keeps in memory (0: off)", def: String(DEFAULTS.cacheMemoryBytes / 1024 / 1024) },
+  "cache-memory": { type: "string", env: "MESH_CACHE_MEMORY", help: "MiB of memory cache: hot manifests (an eighth) and small objects' chunks (0: off)", def: String(DEFAULTS.cacheMemoryBytes / 1024 / 1024) },
   "cache-disk": { type: "string", env: "MESH_CACHE_DISK", help: "MiB of chunks fetched from other peers this peer keeps under <data>/cache (0: off)", def: "0" },
   "max-event-streams": { type: "string", env: "MESH_MAX_EVENT_STREAMS", help: "live change event streams (SSE, ListenBucketNotification) served at once; beyond: 503 TooManyStreams", def: String(DEFAULT_EVENTS.maxStreams) },
   "max-inflight": { type: "string", env: "MESH_MAX_INFLIGHT", help: "requests served at once; beyond: 503 SlowDown (S3) / 429 (native)", def: String(DEFAULT_LIMITS.maxInflight) },

@@ -2,17 +2,16 @@
 // optionally, on local disk, so that a peer serving the same object again does not fetch
 // its chunks from other peers again.
 //
-// What is cached, and why only that: chunks are immutable and named by the SHA-256 of
-// their bytes, so a cached chunk can never be stale. An overwrite writes new chunks under
-// new ids and a new manifest; a delete removes the manifest. Manifests are NOT cached:
-// every object read still asks a quorum of the object's index replicas (see the header of
-// src/metadata/shared-cache.ts), so an acknowledged overwrite or delete through any peer
-// is seen at once through every peer, and the cache only saves the bytes. A small object
-// (one chunk, up to MEMORY_ENTRY_MAX_BYTES) is held whole in memory; objects up to the
-// inline limit live in their manifest and cost no chunk read at all.
+// Chunks are immutable and named by the SHA-256 of their bytes, so a cached chunk can
+// never be stale: an overwrite writes new chunks under new ids and a new manifest. Which
+// chunks an object has is its manifest's business, cached apart under read leases
+// (src/cache/manifest-cache.ts), so an acknowledged overwrite or delete through any peer is
+// seen at once through every peer. A small object (one chunk, up to MEMORY_ENTRY_MAX_BYTES)
+// is held whole in memory; objects up to the inline limit live in their manifest, so the
+// manifest cache holds them whole.
 //
 // Tiers, in the order the chunk client (src/objects/chunk-client.ts) asks them:
-//   memory  bounded in bytes (--cache-memory MiB), LRU; small objects only: a one-chunk
+//   memory  bounded in bytes (7/8 of --cache-memory MiB; the manifest cache has the rest), LRU; small objects only: a one-chunk
 //           object's chunk up to MEMORY_ENTRY_MAX_BYTES, read from anywhere (this peer's store
 //           too: a hot small object skips the disk and the hash). Large objects' chunks never
 //           enter it, so one big read neither flushes it nor raises the peer's memory by the
@@ -33,6 +32,8 @@ export interface CacheStats {
   memory: TierStats;
   /** Null when the disk tier is off. */
   disk: DiskTierStats | null;
+  /** Manifests under lease (src/cache/manifest-cache.ts), added by the peer beside the chunk tiers. */
+  manifests?: TierStats;
 }
 
 /** The chunk cache of one peer. */

@@ -15,6 +15,8 @@ import type { Placement } from "../placement/placement.ts";
 import { DIGEST_BUCKETS, type IndexStore, type ScanOptions, type ScanRow } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
 import type { LogGate } from "../changes/gate.ts";
+import type { LeaseTable } from "../cache/manifest-leases.ts";
+import type { LeasedRead } from "../cache/manifest-cache.ts";
 import { deletesAreFinal, KEYS_SHARD } from "./keys.ts";
 import { newer, type IndexEntry } from "./types.ts";
 
@@ -49,6 +51,8 @@ export interface IndexClient {
   write(shard: string, row: string, entry: IndexEntry, opts?: WriteOptions): Promise<void>;
   /** The newest entry among a quorum of replicas (tombstones included), repairing stale ones. */
   read(shard: string, row: string, opts?: AbortOptions): Promise<IndexEntry | null>;
+  /** The same read, asking each replica for a lease on the row (src/cache/manifest-leases.ts). */
+  readLeased(shard: string, row: string, opts?: AbortOptions): Promise<LeasedRead>;
   /** Ask one replica about one row (no quorum): used by locate. */
   readFrom(peer: string, shard: string, row: string, opts?: AbortOptions): Promise<IndexEntry | null>;
   /** Scan shards on one replica. */
@@ -84,6 +88,12 @@ export interface IndexClientDeps {
   gate?: Pick<LogGate, "admit">;
   /** Has this row of `shard` left the index here for good (an event past the log's retention)? Anti-entropy does not take it back. */
   expired?(shard: string, row: string, entry: IndexEntry): boolean;
+  /**
+   * The leases this replica grants on object rows; a write of a row is acknowledged only
+   * once their holders have forgotten it. Anti-entropy and handoff do not revoke: a row
+   * they bring was acknowledged by a write quorum, which overlaps every lease quorum.
+   */
+  leases?: Pick<LeaseTable, "grant" | "revoke">;
 }
 
 const RPC_TIMEOUT_MS = 10_000;
@@ -108,7 +118,7 @@ const RowSchema = Type.String({ maxLength: MAX_ROW_CHARS });
 const TimestampSchema = Type.String({ maxLength: 160, pattern: "^[0-9]{13}-[0-9a-f]{6}-." });
 /** An index entry exactly as stored: a stamp and a JSON value (null for a delete marker). */
 const EntrySchema = Type.Object({ ts: TimestampSchema, value: Type.Unknown() }, { additionalProperties: false });
-const GetItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema });
+const GetItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, lease: Type.Optional(Type.Boolean()) });
 const ApplyItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, entry: EntrySchema, companion: Type.Optional(Type.Tuple([RowSchema, EntrySchema])) });
 const ScanSchema = Type.Object({
   shards: ShardsSchema,
@@ -132,10 +142,10 @@ const ApplyBatch = defineMethod("index.applyBatch", {
   params: Type.Object({ items: Type.Array(ApplyItemSchema, { maxItems: MAX_BATCH }) }),
   result: Type.Array(ItemResultSchema(Type.Boolean()), { maxItems: MAX_BATCH }),
 });
-/** Read single rows as the replica stores them. */
+/** Read single rows as the replica stores them (with `lease`, also asking for a lease: its answer is `v.leased`). */
 const GetBatch = defineMethod("index.getBatch", {
   params: Type.Object({ items: Type.Array(GetItemSchema, { maxItems: MAX_BATCH }) }),
-  result: Type.Array(ItemResultSchema(Type.Union([EntrySchema, Type.Null()])), { maxItems: MAX_BATCH }),
+  result: Type.Array(ItemResultSchema(Type.Object({ entry: Type.Union([EntrySchema, Type.Null()]), leased: Type.Boolean() })), { maxItems: MAX_BATCH }),
 });
 /** Scan several shards (a listing round). */
 const Scan = defineMethod("index.scan", { params: ScanSchema, result: Type.Record(Type.String(), ReplyRowsSchema) });
@@ -148,8 +158,10 @@ const ApplyMany = defineMethod("index.applyMany", { params: Type.Object({ shard:
 /** The replica side's methods. */
 export const INDEX_METHODS = { ApplyBatch, GetBatch, Scan, Digests, Rows, ApplyMany };
 
-type GetItem = { shard: string; row: string };
-type ApplyItem = GetItem & { entry: IndexEntry; companion?: ScanRow };
+type GetItem = { shard: string; row: string; lease?: boolean };
+type ApplyItem = { shard: string; row: string; entry: IndexEntry; companion?: ScanRow };
+/** A replica's answer: its entry, and whether it granted the lease asked for. */
+type GetAnswer = { entry: IndexEntry | null; leased: boolean };
 /** One item's outcome in a batch reply. */
 type ItemResult<T> = { ok: true; v: T } | { ok: false; code: string; message: string; status: number };
 
@@ -194,7 +206,7 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   // Each item of a batch succeeds or fails on its own.
   // A batch carries many callers' items: it is not cut short by one of them (each stops waiting on its own signal).
   const remoteApply = createBatcher<ApplyItem, ItemResult<boolean>>(async (peer, items) => (await rpc.call(peer, ApplyBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
-  const remoteGet = createBatcher<GetItem, ItemResult<IndexEntry | null>>(async (peer, items) => (await rpc.call(peer, GetBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
+  const remoteGet = createBatcher<GetItem, ItemResult<GetAnswer>>(async (peer, items) => (await rpc.call(peer, GetBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
 
   const apply = async (peer: string, shard: string, row: string, entry: IndexEntry, signal?: AbortSignal, companion?: ScanRow): Promise<boolean> => {
     if (peer !== self) return unwrap(await remoteApply(peer, companion ? { shard, row, entry, companion } : { shard, row, entry }, signal));
@@ -204,18 +216,31 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   /** A write's rows on this replica: checked, its event admitted by the gate, both in one batch. */
   async function applyHere(shard: string, row: string, entry: IndexEntry, companion?: ScanRow): Promise<boolean> {
     checkStamp(entry);
-    if (!companion) return store.apply(shard, row, entry);
-    checkStamp(companion[1]);
-    const release = deps.gate?.admit(companion[1].ts);
-    try {
-      return await store.apply(shard, row, entry, companion);
-    } finally {
-      release?.();
+    let applied: boolean;
+    if (!companion) applied = await store.apply(shard, row, entry);
+    else {
+      checkStamp(companion[1]);
+      const release = deps.gate?.admit(companion[1].ts);
+      try {
+        applied = await store.apply(shard, row, entry, companion);
+      } finally {
+        release?.();
+      }
     }
+    // Not acknowledged until no peer serves the row's old value from a cache.
+    await deps.leases?.revoke(shard, row, entry.ts);
+    return applied;
   }
 
-  const get = async (peer: string, shard: string, row: string, signal?: AbortSignal): Promise<IndexEntry | null> =>
-    peer === self ? store.get(shard, row) : unwrap(await remoteGet(peer, { shard, row }, signal));
+  /** One replica's entry; with `lease`, the lease is recorded before the row is read. */
+  async function answer(holder: string, shard: string, row: string, lease: boolean): Promise<GetAnswer> {
+    const leased = lease && deps.leases ? await deps.leases.grant(holder, shard, row) : false;
+    return { entry: await store.get(shard, row), leased };
+  }
+
+  const getAnswer = async (peer: string, shard: string, row: string, signal: AbortSignal | undefined, lease: boolean): Promise<GetAnswer> =>
+    peer === self ? answer(self, shard, row, lease) : unwrap(await remoteGet(peer, lease ? { shard, row, lease } : { shard, row }, signal));
+  const get = async (peer: string, shard: string, row: string, signal?: AbortSignal): Promise<IndexEntry | null> => (await getAnswer(peer, shard, row, signal, false)).entry;
 
   /**
    * Merge rows locally. A delete marker past its lifetime is taken only when it overrides
@@ -242,6 +267,45 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     return out;
   }
 
+  /** The newest entry among a quorum of voters; `leased` when a quorum of them granted a lease on it. */
+  async function quorumRead(shard: string, row: string, signal: AbortSignal | undefined, lease: boolean): Promise<LeasedRead> {
+    // W voters share at least one peer with the W voters of every acknowledged write.
+    const replicas = placement.shardVoters(shard);
+    const quorum = placement.shardQuorum(shard);
+    const result = await callQuorum({ voters: replicas, reachable: placement.reachable }, quorum, (p) => getAnswer(p, shard, row, signal, lease), `index read ${shard}`);
+    let best: IndexEntry | null = null;
+    let grants = 0;
+    const final = deletesAreFinal(shard);
+    for (const { value } of result.values) {
+      if (value.leased) grants++;
+      if (admissible(value.entry) && newer(value.entry, best, final)) best = value.entry;
+    }
+    if (!best) {
+      // Nothing at the replicas we know of. Views of the ring can differ for a moment (a
+      // peer that just joined, or one that has not yet heard of one), so before answering
+      // "no such thing" ask every other live peer; misses are rare enough to afford it.
+      const others = deps.livePeers().filter((p) => !replicas.includes(p));
+      const found = await Promise.all(others.map((p) => get(p, shard, row, signal).catch(() => null)));
+      for (const value of found) if (admissible(value) && newer(value, best, final)) best = value;
+      if (best) {
+        const newest = best;
+        for (const p of replicas) void apply(p, shard, row, newest).catch(() => {});
+        // Found off the row's voters: their leases do not cover it.
+        return { entry: best, leased: false, voters: replicas };
+      }
+      return { entry: null, leased: grants >= quorum, voters: replicas };
+    }
+    deps.observe(best.ts);
+    const newest = best;
+    // Read repair: every replica (also the slow ones, once they answer) ends with the newest entry.
+    void result.all.then((outcomes) => {
+      for (const o of outcomes) {
+        if (o.ok && newer(newest, o.value.entry, final)) void apply(o.peer, shard, row, newest).catch(() => {});
+      }
+    });
+    return { entry: best, leased: grants >= quorum, voters: replicas };
+  }
+
   return {
     async write(shard, row, entry, opts = {}) {
       deps.observe(entry.ts);
@@ -254,39 +318,8 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       });
     },
 
-    async read(shard, row, opts = {}) {
-      const { signal } = opts;
-      // W voters share at least one peer with the W voters of every acknowledged write.
-      const replicas = placement.shardVoters(shard);
-      const result = await callQuorum({ voters: replicas, reachable: placement.reachable }, placement.shardQuorum(shard), (p) => get(p, shard, row, signal), `index read ${shard}`);
-      let best: IndexEntry | null = null;
-      const final = deletesAreFinal(shard);
-      for (const { value } of result.values) if (admissible(value) && newer(value, best, final)) best = value;
-      if (!best) {
-        // Nothing at the replicas we know of. Views of the ring can differ for a moment (a
-        // peer that just joined, or one that has not yet heard of one), so before answering
-        // "no such thing" ask every other live peer; misses are rare enough to afford it.
-        const others = deps.livePeers().filter((p) => !replicas.includes(p));
-        const found = await Promise.all(others.map((p) => get(p, shard, row, signal).catch(() => null)));
-        for (const value of found) if (admissible(value) && newer(value, best, final)) best = value;
-        if (best) {
-          const newest = best;
-          for (const p of replicas) void apply(p, shard, row, newest).catch(() => {});
-        }
-        return best;
-      }
-      if (best) {
-        deps.observe(best.ts);
-        const newest = best;
-        // Read repair: every replica (also the slow ones, once they answer) ends with the newest entry.
-        void result.all.then((outcomes) => {
-          for (const o of outcomes) {
-            if (o.ok && newer(newest, o.value, final)) void apply(o.peer, shard, row, newest).catch(() => {});
-          }
-        });
-      }
-      return best;
-    },
+    read: async (shard, row, opts = {}) => (await quorumRead(shard, row, opts.signal, false)).entry,
+    readLeased: (shard, row, opts = {}) => quorumRead(shard, row, opts.signal, true),
 
     readFrom: (peer, shard, row, opts = {}) => get(peer, shard, row, opts.signal),
 
@@ -327,8 +360,8 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
           ),
         ),
       }));
-      rpc.register(GetBatch, async ({ params: { items } }) => ({
-        result: await Promise.all(items.map(({ shard, row }) => settle(() => store.get(shard, row)))),
+      rpc.register(GetBatch, async ({ from, params: { items } }) => ({
+        result: await Promise.all(items.map(({ shard, row, lease }) => settle(() => answer(from, shard, row, lease === true)))),
       }));
       rpc.register(Scan, async ({ params }) => ({ result: await scanLocal(params) }));
       rpc.register(Digests, async ({ params: { shards } }) => ({

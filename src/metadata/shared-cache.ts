@@ -5,13 +5,10 @@
 // change is acknowledged. A peer it cannot reach keeps its entry until the TTL runs out,
 // which is the staleness each cache accepts (a few seconds for keys and buckets).
 //
-// Manifests are not cached, on purpose. An object read asks a quorum of its shard's
-// replicas, so once a PUT or DELETE is acknowledged through any peer, every later read
-// through any peer sees it. A cached manifest would outlive a forget that did not arrive
-// (a peer cut off from the writer but not from the replicas, or one the writer believes
-// dead) and serve an overwritten or deleted object until its TTL ran out, whose chunks GC
-// may meanwhile have collected: a weaker promise than today's, to save one quorum read
-// of a row that is as cheap to read as the cache entry would be to validate.
+// Manifests are not cached here: a forget that does not arrive would leave an overwritten
+// or deleted object served until the TTL ran out. They have a cache of their own whose
+// entries live under read leases, so that a write is acknowledged only once no peer can
+// serve what it replaced (src/cache/manifest-leases.ts).
 import { Type, type TBoolean, type TLiteral, type TObject, type TString, type TUnion } from "@sinclair/typebox";
 import { defineMethod, type Rpc, type RpcMethod } from "../net/rpc.ts";
 import { boundedCache } from "../util/lru.ts";

@@ -201,16 +201,16 @@ export function createMetrics(src: MetricsSources): Metrics {
       setTotal(this, src.eventsDropped?.() ?? 0);
     },
   });
-  // ---- the chunk cache (src/cache/chunk-cache.ts) ----
+  // ---- the cache tier (src/cache/) ----
   new Counter({
     name: "meshstore_cache_lookups_total",
-    help: "Chunk cache lookups by tier (memory, disk) and result (hit, miss)",
+    help: "Cache lookups by tier (memory and disk: chunks; manifests: manifests under lease) and result (hit, miss)",
     labelNames: ["tier", "result"],
     registers,
     collect() {
       this.reset();
       const c = src.cache?.();
-      for (const [tier, t] of [["memory", c?.memory], ["disk", c?.disk]] as const) {
+      for (const [tier, t] of [["memory", c?.memory], ["disk", c?.disk], ["manifests", c?.manifests]] as const) {
         setTotal(this, t?.hits ?? 0, { tier, result: "hit" });
         setTotal(this, t?.misses ?? 0, { tier, result: "miss" });
       }
@@ -218,12 +218,12 @@ export function createMetrics(src: MetricsSources): Metrics {
   });
   new Gauge({
     name: "meshstore_cache_bytes",
-    help: "Chunk cache bytes by tier (memory, disk): held now and the bound (kind: used, max)",
+    help: "Cache bytes by tier (memory, disk, manifests): held now and the bound (kind: used, max)",
     labelNames: ["tier", "kind"],
     registers,
     collect() {
       const c = src.cache?.();
-      for (const [tier, t] of [["memory", c?.memory], ["disk", c?.disk]] as const) {
+      for (const [tier, t] of [["memory", c?.memory], ["disk", c?.disk], ["manifests", c?.manifests]] as const) {
         this.set({ tier, kind: "used" }, t?.bytes ?? 0);
         this.set({ tier, kind: "max" }, t?.maxBytes ?? 0);
       }

@@ -24,6 +24,7 @@ import {
 } from "../metadata/keys.ts";
 import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
+import type { ManifestCache } from "../cache/manifest-cache.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest, OriginStamp } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
@@ -165,6 +166,8 @@ export interface ObjectServiceDeps {
   livePeers(): string[];
   /** Where the "buckets" cache lives (a deleted bucket is forgotten mesh-wide through it). */
   caches: SharedCaches;
+  /** Manifests under read leases (src/cache/manifest-cache.ts): how object reads find their manifest. */
+  manifests: Pick<ManifestCache, "read">;
   /**
    * Reserve memory for an upload's buffers before it reads its body; resolves to the
    * function that gives it back, or throws (SlowDown) when none frees up in time.
@@ -231,7 +234,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   async function liveManifest(bucket: string, key: string, opts: AbortOptions = {}): Promise<ObjectManifest> {
     validateKey(key);
     await requireBucket(bucket, opts);
-    const entry = (await index.read(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), opts)) as IndexEntry<ObjectManifest> | null;
+    const shard = objectShard(bucket, key, deps.indexShards);
+    const entry = (await deps.manifests.read(shard, objectRow(bucket, key), opts)) as IndexEntry<ObjectManifest> | null;
     if (!entry?.value) throw new NotFoundError(`no object ${key.slice(0, 200)} in bucket ${bucket}`, "NoSuchKey");
     return entry.value;
   }

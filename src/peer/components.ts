@@ -26,6 +26,8 @@ import { MemberTable, type MemberState } from "../membership/member-table.ts";
 import { Roster } from "../membership/roster.ts";
 import { createSwim, type Swim } from "../membership/swim.ts";
 import { createIndexClient } from "../metadata/index-client.ts";
+import { createLeaseTable } from "../cache/manifest-leases.ts";
+import { createManifestCache, type ManifestCache } from "../cache/manifest-cache.ts";
 import { createLogGate } from "../changes/gate.ts";
 import { createChangeLog } from "../changes/log.ts";
 import { createRetention } from "../changes/retention.ts";
@@ -142,7 +144,9 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   // Storage: chunk files and the index shards this peer replicates.
   const chunkStore = await openChunkStore({ dir: path.join(config.dataDir, "chunks") });
   // The cache tier (src/cache/chunk-cache.ts): chunk bytes in memory and, optionally, under <data>/cache.
-  const chunkCache = await openChunkCache({ memoryBytes: config.cacheMemoryBytes, diskBytes: config.cacheDiskBytes, dir: path.join(config.dataDir, "cache"), log: log.child("cache") });
+  // --cache-memory is split: an eighth for manifests under lease (src/cache/manifest-cache.ts), the rest for chunks.
+  const manifestCacheBytes = Math.floor(config.cacheMemoryBytes / 8);
+  const chunkCache = await openChunkCache({ memoryBytes: config.cacheMemoryBytes - manifestCacheBytes, diskBytes: config.cacheDiskBytes, dir: path.join(config.dataDir, "cache"), log: log.child("cache") });
   lifecycle.opened("chunk cache", () => chunkCache.close());
   const indexStore = await openIndexStore(path.join(config.dataDir, "index"), { deletesAreFinal, tallied: isEventRow });
   lifecycle.opened("index store", () => indexStore.close());
@@ -165,6 +169,10 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   // ---- Parts, in start order ----
   const rpc = createRpc(libp2p, links, log.child("rpc"), signal, config.rpcLimits);
   lifecycle.add("rpc", rpc);
+  // Manifests under read leases: this peer's own cache of them, and the leases it grants as a replica.
+  let manifests: ManifestCache | undefined;
+  const leases = createLeaseTable({ self: peerId, rpc, dir: config.dataDir, dropLocal: (shard, row, ts) => manifests?.drop(shard, row, ts) ?? false, log: log.child("leases") });
+  lifecycle.add("leases", leases);
   const index = createIndexClient({
     self: peerId,
     store: indexStore,
@@ -174,6 +182,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     isExpiredTombstone,
     livePeers,
     gate,
+    leases,
     expired: (shard, row, entry) => retention.expired(shard, row, entry),
     observe: (ts) => {
       try {
@@ -184,6 +193,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     },
   });
   lifecycle.add("index", index);
+  manifests = createManifestCache({ readLeased: (shard, row, opts) => index.readLeased(shard, row, opts), voters: (shard) => placement.shardVoters(shard), rpc, maxBytes: manifestCacheBytes });
+  lifecycle.add("manifest cache", manifests);
   const changes = createChangeLog({ self: peerId, store: indexStore, gate, rpc, placement, indexShards: config.indexShards, settleMs: config.events.settleMs });
   lifecycle.add("change log", changes);
   const chunks = createChunkClient({ self: peerId, store: chunkStore, rpc, placement, log: log.child("chunks"), isAlive: (id) => id === peerId || table.get(id)?.state === "alive", cache: chunkCache });
@@ -227,6 +238,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     indexShards: config.indexShards,
     livePeers,
     caches,
+    manifests,
   });
   const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
   const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });
@@ -384,7 +396,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     eventRetention: () => ({ ...retention.stats, ...retentionWorker.status() }),
     eventStreams: () => streams.status(),
     writeThrough: () => writeThrough.stats(),
-    cache: () => chunkCache.stats(),
+    cache: () => ({ ...chunkCache.stats(), manifests: manifests?.stats() }),
   });
 
   const metrics = createMetrics({
@@ -404,7 +416,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     accessLog: config.accessLog ? log.child("access") : undefined,
     multipartExpired: () => expiry?.stats.uploadsAborted ?? 0,
     eventsDropped: () => retention.stats.droppedForAge + retention.stats.droppedForCount,
-    cache: () => chunkCache.stats(),
+    cache: () => ({ ...chunkCache.stats(), manifests: manifests?.stats() }),
   });
 
   // Each API's one error function: every error answer of that API, and the log line of each 5xx.

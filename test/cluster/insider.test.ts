@@ -74,9 +74,9 @@ async function outcome(i: number, method: string, params: unknown, body?: Uint8A
 
 /** A row as peer i stores it (no quorum, no filtering: what is on its disk). */
 async function rowOn(i: number, shard: string, row: string): Promise<IndexEntry | null> {
-  const { result } = await rpc.call(id(i), insiderMethod<Array<{ ok: boolean; v?: IndexEntry | null }>>("index.getBatch"), { items: [{ shard, row }] }, { timeoutMs: 5000 });
+  const { result } = await rpc.call(id(i), insiderMethod<Array<{ ok: boolean; v?: { entry: IndexEntry | null } }>>("index.getBatch"), { items: [{ shard, row }] }, { timeoutMs: 5000 });
   if (!result[0]?.ok) throw new Error(`getBatch on peer ${i}: ${JSON.stringify(result)}`);
-  return result[0].v ?? null;
+  return result[0].v?.entry ?? null;
 }
 
 /** An index stamp at `wallMs`, issued by the insider. */
