@@ -425,6 +425,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     {
       authenticate: bearerAuth(keys, config.auth, limits),
       required: config.auth,
+      owners: (bucket) => objects.bucketOwner(bucket),
       // Keys created and revoked through this peer's admin routes are events of its feed.
       keys: {
         list: () => keys.list(),

@@ -33,6 +33,8 @@ export class S3AuthError extends MeshError {
 /** The result of verifying a request's signature. */
 export interface VerifiedRequest {
   accessKeyId: string;
+  /** The region the request was signed for (its credential scope). */
+  region: string;
   /** How the payload is protected: "UNSIGNED-PAYLOAD", a hex SHA-256 the body must match, or one of the STREAMING-* modes. */
   payload:
     | { kind: "unsigned" }
@@ -371,16 +373,18 @@ export async function verifyRequest(
   }
 
   const accessKeyId = p.cred.accessKeyId;
+  const region = p.cred.region;
   switch (mode) {
     case "unsigned":
-      return { accessKeyId, payload: { kind: "unsigned" }, presigned };
+      return { accessKeyId, region, payload: { kind: "unsigned" }, presigned };
     case "sha256":
-      return { accessKeyId, payload: { kind: "sha256", hex: p.payloadHash.toLowerCase() }, presigned };
+      return { accessKeyId, region, payload: { kind: "sha256", hex: p.payloadHash.toLowerCase() }, presigned };
     case "streaming-unsigned-trailer":
-      return { accessKeyId, payload: { kind: "streaming-unsigned-trailer" }, presigned };
+      return { accessKeyId, region, payload: { kind: "streaming-unsigned-trailer" }, presigned };
     case "streaming-signed":
       return {
         accessKeyId,
+        region,
         presigned,
         payload: {
           kind: "streaming-signed",
