@@ -771,9 +771,13 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       "/buckets/:bucket/multipart/:uploadId/complete",
       async ({ bucket, body, params, request }) => {
         const key = keyParam(request.url);
-        const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId));
+        // An upload no longer there may have just been completed: Complete answers a repeat (its progress record is already ended).
+        const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId).catch((err: unknown) => {
+          if (err instanceof MeshError && err.code === "NoSuchUpload") return undefined;
+          throw err;
+        }));
         const m = await multipart.complete(bucket, key, params.uploadId, body.parts);
-        if (token) await uploads?.endMultipart(token, params.uploadId, { size: m.size });
+        if (token && !m.repeated) await uploads?.endMultipart(token, params.uploadId, { size: m.size });
         return Response.json({ bucket, key, etag: m.etag, size: m.size }, { headers: { etag: `"${m.etag}"`, ...(token ? { [UPLOAD_TOKEN_HEADER]: token } : {}) } });
       },
       {

@@ -103,7 +103,8 @@ export async function listObjectsV2(r: S3Request): Promise<Response> {
   const prefix = q.get("prefix") ?? "";
   const delimiter = q.get("delimiter") ?? "";
   const limit = maxKeys(q);
-  const token = q.get("continuation-token");
+  // S3 treats an empty token as none (clients send ContinuationToken="" on a first page).
+  const token = q.get("continuation-token") || null;
   const startAfter = q.get("start-after") ?? "";
   const after = token !== null ? decodeCursor(token, "The continuation token provided is incorrect") : startAfter || undefined;
   const p = await page(r, prefix, delimiter, limit, after);

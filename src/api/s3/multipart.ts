@@ -87,9 +87,13 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
 export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   await requireAccess(r, "write");
   const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller), COMPLETE_MAX_BYTES));
-  const token = await tokenOf(r);
+  // An upload no longer there may have just been completed: Complete answers a repeat (its progress record is already ended).
+  const token = await tokenOf(r).catch((err: unknown) => {
+    if (err instanceof MeshError && err.code === "NoSuchUpload") return undefined;
+    throw err;
+  });
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId });
-  if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
+  if (token && !m.repeated) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
   return withToken(xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` }), token);
 }
 

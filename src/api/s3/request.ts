@@ -106,7 +106,11 @@ function lengthHeader(headers: Headers, name: string): number | undefined {
 export function requestBody(request: Request, caller: S3Caller): S3Body {
   const h = request.headers;
   const declaredHash = h.get("x-amz-content-sha256") ?? "";
-  const chunked = /(^|,)\s*aws-chunked\s*(,|$)/i.test(h.get("content-encoding") ?? "") || declaredHash.startsWith("STREAMING-");
+  // The payload mode decides the framing: a body whose declared hash is a plain SHA-256 (or
+  // UNSIGNED-PAYLOAD) is not framed, whatever Content-Encoding says ("gzip, aws-chunked" from
+  // some clients: S3 stores it and keeps gzip). Only with no declared hash at all (auth off)
+  // does the header alone say the body is framed.
+  const chunked = declaredHash.startsWith("STREAMING-") || (declaredHash === "" && /(^|,)\s*aws-chunked\s*(,|$)/i.test(h.get("content-encoding") ?? ""));
   let stream = request.body;
   let contentLength: number | undefined;
   const checks: Check[] = [];
