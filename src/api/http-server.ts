@@ -186,7 +186,9 @@ function toRequest(req: http.IncomingMessage, res: http.ServerResponse, url: str
       cancel() {
         void drain();
       },
-    });
+      // A stream pulls once as it is made, to fill its queue: a body awaiting its 100 must
+      // not, or the 100 would go out before the handler has looked at the request.
+    }, { highWaterMark: awaitingContinue ? 0 : 1 });
   }
   // `url` keeps the raw request target: keys with `//` or `%2F` reach the router as sent.
   return { request: new Request(url, { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };

@@ -1,7 +1,7 @@
 // Who is asking, and may they? The native API authenticates with a bearer token; the S3
 // API with SigV4 (src/api/s3/request.ts, sigv4.ts). Both end in a Principal checked here.
 import type { AuthLimiter } from "../api/client-limits.ts";
-import { ConflictError, ForbiddenError, UnauthorizedError } from "../errors.ts";
+import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from "../errors.ts";
 import { allows, mayCreate, type AccessKeys, type Permission, type Principal } from "./access-keys.ts";
 
 /** Everyone, when the peer runs with `--insecure-no-auth`. */
@@ -34,8 +34,11 @@ export function requirePermission(who: Principal, bucket: string, need: Permissi
   if (!allows(who, bucket, need)) throw new ForbiddenError(`access key ${who.accessKeyId} does not have ${need} permission on bucket ${bucket.slice(0, 80)}`);
 }
 
-/** The access key id that owns a bucket (undefined: no such bucket, or one made before buckets had owners). */
-export type BucketOwnerLookup = (bucket: string) => Promise<string | undefined>;
+/** A bucket's owner as its row has it: `owner` undefined for a bucket made before buckets had owners; null: no such bucket. */
+export type BucketOwnership = { owner?: string } | null;
+
+/** Reads a bucket's ownership (a cached read of its row). */
+export type BucketOwnerLookup = (bucket: string) => Promise<BucketOwnership>;
 
 /** What a route needs on its bucket: a permission, or leave to create it. */
 export type BucketNeed = Permission | "create";
@@ -52,7 +55,12 @@ export async function requireBucketAccess(who: Principal, bucket: string, need: 
   }
   if (allows(who, bucket, need)) return;
   // Only keys that may create buckets can own any: the rest are refused without a lookup.
-  if (who.create === true && (await ownerOf(bucket)) === who.accessKeyId) return;
+  if (who.create === true) {
+    const found = await ownerOf(bucket);
+    if (found?.owner === who.accessKeyId) return;
+    // A key that could create the bucket learns nothing from hearing it does not exist.
+    if (found === null) throw new NotFoundError(`bucket ${bucket.slice(0, 80)} does not exist`, "NoSuchBucket");
+  }
   requirePermission(who, bucket, need);
 }
 

@@ -30,6 +30,7 @@ import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import type { ChunkClient } from "./chunk-client.ts";
 import type { EventName, LoggedEvent, WriteContext } from "../changes/records.ts";
+import type { BucketOwnership } from "../auth/guard.ts";
 
 /** What a PUT needs besides the body. */
 export interface PutOptions extends WriteContext {
@@ -116,8 +117,8 @@ export interface ObjectService {
   createBucket(name: string, ctx?: WriteContext, owner?: string): Promise<{ bucket: string; created: boolean; owner?: string }>;
   deleteBucket(name: string, ctx?: WriteContext): Promise<void>;
   listBuckets(): Promise<Array<{ name: string; createdMs: number; owner?: string }>>;
-  /** The access key id that owns the bucket; undefined if it has none or does not exist (cached like requireBucket). */
-  bucketOwner(name: string, opts?: AbortOptions): Promise<string | undefined>;
+  /** The bucket's owner (`owner` undefined: a bucket from before owners), or null if it does not exist (cached like requireBucket). */
+  bucketOwner(name: string, opts?: AbortOptions): Promise<BucketOwnership>;
   putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
   /** The live manifest, or NoSuchBucket / NoSuchKey. */
   headObject(bucket: string, key: string, opts?: AbortOptions): Promise<ObjectManifest>;
@@ -389,7 +390,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
 
     async bucketOwner(name, opts) {
-      return (await bucketInfo(name, opts))?.owner;
+      const info = await bucketInfo(name, opts);
+      return info && (info.owner !== undefined ? { owner: info.owner } : {});
     },
 
     async deleteBucket(name, ctx) {
