@@ -125,7 +125,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
  */
 export function signedHeaderText(value: string): string {
   // ASCII, or characters that cannot have come off the wire one byte each: nothing to undo.
-  if (!/[^\x00-\x7f]/.test(value) || /[^\x00-\xff]/.test(value)) return value;
+  if (!/[\x80-\uffff]/.test(value) || /[\u0100-\uffff]/.test(value)) return value;
   try {
     return strictUtf8.decode(Buffer.from(value, "latin1"));
   } catch {
