@@ -12,6 +12,7 @@ import { requestBody, type S3Caller } from "../../src/api/s3/request.ts";
 import { signedHeaderText, verifyRequest } from "../../src/api/s3/sigv4.ts";
 import { MeshError } from "../../src/errors.ts";
 import { NodeSha256 } from "../harness/s3.ts";
+import { keySubcommand, keysUsage } from "../../src/cli/keys.ts";
 
 const creator: Principal = { accessKeyId: "MKCREATOR0000000000A", admin: false, buckets: {}, create: true };
 const other: Principal = { accessKeyId: "MKOTHER00000000000AA", admin: false, buckets: {}, create: true };
@@ -91,6 +92,18 @@ describe("owner rights", () => {
   test("what a bucket records as its owner: the creating key; nothing with auth off", () => {
     expect(ownerToRecord(creator)).toBe(creator.accessKeyId);
     expect(ownerToRecord(ANONYMOUS_ADMIN)).toBeUndefined();
+  });
+
+  test("`keys create --create` asks for a key that may create buckets; without it, none is asked for", async () => {
+    const sent: unknown[] = [];
+    const call = async () => async (_method: string, _route: string, body?: unknown) => (sent.push(body), "{}");
+    await keySubcommand("create", [], { name: "ci", create: true, bucket: ["logs=read"] }, call);
+    await keySubcommand("create", [], { name: "plain" }, call);
+    expect(sent).toEqual([
+      { name: "ci", admin: false, buckets: { logs: "read" }, create: true },
+      { name: "plain", admin: false, buckets: {} },
+    ]);
+    expect(keysUsage()).toContain("--create");
   });
 
   test("a key spec takes create: true or false, and nothing else", () => {
