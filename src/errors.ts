@@ -73,6 +73,8 @@ export const ERROR_STATUS = {
   Conflict: 409,
   BucketNotEmpty: 409,
   BucketAlreadyOwnedByYou: 409,
+  /** Creating a bucket another access key owns (src/auth/guard.ts createVerdict). */
+  BucketAlreadyExists: 409,
   KeyRevoked: 409,
   MemberNotDead: 409,
   /** A query names a field whose index is still being built (src/search/). */

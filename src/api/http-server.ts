@@ -95,10 +95,16 @@ const LINGER_MS = 2000;
  * before the client reads it (seen as replies with no status line under Bun's node:http,
  * which also resets when a `Connection: close` answer ends with the body still arriving).
  */
-function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal, opts: ServeOptions, tally: Tally): { request: Request; drain(): Promise<boolean> } {
+function toRequest(req: http.IncomingMessage, res: http.ServerResponse, url: string, signal: AbortSignal, opts: ServeOptions, tally: Tally): { request: Request; drain(): Promise<boolean> } {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  /**
+   * `Expect: 100-continue`: the client waits for the 100 before it sends the body. The 100
+   * goes out when the handler first reads the body, so only after it has authenticated and
+   * checked the request: a refusal is the final answer, and the body is never sent for it.
+   */
+  let awaitingContinue = hasBody && String(req.headers.expect ?? "").trim().toLowerCase() === "100-continue";
   let body: ReadableStream<Uint8Array> | undefined;
   /**
    * Resolves when the answer may go out: the rest of the body is read, or is left to
@@ -122,6 +128,12 @@ function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal, 
     drain = () =>
       (drained ??= (async () => {
         if (req.complete || req.destroyed) return true;
+        // The client was never told to send the body: it may never come. Answer at once and
+        // close the connection, dropping whatever it sends anyway for a moment (RFC 9110 15.2.1).
+        if (awaitingContinue) {
+          linger(req);
+          return false;
+        }
         if (abandoned) {
           linger(req);
           return false;
@@ -138,6 +150,10 @@ function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal, 
     const idleMs = opts.idleMs ?? 0;
     body = new ReadableStream<Uint8Array>({
       async pull(controller) {
+        if (awaitingContinue) {
+          awaitingContinue = false;
+          if (!res.headersSent) res.writeContinue();
+        }
         // Only time spent waiting for the client counts: a handler busy elsewhere is not pulling.
         let timer: ReturnType<typeof setTimeout> | undefined;
         const stalled = new Promise<"stalled">((resolve) => {
@@ -170,7 +186,9 @@ function toRequest(req: http.IncomingMessage, url: string, signal: AbortSignal, 
       cancel() {
         void drain();
       },
-    });
+      // A stream pulls once as it is made, to fill its queue: a body awaiting its 100 must
+      // not, or the 100 would go out before the handler has looked at the request.
+    }, { highWaterMark: awaitingContinue ? 0 : 1 });
   }
   // `url` keeps the raw request target: keys with `//` or `%2F` reach the router as sent.
   return { request: new Request(url, { method: req.method, headers, body, signal, duplex: "half" } as RequestInit), drain };
@@ -297,7 +315,7 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
   const inflight = new Set<InFlight>();
   /** Set while stopping: called as each exchange ends. */
   let onExchangeEnd: (() => void) | undefined;
-  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     deadlines?.started(req, res);
     const aborter = new AbortController();
     res.once("close", () => {
@@ -311,7 +329,7 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
       inflight.delete(exchange);
       onExchangeEnd?.();
     });
-    const { request, drain } = toRequest(req, target.url ?? BAD_TARGET_URL, aborter.signal, opts, tally);
+    const { request, drain } = toRequest(req, res, target.url ?? BAD_TARGET_URL, aborter.signal, opts, tally);
     const began = performance.now();
     const observed = opts.observe?.(errors.api, request);
     if (observed) {
@@ -335,7 +353,11 @@ export async function serveHttp(handler: Handler, hp: HostPort, log: Logger, err
         if (res.headersSent) return void res.destroy();
         return send(errors.respond(err, request)).catch(() => res.destroy());
       });
-  });
+  };
+  const server = http.createServer({ requireHostHeader: false }, onRequest);
+  // With a listener here node:http no longer sends "100 Continue" by itself as each such
+  // request arrives (before anything is checked): toRequest sends it when the body is read.
+  server.on("checkContinue", onRequest);
   // Malformed or cut-off requests the HTTP parser rejects still get an error in the API's format.
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) => {
     log.debug(`client error ${err.code}: ${err.message}`);

@@ -75,6 +75,7 @@ export const KeySpec = t.Object(
     name: t.Optional(t.String({ maxLength: 128 })),
     admin: t.Optional(t.Boolean()),
     buckets: t.Optional(t.Record(t.String(), Permission, { description: 'bucket name (or "*") to permission' })),
+    create: t.Optional(t.Boolean({ description: "may create buckets, and holds owner rights on each bucket it creates" })),
   },
   { description: "what the new key may do" },
 );
@@ -84,6 +85,7 @@ export const KeyInfo = t.Object({
   name: t.Optional(t.String()),
   admin: t.Boolean(),
   buckets: t.Record(t.String(), Permission),
+  create: t.Optional(t.Boolean({ description: "may create buckets (and owns those it creates)" })),
   createdMs: t.Number(),
 });
 
@@ -95,7 +97,9 @@ export const CreatedKey = t.Object({
   token: t.String({ description: "shown once: the native API's bearer token" }),
 });
 
-export const BucketList = t.Object({ buckets: t.Array(t.Object({ name: t.String(), createdMs: t.Number() })) });
+export const BucketList = t.Object({
+  buckets: t.Array(t.Object({ name: t.String(), createdMs: t.Number(), owner: t.Optional(t.String({ description: "the access key id that created it (none: a bucket from before buckets had owners)" })) })),
+});
 
 export const CreatedBucket = t.Object({ bucket: t.String() });
 

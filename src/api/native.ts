@@ -7,7 +7,7 @@
 import { Elysia, ValidationError, type Static } from "elysia";
 import pkg from "../../package.json" with { type: "json" };
 import { allows, seesBucket, validateSpec } from "../auth/access-keys.ts";
-import { requireAdmin } from "../auth/guard.ts";
+import { bucketTaken, createVerdict, ownerToRecord, requireAdmin } from "../auth/guard.ts";
 import { BadRequestError, MeshError, NotFoundError } from "../errors.ts";
 import type { EventFeed } from "../events/feed.ts";
 import { decodePathPiece } from "../metadata/keys.ts";
@@ -460,18 +460,26 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     )
 
     // ---- buckets ----
-    .get("/buckets", async ({ principal }) => ({ buckets: (await objects.listBuckets()).filter((b) => seesBucket(principal, b.name)) }), {
+    .get("/buckets", async ({ principal }) => ({ buckets: (await objects.listBuckets()).filter((b) => seesBucket(principal, b.name, b.owner)) }), {
       signedIn: true,
       response: { 200: S.BucketList, ...S.errorResponses(...S.AUTH_ERRORS) },
       detail: { summary: "The buckets this key can see", tags: ["buckets"] },
     })
-    .put("/buckets/:bucket", async ({ bucket, principal }) => ({ bucket: (await objects.createBucket(bucket, { actor: principal.accessKeyId })).bucket }), {
-      bucket: "owner",
+    .put(
+      "/buckets/:bucket",
+      async ({ bucket, principal }) => {
+        const made = await objects.createBucket(bucket, { actor: principal.accessKeyId }, ownerToRecord(principal));
+        if (!made.created && createVerdict(principal, bucket, made.owner) === "taken") throw bucketTaken(bucket);
+        return { bucket: made.bucket };
+      },
+      {
+      bucket: "create",
       parse: "none",
       params: S.BucketParams,
-      response: { 200: S.CreatedBucket, ...S.errorResponses("InvalidBucketName", ...S.AUTH_ERRORS) },
-      detail: { summary: "Create a bucket (creating one that exists is fine)", tags: ["buckets"] },
-    })
+      response: { 200: S.CreatedBucket, ...S.errorResponses("InvalidBucketName", "BucketAlreadyExists", ...S.AUTH_ERRORS) },
+      detail: { summary: "Create a bucket, owned by the key that creates it (creating one of your own that exists is fine; another key's is 409 BucketAlreadyExists)", tags: ["buckets"] },
+      },
+    )
     .delete(
       "/buckets/:bucket",
       async ({ bucket, principal, status }) => {
@@ -763,9 +771,13 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
       "/buckets/:bucket/multipart/:uploadId/complete",
       async ({ bucket, body, params, request }) => {
         const key = keyParam(request.url);
-        const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId));
+        // An upload no longer there may have just been completed: Complete answers a repeat (its progress record is already ended).
+        const token = uploads && (await multipartToken(request, multipart, bucket, key, params.uploadId).catch((err: unknown) => {
+          if (err instanceof MeshError && err.code === "NoSuchUpload") return undefined;
+          throw err;
+        }));
         const m = await multipart.complete(bucket, key, params.uploadId, body.parts);
-        if (token) await uploads?.endMultipart(token, params.uploadId, { size: m.size });
+        if (token && !m.repeated) await uploads?.endMultipart(token, params.uploadId, { size: m.size });
         return Response.json({ bucket, key, etag: m.etag, size: m.size }, { headers: { etag: `"${m.etag}"`, ...(token ? { [UPLOAD_TOKEN_HEADER]: token } : {}) } });
       },
       {

@@ -25,6 +25,13 @@ export interface Principal {
   admin: boolean;
   /** Bucket name (or "*" for every bucket) to permission. */
   buckets: Record<string, Permission>;
+  /**
+   * May create buckets of any free name, and then holds owner rights on each bucket it
+   * created (the bucket's row names it: BucketInfo.owner). Absent on keys made before it existed.
+   */
+  create?: boolean;
+  /** The key's name (S3 shows it as the DisplayName of what the key owns). */
+  name?: string;
 }
 
 /** An access key (the index row holds it with the secret sealed: src/auth/sealed-secret.ts). */
@@ -48,6 +55,8 @@ export interface KeySpec {
   name?: string;
   admin?: boolean;
   buckets?: Record<string, Permission>;
+  /** May create buckets and owns what it creates. */
+  create?: boolean;
 }
 
 /** The mesh's access keys as one peer sees them. */
@@ -106,25 +115,35 @@ export function nativeToken(accessKeyId: string, secretAccessKey: string): strin
   return `${TOKEN_PREFIX}${accessKeyId}_${mac}`;
 }
 
-/** Does `who` hold at least `need` on `bucket`? */
-export function allows(who: Principal, bucket: string, need: Permission): boolean {
+/**
+ * Does `who` hold at least `need` on `bucket`? `owner` is the bucket's owner when the caller
+ * knows it (BucketInfo.owner): the key that created a bucket holds every permission on it.
+ */
+export function allows(who: Principal, bucket: string, need: Permission, owner?: string): boolean {
   if (who.admin) return true;
+  if (owner !== undefined && owner === who.accessKeyId) return true;
   const own = (name: string) => (Object.hasOwn(who.buckets, name) ? who.buckets[name] : undefined);
   const held = own(bucket) ?? own("*");
   return held !== undefined && PERMISSIONS.indexOf(held) >= PERMISSIONS.indexOf(need);
 }
 
-/** Does `who` hold anything at all on `bucket` (ListBuckets shows only those)? */
-export function seesBucket(who: Principal, bucket: string): boolean {
-  return allows(who, bucket, "read");
+/** Does `who` hold anything at all on `bucket`, owned by `owner` if known (ListBuckets shows only those)? */
+export function seesBucket(who: Principal, bucket: string, owner?: string): boolean {
+  return allows(who, bucket, "read", owner);
+}
+
+/** May `who` create `bucket` (if the name is free): a key with the `create` permission, or owner rights on the name. */
+export function mayCreate(who: Principal, bucket: string): boolean {
+  return who.create === true || allows(who, bucket, "owner");
 }
 
 /** Check a key spec from a client; throws BadRequest with a plain message. */
 export function validateSpec(spec: unknown): KeySpec {
-  if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new BadRequestError("the body must be a JSON object: {name?, admin?, buckets?: {bucket: read|write|owner}}", "InvalidArgument");
+  if (typeof spec !== "object" || spec === null || Array.isArray(spec)) throw new BadRequestError("the body must be a JSON object: {name?, admin?, create?, buckets?: {bucket: read|write|owner}}", "InvalidArgument");
   const s = spec as Record<string, unknown>;
   if (s.name !== undefined && (typeof s.name !== "string" || s.name.length > 128)) throw new BadRequestError("name must be a string of at most 128 characters", "InvalidArgument");
   if (s.admin !== undefined && typeof s.admin !== "boolean") throw new BadRequestError("admin must be true or false", "InvalidArgument");
+  if (s.create !== undefined && typeof s.create !== "boolean") throw new BadRequestError("create must be true or false", "InvalidArgument");
   const buckets: Record<string, Permission> = {};
   if (s.buckets !== undefined) {
     if (typeof s.buckets !== "object" || s.buckets === null || Array.isArray(s.buckets)) throw new BadRequestError("buckets must be an object of bucket name to read, write or owner", "InvalidArgument");
@@ -134,11 +153,11 @@ export function validateSpec(spec: unknown): KeySpec {
       buckets[bucket] = perm as Permission;
     }
   }
-  return { name: s.name as string | undefined, admin: s.admin as boolean | undefined, buckets };
+  return { name: s.name as string | undefined, admin: s.admin as boolean | undefined, buckets, ...(s.create === true ? { create: true } : {}) };
 }
 
 function info(k: AccessKeyInfo): AccessKeyInfo {
-  return { accessKeyId: k.accessKeyId, name: k.name, admin: k.admin, buckets: k.buckets, createdMs: k.createdMs };
+  return { accessKeyId: k.accessKeyId, name: k.name, admin: k.admin, buckets: k.buckets, ...(k.create ? { create: true } : {}), createdMs: k.createdMs };
 }
 
 /** Create the key store of one peer. */
@@ -172,6 +191,7 @@ export function createAccessKeys(deps: AccessKeysDeps): AccessKeys {
         name: spec.name ?? "",
         admin: spec.admin ?? false,
         buckets: spec.buckets ?? {},
+        ...(spec.create ? { create: true } : {}),
         createdMs: Date.now(),
       };
       await write(key.accessKeyId, key);

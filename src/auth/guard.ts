@@ -1,8 +1,8 @@
 // Who is asking, and may they? The native API authenticates with a bearer token; the S3
 // API with SigV4 (src/api/s3/request.ts, sigv4.ts). Both end in a Principal checked here.
 import type { AuthLimiter } from "../api/client-limits.ts";
-import { ForbiddenError, UnauthorizedError } from "../errors.ts";
-import { allows, type AccessKeys, type Permission, type Principal } from "./access-keys.ts";
+import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from "../errors.ts";
+import { allows, mayCreate, type AccessKeys, type Permission, type Principal } from "./access-keys.ts";
 
 /** Everyone, when the peer runs with `--insecure-no-auth`. */
 export const ANONYMOUS_ADMIN: Principal = { accessKeyId: "anonymous", admin: true, buckets: {} };
@@ -32,6 +32,56 @@ export function bearerAuth(keys: Pick<AccessKeys, "byToken">, enabled: boolean, 
 /** Throw AccessDenied unless `who` holds `need` on `bucket`. */
 export function requirePermission(who: Principal, bucket: string, need: Permission): void {
   if (!allows(who, bucket, need)) throw new ForbiddenError(`access key ${who.accessKeyId} does not have ${need} permission on bucket ${bucket.slice(0, 80)}`);
+}
+
+/** A bucket's owner as its row has it: `owner` undefined for a bucket made before buckets had owners; null: no such bucket. */
+export type BucketOwnership = { owner?: string } | null;
+
+/** Reads a bucket's ownership (a cached read of its row). */
+export type BucketOwnerLookup = (bucket: string) => Promise<BucketOwnership>;
+
+/** What a route needs on its bucket: a permission, or leave to create it. */
+export type BucketNeed = Permission | "create";
+
+/**
+ * Throw AccessDenied unless `who` holds `need` on `bucket`, through its grants or as the
+ * bucket's owner. Grants are checked first, so keys that hold them cost no lookup; only
+ * a key without a grant asks `ownerOf` (a cached read of the bucket's row).
+ */
+export async function requireBucketAccess(who: Principal, bucket: string, need: BucketNeed, ownerOf: BucketOwnerLookup): Promise<void> {
+  if (need === "create") {
+    if (!mayCreate(who, bucket)) throw new ForbiddenError(`access key ${who.accessKeyId} may not create bucket ${bucket.slice(0, 80)}`);
+    return;
+  }
+  if (allows(who, bucket, need)) return;
+  // Only keys that may create buckets can own any: the rest are refused without a lookup.
+  if (who.create === true) {
+    const found = await ownerOf(bucket);
+    if (found?.owner === who.accessKeyId) return;
+    // A key that could create the bucket learns nothing from hearing it does not exist.
+    if (found === null) throw new NotFoundError(`bucket ${bucket.slice(0, 80)} does not exist`, "NoSuchBucket");
+  }
+  requirePermission(who, bucket, need);
+}
+
+/** The owner to record on a bucket `who` creates: its access key, or none with auth off (the anonymous admin owns nothing). */
+export function ownerToRecord(who: Principal): string | undefined {
+  return who === ANONYMOUS_ADMIN ? undefined : who.accessKeyId;
+}
+
+/**
+ * Whose is an existing bucket, as a CreateBucket by `who` answers: "yours" if `who` owns it,
+ * or it has no recorded owner (made before owners, or with auth off) and `who` holds owner
+ * rights on it through grants; "taken" otherwise (S3's BucketAlreadyExists).
+ */
+export function createVerdict(who: Principal, bucket: string, owner: string | undefined): "yours" | "taken" {
+  if (owner !== undefined) return owner === who.accessKeyId ? "yours" : "taken";
+  return allows(who, bucket, "owner") ? "yours" : "taken";
+}
+
+/** S3's answer to creating a bucket another key owns. */
+export function bucketTaken(bucket: string): ConflictError {
+  return new ConflictError(`The requested bucket name ${bucket.slice(0, 80)} is not available. The bucket namespace is shared by all users of the mesh. Please select a different name and try again.`, "BucketAlreadyExists");
 }
 
 /** Throw AccessDenied unless `who` is an admin key. */

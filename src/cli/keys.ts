@@ -10,12 +10,13 @@ import { RUN } from "./usage.ts";
 /** Help text for the keys command. */
 export function keysUsage(): string {
   return [
-    `usage: ${RUN} keys create [--name NAME] [--bucket BUCKET=read|write|owner]... [--admin]`,
+    `usage: ${RUN} keys create [--name NAME] [--bucket BUCKET=read|write|owner]... [--create] [--admin]`,
     `       ${RUN} keys list`,
     `       ${RUN} keys revoke ACCESS_KEY_ID`,
     `       ${RUN} keys mesh-key --out FILE     (a fresh mesh key, mode 0600, for a new mesh)`,
     ...ADMIN_CLIENT_USAGE,
     "  --bucket '*'=read         grants on every bucket",
+    "  --create                  may create buckets, and owns (full rights on) each one it creates",
   ].join("\n");
 }
 
@@ -31,6 +32,7 @@ export const KEY_OPTIONS = {
   name: { type: "string" },
   bucket: { type: "string", multiple: true },
   admin: { type: "boolean" },
+  create: { type: "boolean" },
   out: { type: "string" },
 } as const;
 
@@ -39,6 +41,7 @@ export interface KeyValues {
   name?: string;
   bucket?: string[];
   admin?: boolean;
+  create?: boolean;
   out?: string;
 }
 
@@ -56,7 +59,7 @@ export async function keySubcommand(sub: string, rest: string[], values: KeyValu
   switch (sub) {
     case "create": {
       const buckets = Object.fromEntries((values.bucket ?? []).map(parseGrant));
-      return (await call())("POST", "/admin/keys", { name: values.name, admin: values.admin ?? false, buckets });
+      return (await call())("POST", "/admin/keys", { name: values.name, admin: values.admin ?? false, buckets, ...(values.create ? { create: true } : {}) });
     }
     case "list":
       return (await call())("GET", "/admin/keys");

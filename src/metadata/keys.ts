@@ -93,6 +93,21 @@ export const decisionRowPrefix = (bucket: string) => `\x01d${bucket}\0`;
  */
 export const uploadDecisionRow = (bucket: string, key: string, uploadId: string, side: "abort" | "complete") =>
   `${decisionRowPrefix(bucket)}${key}\0${uploadId}\0${side === "abort" ? "a" : "c"}`;
+/** Every completed-upload record starts with this (the expiry worker scans a shard for old ones). */
+export const ALL_COMPLETED_PREFIX = "\x01c";
+/**
+ * The record a Complete leaves of its upload for a while (objects/multipart.ts), in the
+ * object's shard: "\x01c<bucket>\0<key>\0<upload id>". A repeated Complete finds it there.
+ */
+export const completedUploadRow = (bucket: string, key: string, uploadId: string) => `${ALL_COMPLETED_PREFIX}${bucket}\0${key}\0${uploadId}`;
+/** Bucket, key and upload id of a completed-upload record (as `completedUploadRow` names it), or undefined. */
+export function parseCompletedRow(row: string): { bucket: string; key: string; uploadId: string } | undefined {
+  if (!row.startsWith(ALL_COMPLETED_PREFIX)) return undefined;
+  const bucketEnd = row.indexOf("\0");
+  const idStart = row.lastIndexOf("\0");
+  if (bucketEnd < 0 || idStart <= bucketEnd) return undefined;
+  return { bucket: row.slice(ALL_COMPLETED_PREFIX.length, bucketEnd), key: row.slice(bucketEnd + 1, idStart), uploadId: row.slice(idStart + 1) };
+}
 /** Every upload row of every bucket starts with this (the expiry worker scans a shard for them). */
 export const ALL_UPLOADS_PREFIX = "\x01u";
 /** Bucket, key and upload id of a stored upload row (as `uploadRow` names it), or undefined. */

@@ -55,6 +55,12 @@ export interface OriginStamp {
 /** A bucket's index entry. */
 export interface BucketInfo {
   createdMs: number;
+  /**
+   * The access key id that created it, which holds owner rights on it. Absent on buckets
+   * created before buckets had owners, and on buckets made with auth off: those are owned
+   * by no key (admins and keys with grants on them use them as before).
+   */
+  owner?: string;
 }
 
 // The row format and its merge order belong to the store that applies them.

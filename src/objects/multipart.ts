@@ -18,11 +18,16 @@
 // that lands meanwhile sees the upload gone and removes its own row), then its flag.
 // A Complete keeps its parts' chunks pinned here (safe from GC) until the manifest that
 // references them is written, so an abort's removal of the part rows never exposes them.
+//
+// A Complete leaves a small record of what it completed (completedUploadRow: ETag and size)
+// before it removes the upload row, kept for `completedKeepMs` (the multipart expiry age;
+// the expiry worker removes older ones). A Complete repeated in that time (a client that
+// retried after losing the answer) finds the record and answers the same result, as S3 does.
 import crypto from "node:crypto";
 import type { AbortOptions } from "@libp2p/interface";
 import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
-import { allObjectShards, objectShard, partRowSuffix, uploadDecisionRow, uploadPartsPrefix, uploadRow, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
+import { allObjectShards, completedUploadRow, objectShard, partRowSuffix, uploadDecisionRow, uploadPartsPrefix, uploadRow, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
 import { listAll, listMerged, type ListingDeps } from "../metadata/listing.ts";
 import type { ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
@@ -58,6 +63,16 @@ export interface PartRecord {
   holders: string[][];
 }
 
+/** What a Complete answers with (and what its record keeps for a repeated Complete). */
+export interface CompletedUpload {
+  etag: string;
+  size: number;
+  /** When it was completed (epoch ms). */
+  completedMs: number;
+  /** Set when this answers a repeated Complete from the record of the first. */
+  repeated?: boolean;
+}
+
 /** What a client lists in CompleteMultipartUpload. */
 export interface CompletedPart {
   partNumber: number;
@@ -70,7 +85,10 @@ export interface Multipart {
   /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls. */
   uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<PartRecord>;
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
-  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext): Promise<ObjectManifest>;
+  /** Complete the upload; a repeat of a Complete done within `completedKeepMs` with the same parts answers its result again. */
+  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext): Promise<CompletedUpload>;
+  /** Remove a completed-upload record (the expiry worker, once it is older than `completedKeepMs`). */
+  forgetCompleted(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<void>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
   /**
    * Abort an upload found too old (the expiry worker): "aborted" if this call aborted it,
@@ -90,6 +108,10 @@ export interface MultipartDeps {
   placement: Placement;
   hlc: Hlc;
   indexShards: number;
+  /** How long a Complete's record answers repeats (the multipart expiry age); 0 or absent: no record, a repeat is NoSuchUpload. */
+  completedKeepMs?: number;
+  /** Wall clock (tests inject one). */
+  clock?: () => number;
 }
 
 // Rows live beside the object's manifest, in the same shard (layout in metadata/keys.ts).
@@ -121,6 +143,8 @@ export function createMultipart(deps: MultipartDeps): Multipart {
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
   const now = () => encodeTimestamp(deps.hlc.now());
   const shardOf = (bucket: string, key: string) => objectShard(bucket, key, deps.indexShards);
+  const keepMs = deps.completedKeepMs ?? 0;
+  const clock = deps.clock ?? Date.now;
 
   async function requireUpload(bucket: string, key: string, uploadId: string): Promise<UploadRecord> {
     validateKey(key);
@@ -128,6 +152,20 @@ export function createMultipart(deps: MultipartDeps): Multipart {
     const entry = /^[0-9a-f]{32}$/.test(uploadId) ? ((await index.read(shardOf(bucket, key), uploadRow(bucket, key, uploadId))) as IndexEntry<UploadRecord> | null) : null;
     if (!entry?.value) throw new NotFoundError("The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.", "NoSuchUpload");
     return entry.value;
+  }
+
+  /**
+   * The result of a Complete of this upload done within `keepMs`, if `wanted` names the same
+   * parts (their ETags give the same multipart ETag); undefined otherwise.
+   */
+  async function completedBefore(bucket: string, key: string, uploadId: string, wanted: CompletedPart[]): Promise<CompletedUpload | undefined> {
+    if (keepMs <= 0 || wanted.length === 0 || !/^[0-9a-f]{32}$/.test(uploadId)) return undefined;
+    const entry = (await index.read(shardOf(bucket, key), completedUploadRow(bucket, key, uploadId))) as IndexEntry<CompletedUpload> | null;
+    const done = entry?.value;
+    if (!done || clock() - done.completedMs > keepMs) return undefined;
+    const etags = wanted.map((w) => w.etag.replace(/^"|"$/g, "").toLowerCase());
+    if (!etags.every((e) => /^[0-9a-f]{32}$/.test(e)) || multipartEtag(etags) !== done.etag) return undefined;
+    return { ...done, repeated: true };
   }
 
   async function allParts(bucket: string, key: string, uploadId: string): Promise<PartRecord[]> {
@@ -224,7 +262,14 @@ export function createMultipart(deps: MultipartDeps): Multipart {
     },
 
     async complete(bucket, key, uploadId, wanted, ctx) {
-      const upload = await requireUpload(bucket, key, uploadId);
+      let upload: UploadRecord;
+      try {
+        upload = await requireUpload(bucket, key, uploadId);
+      } catch (err) {
+        const done = err instanceof NotFoundError && err.code === "NoSuchUpload" ? await completedBefore(bucket, key, uploadId, wanted) : undefined;
+        if (done) return done;
+        throw err;
+      }
       if (wanted.length === 0) throw new BadRequestError("You must specify at least one part", "MalformedXML");
       for (let i = 1; i < wanted.length; i++) {
         if (wanted[i].partNumber <= wanted[i - 1].partNumber) throw new BadRequestError("The list of parts was not in ascending order. The parts list must be specified in order by part number.", "InvalidPartOrder");
@@ -267,8 +312,15 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       } finally {
         unpin();
       }
+      const result: CompletedUpload = { etag: manifest.etag, size: manifest.size, completedMs: clock() };
+      // Before the upload row goes: a repeat that no longer finds the upload finds this.
+      if (keepMs > 0) await index.write(shardOf(bucket, key), completedUploadRow(bucket, key, uploadId), { ts: now(), value: result });
       await forget(bucket, key, uploadId, "complete");
-      return manifest;
+      return result;
+    },
+
+    async forgetCompleted(bucket, key, uploadId, opts) {
+      await index.write(shardOf(bucket, key), completedUploadRow(bucket, key, uploadId), { ts: now(), value: null }, opts);
     },
 
     requireUpload,

@@ -31,6 +31,7 @@ import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import type { ChunkClient } from "./chunk-client.ts";
 import type { EventName, LoggedEvent, WriteContext } from "../changes/records.ts";
+import type { BucketOwnership } from "../auth/guard.ts";
 
 /** What a PUT needs besides the body. */
 export interface PutOptions extends WriteContext {
@@ -110,9 +111,15 @@ export interface Location {
 
 /** The object store as one peer serves it. */
 export interface ObjectService {
-  createBucket(name: string, ctx?: WriteContext): Promise<{ bucket: string; created: boolean }>;
+  /**
+   * Create the bucket, owned by `owner` (an access key id; none: owned by no key), unless it
+   * exists: then `created` is false and `owner` is the existing bucket's.
+   */
+  createBucket(name: string, ctx?: WriteContext, owner?: string): Promise<{ bucket: string; created: boolean; owner?: string }>;
   deleteBucket(name: string, ctx?: WriteContext): Promise<void>;
-  listBuckets(): Promise<Array<{ name: string; createdMs: number }>>;
+  listBuckets(): Promise<Array<{ name: string; createdMs: number; owner?: string }>>;
+  /** The bucket's owner (`owner` undefined: a bucket from before owners), or null if it does not exist (cached like requireBucket). */
+  bucketOwner(name: string, opts?: AbortOptions): Promise<BucketOwnership>;
   putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
   /** The live manifest, or NoSuchBucket / NoSuchKey. */
   headObject(bucket: string, key: string, opts?: AbortOptions): Promise<ObjectManifest>;
@@ -213,7 +220,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const objectShards = allObjectShards(deps.indexShards);
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
   // Only buckets that exist are remembered: a bucket created through another peer is seen at once.
-  const knownBuckets = deps.caches.define<true>("buckets", { max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
+  const knownBuckets = deps.caches.define<BucketInfo>("buckets", { max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const now = () => encodeTimestamp(hlc.now());
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
@@ -225,10 +232,14 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     }
   };
 
+  /** The bucket's row, or null if it does not exist (remembered for a moment when it does). */
+  function bucketInfo(name: string, opts: AbortOptions = {}): Promise<BucketInfo | null> {
+    return knownBuckets.get(name, async () => ((await index.read(BUCKETS_SHARD, name, opts))?.value as BucketInfo | null | undefined) ?? null);
+  }
+
   async function requireBucket(name: string, opts: AbortOptions = {}): Promise<void> {
     validateBucketName(name);
-    const exists = await knownBuckets.get(name, async () => ((await index.read(BUCKETS_SHARD, name, opts))?.value ? true : null));
-    if (!exists) throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
+    if (!(await bucketInfo(name, opts))) throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
   }
 
   async function liveManifest(bucket: string, key: string, opts: AbortOptions = {}): Promise<ObjectManifest> {
@@ -372,13 +383,19 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   }
 
   return {
-    async createBucket(name, ctx) {
+    async createBucket(name, ctx, owner) {
       validateBucketName(name);
-      const existing = await index.read(BUCKETS_SHARD, name);
-      if (existing?.value) return { bucket: name, created: false };
-      await writeBucketRow(name, { createdMs: Date.now() }, ctx);
-      knownBuckets.remember(name, true);
-      return { bucket: name, created: true };
+      const existing = (await index.read(BUCKETS_SHARD, name))?.value as BucketInfo | null | undefined;
+      if (existing) return { bucket: name, created: false, ...(existing.owner !== undefined && { owner: existing.owner }) };
+      const info: BucketInfo = { createdMs: Date.now(), ...(owner !== undefined && { owner }) };
+      await writeBucketRow(name, info, ctx);
+      knownBuckets.remember(name, info);
+      return { bucket: name, created: true, ...(owner !== undefined && { owner }) };
+    },
+
+    async bucketOwner(name, opts) {
+      const info = await bucketInfo(name, opts);
+      return info && (info.owner !== undefined ? { owner: info.owner } : {});
     },
 
     async deleteBucket(name, ctx) {
@@ -408,7 +425,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async listBuckets() {
       const rows = await listAll<BucketInfo>(listing, { shards: [BUCKETS_SHARD], rowPrefix: "" });
       // The shard also holds the buckets' search schemas (rows no bucket name can start like).
-      return rows.filter((r) => !r.key.startsWith(BUCKET_SIDE_ROW)).map((r) => ({ name: r.key, createdMs: r.value.createdMs }));
+      return rows.filter((r) => !r.key.startsWith(BUCKET_SIDE_ROW)).map((r) => ({ name: r.key, createdMs: r.value.createdMs, ...(r.value.owner !== undefined && { owner: r.value.owner }) }));
     },
 
     async putObject(bucket, key, body, opts) {

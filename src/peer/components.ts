@@ -240,7 +240,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     caches,
     manifests,
   });
-  const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
+  // A Complete's record answers repeats for the multipart expiry age, and the expiry worker removes it then.
+  const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards, completedKeepMs: config.repair.multipartExpiryMs });
   const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });
   // Webhooks (src/changes/delivery.ts): every peer delivers the shards it is first live replica of; started after the repair worker.
   const stamp = () => encodeTimestamp(hlc.now());
@@ -373,7 +374,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   table.onChange(() => repair.wake());
   // Incomplete multipart uploads past their age are aborted (src/repair/multipart-expiry.ts).
   const expiryAgeMs = config.repair.multipartExpiryMs;
-  const expiry = expiryAgeMs > 0 ? createMultipartExpiry({ self: peerId, indexStore, placement, expire: (...a) => multipart.expire(...a), recordEnd: (token, uploadId, error) => uploads.endMultipart(token, uploadId, { error }), ageMs: expiryAgeMs, log: log.child("multipart-expiry") }) : undefined;
+  const expiry = expiryAgeMs > 0 ? createMultipartExpiry({ self: peerId, indexStore, placement, expire: (...a) => multipart.expire(...a), forgetCompleted: (...a) => multipart.forgetCompleted(...a), recordEnd: (token, uploadId, error) => uploads.endMultipart(token, uploadId, { error }), ageMs: expiryAgeMs, log: log.child("multipart-expiry") }) : undefined;
   const expiryWorker = expiry && createWorker("multipart-expiry", expiry, { intervalMs: expiryIntervalMs(expiryAgeMs), log, signal, random: config.random });
   const expiryStatus = (): MultipartExpiryStatus =>
     expiry && expiryWorker ? { ...expiry.stats, ...expiryWorker.status() } : { ageMs: null, lastPassAtMs: 0, uploadsAborted: 0 };
@@ -437,6 +438,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     {
       authenticate: bearerAuth(keys, config.auth, limits),
       required: config.auth,
+      owners: (bucket) => objects.bucketOwner(bucket),
       // Keys created and revoked through this peer's admin routes are events of its feed.
       keys: {
         list: () => keys.list(),

@@ -8,10 +8,12 @@
 // is (a member suspected by one of them) may both act; the abort's handshake with
 // Complete (objects/multipart.ts) makes a second abort find the upload gone, so an upload
 // is still aborted once. A pass reads each shard this peer acts for in pages of
-// BATCH_ROWS upload rows, one page per step.
+// BATCH_ROWS upload rows, one page per step. The same pass removes the records completed
+// uploads leave for repeated Completes (objects/multipart.ts) once they are as old as the
+// expiry age, so they stay a bounded while.
 import type { AbortOptions } from "@libp2p/interface";
-import { ALL_UPLOADS_PREFIX, parseUploadRow } from "../metadata/keys.ts";
-import type { UploadRecord } from "../objects/multipart.ts";
+import { ALL_COMPLETED_PREFIX, ALL_UPLOADS_PREFIX, parseCompletedRow, parseUploadRow } from "../metadata/keys.ts";
+import type { CompletedUpload, UploadRecord } from "../objects/multipart.ts";
 import type { Placement } from "../placement/placement.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
@@ -41,6 +43,8 @@ export interface MultipartExpiryDeps {
   placement: Pick<Placement, "shardReplicas" | "reachable">;
   /** Abort one upload unless a Complete holds it (Multipart.expire). */
   expire(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<"aborted" | "gone" | "completing">;
+  /** Remove the record of a completed upload (Multipart.forgetCompleted); without it such records are left alone. */
+  forgetCompleted?(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<void>;
   /** Mark an aborted upload's progress record failed (src/uploads/; never throws). */
   recordEnd?(token: string, uploadId: string, error: string): Promise<void>;
   ageMs: number;
@@ -89,22 +93,38 @@ export function createMultipartExpiry(deps: MultipartExpiryDeps): MultipartExpir
     log.info(`aborted incomplete multipart upload ${at.uploadId} of ${at.bucket}/${JSON.stringify(at.key).slice(1, -1).slice(0, 200)}: started ${describeAge(now - record.initiated)} ago (expiry ${describeAge(deps.ageMs)})`);
   }
 
+  async function forgetOne(row: string, signal: AbortSignal): Promise<void> {
+    const at = parseCompletedRow(row);
+    if (!at || !deps.forgetCompleted) return;
+    await untilAborted(deps.forgetCompleted(at.bucket, at.key, at.uploadId, { signal }), signal);
+  }
+
+  /** Every row of `shard` under `prefix`, in pages of BATCH_ROWS, handed to `each` (one page per step). */
+  async function* scanPages(shard: string, prefix: string, signal: AbortSignal, each: (row: string, value: unknown, now: number) => Promise<void>): AsyncGenerator<void> {
+    let after: string | undefined;
+    for (;;) {
+      signal.throwIfAborted();
+      const rows = await deps.indexStore.scan(shard, { prefix, after, limit: BATCH_ROWS });
+      const now = clock();
+      for (const [row, entry] of rows) await each(row, entry.value, now);
+      yield;
+      if (rows.length < BATCH_ROWS) break;
+      after = rows[rows.length - 1][0];
+    }
+  }
+
   async function* pass(signal: AbortSignal): AsyncGenerator<void> {
     for (const shard of deps.indexStore.shards().filter((s) => s.startsWith("o")).sort()) {
       if (actingReplica(deps.placement.shardReplicas(shard), deps.placement.reachable) !== self) continue;
-      let after: string | undefined;
-      for (;;) {
-        signal.throwIfAborted();
-        const rows = await deps.indexStore.scan(shard, { prefix: ALL_UPLOADS_PREFIX, after, limit: BATCH_ROWS });
-        const now = clock();
-        for (const [row, entry] of rows) {
-          const record = entry.value as UploadRecord | null;
-          if (record && now - record.initiated >= deps.ageMs) await expireOne(row, record, now, signal);
-        }
-        yield;
-        if (rows.length < BATCH_ROWS) break;
-        after = rows[rows.length - 1][0];
-      }
+      yield* scanPages(shard, ALL_UPLOADS_PREFIX, signal, async (row, value, now) => {
+        const record = value as UploadRecord | null;
+        if (record && now - record.initiated >= deps.ageMs) await expireOne(row, record, now, signal);
+      });
+      if (!deps.forgetCompleted) continue;
+      yield* scanPages(shard, ALL_COMPLETED_PREFIX, signal, async (row, value, now) => {
+        const done = value as CompletedUpload | null;
+        if (done && now - done.completedMs >= deps.ageMs) await forgetOne(row, signal);
+      });
     }
     stats.lastPassAtMs = clock();
   }

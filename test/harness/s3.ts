@@ -89,6 +89,8 @@ export interface KeySpec {
   name?: string;
   admin?: boolean;
   buckets?: Record<string, "read" | "write" | "owner">;
+  /** May create buckets, and owns those it creates. */
+  create?: boolean;
 }
 
 /** A key as listed by `GET /admin/keys`. */
@@ -97,6 +99,7 @@ export interface KeyInfo {
   name: string;
   admin: boolean;
   buckets: Record<string, string>;
+  create?: boolean;
   createdMs: number;
 }
 

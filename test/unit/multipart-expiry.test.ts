@@ -7,8 +7,8 @@ import os from "node:os";
 import path from "node:path";
 import { configFromArgs, DEFAULT_REPAIR, parseAge, resolveConfig } from "../../src/config.ts";
 import { ConfigError } from "../../src/errors.ts";
-import { deletesAreFinal, objectShard, parseUploadRow, uploadRow } from "../../src/metadata/keys.ts";
-import type { UploadRecord } from "../../src/objects/multipart.ts";
+import { completedUploadRow, deletesAreFinal, objectShard, parseCompletedRow, parseUploadRow, uploadRow } from "../../src/metadata/keys.ts";
+import type { CompletedUpload, UploadRecord } from "../../src/objects/multipart.ts";
 import { actingReplica, BATCH_ROWS, createMultipartExpiry, describeAge, expiryIntervalMs } from "../../src/repair/multipart-expiry.ts";
 import { openIndexStore, type IndexStore } from "../../src/store/index-store.ts";
 import { createLogger } from "../../src/util/log.ts";
@@ -71,6 +71,13 @@ describe("who acts for a shard", () => {
     const id = "0123456789abcdef0123456789abcdef";
     expect(parseUploadRow(uploadRow("bkt", "a/\u0000b\u0000c", id))).toEqual({ bucket: "bkt", key: "a/\u0000b\u0000c", uploadId: id });
     expect(parseUploadRow("bkt\u0000key")).toBeUndefined();
+  });
+
+  test("completed-upload records parse back too, and are not upload rows", () => {
+    const id = "0123456789abcdef0123456789abcdef";
+    expect(parseCompletedRow(completedUploadRow("bkt", "a/\u0000b", id))).toEqual({ bucket: "bkt", key: "a/\u0000b", uploadId: id });
+    expect(parseUploadRow(completedUploadRow("bkt", "k", id))).toBeUndefined();
+    expect(parseCompletedRow(uploadRow("bkt", "k", id))).toBeUndefined();
   });
 });
 
@@ -135,6 +142,33 @@ describe("an expiry pass over a real index store", () => {
     expect(expiry.stats.lastPassAtMs).toBe(now);
     expect(lines.length).toBe(aborted);
     expect(lines[0]).toMatch(/aborted incomplete multipart upload old-\d+0+ of bkt\/old-\d+: started 3\.0 h ago \(expiry 2\.0 h\)/);
+  });
+
+  test("records of completed uploads are removed once as old as the age, the younger ones kept", async () => {
+    const now = 3_000_000_000_000;
+    const shard = objectShard("done", "k", 1);
+    const ids = Array.from({ length: BATCH_ROWS + 5 }, (_, i) => i.toString(16).padStart(32, "0"));
+    // Old records for every id but the last five, which were completed just now.
+    for (const [i, id] of ids.entries()) {
+      const done: CompletedUpload = { etag: "e-1", size: 1, completedMs: i < BATCH_ROWS ? now - 2 * H : now - 1000 };
+      await store.apply(shard, completedUploadRow("done", `k${i}`, id), { ts: stamp(), value: done });
+    }
+    const forgotten: string[] = [];
+    const expiry = createMultipartExpiry({
+      self: "me",
+      indexStore: { shards: () => [shard], scan: (s, q) => store.scan(s, q) },
+      placement: { shardReplicas: () => ["me"], reachable: () => true },
+      expire: async () => "gone",
+      forgetCompleted: async (bucket, key, uploadId) => {
+        expect(bucket).toBe("done");
+        forgotten.push(`${key}/${uploadId}`);
+      },
+      ageMs: H,
+      log: createLogger("t", () => {}, "error"),
+      clock: () => now,
+    });
+    for await (const _ of expiry.pass(new AbortController().signal));
+    expect(forgotten.sort()).toEqual(ids.slice(0, BATCH_ROWS).map((id, i) => `k${i}/${id}`).sort());
   });
 
   test("a stop between steps ends the pass at once", async () => {

@@ -157,7 +157,7 @@ function fakeMultipart(objects: NativeObjects): NativeMultipart & { signals: Arr
       });
       const put = await objects.putObject(bucket, key, new Response(Buffer.concat(chosen.map((p) => p.bytes))).body, { contentType: u.record.contentType, meta: u.record.meta });
       uploads.delete(uploadId);
-      return { size: put.size, etag: multipartEtag(chosen.map((p) => p.etag)), contentType: put.contentType, meta: u.record.meta, lastModified: 1, chunkSize: 1, chunks: [] };
+      return { size: put.size, etag: multipartEtag(chosen.map((p) => p.etag)), completedMs: 1 };
     },
     async abort(bucket, key, uploadId) {
       await upload(bucket, key, uploadId);

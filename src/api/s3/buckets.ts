@@ -1,51 +1,62 @@
 // S3 service and bucket operations: ListBuckets, Create/Head/DeleteBucket,
 // GetBucketLocation, GetBucketVersioning, ListObjects (v1 and v2), ListObjectVersions.
 import { seesBucket } from "../../auth/access-keys.ts";
-import { requirePermission } from "../../auth/guard.ts";
+import { bucketTaken, createVerdict, ownerToRecord } from "../../auth/guard.ts";
 import { BadRequestError, ConflictError } from "../../errors.ts";
 import { validateBucketName } from "../../metadata/keys.ts";
 import { AFTER_PREFIX } from "../../metadata/listing.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
-import { countParam, OWNER, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
+import { countParam, OWNER, isoDate, ownerOf, urlEncodeKey, requireAccess, type S3Request } from "./context.ts";
+import { DEFAULT_REGION } from "./request.ts";
 import { xmlResponse } from "./xml.ts";
 
+/** ListBuckets: the buckets the caller may see (by grant or as their owner), under the caller as Owner, as S3 lists its own. */
 export async function listBuckets(r: S3Request): Promise<Response> {
-  const buckets = (await r.services.objects.listBuckets()).filter((b) => seesBucket(r.who, b.name));
+  const buckets = (await r.services.objects.listBuckets()).filter((b) => seesBucket(r.who, b.name, b.owner));
   return xmlResponse("ListAllMyBucketsResult", {
-    Owner: OWNER,
+    Owner: ownerOf(r.who),
     Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: isoDate(b.createdMs) })) },
   });
 }
 
+/**
+ * CreateBucket, by a key that may create buckets (or holds owner rights on the name): the
+ * bucket is owned by that key. A name another key owns is BucketAlreadyExists; one's own
+ * is 200 when the request was signed for us-east-1 (S3's legacy behaviour there) and
+ * BucketAlreadyOwnedByYou for any other region, as S3 answers.
+ */
 export async function createBucket(r: S3Request): Promise<Response> {
   validateBucketName(r.bucket);
-  requirePermission(r.who, r.bucket, "owner");
-  const { created } = await r.services.objects.createBucket(r.bucket, { actor: r.who.accessKeyId });
-  if (!created) throw new ConflictError("Your previous request to create the named bucket succeeded and you already own it.", "BucketAlreadyOwnedByYou");
+  await requireAccess(r, "create");
+  const made = await r.services.objects.createBucket(r.bucket, { actor: r.who.accessKeyId }, ownerToRecord(r.who));
+  if (!made.created) {
+    if (createVerdict(r.who, r.bucket, made.owner) === "taken") throw bucketTaken(r.bucket);
+    if (r.caller.region !== DEFAULT_REGION) throw new ConflictError("Your previous request to create the named bucket succeeded and you already own it.", "BucketAlreadyOwnedByYou");
+  }
   return new Response(null, { status: 200, headers: { location: `/${r.bucket}` } });
 }
 
 export async function headBucket(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "read");
+  await requireAccess(r, "read");
   await r.services.objects.requireBucket(r.bucket);
   return new Response(null, { status: 200, headers: { "x-amz-bucket-region": "us-east-1" } });
 }
 
 export async function deleteBucket(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "owner");
+  await requireAccess(r, "owner");
   await r.services.objects.deleteBucket(r.bucket, { actor: r.who.accessKeyId });
   return new Response(null, { status: 204 });
 }
 
 export async function getBucketLocation(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "read");
+  await requireAccess(r, "read");
   await r.services.objects.requireBucket(r.bucket);
   // An empty LocationConstraint means us-east-1, the region every client defaults to.
   return xmlResponse("LocationConstraint", {});
 }
 
 export async function getBucketVersioning(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "read");
+  await requireAccess(r, "read");
   await r.services.objects.requireBucket(r.bucket);
   // Never versioned: S3 answers with no Status at all.
   return xmlResponse("VersioningConfiguration", {});
@@ -62,7 +73,7 @@ function encodingType(q: URLSearchParams): (s: string) => string {
 
 /** One listing page for any of the three list operations. */
 async function page(r: S3Request, prefix: string, delimiter: string, limit: number, after: string | undefined) {
-  requirePermission(r.who, r.bucket, "read");
+  await requireAccess(r, "read");
   if (limit === 0) {
     await r.services.objects.requireBucket(r.bucket);
     return { objects: [], prefixes: [], next: null };
@@ -92,7 +103,8 @@ export async function listObjectsV2(r: S3Request): Promise<Response> {
   const prefix = q.get("prefix") ?? "";
   const delimiter = q.get("delimiter") ?? "";
   const limit = maxKeys(q);
-  const token = q.get("continuation-token");
+  // S3 treats an empty token as none (clients send ContinuationToken="" on a first page).
+  const token = q.get("continuation-token") || null;
   const startAfter = q.get("start-after") ?? "";
   const after = token !== null ? decodeCursor(token, "The continuation token provided is incorrect") : startAfter || undefined;
   const p = await page(r, prefix, delimiter, limit, after);

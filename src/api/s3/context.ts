@@ -1,5 +1,6 @@
 // What every S3 operation receives: the parsed request, the caller, and the peer's services.
 import type { Principal } from "../../auth/access-keys.ts";
+import { requireBucketAccess, type BucketNeed } from "../../auth/guard.ts";
 import { BadRequestError } from "../../errors.ts";
 import type { Multipart } from "../../objects/multipart.ts";
 import type { ObjectService } from "../../objects/object-service.ts";
@@ -34,6 +35,11 @@ export interface S3Request {
   services: S3Services;
 }
 
+/** Throw AccessDenied unless the caller holds `need` on `bucket` (the request's by default), by grant or as the bucket's owner. */
+export function requireAccess(r: S3Request, need: BucketNeed, bucket: string = r.bucket): Promise<void> {
+  return requireBucketAccess(r.who, bucket, need, (b) => r.services.objects.bucketOwner(b, { signal: r.request.signal }));
+}
+
 /** Lowercase ISO-8601 with milliseconds, as S3 lists dates. */
 export function isoDate(ms: number): string {
   return new Date(ms).toISOString();
@@ -42,8 +48,13 @@ export function isoDate(ms: number): string {
 /** Headers that carry user metadata in S3. */
 export const S3_META_PREFIX = "x-amz-meta-";
 
-/** S3's owner block (one owner: this mesh). */
+/** S3's owner block for what no key owns (objects, and buckets made before buckets had owners): this mesh. */
 export const OWNER = { ID: "meshstore", DisplayName: "meshstore" };
+
+/** S3's owner block for an access key: its id, and its name as DisplayName (the id if it has none). */
+export function ownerOf(who: Principal): { ID: string; DisplayName: string } {
+  return { ID: who.accessKeyId, DisplayName: who.name || who.accessKeyId };
+}
 
 /** A count parameter such as max-keys: 1000 when absent, at most 1000, at least `min`. */
 export function countParam(q: URLSearchParams, name: string, min: number): number {

@@ -13,6 +13,7 @@ import { listenBucketNotification } from "./listen.ts";
 import * as multipart from "./multipart.ts";
 import * as objects from "./objects.ts";
 import type { AuthLimiter } from "../client-limits.ts";
+import { refuseUnsupportedHeaders } from "./refusals.ts";
 import { authenticate } from "./request.ts";
 import { splitUrl } from "./sigv4.ts";
 
@@ -157,6 +158,7 @@ export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<
         throw new MeshError("NotImplemented", `A header or query you provided implies functionality that is not implemented (${what})`);
       }
       if (bucket) validateBucketName(bucket);
+      if (name) refuseUnsupportedHeaders(name, request.headers);
       response = await op({ request, method: request.method, bucket, key, query, caller, who: caller.principal, services });
     } catch (err) {
       return deps.errors.respond(err, request);

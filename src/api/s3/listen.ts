@@ -5,12 +5,11 @@
 // (seconds), an empty `{"Records":null}` line after that long idle; without it, a space
 // every 500 ms. Records name events as MinIO does ("s3:ObjectCreated:Put"). Like MinIO,
 // the stream starts now and does not replay; the native SSE stream resumes with a cursor.
-import { requirePermission } from "../../auth/guard.ts";
 import { checkFilter, toS3Record } from "../../changes/records.ts";
 import type { ChangeLog } from "../../changes/log.ts";
 import type { EventStreams, StreamFormat } from "../../changes/stream.ts";
 import { BadRequestError, MeshError } from "../../errors.ts";
-import type { S3Request } from "./context.ts";
+import { requireAccess, type S3Request } from "./context.ts";
 
 /** What ListenBucketNotification needs from the peer. */
 export interface S3Streams {
@@ -69,7 +68,7 @@ function minioFormat(pingMs: number | undefined): StreamFormat {
 export async function listenBucketNotification(r: S3Request): Promise<Response> {
   const live = r.services.listen;
   if (!live) throw new MeshError("NotImplemented", "ListenBucketNotification is not served by this peer");
-  requirePermission(r.who, r.bucket, "read");
+  await requireAccess(r, "read");
   const names = r.query.getAll("events").flatMap((v) => v.split(",")).map((v) => v.trim()).filter((v) => v !== "");
   const recorded = names.filter((n) => !NEVER_RECORDED.test(n));
   const checked = checkFilter({ types: recorded, prefix: single(r.query, "prefix"), suffix: single(r.query, "suffix") });

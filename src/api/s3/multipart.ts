@@ -1,11 +1,10 @@
 // S3 multipart operations: Create, UploadPart, UploadPartCopy, Complete, Abort,
 // ListParts and ListMultipartUploads, over src/objects/multipart.ts.
-import { requirePermission } from "../../auth/guard.ts";
 import { MAX_PART_NUMBER } from "../../objects/multipart.ts";
 import { BadRequestError, MeshError } from "../../errors.ts";
 import { uploadListKey } from "../../metadata/keys.ts";
 import { storedHeaders, userMeta } from "../object-headers.ts";
-import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, type S3Request } from "./context.ts";
+import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, requireAccess, type S3Request } from "./context.ts";
 import { readCopySource } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { COMPLETE_MAX_BYTES, parseCompleteRequest, xmlResponse } from "./xml.ts";
@@ -34,7 +33,7 @@ function partNumber(r: S3Request): number {
 }
 
 export async function createMultipartUpload(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   const h = r.request.headers;
   const token = tokenFor(r.request);
   const uploads = r.services.uploads;
@@ -49,7 +48,7 @@ export async function createMultipartUpload(r: S3Request): Promise<Response> {
 }
 
 export async function uploadPart(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   const number = partNumber(r);
   const token = await tokenOf(r);
   const body = requestBody(r.request, r.caller);
@@ -59,7 +58,7 @@ export async function uploadPart(r: S3Request): Promise<Response> {
 }
 
 export async function uploadPartCopy(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   const number = partNumber(r);
   await r.services.multipart.requireUpload(r.bucket, r.key, uploadId(r));
   const src = await readCopySource(r);
@@ -86,16 +85,20 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
 }
 
 export async function completeMultipartUpload(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller), COMPLETE_MAX_BYTES));
-  const token = await tokenOf(r);
+  // An upload no longer there may have just been completed: Complete answers a repeat (its progress record is already ended).
+  const token = await tokenOf(r).catch((err: unknown) => {
+    if (err instanceof MeshError && err.code === "NoSuchUpload") return undefined;
+    throw err;
+  });
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId });
-  if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
+  if (token && !m.repeated) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
   return withToken(xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` }), token);
 }
 
 export async function abortMultipartUpload(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   const token = await tokenOf(r);
   await r.services.multipart.abort(r.bucket, r.key, uploadId(r));
   if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { error: "aborted by the client" });
@@ -105,7 +108,7 @@ export async function abortMultipartUpload(r: S3Request): Promise<Response> {
 const limitParam = (r: S3Request, name: string) => countParam(r.query, name, 1);
 
 export async function listParts(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "read");
+  await requireAccess(r, "read");
   const marker = Number(r.query.get("part-number-marker") ?? "0");
   if (!Number.isInteger(marker) || marker < 0) throw new BadRequestError("part-number-marker must be a whole number", "InvalidArgument");
   const limit = limitParam(r, "max-parts");
@@ -126,7 +129,7 @@ export async function listParts(r: S3Request): Promise<Response> {
 }
 
 export async function listMultipartUploads(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "read");
+  await requireAccess(r, "read");
   if (r.query.get("delimiter")) throw new MeshError("NotImplemented", "ListMultipartUploads with a delimiter is not implemented");
   const enc = r.query.get("encoding-type") === "url" ? urlEncodeKey : (s: string) => s;
   const prefix = r.query.get("prefix") ?? "";

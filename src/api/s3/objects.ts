@@ -1,13 +1,12 @@
 // S3 object operations: PutObject, GetObject / HeadObject (Range and conditional
 // requests), DeleteObject, DeleteObjects and CopyObject.
-import { requirePermission } from "../../auth/guard.ts";
 import { BadRequestError, MeshError, NotFoundError } from "../../errors.ts";
 import { decodePathPiece } from "../../metadata/keys.ts";
 import type { ObjectManifest } from "../../metadata/types.ts";
 import { mapLimit } from "../../util/map-limit.ts";
 import { objectHeaders, storedHeaders, userMeta } from "../object-headers.ts";
 import { parseRange } from "../range.ts";
-import { isoDate, S3_META_PREFIX as META_PREFIX, type S3Request } from "./context.ts";
+import { isoDate, S3_META_PREFIX as META_PREFIX, requireAccess, type S3Request } from "./context.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
 import { tokenFor, tracked, type Alongside } from "../../uploads/tracking.ts";
@@ -22,7 +21,7 @@ function checkVersionId(q: URLSearchParams): void {
 }
 
 export async function putObject(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   const token = tokenFor(r.request);
   const body = requestBody(r.request, r.caller);
   const put = (stream: ReadableStream<Uint8Array> | null, alongside?: Alongside) =>
@@ -66,7 +65,7 @@ function preconditions(h: Headers, m: ObjectManifest, prefix = ""): 304 | 412 | 
 const RESPONSE_OVERRIDES = ["content-type", "content-language", "expires", "cache-control", "content-disposition", "content-encoding"];
 
 export async function getObject(r: S3Request, head: boolean): Promise<Response> {
-  requirePermission(r.who, r.bucket, "read");
+  await requireAccess(r, "read");
   checkVersionId(r.query);
   // A bucket with an origin pulls a miss or a stale copy through (src/remotes/pull-through.ts).
   const pull = r.services.pull;
@@ -112,7 +111,7 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
 }
 
 export async function deleteObject(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   checkVersionId(r.query);
   await r.services.objects.deleteObject(r.bucket, r.key, { actor: r.who.accessKeyId });
   return new Response(null, { status: 204 });
@@ -122,7 +121,7 @@ export async function deleteObject(r: S3Request): Promise<Response> {
 const DELETE_CONCURRENCY = 32;
 
 export async function deleteObjects(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   const { quiet, objects } = parseDeleteRequest(await smallBody(requestBody(r.request, r.caller), DELETE_MAX_BYTES));
   await r.services.objects.requireBucket(r.bucket);
   const results = await mapLimit(objects, DELETE_CONCURRENCY, async (o) => {
@@ -155,7 +154,7 @@ export function copySource(r: S3Request): { bucket: string; key: string } {
 /** The source manifest of a copy, after permission and x-amz-copy-source-if-* checks. */
 export async function readCopySource(r: S3Request): Promise<{ bucket: string; key: string; manifest: ObjectManifest }> {
   const src = copySource(r);
-  requirePermission(r.who, src.bucket, "read");
+  await requireAccess(r, "read", src.bucket);
   let manifest = await r.services.objects.headObject(src.bucket, src.key);
   // An object imported by an origin sync has no chunks to share yet: fetch it once (the pull-through keeps it).
   if (manifest.remote && r.services.pull) manifest = (await r.services.pull.serve(src.bucket, src.key, { body: false, signal: r.request.signal })).manifest;
@@ -166,7 +165,7 @@ export async function readCopySource(r: S3Request): Promise<{ bucket: string; ke
 }
 
 export async function copyObject(r: S3Request): Promise<Response> {
-  requirePermission(r.who, r.bucket, "write");
+  await requireAccess(r, "write");
   const src = await readCopySource(r);
   const directive = (r.request.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") throw new BadRequestError("Unknown metadata directive.", "InvalidArgument");

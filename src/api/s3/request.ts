@@ -16,11 +16,16 @@ export interface S3Caller {
   principal: Principal;
   /** null when auth is off and the request was not verified. */
   payload: VerifiedRequest["payload"] | null;
+  /** The region the request was signed for; us-east-1 when auth is off (nothing was signed). */
+  region: string;
 }
+
+/** The region S3 clients default to, and the one this mesh reports (GetBucketLocation, HeadBucket). */
+export const DEFAULT_REGION = "us-east-1";
 
 /** Verify the request's signature; with auth off, everyone is admin. Failures and each key's use go to `limiter`. */
 export async function authenticate(request: Request, keys: AccessKeys, enabled: boolean, limiter?: AuthLimiter): Promise<S3Caller> {
-  if (!enabled) return { principal: ANONYMOUS_ADMIN, payload: null };
+  if (!enabled) return { principal: ANONYMOUS_ADMIN, payload: null, region: DEFAULT_REGION };
   const looked: { key: Principal | null } = { key: null };
   let verified: VerifiedRequest;
   try {
@@ -36,7 +41,7 @@ export async function authenticate(request: Request, keys: AccessKeys, enabled: 
   }
   const key = looked.key;
   limiter?.keyUsed(request, key.accessKeyId);
-  return { principal: key, payload: verified.payload };
+  return { principal: key, payload: verified.payload, region: verified.region };
 }
 
 /** A verified request body and its length in bytes once decoded (when known). */
@@ -101,7 +106,11 @@ function lengthHeader(headers: Headers, name: string): number | undefined {
 export function requestBody(request: Request, caller: S3Caller): S3Body {
   const h = request.headers;
   const declaredHash = h.get("x-amz-content-sha256") ?? "";
-  const chunked = /(^|,)\s*aws-chunked\s*(,|$)/i.test(h.get("content-encoding") ?? "") || declaredHash.startsWith("STREAMING-");
+  // The payload mode decides the framing: a body whose declared hash is a plain SHA-256 (or
+  // UNSIGNED-PAYLOAD) is not framed, whatever Content-Encoding says ("gzip, aws-chunked" from
+  // some clients: S3 stores it and keeps gzip). Only with no declared hash at all (auth off)
+  // does the header alone say the body is framed.
+  const chunked = declaredHash.startsWith("STREAMING-") || (declaredHash === "" && /(^|,)\s*aws-chunked\s*(,|$)/i.test(h.get("content-encoding") ?? ""));
   let stream = request.body;
   let contentLength: number | undefined;
   const checks: Check[] = [];

@@ -33,6 +33,8 @@ export class S3AuthError extends MeshError {
 /** The result of verifying a request's signature. */
 export interface VerifiedRequest {
   accessKeyId: string;
+  /** The region the request was signed for (its credential scope). */
+  region: string;
   /** How the payload is protected: "UNSIGNED-PAYLOAD", a hex SHA-256 the body must match, or one of the STREAMING-* modes. */
   payload:
     | { kind: "unsigned" }
@@ -111,6 +113,26 @@ export function canonicalQuery(searchParams: string, exclude: string[] = []): st
   return pairs.map(([k, v]) => `${k}=${v}`).join("&");
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A header value as its client signed it. HTTP servers hand header bytes over one byte per
+ * character (latin1), but SigV4 signs the raw bytes, and clients that send a non-ASCII value
+ * send it as UTF-8 (the AWS SDK under Bun, curl) and sign those bytes: read such a value
+ * back as UTF-8, whose encoding then hashes to exactly the bytes received. Bytes that are
+ * not UTF-8 (a Node or Python client writes a string's characters as latin1 bytes but
+ * signs their UTF-8) keep the old reading, which is what those clients signed.
+ */
+export function signedHeaderText(value: string): string {
+  // ASCII, or characters that cannot have come off the wire one byte each: nothing to undo.
+  if (!/[\x80-\uffff]/.test(value) || /[\u0100-\uffff]/.test(value)) return value;
+  try {
+    return strictUtf8.decode(Buffer.from(value, "latin1"));
+  } catch {
+    return value;
+  }
+}
+
 /** Canonical header value: trimmed, runs of spaces/tabs collapsed to one space. */
 export function canonicalHeaderValue(value: string): string {
   return value.replace(/[ \t]+/g, " ").trim();
@@ -127,7 +149,7 @@ export function canonicalRequest(
   excludeQuery: string[] = [],
 ): string {
   // Headers joins repeated fields with ", "; SigV4 clients in practice never repeat a signed header.
-  const lines = signedHeaders.map((h) => `${h}:${canonicalHeaderValue(headers.get(h) ?? "")}\n`).join("");
+  const lines = signedHeaders.map((h) => `${h}:${canonicalHeaderValue(signedHeaderText(headers.get(h) ?? ""))}\n`).join("");
   return [method, canonicalUri(rawPath), canonicalQuery(rawQuery, excludeQuery), lines, signedHeaders.join(";"), payloadHash].join("\n");
 }
 
@@ -371,16 +393,18 @@ export async function verifyRequest(
   }
 
   const accessKeyId = p.cred.accessKeyId;
+  const region = p.cred.region;
   switch (mode) {
     case "unsigned":
-      return { accessKeyId, payload: { kind: "unsigned" }, presigned };
+      return { accessKeyId, region, payload: { kind: "unsigned" }, presigned };
     case "sha256":
-      return { accessKeyId, payload: { kind: "sha256", hex: p.payloadHash.toLowerCase() }, presigned };
+      return { accessKeyId, region, payload: { kind: "sha256", hex: p.payloadHash.toLowerCase() }, presigned };
     case "streaming-unsigned-trailer":
-      return { accessKeyId, payload: { kind: "streaming-unsigned-trailer" }, presigned };
+      return { accessKeyId, region, payload: { kind: "streaming-unsigned-trailer" }, presigned };
     case "streaming-signed":
       return {
         accessKeyId,
+        region,
         presigned,
         payload: {
           kind: "streaming-signed",
