@@ -30,6 +30,8 @@ import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { sleep } from "../util/sleep.ts";
 import type { ObjectService } from "./object-service.ts";
 import type { WriteContext } from "../changes/records.ts";
+import type { ChecksumAlgorithm } from "./checksums.ts";
+import { completeIntegrity, partChecksum, type CompleteChecksums, type SentChecksum, type UploadChecksum } from "./multipart-checksums.ts";
 
 /** S3's limits. */
 export const MAX_PART_NUMBER = 10_000;
@@ -45,6 +47,8 @@ export interface UploadRecord {
   headers?: Record<string, string>;
   /** The upload's progress record (src/uploads/): parts and completion sent without a token report under it. */
   uploadToken?: string;
+  /** The checksum algorithm and type the upload was created with (S3's x-amz-checksum-algorithm / -type). */
+  checksum?: UploadChecksum;
 }
 
 /** One uploaded part. */
@@ -56,21 +60,26 @@ export interface PartRecord {
   lastModified: number;
   chunks: ChunkRef[];
   holders: string[][];
+  /** The part's checksum (base64) in its upload's algorithm, when the upload has one. */
+  checksum?: string;
 }
 
 /** What a client lists in CompleteMultipartUpload. */
 export interface CompletedPart {
   partNumber: number;
   etag: string;
+  /** The part's checksums as listed (Checksum<ALG> fields), checked against the stored one. */
+  checksums?: Partial<Record<ChecksumAlgorithm, string>>;
 }
 
 /** Multipart uploads as one peer serves them. */
 export interface Multipart {
   create(bucket: string, key: string, init: Omit<UploadRecord, "uploadId" | "key" | "initiated">): Promise<string>;
-  /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls. */
-  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<PartRecord>;
+  /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls; `opts.sent`: the checksum the request carried. */
+  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions & { sent?: SentChecksum }): Promise<PartRecord>;
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
-  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext): Promise<ObjectManifest>;
+  /** `objectChecksum`: a whole-object checksum or type the request sent in headers, checked before anything is written. */
+  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext, objectChecksum?: Omit<CompleteChecksums, "parts">): Promise<ObjectManifest>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
   /**
    * Abort an upload found too old (the expiry worker): "aborted" if this call aborted it,
@@ -191,11 +200,13 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
         throw new BadRequestError(`Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, "InvalidArgument");
       }
-      await requireUpload(bucket, key, uploadId);
-      const stored = await objects.storeBody(body, contentLength, opts);
+      const upload = await requireUpload(bucket, key, uploadId);
+      const summed = partChecksum(upload.checksum, body, opts?.sent);
+      const stored = await objects.storeBody(summed.body, contentLength, opts);
       const row = partRow(bucket, key, uploadId, partNumber);
       try {
-        const part: PartRecord = { partNumber, size: stored.size, etag: stored.etag, lastModified: Date.now(), chunks: stored.chunks, holders: stored.holders };
+        const checksum = summed.value();
+        const part: PartRecord = { partNumber, size: stored.size, etag: stored.etag, lastModified: Date.now(), chunks: stored.chunks, holders: stored.holders, ...(checksum ? { checksum } : {}) };
         await index.write(shardOf(bucket, key), row, { ts: now(), value: part });
         // An abort or complete may have ended the upload while the body streamed in; then
         // this part would be seen by no one, and its chunks never collected.
@@ -223,7 +234,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       return { upload, parts: page.rows.map((r) => r.value), truncated: page.next !== null };
     },
 
-    async complete(bucket, key, uploadId, wanted, ctx) {
+    async complete(bucket, key, uploadId, wanted, ctx, objectChecksum) {
       const upload = await requireUpload(bucket, key, uploadId);
       if (wanted.length === 0) throw new BadRequestError("You must specify at least one part", "MalformedXML");
       for (let i = 1; i < wanted.length; i++) {
@@ -250,6 +261,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
         chunkSize: chosen[0].chunks[0]?.size ?? 0,
         chunks: chosen.flatMap((p) => p.chunks),
         holders: chosen.flatMap((p) => p.holders),
+        integrity: await completeIntegrity(upload.checksum, chosen, { parts: wanted.map((w) => w.checksums ?? {}), ...objectChecksum }),
       };
       // Pinned until the manifest references them: an abort may remove the part rows meanwhile.
       const unpin = objects.pin(manifest.chunks.map((c) => c.id));
