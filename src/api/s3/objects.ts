@@ -1,5 +1,6 @@
-// S3 object operations: PutObject, GetObject / HeadObject (Range and conditional
-// requests), DeleteObject, DeleteObjects and CopyObject.
+// S3 object operations: PutObject (keeping the upload's checksum), GetObject / HeadObject
+// (Range, ?partNumber, conditional requests, checksums with x-amz-checksum-mode),
+// DeleteObject, DeleteObjects and CopyObject.
 import { requirePermission } from "../../auth/guard.ts";
 import { BadRequestError, MeshError, NotFoundError } from "../../errors.ts";
 import { decodePathPiece } from "../../metadata/keys.ts";

@@ -157,8 +157,8 @@ export function requestBody(request: Request, caller: S3Caller, opts: { checksum
   if (sdk !== null && !sdkAlg) throw new BadRequestError("Value for x-amz-sdk-checksum-algorithm header is invalid.", "InvalidRequest");
   if (sdkAlg && declared && sdkAlg !== declared) throw new BadRequestError(`x-amz-sdk-checksum-algorithm ${sdkAlg} does not match the checksum sent (${declared})`, "InvalidRequest");
   let measured: ReturnType<typeof measure> | undefined;
-  if (sdkAlg && !declared && !chunked && opts.checksumHeaders !== false) {
-    // Named but not sent: the server computes it (an empty body, too).
+  if (sdkAlg && !declared && opts.checksumHeaders !== false) {
+    // Named but not sent up front: the server computes it (an empty body, too); a trailer that still brings it wins.
     measured = measure(stream ?? new ReadableStream({ start: (c) => c.close() }), sdkAlg);
     stream = measured.stream;
     declared = sdkAlg;
@@ -167,7 +167,7 @@ export function requestBody(request: Request, caller: S3Caller, opts: { checksum
   if (checks.length) stream = verifying(stream ?? new ReadableStream({ start: (c) => c.close() }), checks);
   const checksum = (): KeptChecksum | undefined => {
     const value = measured?.value();
-    return measured && declared && value !== undefined ? { algorithm: declared, value } : kept;
+    return kept ?? (declared && value !== undefined ? { algorithm: declared, value } : undefined);
   };
   return { stream, contentLength, checksums, declared, checksum };
 }
