@@ -81,6 +81,8 @@ export const ERROR_STATUS = {
   IndexNotReady: 409,
   PreconditionFailed: 412,
   InvalidRange: 416,
+  /** GET/HEAD ?partNumber past the object's last part. */
+  InvalidPartNumber: 416,
   /** Too many requests: S3 answers 503 (what its SDKs back off on), the native API 429. */
   SlowDown: { native: 429, s3: 503 },
   // ---- 5xx: this side failed ----

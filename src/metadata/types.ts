@@ -1,4 +1,5 @@
 // What the index stores.
+import type { ChecksumAlgorithm, ChecksumType } from "../objects/checksums.ts";
 
 /** A chunk of an object: its SHA-256 id and length. */
 export interface ChunkRef {
@@ -32,6 +33,16 @@ export interface ObjectManifest {
    * pull-through, which fetches the bytes once and writes a kept manifest without this mark.
    */
   remote?: RemoteMark;
+  /** The checksum the upload carried or asked for, and a multipart object's part layout (S3 checksums, GetObjectAttributes, ?partNumber). */
+  integrity?: ObjectIntegrity;
+}
+
+/** An object's kept checksum and, for a multipart object, its parts in order. */
+export interface ObjectIntegrity {
+  /** COMPOSITE values end in "-<parts>", as S3 sends them. */
+  checksum?: { algorithm: ChecksumAlgorithm; type: ChecksumType; value: string };
+  /** A multipart object's parts: sizes, and each part's checksum (base64) when the upload had an algorithm. */
+  parts?: Array<{ size: number; checksum?: string }>;
 }
 
 /** An imported object whose bytes are still only at its origin. */

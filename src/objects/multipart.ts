@@ -29,12 +29,14 @@ import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { allObjectShards, completedUploadRow, objectShard, partRowSuffix, uploadDecisionRow, uploadPartsPrefix, uploadRow, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
 import { listAll, listMerged, type ListingDeps } from "../metadata/listing.ts";
-import type { ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
+import type { ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { sleep } from "../util/sleep.ts";
 import type { ObjectService } from "./object-service.ts";
 import type { WriteContext } from "../changes/records.ts";
+import type { ChecksumAlgorithm } from "./checksums.ts";
+import { completeIntegrity, partChecksum, type CompleteChecksums, type SentChecksum, type UploadChecksum } from "./multipart-checksums.ts";
 
 /** S3's limits. */
 export const MAX_PART_NUMBER = 10_000;
@@ -50,6 +52,8 @@ export interface UploadRecord {
   headers?: Record<string, string>;
   /** The upload's progress record (src/uploads/): parts and completion sent without a token report under it. */
   uploadToken?: string;
+  /** The checksum algorithm and type the upload was created with (S3's x-amz-checksum-algorithm / -type). */
+  checksum?: UploadChecksum;
 }
 
 /** One uploaded part. */
@@ -61,6 +65,8 @@ export interface PartRecord {
   lastModified: number;
   chunks: ChunkRef[];
   holders: string[][];
+  /** The part's checksum (base64) in its upload's algorithm, when the upload has one. */
+  checksum?: string;
 }
 
 /** What a Complete answers with (and what its record keeps for a repeated Complete). */
@@ -71,22 +77,26 @@ export interface CompletedUpload {
   completedMs: number;
   /** Set when this answers a repeated Complete from the record of the first. */
   repeated?: boolean;
+  /** The object's checksum and part layout (src/objects/checksums.ts). */
+  integrity?: ObjectIntegrity;
 }
 
 /** What a client lists in CompleteMultipartUpload. */
 export interface CompletedPart {
   partNumber: number;
   etag: string;
+  /** The part's checksums as listed (Checksum<ALG> fields), checked against the stored one. */
+  checksums?: Partial<Record<ChecksumAlgorithm, string>>;
 }
 
 /** Multipart uploads as one peer serves them. */
 export interface Multipart {
   create(bucket: string, key: string, init: Omit<UploadRecord, "uploadId" | "key" | "initiated">): Promise<string>;
-  /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls. */
-  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<PartRecord>;
+  /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls; `opts.sent`: the checksum the request carried. */
+  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions & { sent?: SentChecksum }): Promise<PartRecord>;
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
-  /** Complete the upload; a repeat of a Complete done within `completedKeepMs` with the same parts answers its result again. */
-  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext): Promise<CompletedUpload>;
+  /** Complete the upload; a repeat of a Complete done within `completedKeepMs` with the same parts answers its result again. `objectChecksum`: a whole-object checksum or type the request sent in headers, checked before anything is written. */
+  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext, objectChecksum?: Omit<CompleteChecksums, "parts">): Promise<CompletedUpload>;
   /** Remove a completed-upload record (the expiry worker, once it is older than `completedKeepMs`). */
   forgetCompleted(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<void>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
@@ -229,11 +239,13 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
         throw new BadRequestError(`Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, "InvalidArgument");
       }
-      await requireUpload(bucket, key, uploadId);
-      const stored = await objects.storeBody(body, contentLength, opts);
+      const upload = await requireUpload(bucket, key, uploadId);
+      const summed = partChecksum(upload.checksum, body, opts?.sent);
+      const stored = await objects.storeBody(summed.body, contentLength, opts);
       const row = partRow(bucket, key, uploadId, partNumber);
       try {
-        const part: PartRecord = { partNumber, size: stored.size, etag: stored.etag, lastModified: Date.now(), chunks: stored.chunks, holders: stored.holders };
+        const checksum = summed.value();
+        const part: PartRecord = { partNumber, size: stored.size, etag: stored.etag, lastModified: Date.now(), chunks: stored.chunks, holders: stored.holders, ...(checksum ? { checksum } : {}) };
         await index.write(shardOf(bucket, key), row, { ts: now(), value: part });
         // An abort or complete may have ended the upload while the body streamed in; then
         // this part would be seen by no one, and its chunks never collected.
@@ -261,7 +273,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       return { upload, parts: page.rows.map((r) => r.value), truncated: page.next !== null };
     },
 
-    async complete(bucket, key, uploadId, wanted, ctx) {
+    async complete(bucket, key, uploadId, wanted, ctx, objectChecksum) {
       let upload: UploadRecord;
       try {
         upload = await requireUpload(bucket, key, uploadId);
@@ -295,6 +307,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
         chunkSize: chosen[0].chunks[0]?.size ?? 0,
         chunks: chosen.flatMap((p) => p.chunks),
         holders: chosen.flatMap((p) => p.holders),
+        integrity: await completeIntegrity(upload.checksum, chosen, { parts: wanted.map((w) => w.checksums ?? {}), ...objectChecksum }),
       };
       // Pinned until the manifest references them: an abort may remove the part rows meanwhile.
       const unpin = objects.pin(manifest.chunks.map((c) => c.id));
@@ -312,7 +325,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       } finally {
         unpin();
       }
-      const result: CompletedUpload = { etag: manifest.etag, size: manifest.size, completedMs: clock() };
+      const result: CompletedUpload = { etag: manifest.etag, size: manifest.size, completedMs: clock(), ...(manifest.integrity && { integrity: manifest.integrity }) };
       // Before the upload row goes: a repeat that no longer finds the upload finds this.
       if (keepMs > 0) await index.write(shardOf(bucket, key), completedUploadRow(bucket, key, uploadId), { ts: now(), value: result });
       await forget(bucket, key, uploadId, "complete");

@@ -25,7 +25,7 @@ import {
 import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { ManifestCache } from "../cache/manifest-cache.ts";
-import type { BucketInfo, ChunkRef, IndexEntry, ObjectManifest, OriginStamp } from "../metadata/types.ts";
+import type { BucketInfo, ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
@@ -56,6 +56,8 @@ export interface PutOptions extends WriteContext {
    * slots may settle out of order): a fill's joiners read the body from these as it is stored.
    */
   onChunkStored?: (slot: number, ref: ChunkRef, holders: string[]) => void;
+  /** The upload's checksum to keep, asked once the whole body has been read (and verified). */
+  integrity?: () => ObjectIntegrity | undefined;
 }
 
 /** A body stored as chunks, not yet referenced by any manifest (a multipart part). */
@@ -359,6 +361,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       ...(up.refs.length ? { holders: up.holders } : {}),
       ...(opts.origin ? { origin: opts.origin } : {}),
     };
+    const integrity = opts.integrity?.();
+    if (integrity) manifest.integrity = integrity;
     // A copy kept from the origin is a mirror's doing, not a client's PUT.
     await Promise.all([writeManifest(bucket, key, manifest, opts.origin ? "ObjectCreated:Mirror" : "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
     return { bucket, key, size: up.size, etag: up.etag, contentType };

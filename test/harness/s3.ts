@@ -308,6 +308,32 @@ export function crc32cBase64(b: Uint8Array): string {
   return u32Base64((c ^ 0xffffffff) >>> 0);
 }
 
+// CRC-64/NVME (reflected poly 0x9a6c9329ac4bc9b5), byte at a time in two 32-bit halves: a
+// reference independent of the SDK's slice-by-8 code that the server runs.
+const CRC64_LO = new Uint32Array(256);
+const CRC64_HI = new Uint32Array(256);
+for (let i = 0; i < 256; i++) {
+  let c = BigInt(i);
+  for (let k = 0; k < 8; k++) c = c & 1n ? (c >> 1n) ^ 0x9a6c9329ac4bc9b5n : c >> 1n;
+  CRC64_LO[i] = Number(c & 0xffffffffn);
+  CRC64_HI[i] = Number(c >> 32n);
+}
+
+/** Base64 CRC64NVME (x-amz-checksum-crc64nvme). */
+export function crc64nvmeBase64(b: Uint8Array): string {
+  let lo = 0xffffffff;
+  let hi = 0xffffffff;
+  for (let i = 0; i < b.length; i++) {
+    const idx = (lo ^ b[i]) & 0xff;
+    lo = (((lo >>> 8) | (hi << 24)) ^ CRC64_LO[idx]) >>> 0;
+    hi = ((hi >>> 8) ^ CRC64_HI[idx]) >>> 0;
+  }
+  const out = Buffer.alloc(8);
+  out.writeUInt32BE(~hi >>> 0, 0);
+  out.writeUInt32BE(~lo >>> 0, 4);
+  return out.toString("base64");
+}
+
 /** The quoted multipart ETag S3 gives: md5 of the concatenated binary part MD5s, "-N". */
 export function multipartEtag(parts: Uint8Array[]): string {
   const h = crypto.createHash("md5");

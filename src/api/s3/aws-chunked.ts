@@ -4,8 +4,8 @@
 // Signed chunks are verified before any of their bytes are passed on; trailing
 // checksums can only be checked at the end, so a consumer must treat an errored
 // stream as a failed upload and discard what it received.
-import crypto from "node:crypto";
 import { BadDigestError } from "../../errors.ts";
+import { CHECKSUM_ALGORITHMS, hasher, type Hasher } from "../../objects/checksums.ts";
 import { EMPTY_SHA256, S3AuthError, constantTimeEqualHex, hmac, sha256Hex, type VerifiedRequest } from "./sigv4.ts";
 
 /** Largest signed chunk accepted: a signed chunk is buffered whole until its signature is checked. */
@@ -15,96 +15,10 @@ const MAX_LINE = 4096;
 const malformed = (msg: string) => new S3AuthError("InvalidRequest", `malformed aws-chunked body: ${msg}`);
 
 // ---------------------------------------------------------------------------
-// Checksums (incremental), named as in x-amz-checksum-<name>
-
-interface Checksum {
-  update(data: Uint8Array): void;
-  digest(): Uint8Array;
-}
-
-/** Table for a reflected 32-bit CRC. */
-function crc32Table(poly: number): Uint32Array {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ poly : c >>> 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-}
-const CRC32C_TABLE = crc32Table(0x82f63b78);
-
-/** CRC-32C (Castagnoli) of `data`, continuing from a previous result `crc` (0 to start). */
-export function crc32c(data: Uint8Array, crc = 0): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < data.length; i++) c = CRC32C_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
-// CRC-64/NVME (reflected poly 0x9a6c9329ac4bc9b5), kept as two 32-bit halves to stay off BigInt in the hot loop.
-const CRC64_LO = new Uint32Array(256);
-const CRC64_HI = new Uint32Array(256);
-for (let i = 0; i < 256; i++) {
-  let c = BigInt(i);
-  for (let k = 0; k < 8; k++) c = c & 1n ? (c >> 1n) ^ 0x9a6c9329ac4bc9b5n : c >> 1n;
-  CRC64_LO[i] = Number(c & 0xffffffffn);
-  CRC64_HI[i] = Number(c >> 32n);
-}
-
-/** CRC-64/NVME of `data` as 8 big-endian bytes. */
-export function crc64nvme(data: Uint8Array): Uint8Array {
-  const c = crc64State();
-  c.update(data);
-  return c.digest();
-}
-
-function crc64State(): Checksum {
-  let lo = 0xffffffff;
-  let hi = 0xffffffff;
-  return {
-    update(data) {
-      for (let i = 0; i < data.length; i++) {
-        const idx = (lo ^ data[i]) & 0xff;
-        lo = (((lo >>> 8) | (hi << 24)) ^ CRC64_LO[idx]) >>> 0;
-        hi = ((hi >>> 8) ^ CRC64_HI[idx]) >>> 0;
-      }
-    },
-    digest() {
-      const out = new Uint8Array(8);
-      const v = new DataView(out.buffer);
-      v.setUint32(0, ~hi >>> 0);
-      v.setUint32(4, ~lo >>> 0);
-      return out;
-    },
-  };
-}
-
-/** A 32-bit CRC as the 4 big-endian bytes S3 base64-encodes. */
-function crcState(step: (data: Uint8Array, crc: number) => number): Checksum {
-  let crc = 0;
-  return {
-    update: (data) => void (crc = step(data, crc)),
-    digest: () => {
-      const out = new Uint8Array(4);
-      new DataView(out.buffer).setUint32(0, crc);
-      return out;
-    },
-  };
-}
-
-function hashState(alg: string): Checksum {
-  const h = crypto.createHash(alg);
-  return { update: (d) => void h.update(d), digest: () => new Uint8Array(h.digest()) };
-}
+// Checksums (incremental), named as in x-amz-checksum-<name> (src/objects/checksums.ts)
 
 /** The trailing checksums this decoder can verify, by x-amz-checksum-<name>. */
-export const CHECKSUMS: Record<string, () => Checksum> = {
-  crc32: () => crcState((d, c) => Bun.hash.crc32(d, c)),
-  crc32c: () => crcState(crc32c),
-  crc64nvme: crc64State,
-  sha1: () => hashState("sha1"),
-  sha256: () => hashState("sha256"),
-};
+export const CHECKSUMS: Record<string, () => Hasher> = Object.fromEntries(CHECKSUM_ALGORITHMS.map((alg) => [alg.toLowerCase(), () => hasher(alg)]));
 
 // ---------------------------------------------------------------------------
 // Byte reader over a stream: lines and bounded reads, holding at most one read's leftovers.
@@ -209,11 +123,11 @@ function parseChunkHeader(line: string): { size: number; signature?: string } {
 }
 
 /** The checksums to run: none without trailers, those announced by x-amz-trailer, else every one we know (the trailer names it only at the end). */
-function checksumsFor(payload: Streaming, trailer?: string): { sums: Map<string, Checksum>; announced?: string[] } {
+function checksumsFor(payload: Streaming, trailer?: string): { sums: Map<string, Hasher>; announced?: string[] } {
   const withTrailers = payload.kind !== "streaming-signed" || payload.trailer;
   const announced = withTrailers ? trailer?.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean) : undefined;
   const wanted = !withTrailers ? [] : (announced ?? Object.keys(CHECKSUMS).map((n) => `x-amz-checksum-${n}`));
-  const sums = new Map<string, Checksum>();
+  const sums = new Map<string, Hasher>();
   for (const name of wanted) {
     const make = name.startsWith("x-amz-checksum-") ? CHECKSUMS[name.slice("x-amz-checksum-".length)] : undefined;
     if (!make) throw new S3AuthError("InvalidRequest", `unsupported trailer '${name}'`);
@@ -227,6 +141,7 @@ async function* decode(
   payload: Streaming,
   { sums, announced }: ReturnType<typeof checksumsFor>,
   decodedLength?: number,
+  onChecksum?: (name: string, value: string) => void,
 ): AsyncGenerator<Uint8Array> {
   const signed = payload.kind === "streaming-signed" ? payload : null;
   let total = 0;
@@ -305,23 +220,24 @@ async function* decode(
     if (!name.startsWith("x-amz-checksum-")) continue;
     const sum = sums.get(name);
     if (!sum) throw new S3AuthError("InvalidRequest", `unsupported or unannounced trailer '${name}'`);
-    const got = Buffer.from(sum.digest()).toString("base64");
+    const got = Buffer.from(await sum.digest()).toString("base64");
     if (got !== value) throw new BadDigestError(`The ${name.slice("x-amz-checksum-".length).toUpperCase()} you specified did not match the calculated checksum.`);
+    onChecksum?.(name, value);
   }
 }
 
-/** Decode an `aws-chunked` body (Content-Encoding: aws-chunked / x-amz-content-sha256: STREAMING-...), verifying each chunk signature when the payload is streaming-signed, and trailing checksums (x-amz-checksum-crc32 / crc32c / crc64nvme / sha1 / sha256 trailers, x-amz-trailer-signature) when present. Streams: memory bounded by one chunk, output is the decoded payload. Throws S3AuthError("SignatureDoesNotMatch") on a bad chunk signature, S3AuthError("InvalidRequest") on malformed framing, and a BadDigestError (code "BadDigest") when a trailing checksum does not match. `trailer` is the request's x-amz-trailer header, if any: it limits which checksums are computed and must all arrive. */
+/** Decode an `aws-chunked` body (Content-Encoding: aws-chunked / x-amz-content-sha256: STREAMING-...), verifying each chunk signature when the payload is streaming-signed, and trailing checksums (x-amz-checksum-crc32 / crc32c / crc64nvme / sha1 / sha256 trailers, x-amz-trailer-signature) when present. Streams: memory bounded by one chunk, output is the decoded payload. Throws S3AuthError("SignatureDoesNotMatch") on a bad chunk signature, S3AuthError("InvalidRequest") on malformed framing, and a BadDigestError (code "BadDigest") when a trailing checksum does not match. `trailer` is the request's x-amz-trailer header, if any: it limits which checksums are computed and must all arrive. `onChecksum` hears each trailing checksum once verified, before the stream ends (the upload keeps it). */
 export function decodeAwsChunked(
   body: ReadableStream<Uint8Array>,
   payload: VerifiedRequest["payload"],
-  opts: { decodedLength?: number; trailer?: string } = {},
+  opts: { decodedLength?: number; trailer?: string; onChecksum?: (name: string, value: string) => void } = {},
 ): ReadableStream<Uint8Array> {
   if (payload.kind !== "streaming-signed" && payload.kind !== "streaming-unsigned-trailer") {
     throw new S3AuthError("InvalidRequest", `aws-chunked encoding needs a STREAMING-* x-amz-content-sha256, not ${payload.kind}`);
   }
   const checksums = checksumsFor(payload, opts.trailer); // throws now on an unsupported x-amz-trailer
   const reader = new ByteReader(body);
-  const chunks = decode(reader, payload, checksums, opts.decodedLength);
+  const chunks = decode(reader, payload, checksums, opts.decodedLength, opts.onChecksum);
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {

@@ -7,6 +7,7 @@ import { MeshError } from "../../errors.ts";
 import { decodePathPiece, validateBucketName } from "../../metadata/keys.ts";
 import type { ApiErrors } from "../errors.ts";
 import { requestIdOf } from "../request-id.ts";
+import { getObjectAttributes } from "./attributes.ts";
 import * as buckets from "./buckets.ts";
 import type { S3Request, S3Services } from "./context.ts";
 import { listenBucketNotification } from "./listen.ts";
@@ -42,6 +43,7 @@ const OPERATION_NAMES = new Map<Operation, string>([
   [multipart.listParts, "ListParts"],
   [getObject, "GetObject"],
   [headObject, "HeadObject"],
+  [getObjectAttributes, "GetObjectAttributes"],
   [multipart.abortMultipartUpload, "AbortMultipartUpload"],
   [objects.deleteObject, "DeleteObject"],
   [multipart.createMultipartUpload, "CreateMultipartUpload"],
@@ -58,7 +60,7 @@ export function s3OperationOf(request: Request): string {
 }
 
 /** Query parameters that name an operation (S3 "sub-resources") this API serves. */
-const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events"]);
+const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events", "attributes"]);
 /** Query parameters that only qualify an operation. */
 const QUALIFIERS = new Set([
   "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after", "encoding-type", "fetch-owner",
@@ -108,14 +110,17 @@ function route(method: string, bucket: string, key: string, q: URLSearchParams, 
   switch (method) {
     case "PUT":
       if (has("uploadId") && has("partNumber")) return copy ? multipart.uploadPartCopy : multipart.uploadPart;
-      if (has("uploadId") || has("partNumber") || has("uploads")) return undefined;
+      if (has("uploadId") || has("partNumber") || has("uploads") || has("attributes")) return undefined;
       return copy ? objects.copyObject : objects.putObject;
     case "GET":
       if (has("uploadId")) return multipart.listParts;
-      return has("uploads") || has("partNumber") ? undefined : getObject;
+      if (has("attributes")) return has("uploads") || has("partNumber") ? undefined : getObjectAttributes;
+      // ?partNumber=N reads one part of the object (objects.ts).
+      return has("uploads") ? undefined : getObject;
     case "HEAD":
-      return has("uploadId") || has("partNumber") ? undefined : headObject;
+      return has("uploadId") || has("attributes") ? undefined : headObject;
     case "DELETE":
+      if (has("attributes")) return undefined;
       return has("uploadId") ? multipart.abortMultipartUpload : objects.deleteObject;
     case "POST":
       if (has("uploads")) return multipart.createMultipartUpload;

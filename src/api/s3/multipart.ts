@@ -7,6 +7,9 @@ import { storedHeaders, userMeta } from "../object-headers.ts";
 import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, requireAccess, type S3Request } from "./context.ts";
 import { readCopySource } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
+import { checksumField, checksumHeader, checksumXml } from "./checksum-fields.ts";
+import { CHECKSUM_ALGORITHMS, parseAlgorithm } from "../../objects/checksums.ts";
+import { uploadChecksum, type CompleteChecksums, type UploadChecksum } from "../../objects/multipart-checksums.ts";
 import { COMPLETE_MAX_BYTES, parseCompleteRequest, xmlResponse } from "./xml.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
 import { multipartToken, tokenFor, tracked } from "../../uploads/tracking.ts";
@@ -37,14 +40,33 @@ export async function createMultipartUpload(r: S3Request): Promise<Response> {
   const h = r.request.headers;
   const token = tokenFor(r.request);
   const uploads = r.services.uploads;
+  const checksum = createChecksum(h);
   const id = await r.services.multipart.create(r.bucket, r.key, {
     contentType: h.get("content-type") || "application/octet-stream",
     meta: userMeta(h, S3_META_PREFIX),
     headers: storedHeaders(h),
     ...(uploads ? { uploadToken: token } : {}),
+    ...(checksum ? { checksum } : {}),
   });
   await uploads?.beginMultipart(token, r.bucket, r.key, id);
-  return withToken(xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id }), uploads && token);
+  const echo: Record<string, string> = checksum ? { "x-amz-checksum-algorithm": checksum.algorithm, "x-amz-checksum-type": checksum.type } : {};
+  return withToken(xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id }, 200, echo), uploads && token);
+}
+
+/** CreateMultipartUpload's x-amz-checksum-algorithm and x-amz-checksum-type. */
+function createChecksum(h: Headers): UploadChecksum | undefined {
+  const raw = h.get("x-amz-checksum-algorithm");
+  const algorithm = raw === null ? undefined : parseAlgorithm(raw);
+  if (raw !== null && !algorithm) throw new BadRequestError("Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]", "InvalidRequest");
+  return uploadChecksum(algorithm, h.get("x-amz-checksum-type") ?? undefined);
+}
+
+/** CompleteMultipartUpload's whole-object x-amz-checksum-<alg> and x-amz-checksum-type headers. */
+function completeChecksum(h: Headers): Omit<CompleteChecksums, "parts"> {
+  const sent = CHECKSUM_ALGORITHMS.filter((alg) => h.has(checksumHeader(alg)));
+  if (sent.length > 1) throw new BadRequestError("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.", "InvalidRequest");
+  const type = h.get("x-amz-checksum-type") ?? undefined;
+  return { ...(sent.length ? { object: { algorithm: sent[0], value: h.get(checksumHeader(sent[0]))! } } : {}), ...(type ? { type } : {}) };
 }
 
 export async function uploadPart(r: S3Request): Promise<Response> {
@@ -52,9 +74,12 @@ export async function uploadPart(r: S3Request): Promise<Response> {
   const number = partNumber(r);
   const token = await tokenOf(r);
   const body = requestBody(r.request, r.caller);
-  const send = (stream: ReadableStream<Uint8Array> | null) => r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, stream, body.contentLength, { signal: r.request.signal });
+  const send = (stream: ReadableStream<Uint8Array> | null) => r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, stream, body.contentLength, { signal: r.request.signal, sent: body });
   const part = await tracked(token ? r.services.uploads?.beginPart(token, uploadId(r), number) : undefined, body.stream, r.request, send, (p) => p.size);
-  return withToken(new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums } }), token);
+  // The part's kept checksum (the client's, or computed for the upload's algorithm) is sent back as S3 does.
+  const alg = part.checksum ? (body.checksum()?.algorithm ?? (await r.services.multipart.requireUpload(r.bucket, r.key, uploadId(r))).checksum?.algorithm) : undefined;
+  const kept = alg && part.checksum ? { [checksumHeader(alg)]: part.checksum } : {};
+  return withToken(new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums, ...kept } }), token);
 }
 
 export async function uploadPartCopy(r: S3Request): Promise<Response> {
@@ -77,7 +102,8 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
   const bytes = await r.services.objects.readObject(m, start, end);
   try {
     const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, bytes, end - start);
-    return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"` });
+    const alg = part.checksum ? (await r.services.multipart.requireUpload(r.bucket, r.key, uploadId(r))).checksum?.algorithm : undefined;
+    return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"`, ...(alg && part.checksum ? { [checksumField(alg)]: part.checksum } : {}) });
   } catch (err) {
     await bytes.cancel(err).catch(() => {});
     throw err;
@@ -86,15 +112,19 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
 
 export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   await requireAccess(r, "write");
-  const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller), COMPLETE_MAX_BYTES));
+  const objectChecksum = completeChecksum(r.request.headers);
+  const parts = parseCompleteRequest(await smallBody(requestBody(r.request, r.caller, { checksumHeaders: false }), COMPLETE_MAX_BYTES));
   // An upload no longer there may have just been completed: Complete answers a repeat (its progress record is already ended).
   const token = await tokenOf(r).catch((err: unknown) => {
     if (err instanceof MeshError && err.code === "NoSuchUpload") return undefined;
     throw err;
   });
-  const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId });
+  const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId }, objectChecksum);
   if (token && !m.repeated) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
-  return withToken(xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` }), token);
+  return withToken(
+    xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"`, ...checksumXml(m.integrity) }),
+    token,
+  );
 }
 
 export async function abortMultipartUpload(r: S3Request): Promise<Response> {
@@ -113,6 +143,7 @@ export async function listParts(r: S3Request): Promise<Response> {
   if (!Number.isInteger(marker) || marker < 0) throw new BadRequestError("part-number-marker must be a whole number", "InvalidArgument");
   const limit = limitParam(r, "max-parts");
   const { upload, parts, truncated } = await r.services.multipart.listParts(r.bucket, r.key, uploadId(r), { after: marker || undefined, limit });
+  const alg = upload.checksum?.algorithm;
   return xmlResponse("ListPartsResult", {
     Bucket: r.bucket,
     Key: r.key,
@@ -124,7 +155,14 @@ export async function listParts(r: S3Request): Promise<Response> {
     ...(parts.length ? { NextPartNumberMarker: parts[parts.length - 1].partNumber } : {}),
     MaxParts: limit,
     IsTruncated: truncated,
-    Part: parts.map((p) => ({ PartNumber: p.partNumber, LastModified: isoDate(p.lastModified), ETag: `"${p.etag}"`, Size: p.size })),
+    ...(upload.checksum ? { ChecksumAlgorithm: upload.checksum.algorithm, ChecksumType: upload.checksum.type } : {}),
+    Part: parts.map((p) => ({
+      PartNumber: p.partNumber,
+      LastModified: isoDate(p.lastModified),
+      ETag: `"${p.etag}"`,
+      Size: p.size,
+      ...(alg && p.checksum ? { [checksumField(alg)]: p.checksum } : {}),
+    })),
   });
 }
 

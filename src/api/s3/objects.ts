@@ -1,13 +1,15 @@
-// S3 object operations: PutObject, GetObject / HeadObject (Range and conditional
-// requests), DeleteObject, DeleteObjects and CopyObject.
+// S3 object operations: PutObject (keeping the upload's checksum), GetObject / HeadObject
+// (Range, ?partNumber, conditional requests, checksums with x-amz-checksum-mode),
+// DeleteObject, DeleteObjects and CopyObject.
 import { BadRequestError, MeshError, NotFoundError } from "../../errors.ts";
 import { decodePathPiece } from "../../metadata/keys.ts";
-import type { ObjectManifest } from "../../metadata/types.ts";
+import type { ObjectIntegrity, ObjectManifest } from "../../metadata/types.ts";
 import { mapLimit } from "../../util/map-limit.ts";
 import { objectHeaders, storedHeaders, userMeta } from "../object-headers.ts";
 import { parseRange } from "../range.ts";
 import { isoDate, S3_META_PREFIX as META_PREFIX, requireAccess, type S3Request } from "./context.ts";
-import { requestBody, smallBody } from "./request.ts";
+import { checksumHeaders, checksumModeEnabled, partNumberParam, partRange, partsCount } from "./checksum-fields.ts";
+import { requestBody, smallBody, type S3Body } from "./request.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
 import { tokenFor, tracked, type Alongside } from "../../uploads/tracking.ts";
 import { cacheHeaders } from "../../remotes/pull-through.ts";
@@ -33,10 +35,18 @@ export async function putObject(r: S3Request): Promise<Response> {
       signal: r.request.signal,
       actor: r.who.accessKeyId,
       alongside,
+      integrity: () => keptIntegrity(body),
     });
   const session = r.services.uploads?.begin(token, r.bucket, r.key, body.contentLength);
   const result = await tracked(session, body.stream, r.request, put, (res) => res.size);
-  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums, [UPLOAD_TOKEN_HEADER]: token } });
+  const kept = keptIntegrity(body);
+  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums, ...checksumHeaders(kept), [UPLOAD_TOKEN_HEADER]: token } });
+}
+
+/** A single upload's checksum is always of the whole object. */
+function keptIntegrity(body: S3Body): ObjectIntegrity | undefined {
+  const c = body.checksum();
+  return c && { checksum: { algorithm: c.algorithm, type: "FULL_OBJECT", value: c.value } };
 }
 
 /** Evaluate If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since as S3 does: 412 or 304, or null to go on. */
@@ -100,12 +110,19 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   if (verdict === 304) return new Response(null, { status: 304, headers: { etag: headers.etag, "last-modified": headers["last-modified"] } });
   if (verdict === 412) throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
 
-  const range = parseRange(r.request.headers.get("range"), m.size);
+  const part = partNumberParam(r.query);
+  if (part !== undefined && ranged) throw new BadRequestError("Cannot specify both Range header and partNumber query parameter", "InvalidRequest");
+  const range = part !== undefined ? partRange(m, part) : parseRange(r.request.headers.get("range"), m.size);
   if (range === "unsatisfiable") throw new MeshError("InvalidRange", "The requested range is not satisfiable", { headers: { "content-range": `bytes */${m.size}` } });
   const [start, end] = range ?? [0, m.size];
   headers["content-length"] = String(end - start);
-  if (range) headers["content-range"] = `bytes ${start}-${end - 1}/${m.size}`;
-  const status = range ? 206 : 200;
+  // A part read is partial content even when it is all of the object (as S3 answers), unless there is nothing to range over.
+  const partial = range !== undefined && m.size > 0;
+  if (partial) headers["content-range"] = `bytes ${start}-${end - 1}/${m.size}`;
+  if (part !== undefined && m.integrity?.parts) headers["x-amz-mp-parts-count"] = String(partsCount(m));
+  // Checksums describe whole objects (or, by ?partNumber, whole parts): never a Range.
+  if (checksumModeEnabled(r.request.headers) && !ranged) Object.assign(headers, checksumHeaders(m.integrity, part !== undefined && m.integrity?.parts ? part : undefined));
+  const status = partial ? 206 : 200;
   if (head) return new Response(null, { status, headers });
   return new Response(await r.services.objects.readObject(m, start, end, { signal: r.request.signal }), { status, headers });
 }

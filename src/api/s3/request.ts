@@ -8,6 +8,7 @@ import type { AccessKeys, Principal } from "../../auth/access-keys.ts";
 import { ANONYMOUS_ADMIN } from "../../auth/guard.ts";
 import { BadDigestError, BadRequestError } from "../../errors.ts";
 import type { AuthLimiter } from "../client-limits.ts";
+import { measure, parseAlgorithm, type ChecksumAlgorithm } from "../../objects/checksums.ts";
 import { CHECKSUMS, decodeAwsChunked } from "./aws-chunked.ts";
 import { S3AuthError, verifyRequest, type VerifiedRequest } from "./sigv4.ts";
 
@@ -50,12 +51,22 @@ export interface S3Body {
   contentLength?: number;
   /** Checksums the client sent in headers and that were verified, to echo back. */
   checksums: Record<string, string>;
+  /** The algorithm named up front (x-amz-checksum-<alg>, x-amz-trailer or x-amz-sdk-checksum-algorithm), if any. */
+  declared?: ChecksumAlgorithm;
+  /** The upload's checksum to keep, verified: readable once the whole body has been read. */
+  checksum(): KeptChecksum | undefined;
+}
+
+/** A checksum an upload carried (or named and the server computed), base64. */
+export interface KeptChecksum {
+  algorithm: ChecksumAlgorithm;
+  value: string;
 }
 
 interface Check {
   update(data: Uint8Array): void;
-  /** Throws if the bytes seen do not match. */
-  finish(): void;
+  /** Throws (or rejects) if the bytes seen do not match. */
+  finish(): void | Promise<void>;
 }
 
 function digestCheck(alg: string, expected: string, encoding: "hex" | "base64", fail: () => Error): Check {
@@ -72,8 +83,8 @@ function checksumCheck(name: string, expected: string): Check {
   const sum = CHECKSUMS[name]();
   return {
     update: (d) => sum.update(d),
-    finish: () => {
-      if (Buffer.from(sum.digest()).toString("base64") !== expected) {
+    finish: async () => {
+      if (Buffer.from(await sum.digest()).toString("base64") !== expected) {
         throw new BadDigestError(`The ${name.toUpperCase()} you specified did not match the calculated checksum.`);
       }
     },
@@ -87,8 +98,8 @@ function verifying(source: ReadableStream<Uint8Array>, checks: Check[]): Readabl
         for (const c of checks) c.update(chunk);
         controller.enqueue(chunk);
       },
-      flush() {
-        for (const c of checks) c.finish();
+      async flush() {
+        for (const c of checks) await c.finish();
       },
     }),
   );
@@ -103,7 +114,7 @@ function lengthHeader(headers: Headers, name: string): number | undefined {
 }
 
 /** The body of a PUT or POST, decoded and wrapped in every check the request asks for. */
-export function requestBody(request: Request, caller: S3Caller): S3Body {
+export function requestBody(request: Request, caller: S3Caller, opts: { checksumHeaders?: boolean } = {}): S3Body {
   const h = request.headers;
   const declaredHash = h.get("x-amz-content-sha256") ?? "";
   // The payload mode decides the framing: a body whose declared hash is a plain SHA-256 (or
@@ -115,12 +126,19 @@ export function requestBody(request: Request, caller: S3Caller): S3Body {
   let contentLength: number | undefined;
   const checks: Check[] = [];
   const checksums: Record<string, string> = {};
+  let kept: KeptChecksum | undefined;
+  const trailerAlg = /^\s*x-amz-checksum-([a-z0-9]+)\s*$/i.exec(h.get("x-amz-trailer") ?? "")?.[1];
+  let declared = trailerAlg === undefined ? undefined : parseAlgorithm(trailerAlg);
 
   if (chunked) {
     // With auth off the chunk signatures cannot be checked (no verified key); the framing still can.
     const payload = caller.payload ?? { kind: "streaming-unsigned-trailer" as const };
     contentLength = lengthHeader(h, "x-amz-decoded-content-length");
-    if (stream) stream = decodeAwsChunked(stream, payload, { decodedLength: contentLength, trailer: h.get("x-amz-trailer") ?? undefined });
+    const onChecksum = (name: string, value: string) => {
+      const algorithm = parseAlgorithm(name.slice("x-amz-checksum-".length));
+      if (algorithm) kept = { algorithm, value };
+    };
+    if (stream) stream = decodeAwsChunked(stream, payload, { decodedLength: contentLength, trailer: h.get("x-amz-trailer") ?? undefined, onChecksum });
   } else {
     contentLength = lengthHeader(h, "content-length");
     if (caller.payload?.kind === "sha256") {
@@ -133,15 +151,34 @@ export function requestBody(request: Request, caller: S3Caller): S3Body {
     if (!/^[A-Za-z0-9+/]{22}==$/.test(md5)) throw new BadRequestError("The Content-MD5 you specified was invalid.", "InvalidDigest");
     checks.push(digestCheck("md5", md5, "base64", () => new BadDigestError("The Content-MD5 you specified did not match what we received.")));
   }
-  for (const name of Object.keys(CHECKSUMS)) {
+  // CompleteMultipartUpload's x-amz-checksum-* headers are the object's, not its XML body's.
+  for (const name of opts.checksumHeaders === false ? [] : Object.keys(CHECKSUMS)) {
     const value = h.get(`x-amz-checksum-${name}`);
     if (value === null) continue;
+    if (kept) throw new BadRequestError("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.", "InvalidRequest");
     checks.push(checksumCheck(name, value));
     checksums[`x-amz-checksum-${name}`] = value;
+    kept = { algorithm: parseAlgorithm(name)!, value };
+    declared = kept.algorithm;
   }
-  if (stream && checks.length) stream = verifying(stream, checks);
-  else if (!stream && checks.length) for (const c of checks) c.finish();
-  return { stream, contentLength, checksums };
+  const sdk = h.get("x-amz-sdk-checksum-algorithm");
+  const sdkAlg = sdk === null ? undefined : parseAlgorithm(sdk);
+  if (sdk !== null && !sdkAlg) throw new BadRequestError("Value for x-amz-sdk-checksum-algorithm header is invalid.", "InvalidRequest");
+  if (sdkAlg && declared && sdkAlg !== declared) throw new BadRequestError(`x-amz-sdk-checksum-algorithm ${sdkAlg} does not match the checksum sent (${declared})`, "InvalidRequest");
+  let measured: ReturnType<typeof measure> | undefined;
+  if (sdkAlg && !declared && opts.checksumHeaders !== false) {
+    // Named but not sent up front: the server computes it (an empty body, too); a trailer that still brings it wins.
+    measured = measure(stream ?? new ReadableStream({ start: (c) => c.close() }), sdkAlg);
+    stream = measured.stream;
+    declared = sdkAlg;
+  }
+  // Checksums finish asynchronously: an empty body is checked as the stream it then becomes.
+  if (checks.length) stream = verifying(stream ?? new ReadableStream({ start: (c) => c.close() }), checks);
+  const checksum = (): KeptChecksum | undefined => {
+    const value = measured?.value();
+    return kept ?? (declared && value !== undefined ? { algorithm: declared, value } : undefined);
+  };
+  return { stream, contentLength, checksums, declared, checksum };
 }
 
 /**

@@ -7,6 +7,7 @@
 import { XMLBuilder, XMLParser, XMLValidator } from "fast-xml-parser";
 import { BadRequestError } from "../../errors.ts";
 import { MAX_PART_NUMBER } from "../../objects/multipart.ts";
+import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm } from "../../objects/checksums.ts";
 
 /** The S3 document namespace (a protocol constant; nothing is fetched from it). */
 const S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -98,8 +99,8 @@ export function parseDeleteRequest(body: string): { quiet: boolean; objects: Arr
   return { quiet: text(doc.Quiet)?.trim().toLowerCase() === "true", objects };
 }
 
-/** The body of CompleteMultipartUpload: part numbers and ETags, in the order sent. */
-export function parseCompleteRequest(body: string): Array<{ partNumber: number; etag: string }> {
+/** The body of CompleteMultipartUpload: part numbers, ETags and any Checksum<ALG> fields, in the order sent. */
+export function parseCompleteRequest(body: string): Array<{ partNumber: number; etag: string; checksums: Partial<Record<ChecksumAlgorithm, string>> }> {
   const doc = parse(body, "CompleteMultipartUpload");
   const list = (doc.Part as unknown[] | undefined) ?? [];
   if (list.length === 0 || list.length > MAX_PART_NUMBER) throw malformed();
@@ -108,6 +109,11 @@ export function parseCompleteRequest(body: string): Array<{ partNumber: number; 
     const n = Number(text((p as Record<string, unknown>).PartNumber)?.trim());
     const etag = text((p as Record<string, unknown>).ETag)?.trim();
     if (!Number.isInteger(n) || !etag) throw malformed();
-    return { partNumber: n, etag };
+    const checksums: Partial<Record<ChecksumAlgorithm, string>> = {};
+    for (const alg of CHECKSUM_ALGORITHMS) {
+      const v = text((p as Record<string, unknown>)[`Checksum${alg}`])?.trim();
+      if (v) checksums[alg] = v;
+    }
+    return { partNumber: n, etag, checksums };
   });
 }
