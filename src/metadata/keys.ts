@@ -209,6 +209,9 @@ export const ORIGIN_ROW_PREFIX = "\x01o";
 /** Row of a bucket's origin in BUCKETS_SHARD. */
 export const originRow = (bucket: string) => `${ORIGIN_ROW_PREFIX}${bucket}`;
 /** Row of a write-through bucket's progress through one shard's change events (src/remotes/write-through.ts), in each shard. */
+/** A bucket's default encryption (S3's PutBucketEncryption), in the buckets shard. */
+export const encryptionRow = (bucket: string) => `\x01c${bucket}`;
+
 export const writeThroughRow = (bucket: string) => `\x01q${bucket}`;
 /** Every origin sync state row starts with this. */
 export const SYNC_ROW_PREFIX = "\x01y";

@@ -32,6 +32,25 @@ export interface ObjectManifest {
    * pull-through, which fetches the bytes once and writes a kept manifest without this mark.
    */
   remote?: RemoteMark;
+  /** Set on an object encrypted at rest (SSE-S3 or SSE-C, src/objects/sse-seal.ts): its chunks and inline body are sealed. */
+  sse?: SseInfo;
+}
+
+/** The two kinds of server-side encryption served: S3-managed keys, customer-provided keys. */
+export type SseKind = "S3" | "C";
+
+/** What an encrypted object's manifest (or upload record) keeps about its encryption. */
+export interface SseInfo {
+  kind: SseKind;
+  /** Random per-object id (hex), bound into every seal of the object. */
+  id: string;
+  /** The object's data key, sealed by its key-encryption key (base64url). */
+  wrapped: string;
+  /**
+   * A multipart object: [part number, chunks in that part] in object order (the seals name
+   * the part). Absent: one body, every chunk sealed as part 0.
+   */
+  parts?: Array<[number, number]>;
 }
 
 /** An imported object whose bytes are still only at its origin. */

@@ -24,7 +24,8 @@ import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { allObjectShards, objectShard, partRowSuffix, uploadDecisionRow, uploadPartsPrefix, uploadRow, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
 import { listAll, listMerged, type ListingDeps } from "../metadata/listing.ts";
-import type { ChunkRef, IndexEntry, ObjectManifest } from "../metadata/types.ts";
+import type { ChunkRef, IndexEntry, ObjectManifest, SseInfo } from "../metadata/types.ts";
+import type { ObjectKey } from "./sse-seal.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { sleep } from "../util/sleep.ts";
@@ -45,6 +46,8 @@ export interface UploadRecord {
   headers?: Record<string, string>;
   /** The upload's progress record (src/uploads/): parts and completion sent without a token report under it. */
   uploadToken?: string;
+  /** An encrypted upload (SSE): its data key, wrapped; every part is sealed with it, and the object gets it. */
+  sse?: SseInfo;
 }
 
 /** One uploaded part. */
@@ -58,6 +61,15 @@ export interface PartRecord {
   holders: string[][];
 }
 
+/** What an UploadPart may carry besides its body. */
+export interface PartOptions extends AbortOptions {
+  /**
+   * The key to seal the part with, given the upload (its `sse`): the caller opens the upload's
+   * data key (SSE-C: with the key the request carries) or throws if the request cannot.
+   */
+  seal?: (upload: UploadRecord) => ObjectKey | undefined;
+}
+
 /** What a client lists in CompleteMultipartUpload. */
 export interface CompletedPart {
   partNumber: number;
@@ -68,7 +80,7 @@ export interface CompletedPart {
 export interface Multipart {
   create(bucket: string, key: string, init: Omit<UploadRecord, "uploadId" | "key" | "initiated">): Promise<string>;
   /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls. */
-  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<PartRecord>;
+  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: PartOptions): Promise<PartRecord>;
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
   complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext): Promise<ObjectManifest>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;
@@ -182,7 +194,9 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       await objects.requireBucket(bucket);
       await objects.checkMeta(bucket, init.meta);
       const uploadId = crypto.randomBytes(16).toString("hex");
-      const record: UploadRecord = { uploadId, key, initiated: Date.now(), ...init };
+      // An upload that names no encryption gets the bucket's default, as a PUT does.
+      const sse = init.sse ?? ((await objects.bucketEncryption(bucket)) ? objects.newKey("S3").info : undefined);
+      const record: UploadRecord = { uploadId, key, initiated: Date.now(), ...init, ...(sse && { sse }) };
       await index.write(shardOf(bucket, key), uploadRow(bucket, key, uploadId), { ts: now(), value: record });
       return uploadId;
     },
@@ -191,8 +205,11 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
         throw new BadRequestError(`Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, "InvalidArgument");
       }
-      await requireUpload(bucket, key, uploadId);
-      const stored = await objects.storeBody(body, contentLength, opts);
+      const upload = await requireUpload(bucket, key, uploadId);
+      // SSE-S3 parts need nothing from the request; SSE-C parts need the request's key (the caller opens it).
+      const sealKey = opts?.seal ? opts.seal(upload) : upload.sse?.kind === "S3" ? objects.openKey(upload.sse) : undefined;
+      if (upload.sse && !sealKey) throw new BadRequestError("this upload is encrypted: its parts need its key", "InvalidRequest");
+      const stored = await objects.storeBody(body, contentLength, { signal: opts?.signal, ...(sealKey && { seal: { key: sealKey, part: partNumber } }) });
       const row = partRow(bucket, key, uploadId, partNumber);
       try {
         const part: PartRecord = { partNumber, size: stored.size, etag: stored.etag, lastModified: Date.now(), chunks: stored.chunks, holders: stored.holders };
@@ -250,6 +267,8 @@ export function createMultipart(deps: MultipartDeps): Multipart {
         chunkSize: chosen[0].chunks[0]?.size ?? 0,
         chunks: chosen.flatMap((p) => p.chunks),
         holders: chosen.flatMap((p) => p.holders),
+        // Each part's chunks were sealed naming their part: the object keeps where each part starts.
+        ...(upload.sse ? { sse: { ...upload.sse, parts: chosen.map((p): [number, number] => [p.partNumber, p.chunks.length]) } } : {}),
       };
       // Pinned until the manifest references them: an abort may remove the part rows meanwhile.
       const unpin = objects.pin(manifest.chunks.map((c) => c.id));

@@ -43,6 +43,7 @@ import { createChunkClient } from "../objects/chunk-client.ts";
 import { openChunkCache } from "../cache/chunk-cache.ts";
 import { createMultipart } from "../objects/multipart.ts";
 import { createObjectService } from "../objects/object-service.ts";
+import { createSseKeyring } from "../objects/sse-seal.ts";
 import { createPlacement, type Placement } from "../placement/placement.ts";
 import { createMultipartExpiry, expiryIntervalMs, type MultipartExpiryStatus } from "../repair/multipart-expiry.ts";
 import { copiesOf } from "../placement/quorum-rule.ts";
@@ -227,6 +228,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     indexShards: config.indexShards,
     livePeers,
     caches,
+    // SSE-S3 data keys are wrapped with a key derived from the mesh key (src/objects/sse-seal.ts).
+    sse: createSseKeyring(meshKey.key.psk),
   });
   const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards });
   const keys = createAccessKeys({ self: peerId, index, placement, hlc, caches, sealer });

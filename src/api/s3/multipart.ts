@@ -9,6 +9,9 @@ import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, type S3Reques
 import { readCopySource } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { COMPLETE_MAX_BYTES, parseCompleteRequest, xmlResponse } from "./xml.ts";
+import { customerKey, keyForRead, keyForWrite, requestedSse, sseHeaders } from "./sse.ts";
+import type { UploadRecord } from "../../objects/multipart.ts";
+import type { SseKind } from "../../metadata/types.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
 import { multipartToken, tokenFor, tracked } from "../../uploads/tracking.ts";
 
@@ -38,14 +41,31 @@ export async function createMultipartUpload(r: S3Request): Promise<Response> {
   const h = r.request.headers;
   const token = tokenFor(r.request);
   const uploads = r.services.uploads;
+  // The upload's data key is made now (SSE-C: wrapped by the request's key); every part is sealed with it.
+  const wanted = requestedSse(h);
+  const sealKey = await keyForWrite(r.services.objects, r.bucket, wanted);
   const id = await r.services.multipart.create(r.bucket, r.key, {
     contentType: h.get("content-type") || "application/octet-stream",
     meta: userMeta(h, S3_META_PREFIX),
     headers: storedHeaders(h),
     ...(uploads ? { uploadToken: token } : {}),
+    ...(sealKey && { sse: sealKey.info }),
   });
   await uploads?.beginMultipart(token, r.bucket, r.key, id);
-  return withToken(xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id }), uploads && token);
+  const sse = sseHeaders(sealKey?.info.kind, wanted?.kind === "C" ? wanted.customer : null);
+  return withToken(xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id }, 200, sse), uploads && token);
+}
+
+/**
+ * The key a part is sealed with: the upload's, opened with the mesh key (SSE-S3) or with the
+ * customer key the part request must carry (SSE-C: missing is InvalidRequest, another key
+ * AccessDenied); `seen` learns the upload's kind for the response headers.
+ */
+function partSealer(r: S3Request, seen: { kind?: SseKind }) {
+  return (upload: UploadRecord) => {
+    seen.kind = upload.sse?.kind;
+    return keyForRead(r.services.objects, upload, r.request.headers);
+  };
 }
 
 export async function uploadPart(r: S3Request): Promise<Response> {
@@ -53,9 +73,12 @@ export async function uploadPart(r: S3Request): Promise<Response> {
   const number = partNumber(r);
   const token = await tokenOf(r);
   const body = requestBody(r.request, r.caller);
-  const send = (stream: ReadableStream<Uint8Array> | null) => r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, stream, body.contentLength, { signal: r.request.signal });
+  const seen: { kind?: SseKind } = {};
+  const send = (stream: ReadableStream<Uint8Array> | null) =>
+    r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, stream, body.contentLength, { signal: r.request.signal, seal: partSealer(r, seen) });
   const part = await tracked(token ? r.services.uploads?.beginPart(token, uploadId(r), number) : undefined, body.stream, r.request, send, (p) => p.size);
-  return withToken(new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums } }), token);
+  const sse = sseHeaders(seen.kind, customerKey(r.request.headers));
+  return withToken(new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums, ...sse } }), token);
 }
 
 export async function uploadPartCopy(r: S3Request): Promise<Response> {
@@ -75,10 +98,14 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
     if (Number(match[2]) >= m.size) throw new MeshError("InvalidRange", `The requested range is not satisfiable: the source object has ${m.size} bytes`);
     [start, end] = [Number(match[1]), Number(match[2]) + 1];
   }
-  const bytes = await r.services.objects.readObject(m, start, end);
+  // The source opens with its own key (SSE-C: the x-amz-copy-source-…-customer-* headers); the part is sealed with the upload's.
+  const sourceKey = keyForRead(r.services.objects, m, r.request.headers, "x-amz-copy-source-");
+  const bytes = await r.services.objects.readObject(m, start, end, { key: sourceKey });
   try {
-    const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, bytes, end - start);
-    return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"` });
+    const seen: { kind?: SseKind } = {};
+    const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, bytes, end - start, { seal: partSealer(r, seen) });
+    const sse = sseHeaders(seen.kind, customerKey(r.request.headers));
+    return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"` }, 200, sse);
   } catch (err) {
     await bytes.cancel(err).catch(() => {});
     throw err;
@@ -91,7 +118,8 @@ export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   const token = await tokenOf(r);
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId });
   if (token) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
-  return withToken(xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` }), token);
+  const result = { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"` };
+  return withToken(xmlResponse("CompleteMultipartUploadResult", result, 200, sseHeaders(m.sse?.kind)), token);
 }
 
 export async function abortMultipartUpload(r: S3Request): Promise<Response> {
