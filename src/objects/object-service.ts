@@ -581,7 +581,11 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
         return plain;
       };
       if (m.inline !== undefined) {
-        const bytes = (key ? opened(Buffer.from(m.inline, "base64"), 0) : Buffer.from(m.inline, "base64")).subarray(start, end);
+        // An inline body is sealed as chunk 0 of part 0.
+        const stored = Buffer.from(m.inline, "base64");
+        const plain = key ? key.openChunk(stored, 0, 0) : stored;
+        if (!plain) throw new MeshError("ChunkCorrupt", "the sealed body of this encrypted object failed authentication");
+        const bytes = plain.subarray(start, end);
         return new ReadableStream({ start: (c) => (bytes.byteLength && c.enqueue(bytes), c.close()) });
       }
       // Chunk i covers [ends[i-1], ends[i]) of the plaintext; sizes vary in multipart objects, so search.
