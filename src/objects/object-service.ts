@@ -401,8 +401,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
   /** The body of a PUT; `held` collects the upload's chunks so GC leaves them alone meanwhile. */
   async function putHeld(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions, held: ChunkRef[]): Promise<PutResult> {
-    // A request that names no encryption gets the bucket's default, whichever API it came through.
-    const seal = opts.seal ?? ((await bucketEncryption(bucket, opts)) ? keyring().create("S3") : undefined);
+    // A request that names no encryption gets the bucket's default, whichever API it came through. Not a
+    // copy fetched from the bucket's origin: its fill's joiners read its chunks as they land, unsealed
+    // (src/remotes/fill-join.ts), and its bytes are the origin's, kept in clear there anyway.
+    const seal = opts.seal ?? (!opts.origin && (await bucketEncryption(bucket, opts)) ? keyring().create("S3") : undefined);
     const up = await upload(body, opts.contentLength, held, true, opts.signal, opts.onChunkStored, seal && { key: seal, part: 0 });
     const contentType = opts.contentType || "application/octet-stream";
     const manifest: ObjectManifest = {

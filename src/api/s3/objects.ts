@@ -79,6 +79,8 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   const ranged = r.request.headers.has("range");
   const rangeOf = (size: number) => parseRange(r.request.headers.get("range"), size);
   const served = pull ? await pull.serve(r.bucket, r.key, { body: !head && !ranged, head, range: ranged ? rangeOf : undefined, signal: r.request.signal }) : undefined;
+  // An origin's bytes served as they come are never encrypted here: a customer key sent for them is refused, not ignored.
+  if (served && served.kind !== "stored") keyForRead(r.services.objects, {}, r.request.headers);
   if (served?.kind === "range") {
     // A range of an object not kept yet, read from the origin (no ETag: the mesh has not hashed it).
     const partial: Record<string, string> = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served), "x-amz-version-id": "null" };
