@@ -7,7 +7,7 @@
 // and never logged (errors name headers, not their values).
 import { createHash } from "node:crypto";
 import { BadRequestError, MeshError } from "../../errors.ts";
-import type { ObjectManifest, SseInfo, SseKind } from "../../metadata/types.ts";
+import type { ObjectManifest, SseKind } from "../../metadata/types.ts";
 import type { ObjectService } from "../../objects/object-service.ts";
 import type { ObjectKey } from "../../objects/sse-seal.ts";
 
@@ -100,6 +100,3 @@ export function sseHeaders(kind: SseKind | undefined, customer?: CustomerKey | n
   if (kind === "C") return { [`x-amz-${CUSTOMER}algorithm`]: "AES256", ...(customer ? { [`x-amz-${CUSTOMER}key-md5`]: customer.md5 } : {}) };
   return {};
 }
-
-/** The kind of an object's or upload's encryption, for its response headers. */
-export const kindOf = (sse: SseInfo | undefined): SseKind | undefined => sse?.kind;
