@@ -22,6 +22,8 @@ export const ERROR_STATUS = {
   IncompleteBody: 400,
   MalformedXML: 400,
   InvalidDigest: 400,
+  /** An SSE-C algorithm other than AES256. */
+  InvalidEncryptionAlgorithmError: 400,
   BadDigest: 400,
   InvalidPart: 400,
   InvalidPartOrder: 400,
@@ -62,6 +64,8 @@ export const ERROR_STATUS = {
   NoSuchRemote: 404,
   /** The bucket has no origin (GET or DELETE /buckets/{b}/origin). */
   NoSuchOrigin: 404,
+  /** GetBucketEncryption of a bucket with no default encryption. */
+  ServerSideEncryptionConfigurationNotFoundError: 404,
   // ---- other 4xx ----
   MethodNotAllowed: 405,
   /** A multipart part sent without Content-Length (S3's UploadPart needs it too). */

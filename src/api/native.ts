@@ -860,6 +860,8 @@ async function objectResponse(objects: NativeObjects, bucket: string, request: R
     return new Response(served.body, { status: 200, headers });
   }
   const m = served?.manifest ?? (await objects.headObject(bucket, key, { signal: request.signal }));
+  // SSE-S3 objects are opened with the mesh key (readObject); an SSE-C object needs its customer's key, which only the S3 API takes.
+  if (m.sse?.kind === "C") throw new BadRequestError("this object is encrypted with a customer key (SSE-C): read it through the S3 API with its key", "InvalidRequest");
   const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}) };
   const range = parseRange(request.headers.get("range"), m.size);
   if (range === "unsatisfiable") {

@@ -223,6 +223,8 @@ export const remoteRow = (name: string) => `${REMOTE_ROW_PREFIX}${name}`;
 export const ORIGIN_ROW_PREFIX = "\x01o";
 /** Row of a bucket's origin in BUCKETS_SHARD. */
 export const originRow = (bucket: string) => `${ORIGIN_ROW_PREFIX}${bucket}`;
+/** A bucket's default encryption (S3's PutBucketEncryption), in the buckets shard. */
+export const encryptionRow = (bucket: string) => `\x01x${bucket}`;
 /** Row of a write-through bucket's progress through one shard's change events (src/remotes/write-through.ts), in each shard. */
 export const writeThroughRow = (bucket: string) => `\x01q${bucket}`;
 /** Every origin sync state row starts with this. */

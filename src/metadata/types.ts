@@ -35,6 +35,8 @@ export interface ObjectManifest {
   remote?: RemoteMark;
   /** The checksum the upload carried or asked for, and a multipart object's part layout (S3 checksums, GetObjectAttributes, ?partNumber). */
   integrity?: ObjectIntegrity;
+  /** Set on an object encrypted at rest (SSE-S3 or SSE-C, src/objects/sse-seal.ts): its chunks and inline body are sealed. */
+  sse?: SseInfo;
 }
 
 /** An object's kept checksum and, for a multipart object, its parts in order. */
@@ -43,6 +45,22 @@ export interface ObjectIntegrity {
   checksum?: { algorithm: ChecksumAlgorithm; type: ChecksumType; value: string };
   /** A multipart object's parts: sizes, and each part's checksum (base64) when the upload had an algorithm. */
   parts?: Array<{ size: number; checksum?: string }>;
+}
+/** The two kinds of server-side encryption served: S3-managed keys, customer-provided keys. */
+export type SseKind = "S3" | "C";
+
+/** What an encrypted object's manifest (or upload record) keeps about its encryption. */
+export interface SseInfo {
+  kind: SseKind;
+  /** Random per-object id (hex), bound into every seal of the object. */
+  id: string;
+  /** The object's data key, sealed by its key-encryption key (base64url). */
+  wrapped: string;
+  /**
+   * A multipart object: [part number, chunks in that part] in object order (the seals name
+   * the part). Absent: one body, every chunk sealed as part 0.
+   */
+  parts?: Array<[number, number]>;
 }
 
 /** An imported object whose bytes are still only at its origin. */

@@ -29,7 +29,8 @@ import { BadRequestError, NotFoundError } from "../errors.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import { allObjectShards, completedUploadRow, objectShard, partRowSuffix, uploadDecisionRow, uploadPartsPrefix, uploadRow, uploadRowPrefix, validateKey } from "../metadata/keys.ts";
 import { listAll, listMerged, type ListingDeps } from "../metadata/listing.ts";
-import type { ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest } from "../metadata/types.ts";
+import type { ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest, SseInfo, SseKind } from "../metadata/types.ts";
+import type { ObjectKey } from "./sse-seal.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { sleep } from "../util/sleep.ts";
@@ -54,6 +55,8 @@ export interface UploadRecord {
   uploadToken?: string;
   /** The checksum algorithm and type the upload was created with (S3's x-amz-checksum-algorithm / -type). */
   checksum?: UploadChecksum;
+  /** An encrypted upload (SSE): its data key, wrapped; every part is sealed with it, and the object gets it. */
+  sse?: SseInfo;
 }
 
 /** One uploaded part. */
@@ -79,6 +82,19 @@ export interface CompletedUpload {
   repeated?: boolean;
   /** The object's checksum and part layout (src/objects/checksums.ts). */
   integrity?: ObjectIntegrity;
+  /** The object's encryption at rest, if any. */
+  sse?: SseKind;
+}
+
+/** What an UploadPart may carry besides its body. */
+export interface PartOptions extends AbortOptions {
+  /** The checksum the request carried (header or trailer). */
+  sent?: SentChecksum;
+  /**
+   * The key to seal the part with, given the upload (its `sse`): the caller opens the upload's
+   * data key (SSE-C: with the key the request carries) or throws if the request cannot.
+   */
+  seal?: (upload: UploadRecord) => ObjectKey | undefined;
 }
 
 /** What a client lists in CompleteMultipartUpload. */
@@ -93,7 +109,7 @@ export interface CompletedPart {
 export interface Multipart {
   create(bucket: string, key: string, init: Omit<UploadRecord, "uploadId" | "key" | "initiated">): Promise<string>;
   /** Store a part's body; `opts.signal` (the client went away) stops its chunk calls; `opts.sent`: the checksum the request carried. */
-  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions & { sent?: SentChecksum }): Promise<PartRecord>;
+  uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: PartOptions): Promise<PartRecord>;
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
   /** Complete the upload; a repeat of a Complete done within `completedKeepMs` with the same parts answers its result again. `objectChecksum`: a whole-object checksum or type the request sent in headers, checked before anything is written. */
   complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext, objectChecksum?: Omit<CompleteChecksums, "parts">): Promise<CompletedUpload>;
@@ -230,7 +246,9 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       await objects.requireBucket(bucket);
       await objects.checkMeta(bucket, init.meta);
       const uploadId = crypto.randomBytes(16).toString("hex");
-      const record: UploadRecord = { uploadId, key, initiated: Date.now(), ...init };
+      // An upload that names no encryption gets the bucket's default, as a PUT does.
+      const sse = init.sse ?? ((await objects.bucketEncryption(bucket)) ? objects.newKey("S3").info : undefined);
+      const record: UploadRecord = { uploadId, key, initiated: Date.now(), ...init, ...(sse && { sse }) };
       await index.write(shardOf(bucket, key), uploadRow(bucket, key, uploadId), { ts: now(), value: record });
       return uploadId;
     },
@@ -241,7 +259,10 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       }
       const upload = await requireUpload(bucket, key, uploadId);
       const summed = partChecksum(upload.checksum, body, opts?.sent);
-      const stored = await objects.storeBody(summed.body, contentLength, opts);
+      // SSE-S3 parts need nothing from the request; SSE-C parts need the request's key (the caller opens it).
+      const sealKey = opts?.seal ? opts.seal(upload) : upload.sse?.kind === "S3" ? objects.openKey(upload.sse) : undefined;
+      if (upload.sse && !sealKey) throw new BadRequestError("this upload is encrypted: its parts need its key", "InvalidRequest");
+      const stored = await objects.storeBody(summed.body, contentLength, { signal: opts?.signal, ...(sealKey && { seal: { key: sealKey, part: partNumber } }) });
       const row = partRow(bucket, key, uploadId, partNumber);
       try {
         const checksum = summed.value();
@@ -308,6 +329,8 @@ export function createMultipart(deps: MultipartDeps): Multipart {
         chunks: chosen.flatMap((p) => p.chunks),
         holders: chosen.flatMap((p) => p.holders),
         integrity: await completeIntegrity(upload.checksum, chosen, { parts: wanted.map((w) => w.checksums ?? {}), ...objectChecksum }),
+        // Each part's chunks were sealed naming their part: the object keeps where each part starts.
+        ...(upload.sse ? { sse: { ...upload.sse, parts: chosen.map((p): [number, number] => [p.partNumber, p.chunks.length]) } } : {}),
       };
       // Pinned until the manifest references them: an abort may remove the part rows meanwhile.
       const unpin = objects.pin(manifest.chunks.map((c) => c.id));
@@ -325,7 +348,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       } finally {
         unpin();
       }
-      const result: CompletedUpload = { etag: manifest.etag, size: manifest.size, completedMs: clock(), ...(manifest.integrity && { integrity: manifest.integrity }) };
+      const result: CompletedUpload = { etag: manifest.etag, size: manifest.size, completedMs: clock(), ...(manifest.integrity && { integrity: manifest.integrity }), ...(manifest.sse && { sse: manifest.sse.kind }) };
       // Before the upload row goes: a repeat that no longer finds the upload finds this.
       if (keepMs > 0) await index.write(shardOf(bucket, key), completedUploadRow(bucket, key, uploadId), { ts: now(), value: result });
       await forget(bucket, key, uploadId, "complete");

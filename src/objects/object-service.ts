@@ -17,6 +17,7 @@ import {
   eventRow,
   notificationsRow,
   originRow,
+  encryptionRow,
   schemaRow,
   uploadRowPrefix,
   validateBucketName,
@@ -25,13 +26,14 @@ import {
 import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { ManifestCache } from "../cache/manifest-cache.ts";
-import type { BucketInfo, ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp } from "../metadata/types.ts";
+import type { BucketInfo, ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import type { ChunkClient } from "./chunk-client.ts";
 import type { EventName, LoggedEvent, WriteContext } from "../changes/records.ts";
 import type { BucketOwnership } from "../auth/guard.ts";
+import { chunkPlaces, SEAL_OVERHEAD, WrongKeyError, type ObjectKey, type SseKeyring } from "./sse-seal.ts";
 
 /** What a PUT needs besides the body. */
 export interface PutOptions extends WriteContext {
@@ -58,6 +60,29 @@ export interface PutOptions extends WriteContext {
   onChunkStored?: (slot: number, ref: ChunkRef, holders: string[]) => void;
   /** The upload's checksum to keep, asked once the whole body has been read (and verified). */
   integrity?: () => ObjectIntegrity | undefined;
+  /** Encrypt at rest (SSE): every chunk and an inline body are sealed with this key here, before they leave. */
+  seal?: ObjectKey;
+}
+
+/** How a body stored alone (a multipart part) is sealed: the upload's key, and the part it is. */
+export interface PartSeal {
+  key: ObjectKey;
+  part: number;
+}
+
+/** What a read of an object may carry besides its range. */
+export interface ReadOptions extends AbortOptions {
+  /** `manifest` lists some chunks of a larger object (a fill's joiner reads them so), none of them a small object's. */
+  part?: boolean;
+  /** The data key of an encrypted object (SSE-C needs the caller's; SSE-S3 objects are opened with the mesh key without it). */
+  key?: ObjectKey;
+}
+
+/** A bucket's default encryption (S3's PutBucketEncryption): the algorithm new objects get when a request names none. */
+export interface BucketEncryption {
+  algorithm: "AES256";
+  /** S3's BucketKeyEnabled, kept to be returned as it was set (it changes nothing here: there is no KMS). */
+  bucketKey?: boolean;
 }
 
 /** A body stored as chunks, not yet referenced by any manifest (a multipart part). */
@@ -78,6 +103,10 @@ export interface PutResult {
   size: number;
   etag: string;
   contentType: string;
+  /** The manifest's modification time (epoch ms). */
+  lastModified?: number;
+  /** Set when the object was encrypted at rest (asked for, or the bucket's default). */
+  sse?: SseKind;
 }
 
 /** One object in a listing. */
@@ -129,12 +158,12 @@ export interface ObjectService {
    * Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves; `opts.signal` stops the fetches.
    * `opts.part`: `manifest` lists some chunks of a larger object (a fill's joiner reads them so), none of them a small object's.
    */
-  readObject(manifest: ObjectManifest, start: number, end: number, opts?: AbortOptions & { part?: boolean }): Promise<ReadableStream<Uint8Array>>;
+  readObject(manifest: ObjectManifest, start: number, end: number, opts?: ReadOptions): Promise<ReadableStream<Uint8Array>>;
   deleteObject(bucket: string, key: string, ctx?: WriteContext): Promise<void>;
   /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
   copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: WriteContext): Promise<ObjectManifest>;
   /** Store a body as chunks only, never inline (multipart parts). */
-  storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions): Promise<StoredBody>;
+  storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions & { seal?: PartSeal }): Promise<StoredBody>;
   /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. */
   writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: WriteContext): Promise<void>;
   /**
@@ -159,6 +188,14 @@ export interface ObjectService {
   uploading(): Iterable<string>;
   /** Keep `ids` from GC as if uploading here, until the returned function is called (a multipart Complete in flight). */
   pin(ids: string[]): () => void;
+  /** A fresh data key for a new encrypted object (SSE-C: `customerKey` is the request's 32-byte key). */
+  newKey(kind: SseKind, customerKey?: Uint8Array): ObjectKey;
+  /** The data key of a stored object or upload; AccessDenied if `customerKey` (SSE-C) is not the one it was stored with. */
+  openKey(info: SseInfo, customerKey?: Uint8Array): ObjectKey;
+  /** The bucket's default encryption, or null (none set). */
+  bucketEncryption(bucket: string, opts?: AbortOptions): Promise<BucketEncryption | null>;
+  /** Set (or with null remove) the bucket's default encryption. */
+  setBucketEncryption(bucket: string, value: BucketEncryption | null): Promise<void>;
 }
 
 /** Dependencies of the object service. */
@@ -184,6 +221,8 @@ export interface ObjectServiceDeps {
   reserveUploadMemory?(bytes: number): Promise<() => void>;
   /** The bucket's search schema (src/search/): metadata that does not fit it is refused before anything is stored. */
   metadata?: MetadataRules;
+  /** The mesh's SSE keys (src/objects/sse-seal.ts): without them an SSE-S3 object cannot be read. */
+  sse?: SseKeyring;
 }
 
 /** What the object service asks of the search schemas. */
@@ -212,6 +251,8 @@ const BUCKET_CACHE_MS = 2000;
 const SMALL_BODY_BYTES = 64 * 1024;
 /** Buckets remembered as existing, at most (only ones that exist are remembered). */
 const BUCKET_CACHE_MAX = 10_000;
+/** How long a peer trusts a bucket's default encryption it has read (a change is also forgotten mesh-wide at once). */
+const ENCRYPTION_CACHE_MS = 2000;
 
 /** A read of an object whose bytes were imported by a sync and never fetched from the origin. */
 const notKept = () => new MeshError("OriginError", "the object's bytes are still at the bucket's origin: read it once (GET) to fetch them");
@@ -223,6 +264,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
   // Only buckets that exist are remembered: a bucket created through another peer is seen at once.
   const knownBuckets = deps.caches.define<BucketInfo>("buckets", { max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
+  // Read on every PUT that names no encryption: cached, absences too, and forgotten mesh-wide when set.
+  const encryptions = deps.caches.define<BucketEncryption>("encryption", { max: BUCKET_CACHE_MAX, ttlMs: ENCRYPTION_CACHE_MS, missTtlMs: ENCRYPTION_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const now = () => encodeTimestamp(hlc.now());
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
@@ -253,17 +296,43 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     return entry.value;
   }
 
+  /** The data key of encrypted object `m`: the caller's (SSE-C, opened with the customer key), else opened with the mesh key (SSE-S3). */
+  function dataKeyOf(m: ObjectManifest, given: ObjectKey | undefined): ObjectKey {
+    if (given) return given;
+    if (m.sse?.kind !== "S3") throw new BadRequestError("The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.", "InvalidRequest");
+    return openKey(m.sse);
+  }
+
+  function keyring(): SseKeyring {
+    if (!deps.sse) throw new MeshError("NotImplemented", "this peer has no SSE keyring");
+    return deps.sse;
+  }
+
+  function openKey(info: SseInfo, customerKey?: Uint8Array): ObjectKey {
+    try {
+      return keyring().open(info, customerKey);
+    } catch (err) {
+      if (!(err instanceof WrongKeyError)) throw err;
+      if (info.kind === "C") throw new MeshError("AccessDenied", "The provided customer key does not match the key the object was stored with");
+      throw new MeshError("InternalError", "the object's data key does not open with this mesh's key");
+    }
+  }
+
+  async function bucketEncryption(bucket: string, opts: AbortOptions = {}): Promise<BucketEncryption | null> {
+    return encryptions.get(bucket, async () => ((await index.read(BUCKETS_SHARD, encryptionRow(bucket), opts)) as IndexEntry<BucketEncryption> | null)?.value ?? null);
+  }
+
   /**
    * Read and store a body, with its buffers counted against the upload memory budget: at
    * most UPLOAD_WINDOW chunk-sized buffers (one filling, the rest on their way to owners).
    */
-  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true, signal?: AbortSignal, onStored?: PutOptions["onChunkStored"]) {
+  async function upload(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline = true, signal?: AbortSignal, onStored?: PutOptions["onChunkStored"], seal?: PartSeal) {
     const inFlight = new Set<Promise<void>>();
     const small = contentLength !== undefined && contentLength <= SMALL_BODY_BYTES;
-    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline, inFlight, signal, onStored);
+    if (!body || small || !deps.reserveUploadMemory) return uploadWithin(body, contentLength, refs, allowInline, inFlight, signal, onStored, seal);
     const release = await deps.reserveUploadMemory(UPLOAD_WINDOW * Math.max(1, Math.min(deps.chunkSize, contentLength ?? deps.chunkSize)));
     try {
-      return await uploadWithin(body, contentLength, refs, allowInline, inFlight, signal, onStored);
+      return await uploadWithin(body, contentLength, refs, allowInline, inFlight, signal, onStored, seal);
     } finally {
       // A failed upload's chunks still on their way hold their buffers: the memory is free once they land.
       await Promise.all(inFlight);
@@ -271,7 +340,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     }
   }
 
-  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean, inFlight: Set<Promise<void>>, signal: AbortSignal | undefined, onStored?: PutOptions["onChunkStored"]) {
+  async function uploadWithin(body: ReadableStream<Uint8Array> | null, contentLength: number | undefined, refs: ChunkRef[], allowInline: boolean, inFlight: Set<Promise<void>>, signal: AbortSignal | undefined, onStored?: PutOptions["onChunkStored"], seal?: PartSeal) {
     const md5 = new Bun.CryptoHasher("md5");
     const holders: string[][] = [];
     let failure: Error | undefined;
@@ -286,9 +355,11 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     let fill = 0;
     let inline: Uint8Array | undefined;
 
-    const flush = async (bytes: Uint8Array) => {
+    const flush = async (plain: Uint8Array) => {
       signal?.throwIfAborted();
       const slot = refs.length;
+      // Sealed here, on the ingesting peer: no owner and no chunk file ever sees the plaintext.
+      const bytes = seal ? seal.key.sealChunk(plain, seal.part, slot) : plain;
       const id = sha256Hex(bytes);
       hold(id);
       refs.push({ id, size: bytes.byteLength });
@@ -337,16 +408,21 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     if (contentLength !== undefined && size !== contentLength) {
       throw new BadRequestError(`received ${size} bytes but Content-Length said ${contentLength}`, "IncompleteBody");
     }
-    if (allowInline && refs.length === 0 && fill <= deps.inlineMaxBytes) inline = buf.slice(0, fill);
+    if (allowInline && refs.length === 0 && fill <= deps.inlineMaxBytes) inline = seal ? seal.key.sealChunk(buf.subarray(0, fill), seal.part, 0) : buf.slice(0, fill);
     else if (fill > 0) await flush(buf.subarray(0, fill));
     await Promise.all(inFlight);
     if (failure) throw failure;
-    return { size, etag: md5.digest("hex"), refs, holders, inline };
+    const etag = md5.digest("hex");
+    return { size, etag: seal ? seal.key.etag(etag) : etag, refs, holders, inline };
   }
 
   /** The body of a PUT; `held` collects the upload's chunks so GC leaves them alone meanwhile. */
   async function putHeld(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions, held: ChunkRef[]): Promise<PutResult> {
-    const up = await upload(body, opts.contentLength, held, true, opts.signal, opts.onChunkStored);
+    // A request that names no encryption gets the bucket's default, whichever API it came through. Not a
+    // copy fetched from the bucket's origin: its fill's joiners read its chunks as they land, unsealed
+    // (src/remotes/fill-join.ts), and its bytes are the origin's, kept in clear there anyway.
+    const seal = opts.seal ?? (!opts.origin && (await bucketEncryption(bucket, opts)) ? keyring().create("S3") : undefined);
+    const up = await upload(body, opts.contentLength, held, true, opts.signal, opts.onChunkStored, seal && { key: seal, part: 0 });
     const contentType = opts.contentType || "application/octet-stream";
     const manifest: ObjectManifest = {
       size: up.size,
@@ -360,12 +436,13 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       ...(up.inline ? { inline: Buffer.from(up.inline).toString("base64") } : {}),
       ...(up.refs.length ? { holders: up.holders } : {}),
       ...(opts.origin ? { origin: opts.origin } : {}),
+      ...(seal ? { sse: seal.info } : {}),
     };
     const integrity = opts.integrity?.();
     if (integrity) manifest.integrity = integrity;
     // A copy kept from the origin is a mirror's doing, not a client's PUT.
     await Promise.all([writeManifest(bucket, key, manifest, opts.origin ? "ObjectCreated:Mirror" : "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
-    return { bucket, key, size: up.size, etag: up.etag, contentType };
+    return { bucket, key, size: up.size, etag: up.etag, contentType, lastModified: manifest.lastModified, ...(seal && { sse: seal.info.kind }) };
   }
 
   const checkMeta = (bucket: string, meta: Record<string, string>, opts?: AbortOptions) => deps.metadata?.checkMeta(bucket, meta, opts) ?? Promise.resolve();
@@ -415,6 +492,9 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       await index.write(BUCKETS_SHARD, notificationsRow(name), { ts: now(), value: null });
       // And its origin: a new bucket of the same name pulls from nowhere until told.
       await index.write(BUCKETS_SHARD, originRow(name), { ts: now(), value: null });
+      // And its default encryption: a new bucket of the same name starts without one.
+      await index.write(BUCKETS_SHARD, encryptionRow(name), { ts: now(), value: null });
+      await encryptions.forget(name);
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
@@ -445,6 +525,19 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     },
 
     uploading: () => inProgress.keys(),
+
+    async bucketEncryption(bucket, opts = {}) {
+      await requireBucket(bucket, opts);
+      return bucketEncryption(bucket, opts);
+    },
+    newKey: (kind, customerKey) => keyring().create(kind, customerKey),
+    openKey,
+
+    async setBucketEncryption(bucket, value) {
+      await requireBucket(bucket);
+      await index.write(BUCKETS_SHARD, encryptionRow(bucket), { ts: now(), value });
+      await encryptions.forget(bucket);
+    },
     pin(ids) {
       for (const id of ids) hold(id);
       let released = false;
@@ -484,7 +577,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async storeBody(body, contentLength, opts = {}) {
       const held: ChunkRef[] = [];
       try {
-        const up = await upload(body, contentLength, held, false, opts.signal);
+        const up = await upload(body, contentLength, held, false, opts.signal, undefined, opts.seal);
         let released = false;
         return {
           size: up.size,
@@ -505,14 +598,27 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async readObject(m, start, end, opts = {}) {
       // An imported object is read through the pull-through, which fetches it first; here it has no bytes to give.
       if (m.remote && end > start) throw notKept();
+      const key = m.sse ? dataKeyOf(m, opts.key) : undefined;
+      const places = key && m.sse ? chunkPlaces(m.sse, m.chunks.length) : undefined;
+      // A sealed chunk that does not open was altered (or moved) at rest: never served.
+      const opened = (bytes: Uint8Array, i: number): Uint8Array => {
+        if (!key || !places) return bytes;
+        const plain = places[i] ? key.openChunk(bytes, places[i][0], places[i][1]) : null;
+        if (!plain) throw new MeshError("ChunkCorrupt", "a sealed chunk of this encrypted object failed authentication");
+        return plain;
+      };
       if (m.inline !== undefined) {
-        const bytes = Buffer.from(m.inline, "base64").subarray(start, end);
+        // An inline body is sealed as chunk 0 of part 0.
+        const stored = Buffer.from(m.inline, "base64");
+        const plain = key ? key.openChunk(stored, 0, 0) : stored;
+        if (!plain) throw new MeshError("ChunkCorrupt", "the sealed body of this encrypted object failed authentication");
+        const bytes = plain.subarray(start, end);
         return new ReadableStream({ start: (c) => (bytes.byteLength && c.enqueue(bytes), c.close()) });
       }
-      // Chunk i covers [ends[i-1], ends[i]); sizes vary in multipart objects, so search.
+      // Chunk i covers [ends[i-1], ends[i]) of the plaintext; sizes vary in multipart objects, so search.
       const ends: number[] = [];
       let total = 0;
-      for (const c of m.chunks) ends.push((total += c.size));
+      for (const c of m.chunks) ends.push((total += key ? c.size - SEAL_OVERHEAD : c.size));
       const chunkAt = (offset: number) => {
         let lo = 0;
         let hi = ends.length - 1;
@@ -527,7 +633,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const last = end > start ? chunkAt(end - 1) : first - 1;
       // A one-chunk object is a small one: the chunk cache may hold it whole in memory (src/cache/chunk-cache.ts).
       const wholeObject = m.chunks.length === 1 && !opts.part;
-      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i], { signal: opts.signal, wholeObject });
+      const fetchChunk = (i: number) => chunks.get(m.chunks[i].id, m.holders?.[i], { signal: opts.signal, wholeObject }).then((bytes) => opened(bytes, i));
       const ahead: Array<Promise<Uint8Array>> = [];
       let next = first;
       const fill = () => {

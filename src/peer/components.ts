@@ -45,6 +45,7 @@ import { createChunkClient } from "../objects/chunk-client.ts";
 import { openChunkCache } from "../cache/chunk-cache.ts";
 import { createMultipart } from "../objects/multipart.ts";
 import { createObjectService } from "../objects/object-service.ts";
+import { createSseKeyring } from "../objects/sse-seal.ts";
 import { createPlacement, type Placement } from "../placement/placement.ts";
 import { createMultipartExpiry, expiryIntervalMs, type MultipartExpiryStatus } from "../repair/multipart-expiry.ts";
 import { copiesOf } from "../placement/quorum-rule.ts";
@@ -239,6 +240,8 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     livePeers,
     caches,
     manifests,
+    // SSE-S3 data keys are wrapped with a key derived from the mesh key (src/objects/sse-seal.ts).
+    sse: createSseKeyring(meshKey.key.psk),
   });
   // A Complete's record answers repeats for the multipart expiry age, and the expiry worker removes it then.
   const multipart = createMultipart({ self: peerId, objects, index, placement, hlc, indexShards: config.indexShards, completedKeepMs: config.repair.multipartExpiryMs });

@@ -9,6 +9,7 @@ import type { ApiErrors } from "../errors.ts";
 import { requestIdOf } from "../request-id.ts";
 import { getObjectAttributes } from "./attributes.ts";
 import * as buckets from "./buckets.ts";
+import * as encryption from "./bucket-encryption.ts";
 import type { S3Request, S3Services } from "./context.ts";
 import { listenBucketNotification } from "./listen.ts";
 import * as multipart from "./multipart.ts";
@@ -49,6 +50,9 @@ const OPERATION_NAMES = new Map<Operation, string>([
   [multipart.createMultipartUpload, "CreateMultipartUpload"],
   [multipart.completeMultipartUpload, "CompleteMultipartUpload"],
   [listenBucketNotification, "ListenBucketNotification"],
+  [encryption.putBucketEncryption, "PutBucketEncryption"],
+  [encryption.getBucketEncryption, "GetBucketEncryption"],
+  [encryption.deleteBucketEncryption, "DeleteBucketEncryption"],
 ]);
 
 /** The S3 operation each request was routed to (a request not routed has none). */
@@ -60,7 +64,7 @@ export function s3OperationOf(request: Request): string {
 }
 
 /** Query parameters that name an operation (S3 "sub-resources") this API serves. */
-const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events", "attributes"]);
+const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events", "attributes", "encryption"]);
 /** Query parameters that only qualify an operation. */
 const QUALIFIERS = new Set([
   "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after", "encoding-type", "fetch-owner",
@@ -86,6 +90,11 @@ function route(method: string, bucket: string, key: string, q: URLSearchParams, 
   // MinIO's ListenBucketNotification; not its bucket-less ListenNotification, nor anything else with ?events.
   if (has("events")) return method === "GET" && bucket && !key ? listenBucketNotification : undefined;
   if (!bucket) return method === "GET" ? buckets.listBuckets : undefined;
+  if (has("encryption")) {
+    // A bucket's sub-resource only, with nothing else but the SDK's x-id.
+    if (key || [...q.keys()].some((k) => k !== "encryption" && k !== "x-id")) return undefined;
+    return method === "PUT" ? encryption.putBucketEncryption : method === "GET" ? encryption.getBucketEncryption : method === "DELETE" ? encryption.deleteBucketEncryption : undefined;
+  }
   if (!key) {
     switch (method) {
       case "PUT":

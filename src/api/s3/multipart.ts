@@ -11,6 +11,9 @@ import { checksumField, checksumHeader, checksumXml } from "./checksum-fields.ts
 import { CHECKSUM_ALGORITHMS, parseAlgorithm } from "../../objects/checksums.ts";
 import { uploadChecksum, type CompleteChecksums, type UploadChecksum } from "../../objects/multipart-checksums.ts";
 import { COMPLETE_MAX_BYTES, parseCompleteRequest, xmlResponse } from "./xml.ts";
+import { customerKey, keyForRead, keyForWrite, requestedSse, sseHeaders } from "./sse.ts";
+import type { UploadRecord } from "../../objects/multipart.ts";
+import type { SseKind } from "../../metadata/types.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
 import { multipartToken, tokenFor, tracked } from "../../uploads/tracking.ts";
 
@@ -41,16 +44,21 @@ export async function createMultipartUpload(r: S3Request): Promise<Response> {
   const token = tokenFor(r.request);
   const uploads = r.services.uploads;
   const checksum = createChecksum(h);
+  // The upload's data key is made now (SSE-C: wrapped by the request's key); every part is sealed with it.
+  const wanted = requestedSse(h);
+  const sealKey = await keyForWrite(r.services.objects, r.bucket, wanted);
   const id = await r.services.multipart.create(r.bucket, r.key, {
     contentType: h.get("content-type") || "application/octet-stream",
     meta: userMeta(h, S3_META_PREFIX),
     headers: storedHeaders(h),
     ...(uploads ? { uploadToken: token } : {}),
     ...(checksum ? { checksum } : {}),
+    ...(sealKey && { sse: sealKey.info }),
   });
   await uploads?.beginMultipart(token, r.bucket, r.key, id);
   const echo: Record<string, string> = checksum ? { "x-amz-checksum-algorithm": checksum.algorithm, "x-amz-checksum-type": checksum.type } : {};
-  return withToken(xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id }, 200, echo), uploads && token);
+  const sse = sseHeaders(sealKey?.info.kind, wanted?.kind === "C" ? wanted.customer : null);
+  return withToken(xmlResponse("InitiateMultipartUploadResult", { Bucket: r.bucket, Key: r.key, UploadId: id }, 200, { ...echo, ...sse }), uploads && token);
 }
 
 /** CreateMultipartUpload's x-amz-checksum-algorithm and x-amz-checksum-type. */
@@ -69,17 +77,32 @@ function completeChecksum(h: Headers): Omit<CompleteChecksums, "parts"> {
   return { ...(sent.length ? { object: { algorithm: sent[0], value: h.get(checksumHeader(sent[0]))! } } : {}), ...(type ? { type } : {}) };
 }
 
+/**
+ * The key a part is sealed with: the upload's, opened with the mesh key (SSE-S3) or with the
+ * customer key the part request must carry (SSE-C: missing is InvalidRequest, another key
+ * AccessDenied); `seen` learns the upload's kind for the response headers.
+ */
+function partSealer(r: S3Request, seen: { kind?: SseKind }) {
+  return (upload: UploadRecord) => {
+    seen.kind = upload.sse?.kind;
+    return keyForRead(r.services.objects, upload, r.request.headers);
+  };
+}
+
 export async function uploadPart(r: S3Request): Promise<Response> {
   await requireAccess(r, "write");
   const number = partNumber(r);
   const token = await tokenOf(r);
   const body = requestBody(r.request, r.caller);
-  const send = (stream: ReadableStream<Uint8Array> | null) => r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, stream, body.contentLength, { signal: r.request.signal, sent: body });
+  const seen: { kind?: SseKind } = {};
+  const send = (stream: ReadableStream<Uint8Array> | null) =>
+    r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, stream, body.contentLength, { signal: r.request.signal, sent: body, seal: partSealer(r, seen) });
   const part = await tracked(token ? r.services.uploads?.beginPart(token, uploadId(r), number) : undefined, body.stream, r.request, send, (p) => p.size);
   // The part's kept checksum (the client's, or computed for the upload's algorithm) is sent back as S3 does.
   const alg = part.checksum ? (body.checksum()?.algorithm ?? (await r.services.multipart.requireUpload(r.bucket, r.key, uploadId(r))).checksum?.algorithm) : undefined;
   const kept = alg && part.checksum ? { [checksumHeader(alg)]: part.checksum } : {};
-  return withToken(new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums, ...kept } }), token);
+  const sse = sseHeaders(seen.kind, customerKey(r.request.headers));
+  return withToken(new Response(null, { status: 200, headers: { etag: `"${part.etag}"`, ...body.checksums, ...kept, ...sse } }), token);
 }
 
 export async function uploadPartCopy(r: S3Request): Promise<Response> {
@@ -99,11 +122,15 @@ export async function uploadPartCopy(r: S3Request): Promise<Response> {
     if (Number(match[2]) >= m.size) throw new MeshError("InvalidRange", `The requested range is not satisfiable: the source object has ${m.size} bytes`);
     [start, end] = [Number(match[1]), Number(match[2]) + 1];
   }
-  const bytes = await r.services.objects.readObject(m, start, end);
+  // The source opens with its own key (SSE-C: the x-amz-copy-source-…-customer-* headers); the part is sealed with the upload's.
+  const sourceKey = keyForRead(r.services.objects, m, r.request.headers, "x-amz-copy-source-");
+  const bytes = await r.services.objects.readObject(m, start, end, { key: sourceKey });
   try {
-    const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, bytes, end - start);
+    const seen: { kind?: SseKind } = {};
+    const part = await r.services.multipart.uploadPart(r.bucket, r.key, uploadId(r), number, bytes, end - start, { seal: partSealer(r, seen) });
     const alg = part.checksum ? (await r.services.multipart.requireUpload(r.bucket, r.key, uploadId(r))).checksum?.algorithm : undefined;
-    return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"`, ...(alg && part.checksum ? { [checksumField(alg)]: part.checksum } : {}) });
+    const sse = sseHeaders(seen.kind, customerKey(r.request.headers));
+    return xmlResponse("CopyPartResult", { LastModified: isoDate(part.lastModified), ETag: `"${part.etag}"`, ...(alg && part.checksum ? { [checksumField(alg)]: part.checksum } : {}) }, 200, sse);
   } catch (err) {
     await bytes.cancel(err).catch(() => {});
     throw err;
@@ -122,7 +149,7 @@ export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId }, objectChecksum);
   if (token && !m.repeated) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
   return withToken(
-    xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"`, ...checksumXml(m.integrity) }),
+    xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"`, ...checksumXml(m.integrity) }, 200, sseHeaders(m.sse)),
     token,
   );
 }

@@ -14,6 +14,7 @@ import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
 import { tokenFor, tracked, type Alongside } from "../../uploads/tracking.ts";
 import { cacheHeaders } from "../../remotes/pull-through.ts";
 import { DELETE_MAX_BYTES, parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
+import { customerKey, keyForRead, requestedSse, sseHeaders } from "./sse.ts";
 
 
 /** Only the "null" version exists in an unversioned bucket. */
@@ -25,6 +26,9 @@ function checkVersionId(q: URLSearchParams): void {
 export async function putObject(r: S3Request): Promise<Response> {
   await requireAccess(r, "write");
   const token = tokenFor(r.request);
+  // Read before the body: a refused SSE request (KMS, a bad customer key) stores nothing.
+  const wanted = requestedSse(r.request.headers);
+  const seal = wanted ? (wanted.kind === "C" ? r.services.objects.newKey("C", wanted.customer.key) : r.services.objects.newKey("S3")) : undefined;
   const body = requestBody(r.request, r.caller);
   const put = (stream: ReadableStream<Uint8Array> | null, alongside?: Alongside) =>
     r.services.objects.putObject(r.bucket, r.key, stream, {
@@ -36,11 +40,13 @@ export async function putObject(r: S3Request): Promise<Response> {
       actor: r.who.accessKeyId,
       alongside,
       integrity: () => keptIntegrity(body),
+      seal,
     });
   const session = r.services.uploads?.begin(token, r.bucket, r.key, body.contentLength);
   const result = await tracked(session, body.stream, r.request, put, (res) => res.size);
   const kept = keptIntegrity(body);
-  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums, ...checksumHeaders(kept), [UPLOAD_TOKEN_HEADER]: token } });
+  const sse = sseHeaders(result.sse, wanted?.kind === "C" ? wanted.customer : null);
+  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums, ...checksumHeaders(kept), ...sse, [UPLOAD_TOKEN_HEADER]: token } });
 }
 
 /** A single upload's checksum is always of the whole object. */
@@ -82,6 +88,8 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   const ranged = r.request.headers.has("range");
   const rangeOf = (size: number) => parseRange(r.request.headers.get("range"), size);
   const served = pull ? await pull.serve(r.bucket, r.key, { body: !head && !ranged, head, range: ranged ? rangeOf : undefined, signal: r.request.signal }) : undefined;
+  // An origin's bytes served as they come are never encrypted here: a customer key sent for them is refused, not ignored.
+  if (served && served.kind !== "stored") keyForRead(r.services.objects, {}, r.request.headers);
   if (served?.kind === "range") {
     // A range of an object not kept yet, read from the origin (no ETag: the mesh has not hashed it).
     const partial: Record<string, string> = { ...objectHeaders(served.manifest, META_PREFIX), ...cacheHeaders(served), "x-amz-version-id": "null" };
@@ -98,7 +106,9 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
     return new Response(served.body, { status: 200, headers: streamed });
   }
   const m = served?.manifest ?? (await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal }));
-  const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}) };
+  // An SSE-C object answers nothing, not even its headers, without its key.
+  const key = keyForRead(r.services.objects, m, r.request.headers);
+  const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}), ...sseHeaders(m.sse?.kind, customerKey(r.request.headers)) };
   headers["x-amz-version-id"] = "null";
   for (const name of RESPONSE_OVERRIDES) {
     const v = r.query.get(`response-${name}`);
@@ -124,7 +134,7 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   if (checksumModeEnabled(r.request.headers) && !ranged) Object.assign(headers, checksumHeaders(m.integrity, part !== undefined && m.integrity?.parts ? part : undefined));
   const status = partial ? 206 : 200;
   if (head) return new Response(null, { status, headers });
-  return new Response(await r.services.objects.readObject(m, start, end, { signal: r.request.signal }), { status, headers });
+  return new Response(await r.services.objects.readObject(m, start, end, { signal: r.request.signal, key }), { status, headers });
 }
 
 export async function deleteObject(r: S3Request): Promise<Response> {
@@ -186,15 +196,37 @@ export async function copyObject(r: S3Request): Promise<Response> {
   const src = await readCopySource(r);
   const directive = (r.request.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") throw new BadRequestError("Unknown metadata directive.", "InvalidArgument");
-  if (directive === "COPY" && src.bucket === r.bucket && src.key === r.key) {
+  const h = r.request.headers;
+  // The source's key (SSE-C: the x-amz-copy-source-…-customer-* headers) and what the target asks for.
+  const sourceKey = keyForRead(r.services.objects, src.manifest, h, "x-amz-copy-source-");
+  const wanted = requestedSse(h);
+  if (directive === "COPY" && !wanted && src.bucket === r.bucket && src.key === r.key) {
     throw new BadRequestError("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.", "InvalidRequest");
   }
-  const h = r.request.headers;
   const changes =
     directive === "REPLACE" ? { contentType: h.get("content-type") || "application/octet-stream", meta: userMeta(h, META_PREFIX), headers: storedHeaders(h) } : undefined;
-  const m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes, { actor: r.who.accessKeyId });
+  // The target is encrypted as the request says, else as its bucket's default says, whatever the source was.
+  const target = wanted?.kind ?? ((await r.services.objects.bucketEncryption(r.bucket)) ? "S3" : undefined);
+  const source = src.manifest.sse?.kind;
+  let m: { lastModified: number; etag: string };
+  if (target === source && target !== "C") {
+    // Same protection (none, or SSE-S3 under the mesh key): the chunks are shared, sealed as they are.
+    m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes, { actor: r.who.accessKeyId });
+  } else {
+    // Another key or kind: the bytes are opened and sealed again on this peer (a new object key, always, for SSE-C).
+    const seal = target === "C" && wanted?.kind === "C" ? r.services.objects.newKey("C", wanted.customer.key) : target === "S3" ? r.services.objects.newKey("S3") : undefined;
+    const body = await r.services.objects.readObject(src.manifest, 0, src.manifest.size, { signal: r.request.signal, key: sourceKey });
+    const kept = changes ?? { contentType: src.manifest.contentType, meta: src.manifest.meta, headers: src.manifest.headers };
+    try {
+      const put = await r.services.objects.putObject(r.bucket, r.key, body, { ...kept, contentLength: src.manifest.size, signal: r.request.signal, actor: r.who.accessKeyId, seal });
+      m = { etag: put.etag, lastModified: put.lastModified ?? Date.now() };
+    } catch (err) {
+      await body.cancel(err).catch(() => {});
+      throw err;
+    }
+  }
   return new Response(xmlDocument("CopyObjectResult", { LastModified: isoDate(m.lastModified), ETag: `"${m.etag}"` }), {
     status: 200,
-    headers: { "content-type": "application/xml", "x-amz-copy-source-version-id": "null" },
+    headers: { "content-type": "application/xml", "x-amz-copy-source-version-id": "null", ...sseHeaders(target, wanted?.kind === "C" ? wanted.customer : null) },
   });
 }

@@ -117,3 +117,23 @@ export function parseCompleteRequest(body: string): Array<{ partNumber: number; 
     return { partNumber: n, etag, checksums };
   });
 }
+
+/** The most bytes of a PutBucketEncryption body (one rule is a few hundred). */
+export const ENCRYPTION_MAX_BYTES = 64 * 1024;
+
+/** The default-encryption rule of a PutBucketEncryption body: its SSEAlgorithm, KMS key id and BucketKeyEnabled. */
+export function parseEncryptionRequest(body: string): { algorithm: string; kmsKeyId?: string; bucketKey?: boolean } {
+  const doc = parse(body, "ServerSideEncryptionConfiguration");
+  const rules = Array.isArray(doc.Rule) ? (doc.Rule as unknown[]) : doc.Rule === undefined ? [] : [doc.Rule];
+  if (rules.length !== 1 || typeof rules[0] !== "object" || rules[0] === null) throw malformed();
+  const rule = rules[0] as Record<string, unknown>;
+  const apply = rule.ApplyServerSideEncryptionByDefault;
+  if (typeof apply !== "object" || apply === null) throw malformed();
+  const by = apply as Record<string, unknown>;
+  const algorithm = text(by.SSEAlgorithm)?.trim();
+  if (!algorithm) throw malformed();
+  const kmsKeyId = text(by.KMSMasterKeyID)?.trim();
+  const bucketKey = text(rule.BucketKeyEnabled)?.trim();
+  if (bucketKey !== undefined && bucketKey !== "true" && bucketKey !== "false") throw malformed();
+  return { algorithm, ...(kmsKeyId ? { kmsKeyId } : {}), ...(bucketKey !== undefined ? { bucketKey: bucketKey === "true" } : {}) };
+}
