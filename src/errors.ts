@@ -79,6 +79,8 @@ export const ERROR_STATUS = {
   BucketAlreadyOwnedByYou: 409,
   /** Creating a bucket another access key owns (src/auth/guard.ts createVerdict). */
   BucketAlreadyExists: 409,
+  /** A conditional write lost a race it may retry (src/metadata/consensus.ts). */
+  ConditionalRequestConflict: 409,
   KeyRevoked: 409,
   MemberNotDead: 409,
   /** A query names a field whose index is still being built (src/search/). */

@@ -17,11 +17,11 @@
 // rewritten at most every HORIZON_STEP_MS while it grants, a time by which every lease it
 // granted has run out; restarted, it holds back write acknowledgements of object rows
 // until that time (at most one lease length after it starts). A fresh replica waits for nothing.
-import { mkdir, open, readFile, rename } from "node:fs/promises";
 import path from "node:path";
 import { Type } from "@sinclair/typebox";
 import { defineMethod, type Rpc } from "../net/rpc.ts";
 import type { Logger } from "../util/log.ts";
+import { openHorizon, type Horizon } from "../util/horizon-file.ts";
 import { sleep } from "../util/sleep.ts";
 
 /** How long a lease lasts, counted by the replica from its grant. */
@@ -92,34 +92,11 @@ export function createLeaseTable(deps: LeaseTableDeps): LeaseTable {
   const leases = new Map<string, Map<string, number>>();
   // Revocations under way per row: a later write of the row waits for them too.
   const revoking = new Map<string, Promise<void>>();
-  let horizon = 0;
-  let persisting: Promise<void> | undefined;
+  let horizon: Horizon | undefined;
   let graceUntil = 0;
   let lastSweep = 0;
 
   const rowKey = (shard: string, row: string) => `${shard}\n${row}`;
-
-  async function persistHorizon(until: number): Promise<void> {
-    await mkdir(deps.dir, { recursive: true });
-    const tmp = `${file}.tmp`;
-    const fh = await open(tmp, "w", 0o600);
-    try {
-      await fh.writeFile(String(until));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    horizon = until;
-  }
-
-  /** The horizon covers a lease granted now (written to disk first if it did not). */
-  async function coverLease(): Promise<void> {
-    while (wall() + leaseMs > horizon) {
-      persisting ??= persistHorizon(wall() + leaseMs + HORIZON_STEP_MS).finally(() => (persisting = undefined));
-      await persisting;
-    }
-  }
 
   function sweep(): void {
     const now = mono();
@@ -172,7 +149,8 @@ export function createLeaseTable(deps: LeaseTableDeps): LeaseTable {
       }
       // Recorded before the disk wait and the row's read: a write landing meanwhile revokes it.
       holders.set(holder, mono() + leaseMs);
-      await coverLease();
+      if (!horizon) return false;
+      await horizon.cover(wall() + leaseMs);
       return true;
     },
 
@@ -200,12 +178,10 @@ export function createLeaseTable(deps: LeaseTableDeps): LeaseTable {
     },
 
     async start() {
-      const text = await readFile(file, "utf8").catch(() => "");
-      const earlier = Number.parseInt(text, 10);
-      if (!Number.isFinite(earlier)) return;
-      horizon = earlier;
+      horizon = await openHorizon(file, HORIZON_STEP_MS);
+      if (!horizon.earlier) return;
       // Every lease an earlier run granted ends by its horizon, and by one lease after that run ended.
-      graceUntil = Math.min(earlier, wall() + leaseMs);
+      graceUntil = Math.min(horizon.earlier, wall() + leaseMs);
       if (graceUntil > wall()) deps.log.info(`holding back write acknowledgements of object rows for ${graceUntil - wall()} ms: leases granted before the restart may still run`);
     },
 

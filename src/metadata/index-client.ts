@@ -117,7 +117,7 @@ const RowSchema = Type.String({ maxLength: MAX_ROW_CHARS });
 /** An encoded HLC timestamp (src/util/hlc.ts) whose node is a peer id. */
 const TimestampSchema = Type.String({ maxLength: 160, pattern: "^[0-9]{13}-[0-9a-f]{6}-." });
 /** An index entry exactly as stored: a stamp and a JSON value (null for a delete marker). */
-const EntrySchema = Type.Object({ ts: TimestampSchema, value: Type.Unknown() }, { additionalProperties: false });
+const EntrySchema = Type.Object({ ts: TimestampSchema, value: Type.Unknown(), origin: Type.Optional(TimestampSchema) }, { additionalProperties: false });
 const GetItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, lease: Type.Optional(Type.Boolean()) });
 const ApplyItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, entry: EntrySchema, companion: Type.Optional(Type.Tuple([RowSchema, EntrySchema])) });
 const ScanSchema = Type.Object({

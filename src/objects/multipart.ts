@@ -34,7 +34,7 @@ import type { ObjectKey } from "./sse-seal.ts";
 import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { sleep } from "../util/sleep.ts";
-import type { ObjectService } from "./object-service.ts";
+import type { ObjectService, ObjectWrite } from "./object-service.ts";
 import type { WriteContext } from "../changes/records.ts";
 import type { ChecksumAlgorithm } from "./checksums.ts";
 import { completeIntegrity, partChecksum, type CompleteChecksums, type SentChecksum, type UploadChecksum } from "./multipart-checksums.ts";
@@ -112,7 +112,7 @@ export interface Multipart {
   uploadPart(bucket: string, key: string, uploadId: string, partNumber: number, body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: PartOptions): Promise<PartRecord>;
   listParts(bucket: string, key: string, uploadId: string, q: { after?: number; limit: number }): Promise<{ upload: UploadRecord; parts: PartRecord[]; truncated: boolean }>;
   /** Complete the upload; a repeat of a Complete done within `completedKeepMs` with the same parts answers its result again. `objectChecksum`: a whole-object checksum or type the request sent in headers, checked before anything is written. */
-  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: WriteContext, objectChecksum?: Omit<CompleteChecksums, "parts">): Promise<CompletedUpload>;
+  complete(bucket: string, key: string, uploadId: string, parts: CompletedPart[], ctx?: ObjectWrite, objectChecksum?: Omit<CompleteChecksums, "parts">): Promise<CompletedUpload>;
   /** Remove a completed-upload record (the expiry worker, once it is older than `completedKeepMs`). */
   forgetCompleted(bucket: string, key: string, uploadId: string, opts?: AbortOptions): Promise<void>;
   abort(bucket: string, key: string, uploadId: string): Promise<void>;

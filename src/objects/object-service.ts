@@ -26,6 +26,8 @@ import {
 import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { ManifestCache } from "../cache/manifest-cache.ts";
+import type { Consensus } from "../metadata/consensus.ts";
+import { conditionFailure, isConditional, type WriteCondition } from "./conditions.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
@@ -36,7 +38,13 @@ import type { BucketOwnership } from "../auth/guard.ts";
 import { chunkPlaces, SEAL_OVERHEAD, WrongKeyError, type ObjectKey, type SseKeyring } from "./sse-seal.ts";
 
 /** What a PUT needs besides the body. */
-export interface PutOptions extends WriteContext {
+/** Who writes, and what the write requires of the object it replaces (S3's conditional writes). */
+export interface ObjectWrite extends WriteContext {
+  /** Decided among the key's index replicas by a consensus round (src/metadata/consensus.ts). */
+  condition?: WriteCondition;
+}
+
+export interface PutOptions extends ObjectWrite {
   /** Declared Content-Length, checked against the bytes received. */
   contentLength?: number;
   contentType?: string;
@@ -159,13 +167,13 @@ export interface ObjectService {
    * `opts.part`: `manifest` lists some chunks of a larger object (a fill's joiner reads them so), none of them a small object's.
    */
   readObject(manifest: ObjectManifest, start: number, end: number, opts?: ReadOptions): Promise<ReadableStream<Uint8Array>>;
-  deleteObject(bucket: string, key: string, ctx?: WriteContext): Promise<void>;
+  deleteObject(bucket: string, key: string, ctx?: ObjectWrite): Promise<void>;
   /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
-  copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: WriteContext): Promise<ObjectManifest>;
+  copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: ObjectWrite): Promise<ObjectManifest>;
   /** Store a body as chunks only, never inline (multipart parts). */
   storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions & { seal?: PartSeal }): Promise<StoredBody>;
   /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. */
-  writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: WriteContext): Promise<void>;
+  writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: ObjectWrite): Promise<void>;
   /**
    * Write `manifest` again with a new origin stamp (a revalidated copy is fresh again). No
    * change event: the object's bytes did not change.
@@ -212,6 +220,8 @@ export interface ObjectServiceDeps {
   livePeers(): string[];
   /** Where the "buckets" cache lives (a deleted bucket is forgotten mesh-wide through it). */
   caches: SharedCaches;
+  /** Conditional writes: a consensus round among the key's index replicas (src/metadata/consensus.ts). */
+  consensus: Pick<Consensus, "decide">;
   /** Manifests under read leases (src/cache/manifest-cache.ts): how object reads find their manifest. */
   manifests: Pick<ManifestCache, "read">;
   /**
@@ -447,14 +457,32 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
   const checkMeta = (bucket: string, meta: Record<string, string>, opts?: AbortOptions) => deps.metadata?.checkMeta(bucket, meta, opts) ?? Promise.resolve();
 
-  /** Write an object's row (a manifest, or null for a delete) with its change event in the same batch on every replica. */
-  async function writeObjectRow(bucket: string, key: string, value: ObjectManifest | null, name: EventName, opts: AbortOptions & WriteContext = {}): Promise<void> {
-    const ts = now();
+  /**
+   * Write an object's row (a manifest, or null for a delete) with its change event in the same
+   * batch on every replica: a plain quorum write, or, with a condition, a consensus round that
+   * checks it against the current object and writes in one step.
+   */
+  async function writeObjectRow(bucket: string, key: string, value: ObjectManifest | null, name: EventName, opts: AbortOptions & ObjectWrite = {}): Promise<void> {
     const event: LoggedEvent = { name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
-    await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts, value }, { signal: opts.signal, companion: [eventRow(bucket, ts), { ts, value: event }] });
+    const shard = objectShard(bucket, key, deps.indexShards);
+    const condition = opts.condition;
+    if (isConditional(condition)) {
+      await deps.consensus.decide(
+        shard,
+        objectRow(bucket, key),
+        (current) => {
+          const failure = conditionFailure(condition, (current?.value ?? null) as ObjectManifest | null, key);
+          return failure ? { refuse: failure } : { write: value, companion: (ts) => [eventRow(bucket, ts), { ts, value: event }], result: undefined };
+        },
+        { signal: opts.signal },
+      );
+      return;
+    }
+    const ts = now();
+    await index.write(shard, objectRow(bucket, key), { ts, value }, { signal: opts.signal, companion: [eventRow(bucket, ts), { ts, value: event }] });
   }
 
-  const writeManifest = (bucket: string, key: string, manifest: ObjectManifest, name: EventName, opts?: AbortOptions & WriteContext) => writeObjectRow(bucket, key, manifest, name, opts);
+  const writeManifest = (bucket: string, key: string, manifest: ObjectManifest, name: EventName, opts?: AbortOptions & ObjectWrite) => writeObjectRow(bucket, key, manifest, name, opts);
 
   /** Write a bucket's row (null: deleted) with its change event. */
   async function writeBucketRow(name: string, value: BucketInfo | null, ctx: WriteContext = {}): Promise<void> {

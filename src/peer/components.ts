@@ -26,6 +26,7 @@ import { MemberTable, type MemberState } from "../membership/member-table.ts";
 import { Roster } from "../membership/roster.ts";
 import { createSwim, type Swim } from "../membership/swim.ts";
 import { createIndexClient } from "../metadata/index-client.ts";
+import { createConsensus } from "../metadata/consensus.ts";
 import { createLeaseTable } from "../cache/manifest-leases.ts";
 import { createManifestCache, type ManifestCache } from "../cache/manifest-cache.ts";
 import { createLogGate } from "../changes/gate.ts";
@@ -194,6 +195,9 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     },
   });
   lifecycle.add("index", index);
+  // Conditional writes (S3 If-Match / If-None-Match): a consensus round among a key's voters (src/metadata/consensus.ts).
+  const consensus = createConsensus({ self: peerId, store: indexStore, rpc, placement, hlc, gate, leases, dir: config.dataDir, observe: (ts) => hlc.observe(decodeTimestamp(ts)) });
+  lifecycle.add("consensus", consensus);
   manifests = createManifestCache({ readLeased: (shard, row, opts) => index.readLeased(shard, row, opts), voters: (shard) => placement.shardVoters(shard), rpc, maxBytes: manifestCacheBytes });
   lifecycle.add("manifest cache", manifests);
   const changes = createChangeLog({ self: peerId, store: indexStore, gate, rpc, placement, indexShards: config.indexShards, settleMs: config.events.settleMs });
@@ -240,6 +244,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     livePeers,
     caches,
     manifests,
+    consensus,
     // SSE-S3 data keys are wrapped with a key derived from the mesh key (src/objects/sse-seal.ts).
     sse: createSseKeyring(meshKey.key.psk),
   });

@@ -6,6 +6,11 @@
 export interface IndexEntry<V = unknown> {
   ts: string;
   value: V | null;
+  /**
+   * Set when a consensus round wrote again a value an earlier round proposed (src/metadata/consensus.ts):
+   * that round's stamp, so its proposer knows the value as its own. Absent: the value is `ts`'s own.
+   */
+  origin?: string;
 }
 
 /**

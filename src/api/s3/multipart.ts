@@ -15,6 +15,7 @@ import { customerKey, keyForRead, keyForWrite, requestedSse, sseHeaders } from "
 import type { UploadRecord } from "../../objects/multipart.ts";
 import type { SseKind } from "../../metadata/types.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
+import { writeCondition } from "./write-conditions.ts";
 import { multipartToken, tokenFor, tracked } from "../../uploads/tracking.ts";
 
 /** The token of a multipart request (the client's, else the upload's), when uploads are recorded. */
@@ -146,7 +147,7 @@ export async function completeMultipartUpload(r: S3Request): Promise<Response> {
     if (err instanceof MeshError && err.code === "NoSuchUpload") return undefined;
     throw err;
   });
-  const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId }, objectChecksum);
+  const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId, condition: writeCondition(r.request.headers) }, objectChecksum);
   if (token && !m.repeated) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
   return withToken(
     xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"`, ...checksumXml(m.integrity) }, 200, sseHeaders(m.sse)),

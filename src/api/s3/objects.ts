@@ -11,6 +11,7 @@ import { isoDate, S3_META_PREFIX as META_PREFIX, requireAccess, type S3Request }
 import { checksumHeaders, checksumModeEnabled, partNumberParam, partRange, partsCount } from "./checksum-fields.ts";
 import { requestBody, smallBody, type S3Body } from "./request.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
+import { deleteCondition, deleteHeaders, writeCondition } from "./write-conditions.ts";
 import { tokenFor, tracked, type Alongside } from "../../uploads/tracking.ts";
 import { cacheHeaders } from "../../remotes/pull-through.ts";
 import { DELETE_MAX_BYTES, parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
@@ -29,6 +30,7 @@ export async function putObject(r: S3Request): Promise<Response> {
   // Read before the body: a refused SSE request (KMS, a bad customer key) stores nothing.
   const wanted = requestedSse(r.request.headers);
   const seal = wanted ? (wanted.kind === "C" ? r.services.objects.newKey("C", wanted.customer.key) : r.services.objects.newKey("S3")) : undefined;
+  const condition = writeCondition(r.request.headers);
   const body = requestBody(r.request, r.caller);
   const put = (stream: ReadableStream<Uint8Array> | null, alongside?: Alongside) =>
     r.services.objects.putObject(r.bucket, r.key, stream, {
@@ -41,6 +43,7 @@ export async function putObject(r: S3Request): Promise<Response> {
       alongside,
       integrity: () => keptIntegrity(body),
       seal,
+      condition,
     });
   const session = r.services.uploads?.begin(token, r.bucket, r.key, body.contentLength);
   const result = await tracked(session, body.stream, r.request, put, (res) => res.size);
@@ -140,7 +143,7 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
 export async function deleteObject(r: S3Request): Promise<Response> {
   await requireAccess(r, "write");
   checkVersionId(r.query);
-  await r.services.objects.deleteObject(r.bucket, r.key, { actor: r.who.accessKeyId });
+  await r.services.objects.deleteObject(r.bucket, r.key, { actor: r.who.accessKeyId, condition: deleteHeaders(r.request.headers) });
   return new Response(null, { status: 204 });
 }
 
@@ -154,7 +157,7 @@ export async function deleteObjects(r: S3Request): Promise<Response> {
   const results = await mapLimit(objects, DELETE_CONCURRENCY, async (o) => {
     try {
       if (o.versionId !== undefined && o.versionId !== "null") throw new NotFoundError("The specified version does not exist.", "NoSuchVersion");
-      await r.services.objects.deleteObject(r.bucket, o.key, { actor: r.who.accessKeyId });
+      await r.services.objects.deleteObject(r.bucket, o.key, { actor: r.who.accessKeyId, condition: deleteCondition(o) });
       return { ok: true as const, key: o.key, versionId: o.versionId };
     } catch (err) {
       const e = err instanceof MeshError ? err : new MeshError("InternalError", "We encountered an internal error. Please try again.");
@@ -194,6 +197,7 @@ export async function readCopySource(r: S3Request): Promise<{ bucket: string; ke
 export async function copyObject(r: S3Request): Promise<Response> {
   await requireAccess(r, "write");
   const src = await readCopySource(r);
+  const condition = writeCondition(r.request.headers);
   const directive = (r.request.headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   if (directive !== "COPY" && directive !== "REPLACE") throw new BadRequestError("Unknown metadata directive.", "InvalidArgument");
   const h = r.request.headers;
@@ -211,14 +215,14 @@ export async function copyObject(r: S3Request): Promise<Response> {
   let m: { lastModified: number; etag: string };
   if (target === source && target !== "C") {
     // Same protection (none, or SSE-S3 under the mesh key): the chunks are shared, sealed as they are.
-    m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes, { actor: r.who.accessKeyId });
+    m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes, { actor: r.who.accessKeyId, condition });
   } else {
     // Another key or kind: the bytes are opened and sealed again on this peer (a new object key, always, for SSE-C).
     const seal = target === "C" && wanted?.kind === "C" ? r.services.objects.newKey("C", wanted.customer.key) : target === "S3" ? r.services.objects.newKey("S3") : undefined;
     const body = await r.services.objects.readObject(src.manifest, 0, src.manifest.size, { signal: r.request.signal, key: sourceKey });
     const kept = changes ?? { contentType: src.manifest.contentType, meta: src.manifest.meta, headers: src.manifest.headers };
     try {
-      const put = await r.services.objects.putObject(r.bucket, r.key, body, { ...kept, contentLength: src.manifest.size, signal: r.request.signal, actor: r.who.accessKeyId, seal });
+      const put = await r.services.objects.putObject(r.bucket, r.key, body, { ...kept, contentLength: src.manifest.size, signal: r.request.signal, actor: r.who.accessKeyId, seal, condition });
       m = { etag: put.etag, lastModified: put.lastModified ?? Date.now() };
     } catch (err) {
       await body.cancel(err).catch(() => {});

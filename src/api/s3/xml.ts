@@ -84,8 +84,8 @@ function text(v: unknown): string | undefined {
   return undefined;
 }
 
-/** The body of DeleteObjects: keys (each with an optional version id) and the quiet flag. */
-export function parseDeleteRequest(body: string): { quiet: boolean; objects: Array<{ key: string; versionId?: string }> } {
+/** The body of DeleteObjects: keys (each with an optional version id and conditions) and the quiet flag. */
+export function parseDeleteRequest(body: string): { quiet: boolean; objects: Array<{ key: string; versionId?: string; etag?: string; size?: string; lastModified?: string }> } {
   const doc = parse(body, "Delete");
   const list = (doc.Object as unknown[] | undefined) ?? [];
   if (list.length === 0 || list.length > 1000) throw malformed();
@@ -93,8 +93,9 @@ export function parseDeleteRequest(body: string): { quiet: boolean; objects: Arr
     if (typeof o !== "object" || o === null) throw malformed();
     const key = text((o as Record<string, unknown>).Key);
     if (key === undefined || key === "") throw malformed();
-    const versionId = text((o as Record<string, unknown>).VersionId)?.trim();
-    return { key, versionId };
+    const field = (name: string) => text((o as Record<string, unknown>)[name])?.trim();
+    // ETag, Size and LastModifiedTime make the delete of this key conditional (as If-Match and its kin do for DeleteObject).
+    return { key, versionId: field("VersionId"), etag: field("ETag"), size: field("Size"), lastModified: field("LastModifiedTime") };
   });
   return { quiet: text(doc.Quiet)?.trim().toLowerCase() === "true", objects };
 }
