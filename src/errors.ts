@@ -49,6 +49,8 @@ export const ERROR_STATUS = {
   BadRequest: 400,
   /** A browser POST upload's policy that is not base64 JSON of S3's shape. */
   InvalidPolicyDocument: 400,
+  /** A browser POST upload body that is not multipart/form-data as it should be. */
+  MalformedPOSTRequest: 400,
   /** A browser POST upload whose fields before the file exceed S3's 20 KB. */
   MaxPostPreDataLengthExceeded: 400,
   // ---- 401 / 403: who is asking, and may they ----
