@@ -26,7 +26,8 @@ import {
 } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { startConverged, teardownCluster, type Cluster } from "../harness/cluster.ts";
-import { mustCreateBucket } from "../harness/http.ts";
+import { json, mustCreateBucket, request } from "../harness/http.ts";
+import { waitFor } from "../harness/wait.ts";
 import { seededBytes } from "../harness/random.ts";
 import { MiB, TEST_ADMIN, bodyBytes, createKey, s3Client, s3ErrorOf, s3Path, sdkFailure, signedFetch, type Creds } from "../harness/s3.ts";
 
@@ -96,6 +97,15 @@ describe("object tagging", () => {
       expect(await tagsOf(0, key)).toEqual({});
       expect((await s3[1].send(new GetObjectCommand({ Bucket: BUCKET, Key: key }))).TagCount).toBeUndefined();
       expect(await failure("tagging a missing key", s3[0].send(new PutObjectTaggingCommand({ Bucket: BUCKET, Key: "nope", Tagging: tagSet({ a: "b" }) })))).toBe("404 NoSuchKey");
+
+      // Each tag change is a change event of its own, in the order made.
+      let names: string[] = [];
+      await waitFor("the tagging events", async () => {
+        const r = await request(cluster.peer(1).httpUrl, "GET", `/buckets/${BUCKET}/events?prefix=${encodeURIComponent(key)}&limit=100`);
+        names = json<{ events: Array<{ eventName: string }> }>(r).events.map((e) => e.eventName);
+        return names.length >= 3;
+      });
+      expect(names).toEqual(["ObjectCreated:Put", "ObjectTagging:Put", "ObjectTagging:Delete"]);
     },
     T,
   );
