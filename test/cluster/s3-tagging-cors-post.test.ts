@@ -342,6 +342,19 @@ describe("browser POST uploads", () => {
       expect(code(await postForm(plain, new Uint8Array([1]), { drop: ["key"] }))).toBe("400 InvalidArgument");
       await absent("bad/extra");
 
+      // Forms a browser would not send: no file, fields past 20 KB before it, cut off inside the file, not a form at all.
+      const raw = async (body: string, type = "multipart/form-data; boundary=XB") => {
+        const r = await fetch(`${url(2)}/${BUCKET}`, { method: "POST", body, headers: { "content-type": type } });
+        return code({ status: r.status, text: await r.text() });
+      };
+      const part = (name: string, value: string, filename?: string) => `--XB\r\nContent-Disposition: form-data; name="${name}"${filename ? `; filename="${filename}"` : ""}\r\n\r\n${value}\r\n`;
+      const signedFields = Object.entries(plain.fields).map(([k, v]) => part(k, v)).join("");
+      expect(await raw(signedFields + "--XB--\r\n")).toBe("400 InvalidArgument");
+      expect(await raw(part("x-ignore-pad", "p".repeat(21 * 1024)) + signedFields + part("file", "x", "f") + "--XB--\r\n")).toBe("400 MaxPostPreDataLengthExceeded");
+      expect(await raw(signedFields + `--XB\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\ncut off`)).toBe("400 MalformedPOSTRequest");
+      expect(await raw("key=bad/extra", "application/x-www-form-urlencoded")).toBe("412 PreconditionFailed");
+      await absent("bad/extra");
+
       const reader: Creds = await createKey(cluster.peer(0).httpUrl, { name: "reader", buckets: { [BUCKET]: "read" } });
       const readOnly = s3Client(url(1), reader, { maxAttempts: 1 });
       extra.push(readOnly);
