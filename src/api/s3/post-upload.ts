@@ -23,6 +23,8 @@ import { xmlResponse } from "./xml.ts";
 
 /** S3's limit on the form fields before the file (names and values). */
 export const MAX_PRE_DATA_BYTES = 20 * 1024;
+/** Bytes the parser and the file stream each buffer before they push back (a few chunk-sized pieces at most in flight). */
+const PARSE_HWM = 256 * 1024;
 /** Most fields taken before the file (each is at least a name; S3 documents no number, 20 KB bounds it anyway). */
 const MAX_FIELDS = 1000;
 
@@ -207,6 +209,8 @@ export async function postObject(deps: PostUploadDeps, request: Request, bucket:
   try {
     bb = Busboy({
       headers: { "content-type": type },
+      highWaterMark: PARSE_HWM,
+      fileHwm: PARSE_HWM,
       limits: { fieldNameSize: MAX_PRE_DATA_BYTES, fieldSize: MAX_PRE_DATA_BYTES, fields: MAX_FIELDS, files: 1 },
       // S3 takes the field named "file" as the file, whatever its part says (a filename or none).
       isPartAFile: (name) => name?.toLowerCase() === "file",
