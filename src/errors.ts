@@ -43,6 +43,16 @@ export const ERROR_STATUS = {
   InvalidConfig: 400,
   /** A search query (POST /buckets/{b}/query or its ?q= text) that does not parse or fit the bucket's schema. */
   InvalidQuery: 400,
+  /** A tag S3 refuses: a duplicate or system (aws:) key, too long, or bad characters. */
+  InvalidTag: 400,
+  /** S3's generic refusal (too many object tags; a preflight without Origin or Access-Control-Request-Method). */
+  BadRequest: 400,
+  /** A browser POST upload's policy that is not base64 JSON of S3's shape. */
+  InvalidPolicyDocument: 400,
+  /** A browser POST upload body that is not multipart/form-data as it should be. */
+  MalformedPOSTRequest: 400,
+  /** A browser POST upload whose fields before the file exceed S3's 20 KB. */
+  MaxPostPreDataLengthExceeded: 400,
   // ---- 401 / 403: who is asking, and may they ----
   Unauthorized: 401,
   AccessDenied: 403,
@@ -50,6 +60,8 @@ export const ERROR_STATUS = {
   InvalidAccessKeyId: 403,
   RequestTimeTooSkewed: 403,
   ExpiredToken: 403,
+  /** A CORS preflight no rule of the bucket allows (S3's AccessForbidden). */
+  AccessForbidden: 403,
   // ---- 404: nothing there ----
   NotFound: 404,
   NoSuchBucket: 404,
@@ -66,6 +78,10 @@ export const ERROR_STATUS = {
   NoSuchOrigin: 404,
   /** GetBucketEncryption of a bucket with no default encryption. */
   ServerSideEncryptionConfigurationNotFoundError: 404,
+  /** GetBucketTagging of a bucket with no tags. */
+  NoSuchTagSet: 404,
+  /** GetBucketCors of a bucket with no CORS configuration. */
+  NoSuchCORSConfiguration: 404,
   // ---- other 4xx ----
   MethodNotAllowed: 405,
   /** A multipart part sent without Content-Length (S3's UploadPart needs it too). */

@@ -11,6 +11,9 @@ export const EVENT_NAMES = [
   /** Made by a bucket's origin: imported by a sync, or its bytes kept by a pull-through fill. */
   "ObjectCreated:Mirror",
   "ObjectRemoved:Delete",
+  /** An object's tags set or replaced (PutObjectTagging), or removed (DeleteObjectTagging). */
+  "ObjectTagging:Put",
+  "ObjectTagging:Delete",
   "BucketCreated",
   "BucketRemoved",
 ] as const;

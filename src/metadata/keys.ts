@@ -225,6 +225,10 @@ export const ORIGIN_ROW_PREFIX = "\x01o";
 export const originRow = (bucket: string) => `${ORIGIN_ROW_PREFIX}${bucket}`;
 /** A bucket's default encryption (S3's PutBucketEncryption), in the buckets shard. */
 export const encryptionRow = (bucket: string) => `\x01x${bucket}`;
+/** A bucket's tags (S3's PutBucketTagging), in the buckets shard. */
+export const bucketTagsRow = (bucket: string) => `\x01g${bucket}`;
+/** A bucket's CORS configuration (S3's PutBucketCors), in the buckets shard. */
+export const corsRow = (bucket: string) => `\x01a${bucket}`;
 /** Row of a write-through bucket's progress through one shard's change events (src/remotes/write-through.ts), in each shard. */
 export const writeThroughRow = (bucket: string) => `\x01q${bucket}`;
 /** Every origin sync state row starts with this. */

@@ -37,6 +37,22 @@ export interface ObjectManifest {
   integrity?: ObjectIntegrity;
   /** Set on an object encrypted at rest (SSE-S3 or SSE-C, src/objects/sse-seal.ts): its chunks and inline body are sealed. */
   sse?: SseInfo;
+  /** S3 object tags (at most 10), kept here so that a scan of manifests (lifecycle rules by tag) sees them. Absent: none. */
+  tags?: Record<string, string>;
+}
+
+/** One rule of a bucket's CORS configuration (S3's CORSRule), as stored in the buckets shard. */
+export interface CorsRule {
+  id?: string;
+  /** AllowedOrigin patterns, each with at most one "*". */
+  origins: string[];
+  /** AllowedMethod: GET, PUT, POST, DELETE, HEAD. */
+  methods: string[];
+  /** AllowedHeader patterns, each with at most one "*". */
+  headers: string[];
+  /** ExposeHeader names. */
+  expose: string[];
+  maxAgeSeconds?: number;
 }
 
 /** An object's kept checksum and, for a multipart object, its parts in order. */

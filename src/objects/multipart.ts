@@ -57,6 +57,8 @@ export interface UploadRecord {
   checksum?: UploadChecksum;
   /** An encrypted upload (SSE): its data key, wrapped; every part is sealed with it, and the object gets it. */
   sse?: SseInfo;
+  /** The object's tags (x-amz-tagging on CreateMultipartUpload), kept to the Complete. */
+  tags?: Record<string, string>;
 }
 
 /** One uploaded part. */
@@ -331,6 +333,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
         integrity: await completeIntegrity(upload.checksum, chosen, { parts: wanted.map((w) => w.checksums ?? {}), ...objectChecksum }),
         // Each part's chunks were sealed naming their part: the object keeps where each part starts.
         ...(upload.sse ? { sse: { ...upload.sse, parts: chosen.map((p): [number, number] => [p.partNumber, p.chunks.length]) } } : {}),
+        ...(upload.tags && Object.keys(upload.tags).length ? { tags: upload.tags } : {}),
       };
       // Pinned until the manifest references them: an abort may remove the part rows meanwhile.
       const unpin = objects.pin(manifest.chunks.map((c) => c.id));

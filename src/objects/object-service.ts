@@ -18,6 +18,8 @@ import {
   notificationsRow,
   originRow,
   encryptionRow,
+  bucketTagsRow,
+  corsRow,
   schemaRow,
   uploadRowPrefix,
   validateBucketName,
@@ -28,7 +30,7 @@ import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { ManifestCache } from "../cache/manifest-cache.ts";
 import type { Consensus } from "../metadata/consensus.ts";
 import { conditionFailure, isConditional, type WriteCondition } from "./conditions.ts";
-import type { BucketInfo, ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
+import type { BucketInfo, ChunkRef, CorsRule, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
@@ -70,6 +72,8 @@ export interface PutOptions extends ObjectWrite {
   integrity?: () => ObjectIntegrity | undefined;
   /** Encrypt at rest (SSE): every chunk and an inline body are sealed with this key here, before they leave. */
   seal?: ObjectKey;
+  /** The object's tags (S3's x-amz-tagging), checked by the caller; kept in the manifest. */
+  tags?: Record<string, string>;
 }
 
 /** How a body stored alone (a multipart part) is sealed: the upload's key, and the part it is. */
@@ -169,7 +173,8 @@ export interface ObjectService {
   readObject(manifest: ObjectManifest, start: number, end: number, opts?: ReadOptions): Promise<ReadableStream<Uint8Array>>;
   deleteObject(bucket: string, key: string, ctx?: ObjectWrite): Promise<void>;
   /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
-  copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: ObjectWrite): Promise<ObjectManifest>;
+  /** `tags`: the copy's tags (none: the source's are kept; an empty set: the copy has none). */
+  copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: ObjectWrite, tags?: Record<string, string>): Promise<ObjectManifest>;
   /** Store a body as chunks only, never inline (multipart parts). */
   storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions & { seal?: PartSeal }): Promise<StoredBody>;
   /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. */
@@ -204,6 +209,20 @@ export interface ObjectService {
   bucketEncryption(bucket: string, opts?: AbortOptions): Promise<BucketEncryption | null>;
   /** Set (or with null remove) the bucket's default encryption. */
   setBucketEncryption(bucket: string, value: BucketEncryption | null): Promise<void>;
+  /**
+   * Replace an object's tags (an empty set or null: remove them) by writing its manifest again
+   * with the same chunks, through the normal index write, with an ObjectTagging:Put or :Delete
+   * event. NoSuchKey if there is no object. Returns the manifest written.
+   */
+  setObjectTags(bucket: string, key: string, tags: Record<string, string> | null, ctx?: WriteContext & AbortOptions): Promise<ObjectManifest>;
+  /** The bucket's tags (PutBucketTagging), or null when none are set. */
+  bucketTags(bucket: string, opts?: AbortOptions): Promise<Record<string, string> | null>;
+  /** Set (or with null remove) the bucket's tags. */
+  setBucketTags(bucket: string, tags: Record<string, string> | null): Promise<void>;
+  /** The bucket's CORS rules, or null when it has none (cached for a moment; a change is forgotten mesh-wide). */
+  bucketCors(bucket: string, opts?: AbortOptions): Promise<CorsRule[] | null>;
+  /** Set (or with null remove) the bucket's CORS rules. */
+  setBucketCors(bucket: string, rules: CorsRule[] | null): Promise<void>;
 }
 
 /** Dependencies of the object service. */
@@ -276,6 +295,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const knownBuckets = deps.caches.define<BucketInfo>("buckets", { max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   // Read on every PUT that names no encryption: cached, absences too, and forgotten mesh-wide when set.
   const encryptions = deps.caches.define<BucketEncryption>("encryption", { max: BUCKET_CACHE_MAX, ttlMs: ENCRYPTION_CACHE_MS, missTtlMs: ENCRYPTION_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
+  // Read for every request that carries an Origin (CORS headers on actual answers) and every preflight: cached likewise.
+  const corsRules = deps.caches.define<CorsRule[]>("cors", { max: BUCKET_CACHE_MAX, ttlMs: ENCRYPTION_CACHE_MS, missTtlMs: ENCRYPTION_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const now = () => encodeTimestamp(hlc.now());
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
@@ -447,6 +468,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       ...(up.refs.length ? { holders: up.holders } : {}),
       ...(opts.origin ? { origin: opts.origin } : {}),
       ...(seal ? { sse: seal.info } : {}),
+      ...(opts.tags && Object.keys(opts.tags).length ? { tags: opts.tags } : {}),
     };
     const integrity = opts.integrity?.();
     if (integrity) manifest.integrity = integrity;
@@ -523,6 +545,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       // And its default encryption: a new bucket of the same name starts without one.
       await index.write(BUCKETS_SHARD, encryptionRow(name), { ts: now(), value: null });
       await encryptions.forget(name);
+      // And its tags and CORS rules.
+      await index.write(BUCKETS_SHARD, bucketTagsRow(name), { ts: now(), value: null });
+      await index.write(BUCKETS_SHARD, corsRow(name), { ts: now(), value: null });
+      await corsRules.forget(name);
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
@@ -566,6 +592,39 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       await index.write(BUCKETS_SHARD, encryptionRow(bucket), { ts: now(), value });
       await encryptions.forget(bucket);
     },
+    async setObjectTags(bucket, key, tags, ctx = {}) {
+      const current = await liveManifest(bucket, key, ctx);
+      // An imported object's row is the sync's to replace: tagging it would keep a manifest with no bytes as if written here.
+      if (current.remote) throw notKept();
+      const { tags: _old, ...rest } = current;
+      const kept = tags && Object.keys(tags).length ? tags : undefined;
+      // Same chunks, same Last-Modified (S3 does not change it for tags): only the tags and the row's write time move.
+      const manifest: ObjectManifest = kept ? { ...rest, tags: kept } : rest;
+      await writeManifest(bucket, key, manifest, kept ? "ObjectTagging:Put" : "ObjectTagging:Delete", ctx);
+      return manifest;
+    },
+
+    async bucketTags(bucket, opts = {}) {
+      await requireBucket(bucket, opts);
+      return ((await index.read(BUCKETS_SHARD, bucketTagsRow(bucket), opts)) as IndexEntry<Record<string, string>> | null)?.value ?? null;
+    },
+
+    async setBucketTags(bucket, tags) {
+      await requireBucket(bucket);
+      await index.write(BUCKETS_SHARD, bucketTagsRow(bucket), { ts: now(), value: tags });
+    },
+
+    async bucketCors(bucket, opts = {}) {
+      await requireBucket(bucket, opts);
+      return corsRules.get(bucket, async () => ((await index.read(BUCKETS_SHARD, corsRow(bucket), opts)) as IndexEntry<CorsRule[]> | null)?.value ?? null);
+    },
+
+    async setBucketCors(bucket, rules) {
+      await requireBucket(bucket);
+      await index.write(BUCKETS_SHARD, corsRow(bucket), { ts: now(), value: rules });
+      await corsRules.forget(bucket);
+    },
+
     pin(ids) {
       for (const id of ids) hold(id);
       let released = false;
@@ -588,7 +647,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       await writeManifest(bucket, key, manifest, "ObjectCreated:CompleteMultipartUpload", ctx);
     },
 
-    async copyObject(source, bucket, key, changes, ctx) {
+    async copyObject(source, bucket, key, changes, ctx, tags) {
       // Chunks are shared, so a source whose bytes are still at its origin has nothing to share (callers fetch it first).
       if (source.remote) throw notKept();
       validateKey(key);
@@ -596,6 +655,10 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       // A copy is written in the mesh: not an origin's copy (no freshness to keep, nothing a sync may remove).
       const { origin: _origin, remote: _remote, ...kept } = source;
       const manifest: ObjectManifest = { ...kept, ...changes, lastModified: Date.now() };
+      if (tags) {
+        if (Object.keys(tags).length) manifest.tags = tags;
+        else delete manifest.tags;
+      }
       await checkMeta(bucket, manifest.meta);
       if (manifest.headers && !Object.keys(manifest.headers).length) delete manifest.headers;
       await writeManifest(bucket, key, manifest, "ObjectCreated:Copy", ctx);

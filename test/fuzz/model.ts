@@ -92,6 +92,8 @@ function s3HeaderArb(w: FuzzWorld): fc.Arbitrary<Array<[string, string]>> {
     [2, fc.tuple(weighted([5, pick("x-amz-meta-a", "x-amz-meta-", "x-amz-meta-long")], [1, pick("x-amz-meta-ü", "x-amz-meta-a b")]), oddText).map(([k, v]) => [k, v])],
     [2, pick<[string, string]>(["content-md5", "x"], ["content-md5", "1B2M2Y8AsgTpgAmY7PhCfg=="], ["x-amz-checksum-crc32", "AAAAAA=="], ["x-amz-checksum-sha256", "!"], ["x-amz-checksum-crc32c", ""], ["x-amz-sdk-checksum-algorithm", "CRC32"], ["x-amz-trailer", "x-amz-checksum-crc32"])],
     [2, pick<[string, string]>(["content-encoding", "aws-chunked"], ["x-amz-decoded-content-length", "5"], ["x-amz-decoded-content-length", "-1"], ["x-amz-decoded-content-length", "99999999999"], ["content-type", "application/xml"], ["expect", "100-continue"], ["x-amz-storage-class", "GLACIER"], ["x-amz-acl", "public-read"], ["if-match", '"x"'], ["if-none-match", "*"], ["x-amz-date", "garbage"])],
+    // Browser POST uploads and CORS: a form's enclosure type, and what a browser adds to its requests.
+    [2, pick<[string, string]>(["content-type", `multipart/form-data; boundary=${FORM_BOUNDARY}`], ["content-type", "multipart/form-data"], ["content-type", "multipart/form-data; boundary="], ["origin", "https://a.test"], ["access-control-request-method", "PUT"], ["access-control-request-headers", "x-a, , ,"], ["x-amz-tagging", "a=1&a=2&%ZZ"])],
   );
   return fc.array(header, { maxLength: 4 });
 }
@@ -110,6 +112,16 @@ const badS3Auth = pick<string | undefined>(
   "Basic Zm9vOmJhcg==",
   "AWS4-HMAC-SHA256 Credential=%FF/%zz, SignedHeaders=host, Signature=zz",
 );
+
+/** The boundary of the fuzzed multipart/form-data bodies (browser POST uploads). */
+const FORM_BOUNDARY = "fzB0und";
+
+/** A multipart/form-data body with these fields in order (values as given, unchecked). */
+function formBody(parts: Array<[string, string, string?]>, close = true): string {
+  const part = ([name, value, filename]: [string, string, string?]) =>
+    `--${FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"${filename === undefined ? "" : `; filename="${filename}"`}\r\n\r\n${value}\r\n`;
+  return parts.map(part).join("") + (close ? `--${FORM_BOUNDARY}--\r\n` : "");
+}
 
 /** Bodies: none, random bytes, XML-ish snippets (well-formed and not), JSON for the native API. */
 function bodyArb(w: FuzzWorld): fc.Arbitrary<Uint8Array> {
@@ -134,8 +146,22 @@ function bodyArb(w: FuzzWorld): fc.Arbitrary<Uint8Array> {
     "<" + "x".repeat(3000),
   ).map(text);
   const json = pick(`{}`, `{"parts":[{"partNumber":1,"etag":"d41d8cd98f00b204e9800998ecf8427e"}]}`, `{"parts":[{"partNumber":1e9,"etag":1}]}`, `{"name":"x"}`, `{"admin":true}`, `{"buckets":{"fz-a":"owner"}}`, `{"buckets":{"x":"root"}}`, `[]`, `null`, `"x"`, `{"buckets":null}`, `{`, `{"name":${"[".repeat(5000)}`).map(text);
+  const policy = (doc: string) => Buffer.from(doc).toString("base64");
+  const forms = pick(
+    formBody([["key", "k/${filename}"], ["file", "hello", "a.txt"]]),
+    formBody([["key", "k"], ["policy", policy(`{"expiration":"2099-01-01T00:00:00Z","conditions":[["content-length-range",0,1]]}`)], ["x-amz-algorithm", "AWS4-HMAC-SHA256"], ["x-amz-credential", "MKTESTADMIN000000001/20990101/us-east-1/s3/aws4_request"], ["x-amz-date", "20990101T000000Z"], ["x-amz-signature", "0".repeat(64)], ["file", "xx", "f"]]),
+    formBody([["key", "k"], ["policy", "%%%"], ["x-amz-signature", "zz"], ["file", "x", "f"]]),
+    formBody([["key", "k"], ["policy", policy(`{"expiration":1,"conditions":{}}`)], ["file", "x"]]),
+    formBody([["key", "k"], ["tagging", "<Tagging><TagSet><Tag><Key>aws:x</Key></Tag>"], ["file", "x", ""]]),
+    formBody([["key", "k"], ["x".repeat(30_000), "v"], ["file", "x", "f"]]),
+    formBody([["key", "k"], ["file", "no end", "f"]], false),
+    formBody([["key", "k"]]),
+    `--${FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\ncut off mid-file`,
+    `--${FORM_BOUNDARY}\r\n\r\n\r\n--${FORM_BOUNDARY}--`,
+  ).map(text);
   return weighted<Uint8Array>(
     [6, fc.constant(new Uint8Array(0))],
+    [2, forms],
     [4, fc.uint8Array({ maxLength: 3000 })],
     [3, deleteDoc],
     [2, completeDoc],

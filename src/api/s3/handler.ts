@@ -1,7 +1,11 @@
 // The S3-compatible API: path-style requests (`/bucket/key`), authenticated with SigV4,
 // routed by method and sub-resource (S3 names operations in the query string, so this
 // is a plain table rather than an Elysia router). Anything not in the table answers
-// S3's NotImplemented document: never a crash, never a wrong success.
+// S3's NotImplemented document: never a crash, never a wrong success. Two requests are
+// answered before any SigV4 check, as S3 answers them: a CORS preflight (OPTIONS; a browser
+// sends no credentials with it) and a browser POST upload (its signature is in the form).
+// An answer to a request with an Origin that a rule of the bucket allows carries the CORS
+// headers, errors included.
 import type { AccessKeys } from "../../auth/access-keys.ts";
 import { MeshError } from "../../errors.ts";
 import { decodePathPiece, validateBucketName } from "../../metadata/keys.ts";
@@ -10,6 +14,9 @@ import { requestIdOf } from "../request-id.ts";
 import { getObjectAttributes } from "./attributes.ts";
 import * as buckets from "./buckets.ts";
 import * as encryption from "./bucket-encryption.ts";
+import * as cors from "./cors.ts";
+import * as tagging from "./tagging.ts";
+import { postObject } from "./post-upload.ts";
 import type { S3Request, S3Services } from "./context.ts";
 import { listenBucketNotification } from "./listen.ts";
 import * as multipart from "./multipart.ts";
@@ -53,6 +60,15 @@ const OPERATION_NAMES = new Map<Operation, string>([
   [encryption.putBucketEncryption, "PutBucketEncryption"],
   [encryption.getBucketEncryption, "GetBucketEncryption"],
   [encryption.deleteBucketEncryption, "DeleteBucketEncryption"],
+  [tagging.putObjectTagging, "PutObjectTagging"],
+  [tagging.getObjectTagging, "GetObjectTagging"],
+  [tagging.deleteObjectTagging, "DeleteObjectTagging"],
+  [tagging.putBucketTagging, "PutBucketTagging"],
+  [tagging.getBucketTagging, "GetBucketTagging"],
+  [tagging.deleteBucketTagging, "DeleteBucketTagging"],
+  [cors.putBucketCors, "PutBucketCors"],
+  [cors.getBucketCors, "GetBucketCors"],
+  [cors.deleteBucketCors, "DeleteBucketCors"],
 ]);
 
 /** The S3 operation each request was routed to (a request not routed has none). */
@@ -64,7 +80,7 @@ export function s3OperationOf(request: Request): string {
 }
 
 /** Query parameters that name an operation (S3 "sub-resources") this API serves. */
-const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events", "attributes", "encryption"]);
+const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events", "attributes", "encryption", "tagging", "cors"]);
 /** Query parameters that only qualify an operation. */
 const QUALIFIERS = new Set([
   "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after", "encoding-type", "fetch-owner",
@@ -94,6 +110,16 @@ function route(method: string, bucket: string, key: string, q: URLSearchParams, 
     // A bucket's sub-resource only, with nothing else but the SDK's x-id.
     if (key || [...q.keys()].some((k) => k !== "encryption" && k !== "x-id")) return undefined;
     return method === "PUT" ? encryption.putBucketEncryption : method === "GET" ? encryption.getBucketEncryption : method === "DELETE" ? encryption.deleteBucketEncryption : undefined;
+  }
+  if (has("tagging")) {
+    // Nothing else but the SDK's x-id and (on an object) a version id.
+    if ([...q.keys()].some((k) => k !== "tagging" && k !== "x-id" && !(key && k === "versionId"))) return undefined;
+    if (key) return method === "PUT" ? tagging.putObjectTagging : method === "GET" ? tagging.getObjectTagging : method === "DELETE" ? tagging.deleteObjectTagging : undefined;
+    return method === "PUT" ? tagging.putBucketTagging : method === "GET" ? tagging.getBucketTagging : method === "DELETE" ? tagging.deleteBucketTagging : undefined;
+  }
+  if (has("cors")) {
+    if (key || [...q.keys()].some((k) => k !== "cors" && k !== "x-id")) return undefined;
+    return method === "PUT" ? cors.putBucketCors : method === "GET" ? cors.getBucketCors : method === "DELETE" ? cors.deleteBucketCors : undefined;
   }
   if (!key) {
     switch (method) {
@@ -153,7 +179,20 @@ export interface S3ApiDeps extends S3Services {
 /** Build the S3 request handler of one peer. */
 export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<Response> {
   const services: S3Services = { objects: deps.objects, multipart: deps.multipart, uploads: deps.uploads, listen: deps.listen, pull: deps.pull };
-  return async (request) => {
+  const post = { services, keys: deps.keys, authEnabled: deps.authEnabled, limiter: deps.limiter };
+  /** The bucket a request names, for its CORS headers ("" when it names none or cannot be parsed). */
+  const bucketOf = (request: Request) => {
+    const { rawPath } = splitUrl(request.url);
+    const slash = rawPath.indexOf("/", 1);
+    try {
+      const bucket = decodePathPiece(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash));
+      validateBucketName(bucket);
+      return bucket;
+    } catch {
+      return "";
+    }
+  };
+  const serve = async (request: Request): Promise<Response> => {
     const { rawPath, rawQuery } = splitUrl(request.url);
     let response: Response;
     try {
@@ -161,6 +200,20 @@ export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<
       const bucket = decodePathPiece(slash < 0 ? rawPath.slice(1) : rawPath.slice(1, slash));
       const key = slash < 0 ? "" : decodePathPiece(rawPath.slice(slash + 1));
       const query = new URLSearchParams(rawQuery);
+      if (request.method === "OPTIONS") {
+        operations.set(request, "PreflightRequest");
+        if (bucket) validateBucketName(bucket);
+        response = await cors.preflight(deps.objects, bucket, request);
+        response.headers.set(deps.errors.requestIdHeader, requestIdOf(request));
+        return response;
+      }
+      if (request.method === "POST" && bucket && !key && query.size === 0) {
+        operations.set(request, "PostObject");
+        validateBucketName(bucket);
+        response = await postObject(post, request, bucket);
+        response.headers.set(deps.errors.requestIdHeader, requestIdOf(request));
+        return response;
+      }
       // Routing reads only the request line and headers: named before authentication, so a refused call counts under its operation.
       const unsupported = unsupportedParam(query);
       const op = unsupported === undefined ? route(request.method, bucket, key, query, request.headers) : undefined;
@@ -179,5 +232,11 @@ export function createS3Handler(deps: S3ApiDeps): (request: Request) => Promise<
     }
     response.headers.set(deps.errors.requestIdHeader, requestIdOf(request));
     return response;
+  };
+  return async (request) => {
+    const response = await serve(request);
+    // A preflight's own answer already says what CORS allows.
+    if (request.method === "OPTIONS" || !request.headers.has("origin")) return response;
+    return cors.withCors(deps.objects, bucketOf(request), request, response);
   };
 }

@@ -5,7 +5,7 @@ import { BadRequestError, MeshError } from "../../errors.ts";
 import { uploadListKey } from "../../metadata/keys.ts";
 import { storedHeaders, userMeta } from "../object-headers.ts";
 import { countParam, OWNER, S3_META_PREFIX, isoDate, urlEncodeKey, requireAccess, type S3Request } from "./context.ts";
-import { readCopySource } from "./objects.ts";
+import { readCopySource, requestTags } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
 import { checksumField, checksumHeader, checksumXml } from "./checksum-fields.ts";
 import { CHECKSUM_ALGORITHMS, parseAlgorithm } from "../../objects/checksums.ts";
@@ -48,6 +48,7 @@ export async function createMultipartUpload(r: S3Request): Promise<Response> {
   // The upload's data key is made now (SSE-C: wrapped by the request's key); every part is sealed with it.
   const wanted = requestedSse(h);
   const sealKey = await keyForWrite(r.services.objects, r.bucket, wanted);
+  const tags = requestTags(h);
   const id = await r.services.multipart.create(r.bucket, r.key, {
     contentType: h.get("content-type") || "application/octet-stream",
     meta: userMeta(h, S3_META_PREFIX),
@@ -55,6 +56,7 @@ export async function createMultipartUpload(r: S3Request): Promise<Response> {
     ...(uploads ? { uploadToken: token } : {}),
     ...(checksum ? { checksum } : {}),
     ...(sealKey && { sse: sealKey.info }),
+    ...(tags && Object.keys(tags).length ? { tags } : {}),
   });
   await uploads?.beginMultipart(token, r.bucket, r.key, id);
   const echo: Record<string, string> = checksum ? { "x-amz-checksum-algorithm": checksum.algorithm, "x-amz-checksum-type": checksum.type } : {};

@@ -16,10 +16,25 @@ import { tokenFor, tracked, type Alongside } from "../../uploads/tracking.ts";
 import { cacheHeaders } from "../../remotes/pull-through.ts";
 import { DELETE_MAX_BYTES, parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";
 import { customerKey, keyForRead, requestedSse, sseHeaders } from "./sse.ts";
+import { parseTaggingHeader, taggingCountHeader, type TagSet } from "./tags.ts";
+
+/** The tags a write's `x-amz-tagging` header sets, checked (undefined: the header is absent). */
+export function requestTags(h: Headers): TagSet | undefined {
+  const v = h.get("x-amz-tagging");
+  return v === null ? undefined : parseTaggingHeader(v);
+}
+
+/** CopyObject's tags: the source's (COPY, the default) or the request's x-amz-tagging (REPLACE; none then means none). */
+function copyTags(h: Headers, source: TagSet | undefined): TagSet {
+  const directive = (h.get("x-amz-tagging-directive") ?? "COPY").toUpperCase();
+  if (directive === "COPY") return source ?? {};
+  if (directive === "REPLACE") return requestTags(h) ?? {};
+  throw new BadRequestError("Unknown tagging directive.", "InvalidArgument");
+}
 
 
 /** Only the "null" version exists in an unversioned bucket. */
-function checkVersionId(q: URLSearchParams): void {
+export function checkVersionId(q: URLSearchParams): void {
   const v = q.get("versionId");
   if (v !== null && v !== "null") throw new BadRequestError("Invalid version id specified", "InvalidArgument");
 }
@@ -29,6 +44,7 @@ export async function putObject(r: S3Request): Promise<Response> {
   const token = tokenFor(r.request);
   // Read before the body: a refused SSE request (KMS, a bad customer key) stores nothing.
   const wanted = requestedSse(r.request.headers);
+  const tags = requestTags(r.request.headers);
   const seal = wanted ? (wanted.kind === "C" ? r.services.objects.newKey("C", wanted.customer.key) : r.services.objects.newKey("S3")) : undefined;
   const condition = writeCondition(r.request.headers);
   const body = requestBody(r.request, r.caller);
@@ -44,6 +60,7 @@ export async function putObject(r: S3Request): Promise<Response> {
       integrity: () => keptIntegrity(body),
       seal,
       condition,
+      tags,
     });
   const session = r.services.uploads?.begin(token, r.bucket, r.key, body.contentLength);
   const result = await tracked(session, body.stream, r.request, put, (res) => res.size);
@@ -111,7 +128,7 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
   const m = served?.manifest ?? (await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal }));
   // An SSE-C object answers nothing, not even its headers, without its key.
   const key = keyForRead(r.services.objects, m, r.request.headers);
-  const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}), ...sseHeaders(m.sse?.kind, customerKey(r.request.headers)) };
+  const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}), ...sseHeaders(m.sse?.kind, customerKey(r.request.headers)), ...taggingCountHeader(m.tags) };
   headers["x-amz-version-id"] = "null";
   for (const name of RESPONSE_OVERRIDES) {
     const v = r.query.get(`response-${name}`);
@@ -204,6 +221,7 @@ export async function copyObject(r: S3Request): Promise<Response> {
   // The source's key (SSE-C: the x-amz-copy-source-…-customer-* headers) and what the target asks for.
   const sourceKey = keyForRead(r.services.objects, src.manifest, h, "x-amz-copy-source-");
   const wanted = requestedSse(h);
+  const tags = copyTags(h, src.manifest.tags);
   if (directive === "COPY" && !wanted && src.bucket === r.bucket && src.key === r.key) {
     throw new BadRequestError("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.", "InvalidRequest");
   }
@@ -215,14 +233,14 @@ export async function copyObject(r: S3Request): Promise<Response> {
   let m: { lastModified: number; etag: string };
   if (target === source && target !== "C") {
     // Same protection (none, or SSE-S3 under the mesh key): the chunks are shared, sealed as they are.
-    m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes, { actor: r.who.accessKeyId, condition });
+    m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes, { actor: r.who.accessKeyId, condition }, tags);
   } else {
     // Another key or kind: the bytes are opened and sealed again on this peer (a new object key, always, for SSE-C).
     const seal = target === "C" && wanted?.kind === "C" ? r.services.objects.newKey("C", wanted.customer.key) : target === "S3" ? r.services.objects.newKey("S3") : undefined;
     const body = await r.services.objects.readObject(src.manifest, 0, src.manifest.size, { signal: r.request.signal, key: sourceKey });
     const kept = changes ?? { contentType: src.manifest.contentType, meta: src.manifest.meta, headers: src.manifest.headers };
     try {
-      const put = await r.services.objects.putObject(r.bucket, r.key, body, { ...kept, contentLength: src.manifest.size, signal: r.request.signal, actor: r.who.accessKeyId, seal, condition });
+      const put = await r.services.objects.putObject(r.bucket, r.key, body, { ...kept, contentLength: src.manifest.size, signal: r.request.signal, actor: r.who.accessKeyId, seal, condition, tags });
       m = { etag: put.etag, lastModified: put.lastModified ?? Date.now() };
     } catch (err) {
       await body.cancel(err).catch(() => {});

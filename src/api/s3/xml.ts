@@ -78,6 +78,27 @@ function parse(text: string, root: string): Record<string, unknown> {
   return body as Record<string, unknown>;
 }
 
+/**
+ * Parse a small request document (checked as `parse` checks it: size bounded by the caller,
+ * no DOCTYPE, no deep nesting) whose root is `root`; elements named in `arrays` always
+ * parse as lists. Text values are raw: read them with `xmlValue`.
+ */
+export function parseXmlDocument(body: string, root: string, arrays: string[]): Record<string, unknown> {
+  if (!body.trim() || /<!(DOCTYPE|ENTITY)/i.test(body) || tooDeep(body) || XMLValidator.validate(body) !== true) throw malformed();
+  const listed = new Set(arrays);
+  const doc = new XMLParser({ ignoreAttributes: true, parseTagValue: false, trimValues: false, processEntities: false, isArray: (name) => listed.has(name) }).parse(body) as Record<string, unknown>;
+  const found = doc[root];
+  // An empty root (<Tagging/>) parses as "": a document with nothing in it.
+  if (found === "") return {};
+  if (typeof found !== "object" || found === null) throw malformed();
+  return found as Record<string, unknown>;
+}
+
+/** The text of an element parsed by `parseXmlDocument` (entities decoded), or undefined if it is not text. */
+export function xmlValue(v: unknown): string | undefined {
+  return text(v);
+}
+
 function text(v: unknown): string | undefined {
   if (typeof v === "string") return unescapeXml(v);
   if (typeof v === "object" && v !== null && "#text" in v) return unescapeXml(String((v as Record<string, unknown>)["#text"]));
