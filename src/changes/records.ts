@@ -11,6 +11,8 @@ export const EVENT_NAMES = [
   /** Made by a bucket's origin: imported by a sync, or its bytes kept by a pull-through fill. */
   "ObjectCreated:Mirror",
   "ObjectRemoved:Delete",
+  /** A DELETE without a version id in a versioned bucket: the object's current version is now a delete marker. */
+  "ObjectRemoved:DeleteMarkerCreated",
   "BucketCreated",
   "BucketRemoved",
 ] as const;
@@ -24,6 +26,8 @@ export interface LoggedEvent {
   key?: string;
   size?: number;
   etag?: string;
+  /** The version written or removed, in a versioned bucket. */
+  versionId?: string;
   /** The access key id of whoever made the change ("anonymous" without authentication). */
   actor?: string;
 }
@@ -75,6 +79,7 @@ export function toS3Record(e: ChangeEvent) {
         key: recordKey(event.key ?? ""),
         ...(event.size !== undefined && { size: event.size }),
         ...(event.etag !== undefined && { eTag: event.etag }),
+        ...(event.versionId !== undefined && { versionId: event.versionId }),
         sequencer: sequencerOf(e.id),
       },
     },

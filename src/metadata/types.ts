@@ -37,6 +37,26 @@ export interface ObjectManifest {
   integrity?: ObjectIntegrity;
   /** Set on an object encrypted at rest (SSE-S3 or SSE-C, src/objects/sse-seal.ts): its chunks and inline body are sealed. */
   sse?: SseInfo;
+  /** Set in a bucket that is or was versioned: the version this manifest is (an id, or "null"). */
+  versionId?: string;
+}
+
+/** A delete marker of a versioned bucket, as its version row holds it (the object row is then deleted). */
+export interface DeleteMarker {
+  deleteMarker: true;
+  versionId: string;
+  lastModified: number;
+}
+
+/** What a version row holds: a version of the object, or a delete marker. */
+export type VersionValue = (ObjectManifest & { versionId: string }) | DeleteMarker;
+
+/** Is a version row's value a delete marker? */
+export const isDeleteMarker = (v: VersionValue): v is DeleteMarker => "deleteMarker" in v && v.deleteMarker === true;
+
+/** A bucket's versioning state (S3 PutBucketVersioning); a bucket never versioned has none. */
+export interface VersioningState {
+  status: "Enabled" | "Suspended";
 }
 
 /** An object's kept checksum and, for a multipart object, its parts in order. */

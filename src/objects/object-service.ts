@@ -23,7 +23,7 @@ import {
   validateBucketName,
   validateKey,
 } from "../metadata/keys.ts";
-import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
+import { AFTER_PREFIX, listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { ManifestCache } from "../cache/manifest-cache.ts";
 import type { BucketInfo, ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
@@ -34,6 +34,9 @@ import type { ChunkClient } from "./chunk-client.ts";
 import type { EventName, LoggedEvent, WriteContext } from "../changes/records.ts";
 import type { BucketOwnership } from "../auth/guard.ts";
 import { chunkPlaces, SEAL_OVERHEAD, WrongKeyError, type ObjectKey, type SseKeyring } from "./sse-seal.ts";
+import { NULL_VERSION } from "./version-id.ts";
+import { createVersions, deletedKey, deleteMarkerNotAllowed, type DeletedVersion, type VersionPage, type VersionQuery, type VersioningStatus } from "./versions.ts";
+import { isDeleteMarker, type VersioningState } from "../metadata/types.ts";
 
 /** What a PUT needs besides the body. */
 export interface PutOptions extends WriteContext {
@@ -107,6 +110,21 @@ export interface PutResult {
   lastModified?: number;
   /** Set when the object was encrypted at rest (asked for, or the bucket's default). */
   sse?: SseKind;
+  /** The version written, in a versioned bucket ("null" while versioning is suspended). */
+  versionId?: string;
+}
+
+/** A read of one version (absent: the current one). */
+export interface VersionRead extends AbortOptions {
+  versionId?: string;
+}
+
+/** What a DELETE did in a versioned bucket (nothing is said for a bucket never versioned). */
+export interface DeleteResult {
+  /** The version made (a delete marker) or removed. */
+  versionId?: string;
+  /** A delete marker was made, or the version removed was one. */
+  deleteMarker?: boolean;
 }
 
 /** One object in a listing. */
@@ -152,20 +170,25 @@ export interface ObjectService {
   /** The bucket's owner (`owner` undefined: a bucket from before owners), or null if it does not exist (cached like requireBucket). */
   bucketOwner(name: string, opts?: AbortOptions): Promise<BucketOwnership>;
   putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
-  /** The live manifest, or NoSuchBucket / NoSuchKey. */
-  headObject(bucket: string, key: string, opts?: AbortOptions): Promise<ObjectManifest>;
+  /**
+   * The live manifest (or with `opts.versionId` that version's), or NoSuchBucket / NoSuchKey
+   * (with x-amz-delete-marker when a delete marker is current) / NoSuchVersion, or
+   * MethodNotAllowed for a version that is a delete marker.
+   */
+  headObject(bucket: string, key: string, opts?: VersionRead): Promise<ObjectManifest>;
   /**
    * Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves; `opts.signal` stops the fetches.
    * `opts.part`: `manifest` lists some chunks of a larger object (a fill's joiner reads them so), none of them a small object's.
    */
   readObject(manifest: ObjectManifest, start: number, end: number, opts?: ReadOptions): Promise<ReadableStream<Uint8Array>>;
-  deleteObject(bucket: string, key: string, ctx?: WriteContext): Promise<void>;
+  /** Delete the object (in a versioned bucket: make a delete marker current), or with `versionId` remove that version for good. */
+  deleteObject(bucket: string, key: string, ctx?: WriteContext & { versionId?: string }): Promise<DeleteResult>;
   /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
   copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: WriteContext): Promise<ObjectManifest>;
   /** Store a body as chunks only, never inline (multipart parts). */
   storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions & { seal?: PartSeal }): Promise<StoredBody>;
-  /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. */
-  writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: WriteContext): Promise<void>;
+  /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. Answers the version made, in a versioned bucket. */
+  writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: WriteContext): Promise<string | undefined>;
   /**
    * Write `manifest` again with a new origin stamp (a revalidated copy is fresh again). No
    * change event: the object's bytes did not change.
@@ -196,6 +219,12 @@ export interface ObjectService {
   bucketEncryption(bucket: string, opts?: AbortOptions): Promise<BucketEncryption | null>;
   /** Set (or with null remove) the bucket's default encryption. */
   setBucketEncryption(bucket: string, value: BucketEncryption | null): Promise<void>;
+  /** The bucket's versioning status (null: never versioned). */
+  bucketVersioning(bucket: string, opts?: AbortOptions): Promise<VersioningStatus>;
+  /** Enable or suspend versioning. */
+  setBucketVersioning(bucket: string, status: VersioningState["status"]): Promise<void>;
+  /** A page of ListObjectVersions: every version and delete marker, or in a bucket never versioned each current object as version "null". */
+  listVersions(bucket: string, q: VersionQuery): Promise<VersionPage>;
 }
 
 /** Dependencies of the object service. */
@@ -267,6 +296,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   // Read on every PUT that names no encryption: cached, absences too, and forgotten mesh-wide when set.
   const encryptions = deps.caches.define<BucketEncryption>("encryption", { max: BUCKET_CACHE_MAX, ttlMs: ENCRYPTION_CACHE_MS, missTtlMs: ENCRYPTION_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const now = () => encodeTimestamp(hlc.now());
+  const versions = createVersions({ index, listing, indexShards: deps.indexShards, caches: deps.caches, now, readCurrent: (shard, row, opts) => deps.manifests.read(shard, row, opts) });
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
   const release = (ids: Iterable<string>) => {
@@ -294,6 +324,30 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     const entry = (await deps.manifests.read(shard, objectRow(bucket, key), opts)) as IndexEntry<ObjectManifest> | null;
     if (!entry?.value) throw new NotFoundError(`no object ${key.slice(0, 200)} in bucket ${bucket}`, "NoSuchKey");
     return entry.value;
+  }
+
+  /** A version of an object, or the current one (S3's answers for delete markers and missing versions). */
+  async function readVersion(bucket: string, key: string, opts: VersionRead = {}): Promise<ObjectManifest> {
+    if (opts.versionId === undefined) {
+      try {
+        return await liveManifest(bucket, key, opts);
+      } catch (err) {
+        if (!(err instanceof MeshError) || err.code !== "NoSuchKey" || (await versions.status(bucket, opts)) === null) throw err;
+        // A versioned key whose current version is a delete marker says so.
+        const top = await versions.newest(bucket, key, opts);
+        if (top && isDeleteMarker(top)) throw deletedKey(key, bucket, top.versionId);
+        throw err;
+      }
+    }
+    validateKey(key);
+    await requireBucket(bucket, opts);
+    const st = await versions.status(bucket, opts);
+    // A bucket never versioned has only "null" versions: another id cannot be one of its (as S3 answers).
+    if (st === null && opts.versionId !== NULL_VERSION) throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+    const v = await versions.get(bucket, key, opts.versionId, st, opts);
+    if (!v) throw new NotFoundError("The specified version does not exist.", "NoSuchVersion");
+    if (isDeleteMarker(v)) throw deleteMarkerNotAllowed(v.versionId, v.lastModified);
+    return v;
   }
 
   /** The data key of encrypted object `m`: the caller's (SSE-C, opened with the customer key), else opened with the mesh key (SSE-S3). */
@@ -441,17 +495,39 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     const integrity = opts.integrity?.();
     if (integrity) manifest.integrity = integrity;
     // A copy kept from the origin is a mirror's doing, not a client's PUT.
-    await Promise.all([writeManifest(bucket, key, manifest, opts.origin ? "ObjectCreated:Mirror" : "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
-    return { bucket, key, size: up.size, etag: up.etag, contentType, lastModified: manifest.lastModified, ...(seal && { sse: seal.info.kind }) };
+    const [versionId] = await Promise.all([writeManifest(bucket, key, manifest, opts.origin ? "ObjectCreated:Mirror" : "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
+    return { bucket, key, size: up.size, etag: up.etag, contentType, lastModified: manifest.lastModified, ...(seal && { sse: seal.info.kind }), ...(versionId !== undefined && { versionId }) };
   }
 
   const checkMeta = (bucket: string, meta: Record<string, string>, opts?: AbortOptions) => deps.metadata?.checkMeta(bucket, meta, opts) ?? Promise.resolve();
 
-  /** Write an object's row (a manifest, or null for a delete) with its change event in the same batch on every replica. */
-  async function writeObjectRow(bucket: string, key: string, value: ObjectManifest | null, name: EventName, opts: AbortOptions & WriteContext = {}): Promise<void> {
+  /**
+   * Write an object's row (a manifest, or null for a delete) with its change event in the
+   * same batch on every replica; in a versioned bucket the version's rows ride along
+   * (src/objects/versions.ts) and the version made is answered.
+   */
+  async function writeObjectRow(bucket: string, key: string, value: ObjectManifest | null, name: EventName, opts: AbortOptions & WriteContext = {}): Promise<string | undefined> {
     const ts = now();
-    const event: LoggedEvent = { name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
-    await index.write(objectShard(bucket, key, deps.indexShards), objectRow(bucket, key), { ts, value }, { signal: opts.signal, companion: [eventRow(bucket, ts), { ts, value: event }] });
+    const shard = objectShard(bucket, key, deps.indexShards);
+    const st = await versions.status(bucket, opts);
+    if (st === null) {
+      // A bucket never versioned: a manifest copied from a versioned one does not bring its version along.
+      const { versionId: _v, ...plain } = value ?? ({} as Partial<ObjectManifest>);
+      const event: LoggedEvent = { name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
+      await index.write(shard, objectRow(bucket, key), { ts, value: value && (plain as ObjectManifest) }, { signal: opts.signal, companion: [eventRow(bucket, ts), { ts, value: event }] });
+      return undefined;
+    }
+    const plan = await versions.planWrite(bucket, key, ts, value, st, opts);
+    const event: LoggedEvent = {
+      name: value ? name : "ObjectRemoved:DeleteMarkerCreated",
+      key,
+      ...(value && { size: value.size, etag: value.etag }),
+      versionId: plan.versionId,
+      ...(opts.actor && { actor: opts.actor }),
+    };
+    await index.write(shard, objectRow(bucket, key), { ts, value: plan.value }, { signal: opts.signal, companion: [eventRow(bucket, ts), { ts, value: event }], extra: plan.extra });
+    for (const [row, entry] of plan.later) await index.write(shard, row, entry, { signal: opts.signal });
+    return plan.versionId;
   }
 
   const writeManifest = (bucket: string, key: string, manifest: ObjectManifest, name: EventName, opts?: AbortOptions & WriteContext) => writeObjectRow(bucket, key, manifest, name, opts);
@@ -482,7 +558,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async deleteBucket(name, ctx) {
       await requireBucket(name);
       const page = await listMerged(listing, { shards: objectShards, rowPrefix: objectRowPrefix(name), prefix: "", limit: 1 });
-      if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
+      // Noncurrent versions and delete markers count, as in S3: they are deleted by version id first.
+      if (page.rows.length || (await versions.anyVersion(name))) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
       await writeBucketRow(name, null, ctx);
       // Its search schema goes too: a new bucket of the same name starts without one.
       await index.write(BUCKETS_SHARD, schemaRow(name), { ts: now(), value: null });
@@ -495,6 +572,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       // And its default encryption: a new bucket of the same name starts without one.
       await index.write(BUCKETS_SHARD, encryptionRow(name), { ts: now(), value: null });
       await encryptions.forget(name);
+      // And its versioning state: a new bucket of the same name starts never versioned.
+      await versions.forgetBucket(name);
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
@@ -546,7 +625,38 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
         released = true;
       };
     },
-    headObject: liveManifest,
+    headObject: readVersion,
+    bucketVersioning: async (bucket, opts) => {
+      await requireBucket(bucket, opts);
+      return versions.status(bucket, opts);
+    },
+    async setBucketVersioning(bucket, st) {
+      await requireBucket(bucket);
+      await versions.setStatus(bucket, st);
+    },
+    async listVersions(bucket, q) {
+      await requireBucket(bucket);
+      if ((await versions.status(bucket)) !== null) return versions.list(bucket, q);
+      // Never versioned: the current objects are the versions, each "null" and latest.
+      if (q.versionIdMarker && !q.keyMarker) throw new BadRequestError("A version-id marker cannot be specified without a key marker.", "InvalidArgument");
+      if (q.limit === 0) return { versions: [], prefixes: [] };
+      const after = q.keyMarker ? (q.delimiter && q.keyMarker.endsWith(q.delimiter) && q.keyMarker.startsWith(q.prefix ?? "") && q.keyMarker.length > (q.prefix ?? "").length ? q.keyMarker + AFTER_PREFIX : q.keyMarker) : undefined;
+      const page = await listMerged<ObjectManifest>(listing, {
+        shards: objectShards,
+        rowPrefix: objectRowPrefix(bucket),
+        prefix: q.prefix ?? "",
+        delimiter: q.delimiter || undefined,
+        limit: q.limit,
+        after,
+        fields: ["size", "etag", "lastModified"],
+      });
+      const next = page.next === null ? undefined : page.next.endsWith(AFTER_PREFIX) ? { keyMarker: page.next.slice(0, -AFTER_PREFIX.length) } : { keyMarker: page.next, versionIdMarker: NULL_VERSION };
+      return {
+        versions: page.rows.map((r) => ({ key: r.key, versionId: NULL_VERSION, isLatest: true, value: { ...r.value, versionId: NULL_VERSION } })),
+        prefixes: page.prefixes,
+        ...(next && { next }),
+      };
+    },
     requireBucket,
 
     async restamp(bucket, key, manifest, origin) {
@@ -557,7 +667,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async writeManifest(bucket, key, manifest, ctx) {
       validateKey(key);
       await requireBucket(bucket);
-      await writeManifest(bucket, key, manifest, "ObjectCreated:CompleteMultipartUpload", ctx);
+      return writeManifest(bucket, key, manifest, "ObjectCreated:CompleteMultipartUpload", ctx);
     },
 
     async copyObject(source, bucket, key, changes, ctx) {
@@ -566,12 +676,13 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       validateKey(key);
       await requireBucket(bucket);
       // A copy is written in the mesh: not an origin's copy (no freshness to keep, nothing a sync may remove).
-      const { origin: _origin, remote: _remote, ...kept } = source;
+      // Nor is it the source's version: the write makes its own.
+      const { origin: _origin, remote: _remote, versionId: _version, ...kept } = source;
       const manifest: ObjectManifest = { ...kept, ...changes, lastModified: Date.now() };
       await checkMeta(bucket, manifest.meta);
       if (manifest.headers && !Object.keys(manifest.headers).length) delete manifest.headers;
-      await writeManifest(bucket, key, manifest, "ObjectCreated:Copy", ctx);
-      return manifest;
+      const versionId = await writeManifest(bucket, key, manifest, "ObjectCreated:Copy", ctx);
+      return versionId === undefined ? manifest : { ...manifest, versionId };
     },
 
     async storeBody(body, contentLength, opts = {}) {
@@ -664,10 +775,23 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       });
     },
 
-    async deleteObject(bucket, key, ctx) {
+    async deleteObject(bucket, key, ctx = {}) {
       validateKey(key);
       await requireBucket(bucket);
-      await writeObjectRow(bucket, key, null, "ObjectRemoved:Delete", ctx);
+      const { versionId, ...wctx } = ctx;
+      if (versionId === undefined) {
+        const made = await writeObjectRow(bucket, key, null, "ObjectRemoved:Delete", wctx);
+        return made === undefined ? {} : { versionId: made, deleteMarker: true };
+      }
+      const st = await versions.status(bucket);
+      // Never versioned: "null" is the object itself; another id names nothing there (S3: 400).
+      if (st === null) {
+        if (versionId !== NULL_VERSION) throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+        await writeObjectRow(bucket, key, null, "ObjectRemoved:Delete", wctx);
+        return { versionId };
+      }
+      const gone: DeletedVersion | null = await versions.deleteVersion(bucket, key, versionId, st, wctx);
+      return { versionId, ...(gone?.deleteMarker && { deleteMarker: true }) };
     },
 
     async importManifest(bucket, key, manifest) {

@@ -67,7 +67,7 @@ export interface IndexStore {
    * `companion` row (the write's change event) is merged in the same atomic batch, whether
    * or not the entry itself was newer: it records that the write happened.
    */
-  apply(shard: string, row: string, entry: IndexEntry, companion?: ScanRow): Promise<boolean>;
+  apply(shard: string, row: string, entry: IndexEntry, companion?: ScanRow, extra?: ScanRow[]): Promise<boolean>;
   get(shard: string, row: string): Promise<IndexEntry | null>;
   /** Rows of one shard in UTF-8 byte order, tombstones included. */
   scan(shard: string, opts: ScanOptions): Promise<ScanRow[]>;
@@ -240,29 +240,35 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
   }
 
   return {
-    apply(shard, row, entry, companion) {
+    apply(shard, row, entry, companion, extra = []) {
       const k = encodeKey(shard, row);
+      // The companion and the extra rows each merge by their own stamps, in the same batch.
+      const others = [...(companion ? [companion] : []), ...extra];
       const merge = async (): Promise<boolean> => {
-        const [old, oldCompanion] = await Promise.all([get(k), companion ? get(encodeKey(shard, companion[0])) : null]);
+        const [old, ...olds] = await Promise.all([get(k), ...others.map(([r]) => get(encodeKey(shard, r)))]);
         const final = rules.deletesAreFinal(shard);
         const replaces = newer(entry, old, final);
-        const takesCompanion = companion !== undefined && newer(companion[1], oldCompanion, final);
+        const taken = others.map(([, e], i) => newer(e, olds[i], final));
         const ops: WriteOp[] = replaces ? [{ type: "put", key: k, value: entry }, ...derivedOps(shard, row, old, entry)] : [];
-        if (takesCompanion) ops.push({ type: "put", key: encodeKey(shard, companion[0]), value: companion[1] });
+        others.forEach(([r, e], i) => taken[i] && ops.push({ type: "put", key: encodeKey(shard, r), value: e }));
         if (!ops.length) return false;
         await commit(ops);
         if (replaces) {
           if (old) account(shard, row, old.ts, -1);
           account(shard, row, entry.ts, 1);
         }
-        if (takesCompanion) {
-          if (oldCompanion) account(shard, companion[0], oldCompanion.ts, -1);
-          account(shard, companion[0], companion[1].ts, 1);
-        }
+        others.forEach(([r, e], i) => {
+          if (!taken[i]) return;
+          const was = olds[i];
+          if (was) account(shard, r, was.ts, -1);
+          account(shard, r, e.ts, 1);
+        });
         return replaces;
       };
-      // The companion's row is locked too (anti-entropy may be merging the same event now).
-      const locked = companion ? () => withLock(encodeKey(shard, companion[0]).toString("latin1"), merge) : merge;
+      // The other rows are locked too (anti-entropy may be merging the same event now), after
+      // the written row and in one order, so two writes never wait on each other in a circle.
+      const names = [...new Set(others.map(([r]) => encodeKey(shard, r).toString("latin1")))].sort();
+      const locked = names.reduceRight<() => Promise<boolean>>((inner, name) => () => withLock(name, inner), merge);
       return withLock(k.toString("latin1"), locked);
     },
     get: (shard, row) => get(encodeKey(shard, row)),
