@@ -261,5 +261,10 @@ export function splitVersionListKey(listed: string): { key: string; order: strin
   const at = listed.lastIndexOf("\0");
   return at < 0 ? undefined : { key: listed.slice(0, at), order: listed.slice(at + 1) };
 }
+/**
+ * The order of a row listed under `keyVersionsPrefix(bucket, key)`, or undefined for a row
+ * of a longer key that shares the prefix (what follows holds a NUL then).
+ */
+export const orderUnderKey = (listed: string): string | undefined => (listed.includes("\0") ? undefined : listed);
 /** Row of a bucket's versioning state (Enabled or Suspended) in BUCKETS_SHARD. */
 export const versioningRow = (bucket: string) => `\x01V${bucket}`;

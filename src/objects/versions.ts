@@ -28,6 +28,7 @@ import {
   objectRow,
   objectRowPrefix,
   objectShard,
+  orderUnderKey,
   splitVersionListKey,
   versioningRow,
   versionListKey,
@@ -154,14 +155,13 @@ export function createVersions(deps: VersionsDeps): Versions {
 
   /** A key's version rows, newest first, a page at a time (keys that merely start with `key` left out). */
   async function* keyVersions(bucket: string, key: string, opts: AbortOptions = {}): AsyncGenerator<{ order: string; value: VersionValue }> {
-    let after: string | undefined;
-    do {
+    for await (const rows of listPages<VersionValue>(listing, { shards: [shardOf(bucket, key)], rowPrefix: keyVersionsPrefix(bucket, key), pageSize: KEY_PAGE })) {
       opts.signal?.throwIfAborted();
-      const page = await listMerged<VersionValue>(listing, { shards: [shardOf(bucket, key)], rowPrefix: keyVersionsPrefix(bucket, key), prefix: "", limit: KEY_PAGE, after });
-      // An order holds no NUL: a listed name with one belongs to a longer key.
-      for (const r of page.rows) if (!r.key.includes("\0")) yield { order: r.key, value: r.value };
-      after = page.next ?? undefined;
-    } while (after !== undefined);
+      for (const r of rows) {
+        const order = orderUnderKey(r.key);
+        if (order !== undefined) yield { order, value: r.value };
+      }
+    }
   }
 
   /** The rows of a key's "null" versions (one, unless two writers raced while versioning was suspended). */
