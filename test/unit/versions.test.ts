@@ -3,7 +3,7 @@
 // checked before use as row names; version rows of a key are one prefix scan, give back
 // their key (NULs included) and order; the "null" row of an object from before versioning
 // is the same whoever writes it; and a write's extra rows merge in its batch, each by its
-// own stamp.
+// own stamp; chunk GC counts a noncurrent version's chunks as referenced.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fs from "node:fs";
 import os from "node:os";
@@ -13,6 +13,7 @@ import type { ObjectManifest } from "../../src/metadata/types.ts";
 import { checkVersionId, isVersionId, NULL_VERSION, versionOrder, versionTimeMs } from "../../src/objects/version-id.ts";
 import { preVersionStamp } from "../../src/objects/versions.ts";
 import { openIndexStore, type IndexStore } from "../../src/store/index-store.ts";
+import { createReferenceIndex } from "../../src/repair/gc-references.ts";
 import { compareTimestamps, decodeTimestamp, encodeTimestamp, type Timestamp } from "../../src/util/hlc.ts";
 import { mulberry32 } from "../harness/random.ts";
 
@@ -125,5 +126,18 @@ describe("a write's extra rows", () => {
     );
     await Promise.all(writes);
     for (const r of rows) expect((await store.get("o2", r))?.ts).toBe(ts(139));
+  });
+
+  test("chunk GC sees a version row's chunks as referenced until the version is deleted", async () => {
+    const refs = createReferenceIndex(store);
+    const manifest = (id: string) => ({ size: 1, etag: "e", contentType: "x", meta: {}, lastModified: 1, chunkSize: 1, chunks: [{ id, size: 1 }], versionId: "v" });
+    const row = versionRow("bkt", "k", versionOrder(ts(50)));
+    await store.apply("o3", row, { ts: ts(50), value: manifest("noncurrent-chunk") });
+    await store.apply("o3", "bkt\0k", { ts: ts(51), value: manifest("current-chunk") });
+    let has = await refs.lookup();
+    expect([has("noncurrent-chunk"), has("current-chunk"), has("other")]).toEqual([true, true, false]);
+    await store.apply("o3", row, { ts: ts(52), value: null });
+    has = await refs.lookup();
+    expect([has("noncurrent-chunk"), has("current-chunk")]).toEqual([false, true]);
   });
 });
