@@ -39,7 +39,7 @@ import { AFTER_PREFIX, listMerged, listPages, type ListingDeps } from "../metada
 import type { SharedCaches } from "../metadata/shared-cache.ts";
 import { isDeleteMarker, type IndexEntry, type ObjectManifest, type VersioningState, type VersionValue } from "../metadata/types.ts";
 import type { ScanRow } from "../store/index-store.ts";
-import { encodeTimestamp } from "../util/hlc.ts";
+import { decodeTimestamp, encodeTimestamp, MAX_LOGICAL } from "../util/hlc.ts";
 import { mapLimit } from "../util/map-limit.ts";
 import type { LoggedEvent, WriteContext } from "../changes/records.ts";
 import { checkVersionId, NULL_VERSION, versionOrder } from "./version-id.ts";
@@ -138,6 +138,26 @@ const LISTED_FIELDS = ["versionId", "deleteMarker", "size", "etag", "lastModifie
  * later write that replaces the object) writes the very same entry.
  */
 export const preVersionStamp = (m: ObjectManifest): string => encodeTimestamp({ wall: Math.max(0, Math.floor(m.lastModified)), logical: 0, node: "0" });
+
+/** How far back a promotion that deletes the object row may be stamped (its tombstone must be young: see promotionStamp). */
+const PROMOTION_LOOKBACK_MS = 5000;
+
+/**
+ * The stamp of the object row when a DELETE of its current version makes an older one
+ * current: just above the row's stamp, not now. A PUT racing with the DELETE is stamped
+ * after the version it replaced, so it still wins the row by last-writer-wins and the row
+ * keeps agreeing with the version order (a "now" stamp would let the older version
+ * overwrite the newer PUT). A deletion of the row (nothing, or a delete marker, left) is
+ * stamped no earlier than PROMOTION_LOOKBACK_MS ago, so that its tombstone is never
+ * old enough to be dropped as expired before every replica has it. Undefined: use now.
+ */
+export function promotionStamp(current: string | undefined, deletes: boolean, nowMs: number): string | undefined {
+  if (current === undefined) return undefined;
+  const t = decodeTimestamp(current);
+  const next = t.logical < MAX_LOGICAL ? { ...t, logical: t.logical + 1 } : { ...t, wall: t.wall + 1, logical: 0 };
+  if (deletes && next.wall < nowMs - PROMOTION_LOOKBACK_MS) return encodeTimestamp({ wall: nowMs - PROMOTION_LOOKBACK_MS, logical: 0, node: t.node });
+  return encodeTimestamp(next);
+}
 
 /** The version a manifest is: its own id, or "null" for one written before versioning. */
 export const versionOf = (m: Pick<ObjectManifest, "versionId">): string => m.versionId ?? NULL_VERSION;
@@ -255,7 +275,8 @@ export function createVersions(deps: VersionsDeps): Versions {
         const e = (await index.read(shard, versionRow(bucket, key, versionId))) as IndexEntry<VersionValue> | null;
         found = e?.value ? [{ order: versionId, value: e.value }] : [];
       }
-      const cur = ((await index.read(shard, oRow)) as IndexEntry<ObjectManifest> | null)?.value ?? null;
+      const curEntry = (await index.read(shard, oRow)) as IndexEntry<ObjectManifest> | null;
+      const cur = curEntry?.value ?? null;
       const first = await newest(bucket, key);
       // Current: the object row's version, or with none (a delete marker is current) the newest row's.
       const isCurrent = cur ? versionOf(cur) === versionId : first !== null && first.versionId === versionId && found.length > 0;
@@ -278,7 +299,7 @@ export function createVersions(deps: VersionsDeps): Versions {
         break;
       }
       const value = next && !isDeleteMarker(next) ? next : null;
-      await index.write(shard, oRow, { ts, value }, { companion: event, extra: tombstones.slice(0, MAX_EXTRA_ROWS) });
+      await index.write(shard, oRow, { ts: promotionStamp(curEntry?.ts, value === null, Date.now()) ?? ts, value }, { companion: event, extra: tombstones.slice(0, MAX_EXTRA_ROWS) });
       return { deleteMarker: deletedMarker };
     },
 

@@ -11,7 +11,7 @@ import path from "node:path";
 import { compareKeys, deletesAreFinal, keyVersionsPrefix, splitVersionListKey, versionListKey, versionRow, versionRowPrefix } from "../../src/metadata/keys.ts";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
 import { checkVersionId, isVersionId, NULL_VERSION, versionOrder, versionTimeMs } from "../../src/objects/version-id.ts";
-import { preVersionStamp } from "../../src/objects/versions.ts";
+import { preVersionStamp, promotionStamp } from "../../src/objects/versions.ts";
 import { openIndexStore, type IndexStore } from "../../src/store/index-store.ts";
 import { createReferenceIndex } from "../../src/repair/gc-references.ts";
 import { compareTimestamps, decodeTimestamp, encodeTimestamp, type Timestamp } from "../../src/util/hlc.ts";
@@ -85,6 +85,29 @@ describe("version rows", () => {
     expect(decodeTimestamp(preVersionStamp(m)).wall).toBe(m.lastModified);
     // Older than any version written after it.
     expect(versionOrder(preVersionStamp(m)) > versionOrder(encodeTimestamp({ wall: m.lastModified + 1, logical: 0, node: "n1" }))).toBe(true);
+  });
+});
+
+describe("the stamp of a promotion (DELETE of the current version)", () => {
+  const now = 1_765_000_000_000;
+  test("just above the row it replaces, so a PUT racing with it (stamped later) still wins the row", () => {
+    const cur = encodeTimestamp({ wall: now - 20, logical: 3, node: "n2" });
+    const p = promotionStamp(cur, false, now)!;
+    expect(p > cur).toBe(true);
+    expect(p < encodeTimestamp({ wall: now - 20, logical: 5, node: "a" })).toBe(true);
+    expect(p < encodeTimestamp({ wall: now - 19, logical: 0, node: "a" })).toBe(true);
+    const full = encodeTimestamp({ wall: now - 20, logical: 0xffffff, node: "n2" });
+    expect(decodeTimestamp(promotionStamp(full, false, now)!)).toEqual({ wall: now - 19, logical: 0, node: "n2" });
+    expect(promotionStamp(undefined, false, now)).toBeUndefined();
+  });
+
+  test("a promotion that deletes the row is never stamped so far back that its tombstone could count as expired", () => {
+    const old = encodeTimestamp({ wall: now - 30 * 24 * 3600_000, logical: 0, node: "n2" });
+    const p = promotionStamp(old, true, now)!;
+    expect(p > old).toBe(true);
+    expect(now - decodeTimestamp(p).wall).toBeLessThanOrEqual(5000);
+    // A value promoted over an old row keeps the low stamp: values never expire.
+    expect(decodeTimestamp(promotionStamp(old, false, now)!).wall).toBe(now - 30 * 24 * 3600_000);
   });
 });
 
