@@ -2,14 +2,17 @@
 // delete-marker sequences written through one peer and read back through the others,
 // GET/HEAD/DELETE/CopyObject/DeleteObjects by version id, ListObjectVersions paged with
 // key and version-id markers (and rolled up by a delimiter), suspended versioning and its
-// "null" version, objects from before versioning, the change events, the native API's
+// "null" version, objects from before versioning, multipart versions, version deletes
+// racing with writes, the change events, the native API's
 // ?versionId=, and chunk GC keeping a noncurrent version's chunks while it collects an
 // unversioned overwrite's.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import {
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   CreateBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -20,6 +23,7 @@ import {
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
+  UploadPartCommand,
   type ListObjectVersionsCommandOutput,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -289,6 +293,33 @@ describe("S3 versioning", () => {
       expect([native.status, native.headers.get("x-version-id"), new TextDecoder().decode(native.body)]).toEqual([200, v1, "native one"]);
       expect((await request(cluster.peer(2).httpUrl, "GET", `/buckets/${B}/objects/e`)).status).toBe(404);
       expect((await request(cluster.peer(2).httpUrl, "GET", `/buckets/${B}/objects/e?versionId=${marker}`)).status).toBe(405);
+    },
+    T,
+  );
+
+  test(
+    "CompleteMultipartUpload makes a version; writers and version deletes racing through different peers leave the object row agreeing with the newest version",
+    async () => {
+      const B = "ver-race";
+      await versioned(B);
+      const created = await s3[0].send(new CreateMultipartUploadCommand({ Bucket: B, Key: "mp" }));
+      const part = await s3[1].send(new UploadPartCommand({ Bucket: B, Key: "mp", UploadId: created.UploadId, PartNumber: 1, Body: enc.encode("multipart body") }));
+      const done = await s3[2].send(new CompleteMultipartUploadCommand({ Bucket: B, Key: "mp", UploadId: created.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+      expect(done.VersionId).toMatch(/~$/);
+      expect(await get(0, B, "mp", done.VersionId)).toEqual({ versionId: done.VersionId, text: "multipart body" });
+
+      for (let round = 0; round < 12; round++) {
+        const base = (await put(round % 3, B, "hot", `base ${round}`)).VersionId!;
+        // A DELETE of the current version and two PUTs, at once through the three peers.
+        await Promise.all([
+          s3[(round + 1) % 3].send(new DeleteObjectCommand({ Bucket: B, Key: "hot", VersionId: base })),
+          put((round + 2) % 3, B, "hot", `racer ${round}`),
+          put(round % 3, B, "hot", `racer b ${round}`),
+        ]);
+        const top = (await allVersions((round + 1) % 3, B, { Prefix: "hot" })).filter((v) => v.latest);
+        expect(top.length).toBe(1);
+        for (const i of [0, 1, 2]) expect((await get(i, B, "hot")).versionId).toBe(top[0].id);
+      }
     },
     T,
   );
