@@ -116,7 +116,7 @@ export const ObjectListing = t.Object({
   nextCursor: t.Union([t.String(), t.Null()]),
 });
 
-export const PutResult = t.Object({ bucket: t.String(), key: t.String(), size: t.Number(), etag: t.String(), contentType: t.String() });
+export const PutResult = t.Object({ bucket: t.String(), key: t.String(), size: t.Number(), etag: t.String(), contentType: t.String(), versionId: t.Optional(t.String()) });
 
 export const Location = t.Object({
   bucket: t.String(),

@@ -81,6 +81,11 @@ function rawKey(request: Request, route: RegExp): string {
   return decodePathPiece(route.exec(pathOf(request.url))?.[1] ?? "");
 }
 const OBJECT_PATH = /^\/buckets\/[^/]*\/objects\/(.*)$/s;
+
+/** The ?versionId= of an object request (versioned buckets), if it names one. */
+const versionIdOf = (request: Request): string | undefined => new URL(request.url).searchParams.get("versionId") || undefined;
+/** The header naming the version an object response is about. */
+const versionHeader = (versionId: string | undefined): Record<string, string> => (versionId === undefined ? {} : { "x-version-id": versionId });
 const LOCATE_PATH = /^\/cluster\/locate\/[^/]*\/(.*)$/s;
 
 /** True if the path of `url` percent-decodes to UTF-8 (the router hands one it cannot decode to the route as null). */
@@ -652,7 +657,8 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
             alongside,
           });
         const result = await tracked(uploads?.begin(token, bucket, key, contentLength), request.body, request, put, (r) => r.size);
-        return Response.json(result, { headers: { etag: `"${result.etag}"`, [UPLOAD_TOKEN_HEADER]: token } });
+        const { bucket: b, key: k, size, etag, contentType, versionId } = result;
+        return Response.json({ bucket: b, key: k, size, etag, contentType, ...(versionId !== undefined && { versionId }) }, { headers: { etag: `"${result.etag}"`, ...versionHeader(versionId), [UPLOAD_TOKEN_HEADER]: token } });
       },
       {
         bucket: "write",
@@ -665,26 +671,27 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, cameAsHead.has(request), remote?.pull), {
       bucket: "read",
       params: S.ObjectParams,
-      response: { 200: S.ObjectBytes, 206: S.ObjectBytes, ...S.errorResponses("InvalidBucketName", "InvalidURI", "NoSuchBucket", "NoSuchKey", "InvalidRange", ...S.AUTH_ERRORS) },
-      detail: { summary: "Download an object (streamed); Range gives 206", tags: ["objects"] },
+      response: { 200: S.ObjectBytes, 206: S.ObjectBytes, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "NoSuchBucket", "NoSuchKey", "NoSuchVersion", "MethodNotAllowed", "InvalidRange", ...S.AUTH_ERRORS) },
+      detail: { summary: "Download an object (streamed); Range gives 206; ?versionId= reads one version of a versioned bucket's object (x-version-id names the version read)", tags: ["objects"] },
     })
     .head("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, true, remote?.pull), {
       bucket: "read",
       params: S.ObjectParams,
-      response: { 200: S.NoContent, 206: S.NoContent, ...S.errorResponses("InvalidBucketName", "NoSuchBucket", "NoSuchKey", "InvalidRange", ...S.AUTH_ERRORS) },
-      detail: { summary: "An object's headers only", tags: ["objects"] },
+      response: { 200: S.NoContent, 206: S.NoContent, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "NoSuchBucket", "NoSuchKey", "NoSuchVersion", "MethodNotAllowed", "InvalidRange", ...S.AUTH_ERRORS) },
+      detail: { summary: "An object's headers only (?versionId= as for GET)", tags: ["objects"] },
     })
     .delete(
       "/buckets/:bucket/objects/*",
-      async ({ bucket, request, principal, status }) => {
-        await objects.deleteObject(bucket, rawKey(request, OBJECT_PATH), { actor: principal.accessKeyId });
+      async ({ bucket, request, principal, status, set }) => {
+        const done = await objects.deleteObject(bucket, rawKey(request, OBJECT_PATH), { actor: principal.accessKeyId, versionId: versionIdOf(request) });
+        for (const [name, value] of Object.entries({ ...versionHeader(done.versionId), ...(done.deleteMarker && { "x-delete-marker": "true" }) })) set.headers[name] = value;
         return status(204, undefined);
       },
       {
         bucket: "write",
         params: S.ObjectParams,
-        response: { 204: S.NoContent, ...S.errorResponses("InvalidBucketName", "InvalidURI", "NoSuchBucket", ...S.AUTH_ERRORS) },
-        detail: { summary: "Delete an object (deleting one that is not there is fine)", tags: ["objects"] },
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "NoSuchBucket", ...S.AUTH_ERRORS) },
+        detail: { summary: "Delete an object (deleting one that is not there is fine); in a versioned bucket a delete marker is made (x-version-id names it), and ?versionId= removes that version for good", tags: ["objects"] },
       },
     )
 
@@ -844,6 +851,9 @@ async function objectResponse(objects: NativeObjects, bucket: string, request: R
   const key = rawKey(request, OBJECT_PATH);
   const ranged = request.headers.has("range");
   const rangeOf = (size: number) => parseRange(request.headers.get("range"), size);
+  const versionId = versionIdOf(request);
+  // A version is read as it is kept; only the current object is pulled through from an origin.
+  if (versionId !== undefined) pull = undefined;
   const served = pull ? await pull.serve(bucket, key, { body: !head && !ranged, head, range: ranged ? rangeOf : undefined, signal: request.signal }) : undefined;
   if (served?.kind === "range") {
     // A range of an object not kept yet, read from the origin (no ETag: the mesh has not hashed it).
@@ -859,10 +869,10 @@ async function objectResponse(objects: NativeObjects, bucket: string, request: R
     if (served.manifest.size > 0) headers["content-length"] = String(served.manifest.size);
     return new Response(served.body, { status: 200, headers });
   }
-  const m = served?.manifest ?? (await objects.headObject(bucket, key, { signal: request.signal }));
+  const m = served?.manifest ?? (await objects.headObject(bucket, key, { signal: request.signal, versionId }));
   // SSE-S3 objects are opened with the mesh key (readObject); an SSE-C object needs its customer's key, which only the S3 API takes.
   if (m.sse?.kind === "C") throw new BadRequestError("this object is encrypted with a customer key (SSE-C): read it through the S3 API with its key", "InvalidRequest");
-  const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}) };
+  const headers: Record<string, string> = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}), ...versionHeader(m.versionId) };
   const range = parseRange(request.headers.get("range"), m.size);
   if (range === "unsatisfiable") {
     throw new MeshError("InvalidRange", `the range is not satisfiable for an object of ${m.size} bytes`, { headers: { "content-range": `bytes */${m.size}` } });

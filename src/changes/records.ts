@@ -14,6 +14,8 @@ export const EVENT_NAMES = [
   /** An object's tags set or replaced (PutObjectTagging), or removed (DeleteObjectTagging). */
   "ObjectTagging:Put",
   "ObjectTagging:Delete",
+  /** A DELETE without a version id in a versioned bucket: the object's current version is now a delete marker. */
+  "ObjectRemoved:DeleteMarkerCreated",
   "BucketCreated",
   "BucketRemoved",
 ] as const;
@@ -27,6 +29,8 @@ export interface LoggedEvent {
   key?: string;
   size?: number;
   etag?: string;
+  /** The version written or removed, in a versioned bucket. */
+  versionId?: string;
   /** The access key id of whoever made the change ("anonymous" without authentication). */
   actor?: string;
 }
@@ -78,6 +82,7 @@ export function toS3Record(e: ChangeEvent) {
         key: recordKey(event.key ?? ""),
         ...(event.size !== undefined && { size: event.size }),
         ...(event.etag !== undefined && { eTag: event.etag }),
+        ...(event.versionId !== undefined && { versionId: event.versionId }),
         sequencer: sequencerOf(e.id),
       },
     },

@@ -47,6 +47,8 @@ export const MAX_ROUNDS = 12;
 /** The longest random wait between two rounds of one decision. */
 const MAX_BACKOFF_MS = 200;
 const RPC_TIMEOUT_MS = 5_000;
+/** Most extra rows one write carries. */
+const MAX_EXTRA_ROWS = 16;
 /** Most promises a voter holds; past it the oldest go (their rounds' accepts are then refused). */
 const MAX_PROMISES = 100_000;
 /** How far ahead of a promised ballot the horizon file is pushed. */
@@ -69,7 +71,15 @@ const Prepare = defineMethod("index.prepare", {
  * some voters, keeps that value's own (lower) stamp.
  */
 const Accept = defineMethod("index.accept", {
-  params: Type.Object({ ...Target, entry: EntrySchema, companion: Type.Optional(Type.Tuple([Type.String({ maxLength: 2048 }), EntrySchema])) }, { additionalProperties: false }),
+  params: Type.Object(
+    {
+      ...Target,
+      entry: EntrySchema,
+      companion: Type.Optional(Type.Tuple([Type.String({ maxLength: 2048 }), EntrySchema])),
+      extra: Type.Optional(Type.Array(Type.Tuple([Type.String({ maxLength: 2048 }), EntrySchema]), { maxItems: MAX_EXTRA_ROWS })),
+    },
+    { additionalProperties: false },
+  ),
   result: Type.Boolean(),
 });
 /** The row as a voter holds it, promising nothing (a refusal's read). */
@@ -80,12 +90,27 @@ const Peek = defineMethod("index.peek", {
 /** The methods a voter serves. */
 export const CONSENSUS_METHODS = { Prepare, Accept, Peek };
 
-/** What a decision does with the current row. */
-export type Decision<T> =
-  /** Write `value` (null: a delete marker) stamped with the round's ballot, with the change event `companion(ts)`; resolve with `result`. */
-  | { write: unknown; companion?: (ts: string) => ScanRow; result: T }
-  /** Write nothing; fail with this error (412 PreconditionFailed, 404 NoSuchKey). */
-  | { refuse: Error };
+/** The rows a decided write puts on the voters, all in one batch with the row itself. */
+export interface Built<T> {
+  /** The row's new value (null: a delete marker), stamped with the round's ballot. */
+  write: unknown;
+  /** Its change event. */
+  companion?: ScanRow;
+  /** Other rows of the same shard (a versioned object's version rows), each merged by its own stamp. */
+  extra?: ScanRow[];
+  /** What `decide` resolves with. */
+  result: T;
+}
+
+/** A conditional write: the condition, and the rows it writes when it holds. */
+export interface Decision<T> {
+  /** Why the current row (null: none, or a delete marker) refuses the write (412, 404), or undefined. */
+  check(current: IndexEntry | null): Error | undefined;
+  /** The rows to write, stamped `ts`, on the current row. */
+  build(current: IndexEntry | null, ts: string): Built<T> | Promise<Built<T>>;
+}
+
+
 
 /** Conditional writes of one peer: its proposer and its voter side. */
 export interface Consensus {
@@ -93,7 +118,7 @@ export interface Consensus {
    * Decide the row's next value from its current one (null: no row, or a delete marker's
    * null value), linearizably with every other decision on the row through any peer.
    */
-  decide<T>(shard: string, row: string, decision: (current: IndexEntry | null, ts: string) => Decision<T>, opts?: { signal?: AbortSignal }): Promise<T>;
+  decide<T>(shard: string, row: string, decision: Decision<T>, opts?: { signal?: AbortSignal }): Promise<T>;
   start(): Promise<void>;
   stop(): void;
 }
@@ -171,7 +196,7 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
     });
   }
 
-  async function acceptHere(shard: string, row: string, ballot: string, entry: IndexEntry, companion?: ScanRow): Promise<boolean> {
+  async function acceptHere(shard: string, row: string, ballot: string, entry: IndexEntry, companion?: ScanRow, extra: ScanRow[] = []): Promise<boolean> {
     if (entry.ts !== ballot) return false;
     const k = key(shard, row);
     const taken = await locked(k, async () => {
@@ -179,7 +204,7 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
       if (promised?.ballot !== ballot) return false;
       const release = companion ? deps.gate?.admit(companion[1].ts) : undefined;
       try {
-        return await store.applyIf(shard, row, entry, companion, promised.basis);
+        return await store.applyIf(shard, row, entry, companion, extra, promised.basis);
       } finally {
         release?.();
       }
@@ -228,17 +253,17 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
     peer === deps.self ? store.get(shard, row) : (await rpc.call(peer, Peek, { shard, row }, { timeoutMs: RPC_TIMEOUT_MS })).result;
   const prepare = (peer: string, shard: string, row: string, ballot: string) =>
     peer === deps.self ? prepareHere(shard, row, ballot) : rpc.call(peer, Prepare, { shard, row, ballot }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
-  const accept = (peer: string, shard: string, row: string, ballot: string, entry: IndexEntry, companion?: ScanRow) =>
+  const accept = (peer: string, shard: string, row: string, ballot: string, entry: IndexEntry, companion?: ScanRow, extra?: ScanRow[]) =>
     peer === deps.self
-      ? acceptHere(shard, row, ballot, entry, companion)
-      : rpc.call(peer, Accept, { shard, row, ballot, entry, ...(companion && { companion }) }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
+      ? acceptHere(shard, row, ballot, entry, companion, extra)
+      : rpc.call(peer, Accept, { shard, row, ballot, entry, ...(companion && { companion }), ...(extra?.length && { extra }) }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
 
-  async function propose<T>(shard: string, row: string, decision: (current: IndexEntry | null, ts: string) => Decision<T>, opts: { signal?: AbortSignal }): Promise<T> {
+  async function propose<T>(shard: string, row: string, decision: Decision<T>, opts: { signal?: AbortSignal }): Promise<T> {
     const voters = placement.shardVoters(shard);
     const quorum = placement.shardQuorum(shard);
     // Our own earlier ballots: a round of ours that reached some voter may be what a later round finds.
     const ours = new Set<string>();
-    let pendingResult: { result: unknown; companion?: ScanRow } | undefined;
+    let pendingResult: { result: unknown; companion?: ScanRow; extra?: ScanRow[] } | undefined;
     // Did an accept of ours perhaps land (a voter took it, or did not answer)? Then our write may have
     // happened and been overwritten since: its outcome is unknown, and only a retry can tell (409).
     let maybeWritten = false;
@@ -259,7 +284,7 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
       // A round of ours already wrote this value: that write stands (re-written here if not yet on a majority).
       if (current && ours.has(current.origin ?? current.ts) && pendingResult) {
         if (settled) return pendingResult.result as never;
-        const again = await gather(voters, quorum, (p) => accept(p, shard, row, ballot, rewritten(current!, ballot), pendingResult!.companion), (ok) => ok);
+        const again = await gather(voters, quorum, (p) => accept(p, shard, row, ballot, rewritten(current!, ballot), pendingResult!.companion, pendingResult!.extra), (ok) => ok);
         if (again.good.length >= quorum) return pendingResult.result as never;
         continue;
       }
@@ -270,20 +295,23 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
         await gather(voters, quorum, (p) => accept(p, shard, row, ballot, current ? rewritten(current, ballot) : { ts: ballot, value: null }), (ok) => ok);
         continue;
       }
-      const d = decision(current?.value === null ? null : current, ballot);
-      if ("refuse" in d) {
-        if (settled) throw d.refuse;
+      const live = current?.value === null ? null : current;
+      const refusal = decision.check(live);
+      if (refusal) {
+        if (settled) throw refusal;
         // The value refused against may not be chosen yet: make it so before answering.
         const back = await gather(voters, quorum, (p) => accept(p, shard, row, ballot, current ? rewritten(current, ballot) : { ts: ballot, value: null }), (ok) => ok);
-        if (back.good.length >= quorum) throw d.refuse;
+        if (back.good.length >= quorum) throw refusal;
         continue;
       }
-      const companion = d.companion?.(ballot);
+      const d = await decision.build(live, ballot);
+      if ((d.extra?.length ?? 0) > MAX_EXTRA_ROWS) throw new MeshError("InternalError", `a conditional write carries at most ${MAX_EXTRA_ROWS} extra rows`);
+      const companion = d.companion;
       ours.add(ballot);
-      pendingResult = { result: d.result, companion };
+      pendingResult = { result: d.result, companion, extra: d.extra };
       // Short of a majority, every voter's answer is awaited: only "refused" from all of them
       // means our value is nowhere (a voter that did not answer may hold it).
-      const accepted = await gather(voters, quorum, (p) => accept(p, shard, row, ballot, { ts: ballot, value: d.write }, companion), (ok) => ok, true);
+      const accepted = await gather(voters, quorum, (p) => accept(p, shard, row, ballot, { ts: ballot, value: d.write }, companion, d.extra), (ok) => ok, true);
       if (accepted.good.length >= quorum) return d.result;
       maybeWritten ||= accepted.good.length > 0 || accepted.bad.length < voters.length;
     }
@@ -295,14 +323,13 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
    * a decision that refuses it refuses it now (a read, as linearizable as a quorum read). Losers
    * of a race answer from here, without promises that would outbid the winner's round.
    */
-  async function refusedOutright<T>(shard: string, row: string, decision: (current: IndexEntry | null, ts: string) => Decision<T>, voters: string[], quorum: number): Promise<Error | undefined> {
+  async function refusedOutright<T>(shard: string, row: string, decision: Decision<T>, voters: string[], quorum: number): Promise<Error | undefined> {
     const seen = await gather(voters, quorum, (p) => peek(p, shard, row), () => true);
     if (seen.good.length < quorum) return undefined;
     const first = seen.good[0];
     if (!seen.good.every((e) => (e?.ts ?? "") === (first?.ts ?? ""))) return undefined;
     if (first) deps.observe(first.ts);
-    const d = decision(first?.value === null ? null : first, "");
-    return "refuse" in d ? d.refuse : undefined;
+    return decision.check(first?.value === null ? null : first);
   }
 
   return {
@@ -328,9 +355,9 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
         return { result: await prepareHere(shard, row, ballot) };
       });
       rpc.register(Peek, async ({ params: { shard, row } }) => ({ result: await store.get(shard, row) }));
-      rpc.register(Accept, async ({ params: { shard, row, ballot, entry, companion } }) => {
+      rpc.register(Accept, async ({ params: { shard, row, ballot, entry, companion, extra } }) => {
         deps.observe(ballot);
-        return { result: await acceptHere(shard, row, ballot, entry, companion as ScanRow | undefined) };
+        return { result: await acceptHere(shard, row, ballot, entry, companion as ScanRow | undefined, extra as ScanRow[] | undefined) };
       });
     },
     stop() {

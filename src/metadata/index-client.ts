@@ -43,7 +43,15 @@ export interface WriteOptions extends AbortOptions {
    * src/changes/): admitted by each replica's log gate, which may refuse it as late.
    */
   companion?: ScanRow;
+  /**
+   * More rows of the same shard merged in that batch, each by last-writer-wins, never
+   * gated (a versioned write's version rows, src/objects/versions.ts). At most MAX_EXTRA_ROWS.
+   */
+  extra?: ScanRow[];
 }
+
+/** Most extra rows one write carries. */
+export const MAX_EXTRA_ROWS = 8;
 
 /** Quorum access to the replicated index. Every call may be cut short by `opts.signal`. */
 export interface IndexClient {
@@ -119,7 +127,13 @@ const TimestampSchema = Type.String({ maxLength: 160, pattern: "^[0-9]{13}-[0-9a
 /** An index entry exactly as stored: a stamp and a JSON value (null for a delete marker). */
 const EntrySchema = Type.Object({ ts: TimestampSchema, value: Type.Unknown(), origin: Type.Optional(TimestampSchema) }, { additionalProperties: false });
 const GetItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, lease: Type.Optional(Type.Boolean()) });
-const ApplyItemSchema = Type.Object({ shard: ShardSchema, row: RowSchema, entry: EntrySchema, companion: Type.Optional(Type.Tuple([RowSchema, EntrySchema])) });
+const ApplyItemSchema = Type.Object({
+  shard: ShardSchema,
+  row: RowSchema,
+  entry: EntrySchema,
+  companion: Type.Optional(Type.Tuple([RowSchema, EntrySchema])),
+  extra: Type.Optional(Type.Array(Type.Tuple([RowSchema, EntrySchema]), { maxItems: MAX_EXTRA_ROWS })),
+});
 const ScanSchema = Type.Object({
   shards: ShardsSchema,
   prefix: RowSchema,
@@ -159,7 +173,7 @@ const ApplyMany = defineMethod("index.applyMany", { params: Type.Object({ shard:
 export const INDEX_METHODS = { ApplyBatch, GetBatch, Scan, Digests, Rows, ApplyMany };
 
 type GetItem = { shard: string; row: string; lease?: boolean };
-type ApplyItem = { shard: string; row: string; entry: IndexEntry; companion?: ScanRow };
+type ApplyItem = { shard: string; row: string; entry: IndexEntry; companion?: ScanRow; extra?: ScanRow[] };
 /** A replica's answer: its entry, and whether it granted the lease asked for. */
 type GetAnswer = { entry: IndexEntry | null; leased: boolean };
 /** One item's outcome in a batch reply. */
@@ -208,21 +222,22 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
   const remoteApply = createBatcher<ApplyItem, ItemResult<boolean>>(async (peer, items) => (await rpc.call(peer, ApplyBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
   const remoteGet = createBatcher<GetItem, ItemResult<GetAnswer>>(async (peer, items) => (await rpc.call(peer, GetBatch, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
 
-  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry, signal?: AbortSignal, companion?: ScanRow): Promise<boolean> => {
-    if (peer !== self) return unwrap(await remoteApply(peer, companion ? { shard, row, entry, companion } : { shard, row, entry }, signal));
-    return applyHere(shard, row, entry, companion);
+  const apply = async (peer: string, shard: string, row: string, entry: IndexEntry, signal?: AbortSignal, companion?: ScanRow, extra?: ScanRow[]): Promise<boolean> => {
+    if (peer !== self) return unwrap(await remoteApply(peer, { shard, row, entry, ...(companion && { companion }), ...(extra?.length && { extra }) }, signal));
+    return applyHere(shard, row, entry, companion, extra);
   };
 
-  /** A write's rows on this replica: checked, its event admitted by the gate, both in one batch. */
-  async function applyHere(shard: string, row: string, entry: IndexEntry, companion?: ScanRow): Promise<boolean> {
+  /** A write's rows on this replica: checked, its event admitted by the gate, all in one batch. */
+  async function applyHere(shard: string, row: string, entry: IndexEntry, companion?: ScanRow, extra?: ScanRow[]): Promise<boolean> {
     checkStamp(entry);
+    for (const [, e] of extra ?? []) checkStamp(e);
     let applied: boolean;
-    if (!companion) applied = await store.apply(shard, row, entry);
+    if (!companion) applied = await store.apply(shard, row, entry, undefined, extra);
     else {
       checkStamp(companion[1]);
       const release = deps.gate?.admit(companion[1].ts);
       try {
-        applied = await store.apply(shard, row, entry, companion);
+        applied = await store.apply(shard, row, entry, companion, extra);
       } finally {
         release?.();
       }
@@ -308,10 +323,11 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
 
   return {
     async write(shard, row, entry, opts = {}) {
+      if ((opts.extra?.length ?? 0) > MAX_EXTRA_ROWS) throw new MeshError("InternalError", `a write carries at most ${MAX_EXTRA_ROWS} extra rows`);
       deps.observe(entry.ts);
       // Acknowledged by W voters; the live replicas get it too, so repair has nothing to catch up.
       const targets = { voters: placement.shardVoters(shard), extra: placement.shardReplicas(shard), reachable: placement.reachable };
-      const result = await callQuorum(targets, placement.shardQuorum(shard), (p) => apply(p, shard, row, entry, opts.signal, opts.companion), `index write ${shard}`);
+      const result = await callQuorum(targets, placement.shardQuorum(shard), (p) => apply(p, shard, row, entry, opts.signal, opts.companion, opts.extra), `index write ${shard}`);
       void result.all.then((outcomes) => {
         const stored = outcomes.filter((o) => o.ok).length;
         if (stored < placement.rf) log.debug(`index write ${shard}: on ${stored} of ${placement.rf} replicas; anti-entropy will catch up the rest`);
@@ -351,11 +367,11 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
     start() {
       rpc.register(ApplyBatch, async ({ params: { items } }) => ({
         result: await Promise.all(
-          items.map(({ shard, row, entry, companion }) =>
+          items.map(({ shard, row, entry, companion, extra }) =>
             settle(async () => {
               checkStamp(entry);
               deps.observe(entry.ts);
-              return applyHere(shard, row, entry, companion);
+              return applyHere(shard, row, entry, companion, extra);
             }),
           ),
         ),

@@ -235,3 +235,40 @@ export const writeThroughRow = (bucket: string) => `\x01q${bucket}`;
 export const SYNC_ROW_PREFIX = "\x01y";
 /** Row of a bucket's origin sync state (progress, counts, resume point) in BUCKETS_SHARD. */
 export const syncRow = (bucket: string) => `${SYNC_ROW_PREFIX}${bucket}`;
+
+// ---- Versions (S3 versioning, src/objects/versions.ts) ----
+// A versioned bucket keeps its current version in the object row as before (its manifest
+// names its `versionId`) and every version, the current one too, and every delete marker
+// in the object's shard as "\x01v<bucket>\0<key>\0<order>": the order is the version's
+// write stamp inverted (src/objects/version-id.ts), so a key's versions sort newest first
+// and listing them is a prefix scan. A bucket's versioning state is a side row of the
+// buckets shard, "\x01V<bucket>".
+
+/** Every version row of every bucket starts with this. */
+export const ALL_VERSIONS_PREFIX = "\x01v";
+/** Every version row of a bucket starts with this; a listing under it names versions as `versionListKey` does. */
+export const versionRowPrefix = (bucket: string) => `${ALL_VERSIONS_PREFIX}${bucket}\0`;
+/**
+ * A version as listed under `versionRowPrefix`: "<key>\0<order>". Without an order, the
+ * point after every version of the key (S3's key-marker alone resumes there).
+ */
+export const versionListKey = (key: string, order?: string) => `${key}\0${order ?? "\u{10FFFF}"}`;
+/** Row of one version of an object. */
+export const versionRow = (bucket: string, key: string, order: string) => `${versionRowPrefix(bucket)}${versionListKey(key, order)}`;
+/**
+ * Every version row of one key starts with this. A key that continues with a NUL shares
+ * it: `splitVersionListKey` of what follows the bucket prefix tells them apart.
+ */
+export const keyVersionsPrefix = (bucket: string, key: string) => `${versionRowPrefix(bucket)}${key}\0`;
+/** Key and order of a version as `versionListKey` names it (orders hold no NUL, so the key is everything before the last one). */
+export function splitVersionListKey(listed: string): { key: string; order: string } | undefined {
+  const at = listed.lastIndexOf("\0");
+  return at < 0 ? undefined : { key: listed.slice(0, at), order: listed.slice(at + 1) };
+}
+/**
+ * The order of a row listed under `keyVersionsPrefix(bucket, key)`, or undefined for a row
+ * of a longer key that shares the prefix (what follows holds a NUL then).
+ */
+export const orderUnderKey = (listed: string): string | undefined => (listed.includes("\0") ? undefined : listed);
+/** Row of a bucket's versioning state (Enabled or Suspended) in BUCKETS_SHARD. */
+export const versioningRow = (bucket: string) => `\x01V${bucket}`;

@@ -166,7 +166,11 @@ export async function listMerged<V>(deps: ListingDeps, p: ListParams): Promise<L
 }
 
 /** What a whole listing needs: no limit, delimiter or resume point. */
-export type WholeListing = Omit<ListParams, "prefix" | "delimiter" | "limit" | "after"> & { prefix?: string };
+export type WholeListing = Omit<ListParams, "prefix" | "delimiter" | "limit" | "after"> & {
+  prefix?: string;
+  /** Rows per page (WHOLE_LISTING_PAGE by default): smaller for a walk that usually stops after a few. */
+  pageSize?: number;
+};
 
 /** Rows per page of a whole listing (the most one listing round asks a replica for). */
 const WHOLE_LISTING_PAGE = 1000;
@@ -175,7 +179,7 @@ const WHOLE_LISTING_PAGE = 1000;
 export async function* listPages<V>(deps: ListingDeps, p: WholeListing): AsyncGenerator<ListedRow<V>[]> {
   let after: string | undefined;
   do {
-    const page = await listMerged<V>(deps, { ...p, prefix: p.prefix ?? "", limit: WHOLE_LISTING_PAGE, after });
+    const page = await listMerged<V>(deps, { ...p, prefix: p.prefix ?? "", limit: p.pageSize ?? WHOLE_LISTING_PAGE, after });
     yield page.rows;
     after = page.next ?? undefined;
   } while (after !== undefined);

@@ -14,7 +14,7 @@ import { defineMethod, type Rpc, type RpcMethod } from "../net/rpc.ts";
 import { boundedCache } from "../util/lru.ts";
 
 /** The caches there are; a new one is named here and defined by its owner. */
-export type CacheName = "keys" | "buckets" | "schemas" | "remotes" | "origins" | "encryption" | "cors";
+export type CacheName = "keys" | "buckets" | "schemas" | "remotes" | "origins" | "encryption" | "cors" | "versioning";
 
 /** The name of the RPC method that drops one entry of one cache on the peer it is sent to. */
 export const FORGET_METHOD = "cache.forget";

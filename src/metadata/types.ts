@@ -39,6 +39,8 @@ export interface ObjectManifest {
   sse?: SseInfo;
   /** S3 object tags (at most 10), kept here so that a scan of manifests (lifecycle rules by tag) sees them. Absent: none. */
   tags?: Record<string, string>;
+  /** Set in a bucket that is or was versioned: the version this manifest is (an id, or "null"). */
+  versionId?: string;
 }
 
 /** One rule of a bucket's CORS configuration (S3's CORSRule), as stored in the buckets shard. */
@@ -53,6 +55,24 @@ export interface CorsRule {
   /** ExposeHeader names. */
   expose: string[];
   maxAgeSeconds?: number;
+}
+
+/** A delete marker of a versioned bucket, as its version row holds it (the object row is then deleted). */
+export interface DeleteMarker {
+  deleteMarker: true;
+  versionId: string;
+  lastModified: number;
+}
+
+/** What a version row holds: a version of the object, or a delete marker. */
+export type VersionValue = (ObjectManifest & { versionId: string }) | DeleteMarker;
+
+/** Is a version row's value a delete marker? */
+export const isDeleteMarker = (v: VersionValue): v is DeleteMarker => "deleteMarker" in v && v.deleteMarker === true;
+
+/** A bucket's versioning state (S3 PutBucketVersioning); a bucket never versioned has none. */
+export interface VersioningState {
+  status: "Enabled" | "Suspended";
 }
 
 /** An object's kept checksum and, for a multipart object, its parts in order. */

@@ -86,6 +86,8 @@ export interface CompletedUpload {
   integrity?: ObjectIntegrity;
   /** The object's encryption at rest, if any. */
   sse?: SseKind;
+  /** The version made, in a versioned bucket. */
+  versionId?: string;
 }
 
 /** What an UploadPart may carry besides its body. */
@@ -335,23 +337,33 @@ export function createMultipart(deps: MultipartDeps): Multipart {
         ...(upload.sse ? { sse: { ...upload.sse, parts: chosen.map((p): [number, number] => [p.partNumber, p.chunks.length]) } } : {}),
         ...(upload.tags && Object.keys(upload.tags).length ? { tags: upload.tags } : {}),
       };
+      let made: string | undefined;
       // Pinned until the manifest references them: an abort may remove the part rows meanwhile.
       const unpin = objects.pin(manifest.chunks.map((c) => c.id));
       try {
         if (!(await claim(bucket, key, uploadId, "complete"))) {
           throw new NotFoundError("The specified upload does not exist. The upload may have been aborted or completed.", "NoSuchUpload");
         }
+        let versionId: string | undefined;
         try {
-          await objects.writeManifest(bucket, key, manifest, ctx);
+          versionId = await objects.writeManifest(bucket, key, manifest, ctx);
         } catch (err) {
           // The upload stays open for a retry; a manifest that reached some replica references its chunks anyway.
           await index.write(shardOf(bucket, key), uploadDecisionRow(bucket, key, uploadId, "complete"), { ts: now(), value: null }).catch(() => {});
           throw err;
         }
+        made = versionId;
       } finally {
         unpin();
       }
-      const result: CompletedUpload = { etag: manifest.etag, size: manifest.size, completedMs: clock(), ...(manifest.integrity && { integrity: manifest.integrity }), ...(manifest.sse && { sse: manifest.sse.kind }) };
+      const result: CompletedUpload = {
+        etag: manifest.etag,
+        size: manifest.size,
+        completedMs: clock(),
+        ...(manifest.integrity && { integrity: manifest.integrity }),
+        ...(manifest.sse && { sse: manifest.sse.kind }),
+        ...(made !== undefined && { versionId: made }),
+      };
       // Before the upload row goes: a repeat that no longer finds the upload finds this.
       if (keepMs > 0) await index.write(shardOf(bucket, key), completedUploadRow(bucket, key, uploadId), { ts: now(), value: result });
       await forget(bucket, key, uploadId, "complete");

@@ -24,10 +24,12 @@ import {
   uploadRowPrefix,
   validateBucketName,
   validateKey,
+  versionRow,
 } from "../metadata/keys.ts";
-import { listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
+import { AFTER_PREFIX, listAll, listMerged, listPages, type ListingDeps } from "../metadata/listing.ts";
 import type { SharedCaches } from "../metadata/shared-cache.ts";
 import type { ManifestCache } from "../cache/manifest-cache.ts";
+import type { ScanRow } from "../store/index-store.ts";
 import type { Consensus } from "../metadata/consensus.ts";
 import { conditionFailure, isConditional, type WriteCondition } from "./conditions.ts";
 import type { BucketInfo, ChunkRef, CorsRule, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
@@ -38,6 +40,9 @@ import type { ChunkClient } from "./chunk-client.ts";
 import type { EventName, LoggedEvent, WriteContext } from "../changes/records.ts";
 import type { BucketOwnership } from "../auth/guard.ts";
 import { chunkPlaces, SEAL_OVERHEAD, WrongKeyError, type ObjectKey, type SseKeyring } from "./sse-seal.ts";
+import { NULL_VERSION } from "./version-id.ts";
+import { createVersions, deletedKey, deleteMarkerNotAllowed, type DeletedVersion, type VersionPage, type VersionQuery, type VersioningStatus } from "./versions.ts";
+import { isDeleteMarker, type VersioningState } from "../metadata/types.ts";
 
 /** What a PUT needs besides the body. */
 /** Who writes, and what the write requires of the object it replaces (S3's conditional writes). */
@@ -119,6 +124,21 @@ export interface PutResult {
   lastModified?: number;
   /** Set when the object was encrypted at rest (asked for, or the bucket's default). */
   sse?: SseKind;
+  /** The version written, in a versioned bucket ("null" while versioning is suspended). */
+  versionId?: string;
+}
+
+/** A read of one version (absent: the current one). */
+export interface VersionRead extends AbortOptions {
+  versionId?: string;
+}
+
+/** What a DELETE did in a versioned bucket (nothing is said for a bucket never versioned). */
+export interface DeleteResult {
+  /** The version made (a delete marker) or removed. */
+  versionId?: string;
+  /** A delete marker was made, or the version removed was one. */
+  deleteMarker?: boolean;
 }
 
 /** One object in a listing. */
@@ -164,21 +184,26 @@ export interface ObjectService {
   /** The bucket's owner (`owner` undefined: a bucket from before owners), or null if it does not exist (cached like requireBucket). */
   bucketOwner(name: string, opts?: AbortOptions): Promise<BucketOwnership>;
   putObject(bucket: string, key: string, body: ReadableStream<Uint8Array> | null, opts: PutOptions): Promise<PutResult>;
-  /** The live manifest, or NoSuchBucket / NoSuchKey. */
-  headObject(bucket: string, key: string, opts?: AbortOptions): Promise<ObjectManifest>;
+  /**
+   * The live manifest (or with `opts.versionId` that version's), or NoSuchBucket / NoSuchKey
+   * (with x-amz-delete-marker when a delete marker is current) / NoSuchVersion, or
+   * MethodNotAllowed for a version that is a delete marker.
+   */
+  headObject(bucket: string, key: string, opts?: VersionRead): Promise<ObjectManifest>;
   /**
    * Bytes [start, end) of an object as a stream. The first chunk is fetched before this resolves; `opts.signal` stops the fetches.
    * `opts.part`: `manifest` lists some chunks of a larger object (a fill's joiner reads them so), none of them a small object's.
    */
   readObject(manifest: ObjectManifest, start: number, end: number, opts?: ReadOptions): Promise<ReadableStream<Uint8Array>>;
-  deleteObject(bucket: string, key: string, ctx?: ObjectWrite): Promise<void>;
+  /** Delete the object (in a versioned bucket: make a delete marker current), or with `versionId` remove that version for good. */
+  deleteObject(bucket: string, key: string, ctx?: ObjectWrite & { versionId?: string }): Promise<DeleteResult>;
   /** A new object sharing `source`'s chunks (chunks are immutable, so nothing is copied). */
   /** `tags`: the copy's tags (none: the source's are kept; an empty set: the copy has none). */
   copyObject(source: ObjectManifest, bucket: string, key: string, changes?: Pick<ObjectManifest, "contentType" | "meta" | "headers">, ctx?: ObjectWrite, tags?: Record<string, string>): Promise<ObjectManifest>;
   /** Store a body as chunks only, never inline (multipart parts). */
   storeBody(body: ReadableStream<Uint8Array> | null, contentLength?: number, opts?: AbortOptions & { seal?: PartSeal }): Promise<StoredBody>;
-  /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. */
-  writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: ObjectWrite): Promise<void>;
+  /** Make `manifest` the current version of bucket/key (the bucket must exist): a multipart upload completed. Answers the version made, in a versioned bucket. */
+  writeManifest(bucket: string, key: string, manifest: ObjectManifest, ctx?: ObjectWrite): Promise<string | undefined>;
   /**
    * Write `manifest` again with a new origin stamp (a revalidated copy is fresh again). No
    * change event: the object's bytes did not change.
@@ -223,6 +248,12 @@ export interface ObjectService {
   bucketCors(bucket: string, opts?: AbortOptions): Promise<CorsRule[] | null>;
   /** Set (or with null remove) the bucket's CORS rules. */
   setBucketCors(bucket: string, rules: CorsRule[] | null): Promise<void>;
+  /** The bucket's versioning status (null: never versioned). */
+  bucketVersioning(bucket: string, opts?: AbortOptions): Promise<VersioningStatus>;
+  /** Enable or suspend versioning. */
+  setBucketVersioning(bucket: string, status: VersioningState["status"]): Promise<void>;
+  /** A page of ListObjectVersions: every version and delete marker, or in a bucket never versioned each current object as version "null". */
+  listVersions(bucket: string, q: VersionQuery): Promise<VersionPage>;
 }
 
 /** Dependencies of the object service. */
@@ -280,6 +311,8 @@ const BUCKET_CACHE_MS = 2000;
 const SMALL_BODY_BYTES = 64 * 1024;
 /** Buckets remembered as existing, at most (only ones that exist are remembered). */
 const BUCKET_CACHE_MAX = 10_000;
+/** How many times a tag change is tried again when the object changes under it. */
+const TAG_ATTEMPTS = 3;
 /** How long a peer trusts a bucket's default encryption it has read (a change is also forgotten mesh-wide at once). */
 const ENCRYPTION_CACHE_MS = 2000;
 
@@ -298,6 +331,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   // Read for every request that carries an Origin (CORS headers on actual answers) and every preflight: cached likewise.
   const corsRules = deps.caches.define<CorsRule[]>("cors", { max: BUCKET_CACHE_MAX, ttlMs: ENCRYPTION_CACHE_MS, missTtlMs: ENCRYPTION_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const now = () => encodeTimestamp(hlc.now());
+  const versions = createVersions({ index, listing, indexShards: deps.indexShards, caches: deps.caches, now, readCurrent: (shard, row, opts) => deps.manifests.read(shard, row, opts) });
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
   const release = (ids: Iterable<string>) => {
@@ -325,6 +359,30 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     const entry = (await deps.manifests.read(shard, objectRow(bucket, key), opts)) as IndexEntry<ObjectManifest> | null;
     if (!entry?.value) throw new NotFoundError(`no object ${key.slice(0, 200)} in bucket ${bucket}`, "NoSuchKey");
     return entry.value;
+  }
+
+  /** A version of an object, or the current one (S3's answers for delete markers and missing versions). */
+  async function readVersion(bucket: string, key: string, opts: VersionRead = {}): Promise<ObjectManifest> {
+    if (opts.versionId === undefined) {
+      try {
+        return await liveManifest(bucket, key, opts);
+      } catch (err) {
+        if (!(err instanceof MeshError) || err.code !== "NoSuchKey" || (await versions.status(bucket, opts)) === null) throw err;
+        // A versioned key whose current version is a delete marker says so.
+        const top = await versions.newest(bucket, key, opts);
+        if (top && isDeleteMarker(top)) throw deletedKey(key, bucket, top.versionId);
+        throw err;
+      }
+    }
+    validateKey(key);
+    await requireBucket(bucket, opts);
+    const st = await versions.status(bucket, opts);
+    // A bucket never versioned has only "null" versions: another id cannot be one of its (as S3 answers).
+    if (st === null && opts.versionId !== NULL_VERSION) throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+    const v = await versions.get(bucket, key, opts.versionId, st, opts);
+    if (!v) throw new NotFoundError("The specified version does not exist.", "NoSuchVersion");
+    if (isDeleteMarker(v)) throw deleteMarkerNotAllowed(v.versionId, v.lastModified);
+    return v;
   }
 
   /** The data key of encrypted object `m`: the caller's (SSE-C, opened with the customer key), else opened with the mesh key (SSE-S3). */
@@ -473,35 +531,63 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     const integrity = opts.integrity?.();
     if (integrity) manifest.integrity = integrity;
     // A copy kept from the origin is a mirror's doing, not a client's PUT.
-    await Promise.all([writeManifest(bucket, key, manifest, opts.origin ? "ObjectCreated:Mirror" : "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
-    return { bucket, key, size: up.size, etag: up.etag, contentType, lastModified: manifest.lastModified, ...(seal && { sse: seal.info.kind }) };
+    const [versionId] = await Promise.all([writeManifest(bucket, key, manifest, opts.origin ? "ObjectCreated:Mirror" : "ObjectCreated:Put", opts), opts.alongside?.({ size: up.size, etag: up.etag })]);
+    return { bucket, key, size: up.size, etag: up.etag, contentType, lastModified: manifest.lastModified, ...(seal && { sse: seal.info.kind }), ...(versionId !== undefined && { versionId }) };
   }
 
   const checkMeta = (bucket: string, meta: Record<string, string>, opts?: AbortOptions) => deps.metadata?.checkMeta(bucket, meta, opts) ?? Promise.resolve();
 
   /**
-   * Write an object's row (a manifest, or null for a delete) with its change event in the same
-   * batch on every replica: a plain quorum write, or, with a condition, a consensus round that
-   * checks it against the current object and writes in one step.
+   * Write an object's row (a manifest, or null for a delete) with its change event in the
+   * same batch on every replica; in a versioned bucket the version's rows ride along
+   * (src/objects/versions.ts) and the version made is answered. A plain quorum write, or,
+   * with a condition, a consensus round that checks it against the current object and
+   * writes in one step (src/metadata/consensus.ts).
    */
-  async function writeObjectRow(bucket: string, key: string, value: ObjectManifest | null, name: EventName, opts: AbortOptions & ObjectWrite = {}): Promise<void> {
-    const event: LoggedEvent = { name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
+  async function writeObjectRow(bucket: string, key: string, value: ObjectManifest | null, name: EventName, opts: AbortOptions & ObjectWrite = {}): Promise<string | undefined> {
     const shard = objectShard(bucket, key, deps.indexShards);
+    const row = objectRow(bucket, key);
+    const st = await versions.status(bucket, opts);
+    /** The rows of this write stamped `ts`. */
+    const build = async (ts: string) => {
+      if (st === null) {
+        // A bucket never versioned: a manifest copied from a versioned one does not bring its version along.
+        const { versionId: _v, ...plain } = value ?? ({} as Partial<ObjectManifest>);
+        const event: LoggedEvent = { name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
+        return { write: value && (plain as ObjectManifest), companion: [eventRow(bucket, ts), { ts, value: event }] as ScanRow, extra: [] as ScanRow[], later: [] as ScanRow[], versionId: undefined };
+      }
+      const plan = await versions.planWrite(bucket, key, ts, value, st, opts);
+      const event: LoggedEvent = {
+        name: value ? name : "ObjectRemoved:DeleteMarkerCreated",
+        key,
+        ...(value && { size: value.size, etag: value.etag }),
+        versionId: plan.versionId,
+        ...(opts.actor && { actor: opts.actor }),
+      };
+      return { write: plan.value, companion: [eventRow(bucket, ts), { ts, value: event }] as ScanRow, extra: plan.extra, later: plan.later, versionId: plan.versionId as string | undefined };
+    };
     const condition = opts.condition;
+    let built: Awaited<ReturnType<typeof build>>;
     if (isConditional(condition)) {
-      await deps.consensus.decide(
+      built = await deps.consensus.decide(
         shard,
-        objectRow(bucket, key),
-        (current) => {
-          const failure = conditionFailure(condition, (current?.value ?? null) as ObjectManifest | null, key);
-          return failure ? { refuse: failure } : { write: value, companion: (ts) => [eventRow(bucket, ts), { ts, value: event }], result: undefined };
+        row,
+        {
+          check: (current) => conditionFailure(condition, (current?.value ?? null) as ObjectManifest | null, key),
+          build: async (_current, ts) => {
+            const b = await build(ts);
+            return { write: b.write, companion: b.companion, extra: b.extra, result: b };
+          },
         },
         { signal: opts.signal },
       );
-      return;
+    } else {
+      const ts = now();
+      built = await build(ts);
+      await index.write(shard, row, { ts, value: built.write }, { signal: opts.signal, companion: built.companion, extra: built.extra });
     }
-    const ts = now();
-    await index.write(shard, objectRow(bucket, key), { ts, value }, { signal: opts.signal, companion: [eventRow(bucket, ts), { ts, value: event }] });
+    for (const [later, entry] of built.later) await index.write(shard, later, entry, { signal: opts.signal });
+    return built.versionId;
   }
 
   const writeManifest = (bucket: string, key: string, manifest: ObjectManifest, name: EventName, opts?: AbortOptions & ObjectWrite) => writeObjectRow(bucket, key, manifest, name, opts);
@@ -532,7 +618,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async deleteBucket(name, ctx) {
       await requireBucket(name);
       const page = await listMerged(listing, { shards: objectShards, rowPrefix: objectRowPrefix(name), prefix: "", limit: 1 });
-      if (page.rows.length) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
+      // Noncurrent versions and delete markers count, as in S3: they are deleted by version id first.
+      if (page.rows.length || (await versions.anyVersion(name))) throw new ConflictError(`bucket ${name} is not empty`, "BucketNotEmpty");
       await writeBucketRow(name, null, ctx);
       // Its search schema goes too: a new bucket of the same name starts without one.
       await index.write(BUCKETS_SHARD, schemaRow(name), { ts: now(), value: null });
@@ -549,6 +636,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       await index.write(BUCKETS_SHARD, bucketTagsRow(name), { ts: now(), value: null });
       await index.write(BUCKETS_SHARD, corsRow(name), { ts: now(), value: null });
       await corsRules.forget(name);
+      // And its versioning state: a new bucket of the same name starts never versioned.
+      await versions.forgetBucket(name);
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
       await knownBuckets.forget(name);
       // Multipart uploads still in progress go with the bucket (S3 does the same); their
@@ -593,15 +682,34 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       await encryptions.forget(bucket);
     },
     async setObjectTags(bucket, key, tags, ctx = {}) {
-      const current = await liveManifest(bucket, key, ctx);
-      // An imported object's row is the sync's to replace: tagging it would keep a manifest with no bytes as if written here.
-      if (current.remote) throw notKept();
-      const { tags: _old, ...rest } = current;
       const kept = tags && Object.keys(tags).length ? tags : undefined;
-      // Same chunks, same Last-Modified (S3 does not change it for tags): only the tags and the row's write time move.
-      const manifest: ObjectManifest = kept ? { ...rest, tags: kept } : rest;
-      await writeManifest(bucket, key, manifest, kept ? "ObjectTagging:Put" : "ObjectTagging:Delete", ctx);
-      return manifest;
+      const shard = objectShard(bucket, key, deps.indexShards);
+      for (let attempt = 1; ; attempt++) {
+        const current = await liveManifest(bucket, key, ctx);
+        // An imported object's row is the sync's to replace: tagging it would keep a manifest with no bytes as if written here.
+        if (current.remote) throw notKept();
+        const { tags: _old, ...rest } = current;
+        // Same chunks, same Last-Modified, same version (S3 does not change them for tags): only the tags and the row's stamp move.
+        const manifest: ObjectManifest = kept ? { ...rest, tags: kept } : rest;
+        const event: LoggedEvent = { name: kept ? "ObjectTagging:Put" : "ObjectTagging:Delete", key, size: manifest.size, etag: manifest.etag, ...(manifest.versionId && { versionId: manifest.versionId }), ...(ctx.actor && { actor: ctx.actor }) };
+        const sameObject = (m: ObjectManifest | null) => m !== null && m.etag === current.etag && m.lastModified === current.lastModified && m.versionId === current.versionId;
+        try {
+          // A read-modify-write of the manifest: decided by a consensus round, so a PUT landing meanwhile is never undone.
+          await deps.consensus.decide(shard, objectRow(bucket, key), {
+            check: (cur) => (sameObject((cur?.value ?? null) as ObjectManifest | null) ? undefined : new MeshError("PreconditionFailed", "the object changed while its tags were set")),
+            build: (_cur, ts) => ({
+              write: manifest,
+              companion: [eventRow(bucket, ts), { ts, value: event }],
+              // A versioned object's version row keeps its tags too (a "null" version's row is left as it was).
+              extra: manifest.versionId && manifest.versionId !== NULL_VERSION ? [[versionRow(bucket, key, manifest.versionId), { ts, value: manifest }]] : [],
+              result: undefined,
+            }),
+          }, { signal: ctx.signal });
+          return manifest;
+        } catch (err) {
+          if (!(err instanceof MeshError && err.code === "PreconditionFailed") || attempt >= TAG_ATTEMPTS) throw err;
+        }
+      }
     },
 
     async bucketTags(bucket, opts = {}) {
@@ -633,7 +741,38 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
         released = true;
       };
     },
-    headObject: liveManifest,
+    headObject: readVersion,
+    bucketVersioning: async (bucket, opts) => {
+      await requireBucket(bucket, opts);
+      return versions.status(bucket, opts);
+    },
+    async setBucketVersioning(bucket, st) {
+      await requireBucket(bucket);
+      await versions.setStatus(bucket, st);
+    },
+    async listVersions(bucket, q) {
+      await requireBucket(bucket);
+      if ((await versions.status(bucket)) !== null) return versions.list(bucket, q);
+      // Never versioned: the current objects are the versions, each "null" and latest.
+      if (q.versionIdMarker && !q.keyMarker) throw new BadRequestError("A version-id marker cannot be specified without a key marker.", "InvalidArgument");
+      if (q.limit === 0) return { versions: [], prefixes: [] };
+      const after = q.keyMarker ? (q.delimiter && q.keyMarker.endsWith(q.delimiter) && q.keyMarker.startsWith(q.prefix ?? "") && q.keyMarker.length > (q.prefix ?? "").length ? q.keyMarker + AFTER_PREFIX : q.keyMarker) : undefined;
+      const page = await listMerged<ObjectManifest>(listing, {
+        shards: objectShards,
+        rowPrefix: objectRowPrefix(bucket),
+        prefix: q.prefix ?? "",
+        delimiter: q.delimiter || undefined,
+        limit: q.limit,
+        after,
+        fields: ["size", "etag", "lastModified"],
+      });
+      const next = page.next === null ? undefined : page.next.endsWith(AFTER_PREFIX) ? { keyMarker: page.next.slice(0, -AFTER_PREFIX.length) } : { keyMarker: page.next, versionIdMarker: NULL_VERSION };
+      return {
+        versions: page.rows.map((r) => ({ key: r.key, versionId: NULL_VERSION, isLatest: true, value: { ...r.value, versionId: NULL_VERSION } })),
+        prefixes: page.prefixes,
+        ...(next && { next }),
+      };
+    },
     requireBucket,
 
     async restamp(bucket, key, manifest, origin) {
@@ -644,7 +783,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     async writeManifest(bucket, key, manifest, ctx) {
       validateKey(key);
       await requireBucket(bucket);
-      await writeManifest(bucket, key, manifest, "ObjectCreated:CompleteMultipartUpload", ctx);
+      return writeManifest(bucket, key, manifest, "ObjectCreated:CompleteMultipartUpload", ctx);
     },
 
     async copyObject(source, bucket, key, changes, ctx, tags) {
@@ -653,7 +792,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       validateKey(key);
       await requireBucket(bucket);
       // A copy is written in the mesh: not an origin's copy (no freshness to keep, nothing a sync may remove).
-      const { origin: _origin, remote: _remote, ...kept } = source;
+      // Nor is it the source's version: the write makes its own.
+      const { origin: _origin, remote: _remote, versionId: _version, ...kept } = source;
       const manifest: ObjectManifest = { ...kept, ...changes, lastModified: Date.now() };
       if (tags) {
         if (Object.keys(tags).length) manifest.tags = tags;
@@ -661,8 +801,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       }
       await checkMeta(bucket, manifest.meta);
       if (manifest.headers && !Object.keys(manifest.headers).length) delete manifest.headers;
-      await writeManifest(bucket, key, manifest, "ObjectCreated:Copy", ctx);
-      return manifest;
+      const versionId = await writeManifest(bucket, key, manifest, "ObjectCreated:Copy", ctx);
+      return versionId === undefined ? manifest : { ...manifest, versionId };
     },
 
     async storeBody(body, contentLength, opts = {}) {
@@ -755,10 +895,26 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       });
     },
 
-    async deleteObject(bucket, key, ctx) {
+    async deleteObject(bucket, key, ctx = {}) {
       validateKey(key);
       await requireBucket(bucket);
-      await writeObjectRow(bucket, key, null, "ObjectRemoved:Delete", ctx);
+      const { versionId, ...wctx } = ctx;
+      if (versionId !== undefined && isConditional(wctx.condition)) {
+        throw new MeshError("NotImplemented", "A header you provided implies functionality that is not implemented (a conditional delete of one version)");
+      }
+      if (versionId === undefined) {
+        const made = await writeObjectRow(bucket, key, null, "ObjectRemoved:Delete", wctx);
+        return made === undefined ? {} : { versionId: made, deleteMarker: true };
+      }
+      const st = await versions.status(bucket);
+      // Never versioned: "null" is the object itself; another id names nothing there (S3: 400).
+      if (st === null) {
+        if (versionId !== NULL_VERSION) throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+        await writeObjectRow(bucket, key, null, "ObjectRemoved:Delete", wctx);
+        return { versionId };
+      }
+      const gone: DeletedVersion | null = await versions.deleteVersion(bucket, key, versionId, st, wctx);
+      return { versionId, ...(gone?.deleteMarker && { deleteMarker: true }) };
     },
 
     async importManifest(bucket, key, manifest) {

@@ -495,7 +495,9 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
   return {
     stats,
     async serve(bucket, key, opts) {
-      const m = await manifestOrNull(bucket, key, opts);
+      // A miss keeps what it said (in a versioned bucket: that a delete marker is current).
+      let miss: unknown;
+      const m = await deps.objects.headObject(bucket, key, opts).catch((err) => (isMissing(err) ? ((miss = err), null) : Promise.reject(err)));
       if (opts.range && !opts.head && (!m || m.remote)) {
         const r = await rangedMiss(bucket, key, m, opts.range, opts.signal);
         if (r) return r;
@@ -506,7 +508,7 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
       if (m?.origin && m.origin.expiresMs > clock()) return { kind: "stored", manifest: m, cache: "HIT" };
       // A write-through bucket is the truth its remote copies: a miss there is a miss (pulling
       // it in could bring back a key deleted in the mesh whose delete is still queued).
-      if (!m && (await deps.origins.find(bucket, opts))?.mode !== "pull-through") throw noSuchKey(bucket, key);
+      if (!m && (await deps.origins.find(bucket, opts))?.mode !== "pull-through") throw miss ?? noSuchKey(bucket, key);
       const r = await fillAt(fillerOf(bucket, key), bucket, key, opts.body, opts.signal);
       if (r.outcome === "stream") return { kind: "stream", manifest: r.handoff.manifest, body: r.handoff.body, cache: "MISS" };
       if (r.outcome === "streaming" && r.shown && r.fetchedMs !== undefined) {

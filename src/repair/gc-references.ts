@@ -1,5 +1,11 @@
 // Which chunk ids the manifests in this peer's object shards reference, for GC.
 //
+// Every row of an object shard that lists chunks counts: current manifests, multipart
+// parts, and in versioned buckets every version row ("\x01v...", src/objects/versions.ts),
+// so a noncurrent version keeps its chunks until that version is deleted (a delete marker
+// lists none). Nothing here tells row kinds apart on purpose: a new kind of row that lists
+// chunks is a reference without anyone remembering to add it.
+//
 // GC asks about a peer's chunks in batches of at most 5,000 ids, and every batch needs
 // the references of every manifest held here. Reading all manifests per batch makes a
 // GC pass quadratic, so the references are kept per shard and a shard is read again only
@@ -52,7 +58,7 @@ export function createReferenceIndex(store: Pick<IndexStore, "shards" | "digests
     shardReads++;
     const ids: string[] = [];
     for (const [, entry] of await store.rowsIn(shard)) {
-      // Manifests and multipart parts both list chunks; upload records list none.
+      // Manifests, versions and multipart parts list chunks; upload records, delete markers and events list none.
       const m = entry.value as Partial<ObjectManifest> | null;
       if (m?.chunks) for (const c of m.chunks) ids.push(c.id);
     }

@@ -67,13 +67,13 @@ export interface IndexStore {
    * `companion` row (the write's change event) is merged in the same atomic batch, whether
    * or not the entry itself was newer: it records that the write happened.
    */
-  apply(shard: string, row: string, entry: IndexEntry, companion?: ScanRow): Promise<boolean>;
+  apply(shard: string, row: string, entry: IndexEntry, companion?: ScanRow, extra?: ScanRow[]): Promise<boolean>;
   /**
    * The same merge, only if the row is still as it was: its stamp is `basis` ("" for no row).
    * False, and nothing written, if it has changed (a consensus round's accept, src/metadata/consensus.ts);
    * true if the row now holds the entry (written now, or held already).
    */
-  applyIf(shard: string, row: string, entry: IndexEntry, companion: ScanRow | undefined, basis: string): Promise<boolean>;
+  applyIf(shard: string, row: string, entry: IndexEntry, companion: ScanRow | undefined, extra: ScanRow[], basis: string): Promise<boolean>;
   get(shard: string, row: string): Promise<IndexEntry | null>;
   /** Rows of one shard in UTF-8 byte order, tombstones included. */
   scan(shard: string, opts: ScanOptions): Promise<ScanRow[]>;
@@ -245,39 +245,47 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
     return rows;
   }
 
-  /** Merge an entry (and its companion) under the row's lock; with `basis`, only if the row's stamp is still that. */
-  function merge(shard: string, row: string, entry: IndexEntry, companion?: ScanRow, basis?: string): Promise<boolean> {
+  /**
+   * Merge an entry, its companion and extra rows (each by its own stamp) in one batch under
+   * their rows' locks; with `basis`, only if the row's stamp is still that.
+   */
+  function merge(shard: string, row: string, entry: IndexEntry, companion: ScanRow | undefined, extra: ScanRow[], basis?: string): Promise<boolean> {
     const k = encodeKey(shard, row);
+    const others = [...(companion ? [companion] : []), ...extra];
     const run = async (): Promise<boolean> => {
-      const [old, oldCompanion] = await Promise.all([get(k), companion ? get(encodeKey(shard, companion[0])) : null]);
+      const [old, ...olds] = await Promise.all([get(k), ...others.map(([r]) => get(encodeKey(shard, r)))]);
       if (basis !== undefined && (old?.ts ?? "") !== basis) return false;
       // A guarded merge of the entry the row already holds succeeds (a consensus round completing a value).
       const holds = basis !== undefined && old?.ts === entry.ts;
       const final = rules.deletesAreFinal(shard);
       const replaces = newer(entry, old, final);
-      const takesCompanion = companion !== undefined && newer(companion[1], oldCompanion, final);
+      const taken = others.map(([, e], i) => newer(e, olds[i], final));
       const ops: WriteOp[] = replaces ? [{ type: "put", key: k, value: entry }, ...derivedOps(shard, row, old, entry)] : [];
-      if (takesCompanion) ops.push({ type: "put", key: encodeKey(shard, companion[0]), value: companion[1] });
+      others.forEach(([r, e], i) => taken[i] && ops.push({ type: "put", key: encodeKey(shard, r), value: e }));
       if (!ops.length) return holds;
       await commit(ops);
       if (replaces) {
         if (old) account(shard, row, old.ts, -1);
         account(shard, row, entry.ts, 1);
       }
-      if (takesCompanion) {
-        if (oldCompanion) account(shard, companion[0], oldCompanion.ts, -1);
-        account(shard, companion[0], companion[1].ts, 1);
-      }
+      others.forEach(([r, e], i) => {
+        if (!taken[i]) return;
+        const was = olds[i];
+        if (was) account(shard, r, was.ts, -1);
+        account(shard, r, e.ts, 1);
+      });
       return replaces || holds;
     };
-    // The companion's row is locked too (anti-entropy may be merging the same event now).
-    const locked = companion ? () => withLock(encodeKey(shard, companion[0]).toString("latin1"), run) : run;
-      return withLock(k.toString("latin1"), locked);
+    // The other rows are locked too (anti-entropy may be merging the same event now), after
+    // the written row and in one order, so two writes never wait on each other in a circle.
+    const names = [...new Set(others.map(([r]) => encodeKey(shard, r).toString("latin1")))].sort();
+    const locked = names.reduceRight<() => Promise<boolean>>((inner, name) => () => withLock(name, inner), run);
+    return withLock(k.toString("latin1"), locked);
   }
 
   return {
-    apply: (shard, row, entry, companion) => merge(shard, row, entry, companion),
-    applyIf: (shard, row, entry, companion, basis) => merge(shard, row, entry, companion, basis),
+    apply: (shard, row, entry, companion, extra = []) => merge(shard, row, entry, companion, extra),
+    applyIf: (shard, row, entry, companion, extra, basis) => merge(shard, row, entry, companion, extra, basis),
     get: (shard, row) => get(encodeKey(shard, row)),
     scan(shard, { prefix, after, limit }) {
       const base = encodeKey(shard, prefix);

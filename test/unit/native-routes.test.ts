@@ -89,6 +89,7 @@ function fakeObjects(): NativeObjects & { failNext?: Error; reads?: number } {
     },
     async deleteObject(b, key) {
       bucket(b).delete(key);
+      return {};
     },
     async listObjects(b, q) {
       const keys = [...bucket(b).keys()].filter((k) => k.startsWith(q.prefix ?? "") && (q.after === undefined || k > q.after)).sort();

@@ -55,10 +55,9 @@ function objectParts(m: ObjectManifest, h: Headers): Record<string, unknown> | u
 /** GetObjectAttributes. */
 export async function getObjectAttributes(r: S3Request): Promise<Response> {
   requirePermission(r.who, r.bucket, "read");
-  const v = r.query.get("versionId");
-  if (v !== null && v !== "null") throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+  const versionId = r.query.get("versionId") ?? undefined;
   const wanted = wantedAttributes(r.request.headers);
-  const m = await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal });
+  const m = await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal, versionId });
   const c = m.integrity?.checksum;
   const parts = wanted.has("ObjectParts") ? objectParts(m, r.request.headers) : undefined;
   return xmlResponse(
@@ -72,6 +71,6 @@ export async function getObjectAttributes(r: S3Request): Promise<Response> {
       ...(wanted.has("ObjectSize") ? { ObjectSize: m.size } : {}),
     },
     200,
-    { "last-modified": new Date(m.lastModified).toUTCString(), "x-amz-version-id": "null" },
+    { "last-modified": new Date(m.lastModified).toUTCString(), "x-amz-version-id": m.versionId ?? "null" },
   );
 }

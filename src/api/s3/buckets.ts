@@ -1,14 +1,15 @@
 // S3 service and bucket operations: ListBuckets, Create/Head/DeleteBucket,
-// GetBucketLocation, GetBucketVersioning, ListObjects (v1 and v2), ListObjectVersions.
+// GetBucketLocation, Get/PutBucketVersioning, ListObjects (v1 and v2), ListObjectVersions.
 import { seesBucket } from "../../auth/access-keys.ts";
 import { bucketTaken, createVerdict, ownerToRecord } from "../../auth/guard.ts";
-import { BadRequestError, ConflictError } from "../../errors.ts";
+import { BadRequestError, ConflictError, MeshError } from "../../errors.ts";
+import { isDeleteMarker, type ObjectManifest } from "../../metadata/types.ts";
 import { validateBucketName } from "../../metadata/keys.ts";
 import { AFTER_PREFIX } from "../../metadata/listing.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
 import { countParam, OWNER, isoDate, ownerOf, urlEncodeKey, requireAccess, type S3Request } from "./context.ts";
-import { DEFAULT_REGION } from "./request.ts";
-import { xmlResponse } from "./xml.ts";
+import { DEFAULT_REGION, requestBody, smallBody } from "./request.ts";
+import { parseVersioningRequest, VERSIONING_MAX_BYTES, xmlResponse } from "./xml.ts";
 
 /** ListBuckets: the buckets the caller may see (by grant or as their owner), under the caller as Owner, as S3 lists its own. */
 export async function listBuckets(r: S3Request): Promise<Response> {
@@ -57,9 +58,19 @@ export async function getBucketLocation(r: S3Request): Promise<Response> {
 
 export async function getBucketVersioning(r: S3Request): Promise<Response> {
   await requireAccess(r, "read");
-  await r.services.objects.requireBucket(r.bucket);
+  const status = await r.services.objects.bucketVersioning(r.bucket, { signal: r.request.signal });
   // Never versioned: S3 answers with no Status at all.
-  return xmlResponse("VersioningConfiguration", {});
+  return xmlResponse("VersioningConfiguration", status ? { Status: status } : {});
+}
+
+/** PutBucketVersioning: Enabled or Suspended; MFA delete is not implemented (501, never ignored). */
+export async function putBucketVersioning(r: S3Request): Promise<Response> {
+  await requireAccess(r, "owner");
+  if (r.request.headers.has("x-amz-mfa")) throw new MeshError("NotImplemented", "MFA delete is not implemented (x-amz-mfa)");
+  const cfg = parseVersioningRequest(await smallBody(requestBody(r.request, r.caller), VERSIONING_MAX_BYTES));
+  if (cfg.mfaDelete === "Enabled") throw new MeshError("NotImplemented", "MFA delete is not implemented: send MfaDelete Disabled or leave it out");
+  await r.services.objects.setBucketVersioning(r.bucket, cfg.status);
+  return new Response(null, { status: 200 });
 }
 
 const maxKeys = (q: URLSearchParams) => countParam(q, "max-keys", 0);
@@ -147,26 +158,37 @@ export async function listObjectsV1(r: S3Request): Promise<Response> {
   });
 }
 
-/** Versions of an unversioned bucket: each current object once, with version id "null". */
+/**
+ * ListObjectVersions: every version and delete marker in key order, newest first within a
+ * key (a bucket never versioned lists each current object as version "null").
+ */
 export async function listObjectVersions(r: S3Request): Promise<Response> {
+  await requireAccess(r, "read");
   const q = r.query;
   const enc = encodingType(q);
   const prefix = q.get("prefix") ?? "";
   const delimiter = q.get("delimiter") ?? "";
   const keyMarker = q.get("key-marker") ?? "";
+  const versionIdMarker = q.get("version-id-marker") ?? "";
   const limit = maxKeys(q);
-  const p = await page(r, prefix, delimiter, limit, resumeAfter(keyMarker, prefix, delimiter));
+  const p = await r.services.objects.listVersions(r.bucket, { prefix, delimiter, keyMarker: keyMarker || undefined, versionIdMarker: versionIdMarker || undefined, limit });
+  const markers = p.versions.filter((v) => isDeleteMarker(v.value));
+  const versions = p.versions.filter((v) => !isDeleteMarker(v.value));
   return xmlResponse("ListVersionsResult", {
     Name: r.bucket,
     Prefix: enc(prefix),
     KeyMarker: enc(keyMarker),
-    VersionIdMarker: q.get("version-id-marker") ?? "",
+    VersionIdMarker: versionIdMarker,
     ...(delimiter ? { Delimiter: enc(delimiter) } : {}),
     MaxKeys: limit,
-    IsTruncated: p.next !== null,
-    ...(p.next !== null ? { NextKeyMarker: enc(markerOf(p.next)), NextVersionIdMarker: "null" } : {}),
+    IsTruncated: p.next !== undefined,
+    ...(p.next ? { NextKeyMarker: enc(p.next.keyMarker), ...(p.next.versionIdMarker !== undefined && { NextVersionIdMarker: p.next.versionIdMarker }) } : {}),
     ...(q.get("encoding-type") ? { EncodingType: "url" } : {}),
-    Version: p.objects.map((o) => ({ Key: enc(o.key), VersionId: "null", IsLatest: true, LastModified: o.lastModified, ETag: `"${o.etag}"`, Size: o.size, StorageClass: "STANDARD", Owner: OWNER })),
+    Version: versions.map((v) => {
+      const m = v.value as ObjectManifest;
+      return { Key: enc(v.key), VersionId: v.versionId, IsLatest: v.isLatest, LastModified: isoDate(m.lastModified), ETag: `"${m.etag}"`, Size: m.size, StorageClass: "STANDARD", Owner: OWNER };
+    }),
+    DeleteMarker: markers.map((v) => ({ Key: enc(v.key), VersionId: v.versionId, IsLatest: v.isLatest, LastModified: isoDate(v.value.lastModified), Owner: OWNER })),
     CommonPrefixes: p.prefixes.map((x) => ({ Prefix: enc(x) })),
   });
 }

@@ -40,6 +40,7 @@ const OPERATION_NAMES = new Map<Operation, string>([
   [objects.deleteObjects, "DeleteObjects"],
   [buckets.getBucketLocation, "GetBucketLocation"],
   [buckets.getBucketVersioning, "GetBucketVersioning"],
+  [buckets.putBucketVersioning, "PutBucketVersioning"],
   [buckets.listObjectVersions, "ListObjectVersions"],
   [multipart.listMultipartUploads, "ListMultipartUploads"],
   [buckets.listObjectsV2, "ListObjectsV2"],
@@ -124,6 +125,7 @@ function route(method: string, bucket: string, key: string, q: URLSearchParams, 
   if (!key) {
     switch (method) {
       case "PUT":
+        if (has("versioning")) return buckets.putBucketVersioning;
         return q.size === 0 || (q.size === 1 && has("x-id")) ? buckets.createBucket : undefined;
       case "HEAD":
         return buckets.headBucket;

@@ -152,7 +152,7 @@ export async function completeMultipartUpload(r: S3Request): Promise<Response> {
   const m = await r.services.multipart.complete(r.bucket, r.key, uploadId(r), parts, { actor: r.who.accessKeyId, condition: writeCondition(r.request.headers) }, objectChecksum);
   if (token && !m.repeated) await r.services.uploads?.endMultipart(token, uploadId(r), { size: m.size });
   return withToken(
-    xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"`, ...checksumXml(m.integrity) }, 200, sseHeaders(m.sse)),
+    xmlResponse("CompleteMultipartUploadResult", { Location: `/${r.bucket}/${urlEncodeKey(r.key)}`, Bucket: r.bucket, Key: r.key, ETag: `"${m.etag}"`, ...checksumXml(m.integrity) }, 200, { ...sseHeaders(m.sse), ...(m.versionId !== undefined && { "x-amz-version-id": m.versionId }) }),
     token,
   );
 }

@@ -1,7 +1,7 @@
 // S3 object operations: PutObject (keeping the upload's checksum), GetObject / HeadObject
 // (Range, ?partNumber, conditional requests, checksums with x-amz-checksum-mode),
 // DeleteObject, DeleteObjects and CopyObject.
-import { BadRequestError, MeshError, NotFoundError } from "../../errors.ts";
+import { BadRequestError, MeshError } from "../../errors.ts";
 import { decodePathPiece } from "../../metadata/keys.ts";
 import type { ObjectIntegrity, ObjectManifest } from "../../metadata/types.ts";
 import { mapLimit } from "../../util/map-limit.ts";
@@ -31,13 +31,18 @@ function copyTags(h: Headers, source: TagSet | undefined): TagSet {
   if (directive === "REPLACE") return requestTags(h) ?? {};
   throw new BadRequestError("Unknown tagging directive.", "InvalidArgument");
 }
+import { isVersionId } from "../../objects/version-id.ts";
 
+/** The ?versionId= of a request, if it names one (an empty one names none). */
+const versionIdParam = (q: URLSearchParams): string | undefined => q.get("versionId") || undefined;
 
 /** Only the "null" version exists in an unversioned bucket. */
 export function checkVersionId(q: URLSearchParams): void {
   const v = q.get("versionId");
   if (v !== null && v !== "null") throw new BadRequestError("Invalid version id specified", "InvalidArgument");
 }
+/** The header naming the version a response is about (versioned buckets; "null" for an object written before versioning). */
+const versionHeader = (versionId: string | undefined): Record<string, string> => (versionId === undefined ? {} : { "x-amz-version-id": versionId });
 
 export async function putObject(r: S3Request): Promise<Response> {
   await requireAccess(r, "write");
@@ -66,7 +71,7 @@ export async function putObject(r: S3Request): Promise<Response> {
   const result = await tracked(session, body.stream, r.request, put, (res) => res.size);
   const kept = keptIntegrity(body);
   const sse = sseHeaders(result.sse, wanted?.kind === "C" ? wanted.customer : null);
-  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums, ...checksumHeaders(kept), ...sse, [UPLOAD_TOKEN_HEADER]: token } });
+  return new Response(null, { status: 200, headers: { etag: `"${result.etag}"`, ...body.checksums, ...checksumHeaders(kept), ...sse, ...versionHeader(result.versionId), [UPLOAD_TOKEN_HEADER]: token } });
 }
 
 /** A single upload's checksum is always of the whole object. */
@@ -102,9 +107,9 @@ const RESPONSE_OVERRIDES = ["content-type", "content-language", "expires", "cach
 
 export async function getObject(r: S3Request, head: boolean): Promise<Response> {
   await requireAccess(r, "read");
-  checkVersionId(r.query);
-  // A bucket with an origin pulls a miss or a stale copy through (src/remotes/pull-through.ts).
-  const pull = r.services.pull;
+  const versionId = versionIdParam(r.query);
+  // A bucket with an origin pulls a miss or a stale copy through (src/remotes/pull-through.ts); a version is read as it is kept.
+  const pull = versionId === undefined ? r.services.pull : undefined;
   const ranged = r.request.headers.has("range");
   const rangeOf = (size: number) => parseRange(r.request.headers.get("range"), size);
   const served = pull ? await pull.serve(r.bucket, r.key, { body: !head && !ranged, head, range: ranged ? rangeOf : undefined, signal: r.request.signal }) : undefined;
@@ -125,11 +130,11 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
     if (served.manifest.size > 0) streamed["content-length"] = String(served.manifest.size);
     return new Response(served.body, { status: 200, headers: streamed });
   }
-  const m = served?.manifest ?? (await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal }));
+  const m = served?.manifest ?? (await r.services.objects.headObject(r.bucket, r.key, { signal: r.request.signal, versionId }));
   // An SSE-C object answers nothing, not even its headers, without its key.
   const key = keyForRead(r.services.objects, m, r.request.headers);
   const headers = { ...objectHeaders(m, META_PREFIX), ...(served ? cacheHeaders(served) : {}), ...sseHeaders(m.sse?.kind, customerKey(r.request.headers)), ...taggingCountHeader(m.tags) };
-  headers["x-amz-version-id"] = "null";
+  headers["x-amz-version-id"] = m.versionId ?? "null";
   for (const name of RESPONSE_OVERRIDES) {
     const v = r.query.get(`response-${name}`);
     // A header value is visible ASCII: anything else (a decoded "%E6%81%83") cannot be sent, and threw a 500.
@@ -159,9 +164,8 @@ export async function getObject(r: S3Request, head: boolean): Promise<Response> 
 
 export async function deleteObject(r: S3Request): Promise<Response> {
   await requireAccess(r, "write");
-  checkVersionId(r.query);
-  await r.services.objects.deleteObject(r.bucket, r.key, { actor: r.who.accessKeyId, condition: deleteHeaders(r.request.headers) });
-  return new Response(null, { status: 204 });
+  const done = await r.services.objects.deleteObject(r.bucket, r.key, { actor: r.who.accessKeyId, versionId: versionIdParam(r.query), condition: deleteHeaders(r.request.headers) });
+  return new Response(null, { status: 204, headers: { ...versionHeader(done.versionId), ...(done.deleteMarker && { "x-amz-delete-marker": "true" }) } });
 }
 
 /** How many keys of one DeleteObjects request are deleted at once. */
@@ -173,38 +177,47 @@ export async function deleteObjects(r: S3Request): Promise<Response> {
   await r.services.objects.requireBucket(r.bucket);
   const results = await mapLimit(objects, DELETE_CONCURRENCY, async (o) => {
     try {
-      if (o.versionId !== undefined && o.versionId !== "null") throw new NotFoundError("The specified version does not exist.", "NoSuchVersion");
-      await r.services.objects.deleteObject(r.bucket, o.key, { actor: r.who.accessKeyId, condition: deleteCondition(o) });
-      return { ok: true as const, key: o.key, versionId: o.versionId };
+      const done = await r.services.objects.deleteObject(r.bucket, o.key, { actor: r.who.accessKeyId, versionId: o.versionId || undefined, condition: deleteCondition(o) });
+      return { ok: true as const, key: o.key, versionId: o.versionId, done };
     } catch (err) {
       const e = err instanceof MeshError ? err : new MeshError("InternalError", "We encountered an internal error. Please try again.");
       return { ok: false as const, key: o.key, versionId: o.versionId, code: e.code, message: e.message };
     }
   });
   return xmlResponse("DeleteResult", {
-    Deleted: quiet ? [] : results.filter((x) => x.ok).map((x) => ({ Key: x.key, ...(x.versionId ? { VersionId: x.versionId } : {}) })),
+    Deleted: quiet
+      ? []
+      : results.flatMap((x) => {
+          if (!x.ok) return [];
+          // A delete marker made (no version id asked) or removed (its id asked), as S3 reports them.
+          const marker = x.done.deleteMarker ? (x.versionId ? { DeleteMarker: true } : { DeleteMarker: true, DeleteMarkerVersionId: x.done.versionId }) : {};
+          return [{ Key: x.key, ...(x.versionId ? { VersionId: x.versionId } : {}), ...marker }];
+        }),
     Error: results.flatMap((x) => (x.ok ? [] : [{ Key: x.key, ...(x.versionId ? { VersionId: x.versionId } : {}), Code: x.code, Message: x.message }])),
   });
 }
 
-/** The bucket and key named by `x-amz-copy-source` ("/bucket/key" or "bucket/key", percent-encoded, optional ?versionId=null). */
-export function copySource(r: S3Request): { bucket: string; key: string } {
+/** The bucket, key and version named by `x-amz-copy-source` ("/bucket/key" or "bucket/key", percent-encoded, optional ?versionId=). */
+export function copySource(r: S3Request): { bucket: string; key: string; versionId?: string } {
   const raw = r.request.headers.get("x-amz-copy-source") ?? "";
   const [path, query] = raw.split("?", 2);
-  if (query && !/^versionId=null$/.test(query)) throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+  const asked = query ? /^versionId=([^&]*)$/.exec(query) : null;
+  if (query && !asked) throw new BadRequestError("Invalid version id specified", "InvalidArgument");
+  const versionId = asked ? decodePathPiece(asked[1]) : undefined;
+  if (versionId !== undefined && !isVersionId(versionId)) throw new BadRequestError("Invalid version id specified", "InvalidArgument");
   const trimmed = path.startsWith("/") ? path.slice(1) : path;
   const slash = trimmed.indexOf("/");
   if (slash <= 0 || slash === trimmed.length - 1) throw new BadRequestError("Copy Source must mention the source bucket and key: sourcebucket/sourcekey", "InvalidArgument");
-  return { bucket: decodePathPiece(trimmed.slice(0, slash)), key: decodePathPiece(trimmed.slice(slash + 1)) };
+  return { bucket: decodePathPiece(trimmed.slice(0, slash)), key: decodePathPiece(trimmed.slice(slash + 1)), ...(versionId !== undefined && { versionId }) };
 }
 
 /** The source manifest of a copy, after permission and x-amz-copy-source-if-* checks. */
-export async function readCopySource(r: S3Request): Promise<{ bucket: string; key: string; manifest: ObjectManifest }> {
+export async function readCopySource(r: S3Request): Promise<{ bucket: string; key: string; versionId?: string; manifest: ObjectManifest }> {
   const src = copySource(r);
   await requireAccess(r, "read", src.bucket);
-  let manifest = await r.services.objects.headObject(src.bucket, src.key);
+  let manifest = await r.services.objects.headObject(src.bucket, src.key, { versionId: src.versionId });
   // An object imported by an origin sync has no chunks to share yet: fetch it once (the pull-through keeps it).
-  if (manifest.remote && r.services.pull) manifest = (await r.services.pull.serve(src.bucket, src.key, { body: false, signal: r.request.signal })).manifest;
+  if (manifest.remote && r.services.pull && src.versionId === undefined) manifest = (await r.services.pull.serve(src.bucket, src.key, { body: false, signal: r.request.signal })).manifest;
   if (preconditions(r.request.headers, manifest, "x-amz-copy-source-") !== null) {
     throw new MeshError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold");
   }
@@ -222,7 +235,7 @@ export async function copyObject(r: S3Request): Promise<Response> {
   const sourceKey = keyForRead(r.services.objects, src.manifest, h, "x-amz-copy-source-");
   const wanted = requestedSse(h);
   const tags = copyTags(h, src.manifest.tags);
-  if (directive === "COPY" && !wanted && src.bucket === r.bucket && src.key === r.key) {
+  if (directive === "COPY" && !wanted && src.bucket === r.bucket && src.key === r.key && src.versionId === undefined) {
     throw new BadRequestError("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.", "InvalidRequest");
   }
   const changes =
@@ -230,7 +243,7 @@ export async function copyObject(r: S3Request): Promise<Response> {
   // The target is encrypted as the request says, else as its bucket's default says, whatever the source was.
   const target = wanted?.kind ?? ((await r.services.objects.bucketEncryption(r.bucket)) ? "S3" : undefined);
   const source = src.manifest.sse?.kind;
-  let m: { lastModified: number; etag: string };
+  let m: { lastModified: number; etag: string; versionId?: string };
   if (target === source && target !== "C") {
     // Same protection (none, or SSE-S3 under the mesh key): the chunks are shared, sealed as they are.
     m = await r.services.objects.copyObject(src.manifest, r.bucket, r.key, changes, { actor: r.who.accessKeyId, condition }, tags);
@@ -241,7 +254,7 @@ export async function copyObject(r: S3Request): Promise<Response> {
     const kept = changes ?? { contentType: src.manifest.contentType, meta: src.manifest.meta, headers: src.manifest.headers };
     try {
       const put = await r.services.objects.putObject(r.bucket, r.key, body, { ...kept, contentLength: src.manifest.size, signal: r.request.signal, actor: r.who.accessKeyId, seal, condition, tags });
-      m = { etag: put.etag, lastModified: put.lastModified ?? Date.now() };
+      m = { etag: put.etag, lastModified: put.lastModified ?? Date.now(), versionId: put.versionId };
     } catch (err) {
       await body.cancel(err).catch(() => {});
       throw err;
@@ -249,6 +262,6 @@ export async function copyObject(r: S3Request): Promise<Response> {
   }
   return new Response(xmlDocument("CopyObjectResult", { LastModified: isoDate(m.lastModified), ETag: `"${m.etag}"` }), {
     status: 200,
-    headers: { "content-type": "application/xml", "x-amz-copy-source-version-id": "null", ...sseHeaders(target, wanted?.kind === "C" ? wanted.customer : null) },
+    headers: { "content-type": "application/xml", "x-amz-copy-source-version-id": src.manifest.versionId ?? "null", ...versionHeader(m.versionId), ...sseHeaders(target, wanted?.kind === "C" ? wanted.customer : null) },
   });
 }

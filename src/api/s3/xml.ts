@@ -140,6 +140,19 @@ export function parseCompleteRequest(body: string): Array<{ partNumber: number; 
   });
 }
 
+/** The most bytes of a PutBucketVersioning body (a few dozen). */
+export const VERSIONING_MAX_BYTES = 64 * 1024;
+
+/** The body of PutBucketVersioning: Status (Enabled or Suspended) and MfaDelete as sent. */
+export function parseVersioningRequest(body: string): { status: "Enabled" | "Suspended"; mfaDelete?: string } {
+  const doc = parse(body, "VersioningConfiguration");
+  const status = text(doc.Status)?.trim();
+  if (status !== "Enabled" && status !== "Suspended") throw malformed();
+  const mfaDelete = text(doc.MfaDelete)?.trim();
+  if (mfaDelete !== undefined && mfaDelete !== "Enabled" && mfaDelete !== "Disabled") throw malformed();
+  return { status, ...(mfaDelete !== undefined && { mfaDelete }) };
+}
+
 /** The most bytes of a PutBucketEncryption body (one rule is a few hundred). */
 export const ENCRYPTION_MAX_BYTES = 64 * 1024;
 
