@@ -95,6 +95,8 @@ export interface SmallOpts {
   size: number;
   inflight: number;
   prefix?: string;
+  /** Extra request headers (e.g. `If-None-Match: *` for conditional PUTs). */
+  headers?: Record<string, string>;
 }
 
 /** PUT small objects, timing each request. */
@@ -105,7 +107,7 @@ export async function putSmall(targets: string[], bucket: string, o: SmallOpts):
     const body = new Uint8Array(o.size);
     if (o.size >= 8) new DataView(body.buffer).setFloat64(0, i);
     const s = performance.now();
-    const res = await fetch(objectUrl(targets[i % targets.length], bucket, keyOf(o.prefix ?? "k/", i)), { method: "PUT", body, headers: { authorization: ADMIN_BEARER } });
+    const res = await fetch(objectUrl(targets[i % targets.length], bucket, keyOf(o.prefix ?? "k/", i)), { method: "PUT", body, headers: { authorization: ADMIN_BEARER, ...o.headers } });
     await res.arrayBuffer();
     if (!res.ok) throw new Error(`PUT ${i}: ${res.status}`);
     lat.push(performance.now() - s);

@@ -98,8 +98,11 @@ try {
   log(`mesh: small PUT ${smallPut.opsPerSec.toFixed(0)}/s p50 ${smallPut.p50ms.toFixed(1)} p99 ${smallPut.p99ms.toFixed(1)} ms`);
   const smallGet = await getSmall(all, "small", { to: cfg.small, ...SMALL });
   log(`mesh: small GET ${smallGet.opsPerSec.toFixed(0)}/s p50 ${smallGet.p50ms.toFixed(1)} p99 ${smallGet.p99ms.toFixed(1)} ms`);
+  // Conditional PUTs (issue 17): If-None-Match: * on new keys, each decided by a consensus round among the key's replicas.
+  const conditionalPut = await putSmall(all, "small", { to: cfg.small, ...SMALL, prefix: "if-none-match/", headers: { "if-none-match": "*" } });
+  log(`mesh: conditional small PUT ${conditionalPut.opsPerSec.toFixed(0)}/s p50 ${conditionalPut.p50ms.toFixed(1)} p99 ${conditionalPut.p99ms.toFixed(1)} ms`);
   const list = await measureList(all, cfg.listSizes);
-  meshFigures = { largePutOne, largePutSpread, largeGetOne, largeGetSpread, rss: rssResult, smallPut, smallGet, list };
+  meshFigures = { largePutOne, largePutSpread, largeGetOne, largeGetSpread, rss: rssResult, smallPut, smallGet, conditionalPut, list };
 } finally {
   mesh.close();
 }
@@ -185,6 +188,13 @@ for (const [name, r, c, want] of [
     ]),
   });
 }
+rows.push({
+  figure: `conditional small PUT ops/s (p50 / p99 ms), If-None-Match: * on new keys, ${f0(cfg.small)}×4 KiB, 64 in flight`,
+  value: `${f0(m.conditionalPut.opsPerSec)} (${f1(m.conditionalPut.p50ms)} / ${f1(m.conditionalPut.p99ms)})`,
+  limit: `unconditional small PUT ${f0(m.smallPut.opsPerSec)}/s in the same run`,
+  ratio: pct(m.conditionalPut.opsPerSec, m.smallPut.opsPerSec),
+  target: judge([[(100 * m.conditionalPut.opsPerSec) / m.smallPut.opsPerSec, { op: ">=", value: 50, unit: "% of unconditional" }]]),
+});
 for (const p of m.list.filter((p: ListPoint) => p.objects >= 10_000)) {
   rows.push({
     figure: `list 1,000-key page p50 ms (max), bucket of ${f0(p.objects)}`,

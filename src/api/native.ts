@@ -27,6 +27,7 @@ import { objectHeaders, storedHeaders, userMeta } from "./object-headers.ts";
 import { parseRange } from "./range.ts";
 import { inheritRequestId, requestIdOf } from "./request-id.ts";
 import { pathOf } from "./request-target.ts";
+import { deleteHeaders, writeCondition } from "./write-conditions.ts";
 import { UPLOAD_TOKEN_HEADER, validateUploadToken } from "../uploads/records.ts";
 import type { UploadRecords } from "../uploads/service.ts";
 import type { Remotes } from "../remotes/registry.ts";
@@ -646,6 +647,8 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         if (contentLength !== undefined && !(Number.isInteger(contentLength) && contentLength >= 0)) throw new BadRequestError("invalid Content-Length", "InvalidArgument");
         const key = rawKey(request, OBJECT_PATH);
         const token = tokenFor(request);
+        // Read before the body: a malformed condition stores nothing.
+        const condition = writeCondition(request.headers);
         const put = (body: ReadableStream<Uint8Array> | null, alongside?: Alongside) =>
           objects.putObject(bucket, key, body, {
             contentLength,
@@ -655,6 +658,7 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
             signal: request.signal,
             actor: principal.accessKeyId,
             alongside,
+            condition,
           });
         const result = await tracked(uploads?.begin(token, bucket, key, contentLength), request.body, request, put, (r) => r.size);
         const { bucket: b, key: k, size, etag, contentType, versionId } = result;
@@ -664,8 +668,16 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
         bucket: "write",
         parse: "none",
         params: S.ObjectParams,
-        response: { 200: S.PutResult, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "MetadataTooLarge", "IncompleteBody", "NoSuchBucket", "RequestTimeout", ...S.AUTH_ERRORS) },
-        detail: { summary: "Upload an object (streamed); Content-Type and x-meta-* headers are kept; x-upload-token names its progress record (one is made if absent) and comes back", tags: ["objects"], requestBody: S.UPLOAD_BODY },
+        response: {
+          200: S.PutResult,
+          ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "KeyTooLongError", "MetadataTooLarge", "IncompleteBody", "NoSuchBucket", "NoSuchKey", "RequestTimeout", "PreconditionFailed", "ConditionalRequestConflict", "NotImplemented", ...S.AUTH_ERRORS),
+        },
+        detail: {
+          summary:
+            "Upload an object (streamed); Content-Type and x-meta-* headers are kept; x-upload-token names its progress record (one is made if absent) and comes back; If-None-Match: * or If-Match: <etag> make it conditional (decided by a consensus round: 412 when the condition fails, 409 to retry)",
+          tags: ["objects"],
+          requestBody: S.UPLOAD_BODY,
+        },
       },
     )
     .get("/buckets/:bucket/objects/*", async ({ bucket, request }) => objectResponse(objects, bucket, request, cameAsHead.has(request), remote?.pull), {
@@ -683,15 +695,19 @@ export function createNativeApi(view: ClusterView, objects: NativeObjects, auth:
     .delete(
       "/buckets/:bucket/objects/*",
       async ({ bucket, request, principal, status, set }) => {
-        const done = await objects.deleteObject(bucket, rawKey(request, OBJECT_PATH), { actor: principal.accessKeyId, versionId: versionIdOf(request) });
+        const done = await objects.deleteObject(bucket, rawKey(request, OBJECT_PATH), { actor: principal.accessKeyId, versionId: versionIdOf(request), condition: deleteHeaders(request.headers) });
         for (const [name, value] of Object.entries({ ...versionHeader(done.versionId), ...(done.deleteMarker && { "x-delete-marker": "true" }) })) set.headers[name] = value;
         return status(204, undefined);
       },
       {
         bucket: "write",
         params: S.ObjectParams,
-        response: { 204: S.NoContent, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "NoSuchBucket", ...S.AUTH_ERRORS) },
-        detail: { summary: "Delete an object (deleting one that is not there is fine); in a versioned bucket a delete marker is made (x-version-id names it), and ?versionId= removes that version for good", tags: ["objects"] },
+        response: { 204: S.NoContent, ...S.errorResponses("InvalidArgument", "InvalidBucketName", "InvalidURI", "NoSuchBucket", "NoSuchKey", "PreconditionFailed", "ConditionalRequestConflict", "NotImplemented", ...S.AUTH_ERRORS) },
+        detail: {
+          summary:
+            "Delete an object (deleting one that is not there is fine); in a versioned bucket a delete marker is made (x-version-id names it), and ?versionId= removes that version for good; If-Match (and x-amz-if-match-size, x-amz-if-match-last-modified-time) make it conditional",
+          tags: ["objects"],
+        },
       },
     )
 

@@ -39,6 +39,7 @@ import type { LogGate } from "../changes/gate.ts";
 import type { LeaseTable } from "../cache/manifest-leases.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { openHorizon, type Horizon } from "../util/horizon-file.ts";
+import { createBatcher, MAX_BATCH } from "../util/batcher.ts";
 import { sleep } from "../util/sleep.ts";
 import type { IndexEntry } from "./types.ts";
 
@@ -60,32 +61,37 @@ const TimestampSchema = Type.String({ maxLength: 160, pattern: "^[0-9]{13}-[0-9a
 const EntrySchema = Type.Object({ ts: TimestampSchema, value: Type.Unknown(), origin: Type.Optional(TimestampSchema) }, { additionalProperties: false });
 const Target = { shard: Type.String({ pattern: "^o[0-9]{1,4}$" }), row: Type.String({ maxLength: 2048 }), ballot: TimestampSchema };
 
+// Each method carries a batch of items (one per row), as index.getBatch does: calls to one
+// voter in one turn of the event loop travel together (src/util/batcher.ts).
+const PrepareItem = Type.Object(Target, { additionalProperties: false });
+const PrepareAnswer = Type.Union([Type.Object({ ok: Type.Literal(true), entry: Type.Union([EntrySchema, Type.Null()]) }), Type.Object({ ok: Type.Literal(false), seen: Type.Optional(TimestampSchema) })]);
 /** Phase 1: promise `ballot`, answering with the row as it is (or the highest stamp seen, refusing). */
 const Prepare = defineMethod("index.prepare", {
-  params: Type.Object(Target, { additionalProperties: false }),
-  result: Type.Union([Type.Object({ ok: Type.Literal(true), entry: Type.Union([EntrySchema, Type.Null()]) }), Type.Object({ ok: Type.Literal(false), seen: Type.Optional(TimestampSchema) })]),
+  params: Type.Object({ items: Type.Array(PrepareItem, { maxItems: MAX_BATCH }) }, { additionalProperties: false }),
+  result: Type.Array(PrepareAnswer, { maxItems: MAX_BATCH }),
 });
 /**
  * Phase 2: take the entry (and its change event) if the promise of `ballot` still holds. The
  * entry is stamped `ballot`, or, when a round completes a value an earlier round wrote to
  * some voters, keeps that value's own (lower) stamp.
  */
+const AcceptItem = Type.Object(
+  {
+    ...Target,
+    entry: EntrySchema,
+    companion: Type.Optional(Type.Tuple([Type.String({ maxLength: 2048 }), EntrySchema])),
+    extra: Type.Optional(Type.Array(Type.Tuple([Type.String({ maxLength: 2048 }), EntrySchema]), { maxItems: MAX_EXTRA_ROWS })),
+  },
+  { additionalProperties: false },
+);
 const Accept = defineMethod("index.accept", {
-  params: Type.Object(
-    {
-      ...Target,
-      entry: EntrySchema,
-      companion: Type.Optional(Type.Tuple([Type.String({ maxLength: 2048 }), EntrySchema])),
-      extra: Type.Optional(Type.Array(Type.Tuple([Type.String({ maxLength: 2048 }), EntrySchema]), { maxItems: MAX_EXTRA_ROWS })),
-    },
-    { additionalProperties: false },
-  ),
-  result: Type.Boolean(),
+  params: Type.Object({ items: Type.Array(AcceptItem, { maxItems: MAX_BATCH }) }, { additionalProperties: false }),
+  result: Type.Array(Type.Boolean(), { maxItems: MAX_BATCH }),
 });
-/** The row as a voter holds it, promising nothing (a refusal's read). */
+/** The row as a voter holds it, promising nothing (a refusal's read); `false`: it could not be read. */
 const Peek = defineMethod("index.peek", {
-  params: Type.Object({ shard: Target.shard, row: Target.row }, { additionalProperties: false }),
-  result: Type.Union([EntrySchema, Type.Null()]),
+  params: Type.Object({ items: Type.Array(Type.Object({ shard: Target.shard, row: Target.row }, { additionalProperties: false }), { maxItems: MAX_BATCH }) }, { additionalProperties: false }),
+  result: Type.Array(Type.Union([EntrySchema, Type.Null(), Type.Literal(false)]), { maxItems: MAX_BATCH }),
 });
 /** The methods a voter serves. */
 export const CONSENSUS_METHODS = { Prepare, Accept, Peek };
@@ -149,6 +155,9 @@ interface Promise_ {
 /** `e`'s value written again in round `ballot`, keeping who first proposed it. */
 const rewritten = (e: IndexEntry, ballot: string): IndexEntry => ({ ts: ballot, value: e.value, origin: e.origin ?? e.ts });
 
+/** A voter's answer to a prepare. */
+type PrepareReply = { ok: true; entry: IndexEntry | null } | { ok: false; seen?: string };
+
 /** A conflict the caller may retry: 409 as S3 answers a conditional write that lost a race. */
 export const conflict = () => new MeshError("ConditionalRequestConflict", "A conflicting operation occurred. If using PutObject you can retry the request. If using CompleteMultipartUpload you might need to restart the upload.");
 
@@ -178,7 +187,7 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
     }
   }
 
-  async function prepareHere(shard: string, row: string, ballot: string): Promise<{ ok: true; entry: IndexEntry | null } | { ok: false; seen?: string }> {
+  async function prepareHere(shard: string, row: string, ballot: string): Promise<PrepareReply> {
     const k = key(shard, row);
     return locked(k, async () => {
       // Restarted: promises made before may be forgotten; promise nothing they could contradict.
@@ -249,14 +258,22 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
     });
   }
 
-  const peek = async (peer: string, shard: string, row: string): Promise<IndexEntry | null> =>
-    peer === deps.self ? store.get(shard, row) : (await rpc.call(peer, Peek, { shard, row }, { timeoutMs: RPC_TIMEOUT_MS })).result;
-  const prepare = (peer: string, shard: string, row: string, ballot: string) =>
-    peer === deps.self ? prepareHere(shard, row, ballot) : rpc.call(peer, Prepare, { shard, row, ballot }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
+  type AcceptArgs = { shard: string; row: string; ballot: string; entry: IndexEntry; companion?: ScanRow; extra?: ScanRow[] };
+  const remotePeek = createBatcher<{ shard: string; row: string }, IndexEntry | null | false>(async (peer, items) => (await rpc.call(peer, Peek, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result as Array<IndexEntry | null | false>);
+  const remotePrepare = createBatcher<{ shard: string; row: string; ballot: string }, PrepareReply>(async (peer, items) => (await rpc.call(peer, Prepare, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
+  const remoteAccept = createBatcher<AcceptArgs, boolean>(async (peer, items) => (await rpc.call(peer, Accept, { items }, { timeoutMs: RPC_TIMEOUT_MS })).result);
+
+  const peek = async (peer: string, shard: string, row: string): Promise<IndexEntry | null> => {
+    const got = peer === deps.self ? await store.get(shard, row) : await remotePeek(peer, { shard, row });
+    if (got === false) throw new Error("the voter could not read the row");
+    return got;
+  };
+  const prepare = (peer: string, shard: string, row: string, ballot: string): Promise<PrepareReply> =>
+    peer === deps.self ? prepareHere(shard, row, ballot) : remotePrepare(peer, { shard, row, ballot });
   const accept = (peer: string, shard: string, row: string, ballot: string, entry: IndexEntry, companion?: ScanRow, extra?: ScanRow[]) =>
     peer === deps.self
       ? acceptHere(shard, row, ballot, entry, companion, extra)
-      : rpc.call(peer, Accept, { shard, row, ballot, entry, ...(companion && { companion }), ...(extra?.length && { extra }) }, { timeoutMs: RPC_TIMEOUT_MS }).then((r) => r.result);
+      : remoteAccept(peer, { shard, row, ballot, entry, ...(companion && { companion }), ...(extra?.length && { extra }) });
 
   async function propose<T>(shard: string, row: string, decision: Decision<T>, opts: { signal?: AbortSignal }): Promise<T> {
     const voters = placement.shardVoters(shard);
@@ -288,17 +305,25 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
         if (again.good.length >= quorum) return pendingResult.result as never;
         continue;
       }
+      // Ours may be on a voter, but another row is newest here.
+      let buryOurs = false;
       if (maybeWritten) {
-        // Ours may be on a voter; another value is newest. Settled, it is chosen, and ours either
-        // never was or was overwritten since: we cannot tell (409). Not settled, choose it first.
-        if (settled) throw conflict();
-        await gather(voters, quorum, (p) => accept(p, shard, row, ballot, current ? rewritten(current, ballot) : { ts: ballot, value: null }), (ok) => ok);
-        continue;
+        // Not settled: choose the newest first, then look again.
+        if (!settled) {
+          await gather(voters, quorum, (p) => accept(p, shard, row, ballot, current ? rewritten(current, ballot) : { ts: ballot, value: null }), (ok) => ok);
+          continue;
+        }
+        // Settled on a row at least as new as our last round: it was chosen after ours, which
+        // either never was or was overwritten since; we cannot tell (409).
+        if ((current?.ts ?? "") >= [...ours].reduce((a, b) => (a > b ? a : b))) throw conflict();
+        // Settled on an older row: ours is not chosen (a majority would show it). Decide afresh; a
+        // refusal must first bury ours under a newer stamp, or a later round could still choose it.
+        buryOurs = true;
       }
       const live = current?.value === null ? null : current;
       const refusal = decision.check(live);
       if (refusal) {
-        if (settled) throw refusal;
+        if (settled && !buryOurs) throw refusal;
         // The value refused against may not be chosen yet: make it so before answering.
         const back = await gather(voters, quorum, (p) => accept(p, shard, row, ballot, current ? rewritten(current, ballot) : { ts: ballot, value: null }), (ok) => ok);
         if (back.good.length >= quorum) throw refusal;
@@ -336,29 +361,47 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
     async decide(shard, row, decision, opts = {}) {
       const voters = placement.shardVoters(shard);
       const quorum = placement.shardQuorum(shard);
-      const refused = await refusedOutright(shard, row, decision, voters, quorum);
-      if (refused) throw refused;
       // One proposer per row on this peer at a time: local writers of one key queue here
       // rather than outbid one another at the voters (duelling proposers make no progress).
-      return locked(`p\n${key(shard, row)}`, async () => {
-        // What the writers queued ahead of this one decided may refuse it already.
-        const refusedNow = await refusedOutright(shard, row, decision, voters, quorum);
-        if (refusedNow) throw refusedNow;
+      const lock = `p\n${key(shard, row)}`;
+      const queued = locks.has(lock);
+      return locked(lock, async () => {
+        // What the writers queued ahead of this one decided may refuse it already: find out
+        // with a read rather than a round whose promises would outbid the next winner.
+        if (queued) {
+          const refused = await refusedOutright(shard, row, decision, voters, quorum);
+          if (refused) throw refused;
+        }
         return propose(shard, row, decision, opts);
       });
     },
 
     async start() {
       horizon = await openHorizon(path.join(deps.dir, PROMISE_HORIZON_FILE), HORIZON_STEP_MS);
-      rpc.register(Prepare, async ({ params: { shard, row, ballot } }) => {
-        deps.observe(ballot);
-        return { result: await prepareHere(shard, row, ballot) };
-      });
-      rpc.register(Peek, async ({ params: { shard, row } }) => ({ result: await store.get(shard, row) }));
-      rpc.register(Accept, async ({ params: { shard, row, ballot, entry, companion, extra } }) => {
-        deps.observe(ballot);
-        return { result: await acceptHere(shard, row, ballot, entry, companion as ScanRow | undefined, extra as ScanRow[] | undefined) };
-      });
+      // Each item on its own: one that fails (a ballot from too far ahead, a store error) is refused alone.
+      rpc.register(Prepare, async ({ params: { items } }) => ({
+        result: await Promise.all(
+          items.map(({ shard, row, ballot }) =>
+            (async (): Promise<PrepareReply> => {
+              deps.observe(ballot);
+              return prepareHere(shard, row, ballot);
+            })().catch((): PrepareReply => ({ ok: false })),
+          ),
+        ),
+      }));
+      rpc.register(Peek, async ({ params: { items } }) => ({
+        result: await Promise.all(items.map(({ shard, row }) => store.get(shard, row).catch(() => false as const))),
+      }));
+      rpc.register(Accept, async ({ params: { items } }) => ({
+        result: await Promise.all(
+          items.map(({ shard, row, ballot, entry, companion, extra }) =>
+            (async () => {
+              deps.observe(ballot);
+              return acceptHere(shard, row, ballot, entry, companion as ScanRow | undefined, extra as ScanRow[] | undefined);
+            })().catch(() => false),
+          ),
+        ),
+      }));
     },
     stop() {
       stopping.abort();

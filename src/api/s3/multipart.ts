@@ -15,7 +15,7 @@ import { customerKey, keyForRead, keyForWrite, requestedSse, sseHeaders } from "
 import type { UploadRecord } from "../../objects/multipart.ts";
 import type { SseKind } from "../../metadata/types.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
-import { writeCondition } from "./write-conditions.ts";
+import { writeCondition } from "../write-conditions.ts";
 import { multipartToken, tokenFor, tracked } from "../../uploads/tracking.ts";
 
 /** The token of a multipart request (the client's, else the upload's), when uploads are recorded. */

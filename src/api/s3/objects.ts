@@ -11,7 +11,7 @@ import { isoDate, S3_META_PREFIX as META_PREFIX, requireAccess, type S3Request }
 import { checksumHeaders, checksumModeEnabled, partNumberParam, partRange, partsCount } from "./checksum-fields.ts";
 import { requestBody, smallBody, type S3Body } from "./request.ts";
 import { UPLOAD_TOKEN_HEADER } from "../../uploads/records.ts";
-import { deleteCondition, deleteHeaders, writeCondition } from "./write-conditions.ts";
+import { deleteCondition, deleteHeaders, writeCondition } from "../write-conditions.ts";
 import { tokenFor, tracked, type Alongside } from "../../uploads/tracking.ts";
 import { cacheHeaders } from "../../remotes/pull-through.ts";
 import { DELETE_MAX_BYTES, parseDeleteRequest, xmlDocument, xmlResponse } from "./xml.ts";

@@ -2,8 +2,8 @@
 // If-Match and If-None-Match on PutObject, CopyObject and CompleteMultipartUpload;
 // If-Match, x-amz-if-match-size and x-amz-if-match-last-modified-time on DeleteObject (and
 // their <ETag>, <Size>, <LastModifiedTime> fields inside DeleteObjects).
-import { BadRequestError, MeshError } from "../../errors.ts";
-import type { WriteCondition } from "../../objects/conditions.ts";
+import { BadRequestError, MeshError } from "../errors.ts";
+import type { WriteCondition } from "../objects/conditions.ts";
 
 const unquote = (etag: string) => etag.trim().replace(/^"|"$/g, "").toLowerCase();
 
