@@ -165,6 +165,9 @@ export const conflict = () => new MeshError("ConditionalRequestConflict", "A con
 export function createConsensus(deps: ConsensusDeps): Consensus {
   const { store, rpc, placement } = deps;
   const promises = new Map<string, Promise_>();
+  // The highest ballot among promises dropped to stay bounded: a row without a promise in
+  // memory promises only above it, so no promise is ever followed by a lower one.
+  let droppedFloor = "";
   const locks = new Map<string, Promise<void>>();
   const stopping = new AbortController();
   let horizon: Horizon | undefined;
@@ -195,11 +198,15 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
       if (!horizon || wall <= horizon.earlier) return { ok: false };
       const entry = await store.get(shard, row);
       const promised = promises.get(k);
-      const highest = [promised?.ballot ?? "", entry?.ts ?? ""].reduce((a, b) => (a > b ? a : b));
+      const highest = [promised?.ballot ?? droppedFloor, entry?.ts ?? ""].reduce((a, b) => (a > b ? a : b));
       if (ballot <= highest) return { ok: false, seen: highest };
       await horizon.cover(wall);
       promises.delete(k);
-      if (promises.size >= MAX_PROMISES) promises.delete(promises.keys().next().value!);
+      if (promises.size >= MAX_PROMISES) {
+        const [oldest, dropped] = promises.entries().next().value!;
+        if (dropped.ballot > droppedFloor) droppedFloor = dropped.ballot;
+        promises.delete(oldest);
+      }
       promises.set(k, { ballot, basis: entry?.ts ?? "" });
       return { ok: true, entry };
     });
