@@ -59,7 +59,8 @@ export const PROMISE_HORIZON_FILE = "promise-horizon";
 
 const TimestampSchema = Type.String({ maxLength: 160, pattern: "^[0-9]{13}-[0-9a-f]{6}-." });
 const EntrySchema = Type.Object({ ts: TimestampSchema, value: Type.Unknown(), origin: Type.Optional(TimestampSchema) }, { additionalProperties: false });
-const Target = { shard: Type.String({ pattern: "^o[0-9]{1,4}$" }), row: Type.String({ maxLength: 2048 }), ballot: TimestampSchema };
+/** Rows decided by consensus: objects (conditional writes) and buckets (a name is created once). */
+const Target = { shard: Type.String({ pattern: "^(?:b|o[0-9]{1,4})$" }), row: Type.String({ maxLength: 2048 }), ballot: TimestampSchema };
 
 // Each method carries a batch of items (one per row), as index.getBatch does: calls to one
 // voter in one turn of the event loop travel together (src/util/batcher.ts).

@@ -605,7 +605,22 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       const existing = (await index.read(BUCKETS_SHARD, name))?.value as BucketInfo | null | undefined;
       if (existing) return { bucket: name, created: false, ...(existing.owner !== undefined && { owner: existing.owner }) };
       const info: BucketInfo = { createdMs: Date.now(), ...(owner !== undefined && { owner }) };
-      await writeBucketRow(name, info, ctx);
+      // Two keys creating one name at once: a consensus round on the bucket's row makes exactly one the owner.
+      let found: BucketInfo | undefined;
+      const taken = new MeshError("BucketAlreadyExists", `bucket ${name} exists`);
+      try {
+        await deps.consensus.decide(BUCKETS_SHARD, name, {
+          check: (cur) => ((found = (cur?.value ?? undefined) as BucketInfo | undefined) ? taken : undefined),
+          build: (_cur, ts) => ({
+            write: info,
+            companion: [eventRow(name, ts), { ts, value: { name: "BucketCreated", ...(ctx?.actor && { actor: ctx.actor }) } satisfies LoggedEvent }],
+            result: undefined,
+          }),
+        });
+      } catch (err) {
+        if (err !== taken || !found) throw err;
+        return { bucket: name, created: false, ...(found.owner !== undefined && { owner: found.owner }) };
+      }
       knownBuckets.remember(name, info);
       return { bucket: name, created: true, ...(owner !== undefined && { owner }) };
     },

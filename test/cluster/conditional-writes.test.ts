@@ -26,7 +26,7 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { startConverged, teardownCluster, type Cluster } from "../harness/cluster.ts";
-import { bodyBytes, s3Client, sdkFailure } from "../harness/s3.ts";
+import { bodyBytes, createKey, s3Client, sdkFailure } from "../harness/s3.ts";
 
 let cluster: Cluster;
 let clients: S3Client[];
@@ -213,6 +213,25 @@ test("conditional deletes, copies and multipart completes: the condition holds o
 
   // Only * for If-None-Match on a write.
   expect(await outcome(c.send(new PutObjectCommand({ Bucket: "cas", Key: "z", Body: "z", IfNoneMatch: '"abc"' })))).toBe("501 NotImplemented");
+});
+
+test("two keys racing to create the same 20 bucket names through different peers: each name has exactly one owner", async () => {
+  const [alice, bob] = await Promise.all([createKey(cluster.peer(0).httpUrl, { name: "alice", create: true }), createKey(cluster.peer(1).httpUrl, { name: "bob", create: true })]);
+  const as = [0, 1, 2].map((i) => s3Client(cluster.peer(i).s3Url, alice, { maxAttempts: 1 }));
+  const bs = [0, 1, 2].map((i) => s3Client(cluster.peer(i).s3Url, bob, { maxAttempts: 1 }));
+  try {
+    for (let n = 0; n < 20; n++) {
+      const Bucket = `race-${n}`;
+      const [a, b] = await Promise.all([outcome(pick(as).send(new CreateBucketCommand({ Bucket }))), outcome(pick(bs).send(new CreateBucketCommand({ Bucket })))]);
+      expect([a, b].sort()).toEqual(["200", "409 BucketAlreadyExists"]);
+      // The winner owns it: it may write there; the loser may not.
+      const [winner, loser] = a === "200" ? [as, bs] : [bs, as];
+      expect(await outcome(pick(winner).send(new PutObjectCommand({ Bucket, Key: "k", Body: "mine" })))).toBe("200");
+      expect(await outcome(pick(loser).send(new PutObjectCommand({ Bucket, Key: "k", Body: "mine too" })))).toBe("403 AccessDenied");
+    }
+  } finally {
+    for (const c of [...as, ...bs]) c.destroy();
+  }
 });
 
 /** A DeleteObjects of keys, each conditioned on an ETag. */
