@@ -42,6 +42,7 @@ import { isDeleteMarker, type ObjectManifest, type VersionValue } from "../metad
 import type { UploadRecord } from "../objects/multipart.ts";
 import type { ObjectService } from "../objects/object-service.ts";
 import type { Placement } from "../placement/placement.ts";
+import { untilAborted } from "../repair/abortable.ts";
 import type { WorkerStatus } from "../repair/worker.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
@@ -158,7 +159,7 @@ export function createLifecycleJob(deps: LifecycleDeps): LifecycleJob {
       await config.beforeExpire?.(bucket, key);
       await act(`expiring ${bucket}/${shown(key)}`, async () => {
         // Only the object this row showed: same ETag, same Last-Modified to the millisecond.
-        await deps.objects.deleteObject(bucket, key, { condition: { ifMatch: m.etag, ifLastModifiedMs: m.lastModified }, lifecycle: true });
+        await untilAborted(deps.objects.deleteObject(bucket, key, { condition: { ifMatch: m.etag, ifLastModifiedMs: m.lastModified }, lifecycle: true }), signal);
         stats.objectsExpired++;
       });
     });
@@ -173,11 +174,11 @@ export function createLifecycleJob(deps: LifecycleDeps): LifecycleJob {
   /** Remove one version for good, after `confirm` holds for the key's versions as a quorum lists them. */
   async function removeVersion(bucket: string, key: string, versionId: string, limit: number, confirm: (newest: Awaited<ReturnType<typeof newestVersions>>) => boolean, signal: AbortSignal): Promise<void> {
     await act(`removing version ${versionId} of ${bucket}/${shown(key)}`, async () => {
-      if (!confirm(await newestVersions(bucket, key, limit))) {
+      if (!confirm(await untilAborted(newestVersions(bucket, key, limit), signal))) {
         stats.skippedChanged++;
         return;
       }
-      await deps.objects.deleteObject(bucket, key, { versionId, lifecycle: true });
+      await untilAborted(deps.objects.deleteObject(bucket, key, { versionId, lifecycle: true }), signal);
       stats.versionsRemoved++;
     });
   }
@@ -227,7 +228,7 @@ export function createLifecycleJob(deps: LifecycleDeps): LifecycleJob {
       const at = parseUploadRow(row);
       if (!record || !at || !abortDue(rules, { key: at.key, initiatedMs: record.initiated }, now, dayMs)) return;
       await act(`aborting upload ${at.uploadId} of ${bucket}/${shown(at.key)}`, async () => {
-        if ((await deps.abortUpload(bucket, at.key, at.uploadId, { signal })) === "aborted") stats.uploadsAborted++;
+        if ((await untilAborted(deps.abortUpload(bucket, at.key, at.uploadId, { signal }), signal)) === "aborted") stats.uploadsAborted++;
       });
     });
   }

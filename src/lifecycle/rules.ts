@@ -117,8 +117,8 @@ export function rowsNeeded(rules: readonly LifecycleRule[]): { objects: boolean;
 }
 
 /**
- * The longest key prefix every rule in `rules` that does `kind` requires (rows outside it
- * need not be read at all): "" when one of them takes any key.
+ * The longest key prefix shared by the filters of the enabled rules that `applies` picks
+ * (rows outside it need not be read at all): "" when one of them takes any key.
  */
 export function commonPrefix(rules: readonly LifecycleRule[], applies: (r: LifecycleRule) => boolean): string {
   const prefixes = rules.filter((r) => r.enabled && applies(r)).map((r) => r.filter.prefix ?? "");
