@@ -160,6 +160,31 @@ export interface PeerConfig {
   rpcLimits?: Partial<RpcLimits>;
   /** Upload progress record timings (defaults: DEFAULT_UPLOAD_RECORDS in uploads/records.ts; tests shorten them). */
   uploads?: Partial<UploadRecordsConfig>;
+  /** Bucket lifecycle rules (src/lifecycle/): how long a day is and how often they are applied (defaults: DEFAULT_LIFECYCLE; tests shorten the day). */
+  lifecycle?: Partial<LifecycleConfig>;
+}
+
+/** How the lifecycle worker applies buckets' lifecycle rules (src/lifecycle/expiry.ts). */
+export interface LifecycleConfig {
+  /** The length of a day the rules count in (S3's days; a test makes it a second). */
+  dayMs: number;
+  /** Pause between passes. */
+  intervalMs: number;
+  /** Most actions (expirations, version removals, aborts) one pass of one peer takes; the next pass goes on. */
+  maxActionsPerPass: number;
+  /**
+   * Called after the worker judged a current object expired and before its conditional delete
+   * (tests overwrite the object here, to see the delete refused). Never set outside tests.
+   */
+  beforeExpire?: (bucket: string, key: string) => Promise<void>;
+}
+
+/** Real days, a pass every 5 minutes (expiry is due at a day boundary, so a pass a few minutes late loses nothing), 1000 actions per pass. */
+export const DEFAULT_LIFECYCLE: LifecycleConfig = { dayMs: 86_400_000, intervalMs: 5 * 60_000, maxActionsPerPass: 1000 };
+
+/** The lifecycle settings of a config, defaults filled in. */
+export function lifecycleConfig(cfg: Pick<PeerConfig, "lifecycle">): LifecycleConfig {
+  return { ...DEFAULT_LIFECYCLE, ...stripUndefined(cfg.lifecycle ?? {}) };
 }
 
 /** How the change event log keeps and serves events (src/changes/). */
@@ -346,6 +371,9 @@ export function resolveConfig(input: PeerConfigInput = {}): PeerConfig {
   }
   const expiry = cfg.repair.multipartExpiryMs;
   if (!Number.isFinite(expiry) || (expiry !== 0 && expiry < 1000)) throw new ConfigError(`multipart-expiry must be at least 1 s, or off, got ${expiry} ms`);
+  const lc = lifecycleConfig(cfg);
+  if (!(lc.dayMs >= 100 && lc.intervalMs >= 50)) throw new ConfigError("a lifecycle day must be at least 100 ms and the pause between lifecycle passes at least 50 ms");
+  if (!(Number.isInteger(lc.maxActionsPerPass) && lc.maxActionsPerPass >= 1)) throw new ConfigError("lifecycle actions per pass must be a whole number of at least 1");
   const m = cfg.membership;
   if (m.probeTimeoutMs >= m.probeIntervalMs) throw new ConfigError("membership probe timeout must be shorter than the probe interval");
   if (!(cfg.stopGraceMs >= 0)) throw new ConfigError("stop-grace must be a number of seconds, 0 or more");

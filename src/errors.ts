@@ -82,6 +82,8 @@ export const ERROR_STATUS = {
   NoSuchTagSet: 404,
   /** GetBucketCors of a bucket with no CORS configuration. */
   NoSuchCORSConfiguration: 404,
+  /** GetBucketLifecycleConfiguration of a bucket with no lifecycle rules. */
+  NoSuchLifecycleConfiguration: 404,
   // ---- other 4xx ----
   MethodNotAllowed: 405,
   /** A multipart part sent without Content-Length (S3's UploadPart needs it too). */

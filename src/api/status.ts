@@ -2,6 +2,7 @@
 // them rather than redeclaring them) and how they are put together from the peer's parts.
 import { statfs } from "node:fs/promises";
 import pkg from "../../package.json" with { type: "json" };
+import type { LifecycleStatus } from "../lifecycle/expiry.ts";
 import type { MemberState, MemberTable } from "../membership/member-table.ts";
 import type { Swim } from "../membership/swim.ts";
 import { noiseCryptoName } from "../net/noise-crypto.ts";
@@ -63,7 +64,7 @@ export function peerView(table: MemberTable, now = Date.now()): PeerView {
 /** `/cluster/status`: counts an operator (and the tests) read. */
 // A type, not an interface: the route's response schema is a record, which an interface does not fit.
 export type ClusterStatus = RepairStatus & {
-  workers: { multipartExpiry?: MultipartExpiryStatus; eventRetention?: RetentionStatus };
+  workers: { multipartExpiry?: MultipartExpiryStatus; eventRetention?: RetentionStatus; lifecycle?: LifecycleStatus };
   peerId: string;
   /** The meshstore version this peer runs (package.json). */
   version: string;
@@ -117,6 +118,8 @@ export interface StatusSources {
   multipartExpiry?(): MultipartExpiryStatus;
   /** The change event log's retention worker's figures (`workers.eventRetention`). */
   eventRetention?(): RetentionStatus;
+  /** The bucket lifecycle worker's figures (`workers.lifecycle`). */
+  lifecycle?(): LifecycleStatus;
   /** The live event streams' figures (`eventStreams`). */
   eventStreams?(): StreamsStatus;
   /** The write-through worker's figures (`writeThrough`). */
@@ -183,7 +186,7 @@ export function createStatusReporter(src: StatusSources): StatusReporter {
         storage: { ...src.chunkStore.counts(), ...disk },
         badReplicas: src.chunks.badReplicas,
         ...repair,
-        workers: { ...repair.workers, ...(src.multipartExpiry && { multipartExpiry: src.multipartExpiry() }), ...(src.eventRetention && { eventRetention: src.eventRetention() }) },
+        workers: { ...repair.workers, ...(src.multipartExpiry && { multipartExpiry: src.multipartExpiry() }), ...(src.eventRetention && { eventRetention: src.eventRetention() }), ...(src.lifecycle && { lifecycle: src.lifecycle() }) },
         quorum: src.placement.quorum(),
         copies: copiesOf(src.placement.quorum()),
         meshKey: { fingerprint: src.meshKeyFingerprint },

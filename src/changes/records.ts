@@ -16,6 +16,10 @@ export const EVENT_NAMES = [
   "ObjectTagging:Delete",
   /** A DELETE without a version id in a versioned bucket: the object's current version is now a delete marker. */
   "ObjectRemoved:DeleteMarkerCreated",
+  /** A lifecycle rule removed an object or a version (src/lifecycle/). */
+  "LifecycleExpiration:Delete",
+  /** A lifecycle rule expired the current version of an object in a versioned bucket: a delete marker is current now. */
+  "LifecycleExpiration:DeleteMarkerCreated",
   "BucketCreated",
   "BucketRemoved",
 ] as const;
@@ -47,6 +51,8 @@ export interface ChangeEvent {
 export interface WriteContext {
   /** The access key id behind the request. */
   actor?: string;
+  /** The change is a lifecycle rule's (src/lifecycle/): its events are LifecycleExpiration:*, as S3 names them. */
+  lifecycle?: boolean;
 }
 
 /** The wall-clock time of an event id. */

@@ -229,6 +229,10 @@ export const encryptionRow = (bucket: string) => `\x01x${bucket}`;
 export const bucketTagsRow = (bucket: string) => `\x01g${bucket}`;
 /** A bucket's CORS configuration (S3's PutBucketCors), in the buckets shard. */
 export const corsRow = (bucket: string) => `\x01a${bucket}`;
+/** Every lifecycle configuration row starts with this (the lifecycle worker scans its replica of the buckets shard for them). */
+export const LIFECYCLE_ROW_PREFIX = "\x01l";
+/** A bucket's lifecycle rules (S3's PutBucketLifecycleConfiguration), in the buckets shard. */
+export const lifecycleRow = (bucket: string) => `${LIFECYCLE_ROW_PREFIX}${bucket}`;
 /** Row of a write-through bucket's progress through one shard's change events (src/remotes/write-through.ts), in each shard. */
 export const writeThroughRow = (bucket: string) => `\x01q${bucket}`;
 /** Every origin sync state row starts with this. */

@@ -20,6 +20,7 @@ import {
   encryptionRow,
   bucketTagsRow,
   corsRow,
+  lifecycleRow,
   schemaRow,
   uploadRowPrefix,
   validateBucketName,
@@ -32,6 +33,7 @@ import type { ManifestCache } from "../cache/manifest-cache.ts";
 import type { ScanRow } from "../store/index-store.ts";
 import type { Consensus } from "../metadata/consensus.ts";
 import { conditionFailure, isConditional, type WriteCondition } from "./conditions.ts";
+import type { LifecycleRule } from "../lifecycle/rules.ts";
 import type { BucketInfo, ChunkRef, CorsRule, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
@@ -248,6 +250,10 @@ export interface ObjectService {
   bucketCors(bucket: string, opts?: AbortOptions): Promise<CorsRule[] | null>;
   /** Set (or with null remove) the bucket's CORS rules. */
   setBucketCors(bucket: string, rules: CorsRule[] | null): Promise<void>;
+  /** The bucket's lifecycle rules (PutBucketLifecycleConfiguration), or null when it has none. */
+  bucketLifecycle(bucket: string, opts?: AbortOptions): Promise<LifecycleRule[] | null>;
+  /** Set (or with null remove) the bucket's lifecycle rules; the lifecycle worker of every peer reads them from its replica of the buckets shard. */
+  setBucketLifecycle(bucket: string, rules: LifecycleRule[] | null): Promise<void>;
   /** The bucket's versioning status (null: never versioned). */
   bucketVersioning(bucket: string, opts?: AbortOptions): Promise<VersioningStatus>;
   /** Enable or suspend versioning. */
@@ -553,12 +559,12 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       if (st === null) {
         // A bucket never versioned: a manifest copied from a versioned one does not bring its version along.
         const { versionId: _v, ...plain } = value ?? ({} as Partial<ObjectManifest>);
-        const event: LoggedEvent = { name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
+        const event: LoggedEvent = { name: !value && opts.lifecycle ? "LifecycleExpiration:Delete" : name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
         return { write: value && (plain as ObjectManifest), companion: [eventRow(bucket, ts), { ts, value: event }] as ScanRow, extra: [] as ScanRow[], later: [] as ScanRow[], versionId: undefined };
       }
       const plan = await versions.planWrite(bucket, key, ts, value, st, opts);
       const event: LoggedEvent = {
-        name: value ? name : "ObjectRemoved:DeleteMarkerCreated",
+        name: value ? name : opts.lifecycle ? "LifecycleExpiration:DeleteMarkerCreated" : "ObjectRemoved:DeleteMarkerCreated",
         key,
         ...(value && { size: value.size, etag: value.etag }),
         versionId: plan.versionId,
@@ -651,6 +657,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       await index.write(BUCKETS_SHARD, bucketTagsRow(name), { ts: now(), value: null });
       await index.write(BUCKETS_SHARD, corsRow(name), { ts: now(), value: null });
       await corsRules.forget(name);
+      // And its lifecycle rules: a new bucket of the same name expires nothing until told.
+      await index.write(BUCKETS_SHARD, lifecycleRow(name), { ts: now(), value: null });
       // And its versioning state: a new bucket of the same name starts never versioned.
       await versions.forgetBucket(name);
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
@@ -746,6 +754,16 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       await requireBucket(bucket);
       await index.write(BUCKETS_SHARD, corsRow(bucket), { ts: now(), value: rules });
       await corsRules.forget(bucket);
+    },
+
+    async bucketLifecycle(bucket, opts = {}) {
+      await requireBucket(bucket, opts);
+      return ((await index.read(BUCKETS_SHARD, lifecycleRow(bucket), opts)) as IndexEntry<LifecycleRule[]> | null)?.value ?? null;
+    },
+
+    async setBucketLifecycle(bucket, rules) {
+      await requireBucket(bucket);
+      await index.write(BUCKETS_SHARD, lifecycleRow(bucket), { ts: now(), value: rules });
     },
 
     pin(ids) {

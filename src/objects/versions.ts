@@ -285,7 +285,7 @@ export function createVersions(deps: VersionsDeps): Versions {
       const gone = new Set(found.map((f) => f.order));
       const tombstones: ScanRow[] = found.map((f) => [versionRow(bucket, key, f.order), { ts, value: null }]);
       const deletedMarker = found.length > 0 && isDeleteMarker(found[0].value);
-      const event = eventOf(bucket, ts, { name: "ObjectRemoved:Delete", key, versionId, ...(ctx.actor && { actor: ctx.actor }) });
+      const event = eventOf(bucket, ts, { name: ctx.lifecycle ? "LifecycleExpiration:Delete" : "ObjectRemoved:Delete", key, versionId, ...(ctx.actor && { actor: ctx.actor }) });
       if (!isCurrent) {
         const [row, entry] = tombstones[0];
         await index.write(shard, row, entry, { companion: event, extra: tombstones.slice(1, 1 + MAX_EXTRA_ROWS) });

@@ -3,7 +3,7 @@
 // only what the other parts need to exist (identity, libp2p, the roster, the stores);
 // serving begins when the Lifecycle starts the parts:
 //   rpc -> index, chunks, search (its RPC methods and indexer), caches (their RPC methods) -> admin key -> HTTP servers (then the advertised URL)
-//   -> status -> metrics -> swim -> repair -> multipart expiry -> event retention -> webhook delivery -> discovery -> joiner
+//   -> status -> metrics -> swim -> repair -> multipart expiry -> bucket lifecycle -> event retention -> webhook delivery -> discovery -> joiner
 // and they stop in reverse. A new part is built here and added where its dependencies
 // have started before it.
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -19,7 +19,7 @@ import { createAccessKeys } from "../auth/access-keys.ts";
 import { bearerAuth } from "../auth/guard.ts";
 import { createSecretSealer, sealClearRows } from "../auth/sealed-secret.ts";
 import { NotFoundError } from "../errors.ts";
-import { ADMIN_KEY_FILE, type PeerConfig } from "../config.ts";
+import { ADMIN_KEY_FILE, lifecycleConfig, type PeerConfig } from "../config.ts";
 import { createEventFeed } from "../events/feed.ts";
 import { createDiscovery } from "../membership/discovery.ts";
 import { MemberTable, type MemberState } from "../membership/member-table.ts";
@@ -52,6 +52,7 @@ import { createMultipartExpiry, expiryIntervalMs, type MultipartExpiryStatus } f
 import { copiesOf } from "../placement/quorum-rule.ts";
 import { createRepairService, type RepairService } from "../repair/repair-service.ts";
 import { createWorker } from "../repair/worker.ts";
+import { createLifecycleJob } from "../lifecycle/expiry.ts";
 import { openChunkStore } from "../store/chunk-store.ts";
 import { openIndexStore } from "../store/index-store.ts";
 import { createHlc, decodeTimestamp, encodeTimestamp } from "../util/hlc.ts";
@@ -386,6 +387,19 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   const expiryWorker = expiry && createWorker("multipart-expiry", expiry, { intervalMs: expiryIntervalMs(expiryAgeMs), log, signal, random: config.random });
   const expiryStatus = (): MultipartExpiryStatus =>
     expiry && expiryWorker ? { ...expiry.stats, ...expiryWorker.status() } : { ageMs: null, lastPassAtMs: 0, uploadsAborted: 0 };
+  // Buckets' lifecycle rules, applied by the first live replica of each object shard (src/lifecycle/expiry.ts).
+  const lifecycleSettings = lifecycleConfig(config);
+  const lifecycleJob = createLifecycleJob({
+    self: peerId,
+    indexStore,
+    placement,
+    isAlive: (id) => id === peerId || table.get(id)?.state === "alive",
+    objects,
+    abortUpload: (...a) => multipart.expire(...a),
+    config: lifecycleSettings,
+    log: log.child("lifecycle"),
+  });
+  const lifecycleWorker = createWorker("lifecycle", lifecycleJob, { intervalMs: lifecycleSettings.intervalMs, log, signal, random: config.random });
   const retentionWorker = createWorker("event-retention", retention, { intervalMs: config.events.retentionIntervalMs, log, signal, random: config.random });
   const maintenance = createMaintenance({ table, roster, swim, repair, placement, rpc, events, log });
   const status = createStatusReporter({
@@ -403,6 +417,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
     dataDir: config.dataDir,
     multipartExpiry: expiryStatus,
     eventRetention: () => ({ ...retention.stats, ...retentionWorker.status() }),
+    lifecycle: () => ({ ...lifecycleJob.stats, ...lifecycleWorker.status() }),
     eventStreams: () => streams.status(),
     writeThrough: () => writeThrough.stats(),
     cache: () => ({ ...chunkCache.stats(), manifests: manifests?.stats() }),
@@ -492,6 +507,7 @@ export async function buildComponents(config: PeerConfig, lifecycle: Lifecycle, 
   lifecycle.add("swim", swim);
   lifecycle.add("repair", repair);
   if (expiryWorker) lifecycle.add("multipart expiry", { start: () => expiryWorker.start(), stop: () => expiryWorker.stop() });
+  lifecycle.add("bucket lifecycle", { start: () => lifecycleWorker.start(), stop: () => lifecycleWorker.stop() });
   lifecycle.add("event retention", { start: () => retentionWorker.start(), stop: () => retentionWorker.stop() });
   lifecycle.add("webhook delivery", { start: () => delivery.start(), stop: () => delivery.stop() });
   lifecycle.add("write-through", { start: () => writeThrough.start(), stop: () => writeThrough.stop() });

@@ -602,7 +602,7 @@ describe("S3 aws-chunked trailers", () => {
 
 describe("S3 unsupported operations", () => {
   test(
-    "PutBucketPolicy and PutBucketLifecycleConfiguration are 501 NotImplemented, and the peer keeps serving",
+    "PutBucketPolicy and a lifecycle Transition (no storage classes) are 501 NotImplemented, and the peer keeps serving",
     async () => {
       await expectSdkError(
         "PutBucketPolicy",
@@ -615,7 +615,7 @@ describe("S3 unsupported operations", () => {
         s3[0].send(
           new PutBucketLifecycleConfigurationCommand({
             Bucket: BUCKET,
-            LifecycleConfiguration: { Rules: [{ ID: "expire", Status: "Enabled", Filter: { Prefix: "" }, Expiration: { Days: 1 } }] },
+            LifecycleConfiguration: { Rules: [{ ID: "archive", Status: "Enabled", Filter: { Prefix: "" }, Transitions: [{ Days: 30, StorageClass: "GLACIER" }] }] },
           }),
         ),
         501,

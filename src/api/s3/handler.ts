@@ -15,6 +15,7 @@ import { getObjectAttributes } from "./attributes.ts";
 import * as buckets from "./buckets.ts";
 import * as encryption from "./bucket-encryption.ts";
 import * as cors from "./cors.ts";
+import * as lifecycle from "./lifecycle.ts";
 import * as tagging from "./tagging.ts";
 import { postObject } from "./post-upload.ts";
 import type { S3Request, S3Services } from "./context.ts";
@@ -70,6 +71,9 @@ const OPERATION_NAMES = new Map<Operation, string>([
   [cors.putBucketCors, "PutBucketCors"],
   [cors.getBucketCors, "GetBucketCors"],
   [cors.deleteBucketCors, "DeleteBucketCors"],
+  [lifecycle.putBucketLifecycle, "PutBucketLifecycleConfiguration"],
+  [lifecycle.getBucketLifecycle, "GetBucketLifecycleConfiguration"],
+  [lifecycle.deleteBucketLifecycle, "DeleteBucketLifecycle"],
 ]);
 
 /** The S3 operation each request was routed to (a request not routed has none). */
@@ -81,7 +85,7 @@ export function s3OperationOf(request: Request): string {
 }
 
 /** Query parameters that name an operation (S3 "sub-resources") this API serves. */
-const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events", "attributes", "encryption", "tagging", "cors"]);
+const ACTIONS = new Set(["uploads", "uploadId", "partNumber", "delete", "location", "versioning", "versions", "list-type", "events", "attributes", "encryption", "tagging", "cors", "lifecycle"]);
 /** Query parameters that only qualify an operation. */
 const QUALIFIERS = new Set([
   "prefix", "delimiter", "max-keys", "marker", "continuation-token", "start-after", "encoding-type", "fetch-owner",
@@ -121,6 +125,10 @@ function route(method: string, bucket: string, key: string, q: URLSearchParams, 
   if (has("cors")) {
     if (key || [...q.keys()].some((k) => k !== "cors" && k !== "x-id")) return undefined;
     return method === "PUT" ? cors.putBucketCors : method === "GET" ? cors.getBucketCors : method === "DELETE" ? cors.deleteBucketCors : undefined;
+  }
+  if (has("lifecycle")) {
+    if (key || [...q.keys()].some((k) => k !== "lifecycle" && k !== "x-id")) return undefined;
+    return method === "PUT" ? lifecycle.putBucketLifecycle : method === "GET" ? lifecycle.getBucketLifecycle : method === "DELETE" ? lifecycle.deleteBucketLifecycle : undefined;
   }
   if (!key) {
     switch (method) {
