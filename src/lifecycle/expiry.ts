@@ -158,8 +158,8 @@ export function createLifecycleJob(deps: LifecycleDeps): LifecycleJob {
       if (due === undefined || due > now) return;
       await config.beforeExpire?.(bucket, key);
       await act(`expiring ${bucket}/${shown(key)}`, async () => {
-        // Only the object this row showed: same ETag, same Last-Modified to the millisecond.
-        await untilAborted(deps.objects.deleteObject(bucket, key, { condition: { ifMatch: m.etag, ifLastModifiedMs: m.lastModified }, lifecycle: true }), signal);
+        // Only the object this row showed: same ETag, same Last-Modified to the millisecond, same tags.
+        await untilAborted(deps.objects.deleteObject(bucket, key, { condition: { ifMatch: m.etag, ifLastModifiedMs: m.lastModified, ifTags: m.tags ?? {} }, lifecycle: true }), signal);
         stats.objectsExpired++;
       });
     });

@@ -22,23 +22,29 @@ export interface WriteCondition {
    * bytes in the same second (src/lifecycle/expiry.ts).
    */
   ifLastModifiedMs?: number;
+  /** The current object's tags, exactly (no S3 header sends it): an expiration by a tag rule deletes only an object still so tagged. */
+  ifTags?: Record<string, string>;
 }
 
 /** Does the condition ask anything? (An empty one takes the plain write path.) */
 export const isConditional = (c: WriteCondition | undefined): c is WriteCondition =>
-  c !== undefined && (c.ifMatch !== undefined || c.ifNoneMatch !== undefined || c.ifMatchSize !== undefined || c.ifMatchLastModified !== undefined || c.ifLastModifiedMs !== undefined);
+  c !== undefined && (c.ifMatch !== undefined || c.ifNoneMatch !== undefined || c.ifMatchSize !== undefined || c.ifMatchLastModified !== undefined || c.ifLastModifiedMs !== undefined || c.ifTags !== undefined);
+
+/** Tag sets as one comparable string. */
+const tagsKey = (tags: Record<string, string> | undefined) => JSON.stringify(Object.entries(tags ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
 const failed = (what: string) => new MeshError("PreconditionFailed", `At least one of the pre-conditions you specified did not hold (${what})`);
 
 /** Why `current` (null: no object) fails the condition, as S3 answers it; undefined if it holds. */
 export function conditionFailure(c: WriteCondition, current: ObjectManifest | null, key: string): Error | undefined {
   if (c.ifNoneMatch === "*" && current) return failed("If-None-Match: an object exists under this key");
-  const asksMatch = c.ifMatch !== undefined || c.ifMatchSize !== undefined || c.ifMatchLastModified !== undefined || c.ifLastModifiedMs !== undefined;
+  const asksMatch = c.ifMatch !== undefined || c.ifMatchSize !== undefined || c.ifMatchLastModified !== undefined || c.ifLastModifiedMs !== undefined || c.ifTags !== undefined;
   if (!asksMatch) return undefined;
   if (!current) return new NotFoundError(`no object ${key.slice(0, 200)}: If-Match needs one`, "NoSuchKey");
   if (c.ifMatch !== undefined && c.ifMatch !== "*" && c.ifMatch !== current.etag) return failed("If-Match");
   if (c.ifMatchSize !== undefined && c.ifMatchSize !== current.size) return failed("x-amz-if-match-size");
   if (c.ifMatchLastModified !== undefined && Math.floor(c.ifMatchLastModified / 1000) !== Math.floor(current.lastModified / 1000)) return failed("x-amz-if-match-last-modified-time");
   if (c.ifLastModifiedMs !== undefined && c.ifLastModifiedMs !== current.lastModified) return failed("the object was written again");
+  if (c.ifTags !== undefined && tagsKey(c.ifTags) !== tagsKey(current.tags)) return failed("the object's tags changed");
   return undefined;
 }

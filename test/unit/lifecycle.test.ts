@@ -293,7 +293,7 @@ describe("a lifecycle pass over a real index store", () => {
         expect(ctx.lifecycle).toBe(true);
         if (ctx.versionId === undefined) {
           // An expiration is conditional on the very object read.
-          expect(ctx.condition).toEqual({ ifMatch: `e${old}`, ifLastModifiedMs: old });
+          expect(ctx.condition).toEqual({ ifMatch: `e${old}`, ifLastModifiedMs: old, ifTags: {} });
           if (key === changed) throw new MeshError("PreconditionFailed", "written again");
         }
         deletes.push(ctx.versionId === undefined ? key : `${key}@${ctx.versionId === versions.at(-1)?.id ? "oldest" : ctx.versionId}`);
