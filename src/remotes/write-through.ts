@@ -250,6 +250,12 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
     // A copy the pull-through fetched from this remote is already there; so is an object an
     // origin sync imported from it (origin-sync.ts: no bytes here to send, only a `remote` mark).
     if (m.origin || m.remote) return;
+    // An SSE-C object's bytes open only with its customer's key, which is never kept: nothing
+    // here can send them. Skipped (and said), rather than retried forever in front of the rest.
+    if (m.sse?.kind === "C") {
+      log.warn(`write-through ${t.bucket}: ${key.slice(0, 200)} is encrypted with a customer key (SSE-C): not sent to remote ${t.origin.remote}`);
+      return;
+    }
     const body = await deps.objects.readObject(m, 0, m.size, { signal });
     try {
       await backend.put!(remoteKey, body, { contentType: m.contentType, meta: m.meta }, { signal });
