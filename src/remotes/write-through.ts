@@ -59,7 +59,7 @@ const SCAN_PAGE = 200;
 const IDLE_FLUSH_MS = 30_000;
 const MAX_ERROR_CHARS = 300;
 /** The events the queue applies. */
-const FILTER = checkFilter({ types: ["ObjectCreated:*", "ObjectRemoved:*"] });
+const FILTER = checkFilter({ types: ["ObjectCreated:*", "ObjectRemoved:*", "LifecycleExpiration:*"] });
 
 /** The timings and bounds write-through runs with (src/config.ts). */
 export type WriteThroughConfig = Pick<EventsConfig, "webhookPollMs" | "webhookRefreshMs" | "writeThroughRetryBaseMs" | "writeThroughMaxRetryMs" | "writeThroughConcurrency">;
