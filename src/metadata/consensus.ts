@@ -43,8 +43,10 @@ import { createBatcher, MAX_BATCH } from "../util/batcher.ts";
 import { sleep } from "../util/sleep.ts";
 import type { IndexEntry } from "./types.ts";
 
-/** How many rounds a decision may take before it gives up with 409 ConditionalRequestConflict. */
-export const MAX_ROUNDS = 12;
+/** How many rounds a decision may take before it gives up with 409 ConditionalRequestConflict ... */
+export const MAX_ROUNDS = 40;
+/** ... and at most this long (a voter just restarted refuses to promise for up to HORIZON_STEP_MS). */
+export const DECIDE_BUDGET_MS = 5_000;
 /** The longest random wait between two rounds of one decision. */
 const MAX_BACKOFF_MS = 200;
 const RPC_TIMEOUT_MS = 5_000;
@@ -53,7 +55,7 @@ const MAX_EXTRA_ROWS = 16;
 /** Most promises a voter holds; past it the oldest go (their rounds' accepts are then refused). */
 const MAX_PROMISES = 100_000;
 /** How far ahead of a promised ballot the horizon file is pushed. */
-const HORIZON_STEP_MS = 10_000;
+const HORIZON_STEP_MS = 1_000;
 /** The horizon file under the data folder. */
 export const PROMISE_HORIZON_FILE = "promise-horizon";
 
@@ -158,6 +160,10 @@ const rewritten = (e: IndexEntry, ballot: string): IndexEntry => ({ ts: ballot, 
 
 /** A voter's answer to a prepare. */
 type PrepareReply = { ok: true; entry: IndexEntry | null } | { ok: false; seen?: string };
+
+/** Too few of a row's voters to decide anything: 503, as a quorum write that cannot gather its voters. */
+const unavailable = (shard: string, answered: number, quorum: number) =>
+  new MeshError("ServiceUnavailable", `conditional write in ${shard}: ${answered} of the ${quorum} voting replicas needed answered`);
 
 /** A conflict the caller may retry: 409 as S3 answers a conditional write that lost a race. */
 export const conflict = () => new MeshError("ConditionalRequestConflict", "A conflicting operation occurred. If using PutObject you can retry the request. If using CompleteMultipartUpload you might need to restart the upload.");
@@ -292,13 +298,17 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
     // Did an accept of ours perhaps land (a voter took it, or did not answer)? Then our write may have
     // happened and been overwritten since: its outcome is unknown, and only a retry can tell (409).
     let maybeWritten = false;
-    for (let round = 0; round < MAX_ROUNDS; round++) {
+    const deadline = performance.now() + DECIDE_BUDGET_MS;
+    let answeredLast = quorum;
+    for (let round = 0; round < MAX_ROUNDS && performance.now() < deadline; round++) {
       if (opts.signal?.aborted || stopping.signal.aborted) throw conflict();
       // Outbid: back off for a random while that grows with each round, so that one proposer gets through.
       if (round > 0) await sleep(Math.random() * Math.min(MAX_BACKOFF_MS, 5 * 2 ** round), opts.signal);
       const ballot = encodeTimestamp(deps.hlc.now());
       const promised = await gather(voters, quorum, (p) => prepare(p, shard, row, ballot), (r) => r.ok);
       for (const r of promised.bad) if (!r.ok && r.seen) deps.observe(r.seen);
+      // Too few voters answered at all (not outbid: unreachable or lost): if that lasts, 503 as for any write.
+      answeredLast = promised.good.length + promised.bad.length;
       if (promised.good.length < quorum) continue;
       const rows = promised.good.map((r) => (r.ok ? r.entry : null));
       let current: IndexEntry | null = null;
@@ -348,7 +358,7 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
       if (accepted.good.length >= quorum) return d.result;
       maybeWritten ||= accepted.good.length > 0 || accepted.bad.length < voters.length;
     }
-    throw conflict();
+    throw answeredLast < quorum ? unavailable(shard, answeredLast, quorum) : conflict();
   }
 
   /**
@@ -369,6 +379,8 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
     async decide(shard, row, decision, opts = {}) {
       const voters = placement.shardVoters(shard);
       const quorum = placement.shardQuorum(shard);
+      const reachable = voters.filter((p) => placement.reachable(p)).length;
+      if (reachable < quorum) throw unavailable(shard, reachable, quorum);
       // One proposer per row on this peer at a time: local writers of one key queue here
       // rather than outbid one another at the voters (duelling proposers make no progress).
       const lock = `p\n${key(shard, row)}`;

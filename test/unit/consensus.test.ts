@@ -103,7 +103,7 @@ test("If-None-Match races through three proposers over a lossy network: exactly 
     const wins = results.filter((r) => r === "ok").length;
     // A lost reply can leave a winner unsure (409); never two winners.
     expect(wins).toBeLessThanOrEqual(1);
-    for (const r of results) expect(["ok", "PreconditionFailed", "ConditionalRequestConflict"]).toContain(r);
+    for (const r of results) expect(["ok", "PreconditionFailed", "ConditionalRequestConflict", "ServiceUnavailable"]).toContain(r);
     if (round === 20) await m.restart(1);
   }
   // Most rounds have their winner told so despite the losses.
@@ -131,7 +131,7 @@ test("a compare-and-swap counter through three proposers, with message loss and 
       (e: { code?: string }) => ({ ok: false as const, code: e.code }),
     );
     if (r.ok) acked.push(r.n);
-    else if (r.code === "ConditionalRequestConflict" && seen !== undefined) inDoubt.push(seen);
+    else if ((r.code === "ConditionalRequestConflict" || r.code === "ServiceUnavailable") && seen !== undefined) inDoubt.push(seen);
   };
   for (let batch = 0; batch < 60; batch++) {
     await Promise.all([0, 1, 2].map(step));
