@@ -1,9 +1,10 @@
 // Memory per request is bounded whatever the object's size: a 1 GiB upload and download
 // through one peer of a 3-process mesh must raise that peer's RSS by less than 200 MB.
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { removeInBackground } from "../harness/cleanup.ts";
 import { ADMIN_BEARER } from "../harness/credentials.ts";
 import { spawnPeer, type PeerProcess } from "../harness/process.ts";
 
@@ -12,7 +13,7 @@ const root = mkdtempSync(path.join(os.tmpdir(), "meshstore-mem-"));
 const procs: PeerProcess[] = [];
 afterAll(() => {
   for (const p of procs) p.proc.kill("SIGKILL");
-  rmSync(root, { recursive: true, force: true });
+  removeInBackground(root); // GiBs of chunk files: not with the event loop blocked (cleanup.ts)
 });
 
 async function rssOf(p: PeerProcess): Promise<number> {
