@@ -48,8 +48,10 @@ test("a 1 GiB upload and download through one peer raise its RSS by less than 20
   procs.push(a);
   // Peer a started a new mesh and created its key; the others join with it.
   const join = ["--bootstrap", a.p2p[0], "--mesh-key", path.join(root, "a", "mesh.key")];
-  procs.push(await spawnPeer([...args("b"), ...join]));
-  procs.push(await spawnPeer([...args("c"), ...join]));
+  // Both join at once (each start is a few seconds of `bun run node` on a loaded machine).
+  const joined = await Promise.allSettled([spawnPeer([...args("b"), ...join]), spawnPeer([...args("c"), ...join])]);
+  for (const r of joined) if (r.status === "fulfilled") procs.push(r.value);
+  for (const r of joined) if (r.status === "rejected") throw r.reason;
   for (let i = 0; i < 100; i++) {
     const s = (await (await fetch(`${a.http}/cluster/status`)).json()) as { peers: { alive: number } };
     if (s.peers.alive === 3) break;
