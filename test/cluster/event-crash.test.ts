@@ -106,8 +106,10 @@ function checkLog(events: EventRecord[], acked: Map<string, string[]>, inFlight:
 
 test("SIGKILL right after acknowledging writes: every acknowledged operation keeps its event, through the others and through the restarted peer", async () => {
   const a = await start(0);
-  const b = await start(1, a);
-  const c = await start(2, a);
+  // Both join through A at once (each start is a few seconds of `bun run node` on a loaded machine).
+  const joined = await Promise.allSettled([start(1, a), start(2, a)]);
+  for (const r of joined) if (r.status === "rejected") throw r.reason;
+  const [b, c] = joined.map((r) => (r as PromiseFulfilledResult<PeerProcess>).value);
   await converged([a, b, c], 3);
   await mustCreateBucket(a.http, BUCKET);
 

@@ -13,12 +13,13 @@
 //    that joins the fill then gets its first byte before the fill ends, with that peer's RSS
 //    growing by under 100 MB too.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { removeInBackground } from "../harness/cleanup.ts";
 import { ADMIN_BEARER } from "../harness/credentials.ts";
 import { json, md5Hex, request, statusAndCode } from "../harness/http.ts";
 import { spawnPeer, type PeerProcess } from "../harness/process.ts";
@@ -142,7 +143,7 @@ afterAll(() => {
   for (const p of procs) p.proc.kill("SIGKILL");
   origin.closeAllConnections();
   origin.close();
-  rmSync(root, { recursive: true, force: true });
+  removeInBackground(root); // GiBs of chunk files: not with the event loop blocked (cleanup.ts)
 });
 
 const args = (name: string) => ["--data", path.join(root, name), "--p2p", "/ip4/127.0.0.1/tcp/0", "--http", "127.0.0.1:0", "--s3", "127.0.0.1:0"];

@@ -15,6 +15,7 @@ import { TEST_ADMIN } from "./credentials.ts";
 import { suiteLeaks } from "./leak-check.ts";
 import { mulberry32, seedFromEnv } from "./random.ts";
 import { freePort } from "./ports.ts";
+import { removeInBackground } from "./cleanup.ts";
 import { waitFor } from "./wait.ts";
 import { startSlowLink, type LinkShape, type SlowLink } from "./slow-link.ts";
 
@@ -183,11 +184,14 @@ export class Cluster {
     return this.peers.map((p) => `----- peer ${p.index} (${p.id.slice(-6)}) -----\n${p.logs.join("\n")}`).join("\n");
   }
 
-  /** Stop every peer and delete the temp folders. Safe to call twice. */
+  /**
+   * Stop every peer and delete the temp folders. Safe to call twice. The folders are removed
+   * in the background (cleanup.ts): nothing uses them once the peers are stopped.
+   */
   async teardown(): Promise<void> {
     await Promise.all(this.running().map((i) => this.kill(i).catch(() => {})));
     await Promise.all(this.peers.map((p) => p.shaped?.link.close()));
-    rmSync(this.root, { recursive: true, force: true });
+    removeInBackground(this.root);
   }
 
   /** The cluster's mesh key: peer 0 creates it in its folder at its first start, as a new mesh's first peer does, and the others join with it. */
