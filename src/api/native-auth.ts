@@ -50,7 +50,8 @@ export function nativeAuth(auth: NativeAuth) {
         const bucket = params.bucket ?? "";
         validateBucketName(bucket);
         const principal = await auth.authenticate(request);
-        await requireBucketAccess(principal, bucket, need, auth.owners ?? noOwners);
+        const owned = requireBucketAccess(principal, bucket, need, auth.owners ?? noOwners);
+        if (owned) await owned;
         return { principal, bucket };
       },
     }),

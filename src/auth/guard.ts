@@ -48,12 +48,17 @@ export type BucketNeed = Permission | "create";
  * bucket's owner. Grants are checked first, so keys that hold them cost no lookup; only
  * a key without a grant asks `ownerOf` (a cached read of the bucket's row).
  */
-export async function requireBucketAccess(who: Principal, bucket: string, need: BucketNeed, ownerOf: BucketOwnerLookup): Promise<void> {
+export function requireBucketAccess(who: Principal, bucket: string, need: BucketNeed, ownerOf: BucketOwnerLookup): Promise<void> | undefined {
   if (need === "create") {
     if (!mayCreate(who, bucket)) throw new ForbiddenError(`access key ${who.accessKeyId} may not create bucket ${bucket.slice(0, 80)}`);
-    return;
+    return undefined;
   }
-  if (allows(who, bucket, need)) return;
+  // Answered at once (no promise) for a key whose grants decide: the common case, on every request.
+  if (allows(who, bucket, need)) return undefined;
+  return ownerAccess(who, bucket, need, ownerOf);
+}
+
+async function ownerAccess(who: Principal, bucket: string, need: Permission, ownerOf: BucketOwnerLookup): Promise<void> {
   // Only keys that may create buckets can own any: the rest are refused without a lookup.
   if (who.create === true) {
     const found = await ownerOf(bucket);

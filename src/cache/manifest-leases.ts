@@ -53,8 +53,11 @@ export const leasable = (shard: string): boolean => /^o[0-9]{1,4}$/.test(shard);
 export interface LeaseTable {
   /** Record a lease of (shard, row) for `holder`; call before reading the row for it. False: refused, the holder must not cache. */
   grant(holder: string, shard: string, row: string): Promise<boolean>;
-  /** Before acknowledging a write of (shard, row) stamped `ts`: no holder still holds anything older, or its lease has run out. */
-  revoke(shard: string, row: string, ts: string): Promise<void>;
+  /**
+   * Before acknowledging a write of (shard, row) stamped `ts`: no holder still holds anything
+   * older, or its lease has run out. Undefined when there is nothing to wait for (most writes).
+   */
+  revoke(shard: string, row: string, ts: string): Promise<void> | undefined;
   /** Rows under lease now (expired ones may count until swept). */
   readonly size: number;
   /** Read the horizon an earlier run left (before serving). */
@@ -136,6 +139,24 @@ export function createLeaseTable(deps: LeaseTableDeps): LeaseTable {
     if (still > 0) await sleep(still, stopping.signal);
   }
 
+  async function revokeHeld(shard: string, row: string, ts: string): Promise<void> {
+    const wait = graceUntil - wall();
+    if (wait > 0) await sleep(wait, stopping.signal);
+    const k = rowKey(shard, row);
+    const holders = leases.get(k);
+    leases.delete(k);
+    const prior = revoking.get(k);
+    if (!holders?.size && !prior) return;
+    const done = Promise.all([prior, ...[...(holders ?? [])].map(([h, end]) => tell(h, shard, row, ts, end))]).then(() => {});
+    revoking.set(k, done);
+    try {
+      await done;
+    } finally {
+      if (revoking.get(k) === done) revoking.delete(k);
+    }
+    if (stopping.signal.aborted) throw new Error("peer stopping: the write is not acknowledged here");
+  }
+
   return {
     async grant(holder, shard, row) {
       if (!leasable(shard) || stopping.signal.aborted) return false;
@@ -154,23 +175,11 @@ export function createLeaseTable(deps: LeaseTableDeps): LeaseTable {
       return true;
     },
 
-    async revoke(shard, row, ts) {
-      if (!leasable(shard)) return;
-      const wait = graceUntil - wall();
-      if (wait > 0) await sleep(wait, stopping.signal);
-      const k = rowKey(shard, row);
-      const holders = leases.get(k);
-      leases.delete(k);
-      const prior = revoking.get(k);
-      if (!holders?.size && !prior) return;
-      const done = Promise.all([prior, ...[...(holders ?? [])].map(([h, end]) => tell(h, shard, row, ts, end))]).then(() => {});
-      revoking.set(k, done);
-      try {
-        await done;
-      } finally {
-        if (revoking.get(k) === done) revoking.delete(k);
-      }
-      if (stopping.signal.aborted) throw new Error("peer stopping: the write is not acknowledged here");
+    revoke(shard, row, ts) {
+      if (!leasable(shard)) return undefined;
+      // Most writes: no lease on the row, no revoke under way, no restart grace to wait out.
+      if (graceUntil <= wall() && !leases.has(rowKey(shard, row)) && !revoking.has(rowKey(shard, row))) return undefined;
+      return revokeHeld(shard, row, ts);
     },
 
     get size() {

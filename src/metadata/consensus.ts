@@ -233,7 +233,8 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
       }
     });
     // Like any write: not acknowledged until no peer serves what it replaced from a cache.
-    if (taken) await deps.leases?.revoke(shard, row, entry.ts);
+    const revoking = taken ? deps.leases?.revoke(shard, row, entry.ts) : undefined;
+    if (revoking) await revoking;
     return taken;
   }
 

@@ -243,7 +243,8 @@ export function createIndexClient(deps: IndexClientDeps): IndexClient {
       }
     }
     // Not acknowledged until no peer serves the row's old value from a cache.
-    await deps.leases?.revoke(shard, row, entry.ts);
+    const revoking = deps.leases?.revoke(shard, row, entry.ts);
+    if (revoking) await revoking;
     return applied;
   }
 

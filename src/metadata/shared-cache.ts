@@ -44,6 +44,8 @@ export interface SharedCache<V> {
    * unless a forget of this cache happened while it was read (that read may predate the change).
    */
   get(key: string, load: () => Promise<V | null>): Promise<V | null>;
+  /** What `get` would answer from memory now (`{value}`, null included), or undefined: the hot paths' way to skip an await. */
+  peek(key: string): { value: V | null } | undefined;
   /** Remember a value this peer has just written (no forget needed: it is the newest). */
   remember(key: string, value: V): void;
   /** Drop the entry here at once, then on every other live peer (waits for each, at most FORGET_TIMEOUT_MS). */
@@ -114,6 +116,7 @@ export function createSharedCaches(deps: SharedCachesDeps): SharedCaches {
           }
           return value;
         },
+        peek: (key) => lru.get(key),
         remember: (key, value) => lru.set(key, { value }),
         async forget(key) {
           drop(key);

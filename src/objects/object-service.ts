@@ -516,7 +516,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     // A request that names no encryption gets the bucket's default, whichever API it came through. Not a
     // copy fetched from the bucket's origin: its fill's joiners read its chunks as they land, unsealed
     // (src/remotes/fill-join.ts), and its bytes are the origin's, kept in clear there anyway.
-    const seal = opts.seal ?? (!opts.origin && (await bucketEncryption(bucket, opts)) ? keyring().create("S3") : undefined);
+    const defaultSse = opts.seal || opts.origin ? null : (encryptions.peek(bucket)?.value ?? (encryptions.peek(bucket) ? null : await bucketEncryption(bucket, opts)));
+    const seal = opts.seal ?? (defaultSse ? keyring().create("S3") : undefined);
     const up = await upload(body, opts.contentLength, held, true, opts.signal, opts.onChunkStored, seal && { key: seal, part: 0 });
     const contentType = opts.contentType || "application/octet-stream";
     const manifest: ObjectManifest = {
@@ -553,7 +554,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   async function writeObjectRow(bucket: string, key: string, value: ObjectManifest | null, name: EventName, opts: AbortOptions & ObjectWrite = {}): Promise<string | undefined> {
     const shard = objectShard(bucket, key, deps.indexShards);
     const row = objectRow(bucket, key);
-    const st = await versions.status(bucket, opts);
+    // Held in memory on the hot path: no await for it.
+    const st = versions.peekStatus(bucket) ?? (await versions.status(bucket, opts));
     /** The rows of this write stamped `ts`. */
     const build = async (ts: string) => {
       if (st === null) {

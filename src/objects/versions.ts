@@ -92,6 +92,8 @@ export interface DeletedVersion {
 export interface Versions {
   /** The bucket's status (cached for a moment; a change is forgotten mesh-wide at once). */
   status(bucket: string, opts?: AbortOptions): Promise<VersioningStatus>;
+  /** The status if this peer holds it in memory now (undefined: ask `status`). */
+  peekStatus(bucket: string): VersioningStatus | undefined;
   /** Set Enabled or Suspended; the first time, objects already there get their "null" version rows. */
   setStatus(bucket: string, status: VersioningState["status"]): Promise<void>;
   /** The rows a write of `value` (null: a delete) stamped `ts` stores in a bucket of `status`. */
@@ -217,6 +219,10 @@ export function createVersions(deps: VersionsDeps): Versions {
 
   return {
     status,
+    peekStatus(bucket) {
+      const held = states.peek(bucket);
+      return held && (held.value?.status ?? null);
+    },
 
     async setStatus(bucket, next) {
       const before = await status(bucket);

@@ -278,8 +278,8 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
     };
     // The other rows are locked too (anti-entropy may be merging the same event now), after
     // the written row and in one order, so two writes never wait on each other in a circle.
-    const names = [...new Set(others.map(([r]) => encodeKey(shard, r).toString("latin1")))].sort();
-    const locked = names.reduceRight<() => Promise<boolean>>((inner, name) => () => withLock(name, inner), run);
+    const names = others.length === 1 ? [encodeKey(shard, others[0][0]).toString("latin1")] : [...new Set(others.map(([r]) => encodeKey(shard, r).toString("latin1")))].sort();
+    const locked = names.length === 0 ? run : names.reduceRight<() => Promise<boolean>>((inner, name) => () => withLock(name, inner), run);
     return withLock(k.toString("latin1"), locked);
   }
 

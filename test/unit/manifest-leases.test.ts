@@ -89,8 +89,8 @@ test("a second write of a row waits for the revoke the first one started", () =>
     await t.grant("p2", SHARD, "a");
     let first = false;
     let second = false;
-    const w1 = t.revoke(SHARD, "a", TS).then(() => (first = true));
-    const w2 = t.revoke(SHARD, "a", TS).then(() => (second = true));
+    const w1 = Promise.resolve(t.revoke(SHARD, "a", TS)).then(() => (first = true));
+    const w2 = Promise.resolve(t.revoke(SHARD, "a", TS)).then(() => (second = true));
     await Bun.sleep(20);
     expect([first, second]).toEqual([false, false]);
     release();

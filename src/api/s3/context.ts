@@ -36,7 +36,7 @@ export interface S3Request {
 }
 
 /** Throw AccessDenied unless the caller holds `need` on `bucket` (the request's by default), by grant or as the bucket's owner. */
-export function requireAccess(r: S3Request, need: BucketNeed, bucket: string = r.bucket): Promise<void> {
+export function requireAccess(r: S3Request, need: BucketNeed, bucket: string = r.bucket): Promise<void> | undefined {
   return requireBucketAccess(r.who, bucket, need, (b) => r.services.objects.bucketOwner(b, { signal: r.request.signal }));
 }
 
