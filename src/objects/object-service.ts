@@ -556,14 +556,15 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     const row = objectRow(bucket, key);
     // Held in memory on the hot path: no await for it.
     const st = versions.peekStatus(bucket) ?? (await versions.status(bucket, opts));
+    /** The row and event of a write stamped `ts` in a bucket never versioned (a manifest copied from a versioned one does not bring its version along). */
+    const plainRows = (ts: string) => {
+      const { versionId: _v, ...plain } = value ?? ({} as Partial<ObjectManifest>);
+      const event: LoggedEvent = { name: !value && opts.lifecycle ? "LifecycleExpiration:Delete" : name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
+      return { write: value && (plain as ObjectManifest), companion: [eventRow(bucket, ts), { ts, value: event }] as ScanRow };
+    };
     /** The rows of this write stamped `ts`. */
     const build = async (ts: string) => {
-      if (st === null) {
-        // A bucket never versioned: a manifest copied from a versioned one does not bring its version along.
-        const { versionId: _v, ...plain } = value ?? ({} as Partial<ObjectManifest>);
-        const event: LoggedEvent = { name: !value && opts.lifecycle ? "LifecycleExpiration:Delete" : name, key, ...(value && { size: value.size, etag: value.etag }), ...(opts.actor && { actor: opts.actor }) };
-        return { write: value && (plain as ObjectManifest), companion: [eventRow(bucket, ts), { ts, value: event }] as ScanRow, extra: [] as ScanRow[], later: [] as ScanRow[], versionId: undefined };
-      }
+      if (st === null) return { ...plainRows(ts), extra: [] as ScanRow[], later: [] as ScanRow[], versionId: undefined };
       const plan = await versions.planWrite(bucket, key, ts, value, st, opts);
       const event: LoggedEvent = {
         name: value ? name : opts.lifecycle ? "LifecycleExpiration:DeleteMarkerCreated" : "ObjectRemoved:DeleteMarkerCreated",
@@ -575,6 +576,13 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       return { write: plan.value, companion: [eventRow(bucket, ts), { ts, value: event }] as ScanRow, extra: plan.extra, later: plan.later, versionId: plan.versionId as string | undefined };
     };
     const condition = opts.condition;
+    if (st === null && !isConditional(condition)) {
+      // The common write (a bucket never versioned, no condition): one row and its event, nothing to wait for first.
+      const ts = now();
+      const plain = plainRows(ts);
+      await index.write(shard, row, { ts, value: plain.write }, { signal: opts.signal, companion: plain.companion });
+      return undefined;
+    }
     let built: Awaited<ReturnType<typeof build>>;
     if (isConditional(condition)) {
       built = await deps.consensus.decide(

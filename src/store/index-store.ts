@@ -251,9 +251,10 @@ export async function openIndexStore(dir: string, rules: MergeRules): Promise<In
    */
   function merge(shard: string, row: string, entry: IndexEntry, companion: ScanRow | undefined, extra: ScanRow[], basis?: string): Promise<boolean> {
     const k = encodeKey(shard, row);
-    const others = [...(companion ? [companion] : []), ...extra];
+    // (The common write carries its change event alone: no spreading for it.)
+    const others = extra.length === 0 ? (companion ? [companion] : []) : [...(companion ? [companion] : []), ...extra];
     const run = async (): Promise<boolean> => {
-      const [old, ...olds] = await Promise.all([get(k), ...others.map(([r]) => get(encodeKey(shard, r)))]);
+      const [old, ...olds] = await Promise.all(others.length === 1 ? [get(k), get(encodeKey(shard, others[0][0]))] : [get(k), ...others.map(([r]) => get(encodeKey(shard, r)))]);
       if (basis !== undefined && (old?.ts ?? "") !== basis) return false;
       // A guarded merge of the entry the row already holds succeeds (a consensus round completing a value).
       const holds = basis !== undefined && old?.ts === entry.ts;
