@@ -104,7 +104,8 @@ function toRequest(req: http.IncomingMessage, res: http.ServerResponse, url: str
    * goes out when the handler first reads the body, so only after it has authenticated and
    * checked the request: a refusal is the final answer, and the body is never sent for it.
    */
-  let awaitingContinue = hasBody && String(req.headers.expect ?? "").trim().toLowerCase() === "100-continue";
+  // (From the Headers just built: Bun's req.headers materialises a second object per request.)
+  let awaitingContinue = hasBody && (headers.get("expect") ?? "").trim().toLowerCase() === "100-continue";
   let body: ReadableStream<Uint8Array> | undefined;
   /**
    * Resolves when the answer may go out: the rest of the body is read, or is left to
