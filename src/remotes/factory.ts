@@ -4,11 +4,10 @@
 // keys; `createBackend` joins the two again into the adapter of the spec's type.
 import { MeshError } from "../errors.ts";
 import { REMOTE_TYPES, type RemoteBackend, type RemoteType } from "./backend.ts";
-import { createAzureBackend } from "./azure-backend.ts";
-import { createGcsBackend } from "./gcs-backend.ts";
 import { createHttpBackend } from "./http-backend.ts";
-import { createS3Backend } from "./s3-backend.ts";
 import { createSwiftBackend } from "./swift-backend.ts";
+// The s3, azure and gcs adapters are loaded on first use (see lazyBackend): their SDKs cost
+// every peer about 50 MB of memory at start, and most meshes never name such a remote.
 
 /** A remote as `PUT /admin/remotes/{name}` takes it (issue 15). */
 export interface RemoteSpec {
@@ -115,18 +114,42 @@ export function createBackend(spec: RemoteSpec | PublicRemoteSpec, secrets: Reco
     case "http":
       return createHttpBackend({ endpoint, timeoutMs });
     case "s3":
-      return createS3Backend({ endpoint, bucket: spec.bucket!, region: spec.region, accessKeyId: secrets.accessKeyId!, secretAccessKey: secrets.secretAccessKey!, sessionToken: secrets.sessionToken, timeoutMs });
+      return lazyBackend("s3", async () =>
+        (await import("./s3-backend.ts")).createS3Backend({ endpoint, bucket: spec.bucket!, region: spec.region, accessKeyId: secrets.accessKeyId!, secretAccessKey: secrets.secretAccessKey!, sessionToken: secrets.sessionToken, timeoutMs }),
+      );
     case "azure":
-      return createAzureBackend({ endpoint, container: spec.container!, accountName: secrets.accountName, accountKey: secrets.accountKey, sasToken: secrets.sasToken, timeoutMs });
+      return lazyBackend("azure", async () =>
+        (await import("./azure-backend.ts")).createAzureBackend({ endpoint, container: spec.container!, accountName: secrets.accountName, accountKey: secrets.accountKey, sasToken: secrets.sasToken, timeoutMs }),
+      );
     case "gcs":
-      return createGcsBackend({
-        endpoint,
-        bucket: spec.bucket!,
-        projectId: secrets.projectId,
-        credentials: secrets.clientEmail && secrets.privateKey ? { client_email: secrets.clientEmail, private_key: secrets.privateKey } : undefined,
-        timeoutMs,
-      });
+      return lazyBackend("gcs", async () =>
+        (await import("./gcs-backend.ts")).createGcsBackend({
+          endpoint,
+          bucket: spec.bucket!,
+          projectId: secrets.projectId,
+          credentials: secrets.clientEmail && secrets.privateKey ? { client_email: secrets.clientEmail, private_key: secrets.privateKey } : undefined,
+          timeoutMs,
+        }),
+      );
     case "swift":
       return createSwiftBackend({ endpoint, container: spec.container!, user: secrets.user, key: secrets.key, token: secrets.token, timeoutMs });
   }
+}
+
+/**
+ * An adapter of a writable, listable type whose module (and SDK) is imported at its first
+ * call; every call after that goes straight to it.
+ */
+function lazyBackend(type: RemoteType, load: () => Promise<RemoteBackend>): RemoteBackend {
+  let loaded: Promise<RemoteBackend> | undefined;
+  const ready = () => (loaded ??= load());
+  return {
+    type,
+    capabilities: { write: true, list: true },
+    head: async (key, opts) => (await ready()).head(key, opts),
+    get: async (key, opts) => (await ready()).get(key, opts),
+    put: async (key, body, info, opts) => (await ready()).put!(key, body, info, opts),
+    delete: async (key, opts) => (await ready()).delete!(key, opts),
+    list: async (prefix, cursor, opts) => (await ready()).list!(prefix, cursor, opts),
+  };
 }
