@@ -165,7 +165,7 @@ test("a compare-and-swap counter incremented 500 times through random peers ends
 
 test("the counter still ends exact while one replica is killed and restarted", async () => {
   const victim = 2;
-  const history = await casCounter("counter-kill", 150, 4, async () => {
+  const history = await casCounter("counter-kill", 500, 3, async () => {
     await Bun.sleep(300);
     await cluster.kill(victim);
     await Bun.sleep(500);
@@ -173,8 +173,8 @@ test("the counter still ends exact while one replica is killed and restarted", a
     clients[victim].destroy();
     clients[victim] = s3Client(cluster.peer(victim).s3Url, undefined, { maxAttempts: 1 });
   });
-  checkHistory(history, 150);
-  await cluster.waitFor("the restarted peer reads the final count", async () => (await text((await clients[victim].send(new GetObjectCommand({ Bucket: "cas", Key: "counter-kill" }))).Body).catch(() => "")) === "150", 15_000);
+  checkHistory(history, 500);
+  await cluster.waitFor("the restarted peer reads the final count", async () => (await text((await clients[victim].send(new GetObjectCommand({ Bucket: "cas", Key: "counter-kill" }))).Body).catch(() => "")) === "500", 15_000);
 }, 120_000);
 
 test("conditional deletes, copies and multipart completes: the condition holds or nothing is written", async () => {
