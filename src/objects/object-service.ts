@@ -516,7 +516,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     // A request that names no encryption gets the bucket's default, whichever API it came through. Not a
     // copy fetched from the bucket's origin: its fill's joiners read its chunks as they land, unsealed
     // (src/remotes/fill-join.ts), and its bytes are the origin's, kept in clear there anyway.
-    const defaultSse = opts.seal || opts.origin ? null : (encryptions.peek(bucket)?.value ?? (encryptions.peek(bucket) ? null : await bucketEncryption(bucket, opts)));
+    const cachedSse = encryptions.peek(bucket);
+    const defaultSse = opts.seal || opts.origin ? null : cachedSse ? cachedSse.value : await bucketEncryption(bucket, opts);
     const seal = opts.seal ?? (defaultSse ? keyring().create("S3") : undefined);
     const up = await upload(body, opts.contentLength, held, true, opts.signal, opts.onChunkStored, seal && { key: seal, part: 0 });
     const contentType = opts.contentType || "application/octet-stream";
