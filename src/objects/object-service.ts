@@ -635,7 +635,16 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
           }),
         });
       } catch (err) {
-        if (err !== taken || !found) throw err;
+        // Outbid by the other creator after our round reached some voter: whether ours was chosen is
+        // unknown to the round, but not to the row. A creation is only ever decided on an absent row,
+        // so the row that stands now is ours, or ours was never chosen and the name is taken.
+        if (err instanceof MeshError && err.code === "ConditionalRequestConflict") found = (await index.read(BUCKETS_SHARD, name))?.value as BucketInfo | undefined;
+        else if (err !== taken) throw err;
+        if (!found) throw err;
+        if (found.createdMs === info.createdMs && found.owner === info.owner) {
+          knownBuckets.remember(name, info);
+          return { bucket: name, created: true, ...(owner !== undefined && { owner }) };
+        }
         return { bucket: name, created: false, ...(found.owner !== undefined && { owner: found.owner }) };
       }
       knownBuckets.remember(name, info);

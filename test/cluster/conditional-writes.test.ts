@@ -215,12 +215,12 @@ test("conditional deletes, copies and multipart completes: the condition holds o
   expect(await outcome(c.send(new PutObjectCommand({ Bucket: "cas", Key: "z", Body: "z", IfNoneMatch: '"abc"' })))).toBe("501 NotImplemented");
 });
 
-test("two keys racing to create the same 20 bucket names through different peers: each name has exactly one owner", async () => {
+test("two keys racing to create the same 100 bucket names through different peers: each name has exactly one owner", async () => {
   const [alice, bob] = await Promise.all([createKey(cluster.peer(0).httpUrl, { name: "alice", create: true }), createKey(cluster.peer(1).httpUrl, { name: "bob", create: true })]);
   const as = [0, 1, 2].map((i) => s3Client(cluster.peer(i).s3Url, alice, { maxAttempts: 1 }));
   const bs = [0, 1, 2].map((i) => s3Client(cluster.peer(i).s3Url, bob, { maxAttempts: 1 }));
   try {
-    for (let n = 0; n < 20; n++) {
+    for (let n = 0; n < 100; n++) {
       const Bucket = `race-${n}`;
       const [a, b] = await Promise.all([outcome(pick(as).send(new CreateBucketCommand({ Bucket }))), outcome(pick(bs).send(new CreateBucketCommand({ Bucket })))]);
       expect([a, b].sort()).toEqual(["200", "409 BucketAlreadyExists"]);
