@@ -41,8 +41,10 @@ export interface ChunkClient {
   ownedBy(peer: string, candidate: string, ids: string[], opts?: AbortOptions): Promise<string[]>;
   /** Which of `ids` does `peer` hold? */
   has(peer: string, ids: string[], opts?: AbortOptions): Promise<string[]>;
-  /** Replicas found corrupt by this peer's reads, newest last (bounded). */
+  /** Replicas found corrupt by this peer's reads or its scrub, newest last (bounded). */
   readonly badReplicas: BadReplica[];
+  /** Record a corrupt replica of `chunk` on `peer` (this peer when not given) among badReplicas. */
+  noteCorrupt(chunk: string, peer?: string): void;
   /** Serve the chunk methods to other peers. */
   start(): void;
   /** Stop serving them. */
@@ -95,10 +97,13 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
   const { self, store, rpc, placement, log, cache } = deps;
   const badReplicas: BadReplica[] = [];
 
-  const report = (chunk: string, peer: string) => {
-    log.warn(`replica of chunk ${chunk.slice(0, 12)} on ${peer.slice(-6)} is corrupt; reading another`);
+  const noteCorrupt = (chunk: string, peer = self) => {
     badReplicas.push({ chunk, peer, atMs: Date.now() });
     if (badReplicas.length > MAX_BAD_REPORTS) badReplicas.shift();
+  };
+  const report = (chunk: string, peer: string) => {
+    log.warn(`replica of chunk ${chunk.slice(0, 12)} on ${peer.slice(-6)} is corrupt; reading another`);
+    noteCorrupt(chunk, peer);
   };
 
   const putOn = async (peer: string, id: string, bytes: Uint8Array, opts: AbortOptions = {}): Promise<void> => {
@@ -115,6 +120,7 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
 
   return {
     badReplicas,
+    noteCorrupt,
     putTo: putOn,
 
     async put(id, bytes, opts = {}) {

@@ -20,7 +20,8 @@ export interface ScrubStats {
 /** Dependencies of the scrubber. */
 export interface ScrubDeps {
   store: Pick<ChunkStore, "list" | "size" | "get" | "put">;
-  chunks: Pick<ChunkClient, "get">;
+  /** Its `noteCorrupt` lists what scrub finds among /cluster/status badReplicas, as a read's finding is. */
+  chunks: Pick<ChunkClient, "get" | "noteCorrupt">;
   limiter: RateLimiter;
   log: Logger;
 }
@@ -40,6 +41,7 @@ export function createScrub(deps: ScrubDeps): Scrub {
   async function restore(id: string, signal: AbortSignal): Promise<void> {
     stats.chunksChecked++;
     stats.corruptFound++;
+    chunks.noteCorrupt(id);
     log.warn(`scrub: chunk ${id.slice(0, 12)} is corrupt here; restoring it from another holder`);
     try {
       await store.put(id, await untilAborted(chunks.get(id, undefined, { signal }), signal));

@@ -238,7 +238,8 @@ describe("objects", () => {
       expect(sha256Hex(readFileSync(file))).not.toBe(chunk.id);
       console.log(`corrupted chunk ${chunk.id.slice(0, 12)} on peer ${bad}`);
 
-      // The peer holding the bad copy first (it is the likeliest to read it), then all.
+      // The peer holding the bad copy first (it is the likeliest to read it), then all. Its scrub
+      // may find the copy first (a pass a second here): then it is the scrub that reports it.
       const order = [bad, ...c.running().filter((i) => i !== bad)];
       for (const i of order) await expectObjectVia(c, i, key, data);
 
