@@ -12,6 +12,7 @@
 // again, and nothing is skipped. Positions only ever move to where this peer has delivered,
 // or to where a read of the log (src/changes/log.ts) showed no further matching events: a
 // read's `reached` is gap-free by the log gate's marks (src/changes/gate.ts).
+// That part, shared with write-through, is shard-progress.ts.
 //
 // One target, one POST at a time: its next batch is the first `maxBatch` events, in id order,
 // of the shards this peer delivers. Any 2xx acknowledges (the positions of the batch's shards
@@ -30,11 +31,11 @@ import { deliveryRow, BUCKETS_SHARD, NOTIFICATIONS_ROW_PREFIX } from "../metadat
 import type { Placement } from "../placement/placement.ts";
 import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
-import { mapLimit } from "../util/map-limit.ts";
 import { createStepScheduler } from "../util/step-scheduler.ts";
 import type { ChangeLog, ShardsRead } from "./log.ts";
+import { createShardProgress, type ConsumerProgress, type NextBatch } from "./shard-progress.ts";
 import { toS3Record, type EventFilter } from "./records.ts";
-import { filterOfTarget, progressOf, secretContext, startPosition, storedTargets, type DeliveryProgress, type StoredTarget } from "./targets.ts";
+import { filterOfTarget, secretContext, storedTargets, type StoredTarget } from "./targets.ts";
 
 /** Most targets one peer delivers to (every bucket's, at most 10 each); the rest wait, with a warning. */
 export const MAX_TARGETS_PER_PEER = 2000;
@@ -42,10 +43,6 @@ export const MAX_TARGETS_PER_PEER = 2000;
 export const MAX_CONCURRENT_STEPS = 8;
 /** Bytes of a receiver's answer read (and dropped) before the rest is cancelled. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
-/** Shards whose progress rows are read at once when this peer starts delivering them. */
-const PROGRESS_READS = 8;
-/** How often positions moved past events no target wanted are written (acknowledged batches are written at once). */
-const IDLE_FLUSH_MS = 30_000;
 /** Notification rows scanned per page of the local BUCKETS_SHARD. */
 const SCAN_PAGE = 200;
 /** Longest error message kept for status. */
@@ -118,30 +115,17 @@ export interface Delivery {
   stats(): DeliveryStats;
 }
 
-/** Where one shard stands for one target on this peer. */
-interface ShardState {
-  position: string;
-  /** The position last written to the shard's progress row (or read from it). */
-  persisted: string;
-}
-
-/** A target this peer knows of, and its delivery state here. */
-interface Live {
-  bucket: string;
+/** A target this peer knows of, and its delivery state here (its place in the log: shard-progress.ts). */
+interface Live extends ConsumerProgress {
   target: StoredTarget;
   secret: string;
   filter: EventFilter;
-  /** The shards this peer delivers, with their positions once their progress rows are read. */
-  shards: Map<string, ShardState>;
   /** Failed POSTs since the last acknowledged one: the next attempt's number is this plus one. */
   failures: number;
   /** Failed reads of the log in a row (no quorum): they back off too, but are no delivery attempt. */
   readFailures: number;
   nextAtMs: number;
   busy: boolean;
-  lastSuccessMs: number;
-  lastError?: { message: string; atMs: number };
-  flushedAtMs: number;
 }
 
 /** A fetch failure in words, without the URL (it may carry a token in its query). */
@@ -182,13 +166,13 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
   const counts = { delivered: 0, failed: 0, events: 0 };
   /** Targets whose secret did not open (warned once each). */
   const unopened = new Set<string>();
+  const progress = createShardProgress({ self, index: deps.index, changes: deps.changes, placement: deps.placement, isAlive: deps.isAlive, stamp: deps.stamp, log, signal, clock });
   let overflowWarned = false;
   deps.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
   if (deps.signal?.aborted) stopping.abort();
 
   /** A target's key in `live` (a bucket name has no "/"). */
   const keyOf = (bucket: string, id: string) => `${bucket}/${id}`;
-  const name = (t: Live) => `${t.bucket}/${t.target.id}`;
 
   /** The targets in this peer's replica of BUCKETS_SHARD, merged into `live` (state kept for a target created at the same time). */
   async function refresh(): Promise<void> {
@@ -218,75 +202,14 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
             Object.assign(known, { target, secret, filter: filterOfTarget(target) });
             continue;
           }
-          live.set(key, { bucket, target, secret, filter: filterOfTarget(target), shards: new Map(), failures: 0, readFailures: 0, nextAtMs: 0, busy: false, lastSuccessMs: 0, flushedAtMs: clock() });
+          const fresh = progress.fresh(bucket, `webhook ${bucket}/${target.id}`, deliveryRow(bucket, target.id), target.createdMs);
+          live.set(key, { ...fresh, target, secret, filter: filterOfTarget(target), failures: 0, readFailures: 0, nextAtMs: 0, busy: false });
         }
       }
       if (rows.length < SCAN_PAGE) break;
       after = rows[rows.length - 1][0];
     }
     for (const key of live.keys()) if (!seen.has(key)) live.delete(key);
-  }
-
-  /** The shards this peer delivers now: those whose first replica it believes alive is itself. */
-  function ownedShards(): string[] {
-    return deps.changes.shards().filter((s) => deps.placement.shardReplicas(s).find((p) => p === self || deps.isAlive(p)) === self);
-  }
-
-  /** Keep `t.shards` to the shards this peer delivers, reading the progress rows of those it takes up. */
-  async function takeUp(t: Live): Promise<void> {
-    const owned = ownedShards();
-    const wanted = new Set(owned);
-    for (const s of t.shards.keys()) if (!wanted.has(s)) t.shards.delete(s);
-    const missing = owned.filter((s) => !t.shards.has(s));
-    await mapLimit(missing, PROGRESS_READS, async (shard) => {
-      let progress: DeliveryProgress | null;
-      try {
-        progress = progressOf((await deps.index.read(shard, deliveryRow(t.bucket, t.target.id), { signal }))?.value, t.target.createdMs);
-      } catch (err) {
-        // Not this time (no quorum): the shard waits for a later step rather than start from the beginning.
-        log.debug(`webhook ${name(t)}: progress in shard ${shard} unreadable: ${(err as Error).message}`);
-        return;
-      }
-      const position = progress?.position ?? startPosition(t.target.createdMs);
-      t.shards.set(shard, { position, persisted: position });
-      if (progress && progress.lastSuccessMs > t.lastSuccessMs) t.lastSuccessMs = progress.lastSuccessMs;
-      if (progress?.lastError && progress.lastError.atMs > (t.lastError?.atMs ?? 0)) t.lastError = progress.lastError;
-    });
-  }
-
-  /** Write the progress rows of `shards` (their positions here, the target's last success and error). */
-  async function persist(t: Live, shards: Iterable<string>): Promise<void> {
-    await Promise.all(
-      [...shards].map(async (shard) => {
-        const st = t.shards.get(shard);
-        if (!st) return;
-        const position = st.position;
-        const value: DeliveryProgress = { position, since: t.target.createdMs, lastSuccessMs: t.lastSuccessMs, ...(t.lastError && { lastError: t.lastError }) };
-        try {
-          await deps.index.write(shard, deliveryRow(t.bucket, t.target.id), { ts: deps.stamp(), value }, { signal });
-          if (st.persisted < position) st.persisted = position;
-        } catch (err) {
-          // Written again at the next flush; a deliverer taking over meanwhile sends some events twice.
-          log.debug(`webhook ${name(t)}: progress in shard ${shard} not written: ${(err as Error).message}`);
-        }
-      }),
-    );
-  }
-
-  /** Positions after a batch of the first `size` events of `read` (a prefix of each shard's events in it) is acknowledged. */
-  function positionsAfter(t: Live, read: ShardsRead, size: number): Map<string, string> {
-    const lastIn = new Map<string, string>();
-    for (const e of read.events.slice(0, size)) lastIn.set(e.shard, e.id);
-    const leftOut = new Set(read.events.slice(size).map((e) => e.shard));
-    const next = new Map<string, string>();
-    for (const [shard, reached] of read.reached) {
-      const st = t.shards.get(shard);
-      if (!st) continue;
-      // A shard with events left out goes as far as its last one sent; any other, as far as the read saw.
-      const to = leftOut.has(shard) ? lastIn.get(shard) : reached;
-      if (to !== undefined && to > st.position) next.set(shard, to);
-    }
-    return next;
   }
 
   /** POST a batch; resolves with null when acknowledged (any 2xx), else why not. */
@@ -316,44 +239,29 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
   async function step(t: Live): Promise<void> {
     const poll = config.webhookPollMs;
     try {
-      await takeUp(t);
+      await progress.takeUp(t);
     } catch (err) {
-      log.debug(`webhook ${name(t)}: ${(err as Error).message}`);
+      log.debug(`${t.label}: ${(err as Error).message}`);
     }
     if (!t.shards.size) {
       t.nextAtMs = clock() + poll;
       return;
     }
-    let read: ShardsRead;
-    // Each shard sends a share of a batch (so a step holds about two batches of events,
-    // however many shards this peer delivers); the batch then stops where a shard that sent
-    // its whole share stopped, so batches follow id order as the log's cursor reads do.
-    const share = Math.min(t.target.maxBatch, Math.max(2, Math.ceil((2 * t.target.maxBatch) / t.shards.size)));
+    let next: NextBatch;
     try {
-      read = await deps.changes.readShards(t.bucket, new Map([...t.shards].map(([s, st]) => [s, st.position])), { limit: share, filter: t.filter });
+      next = await progress.nextBatch(t, t.target.maxBatch, t.filter);
       t.readFailures = 0;
     } catch (err) {
       if (signal.aborted) return;
       t.readFailures++;
-      if (t.readFailures === 1) log.info(`webhook ${name(t)}: the log could not be read (${(err as Error).message}); trying again`);
+      if (t.readFailures === 1) log.info(`${t.label}: the log could not be read (${(err as Error).message}); trying again`);
       t.nextAtMs = clock() + retryDelayMs(t.readFailures, poll, Math.max(poll, config.maxRetryMs), random);
       return;
     }
-    const perShard = new Map<string, number>();
-    for (const e of read.events) perShard.set(e.shard, (perShard.get(e.shard) ?? 0) + 1);
-    let upTo: string | undefined;
-    for (const [shard, n] of perShard) if (n >= share && (upTo === undefined || read.reached.get(shard)! < upTo)) upTo = read.reached.get(shard)!;
-    const batch = (upTo === undefined ? read.events : read.events.filter((e) => e.id <= upTo)).slice(0, t.target.maxBatch);
-    const next = positionsAfter(t, read, batch.length);
+    const { read, batch } = next;
     if (!batch.length) {
-      // Nothing to send: move past what the read covered; written now and then, not at every poll.
-      for (const [shard, to] of next) t.shards.get(shard)!.position = to;
-      const now = clock();
-      if (now - t.flushedAtMs >= IDLE_FLUSH_MS) {
-        t.flushedAtMs = now;
-        await persist(t, [...t.shards].filter(([, st]) => st.position > st.persisted).map(([s]) => s));
-      }
-      t.nextAtMs = now + poll;
+      await progress.movePastNothing(t, read);
+      t.nextAtMs = clock() + poll;
       return;
     }
     const attempt = t.failures + 1;
@@ -364,11 +272,11 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     if (failure === null) {
       counts.delivered++;
       counts.events += batch.length;
-      if (t.failures) log.info(`webhook ${name(t)}: delivered again after ${t.failures} failed attempt(s)`);
+      if (t.failures) log.info(`${t.label}: delivered again after ${t.failures} failed attempt(s)`);
       t.failures = 0;
       t.lastSuccessMs = now;
-      for (const [shard, to] of next) t.shards.get(shard)!.position = to;
-      await persist(t, sent);
+      progress.advance(t, next);
+      await progress.persist(t, sent);
       // A full batch suggests more: go on at once; otherwise wait for new events.
       t.nextAtMs = read.events.length > batch.length || batch.length === t.target.maxBatch ? clock() : clock() + poll;
       return;
@@ -378,10 +286,10 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     t.lastError = { message: failure, atMs: now };
     const wait = retryDelayMs(t.failures, config.retryBaseMs, config.maxRetryMs, random);
     // The URL stays out of the log (it may carry a token); the target's name says which.
-    if (t.failures === 1) log.warn(`webhook ${name(t)}: delivery of ${batch.length} event(s) failed: ${failure}; retrying with backoff`);
-    else log.debug(`webhook ${name(t)}: attempt ${attempt} failed: ${failure}; next in ${wait} ms`);
+    if (t.failures === 1) log.warn(`${t.label}: delivery of ${batch.length} event(s) failed: ${failure}; retrying with backoff`);
+    else log.debug(`${t.label}: attempt ${attempt} failed: ${failure}; next in ${wait} ms`);
     // The error is shown by status through any peer; positions stay where they were.
-    await persist(t, sent);
+    await progress.persist(t, sent);
     t.nextAtMs = clock() + wait;
   }
 
@@ -389,7 +297,7 @@ export function createDelivery(deps: DeliveryDeps): Delivery {
     items: () => live.values(),
     step,
     failed(t, err) {
-      log.warn(`webhook ${name(t)}: ${(err as Error).message}`);
+      log.warn(`${t.label}: ${(err as Error).message}`);
       t.nextAtMs = clock() + config.webhookPollMs;
     },
     refresh,

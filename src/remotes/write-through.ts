@@ -6,7 +6,8 @@
 // at-least-once and gap-free by the log gate. So nothing new is written on the request path:
 // a per-bucket consumer on each peer reads the events of the shards it applies (the shards
 // whose first replica it believes alive is itself, as webhook delivery does) from a
-// replicated progress row per shard (writeThroughRow, quorum reads and writes), and moves
+// replicated progress row per shard (writeThroughRow, quorum reads and writes:
+// src/changes/shard-progress.ts, shared with webhook delivery), and moves
 // that row only past events the remote has taken. A peer that restarts reads its rows and
 // goes on; a peer that dies is replaced by the next live replica of each of its shards,
 // which starts where the row says. Events applied after the last row write are applied
@@ -36,9 +37,10 @@ import type { IndexStore } from "../store/index-store.ts";
 import type { Logger } from "../util/log.ts";
 import { mapLimit } from "../util/map-limit.ts";
 import { retryDelayMs } from "../changes/delivery.ts";
-import type { ChangeLog, ShardsRead } from "../changes/log.ts";
+import type { ChangeLog } from "../changes/log.ts";
+import { createShardProgress, type ConsumerProgress, type NextBatch } from "../changes/shard-progress.ts";
 import { checkFilter, eventTimeMs, type ChangeEvent } from "../changes/records.ts";
-import { progressOf, startPosition, type DeliveryProgress } from "../changes/targets.ts";
+import { progressOf, startPosition } from "../changes/targets.ts";
 import type { RemoteBackend } from "./backend.ts";
 import type { OriginConfig, Origins } from "./origin-config.ts";
 import { createStepScheduler } from "../util/step-scheduler.ts";
@@ -51,12 +53,8 @@ const MAX_CONCURRENT_STEPS = 4;
 const MAX_BATCH = 100;
 /** Status counts pending events up to this many per bucket (beyond, `pendingCapped`). */
 export const PENDING_CAP = 1000;
-/** Progress rows read at once. */
-const PROGRESS_READS = 8;
 /** Origin rows scanned per page of the local BUCKETS_SHARD. */
 const SCAN_PAGE = 200;
-/** How often positions moved past nothing to apply are written. */
-const IDLE_FLUSH_MS = 30_000;
 const MAX_ERROR_CHARS = 300;
 /** The events the queue applies. */
 const FILTER = checkFilter({ types: ["ObjectCreated:*", "ObjectRemoved:*", "LifecycleExpiration:*"] });
@@ -118,23 +116,13 @@ export interface WriteThrough {
   status(bucket: string, origin: OriginConfig, opts?: AbortOptions): Promise<WriteThroughStatus>;
 }
 
-interface ShardState {
-  position: string;
-  persisted: string;
-}
-
-interface Live {
-  bucket: string;
+/** A write-through bucket this peer knows of, and its queue here (its place in the log: shard-progress.ts). */
+interface Live extends ConsumerProgress {
   origin: OriginConfig;
-  since: number;
-  shards: Map<string, ShardState>;
   failures: number;
   nextAtMs: number;
   busy: boolean;
   pending: number;
-  lastSuccessMs: number;
-  lastError?: { message: string; atMs: number };
-  flushedAtMs: number;
 }
 
 /** When a bucket's queue starts: its origin's writeThroughSinceMs (kept across re-PUTs in the same mode), else its updatedMs. */
@@ -151,6 +139,7 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
   const counts = { applied: 0, failed: 0 };
   let lastError: WriteThroughStats["lastError"] = null;
   let overflowWarned = false;
+  const progress = createShardProgress({ self, index: deps.index, changes: deps.changes, placement: deps.placement, isAlive: deps.isAlive, stamp: deps.stamp, log, signal, clock });
   deps.signal?.addEventListener("abort", () => stopping.abort(), { once: true });
   if (deps.signal?.aborted) stopping.abort();
 
@@ -176,59 +165,12 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
           known.origin = origin;
           continue;
         }
-        live.set(bucket, { bucket, origin, since, shards: new Map(), failures: 0, nextAtMs: 0, busy: false, pending: 0, lastSuccessMs: 0, flushedAtMs: clock() });
+        live.set(bucket, { ...progress.fresh(bucket, `write-through ${bucket}`, writeThroughRow(bucket), since), origin, failures: 0, nextAtMs: 0, busy: false, pending: 0 });
       }
       if (rows.length < SCAN_PAGE || seen.size >= MAX_BUCKETS_PER_PEER) break;
       after = rows[rows.length - 1][0];
     }
     for (const b of live.keys()) if (!seen.has(b)) live.delete(b);
-  }
-
-  function ownedShards(): string[] {
-    return deps.changes.shards().filter((s) => deps.placement.shardReplicas(s).find((p) => p === self || deps.isAlive(p)) === self);
-  }
-
-  /** Keep `t.shards` to the shards this peer applies, reading the progress rows of those it takes up. */
-  async function takeUp(t: Live): Promise<void> {
-    const owned = ownedShards();
-    const wanted = new Set(owned);
-    for (const s of t.shards.keys()) if (!wanted.has(s)) t.shards.delete(s);
-    await mapLimit(
-      owned.filter((s) => !t.shards.has(s)),
-      PROGRESS_READS,
-      async (shard) => {
-        let p: DeliveryProgress | null;
-        try {
-          p = progressOf((await deps.index.read(shard, writeThroughRow(t.bucket), { signal }))?.value, t.since);
-        } catch (err) {
-          // No quorum now: the shard waits rather than start from the beginning.
-          log.debug(`write-through ${t.bucket}: progress in shard ${shard} unreadable: ${(err as Error).message}`);
-          return;
-        }
-        const position = p?.position ?? startPosition(t.since);
-        t.shards.set(shard, { position, persisted: position });
-        if (p && p.lastSuccessMs > t.lastSuccessMs) t.lastSuccessMs = p.lastSuccessMs;
-        if (p?.lastError && p.lastError.atMs > (t.lastError?.atMs ?? 0)) t.lastError = p.lastError;
-      },
-    );
-  }
-
-  async function persist(t: Live, shards: Iterable<string>): Promise<void> {
-    await Promise.all(
-      [...shards].map(async (shard) => {
-        const st = t.shards.get(shard);
-        if (!st) return;
-        const position = st.position;
-        const value: DeliveryProgress = { position, since: t.since, lastSuccessMs: t.lastSuccessMs, ...(t.lastError && { lastError: t.lastError }) };
-        try {
-          await deps.index.write(shard, writeThroughRow(t.bucket), { ts: deps.stamp(), value }, { signal });
-          if (st.persisted < position) st.persisted = position;
-        } catch (err) {
-          // Written again later; a peer taking over meanwhile applies some events twice (harmless).
-          log.debug(`write-through ${t.bucket}: progress in shard ${shard} not written: ${(err as Error).message}`);
-        }
-      }),
-    );
   }
 
   /** Apply one key's latest state to the remote. */
@@ -253,7 +195,7 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
     // An SSE-C object's bytes open only with its customer's key, which is never kept: nothing
     // here can send them. Skipped (and said), rather than retried forever in front of the rest.
     if (m.sse?.kind === "C") {
-      log.warn(`write-through ${t.bucket}: ${key.slice(0, 200)} is encrypted with a customer key (SSE-C): not sent to remote ${t.origin.remote}`);
+      log.warn(`${t.label}: ${key.slice(0, 200)} is encrypted with a customer key (SSE-C): not sent to remote ${t.origin.remote}`);
       return;
     }
     const body = await deps.objects.readObject(m, 0, m.size, { signal });
@@ -267,40 +209,25 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
 
   async function step(t: Live): Promise<void> {
     const poll = config.webhookPollMs;
-    await takeUp(t).catch((err: unknown) => log.debug(`write-through ${t.bucket}: ${(err as Error).message}`));
+    await progress.takeUp(t).catch((err: unknown) => log.debug(`${t.label}: ${(err as Error).message}`));
     if (!t.shards.size) {
       t.nextAtMs = clock() + poll;
       return;
     }
-    const share = Math.min(MAX_BATCH, Math.max(2, Math.ceil((2 * MAX_BATCH) / t.shards.size)));
-    let read: ShardsRead;
+    let next: NextBatch;
     try {
-      read = await deps.changes.readShards(t.bucket, new Map([...t.shards].map(([s, st]) => [s, st.position])), { limit: share, filter: FILTER });
+      next = await progress.nextBatch(t, MAX_BATCH, FILTER);
     } catch (err) {
       if (signal.aborted) return;
-      log.debug(`write-through ${t.bucket}: the log could not be read: ${(err as Error).message}`);
+      log.debug(`${t.label}: the log could not be read: ${(err as Error).message}`);
       t.nextAtMs = clock() + poll;
       return;
     }
-    // As webhook delivery does: stop where a shard that filled its share stopped, so the batch follows id order.
-    const perShard = new Map<string, number>();
-    for (const e of read.events) perShard.set(e.shard, (perShard.get(e.shard) ?? 0) + 1);
-    let upTo: string | undefined;
-    for (const [shard, n] of perShard) if (n >= share && (upTo === undefined || read.reached.get(shard)! < upTo)) upTo = read.reached.get(shard)!;
-    const batch = (upTo === undefined ? read.events : read.events.filter((e) => e.id <= upTo)).slice(0, MAX_BATCH);
-    const leftOut = new Set(read.events.slice(batch.length).map((e) => e.shard));
+    const { read, batch } = next;
     t.pending = read.events.length;
     if (!batch.length) {
-      for (const [shard, to] of read.reached) {
-        const st = t.shards.get(shard);
-        if (st && to > st.position) st.position = to;
-      }
-      const now = clock();
-      if (now - t.flushedAtMs >= IDLE_FLUSH_MS) {
-        t.flushedAtMs = now;
-        await persist(t, [...t.shards].filter(([, st]) => st.position > st.persisted).map(([s]) => s));
-      }
-      t.nextAtMs = now + poll;
+      await progress.movePastNothing(t, read);
+      t.nextAtMs = clock() + poll;
       return;
     }
     // Each key once, as its latest state: the last of its events in the batch stands for the others.
@@ -329,28 +256,13 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
     }
     if (signal.aborted) return;
     // A shard moves to just before its first failed event, or (none failed) as far as the read or batch went.
-    const firstFailed = new Map<string, string>();
-    for (const f of failedIds) if (!firstFailed.has(f.shard) || f.id < firstFailed.get(f.shard)!) firstFailed.set(f.shard, f.id);
-    const touched = new Set<string>();
-    for (const [shard, st] of t.shards) {
-      const stop = firstFailed.get(shard);
-      let to: string | undefined;
-      if (stop !== undefined) {
-        for (const e of batch) if (e.shard === shard && e.id < stop && (to === undefined || e.id > to)) to = e.id;
-      } else if (leftOut.has(shard)) {
-        for (const e of batch) if (e.shard === shard && (to === undefined || e.id > to)) to = e.id;
-      } else to = read.reached.get(shard);
-      if (to !== undefined && to > st.position) {
-        st.position = to;
-        touched.add(shard);
-      }
-    }
+    const moved = progress.advance(t, next, failedIds);
     const now = clock();
     if (failure === undefined) {
-      if (t.failures) log.info(`write-through ${t.bucket}: applied again after ${t.failures} failed attempt(s)`);
+      if (t.failures) log.info(`${t.label}: applied again after ${t.failures} failed attempt(s)`);
       t.failures = 0;
       t.lastSuccessMs = now;
-      await persist(t, touched);
+      await progress.persist(t, moved);
       t.nextAtMs = read.events.length > batch.length || batch.length >= MAX_BATCH ? clock() : clock() + poll;
       return;
     }
@@ -358,10 +270,10 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
     t.lastError = { message: failure, atMs: now };
     lastError = { bucket: t.bucket, ...t.lastError };
     const wait = retryDelayMs(t.failures, config.writeThroughRetryBaseMs, config.writeThroughMaxRetryMs, random);
-    if (t.failures === 1) log.warn(`write-through ${t.bucket}: ${failedIds.length} change(s) not applied to remote ${t.origin.remote}: ${failure}; retrying with backoff`);
-    else log.debug(`write-through ${t.bucket}: attempt ${t.failures} failed: ${failure}; next in ${wait} ms`);
+    if (t.failures === 1) log.warn(`${t.label}: ${failedIds.length} change(s) not applied to remote ${t.origin.remote}: ${failure}; retrying with backoff`);
+    else log.debug(`${t.label}: attempt ${t.failures} failed: ${failure}; next in ${wait} ms`);
     // The error is shown through any peer; failed events stay queued.
-    await persist(t, new Set([...touched, ...firstFailed.keys()]));
+    await progress.persist(t, new Set([...moved, ...failedIds.map((f) => f.shard)]));
     t.nextAtMs = clock() + wait;
   }
 
@@ -369,7 +281,7 @@ export function createWriteThrough(deps: WriteThroughDeps): WriteThrough {
     items: () => live.values(),
     step,
     failed(t, err) {
-      log.warn(`write-through ${t.bucket}: ${(err as Error).message}`);
+      log.warn(`${t.label}: ${(err as Error).message}`);
       t.nextAtMs = clock() + config.webhookPollMs;
     },
     refresh,
