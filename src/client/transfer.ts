@@ -9,7 +9,7 @@ import { mapLimit } from "../util/map-limit.ts";
 import { ClientError } from "./errors.ts";
 import { multipartRoute, objectRoute, type Peer } from "./http.ts";
 import type { Progress } from "./progress.ts";
-import { sessionId, type SessionPart, type SessionStore, type UploadSession } from "./sessions.ts";
+import { sessionId, type SessionPart, type SessionStore } from "./sessions.ts";
 
 /** S3's (and the mesh's) multipart rules: parts of at least 5 MiB but the last, at most 10,000 parts. */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;

@@ -5,7 +5,6 @@
 // complete. Rounds repeat until the page (plus one row, to know if there is more) is full.
 import { QuorumError } from "../errors.ts";
 import type { Placement } from "../placement/placement.ts";
-import type { ScanRow } from "../store/index-store.ts";
 import { admissibleAt, type IndexClient } from "./index-client.ts";
 import { compareKeys, deletesAreFinal } from "./keys.ts";
 import { newer, type IndexEntry } from "./types.ts";

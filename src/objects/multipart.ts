@@ -35,7 +35,6 @@ import type { Placement } from "../placement/placement.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
 import { sleep } from "../util/sleep.ts";
 import type { ObjectService, ObjectWrite } from "./object-service.ts";
-import type { WriteContext } from "../changes/records.ts";
 import type { ChecksumAlgorithm } from "./checksums.ts";
 import { completeIntegrity, partChecksum, type CompleteChecksums, type SentChecksum, type UploadChecksum } from "./multipart-checksums.ts";
 
@@ -251,7 +250,7 @@ export function createMultipart(deps: MultipartDeps): Multipart {
       await objects.checkMeta(bucket, init.meta);
       const uploadId = crypto.randomBytes(16).toString("hex");
       // An upload that names no encryption gets the bucket's default, as a PUT does.
-      const sse = init.sse ?? ((await objects.bucketEncryption(bucket)) ? objects.newKey("S3").info : undefined);
+      const sse = init.sse ?? ((await objects.settings.encryption.get(bucket)) ? objects.newKey("S3").info : undefined);
       const record: UploadRecord = { uploadId, key, initiated: Date.now(), ...init, ...(sse && { sse }) };
       await index.write(shardOf(bucket, key), uploadRow(bucket, key, uploadId), { ts: now(), value: record });
       return uploadId;

@@ -4,6 +4,7 @@
 import type { AbortOptions } from "@libp2p/interface";
 import { Type } from "@sinclair/typebox";
 import { BadRequestError, ConflictError, MeshError, NotFoundError } from "../errors.ts";
+import { createBucketSettings, type BucketSetting, type BucketSettingValues } from "./bucket-settings.ts";
 import type { IndexClient } from "../metadata/index-client.ts";
 import {
   allObjectShards,
@@ -17,10 +18,6 @@ import {
   eventRow,
   notificationsRow,
   originRow,
-  encryptionRow,
-  bucketTagsRow,
-  corsRow,
-  lifecycleRow,
   schemaRow,
   uploadRowPrefix,
   validateBucketName,
@@ -33,8 +30,7 @@ import type { ManifestCache } from "../cache/manifest-cache.ts";
 import type { ScanRow } from "../store/index-store.ts";
 import type { Consensus } from "../metadata/consensus.ts";
 import { conditionFailure, isConditional, type WriteCondition } from "./conditions.ts";
-import type { LifecycleRule } from "../lifecycle/rules.ts";
-import type { BucketInfo, ChunkRef, CorsRule, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
+import type { BucketInfo, ChunkRef, IndexEntry, ObjectIntegrity, ObjectManifest, OriginStamp, SseInfo, SseKind } from "../metadata/types.ts";
 import type { Placement } from "../placement/placement.ts";
 import { sha256Hex } from "../store/chunk-store.ts";
 import { encodeTimestamp, type Hlc } from "../util/hlc.ts";
@@ -95,13 +91,6 @@ export interface ReadOptions extends AbortOptions {
   part?: boolean;
   /** The data key of an encrypted object (SSE-C needs the caller's; SSE-S3 objects are opened with the mesh key without it). */
   key?: ObjectKey;
-}
-
-/** A bucket's default encryption (S3's PutBucketEncryption): the algorithm new objects get when a request names none. */
-export interface BucketEncryption {
-  algorithm: "AES256";
-  /** S3's BucketKeyEnabled, kept to be returned as it was set (it changes nothing here: there is no KMS). */
-  bucketKey?: boolean;
 }
 
 /** A body stored as chunks, not yet referenced by any manifest (a multipart part). */
@@ -232,28 +221,18 @@ export interface ObjectService {
   newKey(kind: SseKind, customerKey?: Uint8Array): ObjectKey;
   /** The data key of a stored object or upload; AccessDenied if `customerKey` (SSE-C) is not the one it was stored with. */
   openKey(info: SseInfo, customerKey?: Uint8Array): ObjectKey;
-  /** The bucket's default encryption, or null (none set). */
-  bucketEncryption(bucket: string, opts?: AbortOptions): Promise<BucketEncryption | null>;
-  /** Set (or with null remove) the bucket's default encryption. */
-  setBucketEncryption(bucket: string, value: BucketEncryption | null): Promise<void>;
+  /**
+   * The bucket's settings S3 configures as one document each: default encryption, tags, CORS
+   * rules and lifecycle rules (the lifecycle worker of every peer reads those from its replica
+   * of the buckets shard). NoSuchBucket when the bucket does not exist.
+   */
+  readonly settings: { [K in keyof BucketSettingValues]: Pick<BucketSetting<BucketSettingValues[K]>, "get" | "set"> };
   /**
    * Replace an object's tags (an empty set or null: remove them) by writing its manifest again
    * with the same chunks, through the normal index write, with an ObjectTagging:Put or :Delete
    * event. NoSuchKey if there is no object. Returns the manifest written.
    */
   setObjectTags(bucket: string, key: string, tags: Record<string, string> | null, ctx?: WriteContext & AbortOptions): Promise<ObjectManifest>;
-  /** The bucket's tags (PutBucketTagging), or null when none are set. */
-  bucketTags(bucket: string, opts?: AbortOptions): Promise<Record<string, string> | null>;
-  /** Set (or with null remove) the bucket's tags. */
-  setBucketTags(bucket: string, tags: Record<string, string> | null): Promise<void>;
-  /** The bucket's CORS rules, or null when it has none (cached for a moment; a change is forgotten mesh-wide). */
-  bucketCors(bucket: string, opts?: AbortOptions): Promise<CorsRule[] | null>;
-  /** Set (or with null remove) the bucket's CORS rules. */
-  setBucketCors(bucket: string, rules: CorsRule[] | null): Promise<void>;
-  /** The bucket's lifecycle rules (PutBucketLifecycleConfiguration), or null when it has none. */
-  bucketLifecycle(bucket: string, opts?: AbortOptions): Promise<LifecycleRule[] | null>;
-  /** Set (or with null remove) the bucket's lifecycle rules; the lifecycle worker of every peer reads them from its replica of the buckets shard. */
-  setBucketLifecycle(bucket: string, rules: LifecycleRule[] | null): Promise<void>;
   /** The bucket's versioning status (null: never versioned). */
   bucketVersioning(bucket: string, opts?: AbortOptions): Promise<VersioningStatus>;
   /** Enable or suspend versioning. */
@@ -319,8 +298,6 @@ const SMALL_BODY_BYTES = 64 * 1024;
 const BUCKET_CACHE_MAX = 10_000;
 /** How many times a tag change is tried again when the object changes under it. */
 const TAG_ATTEMPTS = 3;
-/** How long a peer trusts a bucket's default encryption it has read (a change is also forgotten mesh-wide at once). */
-const ENCRYPTION_CACHE_MS = 2000;
 
 /** A read of an object whose bytes were imported by a sync and never fetched from the origin. */
 const notKept = () => new MeshError("OriginError", "the object's bytes are still at the bucket's origin: read it once (GET) to fetch them");
@@ -332,11 +309,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   const listing: ListingDeps = { index, placement: deps.placement, self: deps.self };
   // Only buckets that exist are remembered: a bucket created through another peer is seen at once.
   const knownBuckets = deps.caches.define<BucketInfo>("buckets", { max: BUCKET_CACHE_MAX, ttlMs: BUCKET_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
-  // Read on every PUT that names no encryption: cached, absences too, and forgotten mesh-wide when set.
-  const encryptions = deps.caches.define<BucketEncryption>("encryption", { max: BUCKET_CACHE_MAX, ttlMs: ENCRYPTION_CACHE_MS, missTtlMs: ENCRYPTION_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
-  // Read for every request that carries an Origin (CORS headers on actual answers) and every preflight: cached likewise.
-  const corsRules = deps.caches.define<CorsRule[]>("cors", { max: BUCKET_CACHE_MAX, ttlMs: ENCRYPTION_CACHE_MS, missTtlMs: ENCRYPTION_CACHE_MS, key: Type.String({ minLength: 1, maxLength: 63 }) });
   const now = () => encodeTimestamp(hlc.now());
+  const settings = createBucketSettings({ index, caches: deps.caches, now });
   const versions = createVersions({ index, listing, indexShards: deps.indexShards, caches: deps.caches, now, readCurrent: (shard, row, opts) => deps.manifests.read(shard, row, opts) });
   const inProgress = new Map<string, number>();
   const hold = (id: string) => inProgress.set(id, (inProgress.get(id) ?? 0) + 1);
@@ -356,6 +330,20 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
   async function requireBucket(name: string, opts: AbortOptions = {}): Promise<void> {
     validateBucketName(name);
     if (!(await bucketInfo(name, opts))) throw new NotFoundError(`bucket ${name} does not exist`, "NoSuchBucket");
+  }
+
+  /** A bucket setting whose reads and writes answer NoSuchBucket for a bucket that does not exist. */
+  function checked<T>(setting: BucketSetting<T>): Pick<BucketSetting<T>, "get" | "set"> {
+    return {
+      async get(bucket, opts = {}) {
+        await requireBucket(bucket, opts);
+        return setting.get(bucket, opts);
+      },
+      async set(bucket, value) {
+        await requireBucket(bucket);
+        await setting.set(bucket, value);
+      },
+    };
   }
 
   async function liveManifest(bucket: string, key: string, opts: AbortOptions = {}): Promise<ObjectManifest> {
@@ -411,10 +399,6 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       if (info.kind === "C") throw new MeshError("AccessDenied", "The provided customer key does not match the key the object was stored with");
       throw new MeshError("InternalError", "the object's data key does not open with this mesh's key");
     }
-  }
-
-  async function bucketEncryption(bucket: string, opts: AbortOptions = {}): Promise<BucketEncryption | null> {
-    return encryptions.get(bucket, async () => ((await index.read(BUCKETS_SHARD, encryptionRow(bucket), opts)) as IndexEntry<BucketEncryption> | null)?.value ?? null);
   }
 
   /**
@@ -516,8 +500,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
     // A request that names no encryption gets the bucket's default, whichever API it came through. Not a
     // copy fetched from the bucket's origin: its fill's joiners read its chunks as they land, unsealed
     // (src/remotes/fill-join.ts), and its bytes are the origin's, kept in clear there anyway.
-    const cachedSse = encryptions.peek(bucket);
-    const defaultSse = opts.seal || opts.origin ? null : cachedSse ? cachedSse.value : await bucketEncryption(bucket, opts);
+    const cachedSse = settings.encryption.peek(bucket);
+    const defaultSse = opts.seal || opts.origin ? null : cachedSse ? cachedSse.value : await settings.encryption.get(bucket, opts);
     const seal = opts.seal ?? (defaultSse ? keyring().create("S3") : undefined);
     const up = await upload(body, opts.contentLength, held, true, opts.signal, opts.onChunkStored, seal && { key: seal, part: 0 });
     const contentType = opts.contentType || "application/octet-stream";
@@ -670,15 +654,8 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       await index.write(BUCKETS_SHARD, notificationsRow(name), { ts: now(), value: null });
       // And its origin: a new bucket of the same name pulls from nowhere until told.
       await index.write(BUCKETS_SHARD, originRow(name), { ts: now(), value: null });
-      // And its default encryption: a new bucket of the same name starts without one.
-      await index.write(BUCKETS_SHARD, encryptionRow(name), { ts: now(), value: null });
-      await encryptions.forget(name);
-      // And its tags and CORS rules.
-      await index.write(BUCKETS_SHARD, bucketTagsRow(name), { ts: now(), value: null });
-      await index.write(BUCKETS_SHARD, corsRow(name), { ts: now(), value: null });
-      await corsRules.forget(name);
-      // And its lifecycle rules: a new bucket of the same name expires nothing until told.
-      await index.write(BUCKETS_SHARD, lifecycleRow(name), { ts: now(), value: null });
+      // And its default encryption, tags, CORS and lifecycle rules: a new bucket of the same name starts without them.
+      await settings.clear(name);
       // And its versioning state: a new bucket of the same name starts never versioned.
       await versions.forgetBucket(name);
       // Peers that saw the bucket recently trust it for a moment; tell every reachable one it is gone.
@@ -712,18 +689,9 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
 
     uploading: () => inProgress.keys(),
 
-    async bucketEncryption(bucket, opts = {}) {
-      await requireBucket(bucket, opts);
-      return bucketEncryption(bucket, opts);
-    },
     newKey: (kind, customerKey) => keyring().create(kind, customerKey),
     openKey,
 
-    async setBucketEncryption(bucket, value) {
-      await requireBucket(bucket);
-      await index.write(BUCKETS_SHARD, encryptionRow(bucket), { ts: now(), value });
-      await encryptions.forget(bucket);
-    },
     async setObjectTags(bucket, key, tags, ctx = {}) {
       const kept = tags && Object.keys(tags).length ? tags : undefined;
       const shard = objectShard(bucket, key, deps.indexShards);
@@ -755,35 +723,11 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       }
     },
 
-    async bucketTags(bucket, opts = {}) {
-      await requireBucket(bucket, opts);
-      return ((await index.read(BUCKETS_SHARD, bucketTagsRow(bucket), opts)) as IndexEntry<Record<string, string>> | null)?.value ?? null;
-    },
-
-    async setBucketTags(bucket, tags) {
-      await requireBucket(bucket);
-      await index.write(BUCKETS_SHARD, bucketTagsRow(bucket), { ts: now(), value: tags });
-    },
-
-    async bucketCors(bucket, opts = {}) {
-      await requireBucket(bucket, opts);
-      return corsRules.get(bucket, async () => ((await index.read(BUCKETS_SHARD, corsRow(bucket), opts)) as IndexEntry<CorsRule[]> | null)?.value ?? null);
-    },
-
-    async setBucketCors(bucket, rules) {
-      await requireBucket(bucket);
-      await index.write(BUCKETS_SHARD, corsRow(bucket), { ts: now(), value: rules });
-      await corsRules.forget(bucket);
-    },
-
-    async bucketLifecycle(bucket, opts = {}) {
-      await requireBucket(bucket, opts);
-      return ((await index.read(BUCKETS_SHARD, lifecycleRow(bucket), opts)) as IndexEntry<LifecycleRule[]> | null)?.value ?? null;
-    },
-
-    async setBucketLifecycle(bucket, rules) {
-      await requireBucket(bucket);
-      await index.write(BUCKETS_SHARD, lifecycleRow(bucket), { ts: now(), value: rules });
+    settings: {
+      encryption: checked(settings.encryption),
+      tags: checked(settings.tags),
+      cors: checked(settings.cors),
+      lifecycle: checked(settings.lifecycle),
     },
 
     pin(ids) {

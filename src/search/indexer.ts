@@ -198,7 +198,7 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
   /** Bring the derivation in line with the schema rows, clearing what a removed field left and queueing backfills. */
   async function look(): Promise<void> {
     const schemas = await localSchemas();
-    for (const [bucket, b] of buckets) {
+    for (const bucket of buckets.keys()) {
       if (schemas.has(bucket)) continue;
       buckets.delete(bucket);
       await clear(bucketFieldsPrefix(bucket));

@@ -6,7 +6,6 @@
  * <dir>/quarantine (chunks that failed verification on read).
  */
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { BadDigestError, MeshError } from "../errors.ts";
 

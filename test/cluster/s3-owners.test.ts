@@ -15,8 +15,16 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteBucketCommand,
+  DeleteBucketCorsCommand,
+  DeleteBucketEncryptionCommand,
+  DeleteBucketLifecycleCommand,
+  DeleteBucketTaggingCommand,
   DeleteObjectCommand,
   GetBucketAclCommand,
+  GetBucketCorsCommand,
+  GetBucketEncryptionCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketTaggingCommand,
   GetBucketPolicyCommand,
   GetObjectAclCommand,
   GetObjectCommand,
@@ -26,6 +34,10 @@ import {
   ListBucketsCommand,
   ListObjectsV2Command,
   PutBucketAclCommand,
+  PutBucketCorsCommand,
+  PutBucketEncryptionCommand,
+  PutBucketLifecycleConfigurationCommand,
+  PutBucketTaggingCommand,
   PutBucketPolicyCommand,
   PutObjectAclCommand,
   PutObjectCommand,
@@ -106,6 +118,53 @@ describe("bucket owners", () => {
       await b[0].send(new CreateBucketCommand({ Bucket: "alice-b" }));
       expect(await failure("alice PUT after bob took the name", a[2].send(new PutObjectCommand({ Bucket: "alice-b", Key: "x", Body: "x" })))).toBe("alice PUT after bob took the name: 403 AccessDenied");
       await b[1].send(new DeleteBucketCommand({ Bucket: "alice-b" }));
+    },
+    T,
+  );
+
+  test(
+    "the owner sets, reads and removes each whole-document setting of its bucket (encryption, tags, CORS, lifecycle); another key may not",
+    async () => {
+      const [a, b] = [client(0, alice), client(1, bob)];
+      await a.send(new CreateBucketCommand({ Bucket: "alice-settings" }));
+      const Bucket = "alice-settings";
+      const settings = [
+        {
+          name: "encryption",
+          put: () => new PutBucketEncryptionCommand({ Bucket, ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }] } }),
+          get: () => new GetBucketEncryptionCommand({ Bucket }),
+          del: () => new DeleteBucketEncryptionCommand({ Bucket }),
+          missing: "404 ServerSideEncryptionConfigurationNotFoundError",
+        },
+        { name: "tags", put: () => new PutBucketTaggingCommand({ Bucket, Tagging: { TagSet: [{ Key: "team", Value: "a" }] } }), get: () => new GetBucketTaggingCommand({ Bucket }), del: () => new DeleteBucketTaggingCommand({ Bucket }), missing: "404 NoSuchTagSet" },
+        {
+          name: "cors",
+          put: () => new PutBucketCorsCommand({ Bucket, CORSConfiguration: { CORSRules: [{ AllowedMethods: ["GET"], AllowedOrigins: ["https://a.example"] }] } }),
+          get: () => new GetBucketCorsCommand({ Bucket }),
+          del: () => new DeleteBucketCorsCommand({ Bucket }),
+          missing: "404 NoSuchCORSConfiguration",
+        },
+        {
+          name: "lifecycle",
+          put: () => new PutBucketLifecycleConfigurationCommand({ Bucket, LifecycleConfiguration: { Rules: [{ ID: "old", Status: "Enabled", Filter: { Prefix: "tmp/" }, Expiration: { Days: 1 } }] } }),
+          get: () => new GetBucketLifecycleConfigurationCommand({ Bucket }),
+          del: () => new DeleteBucketLifecycleCommand({ Bucket }),
+          missing: "404 NoSuchLifecycleConfiguration",
+        },
+      ];
+      for (const s of settings) {
+        // Owner rights come from creating the bucket: alice has no grant on it.
+        await a.send(s.put() as never);
+        const got = (await client(2, alice).send(s.get() as never)) as { $metadata: { httpStatusCode?: number } };
+        expect(`${s.name}: ${got.$metadata.httpStatusCode}`).toBe(`${s.name}: 200`);
+        expect(await failure(`bob ${s.name} PUT`, b.send(s.put() as never))).toBe(`bob ${s.name} PUT: 403 AccessDenied`);
+        expect(await failure(`bob ${s.name} GET`, b.send(s.get() as never))).toBe(`bob ${s.name} GET: 403 AccessDenied`);
+        expect(await failure(`bob ${s.name} DELETE`, b.send(s.del() as never))).toBe(`bob ${s.name} DELETE: 403 AccessDenied`);
+        await client(1, alice).send(s.del() as never);
+        expect(await failure(`${s.name} after DELETE`, client(2, alice).send(s.get() as never))).toBe(`${s.name} after DELETE: ${s.missing}`);
+      }
+      expect(await failure("a setting of no bucket", a.send(new GetBucketTaggingCommand({ Bucket: "alice-no-such" })))).toBe("a setting of no bucket: 404 NoSuchBucket");
+      await a.send(new DeleteBucketCommand({ Bucket }));
     },
     T,
   );

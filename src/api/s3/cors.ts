@@ -4,33 +4,19 @@
 // whose Origin a rule of the bucket allows. Matching is in cors-rules.ts.
 import { BadRequestError, MeshError } from "../../errors.ts";
 import type { ObjectService } from "../../objects/object-service.ts";
-import { requireAccess, type S3Request } from "./context.ts";
+import { bucketDocument } from "./bucket-documents.ts";
 import { corsBody, corsHeaders, CORS_MAX_BYTES, matchRule, parseCorsXml, requestedHeaders } from "./cors-rules.ts";
-import { requestBody, smallBody } from "./request.ts";
-import { xmlResponse } from "./xml.ts";
 
-/** PutBucketCors: the bucket's whole configuration is replaced. */
-export async function putBucketCors(r: S3Request): Promise<Response> {
-  await requireAccess(r, "owner");
-  const rules = parseCorsXml(await smallBody(requestBody(r.request, r.caller), CORS_MAX_BYTES));
-  await r.services.objects.setBucketCors(r.bucket, rules);
-  return new Response(null, { status: 200 });
-}
-
-/** GetBucketCors: the rules, or S3's NoSuchCORSConfiguration. */
-export async function getBucketCors(r: S3Request): Promise<Response> {
-  await requireAccess(r, "read");
-  const rules = await r.services.objects.bucketCors(r.bucket, { signal: r.request.signal });
-  if (!rules) throw new MeshError("NoSuchCORSConfiguration", "The CORS configuration does not exist");
-  return xmlResponse("CORSConfiguration", corsBody(rules));
-}
-
-/** DeleteBucketCors. */
-export async function deleteBucketCors(r: S3Request): Promise<Response> {
-  await requireAccess(r, "owner");
-  await r.services.objects.setBucketCors(r.bucket, null);
-  return new Response(null, { status: 204 });
-}
+/** PutBucketCors (the whole configuration is replaced), GetBucketCors (or S3's NoSuchCORSConfiguration), DeleteBucketCors. */
+export const { put: putBucketCors, get: getBucketCors, delete: deleteBucketCors } = bucketDocument({
+  setting: "cors",
+  root: "CORSConfiguration",
+  maxBytes: CORS_MAX_BYTES,
+  parse: parseCorsXml,
+  body: corsBody,
+  missing: () => new MeshError("NoSuchCORSConfiguration", "The CORS configuration does not exist"),
+  putStatus: 200,
+});
 
 const refused = () =>
   new MeshError(
@@ -44,13 +30,13 @@ const refused = () =>
  * no CORS configuration, 400 without Origin or Access-Control-Request-Method. Only the
  * bucket's CORS rules are read: nothing about its objects is revealed.
  */
-export async function preflight(objects: Pick<ObjectService, "bucketCors">, bucket: string, request: Request): Promise<Response> {
+export async function preflight(objects: Pick<ObjectService, "settings">, bucket: string, request: Request): Promise<Response> {
   const origin = request.headers.get("origin");
   if (!origin) throw new BadRequestError("Insufficient information. Origin request header needed.", "BadRequest");
   const method = request.headers.get("access-control-request-method");
   if (!method) throw new BadRequestError("Invalid Access-Control-Request-Method: null", "BadRequest");
   if (!bucket) throw refused();
-  const rules = await objects.bucketCors(bucket, { signal: request.signal });
+  const rules = await objects.settings.cors.get(bucket, { signal: request.signal });
   if (!rules) throw new MeshError("AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.");
   const ask = { origin, method: method.trim(), headers: requestedHeaders(request.headers.get("access-control-request-headers")) };
   const rule = matchRule(rules, ask);
@@ -63,10 +49,10 @@ export async function preflight(objects: Pick<ObjectService, "bucketCors">, buck
  * rule of the bucket allows that origin and the request's method. Failures to read the
  * rules leave the answer as it is (the request itself already succeeded or failed).
  */
-export async function withCors(objects: Pick<ObjectService, "bucketCors">, bucket: string, request: Request, response: Response): Promise<Response> {
+export async function withCors(objects: Pick<ObjectService, "settings">, bucket: string, request: Request, response: Response): Promise<Response> {
   const origin = request.headers.get("origin");
   if (!origin || !bucket) return response;
-  const rules = await objects.bucketCors(bucket, { signal: request.signal }).catch(() => null);
+  const rules = await objects.settings.cors.get(bucket, { signal: request.signal }).catch(() => null);
   if (!rules) return response;
   const ask = { origin, method: request.method };
   const rule = matchRule(rules, ask);

@@ -241,7 +241,7 @@ export async function copyObject(r: S3Request): Promise<Response> {
   const changes =
     directive === "REPLACE" ? { contentType: h.get("content-type") || "application/octet-stream", meta: userMeta(h, META_PREFIX), headers: storedHeaders(h) } : undefined;
   // The target is encrypted as the request says, else as its bucket's default says, whatever the source was.
-  const target = wanted?.kind ?? ((await r.services.objects.bucketEncryption(r.bucket)) ? "S3" : undefined);
+  const target = wanted?.kind ?? ((await r.services.objects.settings.encryption.get(r.bucket)) ? "S3" : undefined);
   const source = src.manifest.sse?.kind;
   let m: { lastModified: number; etag: string; versionId?: string };
   if (target === source && target !== "C") {

@@ -72,7 +72,7 @@ export function requestedSse(h: Headers): SseRequest {
 /** The key for a new object or upload that asked for `wanted`, else the bucket's default (SSE-S3), else none. */
 export async function keyForWrite(objects: ObjectService, bucket: string, wanted: SseRequest): Promise<ObjectKey | undefined> {
   if (wanted?.kind === "C") return objects.newKey("C", wanted.customer.key);
-  if (wanted?.kind === "S3" || (await objects.bucketEncryption(bucket))) return objects.newKey("S3");
+  if (wanted?.kind === "S3" || (await objects.settings.encryption.get(bucket))) return objects.newKey("S3");
   return undefined;
 }
 

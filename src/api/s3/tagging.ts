@@ -3,6 +3,7 @@
 // chunks, written through the normal index write with an ObjectTagging event); a bucket's tags
 // are a side row of the buckets shard. Tags are checked against S3's limits in tags.ts.
 import { NotFoundError } from "../../errors.ts";
+import { bucketDocument } from "./bucket-documents.ts";
 import { requireAccess, type S3Request } from "./context.ts";
 import { checkVersionId } from "./objects.ts";
 import { requestBody, smallBody } from "./request.ts";
@@ -37,25 +38,16 @@ export async function deleteObjectTagging(r: S3Request): Promise<Response> {
   return new Response(null, { status: 204, headers: VERSION });
 }
 
-/** PutBucketTagging: the bucket's whole tag set is replaced (at most 50 tags). */
-export async function putBucketTagging(r: S3Request): Promise<Response> {
-  await requireAccess(r, "owner");
-  const tags = parseTaggingXml(await smallBody(requestBody(r.request, r.caller), TAGGING_MAX_BYTES), "bucket");
-  await r.services.objects.setBucketTags(r.bucket, Object.keys(tags).length ? tags : null);
-  return new Response(null, { status: 204 });
-}
-
-/** GetBucketTagging: the bucket's tags, or S3's NoSuchTagSet. */
-export async function getBucketTagging(r: S3Request): Promise<Response> {
-  await requireAccess(r, "read");
-  const tags = await r.services.objects.bucketTags(r.bucket, { signal: r.request.signal });
-  if (!tags) throw new NotFoundError("The TagSet does not exist", "NoSuchTagSet");
-  return xmlResponse("Tagging", taggingBody(tags));
-}
-
-/** DeleteBucketTagging. */
-export async function deleteBucketTagging(r: S3Request): Promise<Response> {
-  await requireAccess(r, "owner");
-  await r.services.objects.setBucketTags(r.bucket, null);
-  return new Response(null, { status: 204 });
-}
+/** PutBucketTagging (the whole tag set is replaced, at most 50 tags), GetBucketTagging (or S3's NoSuchTagSet), DeleteBucketTagging. */
+export const { put: putBucketTagging, get: getBucketTagging, delete: deleteBucketTagging } = bucketDocument({
+  setting: "tags",
+  root: "Tagging",
+  maxBytes: TAGGING_MAX_BYTES,
+  parse: (xml) => {
+    const tags = parseTaggingXml(xml, "bucket");
+    return Object.keys(tags).length ? tags : null;
+  },
+  body: taggingBody,
+  missing: () => new NotFoundError("The TagSet does not exist", "NoSuchTagSet"),
+  putStatus: 204,
+});
