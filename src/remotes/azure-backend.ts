@@ -5,7 +5,7 @@
 import { Readable } from "node:stream";
 import { AnonymousCredential, BlobServiceClient, RestError, StorageSharedKeyCredential, type BlobDownloadResponseParsed, type BlobItem, type BlobGetPropertiesResponse } from "@azure/storage-blob";
 import type { RemoteBackend, RemoteObjectInfo } from "./backend.ts";
-import { answered, contentRange, deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, pathSafeKey, unreachable } from "./remote-call.ts";
+import { answered, contentRange, deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, pathSafeKey, sdkCall, type SdkCalls, unreachable } from "./remote-call.ts";
 
 /** Where an Azure container is and how to sign for it: an account key, or a SAS token. */
 export interface AzureRemoteSpec {
@@ -48,21 +48,9 @@ export function createAzureBackend(spec: AzureRemoteSpec): RemoteBackend {
   // Azure's blob URLs carry the key as a path: see pathSafeKey.
   const blob = (key: string) => container.getBlockBlobClient(pathSafeKey(key));
 
-  /** Run one SDK call under a deadline; failures become OriginError, except the statuses `ok` lets through. */
-  async function call<T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>, ok: number[] = []): Promise<T | number> {
-    const d = deadline(timeoutMs, signal);
-    try {
-      const out = await run(d.signal);
-      d.settle();
-      return out;
-    } catch (err) {
-      d.settle();
-      const status = err instanceof RestError ? err.statusCode : undefined;
-      if (status !== undefined && ok.includes(status)) return status;
-      if (status !== undefined && !signal?.aborted && !d.timedOut()) throw answered(where, status);
-      throw unreachable(where, err, timeoutMs, d, signal);
-    }
-  }
+  const calls: SdkCalls = { where, timeoutMs, statusOf: (err) => (err instanceof RestError ? err.statusCode : undefined) };
+  /** One SDK call under the remote's deadline (remote-call.ts). */
+  const call = <T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>, ok?: number[]) => sdkCall(calls, signal, (d) => run(d.signal), ok);
 
   return {
     type: "azure",

@@ -11,7 +11,7 @@ import { Readable } from "node:stream";
 import { Storage, type File, type FileMetadata } from "@google-cloud/storage";
 import type { RemoteBackend, RemoteObjectInfo } from "./backend.ts";
 import { OriginError } from "./backend.ts";
-import { answered, contentRange, deadline, type Deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, unreachable } from "./remote-call.ts";
+import { answered, contentRange, type Deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, sdkCall, type SdkCalls } from "./remote-call.ts";
 
 /** Where a GCS bucket is and how to sign for it. */
 export interface GcsRemoteSpec {
@@ -69,24 +69,16 @@ export function createGcsBackend(spec: GcsRemoteSpec): RemoteBackend {
   const bucket = new Storage({ ...options, timeout: timeoutMs }).bucket(spec.bucket);
   const streaming = new Storage(options).bucket(spec.bucket);
 
+  const calls: SdkCalls = { where, timeoutMs, statusOf };
   /**
-   * Run one library call under a deadline (the library's calls take no signal: the race
-   * returns at the deadline and the library's own per-request timeout ends the request).
+   * One library call under the remote's deadline (remote-call.ts). The library's calls take no
+   * signal: the race returns at the deadline and its own per-request timeout ends the request.
    */
-  async function call<T>(signal: AbortSignal | undefined, run: (d: Deadline) => Promise<T>, ok: number[] = []): Promise<T | number> {
-    const d = deadline(timeoutMs, signal);
-    const stopped = new Promise<never>((_, reject) => d.signal.addEventListener("abort", () => reject(d.signal.reason), { once: true }));
-    try {
-      return await Promise.race([run(d), stopped]);
-    } catch (err) {
-      const status = statusOf(err);
-      if (status !== undefined && ok.includes(status)) return status;
-      if (status !== undefined && !signal?.aborted && !d.timedOut()) throw answered(where, status);
-      throw unreachable(where, err, timeoutMs, d, signal);
-    } finally {
-      d.settle();
-    }
-  }
+  const call = <T>(signal: AbortSignal | undefined, run: (d: Deadline) => Promise<T>, ok?: number[]) =>
+    sdkCall(calls, signal, (d) => {
+      const stopped = new Promise<never>((_, reject) => d.signal.addEventListener("abort", () => reject(d.signal.reason), { once: true }));
+      return Promise.race([run(d), stopped]);
+    }, ok);
 
   /** The object's resource, or null. */
   async function metadata(key: string, signal?: AbortSignal): Promise<FileMetadata | null> {

@@ -78,6 +78,32 @@ export function unreachable(where: string, err: unknown, timeoutMs: number, d: D
   return new OriginError(`origin ${where} could not be reached${kind}`);
 }
 
+/** Where an SDK-backed adapter calls, and how its SDK's errors carry the remote's HTTP status. */
+export interface SdkCalls {
+  where: string;
+  timeoutMs: number;
+  statusOf(err: unknown): number | undefined;
+}
+
+/**
+ * Run one SDK call under a deadline (`run` gets it: its signal for SDKs that take one). Failures
+ * become OriginError (`answered` with the remote's status, else `unreachable`), except the
+ * statuses `ok` lets through, which are returned as numbers (a head's 404).
+ */
+export async function sdkCall<T>(c: SdkCalls, signal: AbortSignal | undefined, run: (d: Deadline) => Promise<T>, ok: readonly number[] = []): Promise<T | number> {
+  const d = deadline(c.timeoutMs, signal);
+  try {
+    return await run(d);
+  } catch (err) {
+    const status = c.statusOf(err);
+    if (status !== undefined && ok.includes(status)) return status;
+    if (status !== undefined && !signal?.aborted && !d.timedOut()) throw answered(c.where, status);
+    throw unreachable(c.where, err, c.timeoutMs, d, signal);
+  } finally {
+    d.settle();
+  }
+}
+
 /** The OriginError for an answer that was not usable. */
 export function answered(where: string, status: number): OriginError {
   return new OriginError(`origin ${where} answered ${status}`);

@@ -16,7 +16,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { type RemoteBackend, type RemoteObjectInfo } from "./backend.ts";
-import { answered, contentRange, deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, pathSafeKey, rangeHeader, unreachable } from "./remote-call.ts";
+import { answered, contentRange, deadline, DEFAULT_REMOTE_TIMEOUT_MS, hostOf, lowerNames, pathSafeKey, rangeHeader, sdkCall, type SdkCalls, unreachable } from "./remote-call.ts";
 
 /** Where an S3 remote is and how to sign for it. */
 export interface S3RemoteSpec {
@@ -69,21 +69,9 @@ export function createS3Backend(spec: S3RemoteSpec): RemoteBackend {
   });
   const Bucket = spec.bucket;
 
-  /** Run one SDK call under a deadline; SDK failures become OriginError, except the statuses `ok` lets through. */
-  async function call<T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>, ok: number[] = []): Promise<T | number> {
-    const d = deadline(timeoutMs, signal);
-    try {
-      const out = await run(d.signal);
-      d.settle();
-      return out;
-    } catch (err) {
-      d.settle();
-      const status = statusOf(err);
-      if (status !== undefined && ok.includes(status)) return status;
-      if (status !== undefined && !signal?.aborted && !d.timedOut()) throw answered(where, status);
-      throw unreachable(where, err, timeoutMs, d, signal);
-    }
-  }
+  const calls: SdkCalls = { where, timeoutMs, statusOf };
+  /** One SDK call under the remote's deadline (remote-call.ts). */
+  const call = <T>(signal: AbortSignal | undefined, run: (abortSignal: AbortSignal) => Promise<T>, ok?: number[]) => sdkCall(calls, signal, (d) => run(d.signal), ok);
 
   return {
     type: "s3",
