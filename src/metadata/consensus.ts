@@ -117,6 +117,12 @@ export interface Decision<T> {
   check(current: IndexEntry | null): Error | undefined;
   /** The rows to write, stamped `ts`, on the current row. */
   build(current: IndexEntry | null, ts: string): Built<T> | Promise<Built<T>>;
+  /**
+   * This decision's write may have landed, but another row (null: none) has been chosen since,
+   * which is not its own: the error to answer with, when the decision can tell what happened
+   * (undefined: 409 ConditionalRequestConflict).
+   */
+  outbid?(chosen: IndexEntry | null): Error | undefined;
 }
 
 
@@ -333,8 +339,8 @@ export function createConsensus(deps: ConsensusDeps): Consensus {
           continue;
         }
         // Settled on a row at least as new as our last round: it was chosen after ours, which
-        // either never was or was overwritten since; we cannot tell (409).
-        if ((current?.ts ?? "") >= [...ours].reduce((a, b) => (a > b ? a : b))) throw conflict();
+        // either never was or was overwritten since; we cannot tell (409), unless the decision can.
+        if ((current?.ts ?? "") >= [...ours].reduce((a, b) => (a > b ? a : b))) throw decision.outbid?.(current?.value === null ? null : current) ?? conflict();
         // Settled on an older row: ours is not chosen (a majority would show it). Decide afresh; a
         // refusal must first bury ours under a newer stamp, or a later round could still choose it.
         buryOurs = true;

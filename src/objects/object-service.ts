@@ -612,6 +612,9 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
       try {
         await deps.consensus.decide(BUCKETS_SHARD, name, {
           check: (cur) => ((found = (cur?.value ?? undefined) as BucketInfo | undefined) ? taken : undefined),
+          // Outbid after our accept may have landed, by a row chosen since that is not ours: a creation is
+          // only ever decided on an absent row, so a bucket there now is the other creator's.
+          outbid: (chosen) => ((found = (chosen?.value ?? undefined) as BucketInfo | undefined) ? taken : undefined),
           build: (_cur, ts) => ({
             write: info,
             companion: [eventRow(name, ts), { ts, value: { name: "BucketCreated", ...(ctx?.actor && { actor: ctx.actor }) } satisfies LoggedEvent }],
@@ -619,16 +622,7 @@ export function createObjectService(deps: ObjectServiceDeps): ObjectService {
           }),
         });
       } catch (err) {
-        // Outbid by the other creator after our round reached some voter: whether ours was chosen is
-        // unknown to the round, but not to the row. A creation is only ever decided on an absent row,
-        // so the row that stands now is ours, or ours was never chosen and the name is taken.
-        if (err instanceof MeshError && err.code === "ConditionalRequestConflict") found = (await index.read(BUCKETS_SHARD, name))?.value as BucketInfo | undefined;
-        else if (err !== taken) throw err;
-        if (!found) throw err;
-        if (found.createdMs === info.createdMs && found.owner === info.owner) {
-          knownBuckets.remember(name, info);
-          return { bucket: name, created: true, ...(owner !== undefined && { owner }) };
-        }
+        if (err !== taken || !found) throw err;
         return { bucket: name, created: false, ...(found.owner !== undefined && { owner: found.owner }) };
       }
       knownBuckets.remember(name, info);
