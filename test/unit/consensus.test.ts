@@ -2,7 +2,8 @@
 // adversarial message timing: three voters on real LevelDB stores, three proposers, every
 // message delayed at random and some lost, one voter restarted (its promises forgotten) in
 // the middle. Checked: an If-None-Match race has exactly one winner every time, and a
-// compare-and-swap counter's acknowledged writes form one chain with no value written twice.
+// compare-and-swap counter's acknowledged writes form one chain with no value written twice; a
+// decision with an outbid answer (as CreateBucket has) is never left at 409.
 import { afterEach, expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -108,6 +109,31 @@ test("If-None-Match races through three proposers over a lossy network: exactly 
   }
   // Most rounds have their winner told so despite the losses.
   expect(tally.get("ok") ?? 0).toBeGreaterThanOrEqual(30);
+});
+
+test("a decision's outbid answer: creations raced by six proposers are never 409, and the one 200 is the value that stands", async () => {
+  const random = mulberry32(SEED + 1);
+  const m = await mesh(random, 0);
+  cleanup = m.close;
+  const tally = new Map<string, number>();
+  const coded = (code: string) => Object.assign(new Error(code), { code });
+  for (let round = 0; round < 60; round++) {
+    const row = `bucket-${round}`;
+    // As CreateBucket: a creation is only decided on an absent row, so a row chosen since is another's.
+    const create = (who: number): Decision<number> => ({
+      check: (cur) => (cur ? coded("PreconditionFailed") : undefined),
+      build: () => ({ write: { who }, result: who }),
+      outbid: (chosen) => (chosen ? coded("Taken") : undefined),
+    });
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => outcome(m.node(i % 3).decide(SHARD, row, create(i)))));
+    for (const r of results) tally.set(r, (tally.get(r) ?? 0) + 1);
+    expect(results.filter((r) => r === "ok").length).toBe(1);
+    for (const r of results) expect(["ok", "PreconditionFailed", "Taken"]).toContain(r);
+    // The row holds the winner's value.
+    const read = await outcome(m.node(round % 3).decide(SHARD, row, { check: (cur) => Object.assign(coded("Read"), { message: JSON.stringify(cur?.value) }), build: () => ({ write: null, result: 0 }) }).catch((e: Error) => Promise.reject({ code: e.message })));
+    expect(read).toBe(JSON.stringify({ who: results.indexOf("ok") }));
+  }
+  console.log(`creation races: ${JSON.stringify(Object.fromEntries(tally))}`);
 });
 
 test("a compare-and-swap counter through three proposers, with message loss and a voter restart: one chain, no value twice", async () => {
