@@ -6,7 +6,8 @@
 // polling the progress with a short bounded backoff and reading each batch like a normal read
 // (objects.readObject: two chunks ahead at most). Once the fill is done (or its progress is
 // gone) the final manifest gives the rest; a fill that failed, or a manifest that is not this
-// fill's, cuts the joiner's body (as any failed stream does).
+// fill's, cuts the joiner's body (as any failed stream does). A body's last bytes come only
+// once the fill is done, as the first client's do (pull-through.ts `split`): a GET after it is a HIT.
 import { Type, type Static } from "@sinclair/typebox";
 import type { ChunkRef, ObjectManifest } from "../metadata/types.ts";
 import { defineMethod } from "../net/rpc.ts";
@@ -122,12 +123,33 @@ export function joinBody(
   let waitMs = POLL_MIN_MS;
   let lastNews = Date.now();
 
-  /** The rest from the final manifest, if it is this fill's. */
-  async function fromManifest(): Promise<Reader> {
+  /** The final manifest, if it is this fill's. */
+  async function keptManifest(): Promise<ObjectManifest> {
     const m = await objects.headObject(bucket, key, { signal: stop.signal }).catch(() => null);
     if (!m || m.remote || m.size !== size || m.origin?.fetchedMs !== fetchedMs) throw new OriginError("the fill this read joined did not keep the object");
+    return m;
+  }
+
+  /** The rest from the final manifest, if it is this fill's. */
+  async function fromManifest(): Promise<Reader> {
+    const m = await keptManifest();
     final = true;
     return (await objects.readObject(m, sent, size, { signal: stop.signal })).getReader();
+  }
+
+  /** Wait until the fill has kept the object (its manifest written); throws if it did not. */
+  async function kept(): Promise<void> {
+    for (;;) {
+      const p = await poll(from, stop.signal);
+      if (p.found && p.fetchedMs === fetchedMs && p.failed !== undefined) throw new OriginError(`the fill this read joined failed: ${p.failed}`);
+      if (!p.found || p.fetchedMs !== fetchedMs || p.done) {
+        await keptManifest();
+        return;
+      }
+      if (Date.now() - lastNews > JOIN_STALL_MS) throw new OriginError(`the fill this read joined stored nothing for ${JOIN_STALL_MS} ms`);
+      await Bun.sleep(waitMs);
+      waitMs = Math.min(POLL_MAX_MS, waitMs * 2);
+    }
   }
 
   return new ReadableStream<Uint8Array>(
@@ -141,6 +163,8 @@ export function joinBody(
             if (!r.done) {
               sent += r.value.byteLength;
               if (sent > size) throw new OriginError("the fill stored more bytes than the origin announced");
+              // The last bytes wait until the fill has kept the object: a client that has them all then finds it kept (a HIT).
+              if (sent === size && !final) await kept();
               c.enqueue(r.value);
               return;
             }

@@ -172,12 +172,17 @@ export function cacheHeaders(served: Served, now = Date.now()): Record<string, s
 /**
  * Two readers of one origin body: `store` (the fill) drives the reads; `client` gets each
  * piece too, with at most CLIENT_BUFFER_BYTES queued. `abort` ends both. `onEnd`: the origin
- * sent its whole body.
+ * sent its whole body. The client gets each piece one piece late, and the last one only at
+ * `finish`, once the fill has stored the object: a client that has every byte can only then
+ * send a GET that is a HIT, and a fill that fails at the end (a short body) fails its client
+ * too rather than leave it believing it got the object.
  */
 export function split(source: ReadableStream<Uint8Array>, withClient: boolean, stallMs = CLIENT_STALL_MS, originStallMs = ORIGIN_STALL_MS, onEnd?: () => void) {
   const reader = source.getReader();
   let ctl: ReadableStreamDefaultController<Uint8Array> | undefined;
   let detached = !withClient;
+  /** The piece the client gets next (held back: see above). */
+  let held: Uint8Array | undefined;
   let wake: (() => void) | undefined;
   const rouse = () => {
     wake?.();
@@ -238,12 +243,11 @@ export function split(source: ReadableStream<Uint8Array>, withClient: boolean, s
         }
         if (piece.done) {
           onEnd?.();
-          if (!detached) ctl?.close();
-          detached = true;
           c.close();
           return;
         }
-        if (!detached) ctl?.enqueue(piece.value);
+        if (!detached && held) ctl?.enqueue(held);
+        held = piece.value;
         c.enqueue(piece.value);
       },
       cancel(reason) {
@@ -257,7 +261,15 @@ export function split(source: ReadableStream<Uint8Array>, withClient: boolean, s
     detach(reason);
     reader.cancel(reason).catch(() => {});
   };
-  return { store, client, abort };
+  const finish = () => {
+    if (!detached) {
+      if (held) ctl?.enqueue(held);
+      ctl?.close();
+    }
+    held = undefined;
+    detached = true;
+  };
+  return { store, client, abort, finish };
 }
 
 /** Headers of a body streamed as it comes: what the origin said of it. */
@@ -360,6 +372,7 @@ export function createPullThrough(deps: PullThroughDeps): PullThrough {
       parts.abort(err);
       throw err;
     }
+    parts.finish();
     stats.fills++;
     negatives.delete(id);
     passes.delete(id);

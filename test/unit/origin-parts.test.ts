@@ -43,11 +43,16 @@ async function drain(s: ReadableStream<Uint8Array>): Promise<number> {
 }
 
 describe("split", () => {
-  test("both readers get every byte", async () => {
+  test("both readers get every byte; the client's body ends only once the fill says it is stored", async () => {
     const src = source(40, 64 * 1024);
-    const { store, client } = split(src.stream, true);
-    const [a, b] = await Promise.all([drain(store), drain(client!)]);
-    expect([a, b]).toEqual([40 * 65536, 40 * 65536]);
+    const { store, client, finish } = split(src.stream, true);
+    let clientEnded = false;
+    const b = drain(client!).then((n) => ((clientEnded = true), n));
+    expect(await drain(store)).toBe(40 * 65536);
+    await Bun.sleep(20);
+    expect(clientEnded).toBe(false);
+    finish();
+    expect(await b).toBe(40 * 65536);
   });
 
   test("a client that does not read holds the fill to its bounded queue; one that cancels lets it finish", async () => {
