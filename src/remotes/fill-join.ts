@@ -140,7 +140,15 @@ export function joinBody(
   /** Wait until the fill has kept the object (its manifest written); throws if it did not. */
   async function kept(): Promise<void> {
     for (;;) {
-      const p = await poll(from, stop.signal);
+      let p: ProgressAnswer;
+      try {
+        p = await poll(from, stop.signal);
+      } catch (err) {
+        // The filler went away with every byte stored and read: they are the origin's (each chunk is
+        // checked against its id), so the body ends; only the wait for the manifest is given up.
+        if (stop.signal.aborted) throw err;
+        return;
+      }
       if (p.found && p.fetchedMs === fetchedMs && p.failed !== undefined) throw new OriginError(`the fill this read joined failed: ${p.failed}`);
       if (!p.found || p.fetchedMs !== fetchedMs || p.done) {
         await keptManifest();

@@ -1,7 +1,8 @@
 // A joiner's body of a pull-through fill (src/remotes/fill-join.ts) without a mesh: chunks that
 // settle out of order are read in order as the leading ones are stored; the rest comes from the
 // final manifest (an inline one too); a failed fill, or a manifest that is not the joined
-// fill's, cuts the body; a cancelled body reads no further chunk.
+// fill's, cuts the body; the last bytes wait for the fill to be kept; a cancelled body reads
+// no further chunk.
 import { describe, expect, test } from "bun:test";
 import type { ObjectManifest } from "../../src/metadata/types.ts";
 import { fillProgress, joinBody, progressAnswer, PROGRESS_PAGE, type FillProgress } from "../../src/remotes/fill-join.ts";
@@ -99,6 +100,37 @@ describe("fill joiners", () => {
     expect(got.error).toBeUndefined();
     expect(Buffer.compare(got.bytes, expected(n))).toBe(0);
     expect(state.reads).toBe(n);
+  });
+
+  test("a joiner's last bytes wait until the fill has kept the object; a filler gone by then ends the body anyway", async () => {
+    const { state, objects } = fakeObjects();
+    const p = fillProgress();
+    started(p);
+    for (let i = 0; i < 3; i++) p.chunkStored(i, refOf(i), ["a"]);
+    const reader = joinBody(objects, "b", "k", 3 * CHUNK, FETCHED, async (from) => progressAnswer(p, from)).getReader();
+    let got = 0;
+    const reading = (async () => {
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) return got;
+        got += r.value.byteLength;
+      }
+    })();
+    await Bun.sleep(60);
+    // Every chunk is stored, but no manifest yet: the body holds its last bytes back.
+    expect(got).toBeLessThan(3 * CHUNK);
+    state.manifest = manifestOf(3);
+    p.done = true;
+    expect(await reading).toBe(3 * CHUNK);
+
+    // The filler cannot be asked any more: the bytes (checked chunks) still end the body.
+    const q = fillProgress();
+    started(q);
+    for (let i = 0; i < 3; i++) q.chunkStored(i, refOf(i), ["a"]);
+    let polls = 0;
+    const gone = await readAll(joinBody(objects, "b", "k", 3 * CHUNK, FETCHED, async (from) => (++polls > 1 ? Promise.reject(new Error("peer unreachable")) : progressAnswer(q, from))));
+    expect(gone.error).toBeUndefined();
+    expect(gone.bytes.byteLength).toBe(3 * CHUNK);
   });
 
   test("a small fill kept inline is read from its manifest", async () => {
