@@ -242,10 +242,19 @@ export function createSearchIndexer(deps: IndexerDeps): SearchIndexer {
     start() {
       const every = deps.syncIntervalMs ?? 500;
       looping = (async () => {
+        // The buckets shard's digests as of the last look that succeeded: while they stay the
+        // same (they change after every write to the shard is on disk), no schema row changed.
+        let looked: string | undefined;
         while (!stopping.signal.aborted) {
           await sleep(every, stopping.signal);
           if (stopping.signal.aborted) break;
-          await sync().catch((err: unknown) => log.warn(`search index: reading the schemas failed: ${(err as Error).message}`));
+          // Read before the look: a write that lands during it changes them again.
+          const digests = store.digests(BUCKETS_SHARD).join();
+          if (digests === looked) continue;
+          await sync().then(
+            () => (looked = digests),
+            (err: unknown) => log.warn(`search index: reading the schemas failed: ${(err as Error).message}`),
+          );
         }
       })();
     },
