@@ -43,8 +43,8 @@ export interface ChunkClient {
   has(peer: string, ids: string[], opts?: AbortOptions): Promise<string[]>;
   /** Replicas found corrupt by this peer's reads or its scrub, newest last (bounded). */
   readonly badReplicas: BadReplica[];
-  /** Record a corrupt replica of `chunk` on `peer` (this peer when not given) among badReplicas. */
-  noteCorrupt(chunk: string, peer?: string): void;
+  /** Record this peer's replica of `chunk` as corrupt among badReplicas (scrub's finding). */
+  noteCorrupt(chunk: string): void;
   /** Serve the chunk methods to other peers. */
   start(): void;
   /** Stop serving them. */
@@ -97,13 +97,13 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
   const { self, store, rpc, placement, log, cache } = deps;
   const badReplicas: BadReplica[] = [];
 
-  const noteCorrupt = (chunk: string, peer = self) => {
+  const record = (chunk: string, peer: string) => {
     badReplicas.push({ chunk, peer, atMs: Date.now() });
     if (badReplicas.length > MAX_BAD_REPORTS) badReplicas.shift();
   };
   const report = (chunk: string, peer: string) => {
     log.warn(`replica of chunk ${chunk.slice(0, 12)} on ${peer.slice(-6)} is corrupt; reading another`);
-    noteCorrupt(chunk, peer);
+    record(chunk, peer);
   };
 
   const putOn = async (peer: string, id: string, bytes: Uint8Array, opts: AbortOptions = {}): Promise<void> => {
@@ -120,7 +120,7 @@ export function createChunkClient(deps: ChunkClientDeps): ChunkClient {
 
   return {
     badReplicas,
-    noteCorrupt,
+    noteCorrupt: (chunk) => record(chunk, self),
     putTo: putOn,
 
     async put(id, bytes, opts = {}) {
